@@ -1,0 +1,58 @@
+// The layers of shared/DESIGN.md: each layer imports only from the layers above it (and from
+// siblings of its own layer, e.g. cli uses the testing harness for `kubeloop dev`; cycles are
+// forbidden below, so a sibling pair can only depend one way).
+//   1 core  2 client  3 runtime  4 controller  5 handlers webhook manifests observe  6 cli testing
+const layers = [
+  ["core"],
+  ["client"],
+  ["runtime"],
+  ["controller"],
+  ["handlers", "webhook", "manifests", "observe"],
+  ["cli", "testing"],
+];
+const levelOf = Object.fromEntries(layers.flatMap((names, level) => names.map((n) => [n, level])));
+const forbidden = [];
+for (const [name, level] of Object.entries(levelOf)) {
+  const notAllowed = Object.entries(levelOf)
+    .filter(([other, otherLevel]) => other !== name && otherLevel > level)
+    .map(([other]) => other);
+  if (notAllowed.length === 0) continue;
+  forbidden.push({
+    name: `layer-${name}`,
+    comment: `src/${name} (layer ${level + 1}) may import only from layers above it`,
+    severity: "error",
+    from: { path: `^src/${name}/` },
+    to: { path: `^src/(${notAllowed.join("|")})/` },
+  });
+}
+forbidden.push(
+  {
+    name: "testing-not-cli",
+    comment: "the testing toolkit is a library; it never depends on the command line",
+    severity: "error",
+    from: { path: "^src/testing/" },
+    to: { path: "^src/cli/" },
+  },
+  {
+    name: "no-facade-inside",
+    comment: "the facades (src/index.ts, src/testing.ts) are for users; code inside imports modules directly",
+    severity: "error",
+    from: { path: "^src/.+/" },
+    to: { path: "^src/(index|testing)\\.ts$" },
+  },
+  {
+    name: "no-circular",
+    severity: "error",
+    from: {},
+    to: { circular: true },
+  },
+);
+module.exports = {
+  forbidden,
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { extensions: [".ts", ".js"] },
+  },
+};

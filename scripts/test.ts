@@ -1,0 +1,120 @@
+// The test command (`npm test` runs it after install, typecheck and lint).
+//
+// Starts ONE local control plane for the whole run and hands its kubeconfig to every test
+// file through KUBELOOP_KUBECONFIG, runs the files with Node's test runner, stops the control
+// plane, and then checks that no etcd / kube-apiserver / kube-controller-manager of ours is left.
+//
+//   node --import tsx scripts/test.ts            unit + integration + examples
+//   node --import tsx scripts/test.ts --unit     unit tests only (no control plane)
+//   node --import tsx scripts/test.ts FILE...    just these files
+//
+// With KUBELOOP_KUBECONFIG already set, tests run against that cluster and nothing is started.
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { startControlPlane, type ControlPlane } from "../src/testing.js";
+
+const root = join(import.meta.dirname, "..");
+const args = process.argv.slice(2);
+const unitOnly = args.includes("--unit");
+const explicit = args.filter((a) => !a.startsWith("--"));
+
+function find(dir: string): string[] {
+  let out: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    if (name === "node_modules" || name.startsWith(".")) continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out = out.concat(find(path));
+    else if (name.endsWith(".test.ts")) out.push(path);
+  }
+  return out.sort();
+}
+
+const unit = find(join(root, "src"));
+const integration = [...find(join(root, "test")), ...find(join(root, "examples"))];
+const files = explicit.length > 0 ? explicit : unitOnly ? unit : [...unit, ...integration];
+const needsCluster = !unitOnly && files.some((f) => !unit.includes(resolve(f)));
+
+const log = (m: string) => process.stderr.write(`test: ${m}\n`);
+
+// Every process started during this run inherits this marker, so leftovers can be told apart
+// from a control plane someone else runs on the same machine.
+const runId = `${process.pid}-${Date.now()}`;
+const env: NodeJS.ProcessEnv = { ...process.env, KUBELOOP_TEST_RUN: runId };
+let cp: ControlPlane | undefined;
+if (needsCluster && !process.env.KUBELOOP_KUBECONFIG) {
+  const started = Date.now();
+  cp = await startControlPlane({ env, onProgress: log });
+  log(`shared control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${cp.kubeconfigPath}`);
+  env.KUBELOOP_KUBECONFIG = cp.kubeconfigPath;
+}
+
+const code = await new Promise<number>((resolve) => {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--test", "--test-reporter=spec", ...files.map((f) => relative(root, f))],
+    { cwd: root, env, stdio: "inherit" },
+  );
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  child.on("exit", (c, s) => resolve(c ?? (s ? 1 : 0)));
+});
+
+let leftover: string[] = [];
+if (cp) {
+  const pids = Object.values(cp.pids);
+  await cp.stop();
+  leftover = await survivors(pids);
+}
+// Test files may start control planes of their own; none of their processes may survive either.
+leftover = leftover.concat(ourProcesses());
+if (leftover.length > 0) {
+  log(`FAIL: control plane processes left running after the suite:\n  ${leftover.join("\n  ")}`);
+  process.exit(code || 1);
+}
+log("no control plane process left running");
+process.exit(code);
+
+/** Waits (bounded) for pids to exit; returns those still alive. */
+async function survivors(pids: number[]): Promise<string[]> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const alive = pids.filter((p) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (alive.length === 0 || Date.now() > deadline) return alive.map((p) => `pid ${p}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Live control plane processes started during this run (they carry KUBELOOP_TEST_RUN). */
+function ourProcesses(): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+      if (!environ.includes(`KUBELOOP_TEST_RUN=${runId}`)) continue;
+      const state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0];
+      if (state === "Z") continue;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (/(etcd|kube-apiserver|kube-controller-manager|kubeloop-controlplane)$/.test(cmdline[0] ?? "")) {
+        found.push(`pid ${pid}: ${cmdline.slice(0, 3).join(" ")}`);
+      }
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}

@@ -1,0 +1,41 @@
+// The kubeloop command line. Reads the environment and argv, and passes them on explicitly.
+import * as controlPlane from "./control-plane.js";
+import * as demo from "./demo.js";
+
+const USAGE = `usage: kubeloop <command>
+
+commands:
+  control-plane start [--data-dir DIR]   start a local Kubernetes control plane; prints KUBECONFIG=...
+  control-plane build                    build (or find in the cache) the control plane binary
+  demo                                   start the local control plane and show what it serves
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "control-plane":
+      return controlPlane.run(rest, process.env);
+    case "demo":
+      return demo.run(rest, process.env);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`kubeloop: unknown command '${command}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`kubeloop: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

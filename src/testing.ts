@@ -1,0 +1,11 @@
+// kubeloop/testing: the local control plane harness (and, later, the in-process operator runner).
+export {
+  startControlPlane,
+  DEFAULT_CONTROLLERS,
+  type ControlPlane,
+  type ControlPlaneOptions,
+  type IssuedUser,
+} from "./testing/control-plane/control-plane.js";
+export { ensureControlPlaneBinary, type BuildOptions } from "./testing/control-plane/binaries.js";
+export { ControlPlaneError, type ControlPlaneErrorReason } from "./testing/control-plane/errors.js";
+export type { KeyPairPem } from "./testing/control-plane/pki.js";

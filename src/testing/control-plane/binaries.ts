@@ -1,0 +1,256 @@
+// Where the control plane's executables come from: prebuilt envtest assets when the user
+// points at them, otherwise our own multi-call binary built from controlplane/ (upstream
+// Kubernetes and etcd as Go modules) and cached outside the repository, keyed by a hash of
+// the Go sources and toolchain, so only a change of those rebuilds it.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, promises as fs } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ControlPlaneError } from "./errors.js";
+import { isAlive } from "./supervisor.js";
+
+/** The executables one control plane runs. `argv0` is prepended to a component's flags. */
+export interface Executables {
+  etcd: Command;
+  kubeApiserver: Command;
+  /** Absent when prebuilt assets carry no kube-controller-manager. */
+  kubeControllerManager?: Command;
+  /** Where they came from, for messages. */
+  origin: string;
+}
+
+/** A program and the leading arguments that select a component of a multi-call binary. */
+export interface Command {
+  file: string;
+  args: readonly string[];
+}
+
+/** Options for {@link ensureControlPlaneBinary}. */
+export interface BuildOptions {
+  /** Directory holding main.go, go.mod and go.sum. Default: the package's own controlplane/. */
+  sourceDir?: string;
+  /** Cache root. Default: `$XDG_CACHE_HOME/kubeloop` or `~/.cache/kubeloop`. */
+  cacheDir?: string;
+  /** The go command. Default: `go` on PATH. */
+  go?: string;
+  /** Called with human-readable progress lines during a build. */
+  onProgress?: (message: string) => void;
+  /** Environment for the go command. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The controlplane/ directory shipped with this package (same depth from src/ and dist/). */
+export function packagedSourceDir(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), "../../../controlplane");
+}
+
+/** The default cache root, derived from an environment (not read from process.env here). */
+export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
+  if (env.KUBELOOP_CACHE_DIR) return resolve(env.KUBELOOP_CACHE_DIR);
+  const base = env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(homedir(), ".cache");
+  return join(base, "kubeloop");
+}
+
+/** Executables from a directory of prebuilt binaries (KUBEBUILDER_ASSETS layout). */
+export function prebuiltExecutables(dir: string): Executables {
+  const etcd = join(dir, "etcd");
+  const apiserver = join(dir, "kube-apiserver");
+  for (const file of [etcd, apiserver]) {
+    if (!existsSync(file)) {
+      throw new ControlPlaneError("BadOptions", `prebuilt control plane assets in ${dir}: ${file} does not exist`);
+    }
+  }
+  const kcm = join(dir, "kube-controller-manager");
+  return {
+    etcd: { file: etcd, args: [] },
+    kubeApiserver: { file: apiserver, args: [] },
+    ...(existsSync(kcm) ? { kubeControllerManager: { file: kcm, args: [] } } : {}),
+    origin: `prebuilt assets in ${dir}`,
+  };
+}
+
+/** Executables from our multi-call binary. */
+export function multiCallExecutables(binary: string): Executables {
+  return {
+    etcd: { file: binary, args: ["etcd"] },
+    kubeApiserver: { file: binary, args: ["kube-apiserver"] },
+    kubeControllerManager: { file: binary, args: ["kube-controller-manager"] },
+    origin: binary,
+  };
+}
+
+/** The Kubernetes release a controlplane go.mod pins, e.g. `v1.37.1`; undefined if none. */
+export async function pinnedKubernetesVersion(sourceDir = packagedSourceDir()): Promise<string | undefined> {
+  let gomod: string;
+  try {
+    gomod = await fs.readFile(join(sourceDir, "go.mod"), "utf8");
+  } catch (error) {
+    throw new ControlPlaneError("BuildFailed", `cannot read ${join(sourceDir, "go.mod")}`, { cause: error });
+  }
+  return gomod.match(/^\s*k8s\.io\/kubernetes (v\d+\.\d+\.\d+)/m)?.[1];
+}
+
+/**
+ * Returns the path of the multi-call control plane binary, building it first if the cache has
+ * none for the current sources and toolchain.
+ *
+ * Guarantees: a returned path is a complete binary (builds go to a temporary name and are
+ * renamed into place); concurrent callers on one machine build at most once (a lock file).
+ * Fails with `GoNotFound` when there is no Go toolchain, `BuildFailed` with the compiler's last
+ * lines when the build fails.
+ */
+export async function ensureControlPlaneBinary(options: BuildOptions = {}): Promise<string> {
+  const env = options.env ?? process.env;
+  const sourceDir = options.sourceDir ?? packagedSourceDir();
+  const go = options.go ?? "go";
+  const progress = options.onProgress ?? (() => {});
+  const toolchain = await goToolchain(go, env);
+  const kubernetesVersion = await pinnedKubernetesVersion(sourceDir);
+  const ldflags = versionLdflags(kubernetesVersion);
+  const key = await sourceKey(sourceDir, `${toolchain}\n${ldflags}`);
+  const dir = join(options.cacheDir ?? defaultCacheDir(env), "controlplane", key);
+  const binary = join(dir, "kubeloop-controlplane");
+  if (existsSync(binary)) return binary;
+
+  await fs.mkdir(dir, { recursive: true });
+  const lock = `${dir}.lock`;
+  while (!(await tryLock(lock))) {
+    progress(`waiting for another process building the control plane (${lock})`);
+    await waitForUnlock(lock);
+    if (existsSync(binary)) return binary;
+  }
+  try {
+    if (existsSync(binary)) return binary;
+    progress(
+      `building the local control plane: Kubernetes ${kubernetesVersion ?? "(unpinned)"} from Go modules ` +
+        `(${toolchain}); the first build takes several minutes, later runs reuse ${binary}`,
+    );
+    const started = Date.now();
+    const temporary = `${binary}.${process.pid}.tmp`;
+    await runGo(go, ["build", "-trimpath", "-ldflags", ldflags, "-o", temporary, "."], {
+      cwd: sourceDir,
+      env: { ...env, CGO_ENABLED: "0" },
+      onTick: (seconds) => progress(`still building the control plane (${seconds} s)`),
+    });
+    await fs.rename(temporary, binary);
+    const seconds = Math.round((Date.now() - started) / 1000);
+    await fs.writeFile(
+      join(dir, "build.json"),
+      JSON.stringify({ kubernetesVersion, toolchain, seconds, builtAt: new Date().toISOString() }, null, 2),
+    );
+    progress(`control plane built in ${seconds} s`);
+    return binary;
+  } finally {
+    await fs.rm(lock, { force: true });
+  }
+}
+
+/** `-ldflags` stamping the release into /version, as upstream's hack/lib/version.sh does. */
+function versionLdflags(version: string | undefined): string {
+  if (!version) return "-s -w";
+  const [major, minor] = version.replace(/^v/, "").split(".");
+  const vars = { gitVersion: version, gitMajor: major, gitMinor: minor, gitTreeState: "clean" };
+  const flags = ["-s", "-w"];
+  for (const pkg of ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"]) {
+    for (const [name, value] of Object.entries(vars)) flags.push(`-X ${pkg}.${name}=${value}`);
+  }
+  return flags.join(" ");
+}
+
+async function goToolchain(go: string, env: NodeJS.ProcessEnv): Promise<string> {
+  try {
+    const out = await capture(go, ["env", "GOVERSION", "GOOS", "GOARCH"], env);
+    return out.trim().split(/\s+/).join(" ");
+  } catch (error) {
+    throw new ControlPlaneError(
+      "GoNotFound",
+      `the local control plane is built from source and needs a Go toolchain (>= 1.26), but '${go} env' failed; ` +
+        "install Go, or point KUBEBUILDER_ASSETS at prebuilt etcd and kube-apiserver binaries",
+      { cause: error },
+    );
+  }
+}
+
+/** A short hash of the Go sources (go.mod, go.sum, *.go) and of how they are built. */
+async function sourceKey(sourceDir: string, buildIdentity: string): Promise<string> {
+  let names: string[];
+  try {
+    names = (await fs.readdir(sourceDir)).filter((n) => n === "go.mod" || n === "go.sum" || n.endsWith(".go")).sort();
+  } catch (error) {
+    throw new ControlPlaneError("BuildFailed", `cannot read the control plane sources in ${sourceDir}`, { cause: error });
+  }
+  if (!names.includes("go.mod")) throw new ControlPlaneError("BuildFailed", `${sourceDir} has no go.mod`);
+  const hash = createHash("sha256").update(buildIdentity);
+  for (const name of names) hash.update(`\0${name}\0`).update(await fs.readFile(join(sourceDir, name)));
+  return hash.digest("hex").slice(0, 16);
+}
+
+async function tryLock(lock: string): Promise<boolean> {
+  try {
+    await fs.writeFile(lock, String(process.pid), { flag: "wx" });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    const owner = Number(await fs.readFile(lock, "utf8").catch(() => ""));
+    if (!owner || !isAlive(owner)) {
+      await fs.rm(lock, { force: true }); // left by a build that died
+      return tryLock(lock);
+    }
+    return false;
+  }
+}
+
+async function waitForUnlock(lock: string): Promise<void> {
+  while (existsSync(lock)) {
+    const owner = Number(await fs.readFile(lock, "utf8").catch(() => ""));
+    if (!owner || !isAlive(owner)) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function capture(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${file} exited ${code}`))));
+  });
+}
+
+function runGo(
+  go: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; onTick: (seconds: number) => void },
+): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const started = Date.now();
+    const child = spawn(go, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+    const tail: string[] = [];
+    const keep = (d: Buffer) => {
+      tail.push(...d.toString().split("\n").filter(Boolean));
+      tail.splice(0, Math.max(0, tail.length - 40));
+    };
+    child.stdout.on("data", keep);
+    child.stderr.on("data", keep);
+    const ticker = setInterval(() => opts.onTick(Math.round((Date.now() - started) / 1000)), 30_000);
+    const finish = (error?: Error) => {
+      clearInterval(ticker);
+      if (error) reject(error);
+      else resolvePromise();
+    };
+    child.on("error", (error) => finish(new ControlPlaneError("BuildFailed", `cannot run ${go}`, { cause: error })));
+    child.on("exit", (code, signal) => {
+      if (code === 0) return finish();
+      finish(
+        new ControlPlaneError(
+          "BuildFailed",
+          `go ${args.join(" ")} in ${opts.cwd} failed (${signal ?? `exit ${code}`})`,
+          { logTail: tail },
+        ),
+      );
+    });
+  });
+}

@@ -1,0 +1,121 @@
+// Helpers for integration tests: the shared cluster, plain HTTPS calls with a client
+// certificate, and waiting on a condition with a deadline (never a fixed sleep).
+import { readFileSync } from "node:fs";
+import { request } from "node:https";
+import * as YAML from "yaml";
+import { startControlPlane, type ControlPlane } from "../src/testing.js";
+
+/** TLS material of a certificate-authenticated kubeconfig. */
+export interface Identity {
+  server: string;
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+let shared: Promise<ControlPlane> | undefined;
+
+/**
+ * The cluster this test run shares: KUBELOOP_KUBECONFIG when the test command set it, else a
+ * control plane started for this file alone (running one file by hand).
+ */
+export function sharedCluster(): Promise<ControlPlane> {
+  shared ??= startControlPlane();
+  return shared;
+}
+
+/** Stops the cluster if this file started it (a no-op for the run's shared one). */
+export async function releaseSharedCluster(): Promise<void> {
+  if (shared) await (await shared).stop();
+}
+
+/** Reads server, CA and client certificate from a kubeconfig's current context. */
+export function identityFromKubeconfig(path: string): Identity {
+  const config = YAML.parse(readFileSync(path, "utf8"));
+  const context = config.contexts.find((c: { name: string }) => c.name === config["current-context"]).context;
+  const cluster = config.clusters.find((c: { name: string }) => c.name === context.cluster).cluster;
+  const user = config.users.find((u: { name: string }) => u.name === context.user).user;
+  const b64 = (s: string) => Buffer.from(s, "base64").toString();
+  if (!user["client-certificate-data"]) throw new Error(`${path}: these tests need a client-certificate identity`);
+  return {
+    server: cluster.server,
+    ca: b64(cluster["certificate-authority-data"]),
+    cert: b64(user["client-certificate-data"]),
+    key: b64(user["client-key-data"]),
+  };
+}
+
+/** The JSON answer of one API call. */
+export interface Answer {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test code reads arbitrary JSON
+}
+
+/** One HTTPS request to the API server with a client certificate. */
+export function call(
+  who: Identity,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${who.server}${path}`,
+      {
+        method,
+        ca: who.ca,
+        cert: who.cert,
+        key: who.key,
+        timeout: 15_000,
+        headers: { accept: "application/json", ...(body ? { "content-type": "application/json" } : {}), ...headers },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => {
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // not JSON: keep the text
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: timed out`)));
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/**
+ * Polls `check` until it returns a value other than undefined/false, or throws at the deadline
+ * with `what` and the last failure.
+ */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  { timeoutMs = 30_000, intervalMs = 200 } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = "condition not met";
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${last instanceof Error ? last.message : String(last)}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A name unique to this test run, for objects tests create. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+}
