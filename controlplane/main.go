@@ -7,11 +7,16 @@
 //	kubeloop-controlplane kube-apiserver --etcd-servers ...
 //	kubeloop-controlplane kube-controller-manager --kubeconfig ...
 //	kubeloop-controlplane version
+//
+// Like busybox, it also answers to the component's name: a symlink named `etcd` or
+// `kube-apiserver` pointing at it runs that component, so a directory of such links is a
+// KUBEBUILDER_ASSETS-style directory of prebuilt binaries.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	_ "time/tzdata" // CronJob time zones, as upstream's mains do
 
 	"go.etcd.io/etcd/server/v3/etcdmain"
@@ -25,13 +30,16 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
+	component := filepath.Base(os.Args[0])
+	if !isComponent(component) {
+		if len(os.Args) < 2 {
+			usage()
+			os.Exit(2)
+		}
+		component = os.Args[1]
+		// Each upstream command reads os.Args itself; make it look like it was run directly.
+		os.Args = append([]string{component}, os.Args[2:]...)
 	}
-	component := os.Args[1]
-	// Each upstream command reads os.Args itself; make it look like it was run directly.
-	os.Args = append([]string{component}, os.Args[2:]...)
 	switch component {
 	case "etcd":
 		etcdmain.Main(os.Args)
@@ -45,6 +53,10 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+}
+
+func isComponent(name string) bool {
+	return name == "etcd" || name == "kube-apiserver" || name == "kube-controller-manager"
 }
 
 func usage() {

@@ -2,11 +2,11 @@
 // in use, failures that name the component, and no process outliving its parent.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { ControlPlaneError, startControlPlane } from "../src/testing.js";
+import { ControlPlaneError, ensureControlPlaneBinary, startControlPlane } from "../src/testing.js";
 import { call, eventually, identityFromKubeconfig } from "./helpers.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "kubeloop-cp-test-"));
@@ -115,6 +115,31 @@ describe("control plane lifecycle", () => {
       async () => Object.values(pids).every((pid) => !alive(pid)),
       { timeoutMs: 30_000 },
     );
+  });
+
+  it("runs prebuilt binaries from an assets dir (KUBEBUILDER_ASSETS), without a controller manager", { timeout: 120_000 }, async () => {
+    // An envtest-style directory: `etcd` and `kube-apiserver` executables, no controller manager.
+    // Our multi-call binary answers to those names when linked under them.
+    const binary = await ensureControlPlaneBinary();
+    const assets = join(scratch, "assets");
+    mkdirSync(assets);
+    symlinkSync(binary, join(assets, "etcd"));
+    symlinkSync(binary, join(assets, "kube-apiserver"));
+    const progress: string[] = [];
+    const cp = await startControlPlane({
+      kubeconfig: false,
+      env: { ...process.env, KUBEBUILDER_ASSETS: assets },
+      onProgress: (m) => progress.push(m),
+    });
+    try {
+      assert.deepEqual(Object.keys(cp.pids).sort(), ["etcd", "kube-apiserver", "reaper"]);
+      assert.ok(progress.some((m) => m.includes(`prebuilt assets in ${assets}`)), progress.join("\n"));
+      assert.ok(progress.some((m) => m.includes("no kube-controller-manager")), progress.join("\n"));
+      const answer = await call(identityFromKubeconfig(cp.kubeconfigPath), "GET", "/api/v1/namespaces/default");
+      assert.equal(answer.status, 200);
+    } finally {
+      await cp.stop();
+    }
   });
 
   it("uses an existing cluster when given its kubeconfig, and reports a bad one by name", async () => {
