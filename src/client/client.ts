@@ -1,0 +1,60 @@
+// Client: one cluster, one identity. Holds the transport (one connection pool) and the REST
+// mapper, and hands out resource handles. Create one per cluster and share it.
+import type { KubeObject, ResourceKind } from "../core/objects.js";
+import { loadConfig, type ClusterConfig, type LoadConfigOptions } from "./config.js";
+import { RestMapper } from "./discovery.js";
+import { ResourceClient } from "./resource.js";
+import { Transport, type HttpRequest, type TransportOptions } from "./transport.js";
+
+/** Options of {@link Client.load}: where the config comes from, and how to talk. */
+export interface ClientOptions extends LoadConfigOptions, TransportOptions {}
+
+/**
+ * A Kubernetes API client.
+ *
+ * ```ts
+ * const client = await Client.load();                     // KUBECONFIG, in-cluster, or ~/.kube/config
+ * const cm = await client.resource(ConfigMap).namespace("default").get("settings");
+ * ```
+ *
+ * Guarantees: one keep-alive connection pool per client; a client-side rate limit (default
+ * 5 qps, burst 10, like client-go); idempotent calls retried on throttling and transient
+ * failures, creates never repeated. Failures are typed `ApiError`s; bad configuration is a
+ * `ConfigError` naming the file and field.
+ */
+export class Client {
+  readonly config: ClusterConfig;
+  readonly transport: Transport;
+  readonly mapper: RestMapper;
+
+  constructor(config: ClusterConfig, options: TransportOptions = {}) {
+    this.config = config;
+    this.transport = new Transport(config, options);
+    this.mapper = new RestMapper(this.transport);
+  }
+
+  /** Loads config (explicit path, KUBECONFIG, in-cluster, ~/.kube/config) and makes a client. */
+  static async load(options: ClientOptions = {}): Promise<Client> {
+    return new Client(loadConfig(options), options);
+  }
+
+  /** The namespace of the kubeconfig context (or the Pod's), "default" if none. */
+  get defaultNamespace(): string {
+    return this.config.namespace;
+  }
+
+  /** Calls on one kind of resource; `.namespace(ns)` narrows it. */
+  resource<T extends KubeObject>(kind: ResourceKind<T>): ResourceClient<T> {
+    return new ResourceClient<T>({ transport: this.transport, mapper: this.mapper }, kind);
+  }
+
+  /** A raw call, for APIs without a resource handle (e.g. `/version`, `/healthz`). */
+  request<T>(request: HttpRequest): Promise<T> {
+    return this.transport.request<T>(request);
+  }
+
+  /** Closes the connections. In-flight calls finish first. */
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}

@@ -1,0 +1,392 @@
+// The resource handle: `client.resource(Kind)` → get / list / create / replace / patch / apply /
+// delete / deleteCollection / watch, and the status and scale subresources. Objects stay plain
+// JSON from the wire to the caller: no per-object class conversion on the hot path.
+import type { Scale } from "kubernetes-types/autoscaling/v1.js";
+import type { Status } from "kubernetes-types/meta/v1.js";
+import { ApiError } from "../core/errors.js";
+import { describeKind, type KubeList, type KubeObject, type ResourceKind } from "../core/objects.js";
+import type { RestMapper, ResourceMapping } from "./discovery.js";
+import type { HttpMethod, HttpRequest, Transport } from "./transport.js";
+
+/** Options every call takes. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Deadline for this call, overriding the client's. */
+  timeoutMs?: number;
+}
+
+/** Options of calls that write. */
+export interface WriteOptions extends CallOptions {
+  /** Validate and default on the server, persist nothing. */
+  dryRun?: boolean;
+  /** Recorded in managedFields; for `apply` it is required. */
+  fieldManager?: string;
+  /** Server-side field validation of unknown/duplicate fields. */
+  fieldValidation?: "Ignore" | "Warn" | "Strict";
+}
+
+/** Selectors and paging of list, watch and deleteCollection. */
+export interface ListOptions extends CallOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Page size; with `continue`, pages through a large list. */
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+  resourceVersionMatch?: "NotOlderThan" | "Exact";
+}
+
+/** Options of a raw watch. */
+export interface WatchOptions extends ListOptions {
+  allowWatchBookmarks?: boolean;
+  /** Server-side duration of the watch; the stream ends cleanly after it. */
+  timeoutSeconds?: number;
+  /** Streaming list: the current objects first as ADDED, then a bookmark with the initial-events-end annotation. */
+  sendInitialEvents?: boolean;
+}
+
+/** How to patch. */
+export type PatchType = "merge" | "json" | "strategic" | "apply";
+
+export interface PatchOptions extends WriteOptions {
+  /** JSON merge patch (RFC 7386), JSON patch (RFC 6902), strategic merge patch (built-in kinds only) or server-side apply. */
+  type: PatchType;
+  /** Server-side apply only: take ownership of conflicting fields. */
+  force?: boolean;
+}
+
+export interface ApplyOptions extends WriteOptions {
+  /** Required: who owns the applied fields. */
+  fieldManager: string;
+  /** Take ownership of fields another manager owns, instead of failing with a Conflict. */
+  force?: boolean;
+}
+
+export interface DeleteOptions extends WriteOptions {
+  propagationPolicy?: "Foreground" | "Background" | "Orphan";
+  gracePeriodSeconds?: number;
+  /** Delete only if the object still has this uid / resourceVersion (else Conflict). */
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+/** One event of a raw watch stream. */
+export interface WatchEvent<T extends KubeObject = KubeObject> {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  /** The object; for ERROR, a Status (for instance 410 Expired). */
+  object: T;
+}
+
+/** A JSON patch operation (RFC 6902). */
+export interface JsonPatchOperation {
+  op: "add" | "remove" | "replace" | "move" | "copy" | "test";
+  path: string;
+  value?: unknown;
+  from?: string;
+}
+
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  merge: "application/merge-patch+json",
+  json: "application/json-patch+json",
+  strategic: "application/strategic-merge-patch+json",
+  apply: "application/apply-patch+yaml",
+};
+
+/** Shared by every handle of one client. */
+export interface ResourceContext {
+  transport: Transport;
+  mapper: RestMapper;
+}
+
+/**
+ * Calls on one kind of resource, in one namespace or across all of them.
+ *
+ * Namespaces: a handle from `.namespace(ns)` works in `ns`. Without one, calls on a single
+ * object of a namespaced kind take the namespace from the object (`metadata.namespace`), and
+ * list / watch span all namespaces. A call that cannot know its namespace fails before sending.
+ *
+ * Failures are {@link ApiError}s: `NotFoundError`, `ConflictError`, `InvalidError`, … .
+ */
+export class ResourceClient<T extends KubeObject = KubeObject> {
+  constructor(
+    private readonly ctx: ResourceContext,
+    readonly kind: ResourceKind<T>,
+    readonly namespaceName?: string,
+  ) {}
+
+  /** The same calls, in namespace `ns`. */
+  namespace(ns: string): ResourceClient<T> {
+    return new ResourceClient(this.ctx, this.kind, ns);
+  }
+
+  /** Reads one object. */
+  get(name: string, options: CallOptions = {}): Promise<T> {
+    return this.call("GET", { name, options });
+  }
+
+  /** One page of objects (all of them unless `limit` is set); `metadata.continue` leads to the next page. */
+  list(options: ListOptions = {}): Promise<KubeList<T>> {
+    return this.call("GET", { collection: true, options, query: listQuery(options) }) as unknown as Promise<KubeList<T>>;
+  }
+
+  /** Every page, in order; the list's snapshot stays consistent across pages. */
+  async *pages(options: ListOptions & { limit: number }): AsyncGenerator<KubeList<T>> {
+    let token = options.continue;
+    do {
+      const page = await this.list({ ...options, ...(token ? { continue: token } : {}) });
+      yield page;
+      token = page.metadata.continue;
+    } while (token);
+  }
+
+  /** All objects, fetched `pageSize` at a time (default 500). */
+  async listAll(options: ListOptions & { pageSize?: number } = {}): Promise<KubeList<T>> {
+    const { pageSize = 500, ...rest } = options;
+    let last: KubeList<T> | undefined;
+    const items: T[] = [];
+    for await (const page of this.pages({ ...rest, limit: pageSize })) {
+      for (const item of page.items) items.push(item);
+      last = page;
+    }
+    return { ...(last as KubeList<T>), metadata: { ...last?.metadata, continue: undefined }, items } as KubeList<T>;
+  }
+
+  /** Creates an object (never retried after it may have reached the server). */
+  create(object: T, options: WriteOptions = {}): Promise<T> {
+    return this.call("POST", { collection: true, object, options, query: writeQuery(options), body: object, idempotent: false });
+  }
+
+  /** Replaces an object. With `metadata.resourceVersion` set, fails with Conflict if it changed since. */
+  replace(object: T, options: WriteOptions = {}): Promise<T> {
+    return this.call("PUT", { name: nameOf(object, this.kind), object, options, query: writeQuery(options), body: object });
+  }
+
+  /**
+   * Patches an object. Merge, strategic and apply patches are retried on transient failures
+   * (applying them twice gives the same result); JSON patches are not.
+   */
+  patch(name: string, patch: unknown, options: PatchOptions): Promise<T> {
+    return this.call("PATCH", this.patchCall(name, patch, options));
+  }
+
+  /**
+   * Server-side apply: the fields in `object` become owned by `fieldManager`. A field owned by
+   * another manager fails with a `ConflictError` (its `causes` name the fields), unless `force`.
+   */
+  apply(object: Partial<T> & KubeObject, options: ApplyOptions): Promise<T> {
+    return this.patch(nameOf(object, this.kind), this.withTypeMeta(object), { ...options, type: "apply" });
+  }
+
+  /** Deletes an object. Returns the object (when deletion is deferred by finalizers) or a Status. */
+  delete(name: string, options: DeleteOptions = {}): Promise<T | Status> {
+    return this.call("DELETE", { name, options, query: writeQuery(options), body: deleteBody(options) });
+  }
+
+  /** Deletes every object matching the selectors, in this handle's namespace (required for namespaced kinds). */
+  async deleteCollection(options: ListOptions & DeleteOptions = {}): Promise<KubeList<T> | Status> {
+    const mapping = await this.mapping(options.signal);
+    if (mapping.namespaced && !this.namespaceName) {
+      throw new ApiError("BadRequest", `deleteCollection of ${describeKind(this.kind)} needs a namespace: use .namespace(ns)`);
+    }
+    return this.call("DELETE", {
+      collection: true,
+      options,
+      query: { ...listQuery(options), ...writeQuery(options) },
+      body: deleteBody(options),
+    }) as unknown as Promise<KubeList<T> | Status>;
+  }
+
+  /** Reads the status subresource. */
+  getStatus(name: string, options: CallOptions = {}): Promise<T> {
+    return this.call("GET", { name, subresource: "status", options });
+  }
+
+  /** Replaces the status (spec changes in `object` are ignored by the server). */
+  replaceStatus(object: T, options: WriteOptions = {}): Promise<T> {
+    return this.call("PUT", { name: nameOf(object, this.kind), object, subresource: "status", options, query: writeQuery(options), body: object });
+  }
+
+  /** Patches the status subresource. */
+  patchStatus(name: string, patch: unknown, options: PatchOptions): Promise<T> {
+    return this.call("PATCH", { ...this.patchCall(name, patch, options), subresource: "status" });
+  }
+
+  /** Server-side apply of the status subresource. */
+  applyStatus(object: Partial<T> & KubeObject, options: ApplyOptions): Promise<T> {
+    return this.call("PATCH", {
+      ...this.patchCall(nameOf(object, this.kind), this.withTypeMeta(object), { ...options, type: "apply" }),
+      subresource: "status",
+    });
+  }
+
+  /** Reads the scale subresource (autoscaling/v1 Scale). */
+  getScale(name: string, options: CallOptions = {}): Promise<Scale> {
+    return this.call("GET", { name, subresource: "scale", options }) as Promise<Scale>;
+  }
+
+  /** Replaces the scale subresource: sets `spec.replicas`. */
+  replaceScale(name: string, scale: Scale, options: WriteOptions = {}): Promise<Scale> {
+    return this.call("PUT", { name, subresource: "scale", options, query: writeQuery(options), body: scale }) as Promise<Scale>;
+  }
+
+  /** Patches the scale subresource, e.g. `{ spec: { replicas: 3 } }` with `type: "merge"`. */
+  patchScale(name: string, patch: unknown, options: PatchOptions): Promise<Scale> {
+    return this.call("PATCH", { ...this.patchCall(name, patch, options), subresource: "scale" }) as Promise<Scale>;
+  }
+
+  /**
+   * A raw watch: the server's events as they arrive, parsed. The iteration ends when the server
+   * closes the stream (after `timeoutSeconds`) or when `signal` aborts; it throws an ApiError if
+   * the watch cannot be started. An ERROR event (e.g. 410 Expired) is yielded, not thrown.
+   * Reconnecting and relisting are the runtime watcher's job, not this method's.
+   */
+  async *watch(options: WatchOptions = {}): AsyncGenerator<WatchEvent<T>> {
+    const request = await this.request("GET", {
+      collection: true,
+      options,
+      query: {
+        ...listQuery(options),
+        watch: true,
+        allowWatchBookmarks: options.allowWatchBookmarks,
+        timeoutSeconds: options.timeoutSeconds,
+        sendInitialEvents: options.sendInitialEvents,
+      },
+    });
+    let body: AsyncIterable<Uint8Array>;
+    try {
+      body = await this.ctx.transport.stream(request);
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      throw error;
+    }
+    const decoder = new TextDecoder();
+    let buffered = "";
+    try {
+      for await (const chunk of body) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let newline: number;
+        while ((newline = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line.trim()) yield JSON.parse(line) as WatchEvent<T>;
+        }
+      }
+      if (buffered.trim()) yield JSON.parse(buffered) as WatchEvent<T>;
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      if (error instanceof SyntaxError) throw new ApiError("Unknown", `malformed watch event from the server: ${error.message}`, { cause: error });
+      throw new ApiError("Network", `the watch of ${describeKind(this.kind)} broke: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** The REST mapping of this handle's kind (from the descriptor or discovery). */
+  mapping(signal?: AbortSignal): Promise<ResourceMapping> {
+    return this.ctx.mapper.mapping(this.kind, signal);
+  }
+
+  private patchCall(name: string, patch: unknown, options: PatchOptions): CallSpec {
+    if (options.type === "apply" && !options.fieldManager) {
+      throw new ApiError("BadRequest", "server-side apply needs a fieldManager (who owns the applied fields)");
+    }
+    return {
+      name,
+      options,
+      query: { ...writeQuery(options), ...(options.type === "apply" && options.force ? { force: true } : {}) },
+      body: patch,
+      contentType: PATCH_CONTENT_TYPES[options.type],
+      idempotent: options.type !== "json",
+    };
+  }
+
+  private withTypeMeta(object: KubeObject): KubeObject {
+    return { apiVersion: this.kind.apiVersion, kind: this.kind.kind, ...object };
+  }
+
+  private async call(method: HttpMethod, spec: CallSpec): Promise<T> {
+    return this.ctx.transport.request<T>(await this.request(method, spec));
+  }
+
+  private async request(method: HttpMethod, spec: CallSpec): Promise<HttpRequest> {
+    const mapping = await this.mapping(spec.options.signal);
+    const namespace = this.namespaceFor(mapping, spec);
+    const prefix = mapping.group ? `/apis/${mapping.group}/${mapping.version}` : `/api/${mapping.version}`;
+    let path = namespace ? `${prefix}/namespaces/${encodeURIComponent(namespace)}/${mapping.plural}` : `${prefix}/${mapping.plural}`;
+    if (!spec.collection) {
+      if (!spec.name) throw new ApiError("BadRequest", `a name is required to address one ${describeKind(this.kind)}`);
+      path += `/${encodeURIComponent(spec.name)}`;
+      if (spec.subresource) path += `/${spec.subresource}`;
+    }
+    return {
+      method,
+      path,
+      ...(spec.query ? { query: spec.query } : {}),
+      ...(spec.body !== undefined ? { body: spec.body } : {}),
+      ...(spec.contentType ? { contentType: spec.contentType } : {}),
+      ...(spec.options.signal ? { signal: spec.options.signal } : {}),
+      ...(spec.options.timeoutMs !== undefined ? { timeoutMs: spec.options.timeoutMs } : {}),
+      ...(spec.idempotent !== undefined ? { idempotent: spec.idempotent } : {}),
+    };
+  }
+
+  private namespaceFor(mapping: ResourceMapping, spec: CallSpec): string | undefined {
+    const fromObject = spec.object?.metadata?.namespace;
+    if (!mapping.namespaced) {
+      if (this.namespaceName) {
+        throw new ApiError("BadRequest", `${describeKind(this.kind)} is cluster-scoped: do not give it a namespace (got "${this.namespaceName}")`);
+      }
+      return undefined;
+    }
+    if (this.namespaceName && fromObject && fromObject !== this.namespaceName) {
+      throw new ApiError("BadRequest", `the object's namespace "${fromObject}" differs from the handle's "${this.namespaceName}"`);
+    }
+    const namespace = this.namespaceName ?? fromObject;
+    if (!namespace && !spec.collection) {
+      throw new ApiError("BadRequest", `${describeKind(this.kind)} is namespaced: give a namespace (.namespace(ns) or metadata.namespace)`);
+    }
+    if (!namespace && spec.collection && spec.object) {
+      throw new ApiError("BadRequest", `${describeKind(this.kind)} is namespaced: give a namespace (.namespace(ns) or metadata.namespace)`);
+    }
+    return namespace;
+  }
+}
+
+interface CallSpec {
+  name?: string;
+  collection?: boolean;
+  subresource?: "status" | "scale";
+  object?: KubeObject;
+  options: CallOptions;
+  query?: HttpRequest["query"];
+  body?: unknown;
+  contentType?: string;
+  idempotent?: boolean;
+}
+
+function nameOf(object: KubeObject, kind: ResourceKind): string {
+  const name = object.metadata?.name;
+  if (!name) throw new ApiError("BadRequest", `the ${describeKind(kind)} has no metadata.name`);
+  return name;
+}
+
+function listQuery(o: ListOptions): HttpRequest["query"] {
+  return {
+    labelSelector: o.labelSelector,
+    fieldSelector: o.fieldSelector,
+    limit: o.limit,
+    continue: o.continue,
+    resourceVersion: o.resourceVersion,
+    resourceVersionMatch: o.resourceVersionMatch,
+  };
+}
+
+function writeQuery(o: WriteOptions): HttpRequest["query"] {
+  return { dryRun: o.dryRun ? "All" : undefined, fieldManager: o.fieldManager, fieldValidation: o.fieldValidation };
+}
+
+function deleteBody(o: DeleteOptions): Record<string, unknown> | undefined {
+  const body = {
+    ...(o.propagationPolicy ? { propagationPolicy: o.propagationPolicy } : {}),
+    ...(o.gracePeriodSeconds !== undefined ? { gracePeriodSeconds: o.gracePeriodSeconds } : {}),
+    ...(o.preconditions ? { preconditions: o.preconditions } : {}),
+  };
+  return Object.keys(body).length ? { apiVersion: "v1", kind: "DeleteOptions", ...body } : undefined;
+}

@@ -1,0 +1,293 @@
+// HTTP to one API server: one undici dispatcher (keep-alive pool, optionally HTTP/2) per
+// cluster and identity, credentials on every request, a client-side token bucket, deadlines
+// and cancellation, and retries that never repeat a call the server may have carried out.
+//
+// Retry policy (what is retried, with exponential backoff and jitter, or the server's Retry-After):
+// - 429 TooManyRequests, any method: the server refused the call before running it.
+// - Connection refused, any method: nothing reached the server.
+// - Other network errors, 502/503/504, and any 5xx that carries Retry-After: idempotent calls
+//   only (GET, PUT, DELETE, and PATCH types that are idempotent). A POST (create) is never
+//   retried after it may have been received.
+// - 401 once, after dropping cached credentials (a rotated token, an expired exec credential).
+import { Agent, ProxyAgent, type Dispatcher } from "undici";
+import { systemClock, type Clock } from "../core/clock.js";
+import {
+  ApiError,
+  NetworkError,
+  RequestTimeoutError,
+  errorFromResponse,
+  type RequestInfo,
+} from "../core/errors.js";
+import type { ClusterConfig } from "./config.js";
+import { credentialsFor, type Credential, type Credentials } from "./credentials.js";
+import { TokenBucket, type RateLimit } from "./rate-limit.js";
+
+/** Transport settings; every field has a default. */
+export interface TransportOptions {
+  /** Client-side rate limit, or `false` for none. Default: client-go's 5 qps, burst 10. */
+  rateLimit?: RateLimit | false;
+  /** How many times a retryable failure is retried. Default 3. */
+  retries?: number;
+  /** First retry delay; doubles each time, with jitter, up to `maxRetryDelayMs`. Default 200 ms. */
+  retryDelayMs?: number;
+  /** Cap on one retry delay (and on a server's Retry-After). Default 10 000 ms. */
+  maxRetryDelayMs?: number;
+  /** Deadline for one call (each attempt), unless the call sets its own. Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Negotiate HTTP/2 (ALPN) when the server offers it. Default false. */
+  http2?: boolean;
+  /** User-Agent header. Default `kubeloop/<version>`. */
+  userAgent?: string;
+  /** Time source for the rate limiter and backoff. */
+  clock?: Clock;
+}
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** One API call. */
+export interface HttpRequest {
+  method: HttpMethod;
+  /** Path from the server root, e.g. `/api/v1/namespaces`. */
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  /** A JSON-serializable body. */
+  body?: unknown;
+  contentType?: string;
+  accept?: string;
+  signal?: AbortSignal;
+  /** Overrides the transport's deadline; 0 means none (watches). */
+  timeoutMs?: number;
+  /** Whether repeating the call is harmless. Default: true for GET, PUT, DELETE. */
+  idempotent?: boolean;
+}
+
+const DEFAULT_RATE_LIMIT: RateLimit = { qps: 5, burst: 10 };
+const VERSION = "0.1.0";
+
+/** HTTP client of one cluster. Create one per cluster and share it; `close()` when done. */
+export class Transport {
+  readonly server: string;
+  private readonly origin: string;
+  private readonly basePath: string;
+  private readonly credentials: Credentials;
+  private readonly limiter: TokenBucket | undefined;
+  private readonly clock: Clock;
+  private readonly options: Required<Omit<TransportOptions, "rateLimit" | "clock">>;
+  private dispatcher: Dispatcher | undefined;
+  private dispatcherIdentity: string | undefined;
+  private readonly staticHeaders: Record<string, string | string[]>;
+
+  constructor(
+    private readonly config: ClusterConfig,
+    options: TransportOptions = {},
+  ) {
+    const url = new URL(config.server);
+    this.server = config.server;
+    this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, "");
+    this.clock = options.clock ?? systemClock;
+    this.credentials = credentialsFor(config, () => Date.now());
+    const limit = options.rateLimit === undefined ? DEFAULT_RATE_LIMIT : options.rateLimit;
+    this.limiter = limit ? new TokenBucket(limit, this.clock) : undefined;
+    this.options = {
+      retries: options.retries ?? 3,
+      retryDelayMs: options.retryDelayMs ?? 200,
+      maxRetryDelayMs: options.maxRetryDelayMs ?? 10_000,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      http2: options.http2 ?? false,
+      userAgent: options.userAgent ?? `kubeloop/${VERSION} (node ${process.version})`,
+    };
+    this.staticHeaders = { "user-agent": this.options.userAgent, ...impersonationHeaders(config.impersonate) };
+  }
+
+  /** Sends a call and returns the parsed JSON body of a 2xx answer; throws an {@link ApiError} otherwise. */
+  async request<T>(req: HttpRequest): Promise<T> {
+    const { response, info, done } = await this.exchange(req);
+    try {
+      const text = await response.body.text();
+      return (text ? JSON.parse(text) : undefined) as T;
+    } catch (error) {
+      throw this.failure(error, info, req);
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * Sends a call and returns the body of a 2xx answer as a byte stream (watches). There is no
+   * deadline on the body; `signal` ends it.
+   */
+  async stream(req: HttpRequest): Promise<AsyncIterable<Uint8Array>> {
+    const { response } = await this.exchange({ ...req, timeoutMs: req.timeoutMs ?? 0 }, { streaming: true });
+    return response.body;
+  }
+
+  /** Closes idle connections and refuses further calls. */
+  async close(): Promise<void> {
+    const d = this.dispatcher;
+    this.dispatcher = undefined;
+    await d?.close();
+  }
+
+  private async exchange(
+    req: HttpRequest,
+    mode: { streaming?: boolean } = {},
+  ): Promise<{ response: Dispatcher.ResponseData; info: RequestInfo; done: () => void }> {
+    const info: RequestInfo = { method: req.method, path: req.path };
+    const idempotent = req.idempotent ?? (req.method === "GET" || req.method === "PUT" || req.method === "DELETE");
+    const path = this.basePath + req.path + queryString(req.query);
+    const body = req.body === undefined ? undefined : typeof req.body === "string" ? req.body : JSON.stringify(req.body);
+    let attempt = 0;
+    let reauthenticated = false;
+    for (;;) {
+      if (this.limiter) {
+        try {
+          await this.limiter.acquire(req.signal);
+        } catch (error) {
+          throw this.failure(error, info, req);
+        }
+      }
+      const timeoutMs = req.timeoutMs ?? this.options.timeoutMs;
+      const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+      const signals = [req.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+      let response: Dispatcher.ResponseData;
+      try {
+        const credential = await this.credentials.get();
+        const dispatcher = this.dispatcherFor(credential);
+        response = await dispatcher.request({
+          origin: this.origin,
+          path,
+          method: req.method,
+          headers: {
+            ...this.staticHeaders,
+            accept: req.accept ?? "application/json",
+            ...(credential.authorization ? { authorization: credential.authorization } : {}),
+            ...(body !== undefined ? { "content-type": req.contentType ?? "application/json" } : {}),
+          },
+          ...(body !== undefined ? { body } : {}),
+          ...(signal ? { signal } : {}),
+          headersTimeout: timeoutMs > 0 ? timeoutMs : 0,
+          bodyTimeout: mode.streaming ? 0 : timeoutMs > 0 ? timeoutMs : 0,
+        });
+      } catch (error) {
+        const failure = this.failure(error, info, req, deadline);
+        const notSent = failure instanceof NetworkError && networkCode(error) === "ECONNREFUSED";
+        if (failure instanceof NetworkError && (idempotent || notSent) && attempt < this.options.retries) {
+          await this.backoff(attempt++, undefined, req, info);
+          continue;
+        }
+        throw failure;
+      }
+      if (response.statusCode < 300) return { response, info, done: () => {} };
+
+      const text = await response.body.text().catch(() => "");
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON (a proxy's HTML page, plain text): keep the text for the message
+      }
+      const retryAfterMs = retryAfter(response.headers["retry-after"]);
+      const code = response.statusCode;
+      if (code === 401 && !reauthenticated && this.credentials.invalidate()) {
+        reauthenticated = true;
+        continue;
+      }
+      const retryable =
+        code === 429 || (idempotent && (code === 502 || code === 503 || code === 504 || (code >= 500 && retryAfterMs !== undefined)));
+      if (retryable && attempt < this.options.retries) {
+        await this.backoff(attempt++, retryAfterMs, req, info);
+        continue;
+      }
+      throw errorFromResponse(code, parsed, info, retryAfterMs);
+    }
+  }
+
+  private dispatcherFor(credential: Credential): Dispatcher {
+    const identity = credential.clientCertificate ? credential.clientCertificate.cert : "";
+    if (this.dispatcher && this.dispatcherIdentity === identity) return this.dispatcher;
+    const old = this.dispatcher;
+    const tls = this.config.tls;
+    const connect = {
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(credential.clientCertificate
+        ? { cert: credential.clientCertificate.cert, key: credential.clientCertificate.key }
+        : tls.cert && tls.key
+          ? { cert: tls.cert, key: tls.key }
+          : {}),
+      rejectUnauthorized: !tls.insecureSkipVerify,
+      ...(tls.serverName ? { servername: tls.serverName } : {}),
+      timeout: Math.min(10_000, this.options.timeoutMs || 10_000),
+    };
+    this.dispatcher = this.config.proxyUrl
+      ? new ProxyAgent({ uri: this.config.proxyUrl, requestTls: connect, allowH2: this.options.http2 })
+      : new Agent({ connect, allowH2: this.options.http2, keepAliveTimeout: 30_000, pipelining: 1 });
+    this.dispatcherIdentity = identity;
+    // Calls in flight on the old dispatcher finish; it closes when they have.
+    void old?.close().catch(() => {});
+    return this.dispatcher;
+  }
+
+  private async backoff(attempt: number, retryAfterMs: number | undefined, req: HttpRequest, info: RequestInfo): Promise<void> {
+    const exponential = Math.min(this.options.maxRetryDelayMs, this.options.retryDelayMs * 2 ** attempt);
+    const delay = retryAfterMs !== undefined ? Math.min(retryAfterMs, this.options.maxRetryDelayMs) : exponential / 2 + Math.random() * (exponential / 2);
+    try {
+      await this.clock.sleep(delay, req.signal);
+    } catch (error) {
+      throw this.failure(error, info, req);
+    }
+  }
+
+  /** Turns a thrown error into an ApiError: Aborted, RequestTimeout or Network. */
+  private failure(error: unknown, info: RequestInfo, req: HttpRequest, deadline?: AbortSignal): ApiError {
+    if (error instanceof ApiError) return error;
+    if (req.signal?.aborted) return new ApiError("Aborted", "aborted by the caller", { request: info, cause: req.signal.reason });
+    const code = networkCode(error);
+    if (deadline?.aborted || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
+      return new RequestTimeoutError("Timeout", `no answer within ${req.timeoutMs ?? this.options.timeoutMs} ms from ${this.server}`, {
+        request: info,
+        cause: error,
+      });
+    }
+    if (error instanceof SyntaxError) return new ApiError("Unknown", `the server's answer is not JSON: ${error.message}`, { request: info, cause: error });
+    const detail = code ? `${code}${(error as Error).message ? `: ${(error as Error).message}` : ""}` : String((error as Error)?.message ?? error);
+    return new NetworkError("Network", `cannot reach ${this.server} (${detail})`, { request: info, cause: error });
+  }
+}
+
+function networkCode(error: unknown): string | undefined {
+  let e = error as { code?: string; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (typeof e.code === "string") return e.code;
+    e = e.cause as typeof e;
+  }
+  return undefined;
+}
+
+function queryString(query: HttpRequest["query"]): string {
+  if (!query) return "";
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== "") params.set(key, String(value));
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+function retryAfter(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function impersonationHeaders(imp: ClusterConfig["impersonate"]): Record<string, string | string[]> {
+  if (!imp) return {};
+  const headers: Record<string, string | string[]> = {};
+  if (imp.user) headers["impersonate-user"] = imp.user;
+  if (imp.uid) headers["impersonate-uid"] = imp.uid;
+  if (imp.groups?.length) headers["impersonate-group"] = imp.groups;
+  for (const [key, values] of Object.entries(imp.extra ?? {})) headers[`impersonate-extra-${encodeURIComponent(key)}`] = values;
+  return headers;
+}

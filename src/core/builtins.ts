@@ -1,0 +1,45 @@
+// Descriptors of the built-in kinds operators use most, typed by kubernetes-types, with their
+// REST mapping so the client needs no discovery for them. Any other kind: `kindOf(...)`.
+import type * as apps from "kubernetes-types/apps/v1.js";
+import type * as batch from "kubernetes-types/batch/v1.js";
+import type * as coordination from "kubernetes-types/coordination/v1.js";
+import type * as core from "kubernetes-types/core/v1.js";
+import type * as events from "kubernetes-types/events/v1.js";
+import type * as apiextensions from "kubernetes-types/apiextensions/v1.js";
+import type * as rbac from "kubernetes-types/rbac/v1.js";
+import type * as autoscaling from "kubernetes-types/autoscaling/v1.js";
+import { kindOf } from "./objects.js";
+
+const namespaced = (plural: string) => ({ plural, namespaced: true });
+const cluster = (plural: string) => ({ plural, namespaced: false });
+
+export const Namespace = kindOf<core.Namespace>("v1", "Namespace", cluster("namespaces"));
+export const Node = kindOf<core.Node>("v1", "Node", cluster("nodes"));
+export const ConfigMap = kindOf<core.ConfigMap>("v1", "ConfigMap", namespaced("configmaps"));
+export const Secret = kindOf<core.Secret>("v1", "Secret", namespaced("secrets"));
+export const Pod = kindOf<core.Pod>("v1", "Pod", namespaced("pods"));
+export const Service = kindOf<core.Service>("v1", "Service", namespaced("services"));
+export const ServiceAccount = kindOf<core.ServiceAccount>("v1", "ServiceAccount", namespaced("serviceaccounts"));
+export const CoreEvent = kindOf<core.Event>("v1", "Event", namespaced("events"));
+export const Deployment = kindOf<apps.Deployment>("apps/v1", "Deployment", namespaced("deployments"));
+export const StatefulSet = kindOf<apps.StatefulSet>("apps/v1", "StatefulSet", namespaced("statefulsets"));
+export const DaemonSet = kindOf<apps.DaemonSet>("apps/v1", "DaemonSet", namespaced("daemonsets"));
+export const ReplicaSet = kindOf<apps.ReplicaSet>("apps/v1", "ReplicaSet", namespaced("replicasets"));
+export const Job = kindOf<batch.Job>("batch/v1", "Job", namespaced("jobs"));
+export const CronJob = kindOf<batch.CronJob>("batch/v1", "CronJob", namespaced("cronjobs"));
+export const Lease = kindOf<coordination.Lease>("coordination.k8s.io/v1", "Lease", namespaced("leases"));
+export const Event = kindOf<events.Event>("events.k8s.io/v1", "Event", namespaced("events"));
+export const Role = kindOf<rbac.Role>("rbac.authorization.k8s.io/v1", "Role", namespaced("roles"));
+export const RoleBinding = kindOf<rbac.RoleBinding>("rbac.authorization.k8s.io/v1", "RoleBinding", namespaced("rolebindings"));
+export const ClusterRole = kindOf<rbac.ClusterRole>("rbac.authorization.k8s.io/v1", "ClusterRole", cluster("clusterroles"));
+export const ClusterRoleBinding = kindOf<rbac.ClusterRoleBinding>(
+  "rbac.authorization.k8s.io/v1",
+  "ClusterRoleBinding",
+  cluster("clusterrolebindings"),
+);
+export const CustomResourceDefinition = kindOf<apiextensions.CustomResourceDefinition>(
+  "apiextensions.k8s.io/v1",
+  "CustomResourceDefinition",
+  cluster("customresourcedefinitions"),
+);
+export const Scale = kindOf<autoscaling.Scale>("autoscaling/v1", "Scale");
