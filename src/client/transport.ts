@@ -151,10 +151,11 @@ export class Transport {
       const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
       const signals = [req.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
       const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+      // Credential failures (an exec plugin that fails) are not network errors: they propagate as they are.
+      const credential = await this.credentials.get();
+      const dispatcher = this.dispatcherFor(credential);
       let response: Dispatcher.ResponseData;
       try {
-        const credential = await this.credentials.get();
-        const dispatcher = this.dispatcherFor(credential);
         response = await dispatcher.request({
           origin: this.origin,
           path,
