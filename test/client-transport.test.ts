@@ -1,0 +1,159 @@
+// The transport under faults. The real API server is used where it can show the behaviour
+// (HTTP/2, an HTTP CONNECT proxy in front of it, deadlines on a watch); a local HTTP server
+// stands in only for faults the real server cannot be made to produce on demand: 429 and 503
+// sequences, and a server that accepts connections and never answers.
+import assert from "node:assert/strict";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { connect, createServer, type AddressInfo, type Server } from "node:net";
+import { after, before, describe, it } from "node:test";
+import {
+  ApiError,
+  Client,
+  ConfigMap,
+  NetworkError,
+  RequestTimeoutError,
+  TooManyRequestsError,
+  type ClusterConfig,
+} from "../src/index.js";
+import { releaseSharedCluster, sharedCluster } from "./helpers.js";
+
+let kubeconfigPath: string;
+const servers: Server[] = [];
+
+before(async () => {
+  kubeconfigPath = (await sharedCluster()).kubeconfigPath;
+});
+after(async () => {
+  for (const s of servers) s.close();
+  await releaseSharedCluster();
+});
+
+function listen<T extends Server>(server: T): Promise<number> {
+  servers.push(server);
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+}
+
+function plainConfig(port: number): ClusterConfig {
+  return { server: `http://127.0.0.1:${port}`, source: "test", namespace: "default", tls: { insecureSkipVerify: false }, auth: { type: "none" } };
+}
+
+/** A server answering from a script: each request takes the next answer; it records what it got. */
+async function scripted(answers: { status: number; headers?: Record<string, string>; body?: unknown }[]) {
+  const seen: { method: string; url: string }[] = [];
+  const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    seen.push({ method: req.method ?? "", url: req.url ?? "" });
+    req.resume();
+    const answer = answers[Math.min(seen.length - 1, answers.length - 1)]!;
+    res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
+    res.end(JSON.stringify(answer.body ?? { kind: "Status", status: answer.status < 300 ? "Success" : "Failure", code: answer.status }));
+  });
+  const port = await listen(server);
+  return { port, seen };
+}
+
+const cm = { apiVersion: "v1" as const, kind: "ConfigMap" as const, metadata: { name: "x", namespace: "default" } };
+
+describe("transport", () => {
+  it("retries 429 for any call, honouring Retry-After, and reports persistent throttling with it", async () => {
+    const flaky = await scripted([
+      { status: 429, headers: { "retry-after": "0" }, body: { kind: "Status", reason: "TooManyRequests", message: "slow down", code: 429 } },
+      { status: 201, body: cm },
+    ]);
+    const client = new Client(plainConfig(flaky.port), { rateLimit: false, retryDelayMs: 1 });
+    const created = await client.resource(ConfigMap).create(cm);
+    assert.equal(created.metadata?.name, "x");
+    assert.deepEqual(flaky.seen.map((s) => s.method), ["POST", "POST"], "a 429 means the server did not run the create");
+
+    const always = await scripted([{ status: 429, headers: { "retry-after": "1" }, body: { kind: "Status", reason: "TooManyRequests", message: "slow down", code: 429 } }]);
+    const throttled = new Client(plainConfig(always.port), { rateLimit: false, retries: 2, maxRetryDelayMs: 5 });
+    const error = await throttled.resource(ConfigMap).namespace("default").get("x").catch((e: unknown) => e);
+    assert.ok(error instanceof TooManyRequestsError, String(error));
+    assert.equal(error.retryAfterMs, 1000);
+    assert.equal(always.seen.length, 3, "first try + 2 retries");
+    await Promise.all([client.close(), throttled.close()]);
+  });
+
+  it("retries 503 for idempotent calls only: never repeats a create", async () => {
+    const unavailable = { status: 503, body: { kind: "Status", reason: "ServiceUnavailable", message: "etcd is down", code: 503 } };
+    const get = await scripted([unavailable, unavailable, { status: 200, body: cm }]);
+    const client = new Client(plainConfig(get.port), { rateLimit: false, retryDelayMs: 1 });
+    assert.equal((await client.resource(ConfigMap).namespace("default").get("x")).metadata?.name, "x");
+    assert.equal(get.seen.length, 3);
+
+    const post = await scripted([unavailable, { status: 201, body: cm }]);
+    const writer = new Client(plainConfig(post.port), { rateLimit: false, retryDelayMs: 1 });
+    const error = await writer.resource(ConfigMap).create(cm).catch((e: unknown) => e);
+    assert.ok(error instanceof ApiError && error.reason === "ServiceUnavailable", String(error));
+    assert.match(error.message, /POST \/api\/v1\/namespaces\/default\/configmaps: etcd is down/);
+    assert.equal(post.seen.length, 1, "the create was sent once");
+
+    // A JSON patch is not idempotent either; a merge patch is.
+    const patch = await scripted([unavailable, unavailable, { status: 200, body: cm }]);
+    const patcher = new Client(plainConfig(patch.port), { rateLimit: false, retryDelayMs: 1 });
+    await assert.rejects(patcher.resource(ConfigMap).namespace("default").patch("x", [{ op: "remove", path: "/data/a" }], { type: "json" }));
+    assert.equal(patch.seen.length, 1);
+    await patcher.resource(ConfigMap).namespace("default").patch("x", { data: { a: null } }, { type: "merge" });
+    assert.equal(patch.seen.length, 3, "the merge patch was retried after a 503");
+    await Promise.all([client.close(), writer.close(), patcher.close()]);
+  });
+
+  it("fails fast with a NetworkError naming the server when nothing listens", async () => {
+    const probe = createServer();
+    const port = await listen(probe);
+    probe.close();
+    const client = new Client(plainConfig(port), { rateLimit: false, retryDelayMs: 1 });
+    const error = await client.resource(ConfigMap).namespace("default").list().catch((e: unknown) => e);
+    assert.ok(error instanceof NetworkError, String(error));
+    assert.match(error.message, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED`));
+    await client.close();
+  });
+
+  it("gives up at the deadline on a server that accepts and never answers", async () => {
+    const silent = createServer((socket) => socket.on("error", () => {})); // accepts, says nothing
+    const port = await listen(silent);
+    const client = new Client(plainConfig(port), { rateLimit: false, retries: 0, timeoutMs: 300 });
+    const error = await client.resource(ConfigMap).namespace("default").get("x").catch((e: unknown) => e);
+    assert.ok(error instanceof RequestTimeoutError, String(error));
+    assert.match(error.message, /no answer within 300 ms/);
+    // A caller's AbortSignal ends a call too, reported as Aborted.
+    const controller = new AbortController();
+    const pending = client.resource(ConfigMap).namespace("default").get("x", { signal: controller.signal, timeoutMs: 0 });
+    controller.abort();
+    const aborted = await pending.catch((e: unknown) => e);
+    assert.ok(aborted instanceof ApiError && aborted.reason === "Aborted", String(aborted));
+    await client.close();
+  });
+
+  it("works against the real API server with HTTP/2 negotiation enabled (allowH2)", async () => {
+    const client = await Client.load({ path: kubeconfigPath, http2: true, rateLimit: false });
+    const results = await Promise.all(Array.from({ length: 20 }, () => client.resource(ConfigMap).namespace("default").list({ limit: 1 })));
+    assert.equal(results.length, 20);
+    const version = await client.request<{ gitVersion: string }>({ method: "GET", path: "/version" });
+    assert.match(version.gitVersion, /^v1\./);
+    await client.close();
+  });
+
+  it("goes through an HTTP CONNECT proxy (proxy-url) to the real API server", async () => {
+    const tunnels: string[] = [];
+    const proxy = createHttpServer();
+    proxy.on("connect", (req, client, head) => {
+      tunnels.push(req.url ?? "");
+      const [host, port] = (req.url ?? "").split(":");
+      const upstream = connect(Number(port), host, () => {
+        client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+        upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on("error", () => client.destroy());
+      client.on("error", () => upstream.destroy());
+    });
+    const port = await listen(proxy);
+    const base = await Client.load({ path: kubeconfigPath });
+    const client = new Client({ ...base.config, proxyUrl: `http://127.0.0.1:${port}` }, { rateLimit: false });
+    const listed = await client.resource(ConfigMap).namespace("default").list();
+    assert.ok(Array.isArray(listed.items));
+    assert.deepEqual(tunnels, [new URL(base.config.server).host]);
+    await Promise.all([client.close(), base.close()]);
+  });
+});
