@@ -219,6 +219,52 @@ describe("client verbs", () => {
     await eventually("the widgets to be gone", async () => (await widgets.list()).items.length === 0);
   });
 
+  it("runs every verb and patch type on each of ConfigMap, Deployment and a custom resource", { timeout: 60_000 }, async () => {
+    const kinds = [
+      { kind: ConfigMap, make: (name: string) => ({ metadata: { name, labels: { set: "all" } }, data: { a: "1" } }), strategicWorks: true },
+      { kind: Deployment, make: (name: string) => ({ ...deployment(name), metadata: { name, labels: { set: "all" } } }), strategicWorks: true },
+      {
+        kind: Widget,
+        make: (name: string) => ({ apiVersion: Widget.apiVersion, kind: "Widget", metadata: { name, labels: { set: "all" } }, spec: { size: 1 } }),
+        strategicWorks: false,
+      },
+    ];
+    for (const { kind, make, strategicWorks } of kinds) {
+      const handle = client.resource(kind as typeof ConfigMap).namespace(ns);
+      const name = uniqueName(kind.kind.toLowerCase());
+      const label = (o: KubeObject) => o.metadata?.labels?.step;
+      const controller = new AbortController();
+      const events: string[] = [];
+      const since = (await handle.list()).metadata.resourceVersion!;
+      const watching = (async () => {
+        for await (const e of handle.watch({ resourceVersion: since, fieldSelector: `metadata.name=${name}`, signal: controller.signal })) {
+          events.push(e.type);
+          if (e.type === "DELETED") controller.abort();
+        }
+      })();
+      await handle.create(make(name) as never, { dryRun: true });
+      const created = await handle.create(make(name) as never);
+      assert.equal((await handle.get(name)).metadata?.uid, created.metadata?.uid, `${kind.kind} get`);
+      assert.equal((await handle.list({ labelSelector: "set=all", fieldSelector: `metadata.name=${name}` })).items.length, 1, `${kind.kind} list`);
+      const replaced = await handle.replace({ ...created, metadata: { ...created.metadata, labels: { set: "all", step: "replace" } } });
+      assert.equal(label(replaced), "replace", `${kind.kind} replace`);
+      assert.equal(label(await handle.patch(name, { metadata: { labels: { step: "merge" } } }, { type: "merge" })), "merge");
+      assert.equal(label(await handle.patch(name, [{ op: "replace", path: "/metadata/labels/step", value: "json" }], { type: "json" })), "json");
+      const strategic = handle.patch(name, { metadata: { labels: { step: "strategic" } } }, { type: "strategic" });
+      if (strategicWorks) assert.equal(label(await strategic), "strategic", `${kind.kind} strategic`);
+      else await assert.rejects(strategic, (e: unknown) => e instanceof ApiError && e.reason === "UnsupportedMediaType");
+      const applied = await handle.apply({ metadata: { name, labels: { step: "apply" } } } as never, { fieldManager: "every-verb", force: true });
+      assert.equal(label(applied), "apply", `${kind.kind} apply`);
+      await handle.delete(name);
+      await eventually(`${kind.kind} DELETED event`, async () => controller.signal.aborted, { timeoutMs: 30_000 });
+      await watching;
+      assert.deepEqual(events, ["ADDED", ...Array(4 + (strategicWorks ? 1 : 0)).fill("MODIFIED"), "DELETED"], `${kind.kind} watch`);
+      await handle.create(make(`${name}-c`) as never);
+      await handle.deleteCollection({ labelSelector: "set=all" });
+      await eventually(`${kind.kind} deleteCollection`, async () => (await handle.list({ labelSelector: "set=all" })).items.length === 0);
+    }
+  });
+
   it("watches raw events: ADDED, MODIFIED, DELETED, ending quietly on abort", { timeout: 60_000 }, async () => {
     const cms = client.resource(ConfigMap).namespace(ns);
     const start = await cms.list();
