@@ -9,3 +9,4 @@ export {
 export { ensureControlPlaneBinary, type BuildOptions } from "./testing/control-plane/binaries.js";
 export { ControlPlaneError, type ControlPlaneErrorReason } from "./testing/control-plane/errors.js";
 export type { KeyPairPem } from "./testing/control-plane/pki.js";
+export { FaultProxy } from "./testing/fault-proxy.js";

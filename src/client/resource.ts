@@ -34,6 +34,8 @@ export interface ListOptions extends CallOptions {
   continue?: string;
   resourceVersion?: string;
   resourceVersionMatch?: "NotOlderThan" | "Exact";
+  /** Ask only for metadata (PartialObjectMetadata): far less to transfer and keep. */
+  metadataOnly?: boolean;
 }
 
 /** Options of a raw watch. */
@@ -84,6 +86,9 @@ export interface JsonPatchOperation {
   from?: string;
 }
 
+const METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+const METADATA_OBJECT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+
 const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
   merge: "application/merge-patch+json",
   json: "application/json-patch+json",
@@ -125,7 +130,12 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
 
   /** One page of objects (all of them unless `limit` is set); `metadata.continue` leads to the next page. */
   list(options: ListOptions = {}): Promise<KubeList<T>> {
-    return this.call("GET", { collection: true, options, query: listQuery(options) }) as unknown as Promise<KubeList<T>>;
+    return this.call("GET", {
+      collection: true,
+      options,
+      query: listQuery(options),
+      ...(options.metadataOnly ? { accept: METADATA_LIST } : {}),
+    }) as unknown as Promise<KubeList<T>>;
   }
 
   /** Every page, in order; the list's snapshot stays consistent across pages. */
@@ -250,6 +260,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
         timeoutSeconds: options.timeoutSeconds,
         sendInitialEvents: options.sendInitialEvents,
       },
+      ...(options.metadataOnly ? { accept: METADATA_OBJECT } : {}),
     });
     let body: AsyncIterable<Uint8Array>;
     try {
@@ -321,6 +332,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       ...(spec.query ? { query: spec.query } : {}),
       ...(spec.body !== undefined ? { body: spec.body } : {}),
       ...(spec.contentType ? { contentType: spec.contentType } : {}),
+      ...(spec.accept ? { accept: spec.accept } : {}),
       ...(spec.options.signal ? { signal: spec.options.signal } : {}),
       ...(spec.options.timeoutMs !== undefined ? { timeoutMs: spec.options.timeoutMs } : {}),
       ...(spec.idempotent !== undefined ? { idempotent: spec.idempotent } : {}),
@@ -358,6 +370,7 @@ interface CallSpec {
   query?: HttpRequest["query"];
   body?: unknown;
   contentType?: string;
+  accept?: string;
   idempotent?: boolean;
 }
 

@@ -1,0 +1,185 @@
+// Store: the cache a reflector writes and controllers read. One writer (the reflector), many
+// readers; lookups by key and by index; readiness once the first list is complete.
+import type { KubeObject } from "../core/objects.js";
+import { objectKey } from "../core/objects.js";
+
+/** Computes the index values of an object (none: not indexed). */
+export type IndexFunction<T> = (object: T) => readonly string[];
+
+/** Built-in index names. */
+export const BY_NAMESPACE = "namespace";
+export const BY_OWNER = "owner-uid";
+
+/** An index on a label's value: `store.byIndex(byLabel("app"), "web")`. */
+export function byLabel(key: string): string {
+  return `label:${key}`;
+}
+
+/**
+ * A read-mostly cache of objects keyed `namespace/name` (or `name`).
+ *
+ * Guarantees: after `waitUntilReady()` resolves, the store holds a complete list of the server's
+ * state as of some moment, kept current as events arrive. Readers never see a half-applied
+ * initial list: it is swapped in whole. Objects are shared, not copied: treat them as read-only.
+ */
+export class Store<T extends KubeObject = KubeObject> {
+  private objects = new Map<string, T>();
+  private readonly indexers = new Map<string, IndexFunction<T>>();
+  private readonly indexes = new Map<string, Map<string, Set<string>>>();
+  private ready = false;
+  private readyWaiters: (() => void)[] = [];
+  private pendingInit: Map<string, T> | undefined;
+
+  constructor() {
+    this.addIndex(BY_NAMESPACE, (o) => (o.metadata?.namespace ? [o.metadata.namespace] : []));
+    this.addIndex(BY_OWNER, (o) => (o.metadata?.ownerReferences ?? []).map((r) => r.uid));
+  }
+
+  /** Adds an index; existing objects are indexed at once. A `label:<key>` name indexes that label. */
+  addIndex(name: string, fn?: IndexFunction<T>): void {
+    const indexer = fn ?? (name.startsWith("label:") ? labelIndexer<T>(name.slice("label:".length)) : undefined);
+    if (!indexer) throw new TypeError(`index "${name}" needs an index function`);
+    this.indexers.set(name, indexer);
+    const index = new Map<string, Set<string>>();
+    this.indexes.set(name, index);
+    for (const [key, object] of this.objects) for (const value of indexer(object)) addTo(index, value, key);
+  }
+
+  /** The object with this key (`namespace/name`, or `name` for cluster-scoped kinds). */
+  get(key: string): T | undefined {
+    return this.objects.get(key);
+  }
+
+  /** The object `name` in `namespace` (omit the namespace for cluster-scoped kinds). */
+  getByName(name: string, namespace?: string): T | undefined {
+    return this.objects.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  /** Every object (a new array; the objects themselves are shared). */
+  list(): T[] {
+    return [...this.objects.values()];
+  }
+
+  /** Keys of every object. */
+  keys(): string[] {
+    return [...this.objects.keys()];
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  /** Objects whose index `name` has `value`; `[]` for an unknown value. Throws for an unknown index. */
+  byIndex(name: string, value: string): T[] {
+    const index = this.indexes.get(name);
+    if (!index) {
+      if (name.startsWith("label:")) {
+        this.addIndex(name);
+        return this.byIndex(name, value);
+      }
+      throw new TypeError(`no index "${name}" (known: ${[...this.indexes.keys()].join(", ")})`);
+    }
+    return [...(index.get(value) ?? [])].map((key) => this.objects.get(key) as T);
+  }
+
+  /** Whether the first complete list has been stored. */
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /**
+   * Resolves once the first complete list has been stored. Rejects with the signal's reason when
+   * `signal` aborts first (use `AbortSignal.timeout(ms)` for a deadline).
+   */
+  waitUntilReady(signal?: AbortSignal): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const done = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
+        reject(signal?.reason);
+      };
+      this.readyWaiters.push(done);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  // --- the writer's side (the reflector) ---
+
+  /** A (re)list begins: following `initApply`s are buffered until `initDone`. */
+  beginInit(): void {
+    this.pendingInit = new Map();
+  }
+
+  initApply(object: T): void {
+    (this.pendingInit ??= new Map()).set(objectKey(object.metadata), object);
+  }
+
+  /** Swaps the buffered list in, whole, and marks the store ready. */
+  initDone(): void {
+    const next = this.pendingInit ?? new Map<string, T>();
+    this.pendingInit = undefined;
+    this.objects = next;
+    for (const [name, indexer] of this.indexers) {
+      const index = new Map<string, Set<string>>();
+      for (const [key, object] of next) for (const value of indexer(object)) addTo(index, value, key);
+      this.indexes.set(name, index);
+    }
+    if (!this.ready) {
+      this.ready = true;
+      const waiters = this.readyWaiters;
+      this.readyWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Inserts or replaces an object; returns the one it replaced. */
+  apply(object: T): T | undefined {
+    const key = objectKey(object.metadata);
+    const previous = this.objects.get(key);
+    if (previous) this.unindex(key, previous);
+    this.objects.set(key, object);
+    for (const [name, indexer] of this.indexers) {
+      const index = this.indexes.get(name) as Map<string, Set<string>>;
+      for (const value of indexer(object)) addTo(index, value, key);
+    }
+    return previous;
+  }
+
+  /** Removes an object by key; returns what was stored. */
+  delete(key: string): T | undefined {
+    const previous = this.objects.get(key);
+    if (!previous) return undefined;
+    this.unindex(key, previous);
+    this.objects.delete(key);
+    return previous;
+  }
+
+  private unindex(key: string, object: T): void {
+    for (const [name, indexer] of this.indexers) {
+      const index = this.indexes.get(name) as Map<string, Set<string>>;
+      for (const value of indexer(object)) {
+        const keys = index.get(value);
+        keys?.delete(key);
+        if (keys?.size === 0) index.delete(value);
+      }
+    }
+  }
+}
+
+function labelIndexer<T extends KubeObject>(label: string): IndexFunction<T> {
+  return (o) => {
+    const value = o.metadata?.labels?.[label];
+    return value === undefined ? [] : [value];
+  };
+}
+
+function addTo(index: Map<string, Set<string>>, value: string, key: string): void {
+  let keys = index.get(value);
+  if (!keys) index.set(value, (keys = new Set()));
+  keys.add(key);
+}

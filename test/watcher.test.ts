@@ -1,0 +1,293 @@
+// The watcher and its store against the real API server: a large list, random churn, and
+// faults injected by a TCP proxy in front of the server: cut connections, a hung stream, a
+// restarted API server, an expired resourceVersion. In every case the store must converge to
+// the server's state and the iterator must not end.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Client, ConfigMap, Namespace, type KubeObject } from "../src/index.js";
+import { reflect } from "../src/runtime/reflector.js";
+import { Store } from "../src/runtime/store.js";
+import { watch, type WatcherEvent } from "../src/runtime/watcher.js";
+import { FaultProxy, startControlPlane, type ControlPlane } from "../src/testing.js";
+import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+
+const scratch = mkdtempSync(join(tmpdir(), "kubeloop-watch-test-"));
+// Every watch a test starts stops at the end of the file, even when an assertion failed midway.
+const watches: AbortController[] = [];
+function stopper(): AbortController {
+  const controller = new AbortController();
+  watches.push(controller);
+  return controller;
+}
+after(() => {
+  for (const controller of watches) controller.abort();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** A running watch+reflect loop whose events are recorded; `ended` says if the iterator stopped. */
+function run<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: Store<T>) {
+  const seen: WatcherEvent<T>[] = [];
+  const state = { ended: false, error: undefined as unknown };
+  const done = (async () => {
+    try {
+      for await (const event of reflect(events, store)) seen.push(event);
+    } catch (error) {
+      state.error = error;
+    }
+    state.ended = true;
+  })();
+  return { seen, state, done };
+}
+
+/** Whether the store holds exactly the server's objects at their current resourceVersions. */
+async function converged(client: Client, namespace: string, store: Store): Promise<true | undefined> {
+  const fresh = await client.resource(ConfigMap).namespace(namespace).listAll({ pageSize: 1000 });
+  const want = new Map(fresh.items.map((o) => [`${namespace}/${o.metadata!.name}`, o.metadata!.resourceVersion]));
+  if (store.size !== want.size) throw new Error(`store has ${store.size} objects, server ${want.size}`);
+  for (const [key, rv] of want) {
+    const got = store.get(key)?.metadata?.resourceVersion;
+    if (got !== rv) throw new Error(`${key}: store at ${got}, server at ${rv}`);
+  }
+  return true;
+}
+
+async function churn(client: Client, namespace: string, operations: number, prefix: string): Promise<void> {
+  const cms = client.resource(ConfigMap).namespace(namespace);
+  const names = (await cms.list()).items.map((o) => o.metadata!.name!);
+  for (let i = 0; i < operations; i += 20) {
+    await Promise.all(
+      Array.from({ length: Math.min(20, operations - i) }, async (_, j) => {
+        const roll = Math.random();
+        if (roll < 0.4 || names.length < 10) {
+          const name = `${prefix}-${i + j}-${Math.random().toString(36).slice(2, 6)}`;
+          names.push(name);
+          await cms.create({ metadata: { name }, data: { n: "0" } });
+        } else if (roll < 0.8) {
+          const name = names[Math.floor(Math.random() * names.length)]!;
+          await cms.patch(name, { data: { n: String(Math.random()) } }, { type: "merge" }).catch(() => {});
+        } else {
+          const name = names.splice(Math.floor(Math.random() * names.length), 1)[0]!;
+          await cms.delete(name).catch(() => {});
+        }
+      }),
+    );
+  }
+}
+
+describe("watcher on the shared cluster", () => {
+  let client: Client;
+  before(async () => {
+    client = await Client.load({ path: (await sharedCluster()).kubeconfigPath, rateLimit: false });
+  });
+  after(async () => {
+    await client?.close();
+    await releaseSharedCluster();
+  });
+
+  it("lists and watches 10,000 ConfigMaps, then converges after random churn", { timeout: 300_000 }, async () => {
+    const ns = uniqueName("big");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const cms = client.resource(ConfigMap).namespace(ns);
+    for (let i = 0; i < 10_000; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => cms.create({ metadata: { name: `cm-${i + j}` }, data: { i: String(i + j) } })));
+    }
+    const store = new Store();
+    const controller = stopper();
+    const loop = run(watch(client.resource(ConfigMap), { namespace: ns, signal: controller.signal }), store);
+    await store.waitUntilReady(AbortSignal.timeout(120_000));
+    assert.equal(store.size, 10_000);
+    assert.deepEqual(loop.seen.filter((e) => e.type === "init").length, 1);
+    assert.equal(loop.seen.filter((e) => e.type === "initApply").length, 10_000);
+    assert.equal(store.get(`${ns}/cm-42`)?.metadata?.managedFields, undefined, "managedFields stripped");
+
+    await churn(client, ns, 2_000, "churn");
+    await eventually("the store to equal a fresh list", () => converged(client, ns, store), { timeoutMs: 60_000 });
+    assert.equal(loop.state.ended, false);
+    assert.equal(store.byIndex("namespace", ns).length, store.size);
+    controller.abort();
+    await loop.done;
+    assert.equal(loop.state.error, undefined, "abort ends the iteration quietly");
+    await client.resource(Namespace).delete(ns);
+  });
+
+  it("gets the initial state by paged list and by streaming list alike", { timeout: 120_000 }, async () => {
+    const ns = uniqueName("modes");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const cms = client.resource(ConfigMap).namespace(ns);
+    for (let i = 0; i < 1_050; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => cms.create({ metadata: { name: `cm-${i + j}` } })));
+    }
+    for (const initialList of ["list", "stream"] as const) {
+      const store = new Store();
+      const controller = stopper();
+      const loop = run(watch(client.resource(ConfigMap), { namespace: ns, initialList, pageSize: 100, signal: controller.signal }), store);
+      await store.waitUntilReady(AbortSignal.timeout(60_000));
+      const count = (await cms.listAll()).items.length; // the first round's churn changed it
+      assert.ok(count > 1_000);
+      assert.equal(store.size, count, initialList);
+      assert.equal(loop.seen.filter((e) => e.type === "initApply").length, count, initialList);
+      assert.equal(loop.seen.filter((e) => e.type === "error").length, 0, `${initialList}: no errors`);
+      await churn(client, ns, 200, `${initialList}-churn`);
+      await eventually(`${initialList}: the store to converge`, () => converged(client, ns, store), { timeoutMs: 60_000 });
+      controller.abort();
+      await loop.done;
+    }
+    await client.resource(Namespace).delete(ns);
+  });
+
+  it("keeps label and owner indexes current", { timeout: 60_000 }, async () => {
+    const ns = uniqueName("idx");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const cms = client.resource(ConfigMap).namespace(ns);
+    const owner = await cms.create({ metadata: { name: "owner" } });
+    const ownerRef = { apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: owner.metadata!.uid! };
+    await cms.create({ metadata: { name: "a", labels: { app: "web" }, ownerReferences: [ownerRef] } });
+    const store = new Store();
+    store.addIndex("label:app");
+    const controller = stopper();
+    const loop = run(watch(client.resource(ConfigMap), { namespace: ns, signal: controller.signal }), store);
+    await store.waitUntilReady(AbortSignal.timeout(30_000));
+    assert.deepEqual(store.byIndex("label:app", "web").map((o) => o.metadata?.name), ["a"]);
+    assert.deepEqual(store.byIndex("owner-uid", owner.metadata!.uid!).map((o) => o.metadata?.name), ["a"]);
+    await cms.patch("a", { metadata: { labels: { app: "db" } } }, { type: "merge" });
+    await cms.create({ metadata: { name: "b", labels: { app: "web" } } });
+    await eventually("the label index to follow", async () => store.byIndex("label:app", "web").map((o) => o.metadata?.name).join() === "b");
+    assert.deepEqual(store.byIndex("label:app", "db").map((o) => o.metadata?.name), ["a"]);
+    controller.abort();
+    await loop.done;
+  });
+});
+
+describe("watcher under faults", () => {
+  let cp: ControlPlane;
+  let admin: Client;
+  let proxy: FaultProxy;
+  let proxied: Client;
+  const ns = "faults";
+
+  before(async () => {
+    // A dedicated control plane: restartable (data dir), no watch cache and quick compaction so
+    // an old resourceVersion really expires.
+    cp = await startControlPlane({
+      kubeconfig: false,
+      dataDir: join(scratch, "cp"),
+      controllers: [],
+      apiServerFlags: ["--watch-cache=false", "--etcd-compaction-interval=2s"],
+    });
+    admin = await Client.load({ path: cp.kubeconfigPath, rateLimit: false });
+    await admin.resource(Namespace).create({ metadata: { name: ns } });
+    const cms = admin.resource(ConfigMap).namespace(ns);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => cms.create({ metadata: { name: `seed-${i}` } })));
+    proxy = await FaultProxy.start(cp.server);
+    proxied = await Client.load({ path: proxy.rewriteKubeconfig(cp.kubeconfigPath, join(scratch, "proxied.kubeconfig")), rateLimit: false, retries: 0, timeoutMs: 5_000 });
+  });
+  after(async () => {
+    await proxied?.close();
+    await admin?.close();
+    await proxy?.close();
+    await cp?.stop();
+  });
+
+  const fastBackoff = { initialMs: 50, maxMs: 500 };
+
+  it("converges while its connections are cut again and again", { timeout: 120_000 }, async () => {
+    const store = new Store();
+    const controller = stopper();
+    const loop = run(watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff }), store);
+    await store.waitUntilReady(AbortSignal.timeout(30_000));
+    for (let round = 0; round < 6; round++) {
+      const accepted = proxy.accepted;
+      proxy.cutAll();
+      await churn(admin, ns, 40, `cut${round}`); // changes made while the watch is down
+      await eventually(`reconnection after cut ${round + 1}`, async () => proxy.accepted > accepted && proxy.connections > 0);
+    }
+    await eventually("the store to converge after the cuts", () => converged(admin, ns, store), { timeoutMs: 60_000 });
+    assert.ok(loop.seen.some((e) => e.type === "error"), "the cuts were reported as error events");
+    assert.equal(loop.state.ended, false);
+    controller.abort();
+    await loop.done;
+  });
+
+  it("detects a hung stream by inactivity and resumes", { timeout: 120_000 }, async () => {
+    const store = new Store();
+    const controller = stopper();
+    const loop = run(
+      watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff, inactivityTimeoutMs: 1_500 }),
+      store,
+    );
+    await store.waitUntilReady(AbortSignal.timeout(30_000));
+    proxy.hang();
+    await churn(admin, ns, 40, "hang");
+    await eventually("the inactivity to be reported", async () =>
+      loop.seen.some((e) => e.type === "error" && /no event or bookmark for 1500 ms/.test(e.error.message)),
+    );
+    proxy.heal();
+    await eventually("the store to converge after the hang", () => converged(admin, ns, store), { timeoutMs: 60_000 });
+    assert.equal(loop.state.ended, false);
+    controller.abort();
+    await loop.done;
+  });
+
+  it("relists after its resourceVersion expired (410), yielding only the differences", { timeout: 120_000 }, async () => {
+    const store = new Store();
+    const controller = stopper();
+    const loop = run(watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff, inactivityTimeoutMs: 600_000 }), store);
+    await store.waitUntilReady(AbortSignal.timeout(30_000));
+    const before = loop.seen.length;
+    const stale = (await admin.resource(ConfigMap).namespace(ns).list()).metadata.resourceVersion!;
+    proxy.hang();
+    const cms = admin.resource(ConfigMap).namespace(ns);
+    const victim = (await cms.list()).items[0]!.metadata!.name!;
+    await cms.delete(victim);
+    await cms.create({ metadata: { name: uniqueName("fresh") } });
+    // Wait until etcd has compacted past the watcher's resourceVersion: a watch from it is now 410.
+    await eventually(
+      "etcd to compact past the stale resourceVersion",
+      async () => {
+        for await (const event of admin.resource(ConfigMap).namespace(ns).watch({ resourceVersion: stale, timeoutSeconds: 1 })) {
+          return event.type === "ERROR" && (event.object as { code?: number }).code === 410;
+        }
+        return false;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    proxy.cutAll();
+    proxy.heal();
+    await eventually("the store to converge after the relist", () => converged(admin, ns, store), { timeoutMs: 60_000 });
+    const after = loop.seen.slice(before);
+    assert.ok(after.some((e) => e.type === "error" && (e.error as { code?: number }).code === 410), "the 410 was reported");
+    const deleted = after.filter((e) => e.type === "delete");
+    assert.ok(deleted.some((e) => e.object.metadata?.name === victim && e.type === "delete" && e.finalStateUnknown), "the vanished object came as delete");
+    assert.ok(after.filter((e) => e.type === "apply").length < 10, "a relist yields differences, not every object again");
+    assert.equal(after.filter((e) => e.type === "init").length, 0);
+    assert.equal(loop.state.ended, false);
+    controller.abort();
+    await loop.done;
+  });
+
+  it("rides out an API server restart on the same data dir", { timeout: 180_000 }, async () => {
+    const store = new Store();
+    const controller = stopper();
+    const loop = run(watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff }), store);
+    await store.waitUntilReady(AbortSignal.timeout(30_000));
+    await admin.close();
+    await cp.stop();
+    const errorsBefore = loop.seen.filter((e) => e.type === "error").length;
+    cp = await startControlPlane({
+      kubeconfig: false,
+      dataDir: join(scratch, "cp"),
+      controllers: [],
+      apiServerFlags: ["--watch-cache=false", "--etcd-compaction-interval=2s"],
+    });
+    admin = await Client.load({ path: cp.kubeconfigPath, rateLimit: false });
+    await churn(admin, ns, 60, "restart");
+    await eventually("the store to converge after the restart", () => converged(admin, ns, store), { timeoutMs: 90_000 });
+    assert.ok(loop.seen.filter((e) => e.type === "error").length > errorsBefore, "the outage was reported");
+    assert.equal(loop.state.ended, false);
+    controller.abort();
+    await loop.done;
+  });
+});
