@@ -24,13 +24,13 @@ export class FaultProxy {
   static async start(target: string | URL): Promise<FaultProxy> {
     const url = new URL(target);
     const upstream = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 443) };
-    let proxy: FaultProxy | undefined;
-    const server = createServer((client) => proxy?.accept(client));
+    const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, "127.0.0.1", resolve);
     });
-    proxy = new FaultProxy(server, (server.address() as AddressInfo).port, upstream);
+    const proxy = new FaultProxy(server, (server.address() as AddressInfo).port, upstream);
+    server.on("connection", (client) => proxy.accept(client));
     return proxy;
   }
 
