@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, Namespace, type KubeObject } from "../src/index.js";
+import { InformerFactory } from "../src/runtime/informer.js";
 import { reflect } from "../src/runtime/reflector.js";
 import { Store } from "../src/runtime/store.js";
 import { watch, type WatcherEvent } from "../src/runtime/watcher.js";
@@ -134,6 +135,41 @@ describe("watcher on the shared cluster", () => {
       await eventually(`${initialList}: the store to converge`, () => converged(client, ns, store), { timeoutMs: 60_000 });
       controller.abort();
       await loop.done;
+    }
+    await client.resource(Namespace).delete(ns);
+  });
+
+  it("shares one watch per kind and scope among informers", { timeout: 60_000 }, async () => {
+    const watches = async () => {
+      const text = await client.request<string>({ method: "GET", path: "/metrics", accept: "text/plain", responseType: "text" });
+      // The gauge has one series per scope (namespace, cluster); add them up.
+      return text
+        .split("\n")
+        .filter((l) => l.startsWith("apiserver_longrunning_requests{") && l.includes('resource="configmaps"') && l.includes('verb="WATCH"'))
+        .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+    };
+    const ns = uniqueName("shared");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const factory = new InformerFactory(client);
+    try {
+    const a = factory.informer(ConfigMap, { namespace: ns });
+    const b = factory.informer(ConfigMap, { namespace: ns });
+    assert.equal(a, b, "the same informer");
+    assert.notEqual(factory.informer(ConfigMap, { namespace: ns, labelSelector: "x=y" }), a, "another scope, another informer");
+    const before = await watches();
+    const first: string[] = [];
+    const second: string[] = [];
+    a.subscribe((e) => e.type === "apply" && first.push(e.object.metadata!.name!));
+    b.subscribe((e) => e.type === "apply" && second.push(e.object.metadata!.name!));
+    a.start();
+    b.start();
+    await a.waitUntilReady(AbortSignal.timeout(30_000));
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "seen-by-both" } });
+    await eventually("both subscribers to see the event", async () => first.includes("seen-by-both") && second.includes("seen-by-both"));
+    assert.equal(a.store.getByName("seen-by-both", ns)?.metadata?.name, "seen-by-both");
+    assert.equal((await watches()) - before, 1, "one watch on the server for two subscribers");
+    } finally {
+      await factory.stop();
     }
     await client.resource(Namespace).delete(ns);
   });

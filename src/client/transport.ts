@@ -59,6 +59,8 @@ export interface HttpRequest {
   timeoutMs?: number;
   /** Whether repeating the call is harmless. Default: true for GET, PUT, DELETE. */
   idempotent?: boolean;
+  /** `json` (default) parses the body; `text` returns it as a string (e.g. /metrics). */
+  responseType?: "json" | "text";
 }
 
 const DEFAULT_RATE_LIMIT: RateLimit = { qps: 5, burst: 10 };
@@ -105,6 +107,7 @@ export class Transport {
     const { response, info, done } = await this.exchange(req);
     try {
       const text = await response.body.text();
+      if (req.responseType === "text") return text as T;
       return (text ? JSON.parse(text) : undefined) as T;
     } catch (error) {
       throw this.failure(error, info, req);

@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ManualClock } from "../core/clock.js";
+import { WorkQueue } from "./queue.js";
+
+const noOverall = { overall: false as const };
+
+describe("WorkQueue", () => {
+  it("deduplicates keys that are waiting", async () => {
+    const q = new WorkQueue({ clock: new ManualClock() });
+    q.add("a");
+    q.add("b");
+    q.add("a");
+    assert.equal(q.length, 2);
+    assert.equal(await q.get(), "a");
+    assert.equal(await q.get(), "b");
+    assert.equal(q.length, 0);
+  });
+
+  it("never hands out a key being processed; re-queues it after done() if added meanwhile", async () => {
+    const q = new WorkQueue({ clock: new ManualClock() });
+    q.add("a");
+    assert.equal(await q.get(), "a");
+    q.add("a");
+    q.add("a");
+    assert.equal(q.length, 0, "not queued while processing");
+    let second: string | undefined;
+    void q.get().then((k) => (second = k));
+    await Promise.resolve();
+    assert.equal(second, undefined, "a waiting worker does not get it either");
+    q.done("a");
+    await Promise.resolve();
+    assert.equal(second, "a", "processed again, once, after done()");
+    q.done("a");
+    assert.equal(q.length, 0);
+  });
+
+  it("keeps one key with one worker at a time across 100,000 random operations", async () => {
+    const q = new WorkQueue({ clock: new ManualClock() });
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    const active = new Set<string>();
+    const lastAdd = new Map<string, number>(); // key → op number of its latest add
+    const lastStart = new Map<string, number>(); // key → op number when a worker last took it
+    let ops = 0;
+    let violations = 0;
+    let seed = 42;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const add = (key: string) => {
+      lastAdd.set(key, ++ops);
+      q.add(key);
+    };
+    const yieldRandomly = async () => {
+      for (let i = Math.floor(random() * 4); i > 0; i--) await (random() < 0.5 ? Promise.resolve() : new Promise((r) => setImmediate(r)));
+    };
+    const workers = Array.from({ length: 8 }, async () => {
+      for (;;) {
+        const key = await q.get();
+        if (key === undefined) return;
+        ops++;
+        if (active.has(key)) violations++;
+        active.add(key);
+        lastStart.set(key, ops);
+        await yieldRandomly();
+        if (random() < 0.3) add(keys[Math.floor(random() * keys.length)]!);
+        active.delete(key);
+        q.done(key);
+      }
+    });
+    while (ops < 100_000) {
+      add(keys[Math.floor(random() * keys.length)]!);
+      if (random() < 0.5) await yieldRandomly();
+    }
+    // Let the workers empty the queue, then stop.
+    while (q.length > 0 || active.size > 0) await new Promise((r) => setImmediate(r));
+    await q.shutDownWithDrain();
+    await Promise.all(workers);
+    assert.equal(violations, 0, "no key was processed by two workers at once");
+    for (const [key, added] of lastAdd) {
+      assert.ok((lastStart.get(key) ?? 0) > added, `${key}: its last add (op ${added}) was processed after it`);
+    }
+  });
+
+  it("backs a key off exponentially from 5 ms, capped, until forget()", async () => {
+    const clock = new ManualClock();
+    const q = new WorkQueue({ clock, rateLimit: { ...noOverall, maxDelayMs: 100 } });
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      q.addRateLimited("k");
+      const start = clock.now();
+      while (q.length === 0) await clock.advance(1);
+      delays.push(clock.now() - start);
+      q.done((await q.get())!);
+    }
+    assert.deepEqual(delays, [5, 10, 20, 40, 80, 100, 100]);
+    assert.equal(q.numRequeues("k"), 7);
+    q.forget("k");
+    assert.equal(q.numRequeues("k"), 0);
+    q.addRateLimited("k");
+    await clock.advance(4);
+    assert.equal(q.length, 0);
+    await clock.advance(1);
+    assert.equal(q.length, 1, "back to the base delay");
+  });
+
+  it("limits all rate-limited adds together with a token bucket", async () => {
+    const clock = new ManualClock();
+    const q = new WorkQueue({ clock, rateLimit: { baseDelayMs: 1, overall: { qps: 10, burst: 2 } } });
+    for (const key of ["a", "b", "c", "d"]) q.addRateLimited(key);
+    await clock.advance(1);
+    assert.equal(q.length, 2, "the burst passes");
+    await clock.advance(99);
+    assert.equal(q.length, 3, "then one per 100 ms");
+    await clock.advance(100);
+    assert.equal(q.length, 4);
+  });
+
+  it("addAfter: the earliest pending time wins, and a waiting key absorbs it", async () => {
+    const clock = new ManualClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter("a", 100);
+    q.addAfter("a", 50);
+    q.addAfter("a", 200);
+    await clock.advance(49);
+    assert.equal(q.length, 0);
+    await clock.advance(1);
+    assert.equal(q.length, 1);
+    await clock.advance(200);
+    assert.equal(q.length, 1, "the later delayed adds did not add it twice");
+    q.addAfter("b", 0);
+    assert.equal(q.length, 2, "zero delay adds at once");
+  });
+
+  it("shuts down: waiting workers get undefined, adds are ignored, drain waits for work in progress", async () => {
+    const clock = new ManualClock();
+    const q = new WorkQueue({ clock });
+    q.add("busy");
+    assert.equal(await q.get(), "busy");
+    const waiting = q.get();
+    q.addAfter("later", 10);
+    let drained = false;
+    const draining = q.shutDownWithDrain().then(() => (drained = true));
+    assert.equal(await waiting, undefined);
+    q.add("x");
+    assert.equal(q.length, 0);
+    await clock.advance(20);
+    assert.equal(q.length, 0, "delayed adds are dropped");
+    await Promise.resolve();
+    assert.equal(drained, false, "still processing 'busy'");
+    q.done("busy");
+    await draining;
+    assert.equal(drained, true);
+    assert.equal(await q.get(), undefined);
+  });
+
+  it("reports adds, waits, work and retries to its hooks", async () => {
+    const clock = new ManualClock();
+    const seen: string[] = [];
+    const q = new WorkQueue({
+      clock,
+      rateLimit: noOverall,
+      hooks: {
+        added: (k) => seen.push(`added ${k}`),
+        started: (k, ms) => seen.push(`started ${k} after ${ms}`),
+        finished: (k, ms) => seen.push(`finished ${k} in ${ms}`),
+        retried: (k) => seen.push(`retried ${k}`),
+      },
+    });
+    q.add("a");
+    await clock.advance(7);
+    await q.get();
+    await clock.advance(3);
+    q.done("a");
+    q.addRateLimited("a");
+    assert.deepEqual(seen, ["added a", "started a after 7", "finished a in 3", "retried a"]);
+  });
+});
