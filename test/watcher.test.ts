@@ -205,14 +205,7 @@ describe("watcher under faults", () => {
   const ns = "faults";
 
   before(async () => {
-    // A dedicated control plane: restartable (data dir), no watch cache and quick compaction so
-    // an old resourceVersion really expires.
-    cp = await startControlPlane({
-      kubeconfig: false,
-      dataDir: join(scratch, "cp"),
-      controllers: [],
-      apiServerFlags: ["--watch-cache=false", "--etcd-compaction-interval=2s"],
-    });
+    cp = await startFaultCluster();
     admin = await Client.load({ path: cp.kubeconfigPath, rateLimit: false });
     await admin.resource(Namespace).create({ metadata: { name: ns } });
     const cms = admin.resource(ConfigMap).namespace(ns);
@@ -228,6 +221,16 @@ describe("watcher under faults", () => {
   });
 
   const fastBackoff = { initialMs: 50, maxMs: 500 };
+
+  /** Restartable (a data dir), no watch cache and quick compaction, so an old resourceVersion really expires. */
+  function startFaultCluster(): Promise<ControlPlane> {
+    return startControlPlane({
+      kubeconfig: false,
+      dataDir: join(scratch, "cp"),
+      controllers: [],
+      apiServerFlags: ["--watch-cache=false", "--etcd-compaction-interval=2s"],
+    });
+  }
 
   it("converges while its connections are cut again and again", { timeout: 120_000 }, async () => {
     const store = new Store();
@@ -312,12 +315,7 @@ describe("watcher under faults", () => {
     await admin.close();
     await cp.stop();
     const errorsBefore = loop.seen.filter((e) => e.type === "error").length;
-    cp = await startControlPlane({
-      kubeconfig: false,
-      dataDir: join(scratch, "cp"),
-      controllers: [],
-      apiServerFlags: ["--watch-cache=false", "--etcd-compaction-interval=2s"],
-    });
+    cp = await startFaultCluster(); // same data dir: same objects, same address
     admin = await Client.load({ path: cp.kubeconfigPath, rateLimit: false });
     await churn(admin, ns, 60, "restart");
     await eventually("the store to converge after the restart", () => converged(admin, ns, store), { timeoutMs: 90_000 });

@@ -165,7 +165,14 @@ export async function* watch<T extends KubeObject>(
           signal: attempt.signal,
         })) {
           last = clock.now();
-          for (const item of page.items) yield* hand(listItem(transform(item)));
+          for (const item of page.items) {
+            for (const event of listItem(transform(item))) {
+              suspended = true;
+              yield event;
+              suspended = false;
+            }
+          }
+          last = clock.now();
         }
         rv = page?.metadata.resourceVersion;
         yield* hand(finishListing());
@@ -184,7 +191,13 @@ export async function* watch<T extends KubeObject>(
       if (useStream) yield* hand(startListing());
       for await (const raw of events as AsyncIterable<WatchEvent<T>>) {
         last = clock.now();
-        yield* hand(handleEvent(raw));
+        // The hot path: no wrapper generator per event.
+        for (const event of handleEvent(raw)) {
+          suspended = true;
+          yield event;
+          suspended = false;
+        }
+        last = clock.now();
       }
       if (inactive) {
         yield* hand([{ type: "error", error: new ApiError("Timeout", `no event or bookmark for ${inactivityMs} ms: reconnecting`), retryInMs: 0 }]);
