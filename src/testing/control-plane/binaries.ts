@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ControlPlaneError } from "./errors.js";
+import { releasePidLock, tryPidLock } from "./pid-lock.js";
 import { isAlive } from "./supervisor.js";
 
 /** The executables one control plane runs. `argv0` is prepended to a component's flags. */
@@ -116,7 +117,7 @@ export async function ensureControlPlaneBinary(options: BuildOptions = {}): Prom
 
   await fs.mkdir(dir, { recursive: true });
   const lock = `${dir}.lock`;
-  while (!(await tryLock(lock))) {
+  while (!(await tryPidLock(lock)).acquired) {
     progress(`waiting for another process building the control plane (${lock})`);
     await waitForUnlock(lock);
     if (existsSync(binary)) return binary;
@@ -143,7 +144,7 @@ export async function ensureControlPlaneBinary(options: BuildOptions = {}): Prom
     progress(`control plane built in ${seconds} s`);
     return binary;
   } finally {
-    await fs.rm(lock, { force: true });
+    await releasePidLock(lock);
   }
 }
 
@@ -187,21 +188,6 @@ async function sourceKey(sourceDir: string, buildIdentity: string): Promise<stri
   return hash.digest("hex").slice(0, 16);
 }
 
-async function tryLock(lock: string): Promise<boolean> {
-  try {
-    await fs.writeFile(lock, String(process.pid), { flag: "wx" });
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    const owner = Number(await fs.readFile(lock, "utf8").catch(() => ""));
-    if (!owner || !isAlive(owner)) {
-      await fs.rm(lock, { force: true }); // left by a build that died
-      return tryLock(lock);
-    }
-    return false;
-  }
-}
-
 async function waitForUnlock(lock: string): Promise<void> {
   while (existsSync(lock)) {
     const owner = Number(await fs.readFile(lock, "utf8").catch(() => ""));
@@ -216,7 +202,9 @@ function capture(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${file} exited ${code}`))));
+    // 'close', not 'exit': only then has all of stdout been read. (Resolving on 'exit' truncated
+    // `go env` now and then, which gave concurrent callers different cache keys.)
+    child.on("close", (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${file} exited ${code}`))));
   });
 }
 
@@ -242,7 +230,7 @@ function runGo(
       else resolvePromise();
     };
     child.on("error", (error) => finish(new ControlPlaneError("BuildFailed", `cannot run ${go}`, { cause: error })));
-    child.on("exit", (code, signal) => {
+    child.on("close", (code, signal) => {
       if (code === 0) return finish();
       finish(
         new ControlPlaneError(

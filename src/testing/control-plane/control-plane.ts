@@ -10,7 +10,8 @@ import * as YAML from "yaml";
 import * as binaries from "./binaries.js";
 import { ControlPlaneError } from "./errors.js";
 import * as pki from "./pki.js";
-import { Component, Reaper, isAlive } from "./supervisor.js";
+import { releasePidLock, tryPidLock } from "./pid-lock.js";
+import { Component, Reaper } from "./supervisor.js";
 
 /** The kube-controller-manager controllers run by default: garbage collection and namespace deletion. */
 export const DEFAULT_CONTROLLERS: readonly string[] = ["garbage-collector-controller", "namespace-controller"];
@@ -125,7 +126,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const cleanup = async () => {
     await stopAll(components, options.stopTimeoutMs ?? 10_000);
     await reaper.close();
-    await fs.rm(join(dataDir, "kubeloop.pid"), { force: true });
+    await releasePidLock(join(dataDir, "kubeloop.pid"));
     if (temporary) await fs.rm(dataDir, { recursive: true, force: true });
   };
 
@@ -301,18 +302,14 @@ async function existingCluster(kubeconfigPath: string): Promise<ControlPlane> {
 
 /** Refuses a data dir that a live control plane is using (etcd would otherwise block on its lock). */
 async function lockDataDir(dataDir: string): Promise<void> {
-  const lock = join(dataDir, "kubeloop.pid");
+  let result: Awaited<ReturnType<typeof tryPidLock>>;
   try {
-    await fs.writeFile(lock, String(process.pid), { flag: "wx" });
+    result = await tryPidLock(join(dataDir, "kubeloop.pid"));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-      throw new ControlPlaneError("BadOptions", `cannot use data dir ${dataDir}`, { cause: error });
-    }
-    const owner = Number(await fs.readFile(lock, "utf8").catch(() => ""));
-    if (owner && isAlive(owner)) {
-      throw new ControlPlaneError("BadOptions", `data dir ${dataDir} is in use by a control plane of process ${owner}`);
-    }
-    await fs.writeFile(lock, String(process.pid));
+    throw new ControlPlaneError("BadOptions", `cannot use data dir ${dataDir}`, { cause: error });
+  }
+  if (!result.acquired) {
+    throw new ControlPlaneError("BadOptions", `data dir ${dataDir} is in use by a control plane of process ${result.owner}`);
   }
 }
 

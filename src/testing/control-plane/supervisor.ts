@@ -44,8 +44,16 @@ export class Component {
     this.child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env: options.env ?? process.env });
     this.exited = new Promise<Exit>((resolve) => {
       this.child.on("exit", (code, signal) => {
-        this.exit = { code, signal };
-        resolve(this.exit);
+        const exit = { code, signal };
+        // Report the exit once its last output is read ('close'), so the log tail holds the
+        // lines that explain it; bounded, in case something else keeps the pipes open.
+        const timer = setTimeout(() => finish(), 1_000);
+        const finish = () => {
+          clearTimeout(timer);
+          this.exit ??= exit;
+          resolve(this.exit);
+        };
+        this.child.once("close", finish);
       });
       this.child.on("error", (error) => {
         this.record(`failed to start ${file}: ${error.message}`);
