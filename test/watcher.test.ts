@@ -174,6 +174,29 @@ describe("watcher on the shared cluster", () => {
     await client.resource(Namespace).delete(ns);
   });
 
+  it("watches metadata only (PartialObjectMetadata) when asked", { timeout: 60_000 }, async () => {
+    const ns = uniqueName("meta");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "big", labels: { a: "b" } }, data: { payload: "x".repeat(10_000) } });
+    const store = new Store();
+    const controller = stopper();
+    const loop = run(watch(client.resource(ConfigMap), { namespace: ns, metadataOnly: true, signal: controller.signal }), store);
+    await store.waitUntilReady(AbortSignal.timeout(30_000));
+    const listed = store.getByName("big", ns) as KubeObject & { data?: unknown };
+    assert.equal(listed.kind, "PartialObjectMetadata");
+    assert.equal(listed.data, undefined, "no data, only metadata");
+    assert.equal(listed.metadata?.labels?.a, "b");
+    await cms.patch("big", { metadata: { labels: { a: "c" } } }, { type: "merge" });
+    await eventually("the metadata change to arrive", async () => store.getByName("big", ns)?.metadata?.labels?.a === "c");
+    const watched = store.getByName("big", ns) as KubeObject & { data?: unknown };
+    assert.equal(watched.kind, "PartialObjectMetadata");
+    assert.equal(watched.data, undefined);
+    controller.abort();
+    await loop.done;
+    await client.resource(Namespace).delete(ns);
+  });
+
   it("keeps label and owner indexes current", { timeout: 60_000 }, async () => {
     const ns = uniqueName("idx");
     await client.resource(Namespace).create({ metadata: { name: ns } });
