@@ -24,9 +24,14 @@ export async function* reflect<T extends KubeObject>(
       case "initDone":
         store.initDone();
         break;
-      case "apply":
-        store.apply(event.object);
+      case "apply": {
+        const old = store.apply(event.object);
+        if (old) {
+          yield { ...event, old };
+          continue;
+        }
         break;
+      }
       case "delete": {
         const last = store.delete(objectKey(event.object.metadata));
         if (event.finalStateUnknown && last) {

@@ -29,7 +29,7 @@ export type WatcherEvent<T extends KubeObject> =
   | { type: "init" }
   | { type: "initApply"; object: T }
   | { type: "initDone" }
-  | { type: "apply"; object: T }
+  | { type: "apply"; object: T; /** The stored state it replaced (set by reflect()). */ old?: T }
   | { type: "delete"; object: T; finalStateUnknown?: boolean }
   | { type: "error"; error: Error; retryInMs: number };
 
