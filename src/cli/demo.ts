@@ -1,7 +1,8 @@
 // `kubeloop demo` (npm run demo): for now, start the local control plane and show that it
 // serves a real Kubernetes API. The example operator joins it with the CLI issue.
-import { request } from "node:https";
-import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
+import { Client } from "../client/client.js";
+import { Namespace } from "../core/builtins.js";
+import { startControlPlane } from "../testing/control-plane/control-plane.js";
 
 const say = (message: string) => process.stdout.write(`${message}\n`);
 
@@ -14,32 +15,18 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
   try {
     say(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s at ${cp.server}`);
     say(`KUBECONFIG=${cp.kubeconfigPath}`);
-    const version = (await get(cp, "/version")) as { gitVersion: string };
-    say(`server version: ${version.gitVersion}`);
-    const namespaces = (await get(cp, "/api/v1/namespaces")) as { items: { metadata: { name: string } }[] };
-    say(`namespaces: ${namespaces.items.map((n) => n.metadata.name).join(", ")}`);
+    const client = await Client.load({ path: cp.kubeconfigPath });
+    try {
+      const version = await client.request<{ gitVersion: string }>({ method: "GET", path: "/version" });
+      say(`server version: ${version.gitVersion}`);
+      const namespaces = await client.resource(Namespace).list();
+      say(`namespaces: ${namespaces.items.map((n) => n.metadata?.name).join(", ")}`);
+    } finally {
+      await client.close();
+    }
     return 0;
   } finally {
     await cp.stop();
     say("control plane stopped");
   }
-}
-
-function get(cp: ControlPlane, path: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${cp.server}${path}`,
-      { ca: cp.caCertificate, cert: cp.admin?.certificate, key: cp.admin?.key, timeout: 10_000 },
-      (res) => {
-        let body = "";
-        res.on("data", (d: Buffer) => (body += d.toString()));
-        res.on("end", () =>
-          res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`GET ${path}: HTTP ${res.statusCode} ${body}`)),
-        );
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`GET ${path}: timed out`)));
-    req.on("error", reject);
-    req.end();
-  });
 }

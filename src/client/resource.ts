@@ -351,10 +351,8 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       throw new ApiError("BadRequest", `the object's namespace "${fromObject}" differs from the handle's "${this.namespaceName}"`);
     }
     const namespace = this.namespaceName ?? fromObject;
-    if (!namespace && !spec.collection) {
-      throw new ApiError("BadRequest", `${describeKind(this.kind)} is namespaced: give a namespace (.namespace(ns) or metadata.namespace)`);
-    }
-    if (!namespace && spec.collection && spec.object) {
+    // Only list, watch and deleteCollection (a collection call without an object) may span all namespaces.
+    if (!namespace && (!spec.collection || spec.object)) {
       throw new ApiError("BadRequest", `${describeKind(this.kind)} is namespaced: give a namespace (.namespace(ns) or metadata.namespace)`);
     }
     return namespace;

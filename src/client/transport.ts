@@ -104,15 +104,13 @@ export class Transport {
 
   /** Sends a call and returns the parsed JSON body of a 2xx answer; throws an {@link ApiError} otherwise. */
   async request<T>(req: HttpRequest): Promise<T> {
-    const { response, info, done } = await this.exchange(req);
+    const { response, info } = await this.exchange(req);
     try {
       const text = await response.body.text();
       if (req.responseType === "text") return text as T;
       return (text ? JSON.parse(text) : undefined) as T;
     } catch (error) {
       throw this.failure(error, info, req);
-    } finally {
-      done();
     }
   }
 
@@ -135,7 +133,7 @@ export class Transport {
   private async exchange(
     req: HttpRequest,
     mode: { streaming?: boolean } = {},
-  ): Promise<{ response: Dispatcher.ResponseData; info: RequestInfo; done: () => void }> {
+  ): Promise<{ response: Dispatcher.ResponseData; info: RequestInfo }> {
     const info: RequestInfo = { method: req.method, path: req.path };
     const idempotent = req.idempotent ?? (req.method === "GET" || req.method === "PUT" || req.method === "DELETE");
     const path = this.basePath + req.path + queryString(req.query);
@@ -183,7 +181,7 @@ export class Transport {
         }
         throw failure;
       }
-      if (response.statusCode < 300) return { response, info, done: () => {} };
+      if (response.statusCode < 300) return { response, info };
 
       const text = await response.body.text().catch(() => "");
       let parsed: unknown = text;
