@@ -53,7 +53,10 @@ export class Client {
     return this.transport.request<T>(request);
   }
 
-  /** Closes the connections. In-flight calls finish first. */
+  /**
+   * Closes the connections. Calls in flight finish first, and that includes open watches: abort
+   * their signals before closing, or close() waits until the server ends them (minutes).
+   */
   close(): Promise<void> {
     return this.transport.close();
   }
