@@ -3,7 +3,7 @@
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { loadConfig, type ClusterConfig, type LoadConfigOptions } from "./config.js";
 import { RestMapper } from "./discovery.js";
-import { ResourceClient } from "./resource.js";
+import { ResourceClient, type WriteListener } from "./resource.js";
 import { Transport, type HttpRequest, type TransportOptions } from "./transport.js";
 
 /** Options of {@link Client.load}: where the config comes from, and how to talk. */
@@ -26,6 +26,7 @@ export class Client {
   readonly config: ClusterConfig;
   readonly transport: Transport;
   readonly mapper: RestMapper;
+  private readonly writes = new Set<WriteListener>();
 
   constructor(config: ClusterConfig, options: TransportOptions = {}) {
     this.config = config;
@@ -45,7 +46,17 @@ export class Client {
 
   /** Calls on one kind of resource; `.namespace(ns)` narrows it. */
   resource<T extends KubeObject>(kind: ResourceKind<T>): ResourceClient<T> {
-    return new ResourceClient<T>({ transport: this.transport, mapper: this.mapper }, kind);
+    return new ResourceClient<T>({ transport: this.transport, mapper: this.mapper, writes: this.writes }, kind);
+  }
+
+  /**
+   * Calls `listener` with every object a write through this client returned (creates, replaces,
+   * patches, applies, deletes deferred by finalizers; not dry runs). Returns a function that
+   * removes it. The Manager uses it so reconciles read their own writes.
+   */
+  onWrite(listener: WriteListener): () => void {
+    this.writes.add(listener);
+    return () => this.writes.delete(listener);
   }
 
   /** A raw call, for APIs without a resource handle (e.g. `/version`, `/healthz`). */

@@ -100,7 +100,12 @@ const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
 export interface ResourceContext {
   transport: Transport;
   mapper: RestMapper;
+  /** Told about every object a write returned (for read-your-own-writes). */
+  writes?: Set<WriteListener>;
 }
+
+/** Called with the kind and the object a successful write (create/replace/patch/apply/delete) returned. */
+export type WriteListener = (kind: ResourceKind, object: KubeObject) => void;
 
 /**
  * Calls on one kind of resource, in one namespace or across all of them.
@@ -313,7 +318,11 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
   }
 
   private async call(method: HttpMethod, spec: CallSpec): Promise<T> {
-    return this.ctx.transport.request<T>(await this.request(method, spec));
+    const result = await this.ctx.transport.request<T>(await this.request(method, spec));
+    if (method !== "GET" && this.ctx.writes?.size && !(spec.options as WriteOptions).dryRun && result?.metadata?.resourceVersion && !spec.collection) {
+      for (const listener of this.ctx.writes) listener(this.kind, result);
+    }
+    return result;
   }
 
   private async request(method: HttpMethod, spec: CallSpec): Promise<HttpRequest> {

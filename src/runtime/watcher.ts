@@ -166,6 +166,8 @@ export async function* watch<T extends KubeObject>(
         })) {
           last = clock.now();
           for (const item of page.items) {
+            // List items come without apiVersion/kind for built-in types; objects in our stores always have them.
+            if (!item.kind && !options.metadataOnly) Object.assign(item, { apiVersion: resource.kind.apiVersion, kind: resource.kind.kind });
             for (const event of listItem(transform(item))) {
               suspended = true;
               yield event;

@@ -1,0 +1,57 @@
+// The cached reader a reconcile gets: reads of any kind served from shared informer stores,
+// as controller-runtime's cache-backed client. An informer for a kind starts on its first read
+// (and stays), so `get`/`list` of a kind no controller watches costs one list+watch, once.
+import type { KubeObject, ResourceKind } from "../core/objects.js";
+import { objectKey } from "../core/objects.js";
+import type { Informer, InformerFactory } from "../runtime/informer.js";
+import { BY_NAMESPACE, BY_OWNER } from "../runtime/store.js";
+import type { WrittenVersions } from "./read-your-writes.js";
+
+/** Options of {@link CacheReader.list}. */
+export interface CacheListOptions {
+  namespace?: string;
+  /** Only objects with all of these labels (equality). */
+  labels?: Record<string, string>;
+  /** Only objects with an owner reference to this uid (served from an index). */
+  ownerUid?: string;
+}
+
+/**
+ * Reads from informer caches. Guarantees: the first read of a kind waits until its cache has
+ * synced (or `signal` aborts); a read of an object this process wrote waits (up to
+ * `settleMs`) until the cache has that version. Objects returned are the cache's own: do not
+ * mutate them, copy with `structuredClone` first.
+ */
+export class CacheReader {
+  constructor(
+    private readonly informers: InformerFactory,
+    private readonly writes?: WrittenVersions,
+    private readonly settleMs = 5_000,
+  ) {}
+
+  /** The cached object, or undefined. */
+  async get<K extends KubeObject>(kind: ResourceKind<K>, name: string, namespace?: string, signal?: AbortSignal): Promise<K | undefined> {
+    const informer = this.informers.informer(kind);
+    informer.start();
+    await informer.waitUntilReady(signal);
+    const key = objectKey({ name, ...(namespace ? { namespace } : {}) });
+    if (this.writes) await this.writes.settle(informer as unknown as Informer, key, this.settleMs, signal);
+    return informer.store.get(key);
+  }
+
+  /** Cached objects of a kind, optionally in one namespace and with given labels. */
+  async list<K extends KubeObject>(kind: ResourceKind<K>, options: CacheListOptions = {}, signal?: AbortSignal): Promise<K[]> {
+    const informer = this.informers.informer(kind);
+    informer.start();
+    await informer.waitUntilReady(signal);
+    let candidates =
+      options.ownerUid !== undefined
+        ? informer.store.byIndex(BY_OWNER, options.ownerUid)
+        : options.namespace !== undefined
+          ? informer.store.byIndex(BY_NAMESPACE, options.namespace)
+          : informer.store.list();
+    if (options.ownerUid !== undefined && options.namespace !== undefined) candidates = candidates.filter((o) => o.metadata?.namespace === options.namespace);
+    const wanted = Object.entries(options.labels ?? {});
+    return wanted.length ? candidates.filter((o) => wanted.every(([k, v]) => o.metadata?.labels?.[k] === v)) : candidates;
+  }
+}

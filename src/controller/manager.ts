@@ -1,0 +1,296 @@
+// The Manager runs an operator's controllers (and, through `add`, any other runnable such as
+// the handlers layer) on one set of shared informers, behind leader election, and stops them
+// gracefully.
+//
+// Lifecycle of `run(signal)`:
+//   1. start every informer the controllers need and wait for their caches (cacheSyncTimeoutMs;
+//      failing names the resources that did not sync and why, e.g. a CRD that is not installed);
+//   2. with leader election: wait to become leader. Caches stay warm meanwhile, so a follower
+//      that takes over starts reconciling at once;
+//   3. start the controllers and runnables;
+//   4. run until `signal` aborts (graceful: stop taking work, let reconciles in flight finish
+//      within gracefulShutdownTimeoutMs, release the Lease) or leadership is lost (stop at
+//      once and reject with LeaderElectionLostError: the process should exit and restart,
+//      as controller-runtime's managers do).
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { pino, type Logger } from "pino";
+import type { Client } from "../client/client.js";
+import type { KubeObject, ResourceKind } from "../core/objects.js";
+import { describeKind } from "../core/objects.js";
+import { InformerFactory, type Informer } from "../runtime/informer.js";
+import { Controller, ControllerBuilder, type ControllerObserver, type ControllerSpec } from "./controller.js";
+import { EventRecorder } from "./events.js";
+import { LeaderElectionLostError, LeaderElector } from "./leader-election.js";
+import { WrittenVersions } from "./read-your-writes.js";
+
+/** Leader election settings; durations default to client-go's 15 s / 10 s / 2 s. */
+export interface ManagerLeaderElection {
+  /** Namespace of the Lease. Default: the client's default namespace. */
+  namespace?: string;
+  /** Name of the Lease. Default `<manager name>-leader`. */
+  name?: string;
+  /** Default: hostname + random suffix. */
+  identity?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+/** Something the Manager starts after caches sync (and leadership, if `needsLeader`) and stops on shutdown. */
+export interface Runnable {
+  /** Resolves once running. */
+  start(signal: AbortSignal): Promise<void>;
+  /** Stops, letting work in flight finish within `timeoutMs`. */
+  stop(timeoutMs: number): Promise<void>;
+  /** Informers to sync before starting (they are started by the Manager). */
+  informers?(): Informer[];
+  /** Default true: runs only on the leader. */
+  needsLeader?: boolean;
+}
+
+/** Options of a {@link Manager}. */
+export interface ManagerOptions {
+  /** The operator's name: field manager, event reporter, Lease name. Lower-case DNS label. */
+  name: string;
+  /** Leader election, on by default; `false` for development or a single replica. */
+  leaderElection?: ManagerLeaderElection | false;
+  /** How long to wait for caches to sync. Default 60 000 ms. */
+  cacheSyncTimeoutMs?: number;
+  /** How long reconciles in flight may take to finish on shutdown. Default 30 000 ms. */
+  gracefulShutdownTimeoutMs?: number;
+  /** Default: pino at level "info" on stdout. */
+  logger?: Logger;
+  /** Metrics hooks; see observe/metrics. */
+  observer?: ManagerObserver;
+}
+
+/** Observes a Manager (metrics): controllers' hooks plus leadership. */
+export interface ManagerObserver extends ControllerObserver {
+  leader?(name: string, isLeader: boolean): void;
+}
+
+/** The caches did not sync in time: names each resource and the last error seen for it. */
+export class CacheSyncTimeoutError extends Error {
+  override name = "CacheSyncTimeoutError";
+  readonly reason = "CacheSyncTimeout";
+}
+
+/** Where a Manager is: for health and readiness endpoints. */
+export interface ManagerStatus {
+  phase: "created" | "syncing" | "following" | "leading" | "stopping" | "stopped" | "failed";
+  /** Every cache synced. */
+  synced: boolean;
+  /** Leader election disabled, or this replica leads, or it follows a known leader. */
+  leadershipSettled: boolean;
+  leader?: string;
+  /** Why it failed, when phase is "failed". */
+  error?: string;
+}
+
+/**
+ * Runs controllers and runnables. Register them first (`manager.controller(Kind)…reconcile(fn)`,
+ * `manager.add(runnable)`), then `await manager.run(signal)`.
+ *
+ * Guarantees: no controller runs before every cache it reads has synced; with leader election,
+ * only the leader's controllers run, and they stop (reconciles aborted) as soon as renewal has
+ * failed for the renew deadline, before another replica can take the Lease.
+ * Failure modes: rejects with CacheSyncTimeoutError (naming resources), LeaderElectionLostError.
+ */
+export class Manager {
+  readonly client: Client;
+  readonly name: string;
+  readonly informers: InformerFactory;
+  readonly logger: Logger;
+  readonly recorder: EventRecorder;
+  readonly writes = new WrittenVersions();
+  readonly identity: string;
+  private readonly controllers: Controller<KubeObject>[] = [];
+  private readonly runnables: Runnable[] = [];
+  private readonly elector: LeaderElector | undefined;
+  private state: ManagerStatus = { phase: "created", synced: false, leadershipSettled: false };
+  private started: Runnable[] = [];
+
+  constructor(
+    client: Client,
+    private readonly options: ManagerOptions,
+  ) {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.name)) {
+      throw new TypeError(`manager name "${options.name}" must be a lower-case DNS name (it names the Lease and the field manager)`);
+    }
+    this.client = client;
+    this.name = options.name;
+    this.logger = options.logger ?? pino({ name: options.name });
+    this.informers = new InformerFactory(client);
+    const le = options.leaderElection === false ? undefined : (options.leaderElection ?? {});
+    this.identity = le?.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
+    this.recorder = new EventRecorder(client, {
+      controller: `kubeloop.dev/${options.name}`,
+      instance: this.identity,
+      onError: (error) => this.logger.warn({ err: error }, "could not record an event"),
+    });
+    if (le) {
+      this.elector = new LeaderElector(client, {
+        namespace: le.namespace ?? client.defaultNamespace,
+        name: le.name ?? `${options.name}-leader`,
+        identity: this.identity,
+        ...(le.leaseDurationMs !== undefined ? { leaseDurationMs: le.leaseDurationMs } : {}),
+        ...(le.renewDeadlineMs !== undefined ? { renewDeadlineMs: le.renewDeadlineMs } : {}),
+        ...(le.retryPeriodMs !== undefined ? { retryPeriodMs: le.retryPeriodMs } : {}),
+        onNewLeader: (leader) => {
+          this.state = { ...this.state, leader, leadershipSettled: true };
+          this.logger.info({ leader, me: leader === this.identity }, "new leader observed");
+        },
+        onError: (error) => this.logger.warn({ err: error }, "leader election attempt failed"),
+      });
+    }
+  }
+
+  /** A controller builder wired to this manager (shared informers, logging, events, metrics, read-your-own-writes). */
+  controller<T extends KubeObject>(kind: ResourceKind<T>): ControllerBuilder<T> {
+    if (this.state.phase !== "created") throw new Error("add controllers before manager.run()");
+    return new ControllerBuilder<T>(kind, (spec) => this.addController(spec));
+  }
+
+  /** Makes and registers a controller from a builder's spec, wired to this manager. */
+  addController<T extends KubeObject>(spec: ControllerSpec<T>): Controller<T> {
+    const c = new Controller<T>(this.client, {
+      ...spec,
+      options: {
+        logger: this.logger,
+        recorder: this.recorder,
+        fieldManager: this.name,
+        ...(this.options.observer ? { observer: this.options.observer } : {}),
+        ...spec.options,
+        informers: this.informers,
+        writes: this.writes,
+      },
+    });
+    this.register(c as unknown as Controller<KubeObject>);
+    return c;
+  }
+
+  /** Adds a runnable (started after sync and, if it needs it, leadership). */
+  add(runnable: Runnable): void {
+    if (this.state.phase !== "created") throw new Error("add runnables before manager.run()");
+    this.runnables.push(runnable);
+  }
+
+  /** Where the manager is (health and readiness). */
+  get status(): ManagerStatus {
+    return { ...this.state };
+  }
+
+  /** Ready: caches synced and leadership settled (leading, or following a known leader). */
+  get ready(): boolean {
+    return this.state.synced && this.state.leadershipSettled && (this.state.phase === "leading" || this.state.phase === "following");
+  }
+
+  /**
+   * Runs until `signal` aborts (resolves after a graceful stop) or a fatal error (rejects:
+   * CacheSyncTimeoutError, LeaderElectionLostError). Call once.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.state.phase !== "created") throw new Error("manager.run() may be called once");
+    const stopWrites = this.client.onWrite((kind, object) => {
+      if (this.informers.all().some((i) => i.kind.apiVersion === kind.apiVersion && i.kind.kind === kind.kind)) this.writes.record(kind, object);
+    });
+    const leading = new AbortController();
+    try {
+      this.state = { ...this.state, phase: "syncing" };
+      await this.sync(signal);
+      if (signal.aborted) return;
+      this.state = { ...this.state, synced: true };
+      await this.startRunnables(signal, false);
+
+      let end: Promise<"lost" | "released"> | undefined;
+      if (this.elector) {
+        this.state = { ...this.state, phase: "following", leadershipSettled: this.state.leadershipSettled };
+        this.logger.info({ identity: this.identity }, "waiting for leadership");
+        try {
+          await this.elector.acquire(signal);
+        } catch {
+          return; // aborted while following
+        }
+        this.options.observer?.leader?.(this.name, true);
+        this.logger.info({ identity: this.identity }, "became leader");
+        end = this.elector.hold(AbortSignal.any([signal, leading.signal]));
+      }
+      this.state = { ...this.state, phase: "leading", leadershipSettled: true, ...(this.elector ? { leader: this.identity } : {}) };
+      await this.startRunnables(signal, true);
+
+      const outcome = await Promise.race([
+        new Promise<"aborted">((resolve) => (signal.aborted ? resolve("aborted") : signal.addEventListener("abort", () => resolve("aborted"), { once: true }))),
+        ...(end ? [end] : []),
+      ]);
+      if (outcome === "lost") {
+        this.options.observer?.leader?.(this.name, false);
+        this.logger.error("leadership lost: stopping controllers at once");
+        this.state = { ...this.state, phase: "stopping" };
+        await this.stopRunnables(0);
+        throw new LeaderElectionLostError(`${this.identity} lost the Lease (could not renew it within the renew deadline)`);
+      }
+      this.logger.info("shutting down: finishing reconciles in flight");
+      this.state = { ...this.state, phase: "stopping" };
+      await this.stopRunnables(this.options.gracefulShutdownTimeoutMs ?? 30_000);
+      leading.abort();
+      if (end) {
+        await end; // releases the Lease
+        this.options.observer?.leader?.(this.name, false);
+      }
+    } catch (error) {
+      this.state = { ...this.state, phase: "failed", error: error instanceof Error ? error.message : String(error) };
+      await this.stopRunnables(0);
+      throw error;
+    } finally {
+      leading.abort();
+      stopWrites();
+      await this.informers.stop();
+      await this.recorder.flush();
+      if (this.state.phase !== "failed") this.state = { ...this.state, phase: "stopped" };
+    }
+  }
+
+  private register(c: Controller<KubeObject>): void {
+    if (this.state.phase !== "created") throw new Error("add controllers before manager.run()");
+    if (this.controllers.some((o) => o.name === c.name)) {
+      throw new Error(`a controller named "${c.name}" is already registered: give one another name with .withOptions({ name })`);
+    }
+    this.controllers.push(c);
+    this.runnables.push({
+      start: (signal) => c.start(signal),
+      stop: (timeoutMs) => c.stop(timeoutMs),
+      informers: () => c.watched,
+    });
+  }
+
+  private async sync(signal: AbortSignal): Promise<void> {
+    const informers = [...new Set(this.runnables.flatMap((r) => r.informers?.() ?? []))];
+    for (const i of informers) i.start();
+    const timeoutMs = this.options.cacheSyncTimeoutMs ?? 60_000;
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+    const started = performance.now();
+    try {
+      await Promise.all(informers.map((i) => i.waitUntilReady(deadline)));
+    } catch (error) {
+      if (signal.aborted) return;
+      const missing = informers.filter((i) => !i.store.isReady);
+      const lines = missing.map((i) => `${describeKind(i.kind)}${i.scope.namespace ? ` in ${i.scope.namespace}` : ""}: ${i.lastError?.message ?? "no answer yet"}`);
+      throw new CacheSyncTimeoutError(`caches did not sync within ${timeoutMs} ms:\n  ${lines.join("\n  ")}`, { cause: error });
+    }
+    this.logger.info({ informers: informers.length, ms: Math.round(performance.now() - started) }, "caches synced");
+  }
+
+  private async startRunnables(signal: AbortSignal, leaderOnly: boolean): Promise<void> {
+    for (const r of this.runnables) {
+      if ((r.needsLeader ?? true) !== leaderOnly) continue;
+      await r.start(signal);
+      this.started.push(r);
+    }
+  }
+
+  private async stopRunnables(timeoutMs: number): Promise<void> {
+    const started = this.started.splice(0);
+    await Promise.all(started.map((r) => r.stop(timeoutMs)));
+  }
+}

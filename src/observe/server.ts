@@ -1,0 +1,79 @@
+// The operator's HTTP endpoint: /metrics (Prometheus), /healthz (the process is alive and not
+// failed) and /readyz (caches synced and leadership settled), as controller-runtime's manager
+// serves them. Plain HTTP on a port of its own, usually scraped inside the cluster.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Manager } from "../controller/manager.js";
+import type { Metrics } from "./metrics.js";
+
+/** Options of {@link serveProbes}. */
+export interface ProbeServerOptions {
+  /** Port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Default "0.0.0.0" (reachable by the kubelet and Prometheus). */
+  host?: string;
+  /** Extra readiness checks: each returns undefined when fine, else what is wrong. */
+  readyChecks?: Record<string, () => string | undefined>;
+}
+
+/** A running probe server. */
+export interface ProbeServer {
+  /** e.g. "http://127.0.0.1:8080" */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves /metrics, /healthz and /readyz for `manager`. Resolves once listening; rejects if the
+ * port cannot be bound (e.g. EADDRINUSE, with the port named).
+ */
+export function serveProbes(manager: Manager, metrics: Metrics | undefined, options: ProbeServerOptions = {}): Promise<ProbeServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const reply = (status: number, body: string, type = "text/plain; charset=utf-8") => {
+      res.writeHead(status, { "content-type": type });
+      res.end(body);
+    };
+    if (path === "/metrics" && metrics) {
+      metrics.text().then(
+        (text) => reply(200, text, metrics.contentType),
+        (error: unknown) => reply(500, `metrics failed: ${String(error)}\n`),
+      );
+      return;
+    }
+    const status = manager.status;
+    if (path === "/healthz" || path === "/livez") {
+      if (status.phase === "failed") return reply(500, `failed: ${status.error ?? "unknown"}\n`);
+      return reply(200, "ok\n");
+    }
+    if (path === "/readyz") {
+      const problems: string[] = [];
+      if (!status.synced) problems.push("caches: not synced");
+      if (!status.leadershipSettled) problems.push("leader election: not settled");
+      if (status.phase !== "leading" && status.phase !== "following") problems.push(`manager: ${status.phase}`);
+      for (const [name, check] of Object.entries(options.readyChecks ?? {})) {
+        const problem = check();
+        if (problem) problems.push(`${name}: ${problem}`);
+      }
+      return problems.length ? reply(503, problems.join("\n") + "\n") : reply(200, "ok\n");
+    }
+    reply(404, "not found: try /metrics, /healthz or /readyz\n");
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`probe server: cannot listen on port ${options.port ?? 8080}: ${error.code ?? error.message}`, { cause: error })));
+    server.listen(options.port ?? 8080, options.host ?? "0.0.0.0", () => {
+      const { port } = server.address() as AddressInfo;
+      const host = options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1";
+      resolve({
+        url: `http://${host}:${port}`,
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
