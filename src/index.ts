@@ -64,3 +64,49 @@ export {
 export type { ResourceMapping } from "./client/discovery.js";
 export type { TransportOptions, HttpRequest, HttpMethod } from "./client/transport.js";
 export { TokenBucket, type RateLimit } from "./client/rate-limit.js";
+
+// controllers (controller-runtime's level)
+export {
+  Action,
+  TerminalError,
+  predicates,
+  controller,
+  Controller,
+  ControllerBuilder,
+  type ObjectRef,
+  type ReconcileContext,
+  type Reconciler,
+  type ReconcileResult,
+  type Predicate,
+  type ControllerOptions,
+  type ControllerObserver,
+  type ControllerSpec,
+} from "./controller/controller.js";
+export {
+  Manager,
+  CacheSyncTimeoutError,
+  type ManagerOptions,
+  type ManagerLeaderElection,
+  type ManagerObserver,
+  type ManagerStatus,
+  type Runnable,
+} from "./controller/manager.js";
+export { LeaderElector, LeaderElectionLostError, type LeaderElectionOptions, type LeadershipEnd } from "./controller/leader-election.js";
+export { EventRecorder, type EventInput, type EventRecorderOptions } from "./controller/events.js";
+export { addFinalizer, removeFinalizer, hasFinalizer } from "./controller/finalizer.js";
+export { setControllerReference, controllerReference, controllerOf, AlreadyOwnedError, type OwnerReference } from "./controller/ownership.js";
+export { setCondition, getCondition, isConditionTrue, type Condition, type WithConditions } from "./controller/conditions.js";
+export { CacheReader, type CacheListOptions } from "./controller/cache.js";
+
+// runtime (watchers, caches, queues) for those who compose their own loops
+export { watch, type WatcherEvent, type WatcherOptions } from "./runtime/watcher.js";
+export { reflect } from "./runtime/reflector.js";
+export { Store } from "./runtime/store.js";
+export { Informer, InformerFactory, type InformerScope } from "./runtime/informer.js";
+export { WorkQueue, type WorkQueueOptions, type WorkQueueHooks } from "./runtime/queue.js";
+
+// operator and observability
+export { Operator, type OperatorOptions, type RunOptions, type RunningOperator } from "./handlers/operator.js";
+export { Metrics, type MetricsOptions } from "./observe/metrics.js";
+export { serveProbes, type ProbeServer, type ProbeServerOptions } from "./observe/server.js";
+export { createLogger, type LoggingOptions, type Logger } from "./observe/logging.js";

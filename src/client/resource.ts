@@ -167,12 +167,12 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
 
   /** Creates an object (never retried after it may have reached the server). */
   create(object: T, options: WriteOptions = {}): Promise<T> {
-    return this.call("POST", { collection: true, object, options, query: writeQuery(options), body: object, idempotent: false });
+    return this.call("POST", { collection: true, object, options, query: writeQuery(options), body: this.withTypeMeta(object), idempotent: false });
   }
 
   /** Replaces an object. With `metadata.resourceVersion` set, fails with Conflict if it changed since. */
   replace(object: T, options: WriteOptions = {}): Promise<T> {
-    return this.call("PUT", { name: nameOf(object, this.kind), object, options, query: writeQuery(options), body: object });
+    return this.call("PUT", { name: nameOf(object, this.kind), object, options, query: writeQuery(options), body: this.withTypeMeta(object) });
   }
 
   /**
@@ -188,7 +188,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
    * another manager fails with a `ConflictError` (its `causes` name the fields), unless `force`.
    */
   apply(object: Partial<T> & KubeObject, options: ApplyOptions): Promise<T> {
-    return this.patch(nameOf(object, this.kind), this.withTypeMeta(object), { ...options, type: "apply" });
+    return this.call("PATCH", { ...this.patchCall(nameOf(object, this.kind), this.withTypeMeta(object), { ...options, type: "apply" }), object });
   }
 
   /** Deletes an object. Returns the object (when deletion is deferred by finalizers) or a Status. */
@@ -217,7 +217,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
 
   /** Replaces the status (spec changes in `object` are ignored by the server). */
   replaceStatus(object: T, options: WriteOptions = {}): Promise<T> {
-    return this.call("PUT", { name: nameOf(object, this.kind), object, subresource: "status", options, query: writeQuery(options), body: object });
+    return this.call("PUT", { name: nameOf(object, this.kind), object, subresource: "status", options, query: writeQuery(options), body: this.withTypeMeta(object) });
   }
 
   /** Patches the status subresource. */
@@ -229,6 +229,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
   applyStatus(object: Partial<T> & KubeObject, options: ApplyOptions): Promise<T> {
     return this.call("PATCH", {
       ...this.patchCall(nameOf(object, this.kind), this.withTypeMeta(object), { ...options, type: "apply" }),
+      object,
       subresource: "status",
     });
   }

@@ -110,6 +110,8 @@ export class Manager {
   private readonly elector: LeaderElector | undefined;
   private state: ManagerStatus = { phase: "created", synced: false, leadershipSettled: false };
   private started: Runnable[] = [];
+  private syncedResolve!: () => void;
+  private readonly syncedPromise = new Promise<void>((resolve) => (this.syncedResolve = resolve));
 
   constructor(
     client: Client,
@@ -181,6 +183,11 @@ export class Manager {
     return { ...this.state };
   }
 
+  /** Resolves once every cache has synced (never, if run() fails before). */
+  whenSynced(): Promise<void> {
+    return this.syncedPromise;
+  }
+
   /** Ready: caches synced and leadership settled (leading, or following a known leader). */
   get ready(): boolean {
     return this.state.synced && this.state.leadershipSettled && (this.state.phase === "leading" || this.state.phase === "following");
@@ -201,6 +208,7 @@ export class Manager {
       await this.sync(signal);
       if (signal.aborted) return;
       this.state = { ...this.state, synced: true };
+      this.syncedResolve();
       await this.startRunnables(signal, false);
 
       let end: Promise<"lost" | "released"> | undefined;
