@@ -5,6 +5,9 @@ import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, Namespace, NotFoundError } from "../src/index.js";
 import { Action, TerminalError, controller, type Controller } from "../src/controller/controller.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { pino } from "pino";
+
+const quiet = pino({ level: "silent" });
 
 let client: Client;
 const running: Controller<never>[] = [];
@@ -28,7 +31,7 @@ describe("controller", () => {
   it("keeps an owned child in place: a deleted child comes back", { timeout: 60_000 }, async () => {
     const ns = await namespace();
     const cms = client.resource(ConfigMap).namespace(ns);
-    const c = controller(client, ConfigMap)
+    const c = controller(client, ConfigMap).withOptions({ logger: quiet })
       .withOptions({ scope: { namespace: ns, labelSelector: "role=parent" } })
       .owns(ConfigMap, { namespace: ns, labelSelector: "role=child" })
       .reconcile(async (ref, { object }) => {
@@ -62,7 +65,7 @@ describe("controller", () => {
     const cms = client.resource(ConfigMap).namespace(ns);
     const attempts = new Map<string, number[]>();
     const errors: { name: string; retry: boolean }[] = [];
-    const c = controller(client, ConfigMap)
+    const c = controller(client, ConfigMap).withOptions({ logger: quiet })
       .withOptions({ scope: { namespace: ns }, onError: (ref, _e, retry) => errors.push({ name: ref.name, retry }) })
       .reconcile(async (ref) => {
         const times = attempts.get(ref.name) ?? [];
@@ -96,7 +99,7 @@ describe("controller", () => {
     let overlaps = 0;
     let peak = 0;
     const lastSeen = new Map<string, string>();
-    const c = controller(client, ConfigMap)
+    const c = controller(client, ConfigMap).withOptions({ logger: quiet })
       .concurrency(8)
       .withOptions({ scope: { namespace: ns } })
       .reconcile(async (ref, { object }) => {

@@ -44,6 +44,8 @@ export interface RunOptions {
   logger?: Logger;
   /** Overrides the operator's leader election setting. */
   leaderElection?: ManagerLeaderElection | false;
+  /** Called once the probe server listens (before caches sync). */
+  onListening?: (probes: ProbeServer) => void;
   /** Called once the operator is running (caches synced, probes listening). */
   onStarted?: (running: RunningOperator) => void;
 }
@@ -127,6 +129,7 @@ export class Operator {
       if (probeOptions !== false) {
         probes = await serveProbes(manager, metrics, probeOptions ?? {});
         logger.info({ url: probes.url }, "serving /metrics, /healthz, /readyz");
+        options.onListening?.(probes);
       }
       void manager.whenSynced().then(() => options.onStarted?.({ probes, manager, metrics }));
       await manager.run(signal);
