@@ -344,7 +344,7 @@ export class Controller<T extends KubeObject> {
       const slash = key.indexOf("/");
       const ref: ObjectRef = slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
       const signals = [this.stopping.signal];
-      if (this.options.reconcileTimeoutMs) signals.push(AbortSignal.timeout(this.options.reconcileTimeoutMs));
+      if (this.options.reconcileTimeoutMs) signals.push(AbortSignal.timeout(Math.ceil(this.options.reconcileTimeoutMs)));
       const signal = AbortSignal.any(signals);
       const logger = this.logger.child({ object: key });
       const started = performance.now();

@@ -14,7 +14,7 @@
 //   at its next retry instead of waiting out the lease duration.
 import type { Client } from "../client/client.js";
 import { systemClock, type Clock } from "../core/clock.js";
-import { ConflictError, NotFoundError } from "../core/errors.js";
+import { AlreadyExistsError, ConflictError, NotFoundError } from "../core/errors.js";
 import { Lease } from "../core/builtins.js";
 import type * as coordination from "kubernetes-types/coordination/v1.js";
 
@@ -127,7 +127,7 @@ export class LeaderElector {
         }
         // One attempt may not outlive the renew deadline.
         const left = this.renewDeadlineMs - (this.clock.now() - this.lastRenew);
-        const attempt = AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, left))]);
+        const attempt = AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, Math.ceil(left)))]);
         if (await this.tryAcquireOrRenew(attempt)) {
           this.lastRenew = this.clock.now();
         } else if (signal.aborted) {
@@ -205,7 +205,8 @@ export class LeaderElector {
       this.observe(await this.leases().replace(next, { signal }));
       return true;
     } catch (error) {
-      if (!(error instanceof ConflictError)) this.options.onError?.(error);
+      // Losing a race to another candidate is normal: not an error.
+      if (!(error instanceof ConflictError || error instanceof AlreadyExistsError)) this.options.onError?.(error);
       return false;
     }
   }

@@ -232,10 +232,10 @@ export class Manager {
         ...(end ? [end] : []),
       ]);
       if (outcome === "lost") {
-        this.options.observer?.leader?.(this.name, false);
         this.logger.error("leadership lost: stopping controllers at once");
         this.state = { ...this.state, phase: "stopping" };
         await this.stopRunnables(0);
+        this.options.observer?.leader?.(this.name, false);
         throw new LeaderElectionLostError(`${this.identity} lost the Lease (could not renew it within the renew deadline)`);
       }
       this.logger.info("shutting down: finishing reconciles in flight");

@@ -1,0 +1,156 @@
+// Leader election with real processes: of two managers exactly one reconciles; SIGKILL of the
+// leader hands over within lease duration + retry period; SIGTERM releases the Lease so the
+// successor takes over at its next retry.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { pino } from "pino";
+import { Client, ConfigMap, LeaderElectionLostError, Lease, Manager, Namespace } from "../src/index.js";
+import { FaultProxy } from "../src/testing.js";
+import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+
+const LEASE_MS = 6_000;
+const RENEW_MS = 4_000;
+const RETRY_MS = 1_000;
+const fixture = fileURLToPath(new URL("./fixtures/leader-operator.ts", import.meta.url));
+
+let client: Client;
+let kubeconfig: string;
+const children: ChildProcess[] = [];
+
+before(async () => {
+  kubeconfig = (await sharedCluster()).kubeconfigPath;
+  client = await Client.load({ path: kubeconfig, rateLimit: false });
+});
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await client?.close();
+  await releaseSharedCluster();
+});
+
+interface Replica {
+  identity: string;
+  process: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+function replica(ns: string, identity: string, lease: string): Replica {
+  const child = spawn(process.execPath, ["--import", "tsx", fixture, kubeconfig, ns, identity, lease, String(LEASE_MS), String(RENEW_MS), String(RETRY_MS)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: process.env,
+  });
+  children.push(child);
+  const lines: string[] = [];
+  let buffer = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    buffer += d.toString();
+    const parts = buffer.split("\n");
+    buffer = parts.pop() ?? "";
+    lines.push(...parts);
+  });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  void exited.then((code) => {
+    if (code !== 0 && code !== null) process.stderr.write(`replica ${identity} exited ${code}:\n${stderr}\n`);
+  });
+  return { identity, process: child, lines, exited };
+}
+
+describe("leader election", () => {
+  it("one leader acts; SIGKILL hands over within lease + retry; SIGTERM releases at once", { timeout: 120_000 }, async () => {
+    const ns = uniqueName("lead");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const lease = "leader-test";
+    const leases = client.resource(Lease).namespace(ns);
+    const holder = async () => (await leases.get(lease).catch(() => undefined))?.spec?.holderIdentity ?? "";
+    const cms = client.resource(ConfigMap).namespace(ns);
+
+    const a = replica(ns, "a", lease);
+    const b = replica(ns, "b", lease);
+    const first = await eventually("a leader", async () => ["a", "b"].includes(await holder()) && (await holder()), { timeoutMs: 60_000 });
+    const [leader, follower] = first === "a" ? [a, b] : [b, a];
+
+    for (let i = 0; i < 5; i++) await cms.create({ metadata: { name: `before-${i}` } });
+    await eventually("5 ConfigMaps reconciled", async () => (await cms.list()).items.filter((c) => c.metadata?.annotations?.["reconciled-by"] === leader.identity).length === 5);
+    assert.equal(follower.lines.filter((l) => l.startsWith("RECONCILED")).length, 0, "the follower does not reconcile");
+    assert.ok(leader.lines.filter((l) => l.startsWith("RECONCILED")).length >= 5);
+
+    // SIGKILL: no release; the follower waits out the lease.
+    leader.process.kill("SIGKILL");
+    const killedAt = Date.now();
+    await leader.exited;
+    await cms.create({ metadata: { name: "after-kill" } });
+    await eventually("the follower takes the Lease", async () => (await holder()) === follower.identity, { timeoutMs: 30_000, intervalMs: 100 });
+    const takeover = Date.now() - killedAt;
+    await eventually("after-kill reconciled by the new leader", async () => (await cms.get("after-kill")).metadata?.annotations?.["reconciled-by"] === follower.identity);
+    // The lease expires LEASE_MS after the follower last saw it change (≤ one retry before the kill), then one jittered retry.
+    assert.ok(takeover <= LEASE_MS + RETRY_MS * 1.2 + 1_500, `takeover after SIGKILL took ${takeover} ms`);
+
+    // SIGTERM: the leader releases the Lease; a new candidate takes it at its next retry.
+    const c = replica(ns, "c", lease);
+    await eventually("c is following (synced)", async () => (await holder()) === follower.identity && true);
+    await new Promise((r) => setTimeout(r, 3 * RETRY_MS)); // let c start its acquire loop
+    follower.process.kill("SIGTERM");
+    const termAt = Date.now();
+    assert.equal(await follower.exited, 0, "a SIGTERMed replica exits cleanly");
+    assert.ok(follower.lines.includes(`STOPPED ${follower.identity}`));
+    await eventually("c takes the released Lease", async () => (await holder()) === "c", { timeoutMs: 30_000, intervalMs: 100 });
+    const handover = Date.now() - termAt;
+    assert.ok(handover < LEASE_MS, `handover after SIGTERM took ${handover} ms (lease ${LEASE_MS} ms)`);
+    await cms.create({ metadata: { name: "after-term" } });
+    await eventually("after-term reconciled by c", async () => (await cms.get("after-term")).metadata?.annotations?.["reconciled-by"] === "c");
+    process.stdout.write(`# takeover after SIGKILL: ${takeover} ms; after SIGTERM: ${handover} ms\n`);
+
+    c.process.kill("SIGTERM");
+    assert.equal(await c.exited, 0);
+    const lastHolder = await holder();
+    assert.equal(lastHolder, "", "a graceful stop leaves the Lease released");
+  });
+
+  it("a leader cut off from the API server stops acting before another takes over", { timeout: 60_000 }, async () => {
+    const ns = uniqueName("part");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const cluster = await sharedCluster();
+    const proxy = await FaultProxy.start(cluster.server);
+    const scratch = mkdtempSync(join(tmpdir(), "kubeloop-le-"));
+    const cut = await Client.load({ path: proxy.rewriteKubeconfig(cluster.kubeconfigPath, join(scratch, "k")), rateLimit: false, retries: 0, timeoutMs: 1_000 });
+    const timeline: [string, number][] = [];
+    const le = (identity: string) => ({ namespace: ns, name: "partition", identity, leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 });
+    const quiet = pino({ level: "silent" });
+    const make = (c: Client, identity: string) => {
+      const m = new Manager(c, { name: "partition", leaderElection: le(identity), logger: quiet, observer: { leader: (_n, is) => timeline.push([`${identity}:${is ? "lead" : "stop"}`, Date.now()]) } });
+      m.controller(ConfigMap).withOptions({ scope: { namespace: ns } }).reconcile(async () => {});
+      return m;
+    };
+    const a = make(cut, "a");
+    const stopA = new AbortController();
+    const runA = a.run(stopA.signal);
+    await eventually("a leads", async () => a.status.phase === "leading");
+    const b = make(client, "b");
+    const stopB = new AbortController();
+    const runB = b.run(stopB.signal);
+    try {
+      await eventually("b follows", async () => b.status.phase === "following" && b.status.leader === "a");
+      proxy.cutAll();
+      proxy.refuse();
+      await assert.rejects(runA, LeaderElectionLostError);
+      await eventually("b leads", async () => b.status.phase === "leading", { timeoutMs: 20_000 });
+      const at = (what: string) => timeline.find(([w]) => w === what)?.[1] ?? NaN;
+      assert.ok(at("a:stop") < at("b:lead"), `a stopped at ${at("a:stop")}, b led at ${at("b:lead")}: never two leaders`);
+      process.stdout.write(`# partitioned leader stopped ${at("b:lead") - at("a:stop")} ms before the successor started\n`);
+    } finally {
+      stopA.abort();
+      stopB.abort();
+      await runA.catch(() => {});
+      await runB;
+      await cut.close();
+      await proxy.close();
+    }
+  });
+});
