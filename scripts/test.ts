@@ -55,10 +55,12 @@ if (needsCluster && !process.env.KUBELOOP_KUBECONFIG) {
   env.KUBELOOP_KUBECONFIG = cp.kubeconfigPath;
 }
 
+// Files run 3 at a time: integration tests mostly wait on the API server (GC, leases), so this
+// halves the wall time on 2 cores without starving the control plane.
 const code = await new Promise<number>((resolve) => {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "--test", "--test-reporter=spec", ...files.map((f) => relative(root, f))],
+    ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=3", ...files.map((f) => relative(root, f))],
     { cwd: root, env, stdio: "inherit" },
   );
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
