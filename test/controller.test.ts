@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, Namespace, NotFoundError } from "../src/index.js";
-import { Action, TerminalError, controller, type Controller } from "../src/controller/controller.js";
+import { Action, TerminalError, controller, predicates, type Controller } from "../src/controller/controller.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { pino } from "pino";
 
@@ -126,5 +126,25 @@ describe("controller", () => {
     await eventually("every object reconciled at its final state", async () => names.every((n) => lastSeen.get(n) === final.get(n)));
     assert.equal(overlaps, 0);
     assert.ok(peak > 1, `reconciles ran in parallel (peak ${peak})`);
+  });
+
+  it("predicates filter events: labelsChanged ignores data updates", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const cms = client.resource(ConfigMap).namespace(ns);
+    const seen: string[] = [];
+    const c = controller(client, ConfigMap)
+      .withOptions({ logger: quiet, scope: { namespace: ns } })
+      .withPredicates(predicates.labelsChanged)
+      .reconcile(async (ref, { object }) => {
+        seen.push(`${ref.name}:${object?.metadata?.labels?.tier ?? "-"}:${object?.data?.v ?? "-"}`);
+      });
+    running.push(c as never);
+    await c.start(AbortSignal.timeout(30_000));
+    await cms.create({ metadata: { name: "p", labels: { tier: "a" } }, data: { v: "1" } });
+    await eventually("created", async () => seen.includes("p:a:1"));
+    await cms.patch("p", { data: { v: "2" } }, { type: "merge" });
+    await cms.patch("p", { metadata: { labels: { tier: "b" } } }, { type: "merge" });
+    await eventually("label change reconciled", async () => seen.includes("p:b:2"));
+    assert.ok(!seen.includes("p:a:2"), `the data-only update was filtered out (saw ${seen.join(", ")})`);
   });
 });
