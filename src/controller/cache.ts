@@ -44,6 +44,11 @@ export class CacheReader {
     const informer = this.informers.informer(kind);
     informer.start();
     await informer.waitUntilReady(signal);
+    // Read-your-own-writes for lists: wait for every object of this kind this process wrote.
+    if (this.writes) {
+      const pending = this.writes.pendingKeys(kind).filter((k) => options.namespace === undefined || k.startsWith(`${options.namespace}/`));
+      await Promise.all(pending.map((k) => this.writes?.settle(informer as unknown as Informer, k, this.settleMs, signal)));
+    }
     let candidates =
       options.ownerUid !== undefined
         ? informer.store.byIndex(BY_OWNER, options.ownerUid)

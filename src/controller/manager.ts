@@ -274,7 +274,13 @@ export class Manager {
 
   private async sync(signal: AbortSignal): Promise<void> {
     const informers = [...new Set(this.runnables.flatMap((r) => r.informers?.() ?? []))];
-    for (const i of informers) i.start();
+    for (const i of informers) {
+      // The watcher recovers by itself; say what it recovered from.
+      i.subscribe((e) => {
+        if (e.type === "error") this.logger.warn({ kind: describeKind(i.kind), namespace: i.scope.namespace, err: e.error }, "watch interrupted: recovering");
+      });
+      i.start();
+    }
     const timeoutMs = this.options.cacheSyncTimeoutMs ?? 60_000;
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     const started = performance.now();

@@ -41,6 +41,12 @@ export class WrittenVersions {
     if (this.expected.size > MAX_ENTRIES) this.expected.delete(this.expected.keys().next().value as string);
   }
 
+  /** Keys (namespace/name) of objects of `kind` written but not yet confirmed by a cache. */
+  pendingKeys(kind: Pick<ResourceKind, "apiVersion" | "kind">): string[] {
+    const prefix = `${kindKey(kind)}|`;
+    return [...this.expected.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  }
+
   /** How many writes are not yet confirmed by a cache (for tests and metrics). */
   get pending(): number {
     return this.expected.size;

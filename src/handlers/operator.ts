@@ -32,7 +32,7 @@ export interface OperatorOptions {
 
 /** Options of {@link Operator.run}. */
 export interface RunOptions {
-  /** The cluster; default `Client.load()` (KUBECONFIG, in-cluster, ~/.kube/config). Not closed by run(). */
+  /** The cluster; default `Client.load()` (KUBECONFIG, in-cluster, ~/.kube/config) with a 20 qps / burst 30 limit. Not closed by run(). */
   client?: Client;
   /** Stops the operator gracefully when aborted. */
   signal?: AbortSignal;
@@ -100,7 +100,8 @@ export class Operator {
     if (this.running) throw new Error(`operator ${this.name} is already running`);
     this.running = true;
     const logger = options.logger ?? this.options.logger ?? createLogger(this.name, { level: this.options.logLevel ?? "info" });
-    const client = options.client ?? (await Client.load());
+    // controller-runtime raises client-go's 5 qps / burst 10 to 20 / 30 for operators; so do we.
+    const client = options.client ?? (await Client.load({ rateLimit: { qps: 20, burst: 30 } }));
     const metrics = new Metrics();
     const manager = new Manager(client, {
       name: this.name,
