@@ -9,7 +9,7 @@ import type { Client } from "../client/client.js";
 import { Event } from "../core/builtins.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { NotFoundError } from "../core/errors.js";
-import type { KubeObject } from "../core/objects.js";
+import { microTime, type KubeObject } from "../core/objects.js";
 import type * as events from "kubernetes-types/events/v1.js";
 
 /** What happened. `type` is Normal unless said; `action` defaults to the reason. */
@@ -145,9 +145,4 @@ function objectReference(o: KubeObject): NonNullable<events.Event["regarding"]> 
     ...(m.uid ? { uid: m.uid } : {}),
     ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
   };
-}
-
-/** MicroTime as the API server parses it: RFC 3339 with six fractional digits. */
-export function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }

@@ -16,6 +16,7 @@ import type { Client } from "../client/client.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { AlreadyExistsError, ConflictError, NotFoundError } from "../core/errors.js";
 import { Lease } from "../core/builtins.js";
+import { microTime } from "../core/objects.js";
 import type * as coordination from "kubernetes-types/coordination/v1.js";
 
 type LeaseObject = coordination.Lease;
@@ -221,9 +222,4 @@ export class LeaderElector {
     const holder = lease.spec?.holderIdentity ?? "";
     if ((before?.spec?.holderIdentity ?? "") !== holder && holder) this.options.onNewLeader?.(holder);
   }
-}
-
-/** MicroTime as the API server parses it: RFC 3339 with six fractional digits. */
-function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }

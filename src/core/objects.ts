@@ -76,3 +76,8 @@ export function describeKind(of: { apiVersion?: string; kind?: string }): string
 export function objectKey(meta: { namespace?: string; name?: string } | undefined): string {
   return meta?.namespace ? `${meta.namespace}/${meta.name ?? ""}` : (meta?.name ?? "");
 }
+
+/** A MicroTime as the API server parses it (Events, Leases): RFC 3339 with six fractional digits. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
