@@ -110,3 +110,7 @@ export { Operator, type OperatorOptions, type RunOptions, type RunningOperator }
 export { Metrics, type MetricsOptions } from "./observe/metrics.js";
 export { serveProbes, type ProbeServer, type ProbeServerOptions } from "./observe/server.js";
 export { createLogger, type LoggingOptions, type Logger } from "./observe/logging.js";
+
+// custom resources from TypeBox schemas
+export { Type, type Static, type TSchema } from "@sinclair/typebox";
+export { defineResource, structural, SchemaError, type ResourceDefinition, type DefinedResource, type CustomObject, type PrinterColumn } from "./manifests/resource.js";
