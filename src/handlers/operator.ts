@@ -7,6 +7,14 @@ import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { ControllerBuilder, type ControllerSpec } from "../controller/controller.js";
+import { IndexSet } from "./indexes.js";
+import { Processor, type EventLevel } from "./processing.js";
+import { Registry, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause } from "./registry.js";
+import { namespaceMatcher, singleNamespace } from "./scope.js";
+import { Tasks } from "./tasks.js";
+import { progressKeys } from "./progress.js";
+import { parsePath } from "./diff.js";
+import { matches, type Filters } from "./filters.js";
 import { Manager, type ManagerLeaderElection, type ManagerStatus } from "../controller/manager.js";
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
 import { Metrics } from "../observe/metrics.js";
@@ -28,6 +36,12 @@ export interface OperatorOptions {
   cacheSyncTimeoutMs?: number;
   /** Default 30 000 ms. */
   gracefulShutdownTimeoutMs?: number;
+  /** Namespaces the handlers serve: names, globs ("team-*"), negations ("!kube-*"). Default: all. */
+  namespaces?: string[];
+  /** Handler log lines at or above this level are also posted as Events on the object. Default "info". */
+  eventLevel?: EventLevel;
+  /** Prefix of the annotations and finalizer the handlers use. Default `<name>.kubeloop.dev`. */
+  annotationPrefix?: string;
 }
 
 /** Options of {@link Operator.run}. */
@@ -73,7 +87,134 @@ export interface RunningOperator {
 export class Operator {
   readonly name: string;
   private readonly specs: ControllerSpec<KubeObject>[] = [];
+  private readonly registry = new Registry();
+  private readonly startups: ((ctx: { client: Client; logger: Logger }) => Promise<void> | void)[] = [];
+  private readonly cleanups: ((ctx: { client: Client; logger: Logger }) => Promise<void> | void)[] = [];
+  private readonly probes = new Map<string, () => Promise<unknown> | unknown>();
+  private login: (() => Promise<Client> | Client) | undefined;
   private running = false;
+
+  /**
+   * kopf-style handlers. Each runs once to success per change, even across restarts (progress
+   * is kept in the object's annotations); errors are retried (TemporaryError after its delay,
+   * others with backoff), PermanentError is recorded and not retried.
+   */
+  readonly on = {
+    /** When an object is created (or first seen without a record of being handled). */
+    create: <T extends KubeObject>(kind: ResourceKind<T>, fn: HandlerFn<T>, options: HandlerOptions<T> = {}) => this.handler(kind, "create", fn, options),
+    /** When an object's essence (spec, data, labels, annotations) changed since it was last handled. */
+    update: <T extends KubeObject>(kind: ResourceKind<T>, fn: HandlerFn<T>, options: HandlerOptions<T> = {}) => this.handler(kind, "update", fn, options),
+    /** When an object is being deleted; a finalizer keeps it until every delete handler is done. */
+    delete: <T extends KubeObject>(kind: ResourceKind<T>, fn: HandlerFn<T>, options: HandlerOptions<T> = {}) => this.handler(kind, "delete", fn, options),
+    /** For every object that exists when the operator starts (and was handled before). */
+    resume: <T extends KubeObject>(kind: ResourceKind<T>, fn: HandlerFn<T>, options: HandlerOptions<T> = {}) => this.handler(kind, "resume", fn, options),
+    /** When the value at `path` (e.g. "spec.replicas") is set on create or changes on update; `old`/`new` are the values. */
+    field: <T extends KubeObject>(kind: ResourceKind<T>, path: string, fn: HandlerFn<T>, options: FieldHandlerOptions<T> = {}) => this.handler(kind, "field", fn, options, path),
+    /** Every raw watch event (apply/delete); never retried, errors are logged. */
+    event: <T extends KubeObject>(kind: ResourceKind<T>, fn: (event: { type: "apply" | "delete"; object: T; old?: T }) => Promise<void> | void, options: Filters<T> = {}) => {
+      this.assertNotRunning();
+      this.registry.entry(kind as ResourceKind).events.push({ fn: fn as EventSpec["fn"], options: options as Filters<KubeObject> });
+    },
+    /** Before anything is watched; a throw stops the operator from starting. */
+    startup: (fn: (ctx: { client: Client; logger: Logger }) => Promise<void> | void) => void this.startups.push(fn),
+    /** After a graceful stop. */
+    cleanup: (fn: (ctx: { client: Client; logger: Logger }) => Promise<void> | void) => void this.cleanups.push(fn),
+    /** Supplies the client (custom credentials) instead of `Client.load()`. */
+    login: (fn: () => Promise<Client> | Client) => void (this.login = fn),
+    /** A liveness probe whose result is reported by /healthz. */
+    probe: (id: string, fn: () => Promise<unknown> | unknown) => void this.probes.set(id, fn),
+  };
+
+  /** Calls `fn` every `intervalMs` for each object of `kind` (while it exists and this replica leads). */
+  timer<T extends KubeObject>(kind: ResourceKind<T>, options: TimerOptions<T>, fn: HandlerFn<T>): void {
+    this.assertNotRunning();
+    const id = this.registry.claim(kind as ResourceKind, options.id ?? (fn.name ? `timer-${fn.name}` : "timer"), options.id !== undefined);
+    this.registry.entry(kind as ResourceKind).timers.push({ id, fn: fn as HandlerFn<KubeObject>, options: options as unknown as TimerOptions<KubeObject> });
+  }
+
+  /** Runs `fn` once per object of `kind`, in the background; `ctx.signal` aborts on deletion or shutdown. */
+  daemon<T extends KubeObject>(kind: ResourceKind<T>, fn: HandlerFn<T>, options: DaemonOptions<T> = {}): void {
+    this.assertNotRunning();
+    const id = this.registry.claim(kind as ResourceKind, options.id ?? (fn.name ? `daemon-${fn.name}` : "daemon"), options.id !== undefined);
+    this.registry.entry(kind as ResourceKind).daemons.push({ id, fn: fn as HandlerFn<KubeObject>, options: options as unknown as DaemonOptions<KubeObject> });
+  }
+
+  /** An in-memory index handlers read as `ctx.indexes.get(id)`: `fn` maps an object to {key: value}. */
+  index<T extends KubeObject>(kind: ResourceKind<T>, id: string, fn: (object: T) => Record<string, unknown> | undefined): void {
+    this.assertNotRunning();
+    this.registry.entry(kind as ResourceKind).indexes.push({ id, fn: fn as (o: KubeObject) => Record<string, unknown> | undefined });
+  }
+
+  private handler<T extends KubeObject>(kind: ResourceKind<T>, cause: Cause, fn: HandlerFn<T>, options: FieldHandlerOptions<T>, field?: string): void {
+    this.assertNotRunning();
+    const fallback = fn.name && fn.name !== "fn" ? fn.name : field ? `${cause}-${field}` : cause;
+    const id = this.registry.claim(kind as ResourceKind, options.id ?? fallback, options.id !== undefined);
+    this.registry.entry(kind as ResourceKind).handlers.push({
+      id,
+      cause,
+      ...(field ? { field: parsePath(field) } : {}),
+      fn: fn as HandlerFn<KubeObject>,
+      options: options as unknown as FieldHandlerOptions<KubeObject>,
+    });
+  }
+
+  /** Turns the registry into controllers (one per kind), index feeds, event feeds and the task runner. */
+  private wireHandlers(manager: Manager, client: Client, logger: Logger): Tasks {
+    const indexSet = new IndexSet();
+    const keys = progressKeys(this.options.annotationPrefix ?? `${this.name}.kubeloop.dev`);
+    const finalizer = `${keys.prefix}/finalizer`;
+    const inScope = namespaceMatcher(this.options.namespaces);
+    const single = singleNamespace(this.options.namespaces);
+    const scope = single ? { namespace: single } : {};
+    const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => manager.informers.informer(entry.kind, scope).store });
+    for (const entry of this.registry.kinds.values()) {
+      const informer = manager.informers.informer(entry.kind, scope);
+      for (const ix of entry.indexes) {
+        indexSet.declare(ix.id);
+        informer.subscribe((e) => {
+          if (e.type !== "error" && e.type !== "init" && e.type !== "initDone" && !inScope(e.object.metadata?.namespace)) return;
+          indexSet.apply(ix.id, ix.fn, e);
+        });
+      }
+      if (entry.indexes.length) manager.add({ needsLeader: false, informers: () => [informer], start: async () => {}, stop: async () => {} });
+      if (entry.handlers.length || entry.timers.length || entry.daemons.length) {
+        const processor = new Processor({ client, entry, keys, finalizer, recorder: manager.recorder, logger, indexes: indexSet.view, tasks, ...(this.options.eventLevel ? { eventLevel: this.options.eventLevel } : {}) });
+        manager.addController({
+          kind: entry.kind,
+          sources: [],
+          predicates: [(e) => !("object" in e) || inScope(e.object.metadata?.namespace)],
+          reconciler: processor.reconcile,
+          options: { name: `handlers-${entry.kind.kind.toLowerCase()}`, scope },
+        });
+      }
+      if (entry.events.length) {
+        let unsubscribe = () => {};
+        manager.add({
+          informers: () => [informer],
+          start: async () => {
+            unsubscribe = informer.subscribe((e) => {
+              if (e.type !== "apply" && e.type !== "initApply" && e.type !== "delete") return;
+              if (!inScope(e.object.metadata?.namespace)) return;
+              const event = { type: e.type === "delete" ? ("delete" as const) : ("apply" as const), object: e.object, ...(e.type === "apply" && e.old ? { old: e.old } : {}) };
+              for (const h of entry.events) {
+                if (!matches(e.object, h.options)) continue;
+                void Promise.resolve()
+                  .then(() => h.fn(event))
+                  .catch((error: unknown) => logger.error({ err: error, object: e.object.metadata?.name }, "event handler failed (not retried)"));
+              }
+            });
+          },
+          stop: async () => unsubscribe(),
+        });
+      }
+    }
+    manager.add({ start: async () => {}, stop: () => tasks.stopAll() });
+    return tasks;
+  }
+
+  private assertNotRunning(): void {
+    if (this.running) throw new Error("register handlers before op.run()");
+  }
 
   constructor(private readonly options: OperatorOptions) {
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.name)) {
@@ -92,7 +233,7 @@ export class Operator {
 
   /** Kinds the operator watches (for RBAC generation and `kubeloop dev`). */
   get kinds(): ResourceKind[] {
-    return this.specs.flatMap((s) => [s.kind as ResourceKind, ...s.sources.map((x) => x.kind)]);
+    return [...this.specs.flatMap((s) => [s.kind as ResourceKind, ...s.sources.map((x) => x.kind)]), ...[...this.registry.kinds.values()].map((e) => e.kind)];
   }
 
   /** Connects and runs until stopped; see the class documentation for how it ends. */
@@ -101,7 +242,7 @@ export class Operator {
     this.running = true;
     const logger = options.logger ?? this.options.logger ?? createLogger(this.name, { level: this.options.logLevel ?? "info" });
     // controller-runtime raises client-go's 5 qps / burst 10 to 20 / 30 for operators; so do we.
-    const client = options.client ?? (await Client.load({ rateLimit: { qps: 20, burst: 30 } }));
+    const client = options.client ?? (this.login ? await this.login() : await Client.load({ rateLimit: { qps: 20, burst: 30 } }));
     const metrics = new Metrics();
     const manager = new Manager(client, {
       name: this.name,
@@ -112,6 +253,7 @@ export class Operator {
       ...(this.options.gracefulShutdownTimeoutMs !== undefined ? { gracefulShutdownTimeoutMs: this.options.gracefulShutdownTimeoutMs } : {}),
     });
     for (const spec of this.specs) manager.addController(spec);
+    const tasks = this.wireHandlers(manager, client, logger);
 
     const stop = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {
@@ -128,13 +270,20 @@ export class Operator {
     try {
       const probeOptions = options.probes ?? this.options.probes;
       if (probeOptions !== false) {
-        probes = await serveProbes(manager, metrics, probeOptions ?? {});
+        probes = await serveProbes(manager, metrics, { ...probeOptions, healthChecks: Object.fromEntries(this.probes) });
         logger.info({ url: probes.url }, "serving /metrics, /healthz, /readyz");
         options.onListening?.(probes);
       }
+      for (const startup of this.startups) await startup({ client, logger });
       void manager.whenSynced().then(() => options.onStarted?.({ probes, manager, metrics }));
       await manager.run(signal);
+      for (const cleanup of this.cleanups) {
+        await Promise.resolve()
+          .then(() => cleanup({ client, logger }))
+          .catch((error: unknown) => logger.error({ err: error }, "cleanup handler failed"));
+      }
     } finally {
+      await tasks.stopAll();
       if (handle) {
         process.off("SIGTERM", onSignal);
         process.off("SIGINT", onSignal);

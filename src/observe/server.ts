@@ -12,6 +12,8 @@ export interface ProbeServerOptions {
   port?: number;
   /** Default "0.0.0.0" (reachable by the kubelet and Prometheus). */
   host?: string;
+  /** Liveness probes reported by /healthz as JSON {id: result}; a throwing probe makes it 500. */
+  healthChecks?: Record<string, () => Promise<unknown> | unknown>;
   /** Extra readiness checks: each returns undefined when fine, else what is wrong. */
   readyChecks?: Record<string, () => string | undefined>;
 }
@@ -45,7 +47,21 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
     const status = manager.status;
     if (path === "/healthz" || path === "/livez") {
       if (status.phase === "failed") return reply(500, `failed: ${status.error ?? "unknown"}\n`);
-      return reply(200, "ok\n");
+      const checks = Object.entries(options.healthChecks ?? {});
+      if (checks.length === 0) return reply(200, "ok\n");
+      void Promise.all(
+        checks.map(async ([id, check]) => {
+          try {
+            return [id, { ok: true, result: (await Promise.race([Promise.resolve().then(check), timeout(5_000)])) ?? null }] as const;
+          } catch (error) {
+            return [id, { ok: false, error: error instanceof Error ? error.message : String(error) }] as const;
+          }
+        }),
+      ).then((results) => {
+        const body = Object.fromEntries(results);
+        reply(results.every(([, r]) => r.ok) ? 200 : 500, JSON.stringify(body) + "\n", "application/json");
+      });
+      return;
     }
     if (path === "/readyz") {
       const problems: string[] = [];
@@ -76,4 +92,8 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
       });
     });
   });
+}
+
+function timeout(ms: number): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(`probe timed out after ${ms} ms`)), ms).unref());
 }

@@ -1,0 +1,279 @@
+// Processing of one object at kopf's level, run as the reconcile function of a controller per
+// kind (so it inherits the queue's guarantees: one worker per object, backoff, leader gating).
+//
+// Each reconcile works out the cause from the object alone (level-based, restart-safe):
+//   deletionTimestamp + our finalizer   → delete handlers, then the finalizer is removed
+//   no diff base annotation             → create (and field handlers for fields that are set)
+//   essence differs from the diff base  → update (and field handlers for fields that changed)
+//   first sight in this process         → resume handlers (before the above)
+// Handlers of a cause run in registration order. After each one its progress (success,
+// retries, delayedUntil, failure) is written to the object together with the handler's
+// `patch` (and its return value under status.<id>), so a killed operator resumes with the next
+// handler. When every handler of the change is done, the diff base becomes the current essence
+// and the progress is cleared.
+import type { Logger } from "pino";
+import type { Client } from "../client/client.js";
+import { NotFoundError } from "../core/errors.js";
+import type { KubeObject } from "../core/objects.js";
+import { objectKey } from "../core/objects.js";
+import { Action, type ReconcileContext } from "../controller/controller.js";
+import type { EventRecorder } from "../controller/events.js";
+import { addFinalizer, hasFinalizer, removeFinalizer } from "../controller/finalizer.js";
+import { diff, getPath, jsonEqual, type DiffOp } from "./diff.js";
+import { HandlerTimeoutError, PermanentError, TemporaryError } from "./errors.js";
+import { matches } from "./filters.js";
+import { essence, readDiffBase, readProgress, type HandlerProgress, type ProgressKeys } from "./progress.js";
+import type { Cause, HandlerContext, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./registry.js";
+import type { Tasks } from "./tasks.js";
+
+/** Log levels, in order, for posting handler logs as Events. */
+const LEVELS = ["debug", "info", "warn", "error"] as const;
+export type EventLevel = (typeof LEVELS)[number] | "off";
+
+/** Everything the processor needs from the operator. */
+export interface ProcessorOptions {
+  client: Client;
+  entry: KindEntry;
+  keys: ProgressKeys;
+  finalizer: string;
+  recorder: EventRecorder;
+  logger: Logger;
+  indexes: Indexes;
+  tasks: Tasks;
+  /** Handler log lines at or above this level become Events. Default "info". */
+  eventLevel?: EventLevel;
+}
+
+interface Step {
+  handler: ObjectHandler;
+  old: unknown;
+  new: unknown;
+  diff: DiffOp[];
+}
+
+/** Reconciles objects of one kind by running its handlers. */
+export class Processor {
+  private readonly seen = new Set<string>();
+  private readonly resumeProgress = new Map<string, HandlerProgress>();
+  private noStatusSubresource = false;
+
+  constructor(private readonly o: ProcessorOptions) {}
+
+  /** The reconcile function. */
+  readonly reconcile = async (_ref: unknown, ctx: ReconcileContext<KubeObject>): Promise<Action | void> => {
+    let object = ctx.object;
+    if (!object) return;
+    const uid = object.metadata?.uid ?? objectKey(object.metadata);
+    const { entry, finalizer, keys } = this.o;
+    const deleting = Boolean(object.metadata?.deletionTimestamp);
+    const needsFinalizer =
+      entry.handlers.some((h) => h.cause === "delete" && matches(object as KubeObject, h.options)) ||
+      entry.timers.some((t) => matches(object as KubeObject, t.options)) ||
+      entry.daemons.some((d) => matches(object as KubeObject, d.options));
+
+    if (deleting) {
+      await this.o.tasks.stop(uid);
+      this.seen.delete(uid);
+      if (!hasFinalizer(object, finalizer)) return;
+      const steps = entry.handlers.filter((h) => h.cause === "delete" && matches(object as KubeObject, h.options)).map((h) => ({ handler: h, old: undefined, new: undefined, diff: [] }));
+      const outcome = await this.runSteps(object, "delete", steps, ctx);
+      if (outcome.pending) return outcome.action;
+      await removeFinalizer(this.o.client, ctx.kind, outcome.object, finalizer);
+      return;
+    }
+
+    if (needsFinalizer && !hasFinalizer(object, finalizer)) object = await addFinalizer(this.o.client, ctx.kind, object, finalizer);
+    if (!needsFinalizer && hasFinalizer(object, finalizer)) object = (await removeFinalizer(this.o.client, ctx.kind, object, finalizer)) ?? object;
+    this.o.tasks.ensure(object, entry);
+
+    // Resume handlers: once per object per process, for objects that were handled before.
+    const base = readDiffBase(object, keys);
+    const current = essence(object, keys);
+    if (!this.seen.has(uid)) {
+      const resumes = entry.handlers.filter((h) => h.cause === "resume" && matches(object as KubeObject, h.options));
+      if (base !== undefined && resumes.length) {
+        const outcome = await this.runSteps(object, "resume", resumes.map((h) => ({ handler: h, old: undefined, new: undefined, diff: [] })), ctx, true);
+        if (outcome.pending) return outcome.action;
+        object = outcome.object;
+      }
+      this.seen.add(uid);
+    }
+
+    const cause: Cause | undefined = base === undefined ? "create" : jsonEqual(base, current) ? undefined : "update";
+    if (!cause) return;
+    this.o.tasks.touch(uid);
+    const steps: Step[] = [];
+    const changes = diff(base, current);
+    for (const h of entry.handlers) {
+      if (!matches(object, h.options)) continue;
+      if (h.cause === cause) steps.push({ handler: h, old: base, new: current, diff: changes });
+      if (h.cause === "field" && h.field) {
+        const before = base === undefined ? undefined : getPath(base, h.field);
+        const after = getPath(current, h.field);
+        if (jsonEqual(before, after)) continue;
+        if (h.options.value && !h.options.value(after)) continue;
+        if (h.options.oldValue && !h.options.oldValue(before)) continue;
+        steps.push({ handler: h, old: before, new: after, diff: diff(before, after, h.field) });
+      }
+    }
+    const outcome = await this.runSteps(object, cause, steps, ctx);
+    if (outcome.pending) return outcome.action;
+    // The change is handled: remember it as the new diff base, drop the progress.
+    await this.write(ctx, outcome.object, { metadata: { annotations: { [keys.lastHandled]: JSON.stringify(current), [keys.progress]: null } } }, undefined);
+    return;
+  };
+
+  /** Runs steps in order; stops at the first that is not finished. */
+  private async runSteps(
+    object: KubeObject,
+    cause: Cause,
+    steps: Step[],
+    ctx: ReconcileContext<KubeObject>,
+    inMemory = false,
+  ): Promise<{ pending: boolean; action?: Action; object: KubeObject }> {
+    let current = object;
+    const uid = object.metadata?.uid ?? "";
+    for (const step of steps) {
+      const id = step.handler.id;
+      const progress: HandlerProgress = inMemory ? (this.resumeProgress.get(`${uid}/${id}`) ?? {}) : (readProgress(current, this.o.keys)[id] ?? {});
+      if (progress.success || progress.failure) continue;
+      const now = Date.now();
+      if (progress.delayedUntil && progress.delayedUntil > now) return { pending: true, action: Action.requeueAfter(progress.delayedUntil - now), object: current };
+      const { next, result, patch, done } = await this.runOne(current, cause, step, progress, ctx);
+      if (inMemory) {
+        this.resumeProgress.set(`${uid}/${id}`, next);
+        current = await this.write(ctx, current, patch, result === undefined ? undefined : { [id]: result });
+      } else {
+        const all = { ...readProgress(current, this.o.keys), [id]: next };
+        patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), [this.o.keys.progress]: JSON.stringify(all) } };
+        current = await this.write(ctx, current, patch, result === undefined ? undefined : { [id]: result });
+      }
+      if (!done) {
+        const wait = next.delayedUntil ? Math.max(0, next.delayedUntil - Date.now()) : undefined;
+        return { pending: true, ...(wait !== undefined ? { action: Action.requeueAfter(wait) } : {}), object: current };
+      }
+    }
+    if (inMemory) for (const step of steps) this.resumeProgress.delete(`${uid}/${step.handler.id}`);
+    return { pending: false, object: current };
+  }
+
+  /** Runs one handler once; says what to record. */
+  private async runOne(
+    object: KubeObject,
+    cause: Cause,
+    step: Step,
+    progress: HandlerProgress,
+    ctx: ReconcileContext<KubeObject>,
+  ): Promise<{ next: HandlerProgress; result: unknown; patch: Record<string, unknown>; done: boolean }> {
+    const { handler } = step;
+    const startedIso = progress.started ?? new Date().toISOString();
+    const retries = progress.retries ?? 0;
+    const patch: HandlerContext<KubeObject>["patch"] = { metadata: { labels: {}, annotations: {} }, status: {} };
+    const logger = this.handlerLogger(object, handler.id);
+    const signals = [ctx.signal];
+    if (handler.options.timeoutMs) signals.push(AbortSignal.timeout(Math.ceil(handler.options.timeoutMs)));
+    const signal = AbortSignal.any(signals);
+    const hctx = {
+      object,
+      spec: (object as { spec?: unknown }).spec,
+      status: (object as { status?: unknown }).status,
+      meta: object.metadata ?? {},
+      cause,
+      old: step.old,
+      new: step.new,
+      diff: step.diff,
+      patch,
+      logger,
+      retry: retries,
+      started: new Date(startedIso),
+      signal,
+      client: this.o.client,
+      indexes: this.o.indexes,
+    } as HandlerContext<KubeObject>;
+    try {
+      const result = await raceSignal(Promise.resolve().then(() => handler.fn(hctx)), signal, handler.options.timeoutMs);
+      this.o.logger.info({ object: objectKey(object.metadata), handler: handler.id, cause }, "handler succeeded");
+      return { next: { started: startedIso, retries, success: true }, result, patch: patch as unknown as Record<string, unknown>, done: true };
+    } catch (error) {
+      if (ctx.signal.aborted) throw error; // the operator is stopping: record nothing, the next one retries
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof PermanentError || (handler.options.retries !== undefined && retries >= handler.options.retries)) {
+        this.o.logger.error({ object: objectKey(object.metadata), handler: handler.id, err: error }, "handler failed permanently");
+        this.o.recorder.event(object, { type: "Warning", reason: "HandlerFailed", note: `${handler.id}: ${message}`.slice(0, 1000) });
+        return { next: { started: startedIso, retries, failure: true, message }, result: undefined, patch: {}, done: true };
+      }
+      const delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, (handler.options.backoffMs ?? 1_000) * 2 ** Math.min(retries, 16));
+      this.o.logger.warn({ object: objectKey(object.metadata), handler: handler.id, retries: retries + 1, delayMs: delay, err: error }, "handler failed: will retry");
+      return { next: { started: startedIso, retries: retries + 1, delayedUntil: Date.now() + delay, message }, result: undefined, patch: {}, done: false };
+    }
+  }
+
+  /** Writes the main patch, then status (subresource if the kind has one). Returns the latest object. */
+  private async write(ctx: ReconcileContext<KubeObject>, object: KubeObject, patch: Record<string, unknown>, statusExtra: Record<string, unknown> | undefined): Promise<KubeObject> {
+    const { main, status } = splitPatch(patch as HandlerContext<KubeObject>["patch"]);
+    const statusPatch = { ...status, ...statusExtra };
+    const name = object.metadata?.name ?? "";
+    const ns = object.metadata?.namespace;
+    const handle = ns ? this.o.client.resource(ctx.kind).namespace(ns) : this.o.client.resource(ctx.kind);
+    let latest = object;
+    const hasStatus = Object.keys(statusPatch).length > 0;
+    if (hasStatus && this.noStatusSubresource) main.status = statusPatch;
+    if (Object.keys(main).length) latest = await handle.patch(name, main, { type: "merge" });
+    if (hasStatus && !this.noStatusSubresource) {
+      try {
+        latest = await handle.patchStatus(name, { status: statusPatch }, { type: "merge" });
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        this.noStatusSubresource = true; // no status subresource: status goes with the main patch
+        latest = await handle.patch(name, { status: statusPatch }, { type: "merge" });
+      }
+    }
+    return latest;
+  }
+
+  private handlerLogger(object: KubeObject, id: string): HandlerLogger {
+    const base = this.o.logger.child({ object: objectKey(object.metadata), handler: id });
+    const threshold = this.o.eventLevel ?? "info";
+    const min = threshold === "off" ? Infinity : LEVELS.indexOf(threshold);
+    const at = (level: (typeof LEVELS)[number]) => (message: string, fields?: Record<string, unknown>) => {
+      base[level](fields ?? {}, message);
+      if (LEVELS.indexOf(level) >= min) {
+        this.o.recorder.event(object, { type: level === "warn" || level === "error" ? "Warning" : "Normal", reason: "Logging", action: id, note: message });
+      }
+    };
+    return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  }
+}
+
+/** Splits a handler's patch into the main object part and the status part; drops empty parts. */
+function splitPatch(patch: Partial<HandlerContext<KubeObject>["patch"]>): { main: Record<string, unknown>; status: Record<string, unknown> } {
+  const { status = {}, metadata, ...rest } = patch as HandlerContext<KubeObject>["patch"];
+  const main: Record<string, unknown> = { ...rest };
+  const meta: Record<string, unknown> = {};
+  if (metadata?.labels && Object.keys(metadata.labels).length) meta.labels = metadata.labels;
+  if (metadata?.annotations && Object.keys(metadata.annotations).length) meta.annotations = metadata.annotations;
+  if (Object.keys(meta).length) main.metadata = meta;
+  return { main, status };
+}
+
+/** Resolves with `work`, or rejects when `signal` aborts (a timeout becomes HandlerTimeoutError). */
+function raceSignal<R>(work: Promise<R>, signal: AbortSignal, timeoutMs: number | undefined): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    const onAbort = () => {
+      const reason = signal.reason as unknown;
+      reject(reason instanceof DOMException && reason.name === "TimeoutError" ? new HandlerTimeoutError(`timed out after ${timeoutMs} ms`) : reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,153 @@
+// What an operator registered: handlers per kind and cause, timers, daemons, indexes, and the
+// operator-level hooks. Pure data; processing.ts and tasks.ts act on it.
+import type { Client } from "../client/client.js";
+import type { KubeObject, ResourceKind } from "../core/objects.js";
+import type { DiffOp } from "./diff.js";
+import type { Filters } from "./filters.js";
+
+/** The causes a handler can react to. */
+export type Cause = "create" | "update" | "delete" | "resume" | "field";
+
+/** A logger for handlers; lines at or above the operator's event level are also posted as Events on the object. */
+export interface HandlerLogger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Indexes by id: key → values (see `op.index`). */
+export type Indexes = ReadonlyMap<string, ReadonlyMap<string, readonly unknown[]>>;
+
+/** What every handler gets. */
+export interface HandlerContext<T extends KubeObject> {
+  object: T;
+  spec: T extends { spec?: infer S } ? S : undefined;
+  status: T extends { status?: infer S } ? S | undefined : undefined;
+  meta: NonNullable<T["metadata"]>;
+  /** The cause being handled. */
+  cause: Cause;
+  /** For update and field handlers: the previous essence (or field value); undefined on create. */
+  old: unknown;
+  /** For update and field handlers: the current essence (or field value). */
+  new: unknown;
+  /** The changes from `old` to `new`. */
+  diff: DiffOp[];
+  /**
+   * Changes to write after the handler, merged into one patch with its progress:
+   * `patch.metadata.labels.x = "y"`, `patch.status.phase = "Ready"`, `patch.spec…`.
+   */
+  patch: { metadata: { labels: Record<string, string | null>; annotations: Record<string, string | null> }; status: Record<string, unknown>; [key: string]: unknown };
+  logger: HandlerLogger;
+  /** Attempts before this one. */
+  retry: number;
+  /** When the first attempt started. */
+  started: Date;
+  /** Aborted on timeout, on deletion (daemons) or when the operator stops. */
+  signal: AbortSignal;
+  client: Client;
+  indexes: Indexes;
+}
+
+/** A handler's function; its return value (if not undefined) goes to `status.<id>`. */
+export type HandlerFn<T extends KubeObject> = (ctx: HandlerContext<T>) => Promise<unknown> | unknown;
+
+/** Options of every handler. */
+export interface HandlerOptions<T extends KubeObject> extends Filters<T> {
+  /** Stable id (progress is stored under it). Default: `<cause>/<function name>`. */
+  id?: string;
+  /** Attempts after the first before giving up (permanent failure). Default: unlimited. */
+  retries?: number;
+  /** A run taking longer fails permanently. Default: none. */
+  timeoutMs?: number;
+  /** Delay between retries of ordinary errors. Default: 1 s, 2 s, 4 s … capped at 60 s. */
+  backoffMs?: number;
+}
+
+/** Options of field handlers: the field's new (and old) value may be filtered too. */
+export interface FieldHandlerOptions<T extends KubeObject> extends HandlerOptions<T> {
+  value?: (value: unknown) => boolean;
+  oldValue?: (value: unknown) => boolean;
+}
+
+/** Options of `op.timer`. */
+export interface TimerOptions<T extends KubeObject> extends Filters<T> {
+  id?: string;
+  intervalMs: number;
+  /** Before the first run. Default 0. */
+  initialDelayMs?: number;
+  /** Run only once the object has not changed for this long. */
+  idleMs?: number;
+}
+
+/** Options of `op.daemon`. */
+export interface DaemonOptions<T extends KubeObject> extends Filters<T> {
+  id?: string;
+  /** Delay before restarting a daemon that threw. Default 10 s. */
+  backoffMs?: number;
+  /** How long to wait for a daemon to end after its signal aborts. Default 30 s. */
+  cancellationTimeoutMs?: number;
+}
+
+export interface ObjectHandler {
+  id: string;
+  cause: Cause;
+  field?: string[];
+  fn: HandlerFn<KubeObject>;
+  options: FieldHandlerOptions<KubeObject>;
+}
+
+export interface TimerSpec {
+  id: string;
+  fn: HandlerFn<KubeObject>;
+  options: TimerOptions<KubeObject>;
+}
+
+export interface DaemonSpec {
+  id: string;
+  fn: HandlerFn<KubeObject>;
+  options: DaemonOptions<KubeObject>;
+}
+
+/** A raw event handler (never retried). */
+export interface EventSpec {
+  fn: (event: { type: "apply" | "delete"; object: KubeObject; old?: KubeObject }) => Promise<void> | void;
+  options: Filters<KubeObject>;
+}
+
+/** Everything registered for one kind. */
+export interface KindEntry {
+  kind: ResourceKind;
+  handlers: ObjectHandler[];
+  timers: TimerSpec[];
+  daemons: DaemonSpec[];
+  events: EventSpec[];
+  indexes: { id: string; fn: (object: KubeObject) => Record<string, unknown> | undefined }[];
+}
+
+/** The registry of an operator. */
+export class Registry {
+  readonly kinds = new Map<string, KindEntry>();
+  private readonly ids = new Set<string>();
+
+  entry(kind: ResourceKind): KindEntry {
+    const key = `${kind.apiVersion}/${kind.kind}`;
+    let e = this.kinds.get(key);
+    if (!e) {
+      e = { kind, handlers: [], timers: [], daemons: [], events: [], indexes: [] };
+      this.kinds.set(key, e);
+    }
+    return e;
+  }
+
+  /** Makes a handler id unique per kind, failing on an explicit duplicate. */
+  claim(kind: ResourceKind, id: string, explicit: boolean): string {
+    let candidate = id;
+    for (let n = 2; this.ids.has(`${kind.apiVersion}/${kind.kind}/${candidate}`); n++) {
+      if (explicit) throw new Error(`handler id "${id}" is used twice for ${kind.kind}: give one another id`);
+      candidate = `${id}-${n}`;
+    }
+    this.ids.add(`${kind.apiVersion}/${kind.kind}/${candidate}`);
+    return candidate;
+  }
+}

@@ -1,0 +1,20 @@
+// Which namespaces an operator serves: exact names, globs ("team-*") and negations
+// ("!kube-*"), as `kubeloop run -n` passes them; no patterns means cluster-wide.
+
+/** Returns a test for namespaces; `undefined` patterns (or none) accept every namespace. */
+export function namespaceMatcher(patterns: readonly string[] | undefined): (namespace: string | undefined) => boolean {
+  if (!patterns || patterns.length === 0) return () => true;
+  const toRegExp = (glob: string) => new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+  const include = patterns.filter((p) => !p.startsWith("!")).map(toRegExp);
+  const exclude = patterns.filter((p) => p.startsWith("!")).map((p) => toRegExp(p.slice(1)));
+  return (namespace) => {
+    if (namespace === undefined) return true; // cluster-scoped objects are not namespaced
+    if (exclude.some((r) => r.test(namespace))) return false;
+    return include.length === 0 || include.some((r) => r.test(namespace));
+  };
+}
+
+/** The single namespace to watch, when the patterns name exactly one (no globs, no negation). */
+export function singleNamespace(patterns: readonly string[] | undefined): string | undefined {
+  return patterns?.length === 1 && !/[*?!]/.test(patterns[0] as string) ? patterns[0] : undefined;
+}
