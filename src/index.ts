@@ -114,3 +114,20 @@ export { createLogger, type LoggingOptions, type Logger } from "./observe/loggin
 // custom resources from TypeBox schemas
 export { Type, type Static, type TSchema } from "@sinclair/typebox";
 export { defineResource, structural, SchemaError, type ResourceDefinition, type DefinedResource, type CustomObject, type PrinterColumn } from "./manifests/resource.js";
+
+// handlers (kopf's level)
+export { TemporaryError, PermanentError, HandlerTimeoutError } from "./handlers/errors.js";
+export { PRESENT, ABSENT, type Filters, type MetaFilter } from "./handlers/filters.js";
+export { diff, getPath, type DiffOp } from "./handlers/diff.js";
+export type {
+  Cause,
+  HandlerContext,
+  HandlerFn,
+  HandlerLogger,
+  HandlerOptions,
+  FieldHandlerOptions,
+  TimerOptions,
+  DaemonOptions,
+  Indexes,
+} from "./handlers/registry.js";
+export type { EventLevel } from "./handlers/processing.js";
