@@ -240,3 +240,44 @@ describe("handlers", () => {
     await stop();
   });
 });
+
+describe("handlers across restarts", () => {
+  it("an operator killed between two create handlers resumes with the second only", { timeout: 90_000 }, async () => {
+    const { spawn } = await import("node:child_process");
+    const { fileURLToPath } = await import("node:url");
+    const fixture = fileURLToPath(new URL("./fixtures/handlers-operator.ts", import.meta.url));
+    const kubeconfig = (await sharedCluster()).kubeconfigPath;
+    const ns = await namespace();
+    const run = (hang: boolean) => {
+      const child = spawn(process.execPath, ["--import", "tsx", fixture, kubeconfig, Widget.group, ns], { env: { ...process.env, HANG: hang ? "1" : "0" }, stdio: ["ignore", "pipe", "inherit"] });
+      const lines: string[] = [];
+      child.stdout.on("data", (d: Buffer) => lines.push(...d.toString().split("\n").filter(Boolean)));
+      const exited = new Promise<void>((r) => child.on("exit", () => r()));
+      stops.push(async () => {
+        child.kill("SIGKILL");
+        await exited;
+      });
+      return { child, lines, exited };
+    };
+    const widgets = client.resource(Widget).namespace(ns);
+    const first = run(true);
+    await eventually("first process started", async () => first.lines.includes("STARTED"), { timeoutMs: 30_000 });
+    await widgets.create({ metadata: { name: "k" }, spec: { size: 1 } });
+    await eventually("second handler running", async () => first.lines.includes("SECOND k"));
+    assert.deepEqual(first.lines.filter((l) => l !== "STARTED"), ["FIRST k", "SECOND k"]);
+    first.child.kill("SIGKILL");
+    await first.exited;
+
+    const second = run(false);
+    await eventually("handled after restart", async () => Boolean((await widgets.get("k")).metadata?.annotations?.[`${PREFIX("h-restart")}/last-handled`]), { timeoutMs: 30_000 });
+    assert.deepEqual(second.lines.filter((l) => l !== "STARTED"), ["SECOND k"], "only the unfinished handler ran again (no resume: never fully handled)");
+    second.child.kill("SIGTERM");
+    await second.exited;
+
+    const third = run(false);
+    await eventually("resume handler on restart", async () => third.lines.includes("RESUME k"), { timeoutMs: 30_000 });
+    assert.ok(!third.lines.some((l) => l.startsWith("FIRST") || l.startsWith("SECOND")), "create handlers do not run again");
+    third.child.kill("SIGTERM");
+    await third.exited;
+  });
+});
