@@ -117,6 +117,7 @@ export { defineResource, structural, SchemaError, type ResourceDefinition, type 
 
 // handlers (kopf's level)
 export { TemporaryError, PermanentError, HandlerTimeoutError } from "./handlers/errors.js";
+export { adopt, type AdoptOptions } from "./handlers/adopt.js";
 export { PRESENT, ABSENT, type Filters, type MetaFilter } from "./handlers/filters.js";
 export { diff, getPath, type DiffOp } from "./handlers/diff.js";
 export type {

@@ -1,4 +1,4 @@
-// kubeloop/testing: the local control plane harness (and, later, the in-process operator runner).
+// kubeloop/testing: the local control plane harness, the fault proxy and the in-process operator runner.
 export {
   startControlPlane,
   DEFAULT_CONTROLLERS,
@@ -10,3 +10,4 @@ export { ensureControlPlaneBinary, type BuildOptions } from "./testing/control-p
 export { ControlPlaneError, type ControlPlaneErrorReason } from "./testing/control-plane/errors.js";
 export type { KeyPairPem } from "./testing/control-plane/pki.js";
 export { FaultProxy } from "./testing/fault-proxy.js";
+export { runOperator, installCrd, waitFor, type RunOperatorOptions, type OperatorUnderTest } from "./testing/operator.js";

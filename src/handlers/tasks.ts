@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
+import { NotFoundError } from "../core/errors.js";
 import type { Store } from "../runtime/store.js";
 import { matches } from "./filters.js";
 import type { HandlerContext, HandlerLogger, Indexes, KindEntry } from "./registry.js";
@@ -63,7 +64,9 @@ export class Tasks {
             }
           }
           try {
-            await t.fn(this.context(latest(), log, signal, retry));
+            const ctx = this.context(latest(), log, signal, retry);
+            await t.fn(ctx);
+            await this.writePatch(entry, ctx);
             retry = 0;
           } catch (error) {
             if (signal.aborted) return;
@@ -120,6 +123,28 @@ export class Tasks {
       if (!signal.aborted) this.o.logger.error({ err: error }, "background task crashed");
     });
     return { stop, done, cancellationTimeoutMs };
+  }
+
+  /** Applies a timer's `patch` (main object, then status; status merged into the main patch for kinds without the subresource). */
+  private async writePatch(entry: KindEntry, ctx: HandlerContext<KubeObject>): Promise<void> {
+    const { status, metadata, ...rest } = ctx.patch;
+    const main: Record<string, unknown> = { ...rest };
+    const meta: Record<string, unknown> = {};
+    if (Object.keys(metadata.labels).length) meta.labels = metadata.labels;
+    if (Object.keys(metadata.annotations).length) meta.annotations = metadata.annotations;
+    if (Object.keys(meta).length) main.metadata = meta;
+    const name = ctx.object.metadata?.name ?? "";
+    const ns = ctx.object.metadata?.namespace;
+    const handle = ns ? this.o.client.resource(entry.kind).namespace(ns) : this.o.client.resource(entry.kind);
+    if (Object.keys(main).length) await handle.patch(name, main, { type: "merge" });
+    if (Object.keys(status).length) {
+      try {
+        await handle.patchStatus(name, { status }, { type: "merge" });
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        await handle.patch(name, { status }, { type: "merge" });
+      }
+    }
   }
 
   private async end(t: Running): Promise<void> {

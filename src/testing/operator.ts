@@ -1,0 +1,108 @@
+// Running an operator inside a test: start it against a cluster, wait until its caches have
+// synced, stop it at the end; install CRDs and wait for conditions with deadlines (never
+// fixed sleeps).
+import { pino, type Logger } from "pino";
+import { Client } from "../client/client.js";
+import { CustomResourceDefinition } from "../core/builtins.js";
+import { AlreadyExistsError } from "../core/errors.js";
+import type { Operator, RunningOperator } from "../handlers/operator.js";
+import type { CustomResourceDefinition as Crd } from "kubernetes-types/apiextensions/v1.js";
+
+/** Options of {@link runOperator}. */
+export interface RunOperatorOptions {
+  /** The cluster: a client, or a kubeconfig path. */
+  client?: Client;
+  kubeconfig?: string;
+  /** Default: warnings and errors only. */
+  logger?: Logger;
+  /** Serve /metrics, /healthz, /readyz on a free port. Default false. */
+  probes?: boolean;
+  /** Leader election as the operator declares it. Default: off. */
+  leaderElection?: boolean;
+  /** How long to wait for the operator to start. Default 60 s. */
+  startTimeoutMs?: number;
+}
+
+/** A running operator under test. */
+export interface OperatorUnderTest extends RunningOperator {
+  client: Client;
+  /** Stops it gracefully and waits; rejects if it failed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `op` in this process and resolves once its caches have synced. Rejects if it fails
+ * to start (the operator's own error, e.g. a missing CRD) or takes longer than startTimeoutMs.
+ */
+export async function runOperator(op: Operator, options: RunOperatorOptions = {}): Promise<OperatorUnderTest> {
+  const ownClient = !options.client;
+  const client = options.client ?? (await Client.load({ ...(options.kubeconfig ? { path: options.kubeconfig } : {}), rateLimit: false }));
+  const controller = new AbortController();
+  let started!: (r: RunningOperator) => void;
+  const ready = new Promise<RunningOperator>((resolve) => (started = resolve));
+  const done = op.run({
+    client,
+    signal: controller.signal,
+    handleSignals: false,
+    probes: options.probes ? { port: 0, host: "127.0.0.1" } : false,
+    logger: options.logger ?? pino({ level: "warn" }),
+    ...(options.leaderElection ? {} : { leaderElection: false }),
+    onStarted: started,
+  });
+  const stop = async () => {
+    controller.abort();
+    try {
+      await done;
+    } finally {
+      if (ownClient) await client.close();
+    }
+  };
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const running = await Promise.race([
+      ready,
+      done.then(() => Promise.reject(new Error(`operator ${op.name} stopped before it started`))),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`operator ${op.name} did not start within ${timeoutMs} ms`)), timeoutMs))),
+    ]);
+    return { ...running, client, stop };
+  } catch (error) {
+    await stop().catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Creates a CRD (or leaves an existing one) and waits until it is Established and served. */
+export async function installCrd(client: Client, crd: Crd, timeoutMs = 30_000): Promise<void> {
+  const crds = client.resource(CustomResourceDefinition);
+  try {
+    await crds.create(crd);
+  } catch (error) {
+    if (!(error instanceof AlreadyExistsError)) throw error;
+  }
+  const name = crd.metadata?.name ?? "";
+  await waitFor(`CRD ${name} to be established`, async () => (await crds.get(name)).status?.conditions?.some((c) => c.type === "Established" && c.status === "True"), { timeoutMs });
+}
+
+/**
+ * Polls `check` until it returns something other than undefined/false; throws at the deadline
+ * naming `what` and the last error `check` threw.
+ */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${options.timeoutMs ?? 30_000} ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 200));
+  }
+}
