@@ -100,6 +100,7 @@ describe("handlers", () => {
     assert.deepEqual((done.status as Record<string, unknown>).first, { message: "first done" });
     assert.equal((done.status as Record<string, unknown>).second, 42);
     assert.equal(done.metadata?.annotations?.[`${PREFIX("h-create")}/progress`], undefined, "progress cleared");
+    assert.equal(done.metadata?.finalizers, undefined, "no delete handler, timer or daemon: no finalizer");
     assert.deepEqual(JSON.parse(done.metadata!.annotations![`${PREFIX("h-create")}/last-handled`]!), { metadata: { labels: { handled: "yes" } }, spec: { size: 3 } });
     await eventually("an Event from the handler's log", async () =>
       (await client.resource(Event).namespace(ns).list()).items.some((e) => e.reason === "Logging" && e.note === "second handler says hello"),
@@ -279,5 +280,31 @@ describe("handlers across restarts", () => {
     assert.ok(!third.lines.some((l) => l.startsWith("FIRST") || l.startsWith("SECOND")), "create handlers do not run again");
     third.child.kill("SIGTERM");
     await third.exited;
+  });
+});
+
+describe("operator hooks", () => {
+  it("login supplies the client; startup runs first, cleanup last; probes report on /healthz", { timeout: 60_000 }, async () => {
+    const order: string[] = [];
+    const op = new Operator({ name: "h-hooks", leaderElection: false, probes: { port: 0, host: "127.0.0.1" }, logger: quiet });
+    op.on.login(async () => {
+      order.push("login");
+      return Client.load({ path: (await sharedCluster()).kubeconfigPath, rateLimit: false }); // closed by the operator
+    });
+    op.on.startup(async () => void order.push("startup"));
+    op.on.cleanup(async () => void order.push("cleanup"));
+    op.on.probe("widgets", async () => (await client.resource(Widget).list()).items.length >= 0 && "reachable");
+    op.on.create(Widget, async () => {});
+    const stop = new AbortController();
+    let url = "";
+    const done = op.run({ signal: stop.signal, handleSignals: false, onStarted: (r) => (url = r.probes!.url) });
+    await eventually("started", async () => url !== "");
+    order.push("running");
+    const health = await fetch(`${url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { widgets: { ok: true, result: "reachable" } });
+    stop.abort();
+    await done;
+    assert.deepEqual(order, ["login", "startup", "running", "cleanup"]);
   });
 });

@@ -1,0 +1,74 @@
+// Unit tests of the handler layer's pure parts: namespace scope, diffs and paths, filters, indexes.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { diff, getPath } from "./diff.js";
+import { ABSENT, PRESENT, matches } from "./filters.js";
+import { IndexSet } from "./indexes.js";
+import { namespaceMatcher, singleNamespace } from "./scope.js";
+import { essence, progressKeys } from "./progress.js";
+
+describe("namespace scope", () => {
+  it("matches names, globs and negations", () => {
+    const m = namespaceMatcher(["team-*", "ops", "!team-secret"]);
+    assert.equal(m("team-a"), true);
+    assert.equal(m("ops"), true);
+    assert.equal(m("team-secret"), false);
+    assert.equal(m("default"), false);
+    assert.equal(m(undefined), true, "cluster-scoped objects");
+    assert.equal(namespaceMatcher(["!kube-*"])("default"), true);
+    assert.equal(namespaceMatcher(["!kube-*"])("kube-system"), false);
+    assert.equal(namespaceMatcher(undefined)("anything"), true);
+    assert.equal(singleNamespace(["ops"]), "ops");
+    assert.equal(singleNamespace(["team-*"]), undefined);
+    assert.equal(singleNamespace(["a", "b"]), undefined);
+  });
+});
+
+describe("diff", () => {
+  it("lists adds, changes and removes by path; arrays as wholes", () => {
+    assert.deepEqual(diff({ spec: { a: 1, b: [1], c: "x" } }, { spec: { a: 2, b: [1, 2], d: true } }), [
+      { op: "change", path: ["spec", "a"], old: 1, new: 2 },
+      { op: "change", path: ["spec", "b"], old: [1], new: [1, 2] },
+      { op: "remove", path: ["spec", "c"], old: "x", new: undefined },
+      { op: "add", path: ["spec", "d"], old: undefined, new: true },
+    ]);
+    assert.deepEqual(diff({ a: { b: 1 } }, { a: { b: 1 } }), []);
+    assert.equal(getPath({ spec: { x: [{ y: 3 }] } }, "spec.x.0.y"), 3);
+    assert.equal(getPath({ spec: {} }, "spec.x.y"), undefined);
+  });
+  it("leaves our own annotations and status out of the essence", () => {
+    const keys = progressKeys("op.kubeloop.dev");
+    const e = essence(
+      { apiVersion: "v1", kind: "X", metadata: { name: "n", resourceVersion: "5", labels: { a: "b" }, annotations: { "op.kubeloop.dev/progress": "{}", note: "keep" } }, spec: { s: 1 }, status: { t: 2 } } as never,
+      keys,
+    );
+    assert.deepEqual(e, { metadata: { labels: { a: "b" }, annotations: { note: "keep" } }, spec: { s: 1 } });
+  });
+});
+
+describe("filters", () => {
+  it("match labels and annotations by value, presence, absence, predicate; then when()", () => {
+    const o = { metadata: { name: "n", labels: { tier: "web", env: "prod" }, annotations: { owner: "alice" } } };
+    assert.equal(matches(o, { labels: { tier: "web", env: PRESENT, canary: ABSENT } }), true);
+    assert.equal(matches(o, { labels: { tier: "db" } }), false);
+    assert.equal(matches(o, { annotations: { owner: (v) => v?.startsWith("a") ?? false } }), true);
+    assert.equal(matches(o, { annotations: { owner: ABSENT } }), false);
+    assert.equal(matches(o, { when: (x) => x.metadata.name === "m" }), false);
+  });
+});
+
+describe("indexes", () => {
+  it("follow applies and deletes", () => {
+    const set = new IndexSet();
+    set.declare("by-app");
+    const fn = (o: { metadata?: { labels?: Record<string, string>; name?: string } }) => (o.metadata?.labels?.app ? { [o.metadata.labels.app]: o.metadata.name } : undefined);
+    set.apply("by-app", fn as never, { type: "initApply", object: { metadata: { name: "a", namespace: "n", labels: { app: "x" } } } });
+    set.apply("by-app", fn as never, { type: "apply", object: { metadata: { name: "b", namespace: "n", labels: { app: "x" } } } });
+    assert.deepEqual(set.view.get("by-app")?.get("x"), ["a", "b"]);
+    set.apply("by-app", fn as never, { type: "apply", object: { metadata: { name: "a", namespace: "n", labels: { app: "y" } } } });
+    assert.deepEqual(set.view.get("by-app")?.get("x"), ["b"]);
+    set.apply("by-app", fn as never, { type: "delete", object: { metadata: { name: "b", namespace: "n" } } });
+    assert.equal(set.view.get("by-app")?.has("x"), false);
+    assert.deepEqual(set.view.get("by-app")?.get("y"), ["a"]);
+  });
+});
