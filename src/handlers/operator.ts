@@ -5,6 +5,7 @@
 // so `kubeloop run operator.ts` and `kubeloop generate` can import the same module.
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
+import type { RateLimit } from "../client/rate-limit.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { ControllerBuilder, type ControllerSpec } from "../controller/controller.js";
 import { IndexSet } from "./indexes.js";
@@ -40,6 +41,8 @@ export interface OperatorOptions {
   namespaces?: string[];
   /** Handler log lines at or above this level are also posted as Events on the object. Default "info". */
   eventLevel?: EventLevel;
+  /** Client-side rate limit of the client the operator loads itself. Default 20 qps / burst 30; `false` for none. */
+  rateLimit?: RateLimit | false;
   /** Prefix of the annotations and finalizer the handlers use. Default `<name>.kubeloop.dev`. */
   annotationPrefix?: string;
 }

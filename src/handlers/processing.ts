@@ -116,10 +116,12 @@ export class Processor {
         steps.push({ handler: h, old: before, new: after, diff: diff(before, after, h.field) });
       }
     }
-    const outcome = await this.runSteps(object, cause, steps, ctx);
+    // When the change is handled, its essence becomes the diff base and the progress goes; that
+    // write rides along with the last handler's own (one patch instead of two per change).
+    const handled = { [keys.lastHandled]: JSON.stringify(current), [keys.progress]: null };
+    const outcome = await this.runSteps(object, cause, steps, ctx, false, handled);
     if (outcome.pending) return outcome.action;
-    // The change is handled: remember it as the new diff base, drop the progress.
-    await this.write(ctx, outcome.object, { metadata: { annotations: { [keys.lastHandled]: JSON.stringify(current), [keys.progress]: null } } }, undefined);
+    if (!outcome.finalWritten) await this.write(ctx, outcome.object, { metadata: { annotations: handled } }, undefined);
     return;
   };
 
@@ -130,10 +132,11 @@ export class Processor {
     steps: Step[],
     ctx: ReconcileContext<KubeObject>,
     inMemory = false,
-  ): Promise<{ pending: boolean; action?: Action; object: KubeObject }> {
+    finalAnnotations?: Record<string, string | null>,
+  ): Promise<{ pending: boolean; action?: Action; object: KubeObject; finalWritten?: boolean }> {
     let current = object;
     const uid = object.metadata?.uid ?? "";
-    for (const step of steps) {
+    for (const [index, step] of steps.entries()) {
       const id = step.handler.id;
       const progress: HandlerProgress = inMemory ? (this.resumeProgress.get(`${uid}/${id}`) ?? {}) : (readProgress(current, this.o.keys)[id] ?? {});
       if (progress.success || progress.failure) continue;
@@ -145,8 +148,11 @@ export class Processor {
         current = await this.write(ctx, current, patch, result === undefined ? undefined : { [id]: result });
       } else {
         const all = { ...readProgress(current, this.o.keys), [id]: next };
-        patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), [this.o.keys.progress]: JSON.stringify(all) } };
+        const last = done && index === steps.length - 1 && finalAnnotations !== undefined;
+        const annotations = last ? finalAnnotations : { [this.o.keys.progress]: JSON.stringify(all) };
+        patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), ...annotations } };
         current = await this.write(ctx, current, patch, result === undefined ? undefined : { [id]: result });
+        if (last) return { pending: false, object: current, finalWritten: true };
       }
       if (!done) {
         const wait = next.delayedUntil ? Math.max(0, next.delayedUntil - Date.now()) : undefined;
