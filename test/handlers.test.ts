@@ -242,6 +242,33 @@ describe("handlers", () => {
   });
 });
 
+describe("progress in status", () => {
+  it("keeps progress in status.kubeloop when configured, and clears it when done", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    let calls = 0;
+    const op = operator("h-status", { namespaces: [ns], progressIn: "status" });
+    op.on.create(Widget, async function flaky() {
+      calls++;
+      if (calls === 1) throw new TemporaryError("once", { delayMs: 1_500 });
+    });
+    const stop = await start(op);
+    const widgets = client.resource(Widget).namespace(ns);
+    await widgets.create({ metadata: { name: "s" }, spec: { size: 1 } });
+    const during = await eventually("progress in status", async () => {
+      const w = await widgets.get("s");
+      return (w.status as { kubeloop?: { progress?: Record<string, { retries?: number }> } })?.kubeloop?.progress?.flaky?.retries === 1 ? w : undefined;
+    });
+    assert.equal(during.metadata?.annotations?.[`${PREFIX("h-status")}/progress`], undefined, "not in annotations");
+    const done = await eventually("handled", async () => {
+      const w = await widgets.get("s");
+      return w.metadata?.annotations?.[`${PREFIX("h-status")}/last-handled`] ? w : undefined;
+    });
+    assert.equal((done.status as { kubeloop?: unknown })?.kubeloop, undefined, "progress cleared from status");
+    assert.equal(calls, 2);
+    await stop();
+  });
+});
+
 describe("handlers across restarts", () => {
   it("an operator killed between two create handlers resumes with the second only", { timeout: 90_000 }, async () => {
     const { spawn } = await import("node:child_process");

@@ -41,6 +41,13 @@ export interface OperatorOptions {
   namespaces?: string[];
   /** Handler log lines at or above this level are also posted as Events on the object. Default "info". */
   eventLevel?: EventLevel;
+  /** Objects of one kind whose handlers run at once (different objects; one object is never handled twice at once). Default 16. */
+  concurrency?: number;
+  /**
+   * Where handler progress is kept: "annotations" (default) or "status" (`status.kubeloop.progress`;
+   * the kind's status schema must keep unknown fields). The diff base is always an annotation.
+   */
+  progressIn?: "annotations" | "status";
   /** Client-side rate limit of the client the operator loads itself. Default 20 qps / burst 30; `false` for none. */
   rateLimit?: RateLimit | false;
   /** Prefix of the annotations and finalizer the handlers use. Default `<name>.kubeloop.dev`. */
@@ -181,13 +188,13 @@ export class Operator {
       }
       if (entry.indexes.length) manager.add({ needsLeader: false, informers: () => [informer], start: async () => {}, stop: async () => {} });
       if (entry.handlers.length || entry.timers.length || entry.daemons.length) {
-        const processor = new Processor({ client, entry, keys, finalizer, recorder: manager.recorder, logger, indexes: indexSet.view, tasks, ...(this.options.eventLevel ? { eventLevel: this.options.eventLevel } : {}) });
+        const processor = new Processor({ client, entry, keys, finalizer, recorder: manager.recorder, logger, indexes: indexSet.view, tasks, ...(this.options.eventLevel ? { eventLevel: this.options.eventLevel } : {}), ...(this.options.progressIn ? { progressIn: this.options.progressIn } : {}) });
         manager.addController({
           kind: entry.kind,
           sources: [],
           predicates: [(e) => !("object" in e) || inScope(e.object.metadata?.namespace)],
           reconciler: processor.reconcile,
-          options: { name: `handlers-${entry.kind.kind.toLowerCase()}`, scope },
+          options: { name: `handlers-${entry.kind.kind.toLowerCase()}`, scope, concurrency: this.options.concurrency ?? 16 },
         });
       }
       if (entry.events.length) {

@@ -40,6 +40,8 @@ export interface ProcessorOptions {
   logger: Logger;
   indexes: Indexes;
   tasks: Tasks;
+  /** Where handler progress is kept: annotations (default) or `status.kubeloop.progress`. */
+  progressIn?: "annotations" | "status";
   /** Handler log lines at or above this level become Events. Default "info". */
   eventLevel?: EventLevel;
 }
@@ -121,7 +123,7 @@ export class Processor {
     const handled = { [keys.lastHandled]: JSON.stringify(current), [keys.progress]: null };
     const outcome = await this.runSteps(object, cause, steps, ctx, false, handled);
     if (outcome.pending) return outcome.action;
-    if (!outcome.finalWritten) await this.write(ctx, outcome.object, { metadata: { annotations: handled } }, undefined);
+    if (!outcome.finalWritten) await this.write(ctx, outcome.object, { metadata: { annotations: handled } }, this.inStatus ? { kubeloop: null } : undefined);
     return;
   };
 
@@ -138,7 +140,7 @@ export class Processor {
     const uid = object.metadata?.uid ?? "";
     for (const [index, step] of steps.entries()) {
       const id = step.handler.id;
-      const progress: HandlerProgress = inMemory ? (this.resumeProgress.get(`${uid}/${id}`) ?? {}) : (readProgress(current, this.o.keys)[id] ?? {});
+      const progress: HandlerProgress = inMemory ? (this.resumeProgress.get(`${uid}/${id}`) ?? {}) : (this.progressOf(current)[id] ?? {});
       if (progress.success || progress.failure) continue;
       const now = Date.now();
       if (progress.delayedUntil && progress.delayedUntil > now) return { pending: true, action: Action.requeueAfter(progress.delayedUntil - now), object: current };
@@ -147,11 +149,13 @@ export class Processor {
         this.resumeProgress.set(`${uid}/${id}`, next);
         current = await this.write(ctx, current, patch, result === undefined ? undefined : { [id]: result });
       } else {
-        const all = { ...readProgress(current, this.o.keys), [id]: next };
+        const all = { ...this.progressOf(current), [id]: next };
         const last = done && index === steps.length - 1 && finalAnnotations !== undefined;
-        const annotations = last ? finalAnnotations : { [this.o.keys.progress]: JSON.stringify(all) };
+        const annotations = last ? finalAnnotations : this.inStatus ? {} : { [this.o.keys.progress]: JSON.stringify(all) };
         patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), ...annotations } };
-        current = await this.write(ctx, current, patch, result === undefined ? undefined : { [id]: result });
+        const statusExtra: Record<string, unknown> = { ...(result === undefined ? {} : { [id]: result }) };
+        if (this.inStatus) statusExtra.kubeloop = last ? null : { progress: all };
+        current = await this.write(ctx, current, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
         if (last) return { pending: false, object: current, finalWritten: true };
       }
       if (!done) {
@@ -212,6 +216,16 @@ export class Processor {
       this.o.logger.warn({ object: objectKey(object.metadata), handler: handler.id, retries: retries + 1, delayMs: delay, err: error }, "handler failed: will retry");
       return { next: { started: startedIso, retries: retries + 1, delayedUntil: Date.now() + delay, message }, result: undefined, patch: {}, done: false };
     }
+  }
+
+  private get inStatus(): boolean {
+    return this.o.progressIn === "status";
+  }
+
+  private progressOf(object: KubeObject): Record<string, HandlerProgress> {
+    if (!this.inStatus) return readProgress(object, this.o.keys);
+    const p = (object as { status?: { kubeloop?: { progress?: unknown } } }).status?.kubeloop?.progress;
+    return p && typeof p === "object" ? (p as Record<string, HandlerProgress>) : {};
   }
 
   /** Writes the main patch, then status (subresource if the kind has one). Returns the latest object. */
