@@ -150,7 +150,7 @@ export interface ControllerOptions {
 
 interface Source {
   kind: ResourceKind;
-  map: (o: KubeObject) => ObjectRef[];
+  map: (o: KubeObject, own: Store<KubeObject>) => ObjectRef[];
   scope: InformerScope;
 }
 
@@ -194,9 +194,12 @@ export class ControllerBuilder<T extends KubeObject, R = Controller<T>> {
     return this;
   }
 
-  /** Also reconcile whatever `map` returns for every object of `kind` that changes. */
-  watches<K extends KubeObject>(kind: ResourceKind<K>, map: (object: K) => ObjectRef[], scope: InformerScope = {}): this {
-    this.sources.push({ kind: kind as ResourceKind, map: map as (o: KubeObject) => ObjectRef[], scope });
+  /**
+   * Also reconcile whatever `map` returns for every object of `kind` that changes. `map` also
+   * gets the cache of the controller's own kind, to find the objects that refer to this one.
+   */
+  watches<K extends KubeObject>(kind: ResourceKind<K>, map: (object: K, own: Store<T>) => ObjectRef[], scope: InformerScope = {}): this {
+    this.sources.push({ kind: kind as ResourceKind, map: map as unknown as Source["map"], scope });
     return this;
   }
 
@@ -305,7 +308,8 @@ export class Controller<T extends KubeObject> {
       this.unsubscribe.push(
         informer.subscribe((e) => {
           if (e.type === "error" || e.type === "init" || e.type === "initDone") return;
-          const refs = [...source.map(e.object), ...(e.type === "apply" && e.old ? source.map(e.old) : [])];
+          const own = this.own.store as unknown as Store<KubeObject>;
+          const refs = [...source.map(e.object, own), ...(e.type === "apply" && e.old ? source.map(e.old, own) : [])];
           for (const ref of refs) this.queue.add(objectKey(ref));
         }),
       );
@@ -314,7 +318,7 @@ export class Controller<T extends KubeObject> {
     await Promise.all(this.watched.map((i) => i.waitUntilReady(signal)));
     // Caches may have synced before we subscribed (a Manager warms them while following): queue what they hold.
     for (const key of this.own.store.keys()) this.queue.add(key);
-    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o)) this.queue.add(objectKey(ref));
+    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store as unknown as Store<KubeObject>)) this.queue.add(objectKey(ref));
     this.workers = Array.from({ length: this.options.concurrency ?? 1 }, () => this.work());
   }
 
