@@ -1,10 +1,14 @@
 // The kubeloop command line. Reads the environment and argv, and passes them on explicitly.
 import * as controlPlane from "./control-plane.js";
 import * as demo from "./demo.js";
+import * as dev from "./dev.js";
+import * as runCommand from "./run.js";
 
 const USAGE = `usage: kubeloop <command>
 
 commands:
+  run <operator.ts>                      run an operator against the current kubeconfig (run --help)
+  dev <operator.ts>                      local control plane + CRDs + the operator, restarted on changes
   control-plane start [--data-dir DIR]   start a local Kubernetes control plane; prints KUBECONFIG=...
   control-plane build                    build (or find in the cache) the control plane binary
   demo                                   start the local control plane and show what it serves
@@ -15,6 +19,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "control-plane":
       return controlPlane.run(rest, process.env);
+    case "run":
+      return runCommand.run(rest, process.env);
+    case "dev":
+      return dev.run(rest, process.env);
     case "demo":
       return demo.run(rest, process.env);
     case undefined:

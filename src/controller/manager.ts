@@ -289,7 +289,16 @@ export class Manager {
     } catch (error) {
       if (signal.aborted) return;
       const missing = informers.filter((i) => !i.store.isReady);
-      const lines = missing.map((i) => `${describeKind(i.kind)}${i.scope.namespace ? ` in ${i.scope.namespace}` : ""}: ${i.lastError?.message ?? "no answer yet"}`);
+      const lines = await Promise.all(
+        missing.map(async (i) => {
+          // Discovery says best why a kind cannot be listed (typically: its CRD is not installed).
+          const why = await this.client.mapper.mapping({ apiVersion: i.kind.apiVersion, kind: i.kind.kind }).then(
+            () => i.lastError?.message ?? "no answer yet",
+            (e: unknown) => (e instanceof Error ? e.message : String(e)),
+          );
+          return `${describeKind(i.kind)}${i.scope.namespace ? ` in ${i.scope.namespace}` : ""}: ${why}`;
+        }),
+      );
       throw new CacheSyncTimeoutError(`caches did not sync within ${timeoutMs} ms:\n  ${lines.join("\n  ")}`, { cause: error });
     }
     this.logger.info({ informers: informers.length, ms: Math.round(performance.now() - started) }, "caches synced");

@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import type { RateLimit } from "../client/rate-limit.js";
+import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { ControllerBuilder, type ControllerSpec } from "../controller/controller.js";
 import { IndexSet } from "./indexes.js";
@@ -66,6 +67,8 @@ export interface RunOptions {
   probes?: { port?: number; host?: string } | false;
   /** Overrides the operator's logger. */
   logger?: Logger;
+  /** Overrides the operator's namespaces for its handlers (`[]`: all). */
+  namespaces?: string[];
   /** Overrides the operator's leader election setting. */
   leaderElection?: ManagerLeaderElection | false;
   /** Called once the probe server listens (before caches sync). */
@@ -169,12 +172,12 @@ export class Operator {
   }
 
   /** Turns the registry into controllers (one per kind), index feeds, event feeds and the task runner. */
-  private wireHandlers(manager: Manager, client: Client, logger: Logger): Tasks {
+  private wireHandlers(manager: Manager, client: Client, logger: Logger, namespaces: string[] | undefined): Tasks {
     const indexSet = new IndexSet();
     const keys = progressKeys(this.options.annotationPrefix ?? `${this.name}.kubeloop.dev`);
     const finalizer = `${keys.prefix}/finalizer`;
-    const inScope = namespaceMatcher(this.options.namespaces);
-    const single = singleNamespace(this.options.namespaces);
+    const inScope = namespaceMatcher(namespaces);
+    const single = singleNamespace(namespaces);
     const scope = single ? { namespace: single } : {};
     const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => manager.informers.informer(entry.kind, scope).store });
     for (const entry of this.registry.kinds.values()) {
@@ -241,6 +244,16 @@ export class Operator {
     });
   }
 
+  /** CRDs of the custom kinds the operator uses (declared with `defineResource`), for `kubeloop dev` and tests. */
+  get crds(): CustomResourceDefinition[] {
+    const seen = new Map<string, CustomResourceDefinition>();
+    for (const k of this.kinds) {
+      const crd = (k as { crd?: CustomResourceDefinition }).crd;
+      if (crd?.metadata?.name) seen.set(crd.metadata.name, crd);
+    }
+    return [...seen.values()];
+  }
+
   /** Kinds the operator watches (for RBAC generation and `kubeloop dev`). */
   get kinds(): ResourceKind[] {
     return [...this.specs.flatMap((s) => [s.kind as ResourceKind, ...s.sources.map((x) => x.kind)]), ...[...this.registry.kinds.values()].map((e) => e.kind)];
@@ -263,7 +276,7 @@ export class Operator {
       ...(this.options.gracefulShutdownTimeoutMs !== undefined ? { gracefulShutdownTimeoutMs: this.options.gracefulShutdownTimeoutMs } : {}),
     });
     for (const spec of this.specs) manager.addController(spec);
-    const tasks = this.wireHandlers(manager, client, logger);
+    const tasks = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces);
 
     const stop = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {

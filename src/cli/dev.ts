@@ -1,0 +1,104 @@
+// `kubeloop dev <operator.ts>`: the embedded default. Starts the local control plane (or uses
+// --kubeconfig), then runs `kubeloop run --install-crds --standalone` on the file in a child
+// process, restarting it whenever a file next to it changes; prints how to reach the cluster.
+import { spawn, type ChildProcess } from "node:child_process";
+import { watch } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
+
+export const USAGE = `usage: kubeloop dev <operator.ts> [--kubeconfig FILE] [--data-dir DIR] [-- run flags]
+
+Starts a local Kubernetes control plane (unless --kubeconfig is given), installs the operator's
+CRDs, runs the operator and restarts it when its files change. Ctrl-C stops everything.
+`;
+
+const say = (m: string) => process.stderr.write(`kubeloop dev: ${m}\n`);
+
+export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const dash = args.indexOf("--");
+  const own = dash < 0 ? args : args.slice(0, dash);
+  const passOn = dash < 0 ? [] : args.slice(dash + 1);
+  const { values, positionals } = parseArgs({
+    args: own,
+    allowPositionals: true,
+    strict: true,
+    options: { kubeconfig: { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [file] = positionals;
+  if (!file) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const path = resolve(file);
+
+  let cp: ControlPlane | undefined;
+  let kubeconfig = values.kubeconfig;
+  if (!kubeconfig) {
+    cp = await startControlPlane({ kubeconfig: false, env, onProgress: (m) => say(m), ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}) });
+    kubeconfig = cp.kubeconfigPath;
+  }
+  process.stdout.write(`KUBECONFIG=${kubeconfig}\n`);
+  say(`play with it: kubectl --kubeconfig ${kubeconfig} get all,events -A`);
+
+  const bin = fileURLToPath(new URL("../../bin/kubeloop.mjs", import.meta.url));
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let generation = 0;
+  const start = () => {
+    const mine = ++generation;
+    child = spawn(process.execPath, [bin, "run", path, "--kubeconfig", kubeconfig, "--install-crds", "--standalone", ...passOn], {
+      env,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    child.on("exit", (code, signal) => {
+      if (stopping || mine !== generation) return;
+      say(`operator exited (${signal ?? `code ${code}`}); waiting for a change to ${file} to restart it`);
+    });
+  };
+  const stopChild = async () => {
+    const c = child;
+    generation++; // its exit is expected: not reported
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once("exit", () => r()));
+    c.kill("SIGTERM");
+    const timer = setTimeout(() => c.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  start();
+  let debounce: NodeJS.Timeout | undefined;
+  const watcher = watch(dirname(path), { recursive: true }, (_event, name) => {
+    if (!name || /(^|\/)(node_modules|\.git)(\/|$)/.test(String(name))) return;
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      say(`${String(name)} changed: restarting the operator`);
+      void stopChild().then(() => {
+        if (!stopping) start();
+      });
+    }, 300);
+  });
+
+  await new Promise<void>((resolveStop) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      say(`${sig}: stopping`);
+      resolveStop();
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  });
+  watcher.close();
+  clearTimeout(debounce);
+  await stopChild();
+  await cp?.stop();
+  say("stopped");
+  return 0;
+}

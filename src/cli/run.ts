@@ -1,0 +1,113 @@
+// `kubeloop run <operator.ts>`: runs an operator against the current kubeconfig.
+import { parseArgs } from "node:util";
+import { Client } from "../client/client.js";
+import { ConfigError } from "../client/config.js";
+import { ApiError, NotFoundError } from "../core/errors.js";
+import { describeKind } from "../core/objects.js";
+import { createLogger } from "../observe/logging.js";
+import { installCrd } from "../testing/operator.js";
+import { loadOperator } from "./load.js";
+
+export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
+
+  -n, --namespace NS     serve this namespace (repeatable; globs "team-*", negation "!kube-*")
+  -A, --all-namespaces   serve every namespace (the default unless the operator names some)
+      --kubeconfig FILE  default: KUBECONFIG, in-cluster, ~/.kube/config
+      --context NAME     a kubeconfig context other than the current one
+      --standalone       no leader election (one replica, or development)
+      --metrics-bind ADDR  serve /metrics (and /healthz, /readyz) on ADDR, e.g. 0.0.0.0:8080; "0" for none
+      --health-bind ADDR   the same server: give one of the two, or the same address
+      --install-crds     create the CRDs the operator declares (defineResource) if missing
+  -v, --verbose          debug logging
+      --log-format F     plain (default on a terminal) or json
+`;
+
+function parseBind(value: string, flag: string): { host: string; port: number } | false {
+  if (value === "0") return false;
+  const m = /^(?:(.*):)?(\d+)$/.exec(value);
+  if (!m) throw new Error(`${flag} ${value}: expected [HOST:]PORT, e.g. 0.0.0.0:8080`);
+  return { host: m[1] || "0.0.0.0", port: Number(m[2]) };
+}
+
+export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      namespace: { type: "string", short: "n", multiple: true },
+      "all-namespaces": { type: "boolean", short: "A" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
+      standalone: { type: "boolean" },
+      "metrics-bind": { type: "string" },
+      "health-bind": { type: "string" },
+      "install-crds": { type: "boolean" },
+      verbose: { type: "boolean", short: "v" },
+      "log-format": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [file] = positionals;
+  if (!file || positionals.length > 1) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (values.namespace && values["all-namespaces"]) throw new Error("give either -n/--namespace or -A/--all-namespaces, not both");
+  const format = values["log-format"] ?? (process.stdout.isTTY ? "plain" : "json");
+  if (format !== "plain" && format !== "json") throw new Error(`--log-format ${format}: expected plain or json`);
+  const metricsBind = values["metrics-bind"] ? parseBind(values["metrics-bind"], "--metrics-bind") : undefined;
+  const healthBind = values["health-bind"] ? parseBind(values["health-bind"], "--health-bind") : undefined;
+  if (metricsBind !== undefined && healthBind !== undefined && JSON.stringify(metricsBind) !== JSON.stringify(healthBind)) {
+    throw new Error("--metrics-bind and --health-bind differ: kubeloop serves /metrics, /healthz and /readyz on one address");
+  }
+  const probes = metricsBind ?? healthBind;
+
+  const { operator, crds } = await loadOperator(file);
+  const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });
+  let client: Client;
+  try {
+    client = await Client.load({
+      env,
+      ...(values.kubeconfig ? { path: values.kubeconfig } : {}),
+      ...(values.context ? { context: values.context } : {}),
+      rateLimit: { qps: 20, burst: 30 },
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new Error(`cannot load a kubeconfig: ${error.message}`);
+    throw error;
+  }
+  try {
+    if (values["install-crds"]) {
+      for (const crd of crds) {
+        await installCrd(client, crd);
+        logger.info({ crd: crd.metadata?.name }, "CRD installed");
+      }
+    }
+    // Fail fast, by name, on kinds the server does not serve (typically: a CRD not installed).
+    for (const kind of operator.kinds) {
+      try {
+        await client.mapper.mapping({ apiVersion: kind.apiVersion, kind: kind.kind }); // ask discovery, not the descriptor
+      } catch (error) {
+        if (error instanceof NotFoundError || (error instanceof ApiError && /not served|no kind/.test(error.message))) {
+          throw new Error(`${describeKind(kind)} is not served by ${client.config.server}: install its CustomResourceDefinition first (or pass --install-crds)`, { cause: error });
+        }
+        throw error;
+      }
+    }
+    await operator.run({
+      client,
+      logger,
+      ...(values.namespace ? { namespaces: values.namespace } : values["all-namespaces"] ? { namespaces: [] } : {}),
+      ...(values.standalone ? { leaderElection: false } : {}),
+      ...(probes !== undefined ? { probes } : {}),
+    });
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
