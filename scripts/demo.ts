@@ -1,13 +1,13 @@
-// `npm run demo`: the main job on the embedded default. Starts the local control plane, runs
-// the ConfigMapSet example operator (examples/06-configmapset) in this process, and scripts a
-// short scenario against it, printing what happens. Exits 0 when every step was observed.
-// (The pod autoscaler example replaces this scenario with the CLI issue.)
-import { pino } from "pino";
-import { Client, ConfigMap, Event, Namespace, NotFoundError, type RunningOperator } from "kubeloop";
-import { startControlPlane } from "kubeloop/testing";
-import { installCrd, op, REGISTRY } from "../examples/06-configmapset/operator.js";
-import { ConfigMapSet } from "../examples/06-configmapset/resource.js";
+// `npm run demo`: the main job on the embedded default. Runs the pod autoscaler example under
+// `kubeloop dev` (local control plane, its CRDs, the operator) and scripts a scenario against
+// it: a Deployment and a PodAutoscaler, load raised and lowered through a WorkQueue, printing
+// what the operator does. Exits 0 when every step was observed, 1 otherwise.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { Client, Deployment, Event, Namespace } from "kubeloop";
+import { PodAutoscaler, WorkQueue } from "../examples/01-pod-autoscaler/operator.js";
 
+const root = join(import.meta.dirname, "..");
 const t0 = Date.now();
 const say = (m: string) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${m}\n`);
 
@@ -16,81 +16,101 @@ async function until<T>(what: string, check: () => Promise<T | undefined | false
   for (;;) {
     const value = await check().catch(() => undefined);
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`demo: gave up after ${timeoutMs / 1000} s waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`gave up after ${timeoutMs / 1000} s waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-const cp = await startControlPlane({ env: process.env, onProgress: (m) => process.stderr.write(`kubeloop: ${m}\n`) });
-say(`control plane up at ${cp.server} (KUBECONFIG=${cp.kubeconfigPath})`);
-const client = await Client.load({ path: cp.kubeconfigPath, rateLimit: { qps: 20, burst: 30 } });
-const stop = new AbortController();
-let done: Promise<void> = Promise.resolve();
+say("starting: kubeloop dev examples/01-pod-autoscaler/operator.ts");
+const dev = spawn(process.execPath, [join(root, "bin", "kubeloop.mjs"), "dev", join(root, "examples", "01-pod-autoscaler", "operator.ts"), "--", "--log-format", "plain", "--metrics-bind", "127.0.0.1:0"], {
+  cwd: root,
+  stdio: ["ignore", "pipe", "pipe"],
+});
+let kubeconfig = "";
+let synced = false;
+const devExited = new Promise<number | null>((r) => dev.on("exit", (code) => r(code)));
+const lines = (stream: NodeJS.ReadableStream, onLine: (l: string) => void) => {
+  let buffer = "";
+  stream.on("data", (d: Buffer) => {
+    buffer += d.toString();
+    const parts = buffer.split("\n");
+    buffer = parts.pop() ?? "";
+    parts.forEach(onLine);
+  });
+};
+lines(dev.stdout, (l) => {
+  if (l.startsWith("KUBECONFIG=")) kubeconfig = l.slice("KUBECONFIG=".length);
+  if (l.includes("caches synced")) synced = true;
+  if (/Scaled(Up|Down)|ERROR|WARN/.test(l)) process.stdout.write(`         operator │ ${l}\n`);
+});
+lines(dev.stderr, (l) => process.stderr.write(`${l}\n`));
+
 let code = 0;
+let client: Client | undefined;
 try {
-  await installCrd(client);
+  await until("the local control plane", async () => kubeconfig !== "" || (dev.exitCode !== null ? Promise.reject(new Error("kubeloop dev exited")) : false), 900_000);
+  say(`control plane up; KUBECONFIG=${kubeconfig}`);
+  await until("the operator to start", async () => synced, 120_000);
+  say("operator running (CRDs PodAutoscaler and WorkQueue installed by kubeloop dev)");
+  client = await Client.load({ path: kubeconfig, rateLimit: false });
   const ns = "demo";
-  await client.resource(Namespace).create({ metadata: { name: ns } }).catch(() => {});
-  say("CRD configmapsets.examples.kubeloop.dev installed; starting the ConfigMapSet operator");
-  const running = await new Promise<RunningOperator>((resolve, reject) => {
-    done = op.run({ client, signal: stop.signal, handleSignals: false, probes: { port: 0, host: "127.0.0.1" }, logger: pino({ level: process.env.DEMO_LOG ?? "warn" }, pino.destination(2)), onStarted: resolve });
-    done.catch(reject);
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  const deployments = client.resource(Deployment).namespace(ns);
+  const queues = client.resource(WorkQueue).namespace(ns);
+  const autoscalers = client.resource(PodAutoscaler).namespace(ns);
+  const labels = { app: "worker" };
+  await deployments.create({
+    metadata: { name: "worker" },
+    spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "worker", image: "busybox" }] } } },
   });
-  say(`operator running; metrics at ${running.probes?.url}/metrics`);
-
-  const sets = client.resource(ConfigMapSet).namespace(ns);
-  const cms = client.resource(ConfigMap).namespace(ns);
-  const children = async () =>
-    (await cms.list({ labelSelector: "examples.kubeloop.dev/set=web" })).items.filter((c) => !c.metadata?.deletionTimestamp).map((c) => c.metadata?.name ?? "").sort();
-  const expect = (names: string[]) => until(`ConfigMaps ${names.join(", ")}`, async () => JSON.stringify(await children()) === JSON.stringify(names));
-
-  say("create ConfigMapSet web with replicas: 3");
-  await sets.create({ metadata: { name: "web", namespace: ns }, spec: { replicas: 3, data: { greeting: "hello" } } });
-  await expect(["web-0", "web-1", "web-2"]);
-  const ready = await until("status", async () => {
-    const s = await sets.get("web");
-    return s.status?.replicas === 3 ? s : undefined;
+  await queues.create({ metadata: { name: "jobs" }, spec: { items: [] } });
+  await autoscalers.create({
+    metadata: { name: "worker" },
+    spec: { target: "worker", minReplicas: 1, maxReplicas: 6, metric: { workQueue: "jobs", targetItemsPerReplica: 3 }, stabilizationWindowSeconds: 5 },
   });
-  say(`  → ConfigMaps: ${(await children()).join(", ")}; status.replicas=${ready.status?.replicas}, Ready=${ready.status?.conditions?.[0]?.status}, finalizers=${ready.metadata?.finalizers?.join(",")}`);
+  say("created Deployment worker (1 replica), WorkQueue jobs (empty), PodAutoscaler worker: 1..6 replicas, 3 items per replica, 5 s window");
+  const replicas = async () => (await deployments.get("worker")).spec?.replicas;
+  const load = async (n: number) => {
+    await queues.patch("jobs", { spec: { items: Array.from({ length: n }, (_, i) => `job-${i}`) } }, { type: "merge" });
+    say(`load: ${n} items in the queue`);
+  };
+  const expect = async (n: number, why: string) => {
+    const started = Date.now();
+    await until(`${n} replicas`, async () => (await replicas()) === n);
+    const s = (await autoscalers.get("worker")).status;
+    const limited = s?.conditions?.find((c) => c.type === "ScalingLimited");
+    say(`  → ${n} replicas after ${((Date.now() - started) / 1000).toFixed(1)} s (${why}); status: items=${s?.currentItems ?? "?"} desired=${s?.desiredReplicas ?? "?"}${limited?.status === "True" ? `, limited: ${limited.reason}` : ""}`);
+  };
 
-  const before = (await cms.get("web-1")).metadata?.uid;
-  say("delete ConfigMap web-1 behind the operator's back");
-  await cms.delete("web-1");
-  await until("web-1 back", async () => (await cms.get("web-1")).metadata?.uid !== before);
-  say("  → web-1 is back (a new object, owned by web)");
+  await until("the first status", async () => (await autoscalers.get("worker")).status?.currentReplicas === 1);
+  say("  → status written: 1 replica (the minimum)");
+  await load(10);
+  await expect(4, "ceil(10 / 3), at once");
+  await load(30);
+  await expect(6, "10 wanted, capped at maxReplicas");
+  await load(4);
+  await until("the drop to be seen", async () => (await autoscalers.get("worker")).status?.desiredReplicas === 2);
+  say(`  → recommendation 2, still ${await replicas()} replicas: the stabilization window holds the scale-down`);
+  await expect(2, "after the 5 s window");
+  await load(0);
+  await expect(1, "the minimum, after the window");
 
-  say("scale to 5");
-  await sets.patch("web", { spec: { replicas: 5 } }, { type: "merge" });
-  await expect(["web-0", "web-1", "web-2", "web-3", "web-4"]);
-  say(`  → ConfigMaps: ${(await children()).join(", ")}`);
-
-  say("scale to 1 and change the data");
-  await sets.patch("web", { spec: { replicas: 1, data: { greeting: "bonjour" } } }, { type: "merge" });
-  await expect(["web-0"]);
-  await until("new data", async () => (await cms.get("web-0")).data?.greeting === "bonjour");
-  say(`  → ConfigMaps: ${(await children()).join(", ")}; web-0 data: ${JSON.stringify((await cms.get("web-0")).data)}`);
-
-  const events = (await client.resource(Event).namespace(ns).list()).items.filter((e) => e.regarding?.name === "web");
-  for (const e of events) say(`  event ${e.reason}: ${e.note}${e.series ? ` (×${e.series.count})` : ""}`);
-  const metrics = await (await fetch(`${running.probes?.url}/metrics`)).text();
-  for (const line of metrics.split("\n").filter((l) => l.startsWith("controller_runtime_reconcile_total{"))) say(`  metric ${line}`);
-
-  say("delete ConfigMapSet web: the finalizer unregisters it, then the garbage collector removes its ConfigMaps");
-  await sets.delete("web");
-  await until("web deleted", async () => sets.get("web").then(() => false, (e) => e instanceof NotFoundError));
-  say(`  → web is gone; registry entry: ${JSON.stringify((await cms.get(REGISTRY)).data?.web ?? null)}`);
-  await expect([]).catch(() => {});
-  await until("children collected", async () => (await children()).length === 0, 90_000);
-  say("  → its ConfigMaps were garbage-collected");
+  const events = (await client.resource(Event).namespace(ns).list()).items.filter((e) => e.regarding?.kind === "PodAutoscaler").sort((a, b) => String(a.eventTime).localeCompare(String(b.eventTime)));
+  say("events on PodAutoscaler worker:");
+  for (const e of events) say(`  ${e.reason}: ${e.note}`);
+  if (!events.some((e) => e.reason === "ScaledUp") || !events.some((e) => e.reason === "ScaledDown")) throw new Error("expected ScaledUp and ScaledDown events");
   say("demo finished");
 } catch (error) {
   say(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
   code = 1;
 } finally {
-  stop.abort();
-  await done.catch(() => {});
-  await client.close();
-  await cp.stop();
-  say("operator and control plane stopped");
+  await client?.close();
+  dev.kill("SIGINT");
+  const devCode = await Promise.race([devExited, new Promise<number | null>((r) => setTimeout(() => r(-1), 30_000))]);
+  if (devCode !== 0) {
+    say(`kubeloop dev did not stop cleanly (${devCode})`);
+    dev.kill("SIGKILL");
+    code = 1;
+  } else say("kubeloop dev stopped (operator and control plane)");
 }
 process.exit(code);

@@ -1,6 +1,5 @@
 // The kubeloop command line. Reads the environment and argv, and passes them on explicitly.
 import * as controlPlane from "./control-plane.js";
-import * as demo from "./demo.js";
 import * as dev from "./dev.js";
 import * as runCommand from "./run.js";
 
@@ -11,7 +10,6 @@ commands:
   dev <operator.ts>                      local control plane + CRDs + the operator, restarted on changes
   control-plane start [--data-dir DIR]   start a local Kubernetes control plane; prints KUBECONFIG=...
   control-plane build                    build (or find in the cache) the control plane binary
-  demo                                   start the local control plane and show what it serves
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -23,8 +21,6 @@ async function main(argv: string[]): Promise<number> {
       return runCommand.run(rest, process.env);
     case "dev":
       return dev.run(rest, process.env);
-    case "demo":
-      return demo.run(rest, process.env);
     case undefined:
     case "help":
     case "--help":

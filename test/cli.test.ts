@@ -1,0 +1,108 @@
+// The kubeloop command against the shared cluster: `run` (errors by name, a real run, graceful
+// SIGTERM) and `dev` (restart on a file change).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Client, Namespace } from "../src/index.js";
+import { Greeting } from "../examples/10-minimal/operator.js";
+import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = join(root, "bin", "kubeloop.mjs");
+let kubeconfig: string;
+let client: Client;
+const scratch = join(root, "test", "fixtures", `cli-${process.pid}`);
+
+before(async () => {
+  kubeconfig = (await sharedCluster()).kubeconfigPath;
+  client = await Client.load({ path: kubeconfig, rateLimit: false });
+  mkdirSync(scratch, { recursive: true });
+});
+after(async () => {
+  rmSync(scratch, { recursive: true, force: true });
+  await client?.close();
+  await releaseSharedCluster();
+});
+
+interface Running {
+  out: () => string;
+  exited: Promise<number | null>;
+  kill: (signal: NodeJS.Signals) => void;
+}
+
+function kubeloop(args: string[], env: NodeJS.ProcessEnv = process.env): Running {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (text += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return { out: () => text, exited, kill: (s) => child.kill(s) };
+}
+
+describe("kubeloop run", () => {
+  it("names the problem: no operator exported, no kubeconfig, a CRD not installed", { timeout: 60_000 }, async () => {
+    writeFileSync(join(scratch, "empty.ts"), "export const nothing = 1;\n");
+    const empty = kubeloop(["run", join(scratch, "empty.ts"), "--kubeconfig", kubeconfig]);
+    assert.equal(await empty.exited, 1);
+    assert.match(empty.out(), /exports no Operator/);
+
+    const noConfig = kubeloop(["run", "examples/10-minimal/operator.ts"], { ...process.env, KUBECONFIG: "", HOME: scratch });
+    assert.equal(await noConfig.exited, 1);
+    assert.match(noConfig.out(), /cannot load a kubeconfig: .*no kubeconfig/i);
+
+    // A kind whose CRD was never installed (other tests share the cluster: not one of theirs).
+    writeFileSync(
+      join(scratch, "uninstalled.ts"),
+      `import { Operator, Type, defineResource } from "../../../src/index.js";
+export const Ghost = defineResource({ group: "ghosts-${process.pid}.kubeloop.dev", version: "v1", kind: "Ghost", spec: Type.Object({}) });
+export const op = new Operator({ name: "ghosts" });
+op.on.create(Ghost, async () => {});
+`,
+    );
+    const noCrd = kubeloop(["run", join(scratch, "uninstalled.ts"), "--kubeconfig", kubeconfig, "--standalone"]);
+    assert.equal(await noCrd.exited, 1);
+    assert.match(noCrd.out(), /ghosts-\d+\.kubeloop\.dev\/v1 Ghost is not served .*install its CustomResourceDefinition/);
+  });
+
+  it("runs an operator with --install-crds in one namespace, stops cleanly on SIGTERM", { timeout: 90_000 }, async () => {
+    const ns = uniqueName("cli");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const run = kubeloop(["run", "examples/10-minimal/operator.ts", "--kubeconfig", kubeconfig, "--standalone", "--install-crds", "-n", ns, "--metrics-bind", "127.0.0.1:0", "--log-format", "json"]);
+    await eventually("caches synced", async () => run.out().includes("caches synced"), { timeoutMs: 60_000 });
+    await client.resource(Greeting).namespace(ns).create({ metadata: { name: "cli" }, spec: { name: "cli" } });
+    await eventually("handled", async () => ((await client.resource(Greeting).namespace(ns).get("cli")).status as { greet?: unknown })?.greet);
+    run.kill("SIGTERM");
+    assert.equal(await run.exited, 0);
+    assert.match(run.out(), /signal received: stopping gracefully/);
+  });
+});
+
+describe("kubeloop dev", () => {
+  it("restarts the operator when its file changes", { timeout: 120_000 }, async () => {
+    const dir = join(scratch, "dev");
+    mkdirSync(dir, { recursive: true });
+    const source = (greeting: string) => `import { Operator } from "../../../../src/index.js";
+import { Greeting } from "../../../../examples/10-minimal/operator.js";
+export const op = new Operator({ name: "dev-test" });
+op.on.create(Greeting, async function greet() { return "${greeting}"; });
+`;
+    writeFileSync(join(dir, "operator.ts"), source("first"));
+    const dev = kubeloop(["dev", join(dir, "operator.ts"), "--kubeconfig", kubeconfig, "--", "--metrics-bind", "0", "--log-format", "json"]);
+    try {
+      await eventually("operator running", async () => dev.out().includes("caches synced"), { timeoutMs: 60_000 });
+      assert.match(dev.out(), new RegExp(`KUBECONFIG=${kubeconfig}`));
+      writeFileSync(join(dir, "operator.ts"), source("second"));
+      await eventually("restarted", async () => dev.out().includes("operator.ts changed: restarting the operator") && dev.out().split("caches synced").length > 2, { timeoutMs: 60_000 });
+      const ns = uniqueName("dev");
+      await client.resource(Namespace).create({ metadata: { name: ns } });
+      await client.resource(Greeting).namespace(ns).create({ metadata: { name: "d" }, spec: { name: "d" } });
+      await eventually("handled by the new code", async () => ((await client.resource(Greeting).namespace(ns).get("d")).status as { greet?: unknown })?.greet === "second");
+    } finally {
+      dev.kill("SIGINT");
+      assert.equal(await dev.exited, 0);
+    }
+  });
+});
