@@ -78,7 +78,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       rateLimit: { qps: 20, burst: 30 },
     });
   } catch (error) {
-    if (error instanceof ConfigError) throw new Error(`cannot load a kubeconfig: ${error.message}`);
+    if (error instanceof ConfigError) throw new Error(`cannot load a kubeconfig: ${error.message}`, { cause: error });
     throw error;
   }
   try {
