@@ -15,7 +15,7 @@ const scratch = mkdtempSync(join(tmpdir(), "kubeloop-pack-test-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("the npm package", () => {
-  it("installs, and starts a control plane from its shipped Go sources", { timeout: 300_000 }, async () => {
+  it("installs, and starts a control plane from its shipped Go sources", { timeout: 600_000 }, async () => {
     await run("npm", ["pack", "--silent", "--pack-destination", scratch], { cwd: root, maxBuffer: 1 << 24 });
     const tarball = readdirSync(scratch).find((f) => f.endsWith(".tgz"));
     assert.ok(tarball, "npm pack produced a tarball");
@@ -50,5 +50,18 @@ describe("the npm package", () => {
 
     writeFileSync(join(project, "private.mjs"), `await import("kubeloop/dist/testing/control-plane/pki.js");`);
     await assert.rejects(run(process.execPath, ["private.mjs"], { cwd: project }), /ERR_PACKAGE_PATH_NOT_EXPORTED/);
+
+    // `kubeloop init`: a new project that installs, type-checks and passes its own test.
+    const { stdout: created } = await run("npx", ["--no-install", "kubeloop", "init", "hello-op"], { cwd: project });
+    assert.match(created, /created hello-op/);
+    const generated = join(project, "hello-op");
+    await run("npm", ["install", "--no-audit", "--no-fund", "--silent"], { cwd: generated, maxBuffer: 1 << 24 });
+    // NODE_TEST_CONTEXT would make the project's node --test report to us instead of printing.
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    const { stdout: tested } = await run("npm", ["test"], { cwd: generated, maxBuffer: 1 << 24, env });
+    assert.match(tested, /pass 1/);
+    assert.match(tested, /fail 0/);
+    await assert.rejects(run("npx", ["--no-install", "kubeloop", "init", "hello-op"], { cwd: project }), /exists and is not empty/);
   });
 });

@@ -1,0 +1,122 @@
+// `kubeloop init <dir>`: a new operator project that type-checks, tests against a local
+// control plane, and runs (`npm start` / `npm run dev`).
+//
+// Until kubeloop is published, the project depends on the kubeloop this command runs from
+// (`file:` dependency), which must be an installed or built package (it has dist/).
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const USAGE = "usage: kubeloop init <dir>   (creates dir with operator.ts, a test, package.json, tsconfig.json)\n";
+
+export async function run(args: string[]): Promise<number> {
+  const [dir, ...extra] = args;
+  if (!dir || extra.length || dir.startsWith("-")) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const target = resolve(dir);
+  if (existsSync(target) && readdirSync(target).length > 0) throw new Error(`${dir} exists and is not empty`);
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  if (!existsSync(join(root, "dist", "index.js"))) {
+    throw new Error(`kubeloop at ${root} is a source checkout without dist/: run \`npm run build\` there first (a project needs the built package)`);
+  }
+  const own = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string; dependencies: Record<string, string>; devDependencies?: Record<string, string> };
+  const name = basename(target).toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "") || "my-operator";
+  const files: Record<string, string> = {
+    "package.json": JSON.stringify(
+      {
+        name,
+        private: true,
+        type: "module",
+        scripts: {
+          start: "kubeloop run operator.ts",
+          dev: "kubeloop dev operator.ts",
+          typecheck: "tsc --noEmit",
+          test: "tsc --noEmit && node --import tsx --test operator.test.ts",
+        },
+        dependencies: { kubeloop: `file:${root}` },
+        devDependencies: {
+          tsx: own.dependencies.tsx ?? "^4",
+          typescript: own.devDependencies?.typescript ?? "~6.0.3",
+          "@types/node": own.devDependencies?.["@types/node"] ?? "^20",
+        },
+      },
+      null,
+      2,
+    ) + "\n",
+    "tsconfig.json": JSON.stringify(
+      {
+        compilerOptions: { target: "ES2022", lib: ["ES2023"], module: "NodeNext", moduleResolution: "NodeNext", types: ["node"], strict: true, skipLibCheck: true, noEmit: true },
+        include: ["*.ts"],
+      },
+      null,
+      2,
+    ) + "\n",
+    "operator.ts": `// ${name}: an operator made with kubeloop. \`npm run dev\` runs it on a local control plane.
+import { Operator, Type, defineResource } from "kubeloop";
+
+export const Hello = defineResource({
+  group: "${name}.example.com",
+  version: "v1",
+  kind: "Hello",
+  spec: Type.Object({ greeting: Type.String({ minLength: 1 }) }),
+  status: Type.Unknown(),
+});
+
+export const op = new Operator({ name: "${name}" });
+
+op.on.create(Hello, async function reply({ spec, logger }) {
+  logger.info(\`got "\${spec.greeting}"\`);
+  return { reply: \`\${spec.greeting}, back\` }; // → status.reply
+});
+
+export default op;
+`,
+    "operator.test.ts": `// Runs the operator against a local control plane (started once for this file).
+import assert from "node:assert/strict";
+import { after, before, it } from "node:test";
+import { Client, Namespace } from "kubeloop";
+import { installCrd, runOperator, startControlPlane, waitFor, type ControlPlane, type OperatorUnderTest } from "kubeloop/testing";
+import { Hello, op } from "./operator.js";
+
+let cp: ControlPlane;
+let client: Client;
+let running: OperatorUnderTest;
+before(async () => {
+  cp = await startControlPlane();
+  client = await Client.load({ path: cp.kubeconfigPath });
+  await installCrd(client, Hello.crd);
+  running = await runOperator(op, { client });
+});
+after(async () => {
+  await running?.stop();
+  await client?.close();
+  await cp?.stop();
+});
+
+it("replies to a Hello", async () => {
+  await client.resource(Namespace).create({ metadata: { name: "test" } });
+  await client.resource(Hello).namespace("test").create({ metadata: { name: "h" }, spec: { greeting: "hi" } });
+  const status = await waitFor("status.reply", async () => (await client.resource(Hello).namespace("test").get("h")).status as { reply?: { reply: string } } | undefined);
+  assert.deepEqual(status?.reply, { reply: "hi, back" });
+});
+`,
+    "README.md": `# ${name}
+
+An operator made with [kubeloop](https://github.com/) ${own.version}.
+
+\`\`\`sh
+npm install
+npm test          # type-check, then the test against a local control plane
+npm run dev       # local control plane + CRDs + the operator, restarted on changes
+npm start         # against your current kubeconfig (kubeloop run operator.ts --help for flags)
+\`\`\`
+`,
+    ".gitignore": "node_modules/\n",
+  };
+  mkdirSync(target, { recursive: true });
+  for (const [file, text] of Object.entries(files)) writeFileSync(join(target, file), text);
+  process.stdout.write(`created ${dir}: cd ${dir} && npm install && npm test\n`);
+  return 0;
+}
