@@ -284,6 +284,11 @@ export class Manager {
     const timeoutMs = this.options.cacheSyncTimeoutMs ?? 60_000;
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     const started = performance.now();
+    // Progress on a slow sync (large lists, an API server far away, a CRD still missing).
+    const progress = setInterval(() => {
+      const waiting = informers.filter((i) => !i.store.isReady).map((i) => describeKind(i.kind));
+      this.logger.info({ synced: informers.length - waiting.length, of: informers.length, waiting }, "waiting for caches to sync");
+    }, 5_000);
     try {
       await Promise.all(informers.map((i) => i.waitUntilReady(deadline)));
     } catch (error) {
@@ -300,6 +305,8 @@ export class Manager {
         }),
       );
       throw new CacheSyncTimeoutError(`caches did not sync within ${timeoutMs} ms:\n  ${lines.join("\n  ")}`, { cause: error });
+    } finally {
+      clearInterval(progress);
     }
     this.logger.info({ informers: informers.length, ms: Math.round(performance.now() - started) }, "caches synced");
   }

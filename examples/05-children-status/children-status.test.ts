@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { after, before, it } from "node:test";
+import { Client, ConfigMap, Deployment, Namespace, Service } from "kubeloop";
+import { installCrd, runOperator, waitFor, type OperatorUnderTest } from "kubeloop/testing";
+import { releaseSharedCluster, sharedCluster, uniqueName } from "../../test/helpers.js";
+import { App, op } from "./operator.js";
+
+let client: Client;
+let running: OperatorUnderTest;
+before(async () => {
+  client = await Client.load({ path: (await sharedCluster()).kubeconfigPath, rateLimit: false });
+  await installCrd(client, App.crd);
+  running = await runOperator(op, { client });
+});
+after(async () => {
+  await running?.stop();
+  await client?.close();
+  await releaseSharedCluster();
+});
+
+it("05-children-status: owns a Deployment, Service and ConfigMap and reports their state", { timeout: 60_000 }, async () => {
+  const ns = uniqueName("ex05");
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  const apps = client.resource(App).namespace(ns);
+  const app = await apps.create({ metadata: { name: "shop" }, spec: { image: "nginx", replicas: 2, port: 8080, config: { MODE: "prod", LEVEL: "info" } } });
+  const service = await waitFor("the Service", () => client.resource(Service).namespace(ns).get("shop"));
+  const deployment = await client.resource(Deployment).namespace(ns).get("shop");
+  const config = await client.resource(ConfigMap).namespace(ns).get("shop-config");
+  for (const child of [service, deployment, config]) assert.equal(child.metadata?.ownerReferences?.[0]?.uid, app.metadata?.uid);
+
+  let status = await waitFor("status with the cluster IP", async () => {
+    const s = (await apps.get("shop")).status;
+    return s?.clusterIP ? s : undefined;
+  });
+  assert.equal(status.clusterIP, service.spec?.clusterIP);
+  assert.deepEqual(status.configKeys, ["LEVEL", "MODE"]);
+  assert.equal(status.readyReplicas, 0);
+  assert.equal(status.conditions?.find((c) => c.type === "Ready")?.status, "False");
+
+  // No Deployment controller runs on the local control plane: play it, report 2 ready replicas.
+  await client.resource(Deployment).namespace(ns).patchStatus("shop", { status: { replicas: 2, readyReplicas: 2, availableReplicas: 2 } }, { type: "merge" });
+  status = await waitFor("Ready", async () => {
+    const s = (await apps.get("shop")).status;
+    return s?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? s : undefined;
+  });
+  assert.equal(status.readyReplicas, 2);
+
+  // A child changed behind the operator's back is put back.
+  await client.resource(ConfigMap).namespace(ns).patch("shop-config", { data: { MODE: "debug" } }, { type: "merge" });
+  await waitFor("config restored", async () => (await client.resource(ConfigMap).namespace(ns).get("shop-config")).data?.MODE === "prod");
+});
