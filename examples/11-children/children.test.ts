@@ -23,7 +23,7 @@ it("11-children: adopted children, scaled by a field handler, collected with the
   await client.resource(Namespace).create({ metadata: { name: ns } });
   const site = await client.resource(Website).namespace(ns).create({ metadata: { name: "blog", labels: { team: "web" } }, spec: { image: "nginx", replicas: 1 } });
   const deployment = await waitFor("the Deployment", () => client.resource(Deployment).namespace(ns).get("blog"));
-  const service = await client.resource(Service).namespace(ns).get("blog");
+  const service = await waitFor("the Service", () => client.resource(Service).namespace(ns).get("blog"));
   for (const child of [deployment, service]) {
     assert.equal(child.metadata?.ownerReferences?.[0]?.uid, site.metadata?.uid);
     assert.equal(child.metadata?.labels?.team, "web", "the owner's labels are copied");
