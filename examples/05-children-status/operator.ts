@@ -80,7 +80,9 @@ op.controller(App)
       configKeys: Object.keys(config?.data ?? {}).sort(),
       conditions: next.status?.conditions ?? [],
     };
-    if (JSON.stringify(status) !== JSON.stringify({ ...status, ...app.status, conditions: app.status?.conditions ?? [] })) await ctx.applyStatus(status);
+    const before = app.status ?? {};
+    const changed = (Object.keys(status) as (keyof typeof status)[]).some((k) => JSON.stringify(status[k]) !== JSON.stringify(before[k]));
+    if (changed) await ctx.applyStatus(status);
   });
 
 export default op;

@@ -32,6 +32,7 @@ export class CacheReader {
   /** The cached object, or undefined. */
   async get<K extends KubeObject>(kind: ResourceKind<K>, name: string, namespace?: string, signal?: AbortSignal): Promise<K | undefined> {
     const informer = this.informers.informer(kind);
+    this.writes?.observe(informer as unknown as Informer);
     informer.start();
     await informer.waitUntilReady(signal);
     const key = objectKey({ name, ...(namespace ? { namespace } : {}) });
@@ -42,6 +43,7 @@ export class CacheReader {
   /** Cached objects of a kind, optionally in one namespace and with given labels. */
   async list<K extends KubeObject>(kind: ResourceKind<K>, options: CacheListOptions = {}, signal?: AbortSignal): Promise<K[]> {
     const informer = this.informers.informer(kind);
+    this.writes?.observe(informer as unknown as Informer);
     informer.start();
     await informer.waitUntilReady(signal);
     // Read-your-own-writes for lists: wait for every object of this kind this process wrote.

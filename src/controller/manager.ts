@@ -275,6 +275,7 @@ export class Manager {
   private async sync(signal: AbortSignal): Promise<void> {
     const informers = [...new Set(this.runnables.flatMap((r) => r.informers?.() ?? []))];
     for (const i of informers) {
+      this.writes.observe(i);
       // The watcher recovers by itself; say what it recovered from.
       i.subscribe((e) => {
         if (e.type === "error") this.logger.warn({ kind: describeKind(i.kind), namespace: i.scope.namespace, err: e.error }, "watch interrupted: recovering");

@@ -28,6 +28,25 @@ function version(rv: string | undefined): bigint | undefined {
 /** The versions this process wrote and its caches may not have seen yet. */
 export class WrittenVersions {
   private readonly expected = new Map<string, bigint>();
+  private readonly observed = new WeakSet<Informer>();
+
+  /**
+   * Follows an informer's events so expectations are dropped as soon as its cache has caught
+   * up or the object was deleted (even if nothing waits for them). Idempotent.
+   */
+  observe(informer: Informer): void {
+    if (this.observed.has(informer)) return;
+    this.observed.add(informer);
+    const prefix = `${kindKey(informer.kind)}|`;
+    informer.subscribe((e) => {
+      if ((e.type !== "apply" && e.type !== "delete") || this.expected.size === 0) return;
+      const entry = prefix + objectKey(e.object.metadata);
+      const wanted = this.expected.get(entry);
+      if (wanted === undefined) return;
+      const have = version(e.object.metadata?.resourceVersion);
+      if (e.type === "delete" || have === undefined || have >= wanted) this.expected.delete(entry);
+    });
+  }
 
   /** Records a write's result (only for kinds `wanted` says are cached). */
   record(kind: ResourceKind, object: KubeObject): void {
@@ -54,18 +73,24 @@ export class WrittenVersions {
 
   /**
    * Resolves once `informer`'s store holds object `key` at the recorded version or newer (or
-   * has deleted it), or after `timeoutMs`; resolves false on timeout. Never rejects.
+   * a delete of it arrives), or after `timeoutMs`; resolves false on timeout. Never rejects.
    */
   async settle(informer: Informer, key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    this.observe(informer);
     const entry = `${kindKey(informer.kind)}|${key}`;
     const wanted = this.expected.get(entry);
     if (wanted === undefined) return true;
-    const caughtUp = (): boolean => {
-      const cached = informer.store.get(key);
-      const have = version(cached?.metadata?.resourceVersion);
-      if (cached && (have === undefined || have < wanted)) return false;
+    const done = (): true => {
       if (this.expected.get(entry) === wanted) this.expected.delete(entry);
       return true;
+    };
+    // Not in the cache yet (a create whose event has not arrived) is not caught up; a delete
+    // event for the object after our write is.
+    const caughtUp = (): boolean => {
+      const cached = informer.store.get(key);
+      if (!cached) return false;
+      const have = version(cached.metadata?.resourceVersion);
+      return have === undefined || have >= wanted ? done() : false;
     };
     if (caughtUp()) return true;
     return new Promise<boolean>((resolve) => {
@@ -78,7 +103,10 @@ export class WrittenVersions {
       const onAbort = () => finish(false);
       const timer = setTimeout(() => finish(false), timeoutMs);
       const unsubscribe = informer.subscribe((e) => {
-        if ((e.type === "apply" || e.type === "delete" || e.type === "initDone") && caughtUp()) finish(true);
+        if (e.type === "delete" && objectKey(e.object.metadata) === key) {
+          const gone = version(e.object.metadata?.resourceVersion);
+          if (gone === undefined || gone >= wanted || e.finalStateUnknown) finish(done());
+        } else if ((e.type === "apply" || e.type === "initDone") && (caughtUp() || !this.expected.has(entry))) finish(true);
       });
       signal?.addEventListener("abort", onAbort, { once: true });
     });
