@@ -180,6 +180,33 @@ describe("manager", () => {
     }
   });
 
+  it("reads its own creates: a cache read right after a create sees the new object", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const seen: (string | undefined)[] = [];
+    const manager = new Manager(client, { name: "ryow-create", leaderElection: false, logger: quiet });
+    manager
+      .controller(ConfigMap)
+      .withOptions({ scope: { namespace: ns }, name: "creator" })
+      .reconcile(async (ref, ctx) => {
+        if (!ctx.object || !ref.name.startsWith("seed-") || ref.name.endsWith("-made")) return;
+        const child = `${ref.name}-made`;
+        await ctx.client.resource(ConfigMap).namespace(ns).create({ metadata: { name: child }, data: { from: ref.name } });
+        seen.push((await ctx.cache.get(ConfigMap, child, ns))?.data?.from);
+      });
+    const stop = new AbortController();
+    const done = manager.run(stop.signal);
+    try {
+      await manager.whenSynced();
+      for (let i = 0; i < 10; i++) await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: `seed-${i}` } });
+      await eventually("10 reconciles", async () => seen.length === 10);
+      assert.deepEqual(seen.sort(), Array.from({ length: 10 }, (_, i) => `seed-${i}`).sort(), "every read saw the object just created");
+
+    } finally {
+      stop.abort();
+      await done;
+    }
+  });
+
   it("records events once and counts repeats in a series", { timeout: 30_000 }, async () => {
     const ns = await namespace();
     const cm = await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "subject" } });

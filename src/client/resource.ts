@@ -320,7 +320,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
 
   private async call(method: HttpMethod, spec: CallSpec): Promise<T> {
     const result = await this.ctx.transport.request<T>(await this.request(method, spec));
-    if (method !== "GET" && this.ctx.writes?.size && !(spec.options as WriteOptions).dryRun && result?.metadata?.resourceVersion && !spec.collection) {
+    if (method !== "GET" && this.ctx.writes?.size && !(spec.options as WriteOptions).dryRun && result?.metadata?.resourceVersion && (!spec.collection || method === "POST")) {
       for (const listener of this.ctx.writes) listener(this.kind, result);
     }
     return result;

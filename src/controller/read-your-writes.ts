@@ -1,12 +1,16 @@
 // Read-your-own-writes: after the operator writes an object, the next reconcile that reads it
-// from the cache sees at least that version.
+// from a cache sees at least that version.
 //
 // The informer caches lag the API server by a watch event. Without this, a reconcile that ran
 // right after the operator's own update would read the old object from the cache, decide the
-// update is still needed, and write again (a Conflict at best, a flapping loop at worst).
+// update is still needed, and write again (a Conflict at best, a flapping loop at worst); a
+// read right after a create would not find the object at all.
 // The Client reports every object its writes return (`client.onWrite`); this records the
-// resourceVersion per object, and a read from the cache first waits (bounded) until the cache
-// holds that version or a newer one.
+// resourceVersion per object, and a read from a cache first waits (bounded) until *that*
+// cache holds that version or a newer one (several caches of one kind may lag differently, so
+// one cache catching up says nothing about another).
+//
+// Expectations are dropped when a delete of the object is seen, and after EXPIRY_MS.
 //
 // Caveat: resourceVersions are opaque by contract; in every Kubernetes release they are etcd
 // revisions (decimal integers) and compare as such. A version that is not a decimal integer is
@@ -16,6 +20,8 @@ import { objectKey } from "../core/objects.js";
 import type { Informer } from "../runtime/informer.js";
 
 const MAX_ENTRIES = 10_000;
+/** A cache that has not caught up with a write after this long never will (or the write was lost). */
+const EXPIRY_MS = 60_000;
 
 function kindKey(kind: Pick<ResourceKind, "apiVersion" | "kind">): string {
   return `${kind.apiVersion}/${kind.kind}`;
@@ -25,49 +31,43 @@ function version(rv: string | undefined): bigint | undefined {
   return rv && /^\d+$/.test(rv) ? BigInt(rv) : undefined;
 }
 
-/** The versions this process wrote and its caches may not have seen yet. */
+/** The versions this process wrote, which its caches may not have seen yet. */
 export class WrittenVersions {
-  private readonly expected = new Map<string, bigint>();
+  private readonly expected = new Map<string, { rv: bigint; at: number }>();
   private readonly observed = new WeakSet<Informer>();
 
-  /**
-   * Follows an informer's events so expectations are dropped as soon as its cache has caught
-   * up or the object was deleted (even if nothing waits for them). Idempotent.
-   */
-  observe(informer: Informer): void {
-    if (this.observed.has(informer)) return;
-    this.observed.add(informer);
-    const prefix = `${kindKey(informer.kind)}|`;
-    informer.subscribe((e) => {
-      if ((e.type !== "apply" && e.type !== "delete") || this.expected.size === 0) return;
-      const entry = prefix + objectKey(e.object.metadata);
-      const wanted = this.expected.get(entry);
-      if (wanted === undefined) return;
-      const have = version(e.object.metadata?.resourceVersion);
-      if (e.type === "delete" || have === undefined || have >= wanted) this.expected.delete(entry);
-    });
-  }
-
-  /** Records a write's result (only for kinds `wanted` says are cached). */
+  /** Records a write's result. */
   record(kind: ResourceKind, object: KubeObject): void {
     const v = version(object.metadata?.resourceVersion);
     if (v === undefined) return;
     const key = `${kindKey(kind)}|${objectKey(object.metadata)}`;
     const before = this.expected.get(key);
-    if (before !== undefined && before >= v) return;
+    if (before !== undefined && before.rv >= v) return;
     this.expected.delete(key);
-    this.expected.set(key, v);
-    if (this.expected.size > MAX_ENTRIES) this.expected.delete(this.expected.keys().next().value as string);
+    this.expected.set(key, { rv: v, at: Date.now() });
+    this.prune();
   }
 
-  /** Keys (namespace/name) of objects of `kind` written but not yet confirmed by a cache. */
+  /** Follows an informer's deletes, so expectations on deleted objects are dropped. Idempotent. */
+  observe(informer: Informer): void {
+    if (this.observed.has(informer)) return;
+    this.observed.add(informer);
+    const prefix = `${kindKey(informer.kind)}|`;
+    informer.subscribe((e) => {
+      if (e.type === "delete" && this.expected.size > 0) this.expected.delete(prefix + objectKey(e.object.metadata));
+    });
+  }
+
+  /** Keys (namespace/name) of recent writes of `kind`. */
   pendingKeys(kind: Pick<ResourceKind, "apiVersion" | "kind">): string[] {
+    this.prune();
     const prefix = `${kindKey(kind)}|`;
     return [...this.expected.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
   }
 
-  /** How many writes are not yet confirmed by a cache (for tests and metrics). */
+  /** How many recent writes are remembered (tests and metrics). */
   get pending(): number {
+    this.prune();
     return this.expected.size;
   }
 
@@ -78,19 +78,14 @@ export class WrittenVersions {
   async settle(informer: Informer, key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     this.observe(informer);
     const entry = `${kindKey(informer.kind)}|${key}`;
-    const wanted = this.expected.get(entry);
+    const wanted = this.expected.get(entry)?.rv;
     if (wanted === undefined) return true;
-    const done = (): true => {
-      if (this.expected.get(entry) === wanted) this.expected.delete(entry);
-      return true;
-    };
-    // Not in the cache yet (a create whose event has not arrived) is not caught up; a delete
-    // event for the object after our write is.
+    // Not in this cache yet (a create whose event has not arrived) is not caught up.
     const caughtUp = (): boolean => {
       const cached = informer.store.get(key);
-      if (!cached) return false;
+      if (!cached) return !this.expected.has(entry); // deleted meanwhile
       const have = version(cached.metadata?.resourceVersion);
-      return have === undefined || have >= wanted ? done() : false;
+      return have === undefined || have >= wanted;
     };
     if (caughtUp()) return true;
     return new Promise<boolean>((resolve) => {
@@ -103,12 +98,18 @@ export class WrittenVersions {
       const onAbort = () => finish(false);
       const timer = setTimeout(() => finish(false), timeoutMs);
       const unsubscribe = informer.subscribe((e) => {
-        if (e.type === "delete" && objectKey(e.object.metadata) === key) {
-          const gone = version(e.object.metadata?.resourceVersion);
-          if (gone === undefined || gone >= wanted || e.finalStateUnknown) finish(done());
-        } else if ((e.type === "apply" || e.type === "initDone") && (caughtUp() || !this.expected.has(entry))) finish(true);
+        if (e.type === "delete" && objectKey(e.object.metadata) === key) finish(true);
+        else if ((e.type === "apply" || e.type === "initDone") && caughtUp()) finish(true);
       });
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  private prune(): void {
+    const now = Date.now();
+    for (const [key, { at }] of this.expected) {
+      if (now - at < EXPIRY_MS && this.expected.size <= MAX_ENTRIES) break; // oldest first
+      this.expected.delete(key);
+    }
   }
 }
