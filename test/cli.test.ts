@@ -70,8 +70,12 @@ op.on.create(Ghost, async () => {});
   it("runs an operator with --install-crds in one namespace, stops cleanly on SIGTERM", { timeout: 90_000 }, async () => {
     const ns = uniqueName("cli");
     await client.resource(Namespace).create({ metadata: { name: ns } });
-    const run = kubeloop(["run", "examples/10-minimal/operator.ts", "--kubeconfig", kubeconfig, "--standalone", "--install-crds", "-n", ns, "--metrics-bind", "127.0.0.1:0", "--log-format", "json"]);
+    const run = kubeloop(["run", "examples/10-minimal/operator.ts", "--kubeconfig", kubeconfig, "--standalone", "--install-crds", "-n", ns, "--metrics-bind", "127.0.0.1:0", "--health-bind", "127.0.0.1:0", "--log-format", "json"]);
+    after(() => run.kill("SIGKILL")); // if an assertion below fails
     await eventually("caches synced", async () => run.out().includes("caches synced"), { timeoutMs: 60_000 });
+    const urls = [...run.out().matchAll(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/g)].map((m) => m[1]);
+    assert.equal(new Set(urls).size, 2, `two probe servers: ${urls.join(", ")}`);
+    for (const url of urls) assert.equal((await fetch(`${url}/readyz`)).status, 200);
     await client.resource(Greeting).namespace(ns).create({ metadata: { name: "cli" }, spec: { name: "cli" } });
     await eventually("handled", async () => ((await client.resource(Greeting).namespace(ns).get("cli")).status as { greet?: unknown })?.greet);
     run.kill("SIGTERM");

@@ -16,7 +16,7 @@ export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
       --context NAME     a kubeconfig context other than the current one
       --standalone       no leader election (one replica, or development)
       --metrics-bind ADDR  serve /metrics (and /healthz, /readyz) on ADDR, e.g. 0.0.0.0:8080; "0" for none
-      --health-bind ADDR   the same server: give one of the two, or the same address
+      --health-bind ADDR   serve /healthz, /readyz (and /metrics) on ADDR, e.g. 0.0.0.0:8081
       --install-crds     create the CRDs the operator declares (defineResource) if missing
   -v, --verbose          debug logging
       --log-format F     plain (default on a terminal) or json
@@ -62,10 +62,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   if (format !== "plain" && format !== "json") throw new Error(`--log-format ${format}: expected plain or json`);
   const metricsBind = values["metrics-bind"] ? parseBind(values["metrics-bind"], "--metrics-bind") : undefined;
   const healthBind = values["health-bind"] ? parseBind(values["health-bind"], "--health-bind") : undefined;
-  if (metricsBind !== undefined && healthBind !== undefined && JSON.stringify(metricsBind) !== JSON.stringify(healthBind)) {
-    throw new Error("--metrics-bind and --health-bind differ: kubeloop serves /metrics, /healthz and /readyz on one address");
-  }
+  // Both servers answer every endpoint (/metrics, /healthz, /readyz); two flags give two ports.
   const probes = metricsBind ?? healthBind;
+  const extraProbes = metricsBind && healthBind && (healthBind.port === 0 || JSON.stringify(metricsBind) !== JSON.stringify(healthBind)) ? healthBind : undefined;
 
   const { operator, crds } = await loadOperator(file);
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });
@@ -105,6 +104,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       ...(values.namespace ? { namespaces: values.namespace } : values["all-namespaces"] ? { namespaces: [] } : {}),
       ...(values.standalone ? { leaderElection: false } : {}),
       ...(probes !== undefined ? { probes } : {}),
+      ...(extraProbes ? { extraProbes } : {}),
     });
     return 0;
   } finally {

@@ -65,6 +65,8 @@ export interface RunOptions {
   handleSignals?: boolean;
   /** Overrides the operator's probe server setting (tests use `{ port: 0 }`). */
   probes?: { port?: number; host?: string } | false;
+  /** A second server with the same endpoints (e.g. health on another port than metrics). */
+  extraProbes?: { port?: number; host?: string };
   /** Overrides the operator's logger. */
   logger?: Logger;
   /** Overrides the operator's namespaces for its handlers (`[]`: all). */
@@ -290,11 +292,14 @@ export class Operator {
     }
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     let probes: ProbeServer | undefined;
+    let extra: ProbeServer | undefined;
     try {
       const probeOptions = options.probes ?? this.options.probes;
       if (probeOptions !== false) {
         probes = await serveProbes(manager, metrics, { ...probeOptions, healthChecks: Object.fromEntries(this.probes) });
+        if (options.extraProbes) extra = await serveProbes(manager, metrics, { ...options.extraProbes, healthChecks: Object.fromEntries(this.probes) });
         logger.info({ url: probes.url }, "serving /metrics, /healthz, /readyz");
+        if (extra) logger.info({ url: extra.url }, "serving /metrics, /healthz, /readyz");
         options.onListening?.(probes);
       }
       for (const startup of this.startups) await startup({ client, logger });
@@ -312,6 +317,7 @@ export class Operator {
         process.off("SIGINT", onSignal);
       }
       await probes?.close();
+      await extra?.close();
       if (!options.client) await client.close();
       this.running = false;
     }
