@@ -113,7 +113,7 @@ export { createLogger, type LoggingOptions, type Logger } from "./observe/loggin
 
 // custom resources from TypeBox schemas
 export { Type, type Static, type TSchema } from "@sinclair/typebox";
-export { defineResource, structural, SchemaError, type ResourceDefinition, type DefinedResource, type CustomObject, type PrinterColumn } from "./manifests/resource.js";
+export { defineResource, structural, SchemaError, ConditionSchema, ConditionsSchema, type ResourceDefinition, type DefinedResource, type CustomObject, type PrinterColumn } from "./manifests/resource.js";
 
 // handlers (kopf's level)
 export { TemporaryError, PermanentError, HandlerTimeoutError } from "./handlers/errors.js";

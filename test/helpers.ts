@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import * as YAML from "yaml";
-import { startControlPlane, type ControlPlane } from "../src/testing.js";
+import { startControlPlane, waitFor, type ControlPlane } from "../src/testing.js";
 
 /** TLS material of a certificate-authenticated kubeconfig. */
 export interface Identity {
@@ -90,29 +90,9 @@ export function call(
   });
 }
 
-/**
- * Polls `check` until it returns a value other than undefined/false, or throws at the deadline
- * with `what` and the last failure.
- */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  { timeoutMs = 30_000, intervalMs = 200 } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown = "condition not met";
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${last instanceof Error ? last.message : String(last)}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+/** Polls `check` until it returns a value other than undefined/false; throws at the deadline (kubeloop/testing's waitFor). */
+export function eventually<T>(what: string, check: () => Promise<T | undefined | false>, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<T> {
+  return waitFor(what, check, options);
 }
 
 /** A name unique to this test run, for objects tests create. */

@@ -4,7 +4,7 @@
 //   control plane there is no metrics-server, so the load is something the cluster itself holds.
 // - PodAutoscaler: scales a Deployment between minReplicas and maxReplicas so that each replica
 //   has at most `targetItemsPerReplica` items; scale-downs wait out a stabilization window.
-import { Type, defineResource, type ObjectOf } from "kubeloop";
+import { ConditionsSchema, Type, defineResource, type ObjectOf } from "kubeloop";
 
 export const WorkQueue = defineResource({
   group: "examples.kubeloop.dev",
@@ -12,15 +12,6 @@ export const WorkQueue = defineResource({
   kind: "WorkQueue",
   shortNames: ["wq"],
   spec: Type.Object({ items: Type.Array(Type.String()) }),
-});
-
-const Condition = Type.Object({
-  type: Type.String(),
-  status: Type.Union([Type.Literal("True"), Type.Literal("False"), Type.Literal("Unknown")]),
-  reason: Type.String(),
-  message: Type.Optional(Type.String()),
-  observedGeneration: Type.Optional(Type.Integer()),
-  lastTransitionTime: Type.String({ format: "date-time" }),
 });
 
 export const PodAutoscaler = defineResource({
@@ -49,7 +40,7 @@ export const PodAutoscaler = defineResource({
     observedGeneration: Type.Optional(Type.Integer()),
     /** Recent recommendations (epoch ms, replicas), kept for the stabilization window: restarts lose nothing. */
     recommendations: Type.Optional(Type.Array(Type.Object({ at: Type.Integer(), replicas: Type.Integer() }))),
-    conditions: Type.Optional(Type.Array(Condition, { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })),
+    conditions: Type.Optional(ConditionsSchema),
   }),
   printerColumns: [
     { name: "Target", type: "string", jsonPath: ".spec.target" },

@@ -2,16 +2,7 @@
 // ConfigMap (server-side applied with the operator's field manager) and gathers their state
 // into its own status: replicas ready, the Service's cluster IP, the config keys, and a Ready
 // condition. Level-based: any change to the App or a child reconciles the App.
-import { ConfigMap, Deployment, Operator, Service, Type, defineResource, setCondition, type ObjectOf } from "kubeloop";
-
-const Condition = Type.Object({
-  type: Type.String(),
-  status: Type.Union([Type.Literal("True"), Type.Literal("False"), Type.Literal("Unknown")]),
-  reason: Type.String(),
-  message: Type.Optional(Type.String()),
-  observedGeneration: Type.Optional(Type.Integer()),
-  lastTransitionTime: Type.String({ format: "date-time" }),
-});
+import { ConditionsSchema, ConfigMap, Deployment, Operator, Service, Type, defineResource, setCondition, type ObjectOf } from "kubeloop";
 
 export const App = defineResource({
   group: "examples.kubeloop.dev",
@@ -28,7 +19,7 @@ export const App = defineResource({
     readyReplicas: Type.Optional(Type.Integer()),
     clusterIP: Type.Optional(Type.String()),
     configKeys: Type.Optional(Type.Array(Type.String())),
-    conditions: Type.Optional(Type.Array(Condition, { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })),
+    conditions: Type.Optional(ConditionsSchema),
   }),
 });
 

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { pino } from "pino";
 import { Client, ConfigMap, Event, Namespace, NotFoundError, type RunningOperator } from "kubeloop";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "../../test/helpers.js";
-import { FINALIZER, REGISTRY, installCrd, op } from "./operator.js";
+import { installCrd } from "kubeloop/testing";
+import { FINALIZER, REGISTRY, op } from "./operator.js";
 import { ConfigMapSet } from "./resource.js";
 
 async function metric(url: string, name: string, labels: string): Promise<number> {
@@ -24,7 +25,7 @@ describe("06-configmapset", () => {
   before(async () => {
     const cluster = await sharedCluster();
     client = await Client.load({ path: cluster.kubeconfigPath, rateLimit: false });
-    await installCrd(client);
+    await installCrd(client, ConfigMapSet.crd);
     await client.resource(Namespace).create({ metadata: { name: ns } });
     const started = new Promise<RunningOperator>((resolve) => {
       done = op.run({ client, signal: stop.signal, handleSignals: false, probes: { port: 0, host: "127.0.0.1" }, logger: pino({ level: "warn" }), onStarted: resolve });

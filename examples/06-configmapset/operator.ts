@@ -7,10 +7,9 @@
 //   not know about); the owned ConfigMaps are then removed by the garbage collector;
 // - reports status (replicas, a Ready condition with observedGeneration) and Events.
 //
-// Run it: node --import tsx examples/06-configmapset/operator.ts   (uses KUBECONFIG)
-import { pathToFileURL } from "node:url";
-import { Client, ConfigMap, CustomResourceDefinition, Operator, setCondition, AlreadyExistsError, type ReconcileContext } from "kubeloop";
-import { ConfigMapSet, crd, type ConfigMapSetObject } from "./resource.js";
+// Run it: npx kubeloop run examples/06-configmapset/operator.ts --install-crds   (or kubeloop dev)
+import { ConfigMap, Operator, setCondition, AlreadyExistsError, type ReconcileContext } from "kubeloop";
+import { ConfigMapSet, type ConfigMapSetObject } from "./resource.js";
 
 export const FINALIZER = "examples.kubeloop.dev/registry";
 export const REGISTRY = "configmapset-registry";
@@ -86,24 +85,4 @@ async function unregister(ctx: ReconcileContext<ConfigMapSetObject>, set: Config
   ctx.event({ reason: "Unregistered", action: "Cleanup", note: `removed ${name} from ${REGISTRY}` });
 }
 
-/** Installs the CRD if missing and waits until it is served. */
-export async function installCrd(client: Client): Promise<void> {
-  try {
-    await client.resource(CustomResourceDefinition).create(crd);
-  } catch (error) {
-    if (!(error instanceof AlreadyExistsError)) throw error;
-  }
-  for (let i = 0; i < 100; i++) {
-    const got = await client.resource(CustomResourceDefinition).get(crd.metadata?.name as string);
-    if (got.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`CRD ${crd.metadata?.name} did not become Established`);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const client = await Client.load();
-  await installCrd(client);
-  await op.run({ client });
-  await client.close();
-}
+export default op;

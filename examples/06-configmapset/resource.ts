@@ -1,15 +1,6 @@
 // The ConfigMapSet custom resource: "keep N ConfigMaps with this data", like a ReplicaSet
 // keeps N Pods. `defineResource` gives both the object's static type and its CRD.
-import { defineResource, Type, type ObjectOf } from "kubeloop";
-
-const Condition = Type.Object({
-  type: Type.String(),
-  status: Type.Union([Type.Literal("True"), Type.Literal("False"), Type.Literal("Unknown")]),
-  reason: Type.String(),
-  message: Type.Optional(Type.String()),
-  observedGeneration: Type.Optional(Type.Integer()),
-  lastTransitionTime: Type.String({ format: "date-time" }),
-});
+import { ConditionsSchema, defineResource, Type, type ObjectOf } from "kubeloop";
 
 export const ConfigMapSet = defineResource({
   group: "examples.kubeloop.dev",
@@ -23,8 +14,7 @@ export const ConfigMapSet = defineResource({
   status: Type.Object({
     replicas: Type.Optional(Type.Integer()),
     observedGeneration: Type.Optional(Type.Integer()),
-    // A list keyed by `type`, so server-side apply merges conditions by type.
-    conditions: Type.Optional(Type.Array(Condition, { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })),
+    conditions: Type.Optional(ConditionsSchema),
   }),
   printerColumns: [
     { name: "Desired", type: "integer", jsonPath: ".spec.replicas" },
@@ -33,4 +23,3 @@ export const ConfigMapSet = defineResource({
 });
 
 export type ConfigMapSetObject = ObjectOf<typeof ConfigMapSet>;
-export const crd = ConfigMapSet.crd;

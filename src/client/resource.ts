@@ -320,7 +320,8 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
 
   private async call(method: HttpMethod, spec: CallSpec): Promise<T> {
     const result = await this.ctx.transport.request<T>(await this.request(method, spec));
-    if (method !== "GET" && this.ctx.writes?.size && !(spec.options as WriteOptions).dryRun && result?.metadata?.resourceVersion && (!spec.collection || method === "POST")) {
+    // Every write that returns one object (not a list from deleteCollection, not a Status) is reported.
+    if (method !== "GET" && this.ctx.writes?.size && !(spec.options as WriteOptions).dryRun && result?.metadata?.resourceVersion && !("items" in result)) {
       for (const listener of this.ctx.writes) listener(this.kind, result);
     }
     return result;

@@ -31,10 +31,7 @@ export class CacheReader {
 
   /** The cached object, or undefined. */
   async get<K extends KubeObject>(kind: ResourceKind<K>, name: string, namespace?: string, signal?: AbortSignal): Promise<K | undefined> {
-    const informer = this.informers.informer(kind);
-    this.writes?.observe(informer as unknown as Informer);
-    informer.start();
-    await informer.waitUntilReady(signal);
+    const informer = await this.ready(kind, signal);
     const key = objectKey({ name, ...(namespace ? { namespace } : {}) });
     if (this.writes) await this.writes.settle(informer as unknown as Informer, key, this.settleMs, signal);
     return informer.store.get(key);
@@ -42,10 +39,7 @@ export class CacheReader {
 
   /** Cached objects of a kind, optionally in one namespace and with given labels. */
   async list<K extends KubeObject>(kind: ResourceKind<K>, options: CacheListOptions = {}, signal?: AbortSignal): Promise<K[]> {
-    const informer = this.informers.informer(kind);
-    this.writes?.observe(informer as unknown as Informer);
-    informer.start();
-    await informer.waitUntilReady(signal);
+    const informer = await this.ready(kind, signal);
     // Read-your-own-writes for lists: wait for every object of this kind this process wrote.
     if (this.writes) {
       const pending = this.writes.pendingKeys(kind).filter((k) => options.namespace === undefined || k.startsWith(`${options.namespace}/`));
@@ -60,5 +54,14 @@ export class CacheReader {
     if (options.ownerUid !== undefined && options.namespace !== undefined) candidates = candidates.filter((o) => o.metadata?.namespace === options.namespace);
     const wanted = Object.entries(options.labels ?? {});
     return wanted.length ? candidates.filter((o) => wanted.every(([k, v]) => o.metadata?.labels?.[k] === v)) : candidates;
+  }
+
+  /** The shared informer of `kind`, started on first use, once its cache has synced. */
+  private async ready<K extends KubeObject>(kind: ResourceKind<K>, signal?: AbortSignal): Promise<Informer<K>> {
+    const informer = this.informers.informer(kind);
+    this.writes?.observe(informer as unknown as Informer);
+    informer.start();
+    await informer.waitUntilReady(signal);
+    return informer;
   }
 }

@@ -14,6 +14,7 @@
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { objectKey, parseApiVersion } from "../core/objects.js";
+import { raceSignal, within } from "../core/async.js";
 import { InformerFactory, type Informer, type InformerScope } from "../runtime/informer.js";
 import { WorkQueue, type WorkQueueHooks, type WorkQueueOptions } from "../runtime/queue.js";
 import type { Store } from "../runtime/store.js";
@@ -330,12 +331,7 @@ export class Controller<T extends KubeObject> {
     for (const u of this.unsubscribe.splice(0)) u();
     const drained = this.queue.shutDownWithDrain();
     if (timeoutMs === undefined) await drained;
-    else {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([drained.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
-      clearTimeout(timer);
-      if (timedOut) this.logger.warn({ timeoutMs }, "reconciles still running at the shutdown deadline: aborting them");
-    }
+    else if (!(await within(drained, timeoutMs))) this.logger.warn({ timeoutMs }, "reconciles still running at the shutdown deadline: aborting them");
     this.stopping.abort(new Error(`controller ${this.name} stopped`));
     await Promise.all(this.workers);
     if (this.ownsInformers) await this.informers.stop();
@@ -355,7 +351,7 @@ export class Controller<T extends KubeObject> {
       this.options.observer?.active?.(this.name, 1);
       try {
         if (this.options.writes) await this.options.writes.settle(this.own as unknown as Informer, key, this.options.settleMs ?? 5_000, signal);
-        const action = await this.race(this.fn(ref, this.context(key, logger, signal)), signal);
+        const action = await raceSignal(this.fn(ref, this.context(key, logger, signal)), signal);
         this.queue.forget(key);
         const after = action?.requeueAfterMs;
         if (after !== undefined) this.queue.addAfter(key, after);
@@ -428,25 +424,6 @@ export class Controller<T extends KubeObject> {
       },
     };
     return ctx;
-  }
-
-  /** Ends a reconcile at its timeout even if `fn` ignores the signal. */
-  private race<R>(work: Promise<R>, signal: AbortSignal): Promise<R> {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<R>((resolve, reject) => {
-      const onAbort = () => reject(signal.reason ?? new Error("reconcile aborted"));
-      signal.addEventListener("abort", onAbort, { once: true });
-      work.then(
-        (v) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(v);
-        },
-        (e) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(e);
-        },
-      );
-    });
   }
 }
 

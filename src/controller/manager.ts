@@ -49,6 +49,13 @@ export interface Runnable {
   needsLeader?: boolean;
 }
 
+/** Fails unless `name` can name a Lease, a field manager and an annotation prefix (a lower-case DNS name). */
+export function checkOperatorName(name: string): void {
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+    throw new TypeError(`operator name "${name}" must be a lower-case DNS name (it names the Lease and the field manager)`);
+  }
+}
+
 /** Options of a {@link Manager}. */
 export interface ManagerOptions {
   /** The operator's name: field manager, event reporter, Lease name. Lower-case DNS label. */
@@ -117,9 +124,7 @@ export class Manager {
     client: Client,
     private readonly options: ManagerOptions,
   ) {
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.name)) {
-      throw new TypeError(`manager name "${options.name}" must be a lower-case DNS name (it names the Lease and the field manager)`);
-    }
+    checkOperatorName(options.name);
     this.client = client;
     this.name = options.name;
     this.logger = options.logger ?? pino({ name: options.name });

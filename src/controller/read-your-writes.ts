@@ -19,6 +19,7 @@ import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
 import type { Informer } from "../runtime/informer.js";
 
+/** Per kind. */
 const MAX_ENTRIES = 10_000;
 /** A cache that has not caught up with a write after this long never will (or the write was lost). */
 const EXPIRY_MS = 60_000;
@@ -33,42 +34,48 @@ function version(rv: string | undefined): bigint | undefined {
 
 /** The versions this process wrote, which its caches may not have seen yet. */
 export class WrittenVersions {
-  private readonly expected = new Map<string, { rv: bigint; at: number }>();
+  /** kind → object key → the version written and when (oldest first). */
+  private readonly expected = new Map<string, Map<string, { rv: bigint; at: number }>>();
   private readonly observed = new WeakSet<Informer>();
 
   /** Records a write's result. */
   record(kind: ResourceKind, object: KubeObject): void {
     const v = version(object.metadata?.resourceVersion);
     if (v === undefined) return;
-    const key = `${kindKey(kind)}|${objectKey(object.metadata)}`;
-    const before = this.expected.get(key);
+    const k = kindKey(kind);
+    let ofKind = this.expected.get(k);
+    if (!ofKind) this.expected.set(k, (ofKind = new Map()));
+    const key = objectKey(object.metadata);
+    const before = ofKind.get(key);
     if (before !== undefined && before.rv >= v) return;
-    this.expected.delete(key);
-    this.expected.set(key, { rv: v, at: Date.now() });
-    this.prune();
+    ofKind.delete(key);
+    ofKind.set(key, { rv: v, at: Date.now() });
+    prune(ofKind);
   }
 
   /** Follows an informer's deletes, so expectations on deleted objects are dropped. Idempotent. */
   observe(informer: Informer): void {
     if (this.observed.has(informer)) return;
     this.observed.add(informer);
-    const prefix = `${kindKey(informer.kind)}|`;
+    const k = kindKey(informer.kind);
     informer.subscribe((e) => {
-      if (e.type === "delete" && this.expected.size > 0) this.expected.delete(prefix + objectKey(e.object.metadata));
+      if (e.type === "delete") this.expected.get(k)?.delete(objectKey(e.object.metadata));
     });
   }
 
   /** Keys (namespace/name) of recent writes of `kind`. */
   pendingKeys(kind: Pick<ResourceKind, "apiVersion" | "kind">): string[] {
-    this.prune();
-    const prefix = `${kindKey(kind)}|`;
-    return [...this.expected.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    const ofKind = this.expected.get(kindKey(kind));
+    if (!ofKind) return [];
+    prune(ofKind);
+    return [...ofKind.keys()];
   }
 
   /** How many recent writes are remembered (tests and metrics). */
   get pending(): number {
-    this.prune();
-    return this.expected.size;
+    let n = 0;
+    for (const ofKind of this.expected.values()) n += (prune(ofKind), ofKind.size);
+    return n;
   }
 
   /**
@@ -77,13 +84,13 @@ export class WrittenVersions {
    */
   async settle(informer: Informer, key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     this.observe(informer);
-    const entry = `${kindKey(informer.kind)}|${key}`;
-    const wanted = this.expected.get(entry)?.rv;
+    const ofKind = this.expected.get(kindKey(informer.kind));
+    const wanted = ofKind?.get(key)?.rv;
     if (wanted === undefined) return true;
     // Not in this cache yet (a create whose event has not arrived) is not caught up.
     const caughtUp = (): boolean => {
       const cached = informer.store.get(key);
-      if (!cached) return !this.expected.has(entry); // deleted meanwhile
+      if (!cached) return !ofKind?.has(key); // deleted meanwhile
       const have = version(cached.metadata?.resourceVersion);
       return have === undefined || have >= wanted;
     };
@@ -104,12 +111,13 @@ export class WrittenVersions {
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
+}
 
-  private prune(): void {
-    const now = Date.now();
-    for (const [key, { at }] of this.expected) {
-      if (now - at < EXPIRY_MS && this.expected.size <= MAX_ENTRIES) break; // oldest first
-      this.expected.delete(key);
-    }
+/** Drops expired entries (they are oldest first) and any beyond the cap. */
+function prune(ofKind: Map<string, { at: number }>): void {
+  const now = Date.now();
+  for (const [key, { at }] of ofKind) {
+    if (now - at < EXPIRY_MS && ofKind.size <= MAX_ENTRIES) break;
+    ofKind.delete(key);
   }
 }

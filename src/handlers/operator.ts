@@ -17,7 +17,7 @@ import { Tasks } from "./tasks.js";
 import { progressKeys } from "./progress.js";
 import { parsePath } from "./diff.js";
 import { matches, type Filters } from "./filters.js";
-import { Manager, type ManagerLeaderElection, type ManagerStatus } from "../controller/manager.js";
+import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerStatus } from "../controller/manager.js";
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
 import { Metrics } from "../observe/metrics.js";
 import { serveProbes, type ProbeServer } from "../observe/server.js";
@@ -232,9 +232,7 @@ export class Operator {
   }
 
   constructor(private readonly options: OperatorOptions) {
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.name)) {
-      throw new TypeError(`operator name "${options.name}" must be a lower-case DNS name (it names the Lease and the field manager)`);
-    }
+    checkOperatorName(options.name);
     this.name = options.name;
   }
 

@@ -13,7 +13,7 @@
 // and the progress is cleared.
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
-import { NotFoundError } from "../core/errors.js";
+import { raceSignal } from "../core/async.js";
 import type { KubeObject } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
 import { Action, type ReconcileContext } from "../controller/controller.js";
@@ -23,8 +23,9 @@ import { diff, getPath, jsonEqual, type DiffOp } from "./diff.js";
 import { HandlerTimeoutError, PermanentError, TemporaryError } from "./errors.js";
 import { matches } from "./filters.js";
 import { essence, readDiffBase, readProgress, type HandlerProgress, type ProgressKeys } from "./progress.js";
-import type { Cause, HandlerContext, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./registry.js";
+import type { Cause, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./registry.js";
 import type { Tasks } from "./tasks.js";
+import { PatchWriter, handlerContext } from "./context.js";
 
 /** Log levels, in order, for posting handler logs as Events. */
 const LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -57,9 +58,11 @@ interface Step {
 export class Processor {
   private readonly seen = new Set<string>();
   private readonly resumeProgress = new Map<string, HandlerProgress>();
-  private noStatusSubresource = false;
+  private readonly writer: PatchWriter;
 
-  constructor(private readonly o: ProcessorOptions) {}
+  constructor(private readonly o: ProcessorOptions) {
+    this.writer = new PatchWriter(o.client, o.entry.kind);
+  }
 
   /** The reconcile function. */
   readonly reconcile = async (_ref: unknown, ctx: ReconcileContext<KubeObject>): Promise<Action | void> => {
@@ -123,7 +126,7 @@ export class Processor {
     const handled = { [keys.lastHandled]: JSON.stringify(current), [keys.progress]: null };
     const outcome = await this.runSteps(object, cause, steps, ctx, false, handled);
     if (outcome.pending) return outcome.action;
-    if (!outcome.finalWritten) await this.write(ctx, outcome.object, { metadata: { annotations: handled } }, this.inStatus ? { kubeloop: null } : undefined);
+    if (!outcome.finalWritten) await this.writer.write(outcome.object, { metadata: { annotations: handled } }, this.inStatus ? { kubeloop: null } : undefined);
     return;
   };
 
@@ -147,7 +150,7 @@ export class Processor {
       const { next, result, patch, done } = await this.runOne(current, cause, step, progress, ctx);
       if (inMemory) {
         this.resumeProgress.set(`${uid}/${id}`, next);
-        current = await this.write(ctx, current, patch, result === undefined ? undefined : { [id]: result });
+        current = await this.writer.write(current, patch, result === undefined ? undefined : { [id]: result });
       } else {
         const all = { ...this.progressOf(current), [id]: next };
         const last = done && index === steps.length - 1 && finalAnnotations !== undefined;
@@ -155,7 +158,7 @@ export class Processor {
         patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), ...annotations } };
         const statusExtra: Record<string, unknown> = { ...(result === undefined ? {} : { [id]: result }) };
         if (this.inStatus) statusExtra.kubeloop = last ? null : { progress: all };
-        current = await this.write(ctx, current, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
+        current = await this.writer.write(current, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
         if (last) return { pending: false, object: current, finalWritten: true };
       }
       if (!done) {
@@ -178,30 +181,27 @@ export class Processor {
     const { handler } = step;
     const startedIso = progress.started ?? new Date().toISOString();
     const retries = progress.retries ?? 0;
-    const patch: HandlerContext<KubeObject>["patch"] = { metadata: { labels: {}, annotations: {} }, status: {} };
     const logger = this.handlerLogger(object, handler.id);
     const signals = [ctx.signal];
     if (handler.options.timeoutMs) signals.push(AbortSignal.timeout(Math.ceil(handler.options.timeoutMs)));
     const signal = AbortSignal.any(signals);
-    const hctx = {
-      object,
-      spec: (object as { spec?: unknown }).spec,
-      status: (object as { status?: unknown }).status,
-      meta: object.metadata ?? {},
+    const hctx = handlerContext(object, {
       cause,
       old: step.old,
       new: step.new,
       diff: step.diff,
-      patch,
       logger,
       retry: retries,
       started: new Date(startedIso),
       signal,
       client: this.o.client,
       indexes: this.o.indexes,
-    } as HandlerContext<KubeObject>;
+    });
+    const patch = hctx.patch;
     try {
-      const result = await raceSignal(Promise.resolve().then(() => handler.fn(hctx)), signal, handler.options.timeoutMs);
+      const result = await raceSignal(Promise.resolve().then(() => handler.fn(hctx)), signal).catch((error: unknown) => {
+        throw error instanceof DOMException && error.name === "TimeoutError" ? new HandlerTimeoutError(`timed out after ${handler.options.timeoutMs} ms`) : error;
+      });
       this.o.logger.info({ object: objectKey(object.metadata), handler: handler.id, cause }, "handler succeeded");
       return { next: { started: startedIso, retries, success: true }, result, patch: patch as unknown as Record<string, unknown>, done: true };
     } catch (error) {
@@ -228,29 +228,6 @@ export class Processor {
     return p && typeof p === "object" ? (p as Record<string, HandlerProgress>) : {};
   }
 
-  /** Writes the main patch, then status (subresource if the kind has one). Returns the latest object. */
-  private async write(ctx: ReconcileContext<KubeObject>, object: KubeObject, patch: Record<string, unknown>, statusExtra: Record<string, unknown> | undefined): Promise<KubeObject> {
-    const { main, status } = splitPatch(patch as HandlerContext<KubeObject>["patch"]);
-    const statusPatch = { ...status, ...statusExtra };
-    const name = object.metadata?.name ?? "";
-    const ns = object.metadata?.namespace;
-    const handle = ns ? this.o.client.resource(ctx.kind).namespace(ns) : this.o.client.resource(ctx.kind);
-    let latest = object;
-    const hasStatus = Object.keys(statusPatch).length > 0;
-    if (hasStatus && this.noStatusSubresource) main.status = statusPatch;
-    if (Object.keys(main).length) latest = await handle.patch(name, main, { type: "merge" });
-    if (hasStatus && !this.noStatusSubresource) {
-      try {
-        latest = await handle.patchStatus(name, { status: statusPatch }, { type: "merge" });
-      } catch (error) {
-        if (!(error instanceof NotFoundError)) throw error;
-        this.noStatusSubresource = true; // no status subresource: status goes with the main patch
-        latest = await handle.patch(name, { status: statusPatch }, { type: "merge" });
-      }
-    }
-    return latest;
-  }
-
   private handlerLogger(object: KubeObject, id: string): HandlerLogger {
     const base = this.o.logger.child({ object: objectKey(object.metadata), handler: id });
     const threshold = this.o.eventLevel ?? "info";
@@ -263,37 +240,4 @@ export class Processor {
     };
     return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
   }
-}
-
-/** Splits a handler's patch into the main object part and the status part; drops empty parts. */
-function splitPatch(patch: Partial<HandlerContext<KubeObject>["patch"]>): { main: Record<string, unknown>; status: Record<string, unknown> } {
-  const { status = {}, metadata, ...rest } = patch as HandlerContext<KubeObject>["patch"];
-  const main: Record<string, unknown> = { ...rest };
-  const meta: Record<string, unknown> = {};
-  if (metadata?.labels && Object.keys(metadata.labels).length) meta.labels = metadata.labels;
-  if (metadata?.annotations && Object.keys(metadata.annotations).length) meta.annotations = metadata.annotations;
-  if (Object.keys(meta).length) main.metadata = meta;
-  return { main, status };
-}
-
-/** Resolves with `work`, or rejects when `signal` aborts (a timeout becomes HandlerTimeoutError). */
-function raceSignal<R>(work: Promise<R>, signal: AbortSignal, timeoutMs: number | undefined): Promise<R> {
-  return new Promise<R>((resolve, reject) => {
-    const onAbort = () => {
-      const reason = signal.reason as unknown;
-      reject(reason instanceof DOMException && reason.name === "TimeoutError" ? new HandlerTimeoutError(`timed out after ${timeoutMs} ms`) : reason);
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
 }

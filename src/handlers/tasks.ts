@@ -7,9 +7,10 @@ import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
-import { NotFoundError } from "../core/errors.js";
+import { within } from "../core/async.js";
 import type { Store } from "../runtime/store.js";
 import { matches } from "./filters.js";
+import { PatchWriter, handlerContext } from "./context.js";
 import type { HandlerContext, HandlerLogger, Indexes, KindEntry } from "./registry.js";
 
 interface Running {
@@ -32,6 +33,7 @@ export class Tasks {
   private readonly running = new Map<string, Map<string, Running>>(); // uid → task id → task
   private readonly lastChange = new Map<string, number>();
   private readonly root = new AbortController();
+  private readonly writers = new Map<KindEntry, PatchWriter>();
 
   constructor(private readonly o: TasksOptions) {}
 
@@ -66,7 +68,7 @@ export class Tasks {
           try {
             const ctx = this.context(latest(), log, signal, retry);
             await t.fn(ctx);
-            await this.writePatch(entry, ctx);
+            await this.writer(entry).write(ctx.object, ctx.patch);
             retry = 0;
           } catch (error) {
             if (signal.aborted) return;
@@ -125,54 +127,19 @@ export class Tasks {
     return { stop, done, cancellationTimeoutMs };
   }
 
-  /** Applies a timer's `patch` (main object, then status; status merged into the main patch for kinds without the subresource). */
-  private async writePatch(entry: KindEntry, ctx: HandlerContext<KubeObject>): Promise<void> {
-    const { status, metadata, ...rest } = ctx.patch;
-    const main: Record<string, unknown> = { ...rest };
-    const meta: Record<string, unknown> = {};
-    if (Object.keys(metadata.labels).length) meta.labels = metadata.labels;
-    if (Object.keys(metadata.annotations).length) meta.annotations = metadata.annotations;
-    if (Object.keys(meta).length) main.metadata = meta;
-    const name = ctx.object.metadata?.name ?? "";
-    const ns = ctx.object.metadata?.namespace;
-    const handle = ns ? this.o.client.resource(entry.kind).namespace(ns) : this.o.client.resource(entry.kind);
-    if (Object.keys(main).length) await handle.patch(name, main, { type: "merge" });
-    if (Object.keys(status).length) {
-      try {
-        await handle.patchStatus(name, { status }, { type: "merge" });
-      } catch (error) {
-        if (!(error instanceof NotFoundError)) throw error;
-        await handle.patch(name, { status }, { type: "merge" });
-      }
-    }
-  }
-
   private async end(t: Running): Promise<void> {
     t.stop.abort(new Error("object deleted or operator stopping"));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([t.done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), t.cancellationTimeoutMs)))]);
-    clearTimeout(timer);
-    if (timedOut) this.o.logger.warn({ timeoutMs: t.cancellationTimeoutMs }, "a daemon did not end after its signal aborted: abandoning it");
+    if (!(await within(t.done, t.cancellationTimeoutMs))) this.o.logger.warn({ timeoutMs: t.cancellationTimeoutMs }, "a daemon did not end after its signal aborted: abandoning it");
   }
 
   private context(object: KubeObject, logger: HandlerLogger, signal: AbortSignal, retry: number): HandlerContext<KubeObject> {
-    return {
-      object,
-      spec: (object as { spec?: unknown }).spec,
-      status: (object as { status?: unknown }).status,
-      meta: object.metadata ?? {},
-      cause: "resume",
-      old: undefined,
-      new: undefined,
-      diff: [],
-      patch: { metadata: { labels: {}, annotations: {} }, status: {} },
-      logger,
-      retry,
-      started: new Date(),
-      signal,
-      client: this.o.client,
-      indexes: this.o.indexes,
-    } as HandlerContext<KubeObject>;
+    return handlerContext(object, { cause: "resume", old: undefined, new: undefined, diff: [], logger, retry, started: new Date(), signal, client: this.o.client, indexes: this.o.indexes });
+  }
+
+  private writer(entry: KindEntry): PatchWriter {
+    let w = this.writers.get(entry);
+    if (!w) this.writers.set(entry, (w = new PatchWriter(this.o.client, entry.kind)));
+    return w;
   }
 
   private logger(object: KubeObject, id: string): HandlerLogger {

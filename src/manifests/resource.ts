@@ -7,7 +7,7 @@
 // literals into `enum`, records into `additionalProperties`, `Unknown`/`Any` into
 // `x-kubernetes-preserve-unknown-fields`, and refuses what a structural schema cannot express
 // (unions of different shapes), naming the path.
-import type { Static, TSchema } from "@sinclair/typebox";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { kindOf } from "../core/objects.js";
@@ -20,6 +20,19 @@ export interface PrinterColumn {
   description?: string;
   priority?: number;
 }
+
+/** One status condition (metav1.Condition), as `setCondition` writes it. */
+export const ConditionSchema = Type.Object({
+  type: Type.String(),
+  status: Type.Union([Type.Literal("True"), Type.Literal("False"), Type.Literal("Unknown")]),
+  reason: Type.String(),
+  message: Type.Optional(Type.String()),
+  observedGeneration: Type.Optional(Type.Integer()),
+  lastTransitionTime: Type.String({ format: "date-time" }),
+});
+
+/** `status.conditions`: a list keyed by `type`, so server-side apply merges conditions by type. */
+export const ConditionsSchema = Type.Array(ConditionSchema, { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] });
 
 /** What a custom resource is. */
 export interface ResourceDefinition<S extends TSchema, St extends TSchema | undefined> {

@@ -1,0 +1,68 @@
+// What a handler (or timer, or daemon) gets, and how the `patch` it fills is written back:
+// labels, annotations and other fields in one merge patch on the object, `status` through the
+// status subresource (or with the main patch, for kinds that have none).
+import type { Client } from "../client/client.js";
+import { NotFoundError } from "../core/errors.js";
+import type { KubeObject, ResourceKind } from "../core/objects.js";
+import type { HandlerContext } from "./registry.js";
+
+type Patch = HandlerContext<KubeObject>["patch"];
+
+/** The parts of a context that vary per call; the rest comes from the object. */
+export type ContextParts = Omit<HandlerContext<KubeObject>, "object" | "spec" | "status" | "meta" | "patch">;
+
+/** A fresh context for `object`, with an empty patch. */
+export function handlerContext(object: KubeObject, parts: ContextParts): HandlerContext<KubeObject> {
+  return {
+    object,
+    spec: (object as { spec?: unknown }).spec,
+    status: (object as { status?: unknown }).status,
+    meta: object.metadata ?? {},
+    patch: { metadata: { labels: {}, annotations: {} }, status: {} },
+    ...parts,
+  } as HandlerContext<KubeObject>;
+}
+
+/** Splits a handler's patch into the main object part and the status part; drops empty parts. */
+function splitPatch(patch: Partial<Patch>): { main: Record<string, unknown>; status: Record<string, unknown> } {
+  const { status = {}, metadata, ...rest } = patch as Patch;
+  const main: Record<string, unknown> = { ...rest };
+  const meta: Record<string, unknown> = {};
+  if (metadata?.labels && Object.keys(metadata.labels).length) meta.labels = metadata.labels;
+  if (metadata?.annotations && Object.keys(metadata.annotations).length) meta.annotations = metadata.annotations;
+  if (Object.keys(meta).length) main.metadata = meta;
+  return { main, status };
+}
+
+/** Writes handler patches for objects of one kind; learns once whether the kind has a status subresource. */
+export class PatchWriter {
+  private noStatusSubresource = false;
+
+  constructor(
+    private readonly client: Client,
+    private readonly kind: ResourceKind,
+  ) {}
+
+  /** Writes `patch` (plus `statusExtra` into status) to `object`; returns the object as last written. */
+  async write(object: KubeObject, patch: Partial<Patch> | Record<string, unknown>, statusExtra?: Record<string, unknown>): Promise<KubeObject> {
+    const { main, status } = splitPatch(patch as Partial<Patch>);
+    const statusPatch = { ...status, ...statusExtra };
+    const name = object.metadata?.name ?? "";
+    const ns = object.metadata?.namespace;
+    const handle = ns ? this.client.resource(this.kind).namespace(ns) : this.client.resource(this.kind);
+    let latest = object;
+    const hasStatus = Object.keys(statusPatch).length > 0;
+    if (hasStatus && this.noStatusSubresource) main.status = statusPatch;
+    if (Object.keys(main).length) latest = await handle.patch(name, main, { type: "merge" });
+    if (hasStatus && !this.noStatusSubresource) {
+      try {
+        latest = await handle.patchStatus(name, { status: statusPatch }, { type: "merge" });
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        this.noStatusSubresource = true; // no status subresource: status goes with the main patch
+        latest = await handle.patch(name, { status: statusPatch }, { type: "merge" });
+      }
+    }
+    return latest;
+  }
+}
