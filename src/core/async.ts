@@ -1,5 +1,6 @@
 // Two small promise helpers the loops share: give up on work when a signal aborts, and wait
 // for something at most so long.
+import { systemClock, type Clock } from "./clock.js";
 
 /**
  * Settles like `work`, or rejects with the signal's reason as soon as `signal` aborts (the work
@@ -23,12 +24,18 @@ export function raceSignal<R>(work: Promise<R>, signal: AbortSignal): Promise<R>
   });
 }
 
-/** Waits for `promise` at most `ms`; resolves true if it settled in time, false otherwise. */
-export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
+/**
+ * Waits for `promise` at most `ms` (any delay, through the clock); resolves true if it settled
+ * in time, false otherwise.
+ */
+export async function within(promise: Promise<unknown>, ms: number, clock: Clock = systemClock): Promise<boolean> {
+  const timer = new AbortController();
   try {
-    return await Promise.race([promise.then(() => true, () => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+    return await Promise.race([
+      promise.then(() => true, () => true),
+      clock.sleep(ms, timer.signal).then(() => false, () => false),
+    ]);
   } finally {
-    clearTimeout(timer);
+    timer.abort();
   }
 }

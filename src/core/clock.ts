@@ -8,20 +8,38 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** The real clock. */
+/**
+ * The longest delay one `setTimeout` can wait: Node.js turns anything longer into 1 ms (with a
+ * TimeoutOverflowWarning), so the system clock chains timers for longer sleeps.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The real clock. `sleep` takes any delay: one beyond {@link MAX_TIMER_MS} is waited out in
+ * chained timers (a 30-day requeue waits 30 days), `Infinity` ends only through the signal,
+ * a negative or NaN delay is 0.
+ */
 export const systemClock: Clock = {
   now: () => performance.now(),
   sleep(ms, signal) {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, Math.max(0, ms));
+      const delay = Number.isNaN(ms) ? 0 : Math.max(0, ms);
+      const deadline = performance.now() + delay;
+      let timer: NodeJS.Timeout | undefined;
       const onAbort = () => {
         clearTimeout(timer);
         reject(signal?.reason);
       };
+      const arm = (left: number) => {
+        timer = setTimeout(() => {
+          const rest = deadline - performance.now();
+          if (rest > 0 && left > MAX_TIMER_MS) return arm(rest); // a chained leg ended: wait the rest
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        }, Math.min(left, MAX_TIMER_MS));
+      };
+      arm(delay);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   },

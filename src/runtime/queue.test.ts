@@ -174,3 +174,75 @@ describe("WorkQueue", () => {
     assert.deepEqual(seen, ["added a", "started a after 7", "finished a in 3", "retried a"]);
   });
 });
+
+describe("WorkQueue at its edges", () => {
+  it("addAfter beyond the timer limit waits (system clock; it used to add after 1 ms)", async () => {
+    const q = new WorkQueue();
+    q.addAfter("far", 30 * 24 * 3600 * 1000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(q.length, 0, "a 30-day addAfter was added within 50 ms");
+    q.shutDown();
+  });
+
+  it("hands out no queued key once shut down", async () => {
+    const q = new WorkQueue({ clock: new ManualClock() });
+    for (let i = 0; i < 50; i++) q.add(`k${i}`);
+    assert.equal(await q.get(), "k0");
+    void q.shutDownWithDrain();
+    assert.equal(await q.get(), undefined, "a queued key was handed out after shutdown");
+    q.done("k0");
+  });
+
+  it("a forced shutDown() releases a pending shutDownWithDrain(), and two drains both return", async () => {
+    const q = new WorkQueue({ clock: new ManualClock() });
+    q.add("busy");
+    await q.get();
+    let first = false;
+    let second = false;
+    const d1 = q.shutDownWithDrain().then(() => (first = true));
+    const d2 = q.shutDownWithDrain().then(() => (second = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(first || second, false, "still draining");
+    q.shutDown();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(first, true, "the first drain was released by the forced shutdown");
+    assert.equal(second, true, "the second drain was released too");
+    await Promise.all([d1, d2]);
+  });
+
+  it("two drains both return once the work is done", async () => {
+    const q = new WorkQueue({ clock: new ManualClock() });
+    q.add("busy");
+    await q.get();
+    const done: number[] = [];
+    const d1 = q.shutDownWithDrain().then(() => done.push(1));
+    const d2 = q.shutDownWithDrain().then(() => done.push(2));
+    q.done("busy");
+    await Promise.all([d1, d2]);
+    assert.deepEqual(done.sort(), [1, 2]);
+  });
+
+  it("measures a key re-added while processing from its add, not from done()", async () => {
+    const clock = new ManualClock();
+    const waits: number[] = [];
+    const q = new WorkQueue({ clock, hooks: { started: (_k, ms) => waits.push(ms) } });
+    q.add("a");
+    await q.get();
+    await clock.advance(2);
+    q.add("a"); // added while processing
+    await clock.advance(10);
+    q.done("a");
+    await clock.advance(5);
+    await q.get();
+    assert.deepEqual(waits, [0, 15], "the second wait counts from the add (15 ms), not from done() (5 ms)");
+  });
+
+  it("counts every delayed add (requeueAfter too) as a retry, once", async () => {
+    const clock = new ManualClock();
+    let retries = 0;
+    const q = new WorkQueue({ clock, rateLimit: noOverall, hooks: { retried: () => retries++ } });
+    q.addAfter("a", 100);
+    q.addRateLimited("b");
+    assert.equal(retries, 2);
+  });
+});

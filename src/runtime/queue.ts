@@ -6,8 +6,12 @@
 // - `addAfter(key, ms)` adds later (the earliest pending time wins); `addRateLimited(key)` adds
 //   after the larger of a per-key exponential backoff (5 ms → 1000 s) and an overall token bucket
 //   (10 qps, burst 100), as client-go's DefaultControllerRateLimiter; `forget(key)` resets the key.
-// - `shutDown()` wakes waiting workers with `undefined`; `shutDownWithDrain()` also waits until
-//   every key being processed is done.
+// - `shutDown()` wakes waiting workers with `undefined` and hands out no further key, even keys
+//   still queued (a stopping controller starts nothing new); `shutDownWithDrain()` also waits
+//   until every key being processed is done. A later `shutDown()` forces every pending drain to
+//   return, as client-go's does.
+// - Every delayed add (`addAfter`, hence also `addRateLimited`) counts as a retry for metrics,
+//   as client-go's AddAfter does; a key's queue wait is measured from its first add.
 // Time is injectable (a Clock), so delays and backoff are tested without sleeping.
 import { systemClock, type Clock } from "../core/clock.js";
 import { TokenBucket, type RateLimit } from "../client/rate-limit.js";
@@ -56,7 +60,7 @@ export class WorkQueue {
   private readonly maxDelayMs: number;
   private readonly hooks: WorkQueueHooks;
   private shuttingDown = false;
-  private drained: (() => void) | undefined;
+  private drains: (() => void)[] = [];
 
   constructor(options: WorkQueueOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -82,8 +86,8 @@ export class WorkQueue {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
     this.hooks.added?.(key);
-    if (this.processing.has(key)) return; // re-queued by done()
     this.addedAt.set(key, this.clock.now());
+    if (this.processing.has(key)) return; // re-queued by done()
     const waiter = this.waiters.shift();
     if (waiter) this.hand(key, waiter);
     else this.queue.push(key);
@@ -92,6 +96,7 @@ export class WorkQueue {
   /** Adds a key after `delayMs` (now if ≤ 0). An earlier pending add of the same key wins. */
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
+    this.hooks.retried?.(key);
     if (delayMs <= 0) return this.add(key);
     const at = this.clock.now() + delayMs;
     const pending = this.delayed.get(key);
@@ -112,7 +117,6 @@ export class WorkQueue {
   addRateLimited(key: string): void {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
-    this.hooks.retried?.(key);
     this.addAfter(key, this.when(key, failures));
   }
 
@@ -135,9 +139,11 @@ export class WorkQueue {
 
   /**
    * The next key to process, waiting until one is available. Resolves `undefined` once the queue
-   * is shut down. The caller must call `done(key)` when finished with it.
+   * is shut down (keys still queued then are not handed out). The caller must call `done(key)`
+   * when finished with it.
    */
   get(): Promise<string | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined);
     if (this.length > 0) {
       const key = this.queue[this.head++] as string;
       if (this.head > 1024 && this.head * 2 > this.queue.length) {
@@ -146,7 +152,6 @@ export class WorkQueue {
       }
       return Promise.resolve(this.start(key));
     }
-    if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -156,28 +161,43 @@ export class WorkQueue {
     if (started === undefined) return;
     this.processing.delete(key);
     this.hooks.finished?.(key, this.clock.now() - started);
-    if (this.dirty.has(key)) {
-      this.addedAt.set(key, this.clock.now());
+    if (this.dirty.has(key) && !this.shuttingDown) {
       const waiter = this.waiters.shift();
       if (waiter) this.hand(key, waiter);
       else this.queue.push(key);
     }
-    if (this.drained && this.processing.size === 0) this.drained();
+    if (this.processing.size === 0) this.releaseDrains();
   }
 
-  /** Stops the queue: adds are ignored, delayed adds dropped, waiting workers get `undefined`. */
+  /**
+   * Stops the queue: adds are ignored, delayed adds dropped, queued keys no longer handed out,
+   * waiting workers get `undefined`, and pending `shutDownWithDrain()` calls return.
+   */
   shutDown(): void {
     this.shuttingDown = true;
+    this.releaseDrains();
     for (const { cancel } of this.delayed.values()) cancel.abort();
     this.delayed.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
   }
 
-  /** Shuts down, then resolves when every key being processed is `done`. */
+  /** Shuts down, then resolves when every key being processed is `done` (or a forced `shutDown()` comes). */
   async shutDownWithDrain(): Promise<void> {
-    this.shutDown();
+    this.shuttingDown = true;
+    for (const { cancel } of this.delayed.values()) cancel.abort();
+    this.delayed.clear();
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
     if (this.processing.size === 0) return;
-    await new Promise<void>((resolve) => (this.drained = resolve));
+    await new Promise<void>((resolve) => this.drains.push(resolve));
+  }
+
+  /** Keys being processed now. */
+  get inFlight(): number {
+    return this.processing.size;
+  }
+
+  private releaseDrains(): void {
+    for (const drained of this.drains.splice(0)) drained();
   }
 
   private hand(key: string, waiter: (key: string) => void): void {
