@@ -102,7 +102,7 @@ export { CacheReader, type CacheListOptions } from "./controller/cache.js";
 export { watch, type WatcherEvent, type WatcherOptions } from "./runtime/watcher.js";
 export { reflect } from "./runtime/reflector.js";
 export { Store } from "./runtime/store.js";
-export { Informer, InformerFactory, type InformerScope } from "./runtime/informer.js";
+export { Informer, InformerFactory, type InformerScope, type InformerOptions, type EventSource } from "./runtime/informer.js";
 export { WorkQueue, type WorkQueueOptions, type WorkQueueHooks } from "./runtime/queue.js";
 
 // operator and observability

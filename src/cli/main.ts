@@ -38,12 +38,18 @@ async function main(argv: string[]): Promise<number> {
 }
 
 
+// `kubeloop run` exits as soon as the operator has stopped: work abandoned at the shutdown
+// deadline (a reconcile or daemon that ignores its aborted signal) must not keep a replica that
+// lost or gave up its Lease alive and acting. Other commands end when their work is done.
+const exitNow = process.argv[2] === "run";
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    if (exitNow) process.exit(code);
   },
   (error: unknown) => {
     process.stderr.write(`kubeloop: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;
+    if (exitNow) process.exit(1);
   },
 );

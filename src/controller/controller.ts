@@ -11,10 +11,19 @@
 //   returns Action.awaitChange()/void → processed again on the next change
 //   throws TerminalError              → not retried; reported
 //   throws anything else / times out  → retried with the queue's per-key backoff (5 ms → 1000 s)
+//
+// One worker per key, always: a key stays with its worker until the reconcile function really
+// returns. A timeout (`reconcileTimeoutMs`) or a shutdown aborts `ctx.signal`; it never hands
+// the key to another worker while the first call still runs. A reconcile still running
+// `stuckAfterMs` after its signal aborted is reported (a warning and the `stuck` hook). On stop,
+// no further key is started; reconciles in flight finish, or at the deadline get their signal
+// aborted and, if they still do not return within `unwindMs`, are abandoned (counted in the
+// result of `stop()`; JavaScript cannot kill them, so the host should exit).
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { objectKey, parseApiVersion } from "../core/objects.js";
 import { raceSignal, within } from "../core/async.js";
+import { systemClock, type Clock } from "../core/clock.js";
 import { InformerFactory, type Informer, type InformerScope } from "../runtime/informer.js";
 import { WorkQueue, type WorkQueueHooks, type WorkQueueOptions } from "../runtime/queue.js";
 import type { Store } from "../runtime/store.js";
@@ -52,6 +61,12 @@ export const Action = {
 /** An error that retrying cannot fix (bad spec, missing permission by design): not retried. */
 export class TerminalError extends Error {
   override name = "TerminalError";
+}
+
+/** The reason `ctx.signal` aborts when a reconcile exceeds `reconcileTimeoutMs`. */
+export class ReconcileTimeoutError extends Error {
+  override name = "ReconcileTimeoutError";
+  readonly reason = "ReconcileTimeout";
 }
 
 /** What a reconciler gets besides the reference. */
@@ -99,6 +114,8 @@ export interface ControllerObserver {
   reconciled?(controller: string, result: ReconcileResult, seconds: number, terminal: boolean): void;
   /** Workers busy reconciling changed by `delta`. */
   active?(controller: string, delta: number): void;
+  /** Reconciles still running long after their signal aborted (they ignore it) changed by `delta`. */
+  stuck?(controller: string, delta: number): void;
 }
 
 export type Reconciler<T extends KubeObject> = (ref: ObjectRef, ctx: ReconcileContext<T>) => Promise<Action | void>;
@@ -127,8 +144,17 @@ export interface ControllerOptions {
   name?: string;
   /** Parallel reconciles (of different objects). Default 1. */
   concurrency?: number;
-  /** Abort and retry a reconcile that takes longer. Default: none. */
+  /**
+   * Abort the signal of a reconcile that takes longer; a reconcile that then fails is retried
+   * with backoff. The key stays with the running call until it returns. Default: none.
+   */
   reconcileTimeoutMs?: number;
+  /** Report a reconcile still running this long after its signal aborted. Default 10 000 ms. */
+  stuckAfterMs?: number;
+  /** On stop, how long reconciles get to return once their signal aborted before they are abandoned. Default 2 000 ms. */
+  unwindMs?: number;
+  /** Time for timeouts and shutdown deadlines. Default: the system clock. */
+  clock?: Clock;
   /** Where the informers come from; share one factory between controllers to share watches. */
   informers?: InformerFactory;
   /** Scope of the controller's own kind. */
@@ -151,8 +177,17 @@ export interface ControllerOptions {
 
 interface Source {
   kind: ResourceKind;
-  map: (o: KubeObject, own: Store<KubeObject>) => ObjectRef[];
+  /** `ownNamespaced`: whether the controller's own kind is namespaced (from the REST mapper). */
+  map: (o: KubeObject, own: Store<KubeObject>, ownNamespaced: boolean) => ObjectRef[];
   scope: InformerScope;
+  /** Maps through the controller's own scope (owns()): the controller needs its kind's mapping first. */
+  needsScope?: boolean;
+}
+
+/** What {@link Controller.stop} reports. */
+export interface StopResult {
+  /** Reconciles that ignored their aborted signal past the deadline and still run in the background. */
+  abandoned: number;
 }
 
 /** Everything a builder collected: enough to make a Controller once a client exists. */
@@ -187,10 +222,12 @@ export class ControllerBuilder<T extends KubeObject, R = Controller<T>> {
     this.sources.push({
       kind: child,
       scope,
-      map: (o) =>
+      needsScope: true,
+      // A namespaced owner lives in its child's namespace; a cluster-scoped one has none.
+      map: (o, _own, ownNamespaced) =>
         (o.metadata?.ownerReferences ?? [])
           .filter((r) => r.controller && r.kind === this.kind.kind && parseApiVersion(r.apiVersion).group === group)
-          .map((r) => ({ name: r.name, ...(o.metadata?.namespace ? { namespace: o.metadata.namespace } : {}) })),
+          .map((r) => ({ name: r.name, ...(ownNamespaced && o.metadata?.namespace ? { namespace: o.metadata.namespace } : {}) })),
     });
     return this;
   }
@@ -245,6 +282,10 @@ export class Controller<T extends KubeObject> {
   private readonly unsubscribe: (() => void)[] = [];
   private workers: Promise<void>[] = [];
   private readonly stopping = new AbortController();
+  /** Aborted when reconciles that ignore their signal are given up on (the workers stop waiting). */
+  private readonly abandon = new AbortController();
+  private readonly clock: Clock;
+  private ownNamespaced = true;
   /** Whether the informers are this controller's own (not a factory shared with others). */
   private readonly ownsInformers: boolean;
   private readonly logger: Logger;
@@ -280,6 +321,7 @@ export class Controller<T extends KubeObject> {
       options.recorder ??
       new EventRecorder(client, { controller: `kubeloop/${this.name}`, instance: this.fieldManager, onError: (e) => this.logger.warn({ err: e }, "could not record an event") });
     this.cache = new CacheReader(this.informers, options.writes, options.settleMs);
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Every (kind, scope) this controller watches: its own kind first. */
@@ -298,6 +340,8 @@ export class Controller<T extends KubeObject> {
    * aborts first, e.g. `AbortSignal.timeout(ms)`.
    */
   async start(signal?: AbortSignal): Promise<void> {
+    if (this.others.some((o) => o.source.needsScope)) this.ownNamespaced = (await this.client.mapper.mapping(this.kind, signal)).namespaced;
+    const ownNamespaced = this.ownNamespaced;
     this.unsubscribe.push(
       this.own.subscribe((e) => {
         if (e.type === "error" || e.type === "init" || e.type === "initDone") return;
@@ -310,7 +354,7 @@ export class Controller<T extends KubeObject> {
         informer.subscribe((e) => {
           if (e.type === "error" || e.type === "init" || e.type === "initDone") return;
           const own = this.own.store as unknown as Store<KubeObject>;
-          const refs = [...source.map(e.object, own), ...(e.type === "apply" && e.old ? source.map(e.old, own) : [])];
+          const refs = [...source.map(e.object, own, ownNamespaced), ...(e.type === "apply" && e.old ? source.map(e.old, own, ownNamespaced) : [])];
           for (const ref of refs) this.queue.add(objectKey(ref));
         }),
       );
@@ -319,64 +363,129 @@ export class Controller<T extends KubeObject> {
     await Promise.all(this.watched.map((i) => i.waitUntilReady(signal)));
     // Caches may have synced before we subscribed (a Manager warms them while following): queue what they hold.
     for (const key of this.own.store.keys()) this.queue.add(key);
-    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store as unknown as Store<KubeObject>)) this.queue.add(objectKey(ref));
+    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store as unknown as Store<KubeObject>, ownNamespaced)) this.queue.add(objectKey(ref));
     this.workers = Array.from({ length: this.options.concurrency ?? 1 }, () => this.work());
   }
 
   /**
-   * Stops taking work and waits for reconciles in flight, at most `timeoutMs` (default: no
-   * limit); then aborts their signals. Stops the informers unless they come from a shared factory.
+   * Stops: starts no further key; reconciles in flight finish, at most `timeoutMs` (default: no
+   * limit); then their signals abort, and those that still run after `unwindMs` are abandoned.
+   * Aborting `hurry` (leadership lost) aborts every signal at once; the same deadlines apply.
+   * Stops the informers unless they come from a shared factory.
    */
-  async stop(timeoutMs?: number): Promise<void> {
+  async stop(timeoutMs?: number, hurry?: AbortSignal): Promise<StopResult> {
     for (const u of this.unsubscribe.splice(0)) u();
-    const drained = this.queue.shutDownWithDrain();
-    if (timeoutMs === undefined) await drained;
-    else if (!(await within(drained, timeoutMs))) this.logger.warn({ timeoutMs }, "reconciles still running at the shutdown deadline: aborting them");
-    this.stopping.abort(new Error(`controller ${this.name} stopped`));
-    await Promise.all(this.workers);
+    this.queue.shutDown();
+    const abort = (why: string) => {
+      if (!this.stopping.signal.aborted) this.stopping.abort(new Error(`controller ${this.name} stopped: ${why}`));
+    };
+    const onHurry = () => abort("leadership lost");
+    if (hurry?.aborted) onHurry();
+    hurry?.addEventListener("abort", onHurry, { once: true });
+    const idle = Promise.all(this.workers);
+    let abandoned = 0;
+    try {
+      if (timeoutMs === undefined) await idle;
+      else if (!(await within(idle, timeoutMs, this.clock))) {
+        this.logger.warn({ timeoutMs, inFlight: this.queue.inFlight }, "reconciles still running at the shutdown deadline: aborting their signals");
+        abort("shutdown deadline");
+        const unwindMs = this.options.unwindMs ?? 2_000;
+        if (!(await within(idle, unwindMs, this.clock))) {
+          abandoned = this.queue.inFlight;
+          this.logger.error({ abandoned, unwindMs }, "reconciles ignore their aborted signal: abandoning them (they may still act; exit the process)");
+          this.abandon.abort(new Error("abandoned at shutdown"));
+          await idle;
+        }
+      }
+    } finally {
+      hurry?.removeEventListener("abort", onHurry);
+    }
+    abort("stopped");
     if (this.ownsInformers) await this.informers.stop();
+    return { abandoned };
   }
 
   private async work(): Promise<void> {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      const slash = key.indexOf("/");
-      const ref: ObjectRef = slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
-      const signals = [this.stopping.signal];
-      if (this.options.reconcileTimeoutMs) signals.push(AbortSignal.timeout(Math.ceil(this.options.reconcileTimeoutMs)));
-      const signal = AbortSignal.any(signals);
-      const logger = this.logger.child({ object: key });
-      const started = performance.now();
-      this.options.observer?.active?.(this.name, 1);
-      try {
-        if (this.options.writes) await this.options.writes.settle(this.own as unknown as Informer, key, this.options.settleMs ?? 5_000, signal);
-        const action = await raceSignal(this.fn(ref, this.context(key, logger, signal)), signal);
-        this.queue.forget(key);
-        const after = action?.requeueAfterMs;
-        if (after !== undefined) this.queue.addAfter(key, after);
-        this.options.observer?.reconciled?.(this.name, after !== undefined ? "requeue_after" : "success", (performance.now() - started) / 1000, false);
-        logger.debug({ ms: Math.round(performance.now() - started), ...(after !== undefined ? { requeueAfterMs: after } : {}) }, "reconciled");
-      } catch (error) {
-        const terminal = error instanceof TerminalError;
-        this.options.observer?.reconciled?.(this.name, "error", (performance.now() - started) / 1000, terminal);
-        if (this.stopping.signal.aborted) {
-          logger.warn({ err: error }, "reconcile aborted by shutdown");
-        } else {
-          this.options.onError?.(ref, error, !terminal);
-          if (terminal) {
-            logger.error({ err: error }, "reconcile failed with a terminal error: not retried until the object changes");
-            this.queue.forget(key);
-          } else {
-            logger.error({ err: error, retries: this.queue.numRequeues(key) }, "reconcile failed: retrying with backoff");
-            this.queue.addRateLimited(key);
-          }
-        }
-      } finally {
-        this.options.observer?.active?.(this.name, -1);
-        this.queue.done(key);
-      }
+      if (!(await this.process(key))) return; // abandoned: the queue is shut down anyway
     }
+  }
+
+  /** Reconciles one key; returns false if the reconcile was abandoned at shutdown. */
+  private async process(key: string): Promise<boolean> {
+    const slash = key.indexOf("/");
+    const ref: ObjectRef = slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+    const timeout = new AbortController();
+    const signal = AbortSignal.any([this.stopping.signal, timeout.signal]);
+    const logger = this.logger.child({ object: key });
+    // Timers of this reconcile (its timeout, the stuck report), cancelled when it returns.
+    const timers = new AbortController();
+    const timeoutMs = this.options.reconcileTimeoutMs;
+    if (timeoutMs) {
+      this.clock.sleep(timeoutMs, timers.signal).then(
+        () => timeout.abort(new ReconcileTimeoutError(`reconcile of ${key} took longer than ${timeoutMs} ms`)),
+        () => {},
+      );
+    }
+    let stuck = false;
+    const onAbort = () => {
+      const afterMs = this.options.stuckAfterMs ?? 10_000;
+      this.clock.sleep(afterMs, timers.signal).then(
+        () => {
+          stuck = true;
+          logger.warn({ afterMs }, "reconcile still running long after its signal aborted: it ignores ctx.signal (the key stays with it)");
+          this.options.observer?.stuck?.(this.name, 1);
+        },
+        () => {},
+      );
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    const started = this.clock.now();
+    this.options.observer?.active?.(this.name, 1);
+    const run = (async () => {
+      if (this.options.writes) await this.options.writes.settle(this.own as unknown as Informer, key, this.options.settleMs ?? 5_000, signal);
+      return this.fn(ref, this.context(key, logger, signal));
+    })();
+    const ended = () => {
+      timers.abort();
+      signal.removeEventListener("abort", onAbort);
+      if (stuck) this.options.observer?.stuck?.(this.name, -1);
+    };
+    run.then(ended, ended);
+    try {
+      // Only abandonment at shutdown stops waiting for the call; a timeout never does.
+      const action = await raceSignal(run, this.abandon.signal);
+      this.queue.forget(key);
+      const after = action?.requeueAfterMs;
+      if (after !== undefined) this.queue.addAfter(key, after);
+      this.options.observer?.reconciled?.(this.name, after !== undefined ? "requeue_after" : "success", (this.clock.now() - started) / 1000, false);
+      logger.debug({ ms: Math.round(this.clock.now() - started), ...(after !== undefined ? { requeueAfterMs: after } : {}) }, "reconciled");
+    } catch (error) {
+      if (this.abandon.signal.aborted) {
+        logger.error("reconcile abandoned at shutdown: it ignored its aborted signal");
+        return false;
+      }
+      const terminal = error instanceof TerminalError;
+      this.options.observer?.reconciled?.(this.name, "error", (this.clock.now() - started) / 1000, terminal);
+      if (this.stopping.signal.aborted) {
+        logger.warn({ err: error }, "reconcile aborted by shutdown");
+      } else {
+        this.options.onError?.(ref, error, !terminal);
+        if (terminal) {
+          logger.error({ err: error }, "reconcile failed with a terminal error: not retried until the object changes");
+          this.queue.forget(key);
+        } else {
+          logger.error({ err: error, retries: this.queue.numRequeues(key) }, "reconcile failed: retrying with backoff");
+          this.queue.addRateLimited(key);
+        }
+      }
+    } finally {
+      this.options.observer?.active?.(this.name, -1);
+    }
+    this.queue.done(key);
+    return true;
   }
 
   private context(key: string, logger: Logger, signal: AbortSignal): ReconcileContext<T> {

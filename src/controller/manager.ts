@@ -8,10 +8,15 @@
 //   2. with leader election: wait to become leader. Caches stay warm meanwhile, so a follower
 //      that takes over starts reconciling at once;
 //   3. start the controllers and runnables;
-//   4. run until `signal` aborts (graceful: stop taking work, let reconciles in flight finish
-//      within gracefulShutdownTimeoutMs, release the Lease) or leadership is lost (stop at
-//      once and reject with LeaderElectionLostError: the process should exit and restart,
-//      as controller-runtime's managers do).
+//   4. run until `signal` aborts or leadership is lost.
+//      Graceful stop: start no new work, let work in flight finish within
+//      gracefulShutdownTimeoutMs (then abort its signals; what still runs is abandoned), and
+//      only then release the Lease, so no successor acts while this replica still does. The
+//      Lease is kept renewed meanwhile; it is not released when work was abandoned (it expires
+//      instead), nor when renewal failed during the stop.
+//      Leadership lost: abort every signal at once, wait for the work at most the same grace
+//      period, and reject with LeaderElectionLostError: the process must exit (abandoned work
+//      may still run), as controller-runtime's managers do.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
@@ -19,7 +24,7 @@ import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { describeKind } from "../core/objects.js";
 import { InformerFactory, type Informer } from "../runtime/informer.js";
-import { Controller, ControllerBuilder, type ControllerObserver, type ControllerSpec } from "./controller.js";
+import { Controller, ControllerBuilder, type ControllerObserver, type ControllerSpec, type StopResult } from "./controller.js";
 import { EventRecorder } from "./events.js";
 import { LeaderElectionLostError, LeaderElector } from "./leader-election.js";
 import { WrittenVersions } from "./read-your-writes.js";
@@ -41,8 +46,12 @@ export interface ManagerLeaderElection {
 export interface Runnable {
   /** Resolves once running. */
   start(signal: AbortSignal): Promise<void>;
-  /** Stops, letting work in flight finish within `timeoutMs`. */
-  stop(timeoutMs: number): Promise<void>;
+  /**
+   * Stops: starts nothing new, lets work in flight finish within `timeoutMs`, then aborts it;
+   * aborting `hurry` (leadership lost) means abort everything now. Resolves once nothing runs,
+   * reporting work that ignored its signal and was abandoned.
+   */
+  stop(timeoutMs: number, hurry?: AbortSignal): Promise<StopResult | void>;
   /** Informers to sync before starting (they are started by the Manager). */
   informers?(): Informer[];
   /** Default true: runs only on the leader. */
@@ -100,9 +109,13 @@ export interface ManagerStatus {
  * `manager.add(runnable)`), then `await manager.run(signal)`.
  *
  * Guarantees: no controller runs before every cache it reads has synced; with leader election,
- * only the leader's controllers run, and they stop (reconciles aborted) as soon as renewal has
- * failed for the renew deadline, before another replica can take the Lease.
+ * only the leader's controllers and runnables run. On a graceful stop they start nothing new and
+ * the Lease is released only after all of them have stopped, so two replicas never act at once.
+ * When renewal has failed for the renew deadline (before another replica can take the Lease),
+ * every signal aborts at once and nothing new starts.
  * Failure modes: rejects with CacheSyncTimeoutError (naming resources), LeaderElectionLostError.
+ * After LeaderElectionLostError the host must exit the process: work that ignores its aborted
+ * signal cannot be killed in JavaScript and may keep acting (`kubeloop run` exits non-zero).
  */
 export class Manager {
   readonly client: Client;
@@ -144,6 +157,8 @@ export class Manager {
         ...(le.leaseDurationMs !== undefined ? { leaseDurationMs: le.leaseDurationMs } : {}),
         ...(le.renewDeadlineMs !== undefined ? { renewDeadlineMs: le.renewDeadlineMs } : {}),
         ...(le.retryPeriodMs !== undefined ? { retryPeriodMs: le.retryPeriodMs } : {}),
+        // The Manager releases the Lease itself, once its work has stopped.
+        releaseOnCancel: false,
         onNewLeader: (leader) => {
           this.state = { ...this.state, leader, leadershipSettled: true };
           this.logger.info({ leader, me: leader === this.identity }, "new leader observed");
@@ -227,7 +242,8 @@ export class Manager {
         }
         this.options.observer?.leader?.(this.name, true);
         this.logger.info({ identity: this.identity }, "became leader");
-        end = this.elector.hold(AbortSignal.any([signal, leading.signal]));
+        // Renewal goes on through a graceful stop: it ends when the work has stopped, not at the signal.
+        end = this.elector.hold(leading.signal);
       }
       this.state = { ...this.state, phase: "leading", leadershipSettled: true, ...(this.elector ? { leader: this.identity } : {}) };
       await this.startRunnables(signal, true);
@@ -236,24 +252,33 @@ export class Manager {
         new Promise<"aborted">((resolve) => (signal.aborted ? resolve("aborted") : signal.addEventListener("abort", () => resolve("aborted"), { once: true }))),
         ...(end ? [end] : []),
       ]);
+      const graceMs = this.options.gracefulShutdownTimeoutMs ?? 30_000;
       if (outcome === "lost") {
-        this.logger.error("leadership lost: stopping controllers at once");
+        this.logger.error("leadership lost: aborting all work at once");
         this.state = { ...this.state, phase: "stopping" };
-        await this.stopRunnables(0);
         this.options.observer?.leader?.(this.name, false);
-        throw new LeaderElectionLostError(`${this.identity} lost the Lease (could not renew it within the renew deadline)`);
+        const abandoned = await this.stopRunnables(graceMs, AbortSignal.abort());
+        throw new LeaderElectionLostError(
+          `${this.identity} lost the Lease (could not renew it within the renew deadline)${abandoned ? `; ${abandoned} tasks ignored their signal and still run: exit the process` : ""}`,
+        );
       }
-      this.logger.info("shutting down: finishing reconciles in flight");
+      this.logger.info("shutting down: finishing work in flight before giving up the Lease");
       this.state = { ...this.state, phase: "stopping" };
-      await this.stopRunnables(this.options.gracefulShutdownTimeoutMs ?? 30_000);
+      // Should renewal fail while work finishes, abort the work at once.
+      const lost = new AbortController();
+      void end?.then((o) => o === "lost" && lost.abort());
+      const abandoned = await this.stopRunnables(graceMs, lost.signal);
       leading.abort();
-      if (end) {
-        await end; // releases the Lease
+      if (end && this.elector) {
+        const how = await end;
         this.options.observer?.leader?.(this.name, false);
+        if (how === "lost") this.logger.error("leadership lost during shutdown: work was aborted; the Lease is left to expire");
+        else if (abandoned > 0) this.logger.error({ abandoned }, "work abandoned at shutdown may still run: the Lease is left to expire instead of being released");
+        else await this.elector.release();
       }
     } catch (error) {
       this.state = { ...this.state, phase: "failed", error: error instanceof Error ? error.message : String(error) };
-      await this.stopRunnables(0);
+      await this.stopRunnables(0, AbortSignal.abort());
       throw error;
     } finally {
       leading.abort();
@@ -272,7 +297,7 @@ export class Manager {
     this.controllers.push(c);
     this.runnables.push({
       start: (signal) => c.start(signal),
-      stop: (timeoutMs) => c.stop(timeoutMs),
+      stop: (timeoutMs, hurry) => c.stop(timeoutMs, hurry),
       informers: () => c.watched,
     });
   }
@@ -325,8 +350,10 @@ export class Manager {
     }
   }
 
-  private async stopRunnables(timeoutMs: number): Promise<void> {
+  /** Stops every started runnable; returns how many tasks were abandoned. */
+  private async stopRunnables(timeoutMs: number, hurry?: AbortSignal): Promise<number> {
     const started = this.started.splice(0);
-    await Promise.all(started.map((r) => r.stop(timeoutMs)));
+    const results = await Promise.all(started.map((r) => r.stop(timeoutMs, hurry)));
+    return results.reduce((sum, r) => sum + (r?.abandoned ?? 0), 0);
   }
 }

@@ -16,6 +16,8 @@ import { namespaceMatcher, singleNamespace } from "./scope.js";
 import { Tasks } from "./tasks.js";
 import { progressKeys } from "./progress.js";
 import { parsePath } from "./diff.js";
+import { objectKey } from "../core/objects.js";
+import { within } from "../core/async.js";
 import { matches, type Filters } from "./filters.js";
 import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerStatus } from "../controller/manager.js";
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
@@ -201,9 +203,18 @@ export class Operator {
           reconciler: processor.reconcile,
           options: { name: `handlers-${entry.kind.kind.toLowerCase()}`, scope, concurrency: this.options.concurrency ?? 16 },
         });
+        // Per-object state lives as long as the object is cached: a delete event (also one a
+        // relist discovers for an object deleted while the watch was down) drops it.
+        informer.subscribe((e) => {
+          if (e.type !== "delete") return;
+          const uid = e.object.metadata?.uid ?? objectKey(e.object.metadata);
+          processor.forget(uid);
+          void tasks.stop(uid);
+        });
       }
       if (entry.events.length) {
         let unsubscribe = () => {};
+        const inFlight = new Set<Promise<void>>();
         manager.add({
           informers: () => [informer],
           start: async () => {
@@ -213,13 +224,21 @@ export class Operator {
               const event = { type: e.type === "delete" ? ("delete" as const) : ("apply" as const), object: e.object, ...(e.type === "apply" && e.old ? { old: e.old } : {}) };
               for (const h of entry.events) {
                 if (!matches(e.object, h.options)) continue;
-                void Promise.resolve()
+                const call: Promise<void> = Promise.resolve()
                   .then(() => h.fn(event))
-                  .catch((error: unknown) => logger.error({ err: error, object: e.object.metadata?.name }, "event handler failed (not retried)"));
+                  .catch((error: unknown) => logger.error({ err: error, object: e.object.metadata?.name }, "event handler failed (not retried)"))
+                  .finally(() => inFlight.delete(call));
+                inFlight.add(call);
               }
             });
           },
-          stop: async () => unsubscribe(),
+          // Event handlers in flight finish before the Lease is released (they get no signal: abandoned at the deadline).
+          stop: async (timeoutMs) => {
+            unsubscribe();
+            const finished = await within(Promise.all(inFlight), timeoutMs);
+            if (!finished) logger.error({ abandoned: inFlight.size }, "event handlers still running at the shutdown deadline: abandoning them");
+            return { abandoned: finished ? 0 : inFlight.size };
+          },
         });
       }
     }

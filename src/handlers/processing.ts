@@ -64,11 +64,40 @@ export class Processor {
     this.writer = new PatchWriter(o.client, o.entry.kind);
   }
 
+  /**
+   * Drops what this processor keeps about an object (called when it leaves the cache), so its
+   * memory is bounded by the cache.
+   */
+  forget(uid: string): void {
+    this.seen.delete(uid);
+    for (const key of this.resumeProgress.keys()) if (key.startsWith(`${uid}/`)) this.resumeProgress.delete(key);
+  }
+
+  /** Objects with per-object state (tests: bounded by the cache). */
+  get size(): number {
+    return this.seen.size + this.resumeProgress.size;
+  }
+
   /** The reconcile function. */
   readonly reconcile = async (_ref: unknown, ctx: ReconcileContext<KubeObject>): Promise<Action | void> => {
-    let object = ctx.object;
+    const object = ctx.object;
     if (!object) return;
     const uid = object.metadata?.uid ?? objectKey(object.metadata);
+    try {
+      return await this.process(object, uid, ctx);
+    } finally {
+      // The object may have left the cache while we worked (deleted without our finalizer):
+      // its delete event already came, so drop what this reconcile may have added back.
+      const cached = ctx.store.get(objectKey(object.metadata));
+      if (!cached || (cached.metadata?.uid ?? objectKey(cached.metadata)) !== uid) {
+        this.forget(uid);
+        void this.o.tasks.stop(uid);
+      }
+    }
+  };
+
+  private async process(initial: KubeObject, uid: string, ctx: ReconcileContext<KubeObject>): Promise<Action | void> {
+    let object = initial;
     const { entry, finalizer, keys } = this.o;
     const deleting = Boolean(object.metadata?.deletionTimestamp);
     const needsFinalizer =
@@ -78,7 +107,7 @@ export class Processor {
 
     if (deleting) {
       await this.o.tasks.stop(uid);
-      this.seen.delete(uid);
+      this.forget(uid);
       if (!hasFinalizer(object, finalizer)) return;
       const steps = entry.handlers.filter((h) => h.cause === "delete" && matches(object as KubeObject, h.options)).map((h) => ({ handler: h, old: undefined, new: undefined, diff: [] }));
       const outcome = await this.runSteps(object, "delete", steps, ctx);
@@ -128,7 +157,7 @@ export class Processor {
     if (outcome.pending) return outcome.action;
     if (!outcome.finalWritten) await this.writer.write(outcome.object, { metadata: { annotations: handled } }, this.inStatus ? { kubeloop: null } : undefined);
     return;
-  };
+  }
 
   /** Runs steps in order; stops at the first that is not finished. */
   private async runSteps(

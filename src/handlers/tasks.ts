@@ -3,11 +3,20 @@
 // the object has been idle for `idleMs`); a daemon is one long-running function whose signal
 // aborts when the object is deleted or the operator stops. Both are stopped, and awaited,
 // before delete handlers run and the finalizer is released.
+//
+// A task lives only as long as its reason: it is stopped when the object stops matching the
+// task's filters (`ensure` sees it), when the object leaves the cache without a visible
+// deletion (deleted with no finalizer, or while the operator was down: `forget`), and when its
+// patch finds the object gone. Per-object state is dropped with the object, so memory is
+// bounded by the cache. Every sleep goes through the clock.
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
 import { within } from "../core/async.js";
+import { systemClock, type Clock } from "../core/clock.js";
+import { NotFoundError } from "../core/errors.js";
+import type { StopResult } from "../controller/controller.js";
 import type { Store } from "../runtime/store.js";
 import { matches } from "./filters.js";
 import { PatchWriter, handlerContext } from "./context.js";
@@ -26,6 +35,7 @@ export interface TasksOptions {
   indexes: Indexes;
   /** Where the latest state of each object is read (the informer's store), by key. */
   store: (entry: KindEntry) => Store<KubeObject>;
+  clock?: Clock;
 }
 
 /** The timers and daemons running for objects. */
@@ -34,32 +44,56 @@ export class Tasks {
   private readonly lastChange = new Map<string, number>();
   private readonly root = new AbortController();
   private readonly writers = new Map<KindEntry, PatchWriter>();
+  private readonly clock: Clock;
 
-  constructor(private readonly o: TasksOptions) {}
+  constructor(private readonly o: TasksOptions) {
+    this.clock = o.clock ?? systemClock;
+  }
 
   /** Notes that the object's essence changed now (for idle timers). */
   touch(uid: string): void {
-    this.lastChange.set(uid, Date.now());
+    if (this.running.has(uid)) this.lastChange.set(uid, this.clock.now());
   }
 
-  /** Starts the timers and daemons that apply to `object` and are not running yet. */
+  /**
+   * Starts the timers and daemons that apply to `object` and are not running yet, and stops
+   * those that no longer apply (the object stopped matching their filters). Does nothing for
+   * an object that is no longer in the cache (its delete event came first).
+   */
   ensure(object: KubeObject, entry: KindEntry): void {
     if (this.root.signal.aborted) return;
     const uid = object.metadata?.uid ?? objectKey(object.metadata);
     const key = objectKey(object.metadata);
+    const cached = this.o.store(entry).get(key);
+    if (!cached || (cached.metadata?.uid ?? objectKey(cached.metadata)) !== uid) return;
+    const wanted = new Set([
+      ...entry.timers.filter((t) => matches(object, t.options)).map((t) => `timer/${t.id}`),
+      ...entry.daemons.filter((d) => matches(object, d.options)).map((d) => `daemon/${d.id}`),
+    ]);
     let tasks = this.running.get(uid);
+    for (const [id, task] of tasks ?? []) {
+      if (wanted.has(id)) continue;
+      tasks?.delete(id);
+      this.o.logger.info({ object: key, task: id }, "the object no longer matches the task's filters: stopping it");
+      void this.end(task);
+    }
+    if (wanted.size === 0) {
+      if (tasks?.size === 0) this.forgetState(uid);
+      return;
+    }
     if (!tasks) this.running.set(uid, (tasks = new Map()));
-    if (!this.lastChange.has(uid)) this.lastChange.set(uid, Date.now());
+    if (!this.lastChange.has(uid)) this.lastChange.set(uid, this.clock.now());
     const latest = () => this.o.store(entry).get(key) ?? object;
+    const sleep = (ms: number, signal: AbortSignal) => this.clock.sleep(ms, signal).catch(() => {});
     for (const t of entry.timers) {
-      if (tasks.has(`timer/${t.id}`) || !matches(object, t.options)) continue;
-      tasks.set(`timer/${t.id}`, this.spawn(30_000, async (signal) => {
+      if (tasks.has(`timer/${t.id}`) || !wanted.has(`timer/${t.id}`)) continue;
+      tasks.set(`timer/${t.id}`, this.spawn(30_000, async (signal, gone) => {
         const log = this.logger(object, t.id);
         await sleep(t.options.initialDelayMs ?? 0, signal);
         let retry = 0;
         while (!signal.aborted) {
           if (t.options.idleMs) {
-            const idleFor = Date.now() - (this.lastChange.get(uid) ?? 0);
+            const idleFor = this.clock.now() - (this.lastChange.get(uid) ?? 0);
             if (idleFor < t.options.idleMs) {
               await sleep(t.options.idleMs - idleFor, signal);
               continue;
@@ -72,6 +106,7 @@ export class Tasks {
             retry = 0;
           } catch (error) {
             if (signal.aborted) return;
+            if (error instanceof NotFoundError) return gone(); // the object is gone: so is the timer's reason
             retry++;
             log.warn(`timer failed: ${error instanceof Error ? error.message : String(error)}`);
           }
@@ -80,7 +115,7 @@ export class Tasks {
       }));
     }
     for (const d of entry.daemons) {
-      if (tasks.has(`daemon/${d.id}`) || !matches(object, d.options)) continue;
+      if (tasks.has(`daemon/${d.id}`) || !wanted.has(`daemon/${d.id}`)) continue;
       tasks.set(`daemon/${d.id}`, this.spawn(d.options.cancellationTimeoutMs ?? 30_000, async (signal) => {
         const log = this.logger(object, d.id);
         for (let retry = 0; !signal.aborted; retry++) {
@@ -97,20 +132,21 @@ export class Tasks {
     }
   }
 
-  /** Stops the object's tasks and waits for them (each up to its cancellation timeout). */
-  async stop(uid: string): Promise<void> {
+  /** Stops the object's tasks and waits for them (each up to its cancellation timeout); returns how many were abandoned. */
+  async stop(uid: string): Promise<number> {
     const tasks = this.running.get(uid);
-    this.running.delete(uid);
-    this.lastChange.delete(uid);
-    if (!tasks) return;
-    await Promise.all([...tasks.values()].map((t) => this.end(t)));
+    this.forgetState(uid);
+    if (!tasks) return 0;
+    const ended = await Promise.all([...tasks.values()].map((t) => this.end(t)));
+    return ended.filter((finished) => !finished).length;
   }
 
-  /** Stops everything (operator shutdown or lost leadership). */
-  async stopAll(): Promise<void> {
-    this.root.abort();
+  /** Stops everything (operator shutdown or lost leadership): every signal aborts at once. */
+  async stopAll(): Promise<StopResult> {
+    this.root.abort(new Error("operator stopping"));
     const all = [...this.running.keys()];
-    await Promise.all(all.map((uid) => this.stop(uid)));
+    const abandoned = await Promise.all(all.map((uid) => this.stop(uid)));
+    return { abandoned: abandoned.reduce((a, b) => a + b, 0) };
   }
 
   /** How many tasks run for an object (tests). */
@@ -118,18 +154,32 @@ export class Tasks {
     return this.running.get(uid)?.size ?? 0;
   }
 
-  private spawn(cancellationTimeoutMs: number, body: (signal: AbortSignal) => Promise<void>): Running {
+  /** Objects with per-object state (tests: bounded by the cache). */
+  get size(): number {
+    return Math.max(this.running.size, this.lastChange.size);
+  }
+
+  private forgetState(uid: string): void {
+    this.running.delete(uid);
+    this.lastChange.delete(uid);
+  }
+
+  /** Runs `body`; its second argument ends the task from inside (the object is gone). */
+  private spawn(cancellationTimeoutMs: number, body: (signal: AbortSignal, gone: () => void) => Promise<void>): Running {
     const stop = new AbortController();
     const signal = AbortSignal.any([stop.signal, this.root.signal]);
-    const done = body(signal).catch((error: unknown) => {
+    const done = body(signal, () => stop.abort(new Error("object gone"))).catch((error: unknown) => {
       if (!signal.aborted) this.o.logger.error({ err: error }, "background task crashed");
     });
     return { stop, done, cancellationTimeoutMs };
   }
 
-  private async end(t: Running): Promise<void> {
-    t.stop.abort(new Error("object deleted or operator stopping"));
-    if (!(await within(t.done, t.cancellationTimeoutMs))) this.o.logger.warn({ timeoutMs: t.cancellationTimeoutMs }, "a daemon did not end after its signal aborted: abandoning it");
+  /** Aborts a task and waits for it; false if it ignored its signal past its cancellation timeout. */
+  private async end(t: Running): Promise<boolean> {
+    t.stop.abort(new Error("object deleted, no longer matching, or operator stopping"));
+    if (await within(t.done, t.cancellationTimeoutMs, this.clock)) return true;
+    this.o.logger.warn({ timeoutMs: t.cancellationTimeoutMs }, "a daemon did not end after its signal aborted: abandoning it");
+    return false;
   }
 
   private context(object: KubeObject, logger: HandlerLogger, signal: AbortSignal, retry: number): HandlerContext<KubeObject> {
@@ -151,17 +201,4 @@ export class Tasks {
       error: (m, f) => base.error(f ?? {}, m),
     };
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, Math.max(0, ms));
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -15,6 +15,15 @@ export interface InformerScope {
   metadataOnly?: boolean;
 }
 
+/**
+ * Where an informer's events come from. Default: `watch()` on the API server; tests give a
+ * scripted source (kubeloop/testing's `ScriptedEvents`) to drive informers without a server.
+ */
+export type EventSource = <T extends KubeObject>(kind: ResourceKind<T>, scope: InformerScope, signal: AbortSignal) => AsyncIterable<WatcherEvent<T>>;
+
+/** Options of informers: the watcher's options and, for tests, another event source. */
+export type InformerOptions<T extends KubeObject> = Omit<WatcherOptions<T>, keyof InformerScope | "signal"> & { source?: EventSource };
+
 /** Receives every event after the store has applied it. Must not throw (a throw is reported and ignored). */
 export type InformerListener<T extends KubeObject> = (event: WatcherEvent<T>) => void;
 
@@ -31,7 +40,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     private readonly client: Client,
     readonly kind: ResourceKind<T>,
     readonly scope: InformerScope,
-    private readonly options: Omit<WatcherOptions<T>, keyof InformerScope | "signal"> = {},
+    private readonly options: InformerOptions<T> = {},
     private readonly onListenerError: (error: unknown) => void = () => {},
   ) {}
 
@@ -46,7 +55,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     if (this.running) return;
     const controller = new AbortController();
     this.controller = controller;
-    const events = watch(this.client.resource(this.kind), { ...this.options, ...this.scope, signal: controller.signal });
+    const { source, ...watchOptions } = this.options;
+    const events = source ? source(this.kind, this.scope, controller.signal) : watch(this.client.resource(this.kind), { ...watchOptions, ...this.scope, signal: controller.signal });
     this.running = (async () => {
       for await (const event of reflect(events, this.store)) {
         if (event.type === "error") this.lastError = event.error;
@@ -80,7 +90,7 @@ export class InformerFactory {
 
   constructor(
     private readonly client: Client,
-    private readonly options: Omit<WatcherOptions<KubeObject>, keyof InformerScope | "signal"> = {},
+    private readonly options: InformerOptions<KubeObject> = {},
   ) {}
 
   /** The informer for `kind` in `scope`, created (not started) on first use. */

@@ -1,0 +1,162 @@
+// The reconcile loop without a server: scripted informer events, real queue, real clock for
+// the short delays these tests need (each waits on a condition with a deadline).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { pino } from "pino";
+import { Client } from "../client/client.js";
+import { ConfigMap } from "../core/builtins.js";
+import { kindOf, type KubeObject } from "../core/objects.js";
+import { InformerFactory } from "../runtime/informer.js";
+import { ScriptedEvents } from "../testing/scripted-events.js";
+import type { Controller} from "./controller.js";
+import { controller, type ControllerObserver, type ObjectRef } from "./controller.js";
+
+const quiet = pino({ level: "silent" });
+// A client that reaches nothing: these controllers never call the server.
+const offline = () =>
+  new Client({ server: "https://127.0.0.1:1", source: "test", namespace: "default", tls: { insecureSkipVerify: true }, auth: { type: "none" } }, { rateLimit: false, retries: 0 });
+const cm = (name: string, namespace = "ns"): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: "1" } });
+
+async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+function setup(objects: KubeObject[]) {
+  const scripted = new ScriptedEvents();
+  scripted.list(ConfigMap, objects);
+  const client = offline();
+  const informers = new InformerFactory(client, { source: scripted.source });
+  return { scripted, client, informers };
+}
+
+describe("reconcile loop", () => {
+  it("a reconcile timeout aborts the signal but keeps the key owned until the reconcile returns", { timeout: 20_000 }, async () => {
+    const { scripted, client, informers } = setup([cm("a")]);
+    let running = 0;
+    let most = 0;
+    let calls = 0;
+    const release: (() => void)[] = [];
+    const signals: AbortSignal[] = [];
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet, reconcileTimeoutMs: 20, queue: { rateLimit: { baseDelayMs: 1, overall: false } } })
+      .concurrency(4)
+      .reconcile(async (_ref, ctx) => {
+        calls++;
+        running++;
+        most = Math.max(most, running);
+        signals.push(ctx.signal);
+        await new Promise<void>((r) => release.push(r)); // ignores its signal
+        running--;
+      });
+    await c.start();
+    await until("the first reconcile", () => calls === 1);
+    await until("its timeout", () => signals[0]?.aborted === true);
+    // Changes keep coming while it overruns; a second worker must not take the key.
+    for (let i = 2; i < 10; i++) {
+      scripted.apply(ConfigMap, { ...cm("a"), metadata: { ...cm("a").metadata, resourceVersion: String(i) } });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(calls, 1, `the key was started again while its reconcile still ran (${calls} starts, ${most} at once)`);
+    release.shift()?.();
+    await until("the key processed again after the overrun", () => calls === 2);
+    assert.equal(most, 1);
+    for (const r of release.splice(0)) r();
+    await c.stop(1_000);
+    await client.close();
+  });
+
+  it("reports a reconcile that ignores its aborted signal (log and metric hook)", { timeout: 20_000 }, async () => {
+    const { client, informers } = setup([cm("slow")]);
+    const stuck: number[] = [];
+    const observer: ControllerObserver = { stuck: (_c, delta) => stuck.push(delta) };
+    let release!: () => void;
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet, reconcileTimeoutMs: 10, stuckAfterMs: 10, observer })
+      .reconcile(() => new Promise<void>((r) => (release = r)));
+    await c.start();
+    await until("reported as stuck", () => stuck.length === 1);
+    release();
+    await until("no longer stuck", () => stuck.length === 2);
+    assert.deepEqual(stuck, [1, -1]);
+    await c.stop(1_000);
+    await client.close();
+  });
+
+  it("on stop, starts no queued key and never more than `concurrency` reconciles at once", { timeout: 20_000 }, async () => {
+    const objects = Array.from({ length: 50 }, (_, i) => cm(`k${i}`));
+    const { client, informers } = setup(objects);
+    let running = 0;
+    let most = 0;
+    let started = 0;
+    let startedAfterStop = 0;
+    let stopping = false;
+    let release!: () => void;
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet })
+      .concurrency(1)
+      .reconcile(async () => {
+        started++;
+        if (stopping) startedAfterStop++;
+        running++;
+        most = Math.max(most, running);
+        if (started === 1) await new Promise<void>((r) => (release = r));
+        running--;
+      });
+    await c.start();
+    await until("the first reconcile", () => started === 1);
+    stopping = true;
+    const stopped = c.stop(5_000);
+    release();
+    await stopped;
+    assert.equal(startedAfterStop, 0, `${startedAfterStop} queued keys were started after stop()`);
+    assert.equal(most, 1);
+    assert.equal(running, 0, "nothing runs after stop() resolved");
+    await client.close();
+  });
+
+  it("at the shutdown deadline aborts the signals, then abandons a reconcile that ignores them", { timeout: 20_000 }, async () => {
+    const { client, informers } = setup([cm("x")]);
+    let signal: AbortSignal | undefined;
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet, unwindMs: 20 })
+      .reconcile(async (_ref, ctx) => {
+        signal = ctx.signal;
+        await new Promise(() => {}); // never returns
+      });
+    await c.start();
+    await until("the reconcile", () => signal !== undefined);
+    const result = await c.stop(20);
+    assert.equal(signal?.aborted, true);
+    assert.equal(result.abandoned, 1);
+    await client.close();
+  });
+
+  it("owns(): a cluster-scoped owner of namespaced children gets its own key (no namespace)", { timeout: 20_000 }, async () => {
+    const Tenant = kindOf("example.com/v1", "Tenant", { plural: "tenants", namespaced: false });
+    const scripted = new ScriptedEvents();
+    scripted.list(Tenant, [{ apiVersion: "example.com/v1", kind: "Tenant", metadata: { name: "acme", uid: "t1", resourceVersion: "1" } }]);
+    scripted.list(ConfigMap, []);
+    const client = offline();
+    const informers = new InformerFactory(client, { source: scripted.source });
+    const seen: { ref: ObjectRef; found: boolean }[] = [];
+    const c: Controller<KubeObject> = controller(client, Tenant)
+      .withOptions({ informers, logger: quiet })
+      .owns(ConfigMap)
+      .reconcile(async (ref, ctx) => void seen.push({ ref, found: ctx.object !== undefined }));
+    await c.start();
+    await until("the initial reconcile", () => seen.length === 1);
+    scripted.apply(ConfigMap, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "child", namespace: "team-a", uid: "c1", resourceVersion: "2", ownerReferences: [{ apiVersion: "example.com/v1", kind: "Tenant", name: "acme", uid: "t1", controller: true }] },
+    });
+    await until("the owner reconciled for its child", () => seen.length === 2);
+    assert.deepEqual(seen[1], { ref: { name: "acme" }, found: true });
+    await c.stop(1_000);
+    await client.close();
+  });
+});
