@@ -1,8 +1,7 @@
 // What a handler (or timer, or daemon) gets, and how the `patch` it fills is written back:
 // labels, annotations and other fields in one merge patch on the object, `status` through the
-// status subresource (or with the main patch, for kinds that have none).
+// status subresource (or with the main patch, for kinds that have none: discovery says which).
 import type { Client } from "../client/client.js";
-import { NotFoundError } from "../core/errors.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { HandlerContext } from "./registry.js";
 
@@ -34,9 +33,13 @@ function splitPatch(patch: Partial<Patch>): { main: Record<string, unknown>; sta
   return { main, status };
 }
 
-/** Writes handler patches for objects of one kind; learns once whether the kind has a status subresource. */
+/**
+ * Writes handler patches for objects of one kind. Whether the kind has a status subresource is
+ * asked of discovery (once; again after a failure), never guessed from an error: a 404 on a
+ * status write usually means the object was just deleted, and is thrown as such.
+ */
 export class PatchWriter {
-  private noStatusSubresource = false;
+  private statusSubresource: Promise<boolean> | undefined;
 
   constructor(
     private readonly client: Client,
@@ -52,17 +55,22 @@ export class PatchWriter {
     const handle = ns ? this.client.resource(this.kind).namespace(ns) : this.client.resource(this.kind);
     let latest = object;
     const hasStatus = Object.keys(statusPatch).length > 0;
-    if (hasStatus && this.noStatusSubresource) main.status = statusPatch;
+    const viaSubresource = hasStatus && (await this.hasStatusSubresource());
+    if (hasStatus && !viaSubresource) main.status = statusPatch;
     if (Object.keys(main).length) latest = await handle.patch(name, main, { type: "merge" });
-    if (hasStatus && !this.noStatusSubresource) {
-      try {
-        latest = await handle.patchStatus(name, { status: statusPatch }, { type: "merge" });
-      } catch (error) {
-        if (!(error instanceof NotFoundError)) throw error;
-        this.noStatusSubresource = true; // no status subresource: status goes with the main patch
-        latest = await handle.patch(name, { status: statusPatch }, { type: "merge" });
-      }
-    }
+    if (viaSubresource) latest = await handle.patchStatus(name, { status: statusPatch }, { type: "merge" });
     return latest;
+  }
+
+  private hasStatusSubresource(): Promise<boolean> {
+    // Ask discovery itself: a descriptor's static mapping says nothing about subresources.
+    this.statusSubresource ??= this.client.mapper.mapping({ apiVersion: this.kind.apiVersion, kind: this.kind.kind }).then(
+      (m) => m.subresources.includes("status"),
+      (error: unknown) => {
+        this.statusSubresource = undefined;
+        throw error;
+      },
+    );
+    return this.statusSubresource;
   }
 }

@@ -72,3 +72,43 @@ describe("indexes", () => {
     assert.deepEqual(set.view.get("by-app")?.get("y"), ["a"]);
   });
 });
+
+describe("essence and co-tenancy", () => {
+  const keys = progressKeys("alpha.kubeloop.dev");
+  const object = (annotations: Record<string, string>) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", annotations }, data: { a: "1" } });
+
+  it("leaves out every kubeloop operator's annotations, not only its own", () => {
+    const table: [Record<string, string>, Record<string, string> | undefined][] = [
+      [{ "alpha.kubeloop.dev/last-handled": "{}", "alpha.kubeloop.dev/progress": "{}" }, undefined],
+      [{ "beta.kubeloop.dev/last-handled": '{"data":{"a":"1"}}', "beta.kubeloop.dev/progress": "{}" }, undefined],
+      [{ "kubeloop.dev/anything": "x", "team.example.com/owner": "me" }, { "team.example.com/owner": "me" }],
+      [{ "kubectl.kubernetes.io/last-applied-configuration": "{}" }, undefined],
+      [{ "notkubeloop.dev/x": "kept" }, { "notkubeloop.dev/x": "kept" }],
+    ];
+    for (const [annotations, kept] of table) {
+      const e = essence(object(annotations), keys) as { metadata?: { annotations?: Record<string, string> } };
+      assert.deepEqual(e.metadata?.annotations, kept, JSON.stringify(annotations));
+    }
+  });
+
+  it("two operators writing their diff bases do not change each other's essence (no ping-pong, no growth)", () => {
+    const beta = progressKeys("beta.kubeloop.dev");
+    let obj = object({});
+    const sizes: number[] = [];
+    for (let round = 0; round < 8; round++) {
+      const a = JSON.stringify(essence(obj, keys));
+      obj = object({ ...obj.metadata.annotations, [keys.lastHandled]: a });
+      const b = JSON.stringify(essence(obj, beta));
+      obj = object({ ...obj.metadata.annotations, [beta.lastHandled]: b });
+      sizes.push(JSON.stringify(obj.metadata.annotations).length);
+    }
+    assert.equal(new Set(sizes).size, 1, `annotations grew: ${sizes.join(" → ")}`);
+    assert.deepEqual(essence(obj, keys), essence(obj, beta));
+  });
+
+  it("an operator with its own prefix outside kubeloop.dev still leaves out its own annotations", () => {
+    const custom = progressKeys("ops.example.com");
+    const e = essence(object({ "ops.example.com/last-handled": "{}", "ops.example.com/progress": "{}" }), custom);
+    assert.equal(e.metadata, undefined);
+  });
+});

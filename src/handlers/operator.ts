@@ -53,7 +53,11 @@ export interface OperatorOptions {
   progressIn?: "annotations" | "status";
   /** Client-side rate limit of the client the operator loads itself. Default 20 qps / burst 30; `false` for none. */
   rateLimit?: RateLimit | false;
-  /** Prefix of the annotations and finalizer the handlers use. Default `<name>.kubeloop.dev`. */
+  /**
+   * Prefix of the annotations and finalizer the handlers use. Default `<name>.kubeloop.dev`.
+   * Other kubeloop operators on the same kinds ignore annotations under `*.kubeloop.dev`; a prefix
+   * outside that domain is seen by them as content (they would handle your bookkeeping as a change).
+   */
   annotationPrefix?: string;
 }
 

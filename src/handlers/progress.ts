@@ -5,7 +5,11 @@
 //   <prefix>/last-handled  the essence of the object as of the last fully handled change
 //
 // The essence is what handlers react to: everything but status and the server-managed parts of
-// metadata; labels and annotations stay (minus our own and kubectl's last-applied copy).
+// metadata; labels and annotations stay, minus kubectl's last-applied copy and minus every
+// kubeloop-marked annotation: ours, and those of any other kubeloop operator on the same kind
+// (keys under `kubeloop.dev/` or `*.kubeloop.dev/`). Without that rule two operators would see
+// each other's bookkeeping as a change, handle it, and write again, forever (kopf likewise
+// ignores every kopf operator's storage annotations).
 import type { KubeObject } from "../core/objects.js";
 
 /** The state of one handler for the current change. */
@@ -34,12 +38,25 @@ export function progressKeys(prefix: string): ProgressKeys {
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
-/** What handlers react to: the object without status and server-managed metadata. */
+/**
+ * Whether an annotation is bookkeeping rather than content: this operator's own, any kubeloop
+ * operator's (the key's prefix is `kubeloop.dev` or ends in `.kubeloop.dev`), or kubectl's
+ * last-applied copy.
+ */
+export function isBookkeeping(key: string, keys: ProgressKeys): boolean {
+  if (key === LAST_APPLIED || key.startsWith(`${keys.prefix}/`)) return true;
+  const slash = key.indexOf("/");
+  if (slash < 0) return false;
+  const domain = key.slice(0, slash);
+  return domain === "kubeloop.dev" || domain.endsWith(".kubeloop.dev");
+}
+
+/** What handlers react to: the object without status, server-managed metadata and bookkeeping annotations. */
 export function essence(object: KubeObject, keys: ProgressKeys): Record<string, unknown> {
   const rest: Record<string, unknown> = { ...(object as Record<string, unknown>) };
   for (const key of ["metadata", "status", "apiVersion", "kind"]) delete rest[key];
   const metadata = object.metadata;
-  const annotations = Object.fromEntries(Object.entries(metadata?.annotations ?? {}).filter(([k]) => !k.startsWith(`${keys.prefix}/`) && k !== LAST_APPLIED));
+  const annotations = Object.fromEntries(Object.entries(metadata?.annotations ?? {}).filter(([k]) => !isBookkeeping(k, keys)));
   const meta: Record<string, unknown> = {};
   if (metadata?.labels && Object.keys(metadata.labels).length) meta.labels = metadata.labels;
   if (Object.keys(annotations).length) meta.annotations = annotations;
