@@ -94,3 +94,85 @@ describe("status writes", () => {
     assert.deepEqual((await gadgets.get("alive")).status, { phase: "Ready" }, "the status landed (through the status subresource)");
   });
 });
+
+describe("timers and daemons end with their reason", () => {
+  it("a daemon stops when its object no longer matches the daemon's filters", { timeout: 30_000 }, async () => {
+    const ns = await namespace();
+    const live = new Set<string>();
+    const op = new Operator({ name: "filters", namespaces: [ns], leaderElection: false });
+    op.daemon(
+      ConfigMap,
+      async ({ object, signal }) => {
+        const name = object.metadata!.name!;
+        live.add(name);
+        await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+        live.delete(name);
+      },
+      { labels: { run: "yes" } },
+    );
+    const r = await start(op);
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "d", labels: { run: "yes" } } });
+    await eventually("the daemon runs", async () => live.has("d"));
+    await cms.patch("d", { metadata: { labels: { run: "no" } } }, { type: "merge" });
+    await eventually("the daemon stopped once the label no longer matched", async () => !live.has("d"), { timeoutMs: 10_000 });
+    await r.stop();
+  });
+
+  it("a daemon stops when its object disappears with no visible deletion (deleted without our finalizer)", { timeout: 30_000 }, async () => {
+    const ns = await namespace();
+    const live = new Set<string>();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const op = new Operator({ name: "vanish", namespaces: [ns], leaderElection: false });
+    op.daemon(ConfigMap, async ({ object, signal }) => {
+      live.add(object.metadata!.name!);
+      await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+      live.delete(object.metadata!.name!);
+    });
+    // Holds the object's key, so the operator cannot put its finalizer back before the delete.
+    op.on.create(ConfigMap, async () => held);
+    const r = await start(op);
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "v" } });
+    await eventually("the daemon runs", async () => live.has("v"));
+    await cms.patch("v", { metadata: { finalizers: null } }, { type: "merge" });
+    await cms.delete("v");
+    await eventually("the object is gone", async () => !(await cms.get("v").catch(() => undefined)));
+    await eventually("the daemon stopped with its object", async () => !live.has("v"), { timeoutMs: 10_000 });
+    release();
+    await r.stop();
+  });
+});
+
+describe("memory bounded by the cache", () => {
+  it("10,000 objects created and deleted without our finalizer leave no per-object state", { timeout: 240_000 }, async () => {
+    const ns = await namespace();
+    const op = new Operator({ name: "churn", namespaces: [ns], leaderElection: false, concurrency: 32 });
+    let handled = 0;
+    op.on.create(ConfigMap, async () => void handled++, { labels: { handle: "yes" } });
+    op.timer(ConfigMap, { intervalMs: 60_000, labels: { timer: "yes" } }, async () => {});
+    const r = await start(op);
+    const cms = client.resource(ConfigMap).namespace(ns);
+    const N = 10_000;
+    // Objects already handled (a diff base that matches them), so the operator sees, tracks and
+    // forgets them without writing: the churn is the test's own creates and deletes.
+    const lastHandled = JSON.stringify({ data: { i: "x" } });
+    let next = 0;
+    let most = 0;
+    const worker = async () => {
+      for (let i = next++; i < N; i = next++) {
+        const name = `c${i}`;
+        await cms.create({ metadata: { name, annotations: { "churn.kubeloop.dev/last-handled": lastHandled } }, data: { i: "x" } });
+        await cms.delete(name);
+        if (i % 1000 === 0) most = Math.max(most, op.trackedObjects());
+      }
+    };
+    await Promise.all(Array.from({ length: 24 }, worker));
+    await eventually("every object gone from the operator's state", async () => op.trackedObjects() === 0 && (await cms.list()).items.length === 0, { timeoutMs: 60_000 });
+    process.stdout.write(`# churned ${N} objects; tracked entries peaked at ≥ ${most}, now ${op.trackedObjects()}\n`);
+    assert.ok(most > 0, "the operator did track objects while they existed");
+    assert.equal(handled, 0);
+    await r.stop();
+  });
+});

@@ -114,6 +114,8 @@ export class Operator {
   private readonly probes = new Map<string, () => Promise<unknown> | unknown>();
   private login: (() => Promise<Client> | Client) | undefined;
   private running = false;
+  /** Per-object state of the handlers while running (for {@link Operator.trackedObjects}). */
+  private tracked: { processors: Processor[]; tasks: Tasks } | undefined;
 
   /**
    * kopf-style handlers. Each runs once to success per change, even across restarts (progress
@@ -188,6 +190,7 @@ export class Operator {
     const single = singleNamespace(namespaces);
     const scope = single ? { namespace: single } : {};
     const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => manager.informers.informer(entry.kind, scope).store });
+    const processors: Processor[] = [];
     for (const entry of this.registry.kinds.values()) {
       const informer = manager.informers.informer(entry.kind, scope);
       for (const ix of entry.indexes) {
@@ -199,7 +202,8 @@ export class Operator {
       }
       if (entry.indexes.length) manager.add({ needsLeader: false, informers: () => [informer], start: async () => {}, stop: async () => {} });
       if (entry.handlers.length || entry.timers.length || entry.daemons.length) {
-        const processor = new Processor({ client, entry, keys, finalizer, recorder: manager.recorder, logger, indexes: indexSet.view, tasks, ...(this.options.eventLevel ? { eventLevel: this.options.eventLevel } : {}), ...(this.options.progressIn ? { progressIn: this.options.progressIn } : {}) });
+        const processor: Processor = new Processor({ client, entry, keys, finalizer, recorder: manager.recorder, logger, indexes: indexSet.view, tasks, ...(this.options.eventLevel ? { eventLevel: this.options.eventLevel } : {}), ...(this.options.progressIn ? { progressIn: this.options.progressIn } : {}) });
+        processors.push(processor);
         manager.addController({
           kind: entry.kind,
           sources: [],
@@ -247,7 +251,18 @@ export class Operator {
       }
     }
     manager.add({ start: async () => {}, stop: () => tasks.stopAll() });
+    this.tracked = { processors, tasks };
     return tasks;
+  }
+
+  /**
+   * How many per-object entries the handlers, timers and daemons hold now (0 when not running).
+   * Bounded by the cache: an object's entries go when it leaves the cache (deleted, with or
+   * without a finalizer, or found gone on a relist). For tests and memory diagnostics.
+   */
+  trackedObjects(): number {
+    if (!this.tracked) return 0;
+    return this.tracked.processors.reduce((sum, p) => sum + p.size, 0) + this.tracked.tasks.size;
   }
 
   private assertNotRunning(): void {
@@ -340,6 +355,7 @@ export class Operator {
       await probes?.close();
       await extra?.close();
       if (!options.client) await client.close();
+      this.tracked = undefined;
       this.running = false;
     }
   }
