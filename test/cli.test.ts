@@ -6,7 +6,8 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Client, Namespace } from "../src/index.js";
+import { Client, ConfigMap, Namespace } from "../src/index.js";
+import { FaultProxy } from "../src/testing.js";
 import { Greeting } from "../examples/10-minimal/operator.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
@@ -81,6 +82,45 @@ op.on.create(Ghost, async () => {});
     run.kill("SIGTERM");
     assert.equal(await run.exited, 0);
     assert.match(run.out(), /signal received: stopping gracefully/);
+  });
+});
+
+describe("kubeloop run when the Lease is lost", () => {
+  it("exits non-zero after the grace deadline even though a daemon ignores its signal", { timeout: 90_000 }, async () => {
+    const ns = uniqueName("lost");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const cluster = await sharedCluster();
+    const proxy = await FaultProxy.start(cluster.server);
+    after(() => proxy.close());
+    const cut = proxy.rewriteKubeconfig(kubeconfig, join(scratch, `lost-${ns}`));
+    writeFileSync(
+      join(scratch, "stubborn.ts"),
+      `import { ConfigMap, Operator } from "../../../src/index.js";
+export const op = new Operator({
+  name: "stubborn",
+  namespaces: ["${ns}"],
+  gracefulShutdownTimeoutMs: 1_000,
+  leaderElection: { namespace: "${ns}", leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 },
+});
+// A daemon that ignores its signal and would keep the process alive for ever.
+op.daemon(ConfigMap, async () => {
+  console.log("DAEMON STARTED");
+  await new Promise(() => setInterval(() => {}, 1_000));
+}, { cancellationTimeoutMs: 500 });
+`,
+    );
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "keep-busy" } });
+    const run = kubeloop(["run", join(scratch, "stubborn.ts"), "--kubeconfig", cut, "--metrics-bind", "127.0.0.1:0", "--log-format", "json"]);
+    after(() => run.kill("SIGKILL"));
+    await eventually("the daemon runs on the leader", async () => run.out().includes("DAEMON STARTED"), { timeoutMs: 60_000 });
+    proxy.cutAll();
+    proxy.refuse();
+    const cutAt = Date.now();
+    const code = await Promise.race([run.exited, new Promise<"alive">((r) => setTimeout(() => r("alive"), 20_000))]);
+    assert.notEqual(code, "alive", `still running 20 s after losing the API server:\n${run.out().slice(-2000)}`);
+    assert.notEqual(code, 0, "exits non-zero");
+    assert.match(run.out(), /lost the Lease/);
+    process.stdout.write(`# exited ${code} ${Date.now() - cutAt} ms after the cut (renew deadline 2 s, grace 1 s)\n`);
   });
 });
 

@@ -8,8 +8,8 @@ import { ConfigMap } from "../core/builtins.js";
 import { kindOf, type KubeObject } from "../core/objects.js";
 import { InformerFactory } from "../runtime/informer.js";
 import { ScriptedEvents } from "../testing/scripted-events.js";
-import type { Controller} from "./controller.js";
-import { controller, type ControllerObserver, type ObjectRef } from "./controller.js";
+import type { Controller } from "./controller.js";
+import { Action, controller, type ControllerObserver, type ObjectRef } from "./controller.js";
 
 const quiet = pino({ level: "silent" });
 // A client that reaches nothing: these controllers never call the server.
@@ -132,6 +132,23 @@ describe("reconcile loop", () => {
     const result = await c.stop(20);
     assert.equal(signal?.aborted, true);
     assert.equal(result.abandoned, 1);
+    await client.close();
+  });
+
+  it("Action.requeueAfter(30 days) waits (it used to fire after 1 ms, again and again)", { timeout: 20_000 }, async () => {
+    const { client, informers } = setup([cm("later")]);
+    let calls = 0;
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet })
+      .reconcile(async () => {
+        calls++;
+        return Action.requeueAfter(30 * 24 * 3600 * 1000);
+      });
+    await c.start();
+    await until("the first reconcile", () => calls === 1);
+    await new Promise((r) => setTimeout(r, 100)); // checks that nothing happens: a fixed wait is the point
+    assert.equal(calls, 1, `${calls} reconciles within 100 ms`);
+    await c.stop(1_000);
     await client.close();
   });
 
