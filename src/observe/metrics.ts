@@ -25,6 +25,7 @@ export class Metrics {
   private readonly terminalErrors: Counter<"controller">;
   private readonly reconcileTime: Histogram<"controller">;
   private readonly activeWorkers: Gauge<"controller">;
+  private readonly stuck: Gauge<"controller">;
   private readonly depth: Gauge<"name" | "controller">;
   private readonly adds: Counter<"name" | "controller">;
   private readonly queueDuration: Histogram<"name" | "controller">;
@@ -51,6 +52,12 @@ export class Metrics {
       registers,
     });
     this.activeWorkers = new Gauge({ name: "controller_runtime_active_workers", help: "Number of currently used workers per controller", labelNames: ["controller"], registers });
+    this.stuck = new Gauge({
+      name: "kubeloop_stuck_reconciles",
+      help: "Reconciles still running long after their signal aborted (timeout or shutdown): they ignore it and keep their key",
+      labelNames: ["controller"],
+      registers,
+    });
     const depths = this.depths;
     this.depth = new Gauge({
       name: "workqueue_depth",
@@ -102,6 +109,7 @@ export class Metrics {
         if (terminal) this.terminalErrors.inc({ controller });
       },
       active: (controller, delta) => this.activeWorkers.inc({ controller }, delta),
+      stuck: (controller, delta) => this.stuck.inc({ controller }, delta),
       leader: (name, isLeader) => this.leader.set({ name }, isLeader ? 1 : 0),
     };
   }
