@@ -87,14 +87,40 @@ describe("transport", () => {
     assert.match(error.message, /POST \/api\/v1\/namespaces\/default\/configmaps: etcd is down/);
     assert.equal(post.seen.length, 1, "the create was sent once");
 
-    // A JSON patch is not idempotent either; a merge patch is.
+    // Writes are not retried after a 5xx the server did not ask to be retried (client-go): the
+    // write may have been carried out, and its repeat would surface as a Conflict or NotFound.
     const patch = await scripted([unavailable, unavailable, { status: 200, body: cm }]);
     const patcher = new Client(plainConfig(patch.port), { rateLimit: false, retryDelayMs: 1 });
     await assert.rejects(patcher.resource(ConfigMap).namespace("default").patch("x", [{ op: "remove", path: "/data/a" }], { type: "json" }));
     assert.equal(patch.seen.length, 1);
-    await patcher.resource(ConfigMap).namespace("default").patch("x", { data: { a: null } }, { type: "merge" });
-    assert.equal(patch.seen.length, 3, "the merge patch was retried after a 503");
-    await Promise.all([client.close(), writer.close(), patcher.close()]);
+    await assert.rejects(patcher.resource(ConfigMap).namespace("default").patch("x", { data: { a: null } }, { type: "merge" }));
+    assert.equal(patch.seen.length, 2, "a merge patch is not retried after a plain 503");
+    const put = await scripted([unavailable]);
+    const putter = new Client(plainConfig(put.port), { rateLimit: false, retryDelayMs: 1 });
+    await assert.rejects(putter.resource(ConfigMap).namespace("default").replace(cm));
+    await assert.rejects(putter.resource(ConfigMap).namespace("default").delete("x"));
+    assert.deepEqual(put.seen.map((s) => s.method), ["PUT", "DELETE"], "PUT and DELETE are sent once each");
+    // … unless the server asks for it (Retry-After): then any write is retried.
+    const asked = await scripted([{ ...unavailable, headers: { "retry-after": "0" } }, { status: 200, body: cm }]);
+    const polite = new Client(plainConfig(asked.port), { rateLimit: false, retryDelayMs: 1 });
+    await polite.resource(ConfigMap).namespace("default").patch("x", { data: { a: null } }, { type: "merge" });
+    assert.equal(asked.seen.length, 2, "retried after a 503 with Retry-After");
+    await Promise.all([client.close(), writer.close(), patcher.close(), putter.close(), polite.close()]);
+  });
+
+  it("does not repeat a write after a connection reset (it may have been carried out)", async () => {
+    let requests = 0;
+    const reset = createHttpServer((req) => {
+      requests++;
+      req.socket.destroy();
+    });
+    const port = await listen(reset);
+    const client = new Client(plainConfig(port), { rateLimit: false, retryDelayMs: 1 });
+    await assert.rejects(client.resource(ConfigMap).namespace("default").delete("x"));
+    assert.equal(requests, 1, "the DELETE was sent once");
+    await assert.rejects(client.resource(ConfigMap).namespace("default").get("x"));
+    assert.equal(requests, 5, "a GET is retried (3 retries)");
+    await client.close();
   });
 
   it("fails fast with a NetworkError naming the server when nothing listens", async () => {

@@ -310,7 +310,6 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       query: { ...writeQuery(options), ...(options.type === "apply" && options.force ? { force: true } : {}) },
       body: patch,
       contentType: PATCH_CONTENT_TYPES[options.type],
-      idempotent: options.type !== "json",
     };
   }
 

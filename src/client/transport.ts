@@ -2,12 +2,13 @@
 // cluster and identity, credentials on every request, a client-side token bucket, deadlines
 // and cancellation, and retries that never repeat a call the server may have carried out.
 //
-// Retry policy (what is retried, with exponential backoff and jitter, or the server's Retry-After):
-// - 429 TooManyRequests, any method: the server refused the call before running it.
+// Retry policy (what is retried, with exponential backoff and jitter, or the server's Retry-After),
+// client-go's: a write is repeated only when the server asked for it, because a write that was
+// carried out and then repeated surfaces as a Conflict or NotFound that never happened.
+// - 429 TooManyRequests, and any 5xx that carries Retry-After, any method: the server asked.
 // - Connection refused, any method: nothing reached the server.
-// - Other network errors, 502/503/504, and any 5xx that carries Retry-After: idempotent calls
-//   only (GET, PUT, DELETE, and PATCH types that are idempotent). A POST (create) is never
-//   retried after it may have been received.
+// - Other network errors and 502/503/504 without Retry-After: reads only (GET, or a call marked
+//   `idempotent: true`). PUT, DELETE, PATCH and POST are sent once.
 // - 401 once, after dropping cached credentials (a rotated token, an expired exec credential).
 import { Agent, ProxyAgent, type Dispatcher } from "undici";
 import { systemClock, type Clock } from "../core/clock.js";
@@ -57,7 +58,7 @@ export interface HttpRequest {
   signal?: AbortSignal;
   /** Overrides the transport's deadline; 0 means none (watches). */
   timeoutMs?: number;
-  /** Whether repeating the call is harmless. Default: true for GET, PUT, DELETE. */
+  /** Whether repeating the call after a network error or a plain 502/503/504 is harmless. Default: true for GET only. */
   idempotent?: boolean;
   /** `json` (default) parses the body; `text` returns it as a string (e.g. /metrics). */
   responseType?: "json" | "text";
@@ -135,7 +136,7 @@ export class Transport {
     mode: { streaming?: boolean } = {},
   ): Promise<{ response: Dispatcher.ResponseData; info: RequestInfo }> {
     const info: RequestInfo = { method: req.method, path: req.path };
-    const idempotent = req.idempotent ?? (req.method === "GET" || req.method === "PUT" || req.method === "DELETE");
+    const idempotent = req.idempotent ?? req.method === "GET";
     const path = this.basePath + req.path + queryString(req.query);
     const body = req.body === undefined ? undefined : typeof req.body === "string" ? req.body : JSON.stringify(req.body);
     let attempt = 0;
@@ -197,7 +198,7 @@ export class Transport {
         continue;
       }
       const retryable =
-        code === 429 || (idempotent && (code === 502 || code === 503 || code === 504 || (code >= 500 && retryAfterMs !== undefined)));
+        code === 429 || (code >= 500 && retryAfterMs !== undefined) || (idempotent && (code === 502 || code === 503 || code === 504));
       if (retryable && attempt < this.options.retries) {
         await this.backoff(attempt++, retryAfterMs, req, info);
         continue;
