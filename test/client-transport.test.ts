@@ -123,6 +123,26 @@ describe("transport", () => {
     await client.close();
   });
 
+  it("discovery: one caller aborting does not fail the others waiting on the same request", async () => {
+    const server = createHttpServer((req, res) => {
+      req.resume();
+      setTimeout(() => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ kind: "APIResourceList", groupVersion: "v1", resources: [{ name: "widgets", kind: "Widget", namespaced: true, verbs: ["get"] }] }));
+      }, 100);
+    });
+    const port = await listen(server);
+    const client = new Client(plainConfig(port), { rateLimit: false, retryDelayMs: 1 });
+    const impatient = new AbortController();
+    const widget = { apiVersion: "v1", kind: "Widget" };
+    const first = client.mapper.mapping(widget, impatient.signal);
+    const second = client.mapper.mapping(widget);
+    setTimeout(() => impatient.abort(new Error("impatient caller gave up")), 10);
+    await assert.rejects(first, /impatient/);
+    assert.equal((await second).plural, "widgets", "the second caller got its answer");
+    await client.close();
+  });
+
   it("fails fast with a NetworkError naming the server when nothing listens", async () => {
     const probe = createServer();
     const port = await listen(probe);

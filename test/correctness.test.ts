@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CustomResourceDefinition, Namespace, NotFoundError, Operator, Type, defineResource } from "../src/index.js";
+import { Client, ConfigMap, CustomResourceDefinition, Manager, Namespace, NotFoundError, Operator, Secret, Type, defineResource } from "../src/index.js";
 import { PatchWriter } from "../src/handlers/context.js";
 import { runOperator, type OperatorUnderTest } from "../src/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
@@ -174,5 +174,37 @@ describe("memory bounded by the cache", () => {
     assert.ok(most > 0, "the operator did track objects while they existed");
     assert.equal(handled, 0);
     await r.stop();
+  });
+});
+
+describe("errors in informer listeners", () => {
+  it("a throwing watches() mapper is logged with its error, and the informer goes on", { timeout: 30_000 }, async () => {
+    const ns = await namespace();
+    const lines: { msg?: string; err?: { message?: string } }[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const manager = new Manager(client, { name: "listener-errors", leaderElection: false, logger });
+    let mapped = 0;
+    manager
+      .controller(ConfigMap)
+      .withOptions({ scope: { namespace: ns } })
+      .watches(
+        Secret,
+        (s) => {
+          mapped++;
+          if (s.metadata?.name === "bad") throw new Error("mapper exploded");
+          return [];
+        },
+        { namespace: ns },
+      )
+      .reconcile(async () => {});
+    const stop = new AbortController();
+    const run = manager.run(stop.signal);
+    await manager.whenSynced();
+    await client.resource(Secret).namespace(ns).create({ metadata: { name: "bad" } });
+    await client.resource(Secret).namespace(ns).create({ metadata: { name: "good" } });
+    await eventually("the good one mapped after the bad one", async () => mapped >= 2);
+    await eventually("the error logged", async () => lines.some((l) => l.err?.message === "mapper exploded"));
+    stop.abort();
+    await run;
   });
 });

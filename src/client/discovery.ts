@@ -4,6 +4,7 @@
 import { NotFoundError, type ApiError } from "../core/errors.js";
 import { parseApiVersion, type ResourceKind } from "../core/objects.js";
 import type { Transport } from "./transport.js";
+import { raceSignal } from "../core/async.js";
 
 /** Where a kind lives in the REST API. */
 export interface ResourceMapping {
@@ -71,22 +72,24 @@ export class RestMapper {
   private async entry(apiVersion: string, refresh: boolean, signal?: AbortSignal): Promise<CacheEntry> {
     const cached = this.cache.get(apiVersion);
     if (cached && !refresh) return cached;
+    // One request serves every caller; it carries no caller's signal (one caller giving up must
+    // not fail the others): each caller stops waiting on its own signal instead.
     let pending = this.inFlight.get(apiVersion);
     if (!pending) {
-      pending = this.fetch(apiVersion, signal).finally(() => this.inFlight.delete(apiVersion));
+      pending = this.fetch(apiVersion).finally(() => this.inFlight.delete(apiVersion));
       this.inFlight.set(apiVersion, pending);
     }
-    const entry = await pending;
+    const entry = await (signal ? raceSignal(pending, signal) : pending);
     this.cache.set(apiVersion, entry);
     return entry;
   }
 
-  private async fetch(apiVersion: string, signal?: AbortSignal): Promise<CacheEntry> {
+  private async fetch(apiVersion: string): Promise<CacheEntry> {
     const { group, version } = parseApiVersion(apiVersion);
     const path = group ? `/apis/${group}/${version}` : `/api/${version}`;
     let list: ApiResourceList;
     try {
-      list = await this.transport.request<ApiResourceList>({ method: "GET", path, ...(signal ? { signal } : {}) });
+      list = await this.transport.request<ApiResourceList>({ method: "GET", path });
     } catch (error) {
       if ((error as ApiError).reason === "NotFound") return { fetchedAt: Date.now(), kinds: undefined };
       throw error;

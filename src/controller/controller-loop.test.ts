@@ -10,6 +10,7 @@ import { InformerFactory } from "../runtime/informer.js";
 import { ScriptedEvents } from "../testing/scripted-events.js";
 import type { Controller } from "./controller.js";
 import { Action, controller, type ControllerObserver, type ObjectRef } from "./controller.js";
+import { WrittenVersions } from "./read-your-writes.js";
 
 const quiet = pino({ level: "silent" });
 // A client that reaches nothing: these controllers never call the server.
@@ -174,6 +175,24 @@ describe("reconcile loop", () => {
     await until("the owner reconciled for its child", () => seen.length === 2);
     assert.deepEqual(seen[1], { ref: { name: "acme" }, found: true });
     await c.stop(1_000);
+    await client.close();
+  });
+});
+
+describe("read-your-own-writes", () => {
+  it("settle() with an already aborted signal returns at once (it used to wait out its timeout)", { timeout: 10_000 }, async () => {
+    const { client, informers } = setup([cm("w")]);
+    const informer = informers.informer<KubeObject>(ConfigMap);
+    informer.start();
+    await informer.waitUntilReady();
+    const writes = new WrittenVersions();
+    writes.observe(informer);
+    writes.record(ConfigMap, { ...cm("w"), metadata: { ...cm("w").metadata, resourceVersion: "9" } });
+    const started = Date.now();
+    const settled = await writes.settle(informer, "ns/w", 5_000, AbortSignal.abort());
+    assert.equal(settled, false);
+    assert.ok(Date.now() - started < 1_000, `waited ${Date.now() - started} ms`);
+    await informers.stop();
     await client.close();
   });
 });

@@ -141,7 +141,11 @@ export class Manager {
     this.client = client;
     this.name = options.name;
     this.logger = options.logger ?? pino({ name: options.name });
-    this.informers = new InformerFactory(client);
+    // A throwing listener (a watches() mapper, a predicate) must not stop the informer, nor go unseen.
+    this.informers = new InformerFactory(client, {
+      onListenerError: (error, informer) =>
+        this.logger.error({ err: error, kind: describeKind(informer.kind), namespace: informer.scope.namespace }, "an informer listener (mapper, predicate or event handler) threw: event skipped for it"),
+    });
     const le = options.leaderElection === false ? undefined : (options.leaderElection ?? {});
     this.identity = le?.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
     this.recorder = new EventRecorder(client, {

@@ -95,6 +95,7 @@ export class WrittenVersions {
       return have === undefined || have >= wanted;
     };
     if (caughtUp()) return true;
+    if (signal?.aborted) return false;
     return new Promise<boolean>((resolve) => {
       const finish = (ok: boolean) => {
         clearTimeout(timer);

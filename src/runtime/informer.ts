@@ -84,13 +84,19 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 }
 
+/** Options of an {@link InformerFactory}: its informers' options, and where listener errors go. */
+export type InformerFactoryOptions = InformerOptions<KubeObject> & {
+  /** Called with every error a listener throws (the informer goes on). Default: ignored; the Manager logs them. */
+  onListenerError?: (error: unknown, informer: Informer) => void;
+};
+
 /** Hands out shared informers: the same (kind, scope) always gets the same Informer. */
 export class InformerFactory {
   private readonly informers = new Map<string, Informer>();
 
   constructor(
     private readonly client: Client,
-    private readonly options: InformerOptions<KubeObject> = {},
+    private readonly options: InformerFactoryOptions = {},
   ) {}
 
   /** The informer for `kind` in `scope`, created (not started) on first use. */
@@ -98,7 +104,9 @@ export class InformerFactory {
     const key = JSON.stringify([kind.apiVersion, kind.kind, scope.namespace ?? "", scope.labelSelector ?? "", scope.fieldSelector ?? "", Boolean(scope.metadataOnly)]);
     let informer = this.informers.get(key);
     if (!informer) {
-      informer = new Informer(this.client, kind as ResourceKind, scope, this.options as never);
+      const { onListenerError, ...options } = this.options;
+      const created: Informer = new Informer(this.client, kind as ResourceKind, scope, options as never, (error) => onListenerError?.(error, created));
+      informer = created;
       this.informers.set(key, informer);
     }
     return informer as unknown as Informer<T>;
