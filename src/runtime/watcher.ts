@@ -16,7 +16,11 @@
 // Guarantees: the iterator ends only when `signal` aborts (or the consumer stops iterating).
 // Recovery: watches resume from the last resourceVersion (bookmarks included); a stream silent
 // for `inactivityTimeoutMs` (no event, no bookmark) is dropped and resumed; failures back off
-// 0.8 s → 30 s with jitter, reset once an attempt makes progress.
+// 0.8 s → 30 s with jitter, reset once an attempt makes progress. A watch the server closes
+// within a second with no event counts as a failure (client-go's "very short watch"), so a
+// server that closes every watch at once is not hammered. A continue token that expires during
+// a paged list (410) makes the next list one unpaged request (client-go's FullListIfExpired),
+// after a backoff.
 // Memory: besides what the consumer keeps, one key → resourceVersion entry per object.
 import { systemClock, type Clock } from "../core/clock.js";
 import { ApiError, GoneError, errorFromResponse } from "../core/errors.js";
@@ -92,6 +96,7 @@ export async function* watch<T extends KubeObject>(
   let consistentList = false; // after a 410 or too-large RV: read from etcd, not the watch cache
   let streaming: boolean | "auto" = options.initialList === "list" ? false : options.initialList === "stream" ? true : "auto";
   let rv: string | undefined;
+  let fullList = false; // a continue token expired: list in one request next time
 
   /** Listing state shared by the paged and the streaming initial list. */
   let listed: Set<string> | undefined;
@@ -123,6 +128,7 @@ export async function* watch<T extends KubeObject>(
     listed = undefined;
     needList = false;
     consistentList = false;
+    fullList = false;
   }
 
   while (!signal?.aborted) {
@@ -153,17 +159,16 @@ export async function* watch<T extends KubeObject>(
       }
     };
 
+    let pagesRead = 0;
     try {
       const useStream = needList && streaming !== false;
       if (needList && !useStream) {
         yield* hand(startListing());
         let page: Awaited<ReturnType<typeof handle.list>> | undefined;
-        for await (page of handle.pages({
-          ...selectors,
-          limit: options.pageSize ?? 500,
-          ...(consistentList || synced ? {} : { resourceVersion: "0" }),
-          signal: attempt.signal,
-        })) {
+        const listOptions = { ...selectors, ...(consistentList || synced ? {} : { resourceVersion: "0" }), signal: attempt.signal };
+        const pages = fullList ? once(handle.list(listOptions)) : handle.pages({ ...listOptions, limit: options.pageSize ?? 500 });
+        for await (page of pages) {
+          pagesRead++;
           last = clock.now();
           for (const item of page.items) {
             // List items come without apiVersion/kind for built-in types; objects in our stores always have them.
@@ -191,7 +196,10 @@ export async function* watch<T extends KubeObject>(
           : { resourceVersion: rv ?? "" }),
       });
       if (useStream) yield* hand(startListing());
+      const opened = clock.now();
+      let received = 0;
       for await (const raw of events as AsyncIterable<WatchEvent<T>>) {
+        received++;
         last = clock.now();
         // The hot path: no wrapper generator per event.
         for (const event of handleEvent(raw)) {
@@ -203,12 +211,27 @@ export async function* watch<T extends KubeObject>(
       }
       if (inactive) {
         yield* hand([{ type: "error", error: new ApiError("Timeout", `no event or bookmark for ${inactivityMs} ms: reconnecting`), retryInMs: 0 }]);
+      } else if (received === 0 && clock.now() - opened < 1_000 && !signal?.aborted) {
+        // Closed at once with nothing said: a proxy or server in trouble. Back off, as client-go does.
+        const delay = backoff.next();
+        yield* hand([{ type: "error", error: new ApiError("InternalError", `very short watch of ${describe()}: closed within a second with no event; retrying in ${Math.round(delay)} ms`), retryInMs: delay }]);
+        await clock.sleep(delay, signal).catch(() => {});
       }
       // A clean close (the server's timeout): resume from rv at once.
     } catch (error) {
       if (signal?.aborted) break;
       const failure = error instanceof Error ? error : new Error(String(error));
       const reason = (failure as ApiError).reason;
+      if (failure instanceof GoneError && pagesRead > 0 && listed) {
+        // The continue token expired mid-list: list in one request next time, after a pause.
+        needList = true;
+        consistentList = true;
+        fullList = true;
+        const delay = backoff.next();
+        yield* hand([{ type: "error", error: failure, retryInMs: delay }]);
+        await clock.sleep(delay, signal).catch(() => {});
+        continue;
+      }
       if (failure instanceof GoneError) {
         needList = true;
         consistentList = true;
@@ -267,4 +290,9 @@ export async function* watch<T extends KubeObject>(
   function describe(): string {
     return `${resource.kind.apiVersion} ${resource.kind.kind}${options.namespace ? ` in ${options.namespace}` : ""}`;
   }
+}
+
+/** One page as a paged iteration. */
+async function* once<P>(page: Promise<P>): AsyncGenerator<P> {
+  yield await page;
 }
