@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CustomResourceDefinition, Manager, Namespace, NotFoundError, Operator, Secret, Type, defineResource } from "../src/index.js";
+import { Client, ConfigMap, CustomResourceDefinition, Event, Manager, Namespace, NotFoundError, Operator, Secret, TemporaryError, Type, defineResource } from "../src/index.js";
 import { PatchWriter } from "../src/handlers/context.js";
 import { runOperator, type OperatorUnderTest } from "../src/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
@@ -206,5 +206,51 @@ describe("errors in informer listeners", () => {
     await eventually("the error logged", async () => lines.some((l) => l.err?.message === "mapper exploded"));
     stop.abort();
     await run;
+  });
+});
+
+describe("handler timeouts", () => {
+  it("timeoutMs counts across attempts: a handler that keeps failing quickly fails permanently at its deadline", { timeout: 30_000 }, async () => {
+    const ns = await namespace();
+    let attempts = 0;
+    const op = new Operator({ name: "deadline", namespaces: [ns], leaderElection: false });
+    op.on.create(
+      Gadget,
+      async () => {
+        attempts++;
+        throw new TemporaryError("not yet", { delayMs: 50 });
+      },
+      { id: "impatient", timeoutMs: 600 },
+    );
+    const r = await start(op);
+    const gadgets = client.resource(Gadget).namespace(ns);
+    await gadgets.create({ metadata: { name: "t" }, spec: { size: 1 } });
+    await eventually("handled: failed permanently at the deadline", async () => Boolean((await gadgets.get("t")).metadata?.annotations?.["deadline.kubeloop.dev/last-handled"]), { timeoutMs: 10_000 });
+    assert.ok(attempts >= 2 && attempts <= 20, `${attempts} attempts within the 600 ms budget`);
+    const warnings = (await client.resource(Event).namespace(ns).list()).items.filter((e) => e.reason === "HandlerFailed").map((e) => e.note);
+    assert.ok(warnings.some((n) => /^impatient: timed out after 600 ms/.test(n ?? "")), `warnings: ${warnings.join("; ")}`);
+    await r.stop();
+  });
+
+  it("the finalizer is removed only after a timed-out delete handler has really returned", { timeout: 30_000 }, async () => {
+    const ns = await namespace();
+    let finished = false;
+    const op = new Operator({ name: "slowdelete", namespaces: [ns], leaderElection: false });
+    op.on.delete(
+      Gadget,
+      async () => {
+        await new Promise((r) => setTimeout(r, 1_500)); // ignores its signal
+        finished = true;
+      },
+      { id: "cleanup", timeoutMs: 100 },
+    );
+    const r = await start(op);
+    const gadgets = client.resource(Gadget).namespace(ns);
+    await gadgets.create({ metadata: { name: "f" }, spec: { size: 1 } });
+    await eventually("finalizer added", async () => ((await gadgets.get("f")).metadata?.finalizers ?? []).includes("slowdelete.kubeloop.dev/finalizer"));
+    await gadgets.delete("f");
+    await eventually("the object is gone", async () => !(await gadgets.get("f").catch(() => undefined)), { intervalMs: 20 });
+    assert.equal(finished, true, "the finalizer went while the delete handler still ran");
+    await r.stop();
   });
 });

@@ -13,7 +13,7 @@
 // and the progress is cleared.
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
-import { raceSignal } from "../core/async.js";
+import { systemClock } from "../core/clock.js";
 import type { KubeObject } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
 import { Action, type ReconcileContext } from "../controller/controller.js";
@@ -211,9 +211,20 @@ export class Processor {
     const startedIso = progress.started ?? new Date().toISOString();
     const retries = progress.retries ?? 0;
     const logger = this.handlerLogger(object, handler.id);
-    const signals = [ctx.signal];
-    if (handler.options.timeoutMs) signals.push(AbortSignal.timeout(Math.ceil(handler.options.timeoutMs)));
-    const signal = AbortSignal.any(signals);
+    // timeoutMs counts from the first attempt, across retries (kopf's `timeout`); past it the
+    // handler fails permanently. The running attempt's signal aborts at the deadline, but the
+    // attempt is awaited, never raced: the object stays with it (and a delete handler keeps
+    // the finalizer) until it really returns.
+    const timeoutMs = handler.options.timeoutMs;
+    const deadline = timeoutMs ? Date.parse(startedIso) + timeoutMs : undefined;
+    const timedOut = new AbortController();
+    const timeoutError = () => new HandlerTimeoutError(`timed out after ${timeoutMs} ms`);
+    const stopTimer = new AbortController();
+    if (deadline !== undefined) {
+      if (Date.now() >= deadline) return this.failed(object, handler, startedIso, retries, timeoutError());
+      systemClock.sleep(deadline - Date.now(), stopTimer.signal).then(() => timedOut.abort(timeoutError()), () => {});
+    }
+    const signal = AbortSignal.any([ctx.signal, timedOut.signal]);
     const hctx = handlerContext(object, {
       cause,
       old: step.old,
@@ -228,23 +239,32 @@ export class Processor {
     });
     const patch = hctx.patch;
     try {
-      const result = await raceSignal(Promise.resolve().then(() => handler.fn(hctx)), signal).catch((error: unknown) => {
-        throw error instanceof DOMException && error.name === "TimeoutError" ? new HandlerTimeoutError(`timed out after ${handler.options.timeoutMs} ms`) : error;
-      });
+      const result = await Promise.resolve().then(() => handler.fn(hctx));
+      if (timedOut.signal.aborted) throw timeoutError(); // it gave up (or finished) only after its deadline
       this.o.logger.info({ object: objectKey(object.metadata), handler: handler.id, cause }, "handler succeeded");
       return { next: { started: startedIso, retries, success: true }, result, patch: patch as unknown as Record<string, unknown>, done: true };
-    } catch (error) {
-      if (ctx.signal.aborted) throw error; // the operator is stopping: record nothing, the next one retries
+    } catch (caught) {
+      if (ctx.signal.aborted) throw caught; // the operator is stopping: record nothing, the next one retries
+      const error = timedOut.signal.aborted && !(caught instanceof HandlerTimeoutError) ? timeoutError() : caught;
       const message = error instanceof Error ? error.message : String(error);
       if (error instanceof PermanentError || (handler.options.retries !== undefined && retries >= handler.options.retries)) {
-        this.o.logger.error({ object: objectKey(object.metadata), handler: handler.id, err: error }, "handler failed permanently");
-        this.o.recorder.event(object, { type: "Warning", reason: "HandlerFailed", note: `${handler.id}: ${message}`.slice(0, 1000) });
-        return { next: { started: startedIso, retries, failure: true, message }, result: undefined, patch: {}, done: true };
+        return this.failed(object, handler, startedIso, retries, error);
       }
-      const delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, (handler.options.backoffMs ?? 1_000) * 2 ** Math.min(retries, 16));
+      let delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, (handler.options.backoffMs ?? 1_000) * 2 ** Math.min(retries, 16));
+      if (deadline !== undefined) delay = Math.min(delay, Math.max(0, deadline - Date.now())); // the next attempt, or the timeout, comes no later than the deadline
       this.o.logger.warn({ object: objectKey(object.metadata), handler: handler.id, retries: retries + 1, delayMs: delay, err: error }, "handler failed: will retry");
       return { next: { started: startedIso, retries: retries + 1, delayedUntil: Date.now() + delay, message }, result: undefined, patch: {}, done: false };
+    } finally {
+      stopTimer.abort();
     }
+  }
+
+  /** Records a permanent failure: a Warning Event, and progress that says so. */
+  private failed(object: KubeObject, handler: ObjectHandler, startedIso: string, retries: number, error: unknown): { next: HandlerProgress; result: unknown; patch: Record<string, unknown>; done: boolean } {
+    const message = error instanceof Error ? error.message : String(error);
+    this.o.logger.error({ object: objectKey(object.metadata), handler: handler.id, err: error }, "handler failed permanently");
+    this.o.recorder.event(object, { type: "Warning", reason: "HandlerFailed", note: `${handler.id}: ${message}`.slice(0, 1000) });
+    return { next: { started: startedIso, retries, failure: true, message }, result: undefined, patch: {}, done: true };
   }
 
   private get inStatus(): boolean {

@@ -58,7 +58,11 @@ export interface HandlerOptions<T extends KubeObject> extends Filters<T> {
   id?: string;
   /** Attempts after the first before giving up (permanent failure). Default: unlimited. */
   retries?: number;
-  /** A run taking longer fails permanently. Default: none. */
+  /**
+   * Time from the first attempt, across retries, after which the handler fails permanently
+   * (kopf's `timeout`). The running attempt's signal aborts then; it is awaited, not abandoned, so
+   * a delete handler keeps its finalizer until it returns. Default: none.
+   */
   timeoutMs?: number;
   /** Delay between retries of ordinary errors. Default: 1 s, 2 s, 4 s … capped at 60 s. */
   backoffMs?: number;
