@@ -91,7 +91,6 @@ describe("kubeloop run when the Lease is lost", () => {
     await client.resource(Namespace).create({ metadata: { name: ns } });
     const cluster = await sharedCluster();
     const proxy = await FaultProxy.start(cluster.server);
-    after(() => proxy.close());
     const cut = proxy.rewriteKubeconfig(kubeconfig, join(scratch, `lost-${ns}`));
     writeFileSync(
       join(scratch, "stubborn.ts"),
@@ -111,16 +110,22 @@ op.daemon(ConfigMap, async () => {
     );
     await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "keep-busy" } });
     const run = kubeloop(["run", join(scratch, "stubborn.ts"), "--kubeconfig", cut, "--metrics-bind", "127.0.0.1:0", "--log-format", "json"]);
-    after(() => run.kill("SIGKILL"));
-    await eventually("the daemon runs on the leader", async () => run.out().includes("DAEMON STARTED"), { timeoutMs: 60_000 });
-    proxy.cutAll();
-    proxy.refuse();
-    const cutAt = Date.now();
-    const code = await Promise.race([run.exited, new Promise<"alive">((r) => setTimeout(() => r("alive"), 20_000))]);
-    assert.notEqual(code, "alive", `still running 20 s after losing the API server:\n${run.out().slice(-2000)}`);
-    assert.notEqual(code, 0, "exits non-zero");
-    assert.match(run.out(), /lost the Lease/);
-    process.stdout.write(`# exited ${code} ${Date.now() - cutAt} ms after the cut (renew deadline 2 s, grace 1 s)\n`);
+    try {
+      await eventually("the daemon runs on the leader", async () => run.out().includes("DAEMON STARTED"), { timeoutMs: 60_000 });
+      proxy.cutAll();
+      proxy.refuse();
+      const cutAt = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([run.exited, new Promise<"alive">((r) => (timer = setTimeout(() => r("alive"), 20_000)))]);
+      clearTimeout(timer);
+      assert.notEqual(code, "alive", `still running 20 s after losing the API server:\n${run.out().slice(-2000)}`);
+      assert.notEqual(code, 0, "exits non-zero");
+      assert.match(run.out(), /lost the Lease/);
+      process.stdout.write(`# exited ${code} ${Date.now() - cutAt} ms after the cut (renew deadline 2 s, grace 1 s)\n`);
+    } finally {
+      run.kill("SIGKILL");
+      await proxy.close();
+    }
   });
 });
 
