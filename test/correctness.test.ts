@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CustomResourceDefinition, Event, Manager, Namespace, NotFoundError, Operator, Secret, TemporaryError, Type, defineResource } from "../src/index.js";
+import { Client, ConfigMap, CustomResourceDefinition, Event, Manager, Namespace, NotFoundError, Operator, Secret, TemporaryError, Type, defineResource, kindOf, type KubeObject } from "../src/index.js";
 import { PatchWriter } from "../src/handlers/context.js";
 import { runOperator, type OperatorUnderTest } from "../src/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
@@ -252,5 +252,43 @@ describe("handler timeouts", () => {
     await eventually("the object is gone", async () => !(await gadgets.get("f").catch(() => undefined)), { intervalMs: 20 });
     assert.equal(finished, true, "the finalizer went while the delete handler still ran");
     await r.stop();
+  });
+});
+
+describe("a handler's result and its status write", () => {
+  const Policy = kindOf("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", { plural: "validatingadmissionpolicies", namespaced: false });
+  const Binding = kindOf("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", { plural: "validatingadmissionpolicybindings", namespaced: false });
+
+  it("a status write that fails after the handler ran is not lost: success is recorded only once both writes landed", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const name = uniqueName("no-status");
+    // The real API server refuses status writes of labelled gadgets in this namespace while the binding exists.
+    await client.resource(Policy).create({
+      metadata: { name },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: { resourceRules: [{ apiGroups: [Gadget.apiVersion.split("/")[0]], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["gadgets/status"] }] },
+        validations: [{ expression: `object.metadata.namespace != '${ns}' || !has(object.metadata.labels) || !('reject-status' in object.metadata.labels)`, message: "status writes refused by the test" }],
+      },
+    } as KubeObject);
+    await client.resource(Binding).create({ metadata: { name }, spec: { policyName: name, validationActions: ["Deny"] } } as KubeObject);
+    const gadgets = client.resource(Gadget).namespace(ns);
+    await gadgets.create({ metadata: { name: "probe", labels: { "reject-status": "yes" } }, spec: { size: 1 } });
+    await eventually("the policy is in force", async () => (await gadgets.patchStatus("probe", { status: { x: 1 } }, { type: "merge" }).then(() => false, () => true)));
+
+    let calls = 0;
+    const op = new Operator({ name: "statuspair", namespaces: [ns], leaderElection: false });
+    op.on.create(Gadget, async function summary() {
+      calls++;
+      return { size: 1 };
+    }, { when: (o) => o.metadata?.name === "s" });
+    const r = await start(op);
+    await gadgets.create({ metadata: { name: "s", labels: { "reject-status": "yes" } }, spec: { size: 1 } });
+    await eventually("the handler ran and its status write was refused", async () => calls >= 1);
+    await client.resource(Binding).delete(name);
+    await eventually("the result reached status once status writes were allowed again", async () => ((await gadgets.get("s")).status as { summary?: unknown } | undefined)?.summary !== undefined, { timeoutMs: 30_000 });
+    assert.deepEqual(((await gadgets.get("s")).status as { summary?: unknown }).summary, { size: 1 });
+    await r.stop();
+    await client.resource(Policy).delete(name);
   });
 });

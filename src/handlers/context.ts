@@ -46,7 +46,10 @@ export class PatchWriter {
     private readonly kind: ResourceKind,
   ) {}
 
-  /** Writes `patch` (plus `statusExtra` into status) to `object`; returns the object as last written. */
+  /**
+   * Writes `patch` (plus `statusExtra` into status) to `object`; returns the object as last
+   * written. The status part goes first, so a failure leaves the progress unrecorded.
+   */
   async write(object: KubeObject, patch: Partial<Patch> | Record<string, unknown>, statusExtra?: Record<string, unknown>): Promise<KubeObject> {
     const { main, status } = splitPatch(patch as Partial<Patch>);
     const statusPatch = { ...status, ...statusExtra };
@@ -57,8 +60,11 @@ export class PatchWriter {
     const hasStatus = Object.keys(statusPatch).length > 0;
     const viaSubresource = hasStatus && (await this.hasStatusSubresource());
     if (hasStatus && !viaSubresource) main.status = statusPatch;
-    if (Object.keys(main).length) latest = await handle.patch(name, main, { type: "merge" });
+    // Status first: the main patch carries the handler's progress ("success"), so it must land
+    // only after the result did. If the status write fails, nothing is recorded and the handler
+    // runs again (at least once, never lost).
     if (viaSubresource) latest = await handle.patchStatus(name, { status: statusPatch }, { type: "merge" });
+    if (Object.keys(main).length) latest = await handle.patch(name, main, { type: "merge" });
     return latest;
   }
 
