@@ -2,7 +2,8 @@
 //   desired = clamp(ceil(items in the WorkQueue / targetItemsPerReplica), minReplicas, maxReplicas)
 // Scale-ups happen at once; a scale-down goes only to the highest recommendation of the last
 // `stabilizationWindowSeconds` (as the HorizontalPodAutoscaler does), so a brief dip in load does
-// not shed replicas. Recommendations are kept in the status, so a restarted operator keeps its
+// not shed replicas; the bounds themselves apply at once (a lowered maximum is not held by the
+// window). Recommendations are kept in the status, so a restarted operator keeps its
 // window. It writes status (current/desired replicas, items, last scale time, conditions) and
 // Events (ScaledUp / ScaledDown).
 //
@@ -71,8 +72,10 @@ export async function reconcile(ref: { namespace?: string; name: string }, ctx: 
   }
   const recent = history.filter((r, i) => i === history.length - 1 || now - r.at < windowMs);
   const current = deployment.spec?.replicas ?? 1;
-  // Up at once; down only to the highest recommendation within the window.
-  const desired = recommended >= current ? recommended : Math.min(current, Math.max(...recent.map((r) => r.replicas)));
+  // Up at once; down only to the highest recommendation within the window. The bounds apply at
+  // once (as with a HorizontalPodAutoscaler): a lowered maximum is not held by the window.
+  const windowed = recommended >= current ? recommended : Math.min(current, Math.max(...recent.map((r) => r.replicas)));
+  const desired = Math.min(spec.maxReplicas, Math.max(spec.minReplicas, windowed));
 
   if (desired !== current) {
     await ctx.client.resource(Deployment).namespace(ns).patchScale(spec.target, { spec: { replicas: desired } }, { type: "merge" });

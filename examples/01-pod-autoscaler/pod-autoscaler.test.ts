@@ -1,4 +1,5 @@
 // e2e: scale up, the max bound, a scale-down held by the stabilization window, the min bound,
+// a lowered maximum applied at once,
 // status and Events, against the local control plane.
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
@@ -76,6 +77,13 @@ it("01-pod-autoscaler: scales with the queue within bounds, waits out the window
   await waitFor("the drop seen", async () => (await autoscalers.get("worker")).status?.currentItems === 0);
   assert.equal(await replicas(), 4, "a drop inside the window does not scale down yet");
   await waitFor("back to the minimum", async () => (await replicas()) === 1, { timeoutMs: 30_000 });
+
+  // Lowering the maximum applies at once, as with a HorizontalPodAutoscaler: no window for bounds.
+  await setItems(10);
+  await waitFor("scaled up to 5", async () => (await replicas()) === 5);
+  const lowered = await autoscalers.patch("worker", { spec: { maxReplicas: 2 } }, { type: "merge" });
+  await waitFor("the new bound observed", async () => (await autoscalers.get("worker")).status?.observedGeneration === lowered.metadata?.generation);
+  assert.equal(await replicas(), 2, "above the new maximum inside the stabilization window");
 
   const events = (await client.resource(Event).namespace(ns).list()).items.filter((e) => e.regarding?.name === "worker" && e.regarding.kind === "PodAutoscaler");
   assert.ok(events.some((e) => e.reason === "ScaledUp" && /from 1 to 3/.test(e.note ?? "")), events.map((e) => e.note).join("; "));
