@@ -130,5 +130,6 @@ export type {
   TimerOptions,
   DaemonOptions,
   Indexes,
+  RawEvent,
 } from "./handlers/registry.js";
 export type { EventLevel } from "./handlers/processing.js";

@@ -292,3 +292,19 @@ describe("a handler's result and its status write", () => {
     await client.resource(Policy).delete(name);
   });
 });
+
+describe("raw event handlers", () => {
+  it("op.on.event sees the objects that existed when the operator started (type 'exists'), then changes", { timeout: 30_000 }, async () => {
+    const ns = await namespace();
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "old-one" } });
+    const seen: string[] = [];
+    const op = new Operator({ name: "rawevents", namespaces: [ns], leaderElection: false });
+    op.on.event(ConfigMap, ({ type, object }) => void seen.push(`${type} ${object.metadata?.name}`));
+    const r = await start(op);
+    await cms.create({ metadata: { name: "new-one" } });
+    await eventually("the new object's event", async () => seen.includes("apply new-one"));
+    assert.ok(seen.includes("exists old-one"), `events: ${seen.join(", ")}`);
+    await r.stop();
+  });
+});

@@ -11,7 +11,7 @@ import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { ControllerBuilder, type ControllerSpec } from "../controller/controller.js";
 import { IndexSet } from "./indexes.js";
 import { Processor, type EventLevel } from "./processing.js";
-import { Registry, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause } from "./registry.js";
+import { Registry, type RawEvent, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause } from "./registry.js";
 import { namespaceMatcher, singleNamespace } from "./scope.js";
 import { Tasks } from "./tasks.js";
 import { progressKeys } from "./progress.js";
@@ -133,8 +133,11 @@ export class Operator {
     resume: <T extends KubeObject>(kind: ResourceKind<T>, fn: HandlerFn<T>, options: HandlerOptions<T> = {}) => this.handler(kind, "resume", fn, options),
     /** When the value at `path` (e.g. "spec.replicas") is set on create or changes on update; `old`/`new` are the values. */
     field: <T extends KubeObject>(kind: ResourceKind<T>, path: string, fn: HandlerFn<T>, options: FieldHandlerOptions<T> = {}) => this.handler(kind, "field", fn, options, path),
-    /** Every raw watch event (apply/delete); never retried, errors are logged. */
-    event: <T extends KubeObject>(kind: ResourceKind<T>, fn: (event: { type: "apply" | "delete"; object: T; old?: T }) => Promise<void> | void, options: Filters<T> = {}) => {
+    /**
+     * Raw events, never retried (errors are logged): `exists` for every object present when this
+     * replica starts leading (as kopf's initial listing), then every watched `apply` and `delete`.
+     */
+    event: <T extends KubeObject>(kind: ResourceKind<T>, fn: (event: RawEvent<T>) => Promise<void> | void, options: Filters<T> = {}) => {
       this.assertNotRunning();
       this.registry.entry(kind as ResourceKind).events.push({ fn: fn as EventSpec["fn"], options: options as Filters<KubeObject> });
     },
@@ -226,19 +229,23 @@ export class Operator {
         manager.add({
           informers: () => [informer],
           start: async () => {
-            unsubscribe = informer.subscribe((e) => {
-              if (e.type !== "apply" && e.type !== "initApply" && e.type !== "delete") return;
-              if (!inScope(e.object.metadata?.namespace)) return;
-              const event = { type: e.type === "delete" ? ("delete" as const) : ("apply" as const), object: e.object, ...(e.type === "apply" && e.old ? { old: e.old } : {}) };
+            const deliver = (event: RawEvent<KubeObject>) => {
+              if (!inScope(event.object.metadata?.namespace)) return;
               for (const h of entry.events) {
-                if (!matches(e.object, h.options)) continue;
+                if (!matches(event.object, h.options)) continue;
                 const call: Promise<void> = Promise.resolve()
                   .then(() => h.fn(event))
-                  .catch((error: unknown) => logger.error({ err: error, object: e.object.metadata?.name }, "event handler failed (not retried)"))
+                  .catch((error: unknown) => logger.error({ err: error, object: objectKey(event.object.metadata) }, "event handler failed (not retried)"))
                   .finally(() => inFlight.delete(call));
                 inFlight.add(call);
               }
+            };
+            unsubscribe = informer.subscribe((e) => {
+              if (e.type !== "apply" && e.type !== "initApply" && e.type !== "delete") return;
+              deliver({ type: e.type === "delete" ? "delete" : "apply", object: e.object, ...(e.type === "apply" && e.old ? { old: e.old } : {}) });
             });
+            // What exists already (the cache synced before this replica started leading).
+            for (const object of informer.store.list()) deliver({ type: "exists", object });
           },
           // Event handlers in flight finish before the Lease is released (they get no signal: abandoned at the deadline).
           stop: async (timeoutMs) => {

@@ -114,8 +114,19 @@ export interface DaemonSpec {
 }
 
 /** A raw event handler (never retried). */
+/**
+ * What `op.on.event` handlers get: `exists` for each object present when this replica starts
+ * leading (kopf's initial listing, type None), then `apply` and `delete` as they are watched.
+ */
+export interface RawEvent<T extends KubeObject> {
+  type: "exists" | "apply" | "delete";
+  object: T;
+  /** The previous state, on `apply` of a known object. */
+  old?: T;
+}
+
 export interface EventSpec {
-  fn: (event: { type: "apply" | "delete"; object: KubeObject; old?: KubeObject }) => Promise<void> | void;
+  fn: (event: RawEvent<KubeObject>) => Promise<void> | void;
   options: Filters<KubeObject>;
 }
 
