@@ -2,7 +2,7 @@
 // in use, failures that name the component, and no process outliving its parent.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -98,7 +98,7 @@ describe("control plane lifecycle", () => {
     const parent = spawn(process.execPath, ["--import", "tsx", "test/fixtures/start-and-wait.ts"], {
       stdio: ["ignore", "pipe", "inherit"],
     });
-    const pids = await new Promise<Record<string, number>>((resolve, reject) => {
+    const { dataDir, ...pids } = await new Promise<Record<string, number> & { dataDir: string }>((resolve, reject) => {
       let out = "";
       parent.stdout.on("data", (d: Buffer) => {
         out += d.toString();
@@ -115,6 +115,8 @@ describe("control plane lifecycle", () => {
       async () => Object.values(pids).every((pid) => !alive(pid)),
       { timeoutMs: 30_000 },
     );
+    assert.ok(dataDir.includes("kubeloop-cp-"), dataDir);
+    await eventually(`its temporary data dir ${dataDir} to be removed too`, async () => !existsSync(dataDir), { timeoutMs: 10_000 });
   });
 
   it("runs prebuilt binaries from an assets dir (KUBEBUILDER_ASSETS), without a controller manager", { timeout: 120_000 }, async () => {

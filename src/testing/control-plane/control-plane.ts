@@ -123,6 +123,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   const components: Component[] = [];
   const reaper = new Reaper();
+  if (temporary) reaper.removeAfter(dataDir);
   const cleanup = async () => {
     await stopAll(components, options.stopTimeoutMs ?? 10_000);
     await reaper.close();
