@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CustomResourceDefinition, Event, Manager, Namespace, NotFoundError, Operator, Secret, TemporaryError, Type, defineResource, kindOf, type KubeObject } from "../src/index.js";
+import { Client, ConfigMap, CustomResourceDefinition, Event, Manager, Namespace, NotFoundError, Operator, Role, RoleBinding, Secret, TemporaryError, Type, defineResource, kindOf, type KubeObject } from "../src/index.js";
 import { PatchWriter } from "../src/handlers/context.js";
 import { runOperator, type OperatorUnderTest } from "../src/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
@@ -306,5 +306,47 @@ describe("raw event handlers", () => {
     await eventually("the new object's event", async () => seen.includes("apply new-one"));
     assert.ok(seen.includes("exists old-one"), `events: ${seen.join(", ")}`);
     await r.stop();
+  });
+});
+
+describe("one namespace scope for both levels", () => {
+  it("-n a,b: controllers and handlers act in a and b only, through namespaced watches (namespaced RBAC suffices)", { timeout: 60_000 }, async () => {
+    const [a, b, c] = [await namespace(), await namespace(), await namespace()];
+    const user = uniqueName("scoped-op");
+    for (const ns of [a, b]) {
+      await client.resource(Role).namespace(ns).create({
+        metadata: { name: "operator" },
+        rules: [
+          { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch", "patch", "update"] },
+          { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+        ],
+      });
+      await client.resource(RoleBinding).namespace(ns).create({
+        metadata: { name: "operator" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "operator" },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+      });
+    }
+    // The operator acts as a user with rights in a and b only: a cluster-wide watch would be refused.
+    const restricted = new Client({ ...client.config, impersonate: { user } }, { rateLimit: false });
+    const reconciled = new Set<string>();
+    const handled = new Set<string>();
+    const op = new Operator({ name: "scoped", leaderElection: false, cacheSyncTimeoutMs: 15_000 });
+    op.controller(ConfigMap).reconcile(async (ref) => void reconciled.add(`${ref.namespace}/${ref.name}`));
+    op.on.create(ConfigMap, async ({ object }) => void handled.add(`${object.metadata?.namespace}/${object.metadata?.name}`));
+    const stop = new AbortController();
+    let started!: () => void;
+    const ready = new Promise<void>((r) => (started = r));
+    const run = op.run({ client: restricted, signal: stop.signal, handleSignals: false, probes: false, logger: quiet, namespaces: [a, b], onStarted: () => started() });
+    try {
+      await Promise.race([ready, run]);
+      for (const ns of [a, b, c]) await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "x" } });
+      await eventually("reconciled and handled in a and b", async () => [a, b].every((ns) => reconciled.has(`${ns}/x`) && handled.has(`${ns}/x`)));
+      assert.ok(![...reconciled, ...handled].some((k) => k.startsWith(`${c}/`)), `nothing in ${c}: ${[...reconciled].join(", ")}`);
+    } finally {
+      stop.abort();
+      await run;
+      await restricted.close();
+    }
   });
 });

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { diff, getPath } from "./diff.js";
 import { ABSENT, PRESENT, matches } from "./filters.js";
 import { IndexSet } from "./indexes.js";
-import { namespaceMatcher, singleNamespace } from "./scope.js";
+import { namespaceMatcher, singleNamespace, watchScope } from "./scope.js";
 import { essence, progressKeys } from "./progress.js";
 
 describe("namespace scope", () => {
@@ -110,5 +110,17 @@ describe("essence and co-tenancy", () => {
     const custom = progressKeys("ops.example.com");
     const e = essence(object({ "ops.example.com/last-handled": "{}", "ops.example.com/progress": "{}" }), custom);
     assert.equal(e.metadata, undefined);
+  });
+});
+
+describe("watch scope", () => {
+  it("exact names watch per namespace; globs and negations watch cluster-wide; cluster-scoped kinds are never narrowed", () => {
+    assert.deepEqual(watchScope(["a"]).forKind({ namespaced: true }), { namespace: "a" });
+    assert.deepEqual(watchScope(["a", "b", "a"]).forKind({}), { namespaces: ["a", "b"] });
+    assert.deepEqual(watchScope(["team-*"]).forKind({ namespaced: true }), {});
+    assert.deepEqual(watchScope(["a", "!b"]).forKind({ namespaced: true }), {});
+    assert.deepEqual(watchScope(["a", "b"]).forKind({ namespaced: false }), {});
+    assert.deepEqual(watchScope(undefined).forKind({}), {});
+    assert.equal(watchScope(["a", "b"]).matches("c"), false);
   });
 });

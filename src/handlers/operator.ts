@@ -12,7 +12,7 @@ import { ControllerBuilder, type ControllerSpec } from "../controller/controller
 import { IndexSet } from "./indexes.js";
 import { Processor, type EventLevel } from "./processing.js";
 import { Registry, type RawEvent, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause } from "./registry.js";
-import { namespaceMatcher, singleNamespace } from "./scope.js";
+import { watchScope } from "./scope.js";
 import { Tasks } from "./tasks.js";
 import { progressKeys } from "./progress.js";
 import { parsePath } from "./diff.js";
@@ -189,12 +189,11 @@ export class Operator {
     const indexSet = new IndexSet();
     const keys = progressKeys(this.options.annotationPrefix ?? `${this.name}.kubeloop.dev`);
     const finalizer = `${keys.prefix}/finalizer`;
-    const inScope = namespaceMatcher(namespaces);
-    const single = singleNamespace(namespaces);
-    const scope = single ? { namespace: single } : {};
-    const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => manager.informers.informer(entry.kind, scope).store });
+    const { forKind, matches: inScope } = watchScope(namespaces);
+    const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => manager.informers.informer(entry.kind, forKind(entry.kind)).store });
     const processors: Processor[] = [];
     for (const entry of this.registry.kinds.values()) {
+      const scope = forKind(entry.kind);
       const informer = manager.informers.informer(entry.kind, scope);
       for (const ix of entry.indexes) {
         indexSet.declare(ix.id);
@@ -320,8 +319,9 @@ export class Operator {
       ...(this.options.cacheSyncTimeoutMs !== undefined ? { cacheSyncTimeoutMs: this.options.cacheSyncTimeoutMs } : {}),
       ...(this.options.gracefulShutdownTimeoutMs !== undefined ? { gracefulShutdownTimeoutMs: this.options.gracefulShutdownTimeoutMs } : {}),
     });
-    for (const spec of this.specs) manager.addController(spec);
-    const tasks = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces);
+    const namespaces = options.namespaces ?? this.options.namespaces;
+    for (const spec of this.specs) manager.addController(scoped(spec, namespaces));
+    const tasks = this.wireHandlers(manager, client, logger, namespaces);
 
     const stop = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {
@@ -369,3 +369,19 @@ export class Operator {
 }
 
 export type { ManagerStatus };
+
+/**
+ * A controller narrowed to the operator's namespaces (one scope for both levels): its own kind
+ * and its sources are watched in those namespaces (namespaced watches for exact names), and
+ * events from elsewhere do not reconcile. A scope the controller sets itself wins.
+ */
+function scoped<T extends KubeObject>(spec: ControllerSpec<T>, namespaces: string[] | undefined): ControllerSpec<T> {
+  if (!namespaces || namespaces.length === 0) return spec;
+  const { forKind, matches } = watchScope(namespaces);
+  return {
+    ...spec,
+    predicates: [...spec.predicates, (e) => !("object" in e) || matches(e.object.metadata?.namespace)],
+    sources: spec.sources.map((s) => ({ ...s, scope: { ...forKind(s.kind), ...s.scope } })),
+    options: { ...spec.options, scope: { ...forKind(spec.kind), ...spec.options.scope } },
+  };
+}

@@ -18,3 +18,15 @@ export function namespaceMatcher(patterns: readonly string[] | undefined): (name
 export function singleNamespace(patterns: readonly string[] | undefined): string | undefined {
   return patterns?.length === 1 && !/[*?!]/.test(patterns[0] as string) ? patterns[0] : undefined;
 }
+
+/**
+ * How to watch what the patterns name: exact names become namespaced watches (`namespace` for
+ * one, `namespaces` for several: namespaced RBAC suffices); globs and negations watch
+ * cluster-wide and filter. Cluster-scoped kinds are never narrowed.
+ */
+export function watchScope(patterns: readonly string[] | undefined): { forKind: (kind: { namespaced?: boolean }) => { namespace?: string; namespaces?: string[] }; matches: (namespace: string | undefined) => boolean } {
+  const matches = namespaceMatcher(patterns);
+  const exact = patterns && patterns.length > 0 && patterns.every((p) => !/[*?!]/.test(p)) ? [...new Set(patterns)] : undefined;
+  const scope = !exact ? {} : exact.length === 1 ? { namespace: exact[0] as string } : { namespaces: exact };
+  return { forKind: (kind) => (kind.namespaced === false ? {} : scope), matches };
+}

@@ -10,6 +10,11 @@ import { watch, type WatcherEvent, type WatcherOptions } from "./watcher.js";
 /** What an informer watches. */
 export interface InformerScope {
   namespace?: string;
+  /**
+   * Several exact namespaces: one watch per namespace, merged into one store (so namespaced
+   * RBAC suffices). Ignored when `namespace` is set; one name is the same as `namespace`.
+   */
+  namespaces?: readonly string[];
   labelSelector?: string;
   fieldSelector?: string;
   metadataOnly?: boolean;
@@ -56,7 +61,9 @@ export class Informer<T extends KubeObject = KubeObject> {
     const controller = new AbortController();
     this.controller = controller;
     const { source, ...watchOptions } = this.options;
-    const events = source ? source(this.kind, this.scope, controller.signal) : watch(this.client.resource(this.kind), { ...watchOptions, ...this.scope, signal: controller.signal });
+    const { namespaces, ...scope } = this.scope;
+    const one = (s: InformerScope) => (source ? source(this.kind, s, controller.signal) : watch(this.client.resource(this.kind), { ...watchOptions, ...s, signal: controller.signal }));
+    const events = !scope.namespace && namespaces && namespaces.length > 1 ? mergeInitialLists(namespaces.map((namespace) => one({ ...scope, namespace }))) : one(!scope.namespace && namespaces?.length === 1 ? { ...scope, namespace: namespaces[0] } : scope);
     this.running = (async () => {
       for await (const event of reflect(events, this.store)) {
         if (event.type === "error") this.lastError = event.error;
@@ -101,7 +108,7 @@ export class InformerFactory {
 
   /** The informer for `kind` in `scope`, created (not started) on first use. */
   informer<T extends KubeObject>(kind: ResourceKind<T>, scope: InformerScope = {}): Informer<T> {
-    const key = JSON.stringify([kind.apiVersion, kind.kind, scope.namespace ?? "", scope.labelSelector ?? "", scope.fieldSelector ?? "", Boolean(scope.metadataOnly)]);
+    const key = JSON.stringify([kind.apiVersion, kind.kind, scope.namespace ?? "", [...(scope.namespaces ?? [])].sort(), scope.labelSelector ?? "", scope.fieldSelector ?? "", Boolean(scope.metadataOnly)]);
     let informer = this.informers.get(key);
     if (!informer) {
       const { onListenerError, ...options } = this.options;
@@ -120,5 +127,38 @@ export class InformerFactory {
   /** Stops every informer. */
   async stop(): Promise<void> {
     await Promise.all(this.all().map((i) => i.stop()));
+  }
+}
+
+/**
+ * Merges the watches of several namespaces into one stream for one store: one `init`, every
+ * `initApply`, and one `initDone` once every watch has listed; everything else as it comes.
+ * (Each watcher lists once; later relists yield differences, so no second `init` follows.)
+ */
+export async function* mergeInitialLists<T extends KubeObject>(streams: AsyncIterable<WatcherEvent<T>>[]): AsyncGenerator<WatcherEvent<T>> {
+  const iterators = streams.map((s) => s[Symbol.asyncIterator]());
+  const pending = new Map<number, Promise<{ i: number; r: IteratorResult<WatcherEvent<T>> }>>();
+  const pull = (i: number) => pending.set(i, (iterators[i] as AsyncIterator<WatcherEvent<T>>).next().then((r) => ({ i, r })));
+  iterators.forEach((_, i) => pull(i));
+  let initSent = false;
+  let listed = 0;
+  try {
+    while (pending.size > 0) {
+      const { i, r } = await Promise.race(pending.values());
+      if (r.done) {
+        pending.delete(i);
+        continue;
+      }
+      pull(i);
+      const event = r.value;
+      if (event.type === "init") {
+        if (!initSent) yield event;
+        initSent = true;
+      } else if (event.type === "initDone") {
+        if (++listed === iterators.length) yield event;
+      } else yield event;
+    }
+  } finally {
+    await Promise.all(iterators.map((it) => it.return?.()));
   }
 }
