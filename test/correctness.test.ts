@@ -350,3 +350,28 @@ describe("one namespace scope for both levels", () => {
     }
   });
 });
+
+describe("a diff base too large for an annotation", () => {
+  it("falls back to a digest and the watched fields, with a warning Event; updates and field handlers still work", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const big = "x".repeat(300_000); // its essence is over the 256 KiB that all annotations of an object may take
+    const seen: string[] = [];
+    const op = new Operator({ name: "bigbase", namespaces: [ns], leaderElection: false });
+    op.on.create(ConfigMap, async () => void seen.push("create"));
+    op.on.update(ConfigMap, async ({ old }) => void seen.push(`update old=${old === undefined ? "none" : "some"}`));
+    op.on.field(ConfigMap, "data.mode", async ({ old, new: next }) => void seen.push(`mode ${String(old)}→${String(next)}`));
+    const r = await start(op);
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "big" }, data: { blob: big, mode: "a" } });
+    const handledText = async () => (await cms.get("big")).metadata?.annotations?.["bigbase.kubeloop.dev/last-handled"];
+    await eventually("the create handled (diff base written)", async () => Boolean(await handledText()), { timeoutMs: 20_000 });
+    const first = (await handledText()) ?? "";
+    assert.ok(first.length < 1_000, `a compact base (${first.length} characters)`);
+    await cms.patch("big", { data: { mode: "b" } }, { type: "merge" });
+    await eventually("the change handled", async () => (await handledText()) !== first, { timeoutMs: 20_000 });
+    assert.deepEqual(seen, ["create", "mode undefined→a", "update old=none", "mode a→b"]);
+    const warnings = (await client.resource(Event).namespace(ns).list()).items.filter((e) => e.reason === "DiffBaseTooLarge");
+    assert.ok(warnings.length > 0, "a DiffBaseTooLarge warning Event");
+    await r.stop();
+  });
+});

@@ -5,7 +5,7 @@ import { diff, getPath } from "./diff.js";
 import { ABSENT, PRESENT, matches } from "./filters.js";
 import { IndexSet } from "./indexes.js";
 import { namespaceMatcher, singleNamespace, watchScope } from "./scope.js";
-import { essence, progressKeys } from "./progress.js";
+import { baseValue, encodeDiffBase, essence, isCompact, progressKeys, sameEssence } from "./progress.js";
 
 describe("namespace scope", () => {
   it("matches names, globs and negations", () => {
@@ -122,5 +122,21 @@ describe("watch scope", () => {
     assert.deepEqual(watchScope(["a", "b"]).forKind({ namespaced: false }), {});
     assert.deepEqual(watchScope(undefined).forKind({}), {});
     assert.equal(watchScope(["a", "b"]).matches("c"), false);
+  });
+});
+
+describe("diff base encoding", () => {
+  it("keeps a small essence whole, and a large one as a digest plus the watched fields", () => {
+    const small = { data: { a: "1" } };
+    assert.deepEqual(encodeDiffBase(small, []), { text: JSON.stringify(small), compact: false });
+    const large = { data: { blob: "x".repeat(200), mode: "a" } };
+    const { text, compact } = encodeDiffBase(large, [["data", "mode"]], 100);
+    assert.equal(compact, true);
+    const base = JSON.parse(text) as Record<string, unknown>;
+    assert.equal(isCompact(base), true);
+    assert.equal(sameEssence(base, { data: { mode: "a", blob: "x".repeat(200) } }), true, "key order does not matter");
+    assert.equal(sameEssence(base, { data: { blob: "y".repeat(200), mode: "a" } }), false);
+    assert.equal(baseValue(base, ["data", "mode"]), "a");
+    assert.equal(baseValue(base, ["data", "blob"]), undefined, "only watched fields are kept");
   });
 });

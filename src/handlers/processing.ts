@@ -22,7 +22,7 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../controller/final
 import { diff, getPath, jsonEqual, type DiffOp } from "./diff.js";
 import { HandlerTimeoutError, PermanentError, TemporaryError } from "./errors.js";
 import { matches } from "./filters.js";
-import { essence, readDiffBase, readProgress, type HandlerProgress, type ProgressKeys } from "./progress.js";
+import { DIFF_BASE_LIMIT, baseValue, encodeDiffBase, essence, isCompact, readDiffBase, readProgress, sameEssence, type HandlerProgress, type ProgressKeys } from "./progress.js";
 import type { Cause, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./registry.js";
 import type { Tasks } from "./tasks.js";
 import { PatchWriter, handlerContext } from "./context.js";
@@ -133,16 +133,19 @@ export class Processor {
       this.seen.add(uid);
     }
 
-    const cause: Cause | undefined = base === undefined ? "create" : jsonEqual(base, current) ? undefined : "update";
+    const cause: Cause | undefined = base === undefined ? "create" : sameEssence(base, current) ? undefined : "update";
     if (!cause) return;
     this.o.tasks.touch(uid);
     const steps: Step[] = [];
-    const changes = diff(base, current);
+    // A compact base (the essence was too large to keep) knows only the watched fields: update
+    // handlers then get no `old` and no diff.
+    const compact = isCompact(base);
+    const changes = compact ? [] : diff(base, current);
     for (const h of entry.handlers) {
       if (!matches(object, h.options)) continue;
-      if (h.cause === cause) steps.push({ handler: h, old: base, new: current, diff: changes });
+      if (h.cause === cause) steps.push({ handler: h, old: compact ? undefined : base, new: current, diff: changes });
       if (h.cause === "field" && h.field) {
-        const before = base === undefined ? undefined : getPath(base, h.field);
+        const before = baseValue(base, h.field);
         const after = getPath(current, h.field);
         if (jsonEqual(before, after)) continue;
         if (h.options.value && !h.options.value(after)) continue;
@@ -152,7 +155,14 @@ export class Processor {
     }
     // When the change is handled, its essence becomes the diff base and the progress goes; that
     // write rides along with the last handler's own (one patch instead of two per change).
-    const handled = { [keys.lastHandled]: JSON.stringify(current), [keys.progress]: null };
+    const fields = entry.handlers.flatMap((h) => (h.cause === "field" && h.field ? [h.field] : []));
+    const encoded = encodeDiffBase(current, fields);
+    if (encoded.compact) {
+      const note = `the essence is too large (over ${DIFF_BASE_LIMIT} characters) for a diff-base annotation: kept a digest and the fields that field handlers watch; update handlers get no old value or diff`;
+      this.o.logger.warn({ object: objectKey(object.metadata) }, note);
+      this.o.recorder.event(object, { type: "Warning", reason: "DiffBaseTooLarge", note });
+    }
+    const handled = { [keys.lastHandled]: encoded.text, [keys.progress]: null };
     const outcome = await this.runSteps(object, cause, steps, ctx, false, handled);
     if (outcome.pending) return outcome.action;
     if (!outcome.finalWritten) await this.writer.write(outcome.object, { metadata: { annotations: handled } }, this.inStatus ? { kubeloop: null } : undefined);

@@ -10,7 +10,9 @@
 // (keys under `kubeloop.dev/` or `*.kubeloop.dev/`). Without that rule two operators would see
 // each other's bookkeeping as a change, handle it, and write again, forever (kopf likewise
 // ignores every kopf operator's storage annotations).
+import { createHash } from "node:crypto";
 import type { KubeObject } from "../core/objects.js";
+import { getPath, jsonEqual } from "./diff.js";
 
 /** The state of one handler for the current change. */
 export interface HandlerProgress {
@@ -85,4 +87,57 @@ export function readDiffBase(object: KubeObject, keys: ProgressKeys): Record<str
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The largest diff base kept whole, in characters. Annotations share 256 KiB per object; a
+ * larger essence is kept as a digest plus the fields that field handlers watch.
+ */
+export const DIFF_BASE_LIMIT = 100_000;
+const DIGEST = "kubeloop.dev/digest";
+
+/** JSON with object keys sorted, so equal values always give equal text. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+function digestOf(essence: unknown): string {
+  return createHash("sha256").update(canonical(essence)).digest("hex");
+}
+
+/**
+ * The diff base to store for an essence: the essence itself, or, when its JSON is longer than
+ * `limit`, a compact base (a digest of the whole plus the values at `fields`). A compact base
+ * still tells whether anything changed and what the watched fields were; it has no full diff.
+ */
+export function encodeDiffBase(essence: Record<string, unknown>, fields: readonly (readonly string[])[], limit = DIFF_BASE_LIMIT): { text: string; compact: boolean } {
+  const text = JSON.stringify(essence);
+  if (text.length <= limit) return { text, compact: false };
+  const watched: Record<string, unknown> = {};
+  for (const path of fields) {
+    const value = getPath(essence, path);
+    if (value !== undefined) watched[path.join(".")] = value;
+  }
+  return { text: JSON.stringify({ [DIGEST]: digestOf(essence), fields: watched }), compact: true };
+}
+
+/** Whether a stored base is compact (a digest), not the whole essence. */
+export function isCompact(base: Record<string, unknown> | undefined): boolean {
+  return base !== undefined && typeof base[DIGEST] === "string";
+}
+
+/** Whether `essence` is what `base` recorded. */
+export function sameEssence(base: Record<string, unknown>, essence: Record<string, unknown>): boolean {
+  return isCompact(base) ? base[DIGEST] === digestOf(essence) : jsonEqual(base, essence);
+}
+
+/** The value at `path` as the base recorded it (for a compact base: only the watched fields). */
+export function baseValue(base: Record<string, unknown> | undefined, path: readonly string[]): unknown {
+  if (!base) return undefined;
+  return isCompact(base) ? (base.fields as Record<string, unknown> | undefined)?.[path.join(".")] : getPath(base, path);
 }
