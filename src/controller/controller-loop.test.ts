@@ -196,3 +196,27 @@ describe("read-your-own-writes", () => {
     await client.close();
   });
 });
+
+describe("cached objects", () => {
+  it("a reconciler cannot change the shared cache in place (objects are frozen)", { timeout: 10_000 }, async () => {
+    const { client, informers } = setup([cm("frozen")]);
+    let thrown: unknown;
+    let done = false;
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet })
+      .reconcile(async (_ref, ctx) => {
+        try {
+          (ctx.object!.metadata as { labels?: Record<string, string> }).labels = { sneaky: "yes" };
+        } catch (error) {
+          thrown = error;
+        }
+        done = true;
+      });
+    await c.start();
+    await until("the reconcile", () => done);
+    assert.ok(thrown instanceof TypeError, "writing to a cached object throws");
+    assert.equal(informers.informer(ConfigMap).store.get("ns/frozen")?.metadata?.labels, undefined, "the cache is unchanged");
+    await c.stop(1_000);
+    await client.close();
+  });
+});

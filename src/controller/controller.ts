@@ -71,7 +71,7 @@ export class ReconcileTimeoutError extends Error {
 
 /** What a reconciler gets besides the reference. */
 export interface ReconcileContext<T extends KubeObject> {
-  /** The cached object, or undefined if it does not exist (any more). Do not mutate: copy first. */
+  /** The cached object, or undefined if it does not exist (any more). Frozen (shared with every reader): copy before changing it. */
   object: T | undefined;
   /** The controller's kind. */
   kind: ResourceKind<T>;

@@ -81,3 +81,15 @@ export function objectKey(meta: { namespace?: string; name?: string } | undefine
 export function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
+
+/**
+ * Freezes an object and everything in it, in place, and returns it. Cached objects are frozen
+ * so that no reader can change the shared cache (kube-rs hands out `Arc<K>`, kopf a read-only
+ * body): writing to one throws a TypeError; copy first (`structuredClone`, spreads).
+ */
+export function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const key of Object.keys(value as object)) deepFreeze((value as Record<string, unknown>)[key]);
+  return value;
+}

@@ -1,7 +1,8 @@
 // reflect(): a pass-through over watcher events that writes them to a Store on the way.
 // The consumer sees every event after the store has applied it, so a handler of an event can
-// read the store and find the object in the state the event describes.
-import { objectKey, type KubeObject } from "../core/objects.js";
+// read the store and find the object in the state the event describes. Objects are deep-frozen
+// on the way in: the store is shared by every reader, and none may change it in place.
+import { deepFreeze, objectKey, type KubeObject } from "../core/objects.js";
 import type { Store } from "./store.js";
 import type { WatcherEvent } from "./watcher.js";
 
@@ -19,13 +20,13 @@ export async function* reflect<T extends KubeObject>(
         store.beginInit();
         break;
       case "initApply":
-        store.initApply(event.object);
+        store.initApply(deepFreeze(event.object));
         break;
       case "initDone":
         store.initDone();
         break;
       case "apply": {
-        const old = store.apply(event.object);
+        const old = store.apply(deepFreeze(event.object));
         if (old) {
           yield { ...event, old };
           continue;
