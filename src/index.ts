@@ -66,22 +66,12 @@ export type { TransportOptions, HttpRequest, HttpMethod } from "./client/transpo
 export { TokenBucket, type RateLimit } from "./client/rate-limit.js";
 
 // controllers (controller-runtime's level)
-export {
-  Action,
-  TerminalError,
-  predicates,
-  controller,
-  Controller,
-  ControllerBuilder,
-  type ObjectRef,
-  type ReconcileContext,
-  type Reconciler,
-  type ReconcileResult,
-  type Predicate,
-  type ControllerOptions,
-  type ControllerObserver,
-  type ControllerSpec,
-} from "./controller/controller.js";
+export { Action, ReconcileTimeoutError, type ObjectRef, type ReconcileContext, type Reconciler, type ReconcileResult, type ControllerObserver, type ErrorPolicy, type ErrorContext } from "./controller/reconcile.js";
+export { TerminalError } from "./core/errors.js";
+export { predicates, and, or, not, type Predicate } from "./controller/predicates.js";
+export { controller, ControllerBuilder } from "./controller/builder.js";
+export { Controller, defaultErrorPolicy } from "./controller/controller.js";
+export type { ControllerOptions, ControllerSpec, StopResult } from "./controller/spec.js";
 export {
   Manager,
   CacheSyncTimeoutError,
@@ -116,7 +106,7 @@ export { Type, type Static, type TSchema } from "@sinclair/typebox";
 export { defineResource, structural, SchemaError, ConditionSchema, ConditionsSchema, type ResourceDefinition, type DefinedResource, type CustomObject, type PrinterColumn } from "./manifests/resource.js";
 
 // handlers (kopf's level)
-export { TemporaryError, PermanentError, HandlerTimeoutError } from "./handlers/errors.js";
+export { TemporaryError, PermanentError, HandlerTimeoutError, HandlerRetriesError } from "./handlers/errors.js";
 export { adopt, type AdoptOptions } from "./handlers/adopt.js";
 export { PRESENT, ABSENT, type Filters, type MetaFilter } from "./handlers/filters.js";
 export { diff, getPath, type DiffOp } from "./handlers/diff.js";

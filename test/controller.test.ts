@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, Namespace, NotFoundError } from "../src/index.js";
-import { Action, TerminalError, controller, predicates, type Controller } from "../src/controller/controller.js";
+import { Action, TerminalError, controller, predicates, type Controller } from "../src/index.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { pino } from "pino";
 

@@ -9,7 +9,11 @@ import { kindOf, type KubeObject } from "../core/objects.js";
 import { InformerFactory } from "../runtime/informer.js";
 import { ScriptedEvents } from "../testing/scripted-events.js";
 import type { Controller } from "./controller.js";
-import { Action, controller, type ControllerObserver, type ObjectRef } from "./controller.js";
+import { controller } from "./builder.js";
+import { defaultErrorPolicy } from "./controller.js";
+import { and, not, or } from "./predicates.js";
+import { TerminalError } from "../core/errors.js";
+import { Action, type ControllerObserver, type ObjectRef } from "./reconcile.js";
 import { WrittenVersions } from "./read-your-writes.js";
 
 const quiet = pino({ level: "silent" });
@@ -218,5 +222,46 @@ describe("cached objects", () => {
     assert.equal(informers.informer(ConfigMap).store.get("ns/frozen")?.metadata?.labels, undefined, "the cache is unchanged");
     await c.stop(1_000);
     await client.close();
+  });
+});
+
+describe("error policy", () => {
+  it("decides what a failure means: requeue after, await change, or backoff; TerminalError waits by default", { timeout: 10_000 }, async () => {
+    const { client, informers } = setup([cm("p")]);
+    const calls: number[] = [];
+    const seen: unknown[] = [];
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet })
+      .errorPolicy((error, ctx) => {
+        seen.push({ message: (error as Error).message, retries: ctx.retries, ref: ctx.ref });
+        return calls.length < 3 ? Action.requeueAfter(1) : Action.awaitChange();
+      })
+      .reconcile(async () => {
+        calls.push(Date.now());
+        throw new Error("boom");
+      });
+    await c.start();
+    await until("three attempts, then waiting for a change", () => calls.length === 3);
+    assert.deepEqual(seen[0], { message: "boom", retries: 0, ref: { namespace: "ns", name: "p" } });
+    await c.stop(1_000);
+    await client.close();
+  });
+
+  it("a TerminalError thrown by a reconciler is not retried by the default policy", async () => {
+    assert.equal(defaultErrorPolicy(new TerminalError("no"), { ref: { name: "x" }, retries: 0, logger: quiet }).backoff, undefined);
+    assert.equal(defaultErrorPolicy(new Error("maybe"), { ref: { name: "x" }, retries: 0, logger: quiet }).backoff, true);
+  });
+});
+
+describe("predicate combinators", () => {
+  it("and, or, not", () => {
+    const yes = () => true;
+    const no = () => false;
+    const e = { type: "apply" as const, object: cm("x") };
+    assert.equal(and(yes, yes)(e), true);
+    assert.equal(and(yes, no)(e), false);
+    assert.equal(or(no, yes)(e), true);
+    assert.equal(or(no, no)(e), false);
+    assert.equal(not(no)(e), true);
   });
 });

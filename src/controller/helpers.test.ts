@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setCondition, getCondition, isConditionTrue, type WithConditions } from "./conditions.js";
 import { AlreadyOwnedError, setControllerReference } from "./ownership.js";
-import { predicates } from "./controller.js";
+import { predicates } from "./predicates.js";
 import type { KubeObject } from "../core/objects.js";
 
 describe("setCondition", () => {

@@ -178,3 +178,13 @@ function reasonForCode(code: number): ApiErrorReason {
 function isStatus(body: unknown): body is Status {
   return typeof body === "object" && body !== null && (body as { kind?: unknown }).kind === "Status";
 }
+
+/**
+ * An error that retrying cannot fix (a bad spec, a permission missing by design), at either
+ * level: a reconcile that throws it is not retried until the object changes (the default error
+ * policy); a handler that throws it (or its kin `PermanentError`) fails permanently.
+ */
+export class TerminalError extends Error {
+  override name = "TerminalError";
+  readonly reason: string = "Terminal";
+}

@@ -1,5 +1,6 @@
 // How a handler says what kind of failure it had. Any other thrown error is retried with
 // backoff until the handler's `retries` run out.
+import { TerminalError } from "../core/errors.js";
 
 /** Retry after `delayMs` (default 60 s): the world is not ready yet (a dependency is missing, a quota is full). */
 export class TemporaryError extends Error {
@@ -12,13 +13,23 @@ export class TemporaryError extends Error {
   }
 }
 
-/** Do not retry: the object is wrong and retrying cannot help. Recorded in progress and as a Warning event. */
-export class PermanentError extends Error {
+/**
+ * Do not retry: the object is wrong and retrying cannot help. Recorded in progress and as a
+ * Warning event. A {@link TerminalError}: the same thing at both levels.
+ */
+export class PermanentError extends TerminalError {
   override name = "PermanentError";
-  readonly reason = "Permanent";
+  override readonly reason: string = "Permanent";
 }
 
 /** A handler ran out of time (`timeoutMs`): treated as permanent. */
 export class HandlerTimeoutError extends PermanentError {
   override name = "HandlerTimeoutError";
+  override readonly reason: string = "HandlerTimeout";
+}
+
+/** A handler failed more often than its `retries` allow: permanent; `cause` is the last error. */
+export class HandlerRetriesError extends PermanentError {
+  override name = "HandlerRetriesError";
+  override readonly reason: string = "HandlerRetries";
 }

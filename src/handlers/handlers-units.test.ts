@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { diff, getPath } from "./diff.js";
+import { HandlerRetriesError, HandlerTimeoutError, PermanentError } from "./errors.js";
+import { TerminalError } from "../core/errors.js";
 import { ABSENT, PRESENT, matches } from "./filters.js";
 import { IndexSet } from "./indexes.js";
 import { namespaceMatcher, singleNamespace, watchScope } from "./scope.js";
@@ -138,5 +140,15 @@ describe("diff base encoding", () => {
     assert.equal(sameEssence(base, { data: { blob: "y".repeat(200), mode: "a" } }), false);
     assert.equal(baseValue(base, ["data", "mode"]), "a");
     assert.equal(baseValue(base, ["data", "blob"]), undefined, "only watched fields are kept");
+  });
+});
+
+describe("one error policy for both levels", () => {
+  it("PermanentError and its kin are TerminalErrors", () => {
+    assert.ok(new PermanentError("x") instanceof TerminalError);
+    assert.ok(new HandlerTimeoutError("x") instanceof TerminalError);
+    assert.ok(new HandlerRetriesError("x") instanceof PermanentError);
+    assert.equal(new PermanentError("x").reason, "Permanent");
+    assert.equal(new TerminalError("x").reason, "Terminal");
   });
 });

@@ -16,11 +16,12 @@ import type { Client } from "../client/client.js";
 import { systemClock } from "../core/clock.js";
 import type { KubeObject } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
-import { Action, type ReconcileContext } from "../controller/controller.js";
+import { Action, type ReconcileContext } from "../controller/reconcile.js";
 import type { EventRecorder } from "../controller/events.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../controller/finalizer.js";
 import { diff, getPath, jsonEqual, type DiffOp } from "./diff.js";
-import { HandlerTimeoutError, PermanentError, TemporaryError } from "./errors.js";
+import { HandlerRetriesError, HandlerTimeoutError, TemporaryError } from "./errors.js";
+import { TerminalError } from "../core/errors.js";
 import { matches } from "./filters.js";
 import { DIFF_BASE_LIMIT, baseValue, encodeDiffBase, essence, isCompact, readDiffBase, readProgress, sameEssence, type HandlerProgress, type ProgressKeys } from "./progress.js";
 import type { Cause, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./registry.js";
@@ -257,8 +258,10 @@ export class Processor {
       if (ctx.signal.aborted) throw caught; // the operator is stopping: record nothing, the next one retries
       const error = timedOut.signal.aborted && !(caught instanceof HandlerTimeoutError) ? timeoutError() : caught;
       const message = error instanceof Error ? error.message : String(error);
-      if (error instanceof PermanentError || (handler.options.retries !== undefined && retries >= handler.options.retries)) {
-        return this.failed(object, handler, startedIso, retries, error);
+      // A TerminalError (PermanentError is one) means the same at both levels: no retry.
+      if (error instanceof TerminalError) return this.failed(object, handler, startedIso, retries, error);
+      if (handler.options.retries !== undefined && retries >= handler.options.retries) {
+        return this.failed(object, handler, startedIso, retries, new HandlerRetriesError(`${message} (gave up after ${retries} retries)`, { cause: error }));
       }
       let delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, (handler.options.backoffMs ?? 1_000) * 2 ** Math.min(retries, 16));
       if (deadline !== undefined) delay = Math.min(delay, Math.max(0, deadline - Date.now())); // the next attempt, or the timeout, comes no later than the deadline

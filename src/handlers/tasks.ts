@@ -16,7 +16,7 @@ import { objectKey } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { NotFoundError } from "../core/errors.js";
-import type { StopResult } from "../controller/controller.js";
+import type { StopResult } from "../controller/spec.js";
 import type { Store } from "../runtime/store.js";
 import { matches } from "./filters.js";
 import { PatchWriter, handlerContext } from "./context.js";

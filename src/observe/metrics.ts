@@ -4,7 +4,7 @@
 // global state, two operators in one process do not collide.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ManagerObserver } from "../controller/manager.js";
-import type { ReconcileResult } from "../controller/controller.js";
+import type { ReconcileResult } from "../controller/reconcile.js";
 import type { WorkQueueHooks } from "../runtime/queue.js";
 
 /** Options of {@link Metrics}. */
