@@ -140,7 +140,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       options,
       query: listQuery(options),
       ...(options.metadataOnly ? { accept: METADATA_LIST } : {}),
-    }) as unknown as Promise<KubeList<T>>;
+    }) as unknown as Promise<KubeList<T>>; // the call returns the server's JSON: a list of Ts for this path
   }
 
   /** Every page, in order; the list's snapshot stays consistent across pages. */
@@ -207,7 +207,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       options,
       query: { ...listQuery(options), ...writeQuery(options) },
       body: deleteBody(options),
-    }) as unknown as Promise<KubeList<T> | Status>;
+    }) as unknown as Promise<KubeList<T> | Status>; // a collection delete answers with the list deleted, or a Status
   }
 
   /** Reads the status subresource. */

@@ -6,7 +6,7 @@ import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { parseApiVersion } from "../core/objects.js";
 import type { InformerScope } from "../runtime/informer.js";
-import type { Store } from "../runtime/store.js";
+import type { StoreReader } from "../runtime/store.js";
 import { Controller } from "./controller.js";
 import type { Predicate } from "./predicates.js";
 import type { ErrorPolicy, ObjectRef, Reconciler } from "./reconcile.js";
@@ -50,7 +50,8 @@ export class ControllerBuilder<T extends KubeObject, R = Controller<T>> {
    * Also reconcile whatever `map` returns for every object of `kind` that changes. `map` also
    * gets the cache of the controller's own kind, to find the objects that refer to this one.
    */
-  watches<K extends KubeObject>(kind: ResourceKind<K>, map: (object: K, own: Store<T>) => ObjectRef[], scope: InformerScope = {}): this {
+  watches<K extends KubeObject>(kind: ResourceKind<K>, map: (object: K, own: StoreReader<T>) => ObjectRef[], scope: InformerScope = {}): this {
+    // The source's informer holds only Ks, so the mapper is only ever called with Ks.
     this.sources.push({ kind: kind as ResourceKind, map: map as unknown as Source["map"], scope });
     return this;
   }

@@ -33,7 +33,7 @@ export class CacheReader {
   async get<K extends KubeObject>(kind: ResourceKind<K>, name: string, namespace?: string, signal?: AbortSignal): Promise<K | undefined> {
     const informer = await this.ready(kind, signal);
     const key = objectKey({ name, ...(namespace ? { namespace } : {}) });
-    if (this.writes) await this.writes.settle(informer as unknown as Informer, key, this.settleMs, signal);
+    if (this.writes) await this.writes.settle(informer, key, this.settleMs, signal);
     return informer.store.get(key);
   }
 
@@ -43,7 +43,7 @@ export class CacheReader {
     // Read-your-own-writes for lists: wait for every object of this kind this process wrote.
     if (this.writes) {
       const pending = this.writes.pendingKeys(kind).filter((k) => options.namespace === undefined || k.startsWith(`${options.namespace}/`));
-      await Promise.all(pending.map((k) => this.writes?.settle(informer as unknown as Informer, k, this.settleMs, signal)));
+      await Promise.all(pending.map((k) => this.writes?.settle(informer, k, this.settleMs, signal)));
     }
     let candidates =
       options.ownerUid !== undefined
@@ -59,7 +59,7 @@ export class CacheReader {
   /** The shared informer of `kind`, started on first use, once its cache has synced. */
   private async ready<K extends KubeObject>(kind: ResourceKind<K>, signal?: AbortSignal): Promise<Informer<K>> {
     const informer = this.informers.informer(kind);
-    this.writes?.observe(informer as unknown as Informer);
+    this.writes?.observe(informer);
     informer.start();
     await informer.waitUntilReady(signal);
     return informer;

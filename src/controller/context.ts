@@ -3,7 +3,7 @@
 // children and status, a finalizer). Made fresh for every reconcile.
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
-import type { Store } from "../runtime/store.js";
+import type { StoreReader } from "../runtime/store.js";
 import type { Logger } from "pino";
 import type { CacheReader } from "./cache.js";
 import type { EventRecorder } from "./events.js";
@@ -16,7 +16,7 @@ export interface ContextParts<T extends KubeObject> {
   key: string;
   object: T | undefined;
   kind: ResourceKind<T>;
-  store: Store<T>;
+  store: StoreReader<T>;
   cache: CacheReader;
   client: Client;
   logger: Logger;

@@ -26,9 +26,9 @@ import { objectKey } from "../core/objects.js";
 import { raceSignal, within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { TerminalError } from "../core/errors.js";
-import { InformerFactory, type Informer } from "../runtime/informer.js";
+import { InformerFactory, type Informer, type InformerHandle } from "../runtime/informer.js";
 import { WorkQueue } from "../runtime/queue.js";
-import type { Store } from "../runtime/store.js";
+import type { StoreReader } from "../runtime/store.js";
 import type { WatcherEvent } from "../runtime/watcher.js";
 import { pino, type Logger } from "pino";
 import { CacheReader } from "./cache.js";
@@ -102,8 +102,8 @@ export class Controller<T extends KubeObject> {
   }
 
   /** Every (kind, scope) this controller watches: its own kind first. */
-  get watched(): Informer[] {
-    return [this.own as unknown as Informer, ...this.others.map((o) => o.informer)];
+  get watched(): InformerHandle[] {
+    return [this.own, ...this.others.map((o) => o.informer)];
   }
 
   /** Starts the informers (if not yet) without starting to reconcile: a Manager warms caches before it leads. */
@@ -130,7 +130,7 @@ export class Controller<T extends KubeObject> {
       this.unsubscribe.push(
         informer.subscribe((e) => {
           if (e.type === "error" || e.type === "init" || e.type === "initDone") return;
-          const own = this.own.store as unknown as Store<KubeObject>;
+          const own: StoreReader<KubeObject> = this.own.store;
           const refs = [...source.map(e.object, own, ownNamespaced), ...(e.type === "apply" && e.old ? source.map(e.old, own, ownNamespaced) : [])];
           for (const ref of refs) this.queue.add(objectKey(ref));
         }),
@@ -140,7 +140,7 @@ export class Controller<T extends KubeObject> {
     await Promise.all(this.watched.map((i) => i.waitUntilReady(signal)));
     // Caches may have synced before we subscribed (a Manager warms them while following): queue what they hold.
     for (const key of this.own.store.keys()) this.queue.add(key);
-    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store as unknown as Store<KubeObject>, ownNamespaced)) this.queue.add(objectKey(ref));
+    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store, ownNamespaced)) this.queue.add(objectKey(ref));
     this.workers = Array.from({ length: this.options.concurrency ?? 1 }, () => this.work());
   }
 
@@ -222,7 +222,7 @@ export class Controller<T extends KubeObject> {
     const started = this.clock.now();
     this.options.observer?.active?.(this.name, 1);
     const run = (async () => {
-      if (this.options.writes) await this.options.writes.settle(this.own as unknown as Informer, key, this.options.settleMs ?? 5_000, signal);
+      if (this.options.writes) await this.options.writes.settle(this.own, key, this.options.settleMs ?? 5_000, signal);
       return this.fn(ref, this.context(key, logger, signal));
     })();
     const ended = () => {

@@ -23,7 +23,7 @@ import { pino, type Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { describeKind } from "../core/objects.js";
-import { InformerFactory, type Informer } from "../runtime/informer.js";
+import { InformerFactory, type InformerHandle } from "../runtime/informer.js";
 import { ControllerBuilder } from "./builder.js";
 import { Controller } from "./controller.js";
 import type { ControllerObserver } from "./reconcile.js";
@@ -56,7 +56,7 @@ export interface Runnable {
    */
   stop(timeoutMs: number, hurry?: AbortSignal): Promise<StopResult | void>;
   /** Informers to sync before starting (they are started by the Manager). */
-  informers?(): Informer[];
+  informers?(): InformerHandle[];
   /** Default true: runs only on the leader. */
   needsLeader?: boolean;
 }
@@ -128,7 +128,7 @@ export class Manager {
   readonly recorder: EventRecorder;
   readonly writes = new WrittenVersions();
   readonly identity: string;
-  private readonly controllers: Controller<KubeObject>[] = [];
+  private readonly controllers: { name: string }[] = [];
   private readonly runnables: Runnable[] = [];
   private readonly elector: LeaderElector | undefined;
   private state: ManagerStatus = { phase: "created", synced: false, leadershipSettled: false };
@@ -195,7 +195,7 @@ export class Manager {
         writes: this.writes,
       },
     });
-    this.register(c as unknown as Controller<KubeObject>);
+    this.register(c);
     return c;
   }
 
@@ -296,7 +296,7 @@ export class Manager {
     }
   }
 
-  private register(c: Controller<KubeObject>): void {
+  private register<T extends KubeObject>(c: Controller<T>): void {
     if (this.state.phase !== "created") throw new Error("add controllers before manager.run()");
     if (this.controllers.some((o) => o.name === c.name)) {
       throw new Error(`a controller named "${c.name}" is already registered: give one another name with .withOptions({ name })`);

@@ -17,7 +17,7 @@
 // not waited for.
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
-import type { Informer } from "../runtime/informer.js";
+import type { CacheView } from "../runtime/informer.js";
 
 /** Per kind. */
 const MAX_ENTRIES = 10_000;
@@ -36,7 +36,7 @@ function version(rv: string | undefined): bigint | undefined {
 export class WrittenVersions {
   /** kind → object key → the version written and when (oldest first). */
   private readonly expected = new Map<string, Map<string, { rv: bigint; at: number }>>();
-  private readonly observed = new WeakSet<Informer>();
+  private readonly observed = new WeakSet<CacheView>();
 
   /** Records a write's result. */
   record(kind: ResourceKind, object: KubeObject): void {
@@ -54,7 +54,7 @@ export class WrittenVersions {
   }
 
   /** Follows an informer's deletes, so expectations on deleted objects are dropped. Idempotent. */
-  observe(informer: Informer): void {
+  observe(informer: CacheView): void {
     if (this.observed.has(informer)) return;
     this.observed.add(informer);
     const k = kindKey(informer.kind);
@@ -82,7 +82,7 @@ export class WrittenVersions {
    * Resolves once `informer`'s store holds object `key` at the recorded version or newer (or
    * a delete of it arrives), or after `timeoutMs`; resolves false on timeout. Never rejects.
    */
-  async settle(informer: Informer, key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  async settle(informer: CacheView, key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     this.observe(informer);
     const ofKind = this.expected.get(kindKey(informer.kind));
     const wanted = ofKind?.get(key)?.rv;

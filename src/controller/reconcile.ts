@@ -3,7 +3,7 @@
 // Level-based: the reference never says what happened; the reconciler reads the current state.
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
-import type { Store } from "../runtime/store.js";
+import type { StoreReader } from "../runtime/store.js";
 import type { WorkQueueHooks } from "../runtime/queue.js";
 import type { Logger } from "pino";
 import type { CacheReader } from "./cache.js";
@@ -51,7 +51,7 @@ export interface ReconcileContext<T extends KubeObject> {
   /** The controller's kind. */
   kind: ResourceKind<T>;
   /** The cache of the controller's kind. */
-  store: Store<T>;
+  store: StoreReader<T>;
   /** Reads of any kind from shared caches (started on first use). */
   cache: CacheReader;
   client: Client;

@@ -4,7 +4,7 @@ import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { Clock } from "../core/clock.js";
 import type { InformerFactory, InformerScope } from "../runtime/informer.js";
 import type { WorkQueueOptions } from "../runtime/queue.js";
-import type { Store } from "../runtime/store.js";
+import type { StoreReader } from "../runtime/store.js";
 import type { Logger } from "pino";
 import type { EventRecorder } from "./events.js";
 import type { WrittenVersions } from "./read-your-writes.js";
@@ -51,7 +51,7 @@ export interface ControllerOptions {
 export interface Source {
   kind: ResourceKind;
   /** `ownNamespaced`: whether the controller's own kind is namespaced (from the REST mapper). */
-  map: (o: KubeObject, own: Store<KubeObject>, ownNamespaced: boolean) => ObjectRef[];
+  map: (o: KubeObject, own: StoreReader<KubeObject>, ownNamespaced: boolean) => ObjectRef[];
   scope: InformerScope;
   /** Maps through the controller's own scope (owns()): the controller needs its kind's mapping first. */
   needsScope?: boolean;

@@ -156,6 +156,7 @@ export class Operator {
   timer<T extends KubeObject>(kind: ResourceKind<T>, options: TimerOptions<T>, fn: HandlerFn<T>): void {
     this.assertNotRunning();
     const id = this.registry.claim(kind as ResourceKind, options.id ?? (fn.name ? `timer-${fn.name}` : "timer"), options.id !== undefined);
+    // The registry holds entries of every kind; this kind's entry only ever sees Ts.
     this.registry.entry(kind as ResourceKind).timers.push({ id, fn: fn as HandlerFn<KubeObject>, options: options as unknown as TimerOptions<KubeObject> });
   }
 
@@ -163,6 +164,7 @@ export class Operator {
   daemon<T extends KubeObject>(kind: ResourceKind<T>, fn: HandlerFn<T>, options: DaemonOptions<T> = {}): void {
     this.assertNotRunning();
     const id = this.registry.claim(kind as ResourceKind, options.id ?? (fn.name ? `daemon-${fn.name}` : "daemon"), options.id !== undefined);
+    // As for timers: this kind's entry only ever sees Ts.
     this.registry.entry(kind as ResourceKind).daemons.push({ id, fn: fn as HandlerFn<KubeObject>, options: options as unknown as DaemonOptions<KubeObject> });
   }
 
@@ -181,7 +183,7 @@ export class Operator {
       cause,
       ...(field ? { field: parsePath(field) } : {}),
       fn: fn as HandlerFn<KubeObject>,
-      options: options as unknown as FieldHandlerOptions<KubeObject>,
+      options: options as unknown as FieldHandlerOptions<KubeObject>, // this kind's entry only ever sees Ts
     });
   }
 
@@ -285,6 +287,7 @@ export class Operator {
   controller<T extends KubeObject>(kind: ResourceKind<T>): ControllerBuilder<T, void> {
     return new ControllerBuilder<T, void>(kind, (spec) => {
       if (this.running) throw new Error("add controllers before op.run()");
+      // Specs of every kind in one list; each controller made from one sees only its kind's objects.
       this.specs.push(spec as unknown as ControllerSpec<KubeObject>);
     });
   }

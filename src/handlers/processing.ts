@@ -253,6 +253,7 @@ export class Processor {
       const result = await Promise.resolve().then(() => handler.fn(hctx));
       if (timedOut.signal.aborted) throw timeoutError(); // it gave up (or finished) only after its deadline
       this.o.logger.info({ object: objectKey(object.metadata), handler: handler.id, cause }, "handler succeeded");
+      // The typed patch is written as plain JSON.
       return { next: { started: startedIso, retries, success: true }, result, patch: patch as unknown as Record<string, unknown>, done: true };
     } catch (caught) {
       if (ctx.signal.aborted) throw caught; // the operator is stopping: record nothing, the next one retries

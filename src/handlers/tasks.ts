@@ -17,7 +17,7 @@ import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { NotFoundError } from "../core/errors.js";
 import type { StopResult } from "../controller/spec.js";
-import type { Store } from "../runtime/store.js";
+import type { StoreReader } from "../runtime/store.js";
 import { matches } from "./filters.js";
 import { PatchWriter, handlerContext } from "./context.js";
 import type { HandlerContext, HandlerLogger, Indexes, KindEntry } from "./registry.js";
@@ -34,7 +34,7 @@ export interface TasksOptions {
   logger: Logger;
   indexes: Indexes;
   /** Where the latest state of each object is read (the informer's store), by key. */
-  store: (entry: KindEntry) => Store<KubeObject>;
+  store: (entry: KindEntry) => StoreReader<KubeObject>;
   clock?: Clock;
 }
 

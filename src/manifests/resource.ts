@@ -123,6 +123,7 @@ export function defineResource<S extends TSchema, St extends TSchema | undefined
     },
   };
   const descriptor = kindOf(`${group}/${version}`, kind, { plural, namespaced: scope === "Namespaced" });
+  // The descriptor's object type is carried only at the type level (ResourceKind's __object marker).
   return Object.freeze({ ...descriptor, crd, group, version, scope }) as unknown as DefinedResource<S, St>;
 }
 

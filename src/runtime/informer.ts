@@ -4,7 +4,7 @@
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { Client } from "../client/client.js";
 import { reflect } from "./reflector.js";
-import { Store } from "./store.js";
+import { Store, type StoreReader } from "./store.js";
 import { watch, type WatcherEvent, type WatcherOptions } from "./watcher.js";
 
 /** What an informer watches. */
@@ -32,9 +32,28 @@ export type InformerOptions<T extends KubeObject> = Omit<WatcherOptions<T>, keyo
 /** Receives every event after the store has applied it. Must not throw (a throw is reported and ignored). */
 export type InformerListener<T extends KubeObject> = (event: WatcherEvent<T>) => void;
 
+/**
+ * What readers need of an informer: its kind, its cache (read-only) and its events. Methods
+ * only, so an informer of a specific kind is also a `CacheView` of `KubeObject`s.
+ */
+export interface CacheView<T extends KubeObject = KubeObject> {
+  readonly kind: ResourceKind<T>;
+  readonly scope: InformerScope;
+  readonly store: StoreReader<T>;
+  subscribe(listener: (event: WatcherEvent<T>) => void): () => void;
+  waitUntilReady(signal?: AbortSignal): Promise<void>;
+}
+
+/** What a Manager needs of an informer besides reading it: start it, and know why it is not ready. */
+export interface InformerHandle<T extends KubeObject = KubeObject> extends CacheView<T> {
+  start(): void;
+  readonly lastError: Error | undefined;
+}
+
 /** One running watch with its store and subscribers. Start it with `start()`; it runs until `stop()`. */
-export class Informer<T extends KubeObject = KubeObject> {
-  readonly store = new Store<T>();
+export class Informer<T extends KubeObject = KubeObject> implements InformerHandle<T> {
+  /** The writer: only the reflector (in start()) writes it. */
+  private readonly writer = new Store<T>();
   private readonly listeners = new Set<InformerListener<T>>();
   private controller: AbortController | undefined;
   private running: Promise<void> | undefined;
@@ -48,6 +67,11 @@ export class Informer<T extends KubeObject = KubeObject> {
     private readonly options: InformerOptions<T> = {},
     private readonly onListenerError: (error: unknown) => void = () => {},
   ) {}
+
+  /** The cache, read-only: readers never write (the reflector alone does). */
+  get store(): StoreReader<T> {
+    return this.writer;
+  }
 
   /** Adds a listener; returns a function that removes it. Events from before subscribing are not replayed: read the store. */
   subscribe(listener: InformerListener<T>): () => void {
@@ -65,7 +89,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const one = (s: InformerScope) => (source ? source(this.kind, s, controller.signal) : watch(this.client.resource(this.kind), { ...watchOptions, ...s, signal: controller.signal }));
     const events = !scope.namespace && namespaces && namespaces.length > 1 ? mergeInitialLists(namespaces.map((namespace) => one({ ...scope, namespace }))) : one(!scope.namespace && namespaces?.length === 1 ? { ...scope, namespace: namespaces[0] } : scope);
     this.running = (async () => {
-      for await (const event of reflect(events, this.store)) {
+      for await (const event of reflect(events, this.writer)) {
         if (event.type === "error") this.lastError = event.error;
         for (const listener of this.listeners) {
           try {
@@ -116,6 +140,7 @@ export class InformerFactory {
       informer = created;
       this.informers.set(key, informer);
     }
+    // The map holds informers of every kind; the key includes the kind, so this one holds Ts.
     return informer as unknown as Informer<T>;
   }
 

@@ -16,13 +16,38 @@ export function byLabel(key: string): string {
 }
 
 /**
- * A read-mostly cache of objects keyed `namespace/name` (or `name`).
+ * The reading side of a {@link Store}: what controllers, handlers and mappers get. Methods only
+ * (no writer), so a reader of a specific kind is also a reader of `KubeObject`s.
+ */
+export interface StoreReader<T extends KubeObject = KubeObject> {
+  /** The object with this key (`namespace/name`, or `name` for cluster-scoped kinds). */
+  get(key: string): T | undefined;
+  /** The object `name` in `namespace` (omit the namespace for cluster-scoped kinds). */
+  getByName(name: string, namespace?: string): T | undefined;
+  /** Every object (a new array; the objects themselves are shared and frozen). */
+  list(): T[];
+  /** Keys of every object. */
+  keys(): string[];
+  readonly size: number;
+  /** Objects whose index `name` has `value`; a `label:<key>` index is made on first use. Throws for an unknown index. */
+  byIndex(name: string, value: string): T[];
+  /** Adds an index (readers may: indexes change no object). */
+  addIndex(name: string, fn?: IndexFunction<T>): void;
+  /** Whether the first complete list has been stored. */
+  readonly isReady: boolean;
+  /** Resolves once the first complete list has been stored; rejects when `signal` aborts first. */
+  waitUntilReady(signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * A read-mostly cache of objects keyed `namespace/name` (or `name`). The reflector holds it as
+ * the writer; everyone else gets it as a {@link StoreReader}.
  *
  * Guarantees: after `waitUntilReady()` resolves, the store holds a complete list of the server's
  * state as of some moment, kept current as events arrive. Readers never see a half-applied
  * initial list: it is swapped in whole. Objects are shared, not copied: treat them as read-only.
  */
-export class Store<T extends KubeObject = KubeObject> {
+export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> {
   private objects = new Map<string, T>();
   private readonly indexers = new Map<string, IndexFunction<T>>();
   private readonly indexes = new Map<string, Map<string, Set<string>>>();

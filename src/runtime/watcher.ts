@@ -259,6 +259,7 @@ export async function* watch<T extends KubeObject>(
 
   function* handleEvent(raw: WatchEvent<T>): Generator<WatcherEvent<T>> {
     if (raw.type === "ERROR") {
+      // An ERROR event carries a Status, not an object of the watched kind.
       const status = raw.object as unknown as Status;
       throw errorFromResponse(status.code ?? 500, status, { method: "WATCH", path: describe() });
     }

@@ -11,6 +11,7 @@ import * as x509 from "@peculiar/x509";
 // The project compiles without the DOM lib: take WebCrypto's types from node:crypto.
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
+// Node's webcrypto is the standard Crypto; its declared type differs from the DOM lib's that @peculiar/x509 names.
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const keyAlgorithm = { name: "ECDSA", namedCurve: "P-256" } as const;

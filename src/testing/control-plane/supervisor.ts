@@ -180,6 +180,7 @@ export class Reaper {
     this.child = spawn(process.execPath, ["-e", REAPER], { detached: true, stdio: ["pipe", "ignore", "ignore"] });
     // Neither the reaper nor its pipe may keep our event loop alive.
     this.child.unref();
+    // A pipe's socket has unref() at run time; the Writable type does not declare it.
     (this.child.stdin as unknown as { unref?: () => void }).unref?.();
   }
 
