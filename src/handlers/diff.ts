@@ -51,3 +51,17 @@ export function diff(a: unknown, b: unknown, path: string[] = []): DiffOp[] {
   }
   return [{ op: "change", path, old: a, new: b }];
 }
+
+/**
+ * Applies a JSON merge patch (RFC 7386) to a value and returns the result (the value itself is
+ * not changed): objects merge key by key, `null` removes, anything else replaces.
+ */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return patch;
+  const result: Record<string, unknown> = isObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}

@@ -19,11 +19,13 @@ import { objectKey } from "../core/objects.js";
 import { Action, type ReconcileContext } from "../controller/reconcile.js";
 import type { EventRecorder } from "../controller/events.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../controller/finalizer.js";
-import { diff, getPath, jsonEqual, type DiffOp } from "./diff.js";
+import { mergePatch } from "./diff.js";
+import { detectCause, planSteps, type Step } from "./causes.js";
+import { annotationsProgress, statusProgress, type ProgressStorage } from "./storage.js";
 import { HandlerRetriesError, HandlerTimeoutError, TemporaryError } from "./errors.js";
 import { TerminalError } from "../core/errors.js";
 import { matches } from "./filters.js";
-import { DIFF_BASE_LIMIT, baseValue, encodeDiffBase, essence, isCompact, readDiffBase, readProgress, sameEssence, type HandlerProgress, type ProgressKeys } from "./progress.js";
+import { DIFF_BASE_LIMIT, encodeDiffBase, essence, type HandlerProgress, type ProgressKeys } from "./progress.js";
 import type { Cause, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./registry.js";
 import type { Tasks } from "./tasks.js";
 import { PatchWriter, handlerContext } from "./context.js";
@@ -48,21 +50,17 @@ export interface ProcessorOptions {
   eventLevel?: EventLevel;
 }
 
-interface Step {
-  handler: ObjectHandler;
-  old: unknown;
-  new: unknown;
-  diff: DiffOp[];
-}
 
 /** Reconciles objects of one kind by running its handlers. */
 export class Processor {
   private readonly seen = new Set<string>();
   private readonly resumeProgress = new Map<string, HandlerProgress>();
   private readonly writer: PatchWriter;
+  private readonly storage: ProgressStorage;
 
   constructor(private readonly o: ProcessorOptions) {
     this.writer = new PatchWriter(o.client, o.entry.kind);
+    this.storage = o.progressIn === "status" ? statusProgress(o.keys) : annotationsProgress(o.keys);
   }
 
   /**
@@ -100,74 +98,65 @@ export class Processor {
   private async process(initial: KubeObject, uid: string, ctx: ReconcileContext<KubeObject>): Promise<Action | void> {
     let object = initial;
     const { entry, finalizer, keys } = this.o;
-    const deleting = Boolean(object.metadata?.deletionTimestamp);
-    const needsFinalizer =
-      entry.handlers.some((h) => h.cause === "delete" && matches(object as KubeObject, h.options)) ||
-      entry.timers.some((t) => matches(object as KubeObject, t.options)) ||
-      entry.daemons.some((d) => matches(object as KubeObject, d.options));
+    const detected = detectCause(object, { keys, finalizer, firstSight: !this.seen.has(uid) });
+    const { resume, steps } = planSteps(object, entry.handlers, detected);
 
-    if (deleting) {
+    if (detected.deleting) {
       await this.o.tasks.stop(uid);
       this.forget(uid);
-      if (!hasFinalizer(object, finalizer)) return;
-      const steps = entry.handlers.filter((h) => h.cause === "delete" && matches(object as KubeObject, h.options)).map((h) => ({ handler: h, old: undefined, new: undefined, diff: [] }));
+      if (detected.cause !== "delete") return; // not ours to finalize (any more)
       const outcome = await this.runSteps(object, "delete", steps, ctx);
       if (outcome.pending) return outcome.action;
       await removeFinalizer(this.o.client, ctx.kind, outcome.object, finalizer);
       return;
     }
 
+    const needsFinalizer =
+      entry.handlers.some((h) => h.cause === "delete" && matches(object, h.options)) ||
+      entry.timers.some((t) => matches(object, t.options)) ||
+      entry.daemons.some((d) => matches(object, d.options));
     if (needsFinalizer && !hasFinalizer(object, finalizer)) object = await addFinalizer(this.o.client, ctx.kind, object, finalizer);
     if (!needsFinalizer && hasFinalizer(object, finalizer)) object = (await removeFinalizer(this.o.client, ctx.kind, object, finalizer)) ?? object;
     this.o.tasks.ensure(object, entry);
 
     // Resume handlers: once per object per process, for objects that were handled before.
-    const base = readDiffBase(object, keys);
-    const current = essence(object, keys);
-    if (!this.seen.has(uid)) {
-      const resumes = entry.handlers.filter((h) => h.cause === "resume" && matches(object as KubeObject, h.options));
-      if (base !== undefined && resumes.length) {
-        const outcome = await this.runSteps(object, "resume", resumes.map((h) => ({ handler: h, old: undefined, new: undefined, diff: [] })), ctx, true);
-        if (outcome.pending) return outcome.action;
-        object = outcome.object;
-      }
-      this.seen.add(uid);
+    if (resume.length) {
+      const outcome = await this.runSteps(object, "resume", resume, ctx, true);
+      if (outcome.pending) return outcome.action;
+      object = outcome.object;
     }
+    this.seen.add(uid);
 
-    const cause: Cause | undefined = base === undefined ? "create" : sameEssence(base, current) ? undefined : "update";
-    if (!cause) return;
+    if (!detected.cause) return;
     this.o.tasks.touch(uid);
-    const steps: Step[] = [];
-    // A compact base (the essence was too large to keep) knows only the watched fields: update
-    // handlers then get no `old` and no diff.
-    const compact = isCompact(base);
-    const changes = compact ? [] : diff(base, current);
-    for (const h of entry.handlers) {
-      if (!matches(object, h.options)) continue;
-      if (h.cause === cause) steps.push({ handler: h, old: compact ? undefined : base, new: current, diff: changes });
-      if (h.cause === "field" && h.field) {
-        const before = baseValue(base, h.field);
-        const after = getPath(current, h.field);
-        if (jsonEqual(before, after)) continue;
-        if (h.options.value && !h.options.value(after)) continue;
-        if (h.options.oldValue && !h.options.oldValue(before)) continue;
-        steps.push({ handler: h, old: before, new: after, diff: diff(before, after, h.field) });
-      }
+    const outcome = await this.runSteps(object, detected.cause, steps, ctx, false, (patch) => this.handled(object, detected.current, patch));
+    if (outcome.pending) return outcome.action;
+    if (!outcome.finalWritten) {
+      const done = this.handled(object, detected.current);
+      await this.writer.write(outcome.object, { metadata: { annotations: done.annotations } }, done.status);
     }
-    // When the change is handled, its essence becomes the diff base and the progress goes; that
-    // write rides along with the last handler's own (one patch instead of two per change).
+    return;
+  }
+
+  /**
+   * What marks a change handled: the new diff base and cleared progress. The base is the essence
+   * with the last handler's own main patch applied (labels, annotations, spec it sets), so a
+   * handler's own write is never taken for a change. An essence too large for an annotation is
+   * kept compact, with a warning.
+   */
+  private handled(object: KubeObject, current: Record<string, unknown>, lastPatch?: Record<string, unknown>): { annotations: Record<string, string | null>; status: Record<string, unknown> | undefined } {
+    const { keys, entry } = this.o;
+    // Status is not part of the essence: applying the whole patch changes nothing there.
+    const after = lastPatch ? essence(mergePatch(object, lastPatch) as KubeObject, keys) : current;
     const fields = entry.handlers.flatMap((h) => (h.cause === "field" && h.field ? [h.field] : []));
-    const encoded = encodeDiffBase(current, fields);
+    const encoded = encodeDiffBase(after, fields);
     if (encoded.compact) {
       const note = `the essence is too large (over ${DIFF_BASE_LIMIT} characters) for a diff-base annotation: kept a digest and the fields that field handlers watch; update handlers get no old value or diff`;
       this.o.logger.warn({ object: objectKey(object.metadata) }, note);
       this.o.recorder.event(object, { type: "Warning", reason: "DiffBaseTooLarge", note });
     }
-    const handled = { [keys.lastHandled]: encoded.text, [keys.progress]: null };
-    const outcome = await this.runSteps(object, cause, steps, ctx, false, handled);
-    if (outcome.pending) return outcome.action;
-    if (!outcome.finalWritten) await this.writer.write(outcome.object, { metadata: { annotations: handled } }, this.inStatus ? { kubeloop: null } : undefined);
-    return;
+    const cleared = this.storage.patch(null);
+    return { annotations: { [keys.lastHandled]: encoded.text, ...cleared.annotations }, status: cleared.status };
   }
 
   /** Runs steps in order; stops at the first that is not finished. */
@@ -177,13 +166,13 @@ export class Processor {
     steps: Step[],
     ctx: ReconcileContext<KubeObject>,
     inMemory = false,
-    finalAnnotations?: Record<string, string | null>,
+    finish?: (lastPatch: Record<string, unknown>) => { annotations: Record<string, string | null>; status: Record<string, unknown> | undefined },
   ): Promise<{ pending: boolean; action?: Action; object: KubeObject; finalWritten?: boolean }> {
     let current = object;
     const uid = object.metadata?.uid ?? "";
     for (const [index, step] of steps.entries()) {
       const id = step.handler.id;
-      const progress: HandlerProgress = inMemory ? (this.resumeProgress.get(`${uid}/${id}`) ?? {}) : (this.progressOf(current)[id] ?? {});
+      const progress: HandlerProgress = inMemory ? (this.resumeProgress.get(`${uid}/${id}`) ?? {}) : (this.storage.read(current)[id] ?? {});
       if (progress.success || progress.failure) continue;
       const now = Date.now();
       if (progress.delayedUntil && progress.delayedUntil > now) return { pending: true, action: Action.requeueAfter(progress.delayedUntil - now), object: current };
@@ -192,12 +181,11 @@ export class Processor {
         this.resumeProgress.set(`${uid}/${id}`, next);
         current = await this.writer.write(current, patch, result === undefined ? undefined : { [id]: result });
       } else {
-        const all = { ...this.progressOf(current), [id]: next };
-        const last = done && index === steps.length - 1 && finalAnnotations !== undefined;
-        const annotations = last ? finalAnnotations : this.inStatus ? {} : { [this.o.keys.progress]: JSON.stringify(all) };
-        patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), ...annotations } };
-        const statusExtra: Record<string, unknown> = { ...(result === undefined ? {} : { [id]: result }) };
-        if (this.inStatus) statusExtra.kubeloop = last ? null : { progress: all };
+        const last = done && index === steps.length - 1 && finish !== undefined;
+        // The last handler's write also marks the change handled (one write per change).
+        const record = last ? finish(patch) : this.storage.patch({ ...this.storage.read(current), [id]: next });
+        patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), ...record.annotations } };
+        const statusExtra: Record<string, unknown> = { ...(result === undefined ? {} : { [id]: result }), ...record.status };
         current = await this.writer.write(current, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
         if (last) return { pending: false, object: current, finalWritten: true };
       }
@@ -279,16 +267,6 @@ export class Processor {
     this.o.logger.error({ object: objectKey(object.metadata), handler: handler.id, err: error }, "handler failed permanently");
     this.o.recorder.event(object, { type: "Warning", reason: "HandlerFailed", note: `${handler.id}: ${message}`.slice(0, 1000) });
     return { next: { started: startedIso, retries, failure: true, message }, result: undefined, patch: {}, done: true };
-  }
-
-  private get inStatus(): boolean {
-    return this.o.progressIn === "status";
-  }
-
-  private progressOf(object: KubeObject): Record<string, HandlerProgress> {
-    if (!this.inStatus) return readProgress(object, this.o.keys);
-    const p = (object as { status?: { kubeloop?: { progress?: unknown } } }).status?.kubeloop?.progress;
-    return p && typeof p === "object" ? (p as Record<string, HandlerProgress>) : {};
   }
 
   private handlerLogger(object: KubeObject, id: string): HandlerLogger {
