@@ -1,13 +1,15 @@
 // The layers of shared/DESIGN.md: each layer imports only from the layers above it (and from
 // siblings of its own layer, e.g. cli uses the testing harness for `kubeloop dev`; cycles are
 // forbidden below, so a sibling pair can only depend one way).
-//   1 core  2 client  3 runtime  4 controller  5 handlers webhook manifests observe  6 cli testing
+//   1 core  2 client  3 runtime  4 controller  5 handlers webhook manifests observe  6 operator
+//   7 cli testing
 const layers = [
   ["core"],
   ["client"],
   ["runtime"],
   ["controller"],
   ["handlers", "webhook", "manifests", "observe"],
+  ["operator"],
   ["cli", "testing"],
 ];
 const levelOf = Object.fromEntries(layers.flatMap((names, level) => names.map((n) => [n, level])));

@@ -96,7 +96,7 @@ export { Informer, InformerFactory, type InformerScope, type InformerOptions, ty
 export { WorkQueue, type WorkQueueOptions, type WorkQueueHooks } from "./runtime/queue.js";
 
 // operator and observability
-export { Operator, type OperatorOptions, type RunOptions, type RunningOperator } from "./handlers/operator.js";
+export { Operator, type OperatorOptions, type RunOptions, type RunningOperator } from "./operator/operator.js";
 export { Metrics, type MetricsOptions } from "./observe/metrics.js";
 export { serveProbes, type ProbeServer, type ProbeServerOptions } from "./observe/server.js";
 export { createLogger, type LoggingOptions, type Logger } from "./observe/logging.js";

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Operator } from "../handlers/operator.js";
+import type { Operator } from "../operator/operator.js";
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 
 /** What a module offers: its operator and the CRDs it declares. */

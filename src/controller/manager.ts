@@ -23,7 +23,7 @@ import { pino, type Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { describeKind } from "../core/objects.js";
-import { InformerFactory, type InformerHandle } from "../runtime/informer.js";
+import { InformerFactory, type CacheView, type InformerHandle, type InformerScope } from "../runtime/informer.js";
 import { ControllerBuilder } from "./builder.js";
 import { Controller } from "./controller.js";
 import type { ControllerObserver } from "./reconcile.js";
@@ -130,6 +130,7 @@ export class Manager {
   readonly identity: string;
   private readonly controllers: { name: string }[] = [];
   private readonly runnables: Runnable[] = [];
+  private readonly required: InformerHandle[] = [];
   private readonly elector: LeaderElector | undefined;
   private state: ManagerStatus = { phase: "created", synced: false, leadershipSettled: false };
   private started: Runnable[] = [];
@@ -197,6 +198,17 @@ export class Manager {
     });
     this.register(c);
     return c;
+  }
+
+  /**
+   * The shared informer of `kind` in `scope`, required: the Manager starts it and waits for it
+   * to sync before anything runs (on followers too, so caches and indexes are warm).
+   */
+  informer<T extends KubeObject>(kind: ResourceKind<T>, scope: InformerScope = {}): CacheView<T> {
+    if (this.state.phase !== "created") throw new Error("require informers before manager.run()");
+    const informer = this.informers.informer(kind, scope);
+    if (!this.required.includes(informer)) this.required.push(informer);
+    return informer;
   }
 
   /** Adds a runnable (started after sync and, if it needs it, leadership). */
@@ -310,7 +322,7 @@ export class Manager {
   }
 
   private async sync(signal: AbortSignal): Promise<void> {
-    const informers = [...new Set(this.runnables.flatMap((r) => r.informers?.() ?? []))];
+    const informers = [...new Set([...this.required, ...this.runnables.flatMap((r) => r.informers?.() ?? [])])];
     for (const i of informers) {
       this.writes.observe(i);
       // The watcher recovers by itself; say what it recovered from.

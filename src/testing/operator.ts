@@ -5,7 +5,7 @@ import { pino, type Logger } from "pino";
 import { Client } from "../client/client.js";
 import { CustomResourceDefinition } from "../core/builtins.js";
 import { AlreadyExistsError } from "../core/errors.js";
-import type { Operator, RunningOperator } from "../handlers/operator.js";
+import type { Operator, RunningOperator } from "../operator/operator.js";
 import type { CustomResourceDefinition as Crd } from "kubernetes-types/apiextensions/v1.js";
 
 /** Options of {@link runOperator}. */

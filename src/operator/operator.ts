@@ -1,25 +1,27 @@
-// Operator: the object users write an operator around. It collects what the operator does
-// (controllers now; kopf-style handlers, timers and daemons in this layer later) while the
-// module loads, and `run()` connects to the cluster and runs it all in one Manager with
-// metrics, probes, logging and signal handling. Nothing touches the cluster before `run()`,
-// so `kubeloop run operator.ts` and `kubeloop generate` can import the same module.
+// Operator: the composition root, above both levels. It collects what an operator does
+// (controllers, kopf-style handlers, timers, daemons, indexes, hooks) while the module loads,
+// and `run()` connects to the cluster and wires it all into one Manager through the Manager's
+// public methods (`controller()`, `informer()`, `add()`), with metrics, probes, logging and
+// signal handling. Nothing touches the cluster before `run()`, so `kubeloop run operator.ts`
+// and tools that only read what an operator declares can import the same module.
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import type { RateLimit } from "../client/rate-limit.js";
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
+import type { CacheView } from "../runtime/informer.js";
 import { ControllerBuilder } from "../controller/builder.js";
 import type { ControllerSpec } from "../controller/spec.js";
-import { IndexSet } from "./indexes.js";
-import { Processor, type EventLevel } from "./processing.js";
-import { Registry, type RawEvent, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause } from "./registry.js";
-import { watchScope } from "./scope.js";
-import { Tasks } from "./tasks.js";
-import { progressKeys } from "./progress.js";
-import { parsePath } from "./diff.js";
+import { IndexSet } from "../handlers/indexes.js";
+import { Processor, type EventLevel } from "../handlers/processing.js";
+import { Registry, type KindEntry, type RawEvent, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause } from "../handlers/registry.js";
+import { watchScope } from "../handlers/scope.js";
+import { Tasks } from "../handlers/tasks.js";
+import { progressKeys } from "../handlers/progress.js";
+import { parsePath } from "../handlers/diff.js";
 import { objectKey } from "../core/objects.js";
 import { within } from "../core/async.js";
-import { matches, type Filters } from "./filters.js";
+import { matches, type Filters } from "../handlers/filters.js";
 import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerStatus } from "../controller/manager.js";
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
 import { Metrics } from "../observe/metrics.js";
@@ -193,11 +195,15 @@ export class Operator {
     const keys = progressKeys(this.options.annotationPrefix ?? `${this.name}.kubeloop.dev`);
     const finalizer = `${keys.prefix}/finalizer`;
     const { forKind, matches: inScope } = watchScope(namespaces);
-    const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => manager.informers.informer(entry.kind, forKind(entry.kind)).store });
+    // Every kind with handlers: its cache is required (synced before anything starts, on
+    // followers too, so indexes are warm and timers read the latest state).
+    const caches = new Map([...this.registry.kinds.values()].map((entry) => [entry, manager.informer(entry.kind, forKind(entry.kind))] as const));
+    const cacheOf = (entry: KindEntry) => caches.get(entry) as CacheView<KubeObject>;
+    const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => cacheOf(entry).store });
     const processors: Processor[] = [];
     for (const entry of this.registry.kinds.values()) {
       const scope = forKind(entry.kind);
-      const informer = manager.informers.informer(entry.kind, scope);
+      const informer = cacheOf(entry);
       for (const ix of entry.indexes) {
         indexSet.declare(ix.id);
         informer.subscribe((e) => {
@@ -205,17 +211,14 @@ export class Operator {
           indexSet.apply(ix.id, ix.fn, e);
         });
       }
-      if (entry.indexes.length) manager.add({ needsLeader: false, informers: () => [informer], start: async () => {}, stop: async () => {} });
       if (entry.handlers.length || entry.timers.length || entry.daemons.length) {
         const processor: Processor = new Processor({ client, entry, keys, finalizer, recorder: manager.recorder, logger, indexes: indexSet.view, tasks, ...(this.options.eventLevel ? { eventLevel: this.options.eventLevel } : {}), ...(this.options.progressIn ? { progressIn: this.options.progressIn } : {}) });
         processors.push(processor);
-        manager.addController({
-          kind: entry.kind,
-          sources: [],
-          predicates: [(e) => !("object" in e) || inScope(e.object.metadata?.namespace)],
-          reconciler: processor.reconcile,
-          options: { name: `handlers-${entry.kind.kind.toLowerCase()}`, scope, concurrency: this.options.concurrency ?? 16 },
-        });
+        manager
+          .controller(entry.kind)
+          .withPredicates((e) => !("object" in e) || inScope(e.object.metadata?.namespace))
+          .withOptions({ name: `handlers-${entry.kind.kind.toLowerCase()}`, scope, concurrency: this.options.concurrency ?? 16 })
+          .reconcile(processor.reconcile);
         // Per-object state lives as long as the object is cached: a delete event (also one a
         // relist discovers for an object deleted while the watch was down) drops it.
         informer.subscribe((e) => {
@@ -229,7 +232,6 @@ export class Operator {
         let unsubscribe = () => {};
         const inFlight = new Set<Promise<void>>();
         manager.add({
-          informers: () => [informer],
           start: async () => {
             const deliver = (event: RawEvent<KubeObject>) => {
               if (!inScope(event.object.metadata?.namespace)) return;
@@ -259,6 +261,7 @@ export class Operator {
         });
       }
     }
+    // Timers and daemons start with their objects (in the handlers' reconciles); this stops them all.
     manager.add({ start: async () => {}, stop: () => tasks.stopAll() });
     this.tracked = { processors, tasks };
     return tasks;
