@@ -1,5 +1,7 @@
-// kubeloop: the public facade. Re-exports only; see shared/DESIGN.md for the layers.
-export const VERSION = "0.1.0";
+// kubeloop: what operator authors use. Re-exports only; see docs/architecture.md for the layers.
+// The parts for composing one's own loops are in `kubeloop/runtime`; test helpers in
+// `kubeloop/testing`. Wiring types (observers, specs) are not exported.
+export { VERSION } from "./core/version.js";
 
 // core
 export {
@@ -33,7 +35,7 @@ export {
   type ApiErrorReason,
   type StatusCause,
 } from "./core/errors.js";
-export { systemClock, ManualClock, type Clock } from "./core/clock.js";
+export type { Clock } from "./core/clock.js";
 
 // client
 export { Client, type ClientOptions } from "./client/client.js";
@@ -63,43 +65,27 @@ export {
 } from "./client/resource.js";
 export type { ResourceMapping } from "./client/discovery.js";
 export type { TransportOptions, HttpRequest, HttpMethod } from "./client/transport.js";
-export { TokenBucket, type RateLimit } from "./client/rate-limit.js";
+export type { RateLimit } from "./client/rate-limit.js";
 
 // controllers (controller-runtime's level)
-export { Action, ReconcileTimeoutError, type ObjectRef, type ReconcileContext, type Reconciler, type ReconcileResult, type ControllerObserver, type ErrorPolicy, type ErrorContext } from "./controller/reconcile.js";
+export { Action, ReconcileTimeoutError, type ObjectRef, type ReconcileContext, type Reconciler, type ErrorPolicy, type ErrorContext } from "./controller/reconcile.js";
 export { TerminalError } from "./core/errors.js";
 export { predicates, and, or, not, type Predicate } from "./controller/predicates.js";
-export { controller, ControllerBuilder } from "./controller/builder.js";
-export { Controller, defaultErrorPolicy } from "./controller/controller.js";
-export type { ControllerOptions, ControllerSpec, StopResult } from "./controller/spec.js";
-export {
-  Manager,
-  CacheSyncTimeoutError,
-  type ManagerOptions,
-  type ManagerLeaderElection,
-  type ManagerObserver,
-  type ManagerStatus,
-  type Runnable,
-} from "./controller/manager.js";
-export { LeaderElector, LeaderElectionLostError, type LeaderElectionOptions, type LeadershipEnd } from "./controller/leader-election.js";
-export { EventRecorder, type EventInput, type EventRecorderOptions } from "./controller/events.js";
+export type { ControllerBuilder } from "./controller/builder.js";
+export type { ControllerOptions } from "./controller/spec.js";
+export { CacheSyncTimeoutError, type ManagerLeaderElection, type ManagerStatus } from "./controller/manager.js";
+export { LeaderElectionLostError } from "./controller/leader-election.js";
+export type { EventInput } from "./controller/events.js";
 export { addFinalizer, removeFinalizer, hasFinalizer } from "./controller/finalizer.js";
 export { setControllerReference, controllerReference, controllerOf, AlreadyOwnedError, type OwnerReference } from "./controller/ownership.js";
 export { setCondition, getCondition, isConditionTrue, type Condition, type WithConditions } from "./controller/conditions.js";
-export { CacheReader, type CacheListOptions } from "./controller/cache.js";
+export type { CacheReader, CacheListOptions } from "./controller/cache.js";
+export type { StoreReader } from "./runtime/store.js";
+export type { WatcherEvent } from "./runtime/watcher.js";
 
-// runtime (watchers, caches, queues) for those who compose their own loops
-export { watch, type WatcherEvent, type WatcherOptions } from "./runtime/watcher.js";
-export { reflect } from "./runtime/reflector.js";
-export { Store } from "./runtime/store.js";
-export { Informer, InformerFactory, type InformerScope, type InformerOptions, type EventSource } from "./runtime/informer.js";
-export { WorkQueue, type WorkQueueOptions, type WorkQueueHooks } from "./runtime/queue.js";
-
-// operator and observability
+// the operator
 export { Operator, type OperatorOptions, type RunOptions, type RunningOperator } from "./operator/operator.js";
-export { Metrics, type MetricsOptions } from "./observe/metrics.js";
-export { serveProbes, type ProbeServer, type ProbeServerOptions } from "./observe/server.js";
-export { createLogger, type LoggingOptions, type Logger } from "./observe/logging.js";
+export type { Logger } from "./observe/logging.js";
 
 // custom resources from TypeBox schemas
 export { Type, type Static, type TSchema } from "@sinclair/typebox";

@@ -1,4 +1,5 @@
-// kubeloop/testing: the local control plane harness, the fault proxy and the in-process operator runner.
+// kubeloop/testing: the local control plane harness, the fault proxy, the in-process operator
+// runner, and the fakes for tests without a server (ScriptedEvents, ManualClock).
 export {
   startControlPlane,
   DEFAULT_CONTROLLERS,
@@ -11,4 +12,5 @@ export { ControlPlaneError, type ControlPlaneErrorReason } from "./testing/contr
 export type { KeyPairPem } from "./testing/control-plane/pki.js";
 export { FaultProxy } from "./testing/fault-proxy.js";
 export { ScriptedEvents } from "./testing/scripted-events.js";
+export { ManualClock } from "./core/clock.js";
 export { runOperator, installCrd, waitFor, type RunOperatorOptions, type OperatorUnderTest } from "./testing/operator.js";

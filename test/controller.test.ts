@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, Namespace, NotFoundError } from "../src/index.js";
-import { Action, TerminalError, controller, predicates, type Controller } from "../src/index.js";
+import { Action, TerminalError, predicates } from "../src/index.js";
+import { controller, type Controller } from "../src/runtime.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { pino } from "pino";
 

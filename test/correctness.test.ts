@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CustomResourceDefinition, Event, Manager, Namespace, NotFoundError, Operator, Role, RoleBinding, Secret, TemporaryError, Type, defineResource, kindOf, type KubeObject } from "../src/index.js";
+import { Client, ConfigMap, CustomResourceDefinition, Event, Namespace, NotFoundError, Operator, Role, RoleBinding, Secret, TemporaryError, Type, defineResource, kindOf, type KubeObject } from "../src/index.js";
+import { Manager } from "../src/runtime.js";
 import { PatchWriter } from "../src/handlers/context.js";
 import { runOperator, type OperatorUnderTest } from "../src/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Client, ConfigMap, Lease, Namespace, watch, type KubeObject } from "../src/index.js";
+import { Client, ConfigMap, Lease, Namespace, type KubeObject } from "../src/index.js";
+import { watch } from "../src/runtime.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const LEASE_MS = 2_000;

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { pino } from "pino";
-import { Client, ConfigMap, LeaderElectionLostError, Lease, Manager, Namespace } from "../src/index.js";
+import { Client, ConfigMap, LeaderElectionLostError, Lease, Namespace } from "../src/index.js";
+import { Manager } from "../src/runtime.js";
 import { FaultProxy } from "../src/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 

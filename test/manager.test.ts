@@ -4,22 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import {
-  Action,
-  CacheSyncTimeoutError,
-  Client,
-  ConfigMap,
-  CustomResourceDefinition,
-  Event,
-  EventRecorder,
-  Manager,
-  Namespace,
-  Operator,
-  addFinalizer,
-  kindOf,
-  removeFinalizer,
-  type RunningOperator,
-} from "../src/index.js";
+import { Action, CacheSyncTimeoutError, Client, ConfigMap, CustomResourceDefinition, Event, Namespace, Operator, addFinalizer, kindOf, removeFinalizer, type RunningOperator } from "../src/index.js";
+import { EventRecorder, Manager } from "../src/runtime.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: "silent" });

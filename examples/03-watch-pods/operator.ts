@@ -2,7 +2,8 @@
 // resourceVersions and server restarts (it relists and reports only differences), printing one
 // line per change. Run: node --import tsx examples/03-watch-pods/operator.ts [namespace]
 import { pathToFileURL } from "node:url";
-import { Client, Pod as PodKind, Store, reflect, watch, type ObjectOf } from "kubeloop";
+import { Client, Pod as PodKind, type ObjectOf } from "kubeloop";
+import { Store, reflect, watch } from "kubeloop/runtime";
 
 type Pod = ObjectOf<typeof PodKind>;
 

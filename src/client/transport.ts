@@ -12,6 +12,7 @@
 // - 401 once, after dropping cached credentials (a rotated token, an expired exec credential).
 import { Agent, ProxyAgent, type Dispatcher } from "undici";
 import { systemClock, type Clock } from "../core/clock.js";
+import { VERSION } from "../core/version.js";
 import {
   ApiError,
   NetworkError,
@@ -65,7 +66,6 @@ export interface HttpRequest {
 }
 
 const DEFAULT_RATE_LIMIT: RateLimit = { qps: 5, burst: 10 };
-const VERSION = "0.1.0";
 
 /** HTTP client of one cluster. Create one per cluster and share it; `close()` when done. */
 export class Transport {
