@@ -15,6 +15,7 @@
 // Caveat: resourceVersions are opaque by contract; in every Kubernetes release they are etcd
 // revisions (decimal integers) and compare as such. A version that is not a decimal integer is
 // not waited for.
+import { systemClock, type Clock } from "../core/clock.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
 import type { CacheView } from "../runtime/informer.js";
@@ -38,6 +39,9 @@ export class WrittenVersions {
   private readonly expected = new Map<string, Map<string, { rv: bigint; at: number }>>();
   private readonly observed = new WeakSet<CacheView>();
 
+  /** @param clock time for expiry and for the settle deadline (tests pass a ManualClock). */
+  constructor(private readonly clock: Clock = systemClock) {}
+
   /** Records a write's result. */
   record(kind: ResourceKind, object: KubeObject): void {
     const v = version(object.metadata?.resourceVersion);
@@ -49,8 +53,8 @@ export class WrittenVersions {
     const before = ofKind.get(key);
     if (before !== undefined && before.rv >= v) return;
     ofKind.delete(key);
-    ofKind.set(key, { rv: v, at: Date.now() });
-    prune(ofKind);
+    ofKind.set(key, { rv: v, at: this.clock.now() });
+    prune(ofKind, this.clock.now());
   }
 
   /** Follows an informer's deletes, so expectations on deleted objects are dropped. Idempotent. */
@@ -67,14 +71,14 @@ export class WrittenVersions {
   pendingKeys(kind: Pick<ResourceKind, "apiVersion" | "kind">): string[] {
     const ofKind = this.expected.get(kindKey(kind));
     if (!ofKind) return [];
-    prune(ofKind);
+    prune(ofKind, this.clock.now());
     return [...ofKind.keys()];
   }
 
   /** How many recent writes are remembered (tests and metrics). */
   get pending(): number {
     let n = 0;
-    for (const ofKind of this.expected.values()) n += (prune(ofKind), ofKind.size);
+    for (const ofKind of this.expected.values()) n += (prune(ofKind, this.clock.now()), ofKind.size);
     return n;
   }
 
@@ -97,14 +101,15 @@ export class WrittenVersions {
     if (caughtUp()) return true;
     if (signal?.aborted) return false;
     return new Promise<boolean>((resolve) => {
+      const timer = new AbortController();
       const finish = (ok: boolean) => {
-        clearTimeout(timer);
+        timer.abort();
         unsubscribe();
         signal?.removeEventListener("abort", onAbort);
         resolve(ok);
       };
       const onAbort = () => finish(false);
-      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.clock.sleep(timeoutMs, timer.signal).then(() => finish(false), () => {});
       const unsubscribe = informer.subscribe((e) => {
         if (e.type === "delete" && objectKey(e.object.metadata) === key) finish(true);
         else if ((e.type === "apply" || e.type === "initDone") && caughtUp()) finish(true);
@@ -115,8 +120,7 @@ export class WrittenVersions {
 }
 
 /** Drops expired entries (they are oldest first) and any beyond the cap. */
-function prune(ofKind: Map<string, { at: number }>): void {
-  const now = Date.now();
+function prune(ofKind: Map<string, { at: number }>, now: number): void {
   for (const [key, { at }] of ofKind) {
     if (now - at < EXPIRY_MS && ofKind.size <= MAX_ENTRIES) break;
     ofKind.delete(key);
