@@ -23,7 +23,7 @@ import { pino, type Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { describeKind } from "../core/objects.js";
-import { InformerFactory, type CacheView, type InformerHandle, type InformerScope } from "../runtime/informer.js";
+import { InformerFactory, type CacheView, type EventSource, type InformerHandle, type InformerScope } from "../runtime/informer.js";
 import { ControllerBuilder } from "./builder.js";
 import { Controller } from "./controller.js";
 import type { ControllerObserver } from "./reconcile.js";
@@ -82,6 +82,8 @@ export interface ManagerOptions {
   logger?: Logger;
   /** Metrics hooks; see observe/metrics. */
   observer?: ManagerObserver;
+  /** Where the informers' events come from; default the API server. Tests give kubeloop/testing's `ScriptedEvents`. */
+  source?: EventSource;
 }
 
 /** Observes a Manager (metrics): controllers' hooks plus leadership. */
@@ -147,6 +149,7 @@ export class Manager {
     this.logger = options.logger ?? pino({ name: options.name });
     // A throwing listener (a watches() mapper, a predicate) must not stop the informer, nor go unseen.
     this.informers = new InformerFactory(client, {
+      ...(options.source ? { source: options.source } : {}),
       onListenerError: (error, informer) =>
         this.logger.error({ err: error, kind: describeKind(informer.kind), namespace: informer.scope.namespace }, "an informer listener (mapper, predicate or event handler) threw: event skipped for it"),
     });

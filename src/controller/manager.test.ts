@@ -1,0 +1,54 @@
+// The Manager without a server: scripted informer events, no leader election.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { pino } from "pino";
+import { Client } from "../client/client.js";
+import { ConfigMap } from "../core/builtins.js";
+import type { KubeObject } from "../core/objects.js";
+import { ScriptedEvents } from "../testing/scripted-events.js";
+import { Manager } from "./manager.js";
+
+const quiet = pino({ level: "silent" });
+const offline = () => new Client({ server: "https://127.0.0.1:1", source: "test", namespace: "default", tls: { insecureSkipVerify: true }, auth: { type: "none" } }, { rateLimit: false, retries: 0 });
+const cm = (name: string): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", uid: `u-${name}`, resourceVersion: "1" } });
+async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+describe("Manager (server-less)", () => {
+  it("starts nothing before every cache synced; a graceful stop lets work in flight finish, then stops the runnables", { timeout: 10_000 }, async () => {
+    const scripted = new ScriptedEvents();
+    const client = offline();
+    const order: string[] = [];
+    const manager = new Manager(client, { name: "m", leaderElection: false, logger: quiet, source: scripted.source, gracefulShutdownTimeoutMs: 5_000 });
+    let release!: () => void;
+    manager
+      .controller(ConfigMap)
+      .reconcile(async (ref) => {
+        order.push(`reconcile ${ref.name}`);
+        await new Promise<void>((r) => (release = r));
+        order.push(`done ${ref.name}`);
+      });
+    manager.add({ start: async () => void order.push("runnable start"), stop: async () => void order.push("runnable stop") });
+    const stop = new AbortController();
+    const run = manager.run(stop.signal);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(order.length, 0, "nothing starts before the caches sync");
+    assert.equal(manager.status.phase, "syncing");
+    scripted.list(ConfigMap, [cm("a")]);
+    await until("the reconcile", () => order.includes("reconcile a"));
+    assert.equal(manager.status.phase, "leading");
+    stop.abort();
+    await until("stopping", () => manager.status.phase === "stopping");
+    release();
+    await run;
+    assert.ok(order.includes("done a"), `the reconcile in flight finished before run() resolved: ${order.join(", ")}`);
+    assert.ok(order.includes("runnable stop"));
+    assert.equal(manager.status.phase, "stopped");
+    await client.close();
+  });
+});
