@@ -1,8 +1,13 @@
 // watch(): list + watch of one resource type as an AsyncIterable of events, that recovers from
 // everything but the caller's AbortSignal.
 //
-// States: NeedList → (paged list, or a streaming list on the watch connection) → Watching(rv)
-// → on a clean close, Watching(rv) again; on 410 Gone/Expired, NeedList; on any other failure,
+// An explicit state machine (as kube-rs's watcher): a `State` (list, stream, watch) and, after
+// each attempt, a pure `transition(state, outcome)` that says the next state, whether to back
+// off first, and what to report. The generator below only performs attempts:
+//   list   → a paged list (or, after an expired continue token, one unpaged request) → watch
+//   stream → a watch with sendInitialEvents (a streaming list), which goes on as the watch
+//   watch  → a watch from the last resourceVersion; a clean close resumes it
+// On 410 Gone/Expired or a too-large resourceVersion: a consistent relist. On any other failure:
 // back off and retry the same state.
 //
 // Events
@@ -73,6 +78,83 @@ export function stripManagedFields<T extends KubeObject>(object: T): T {
   return object;
 }
 
+/** Where a watcher is; see {@link transition}. */
+export type WatchState =
+  /** Needs a (re)list by pages; `consistent`: from etcd (after a 410), `full`: in one request. */
+  | { phase: "list"; consistent: boolean; full: boolean }
+  /** Needs a (re)list as a streaming watch (sendInitialEvents), continuing as the watch. */
+  | { phase: "stream"; consistent: boolean }
+  /** Watching from `rv`. */
+  | { phase: "watch"; rv: string | undefined };
+
+/** How one attempt ended. */
+export type AttemptOutcome =
+  /** A paged list completed at `rv`. */
+  | { kind: "listed"; rv: string | undefined }
+  /** The watch ended without an error: after `received` events in `ms`; `inactive` if we dropped it for silence. `listed`: a streaming list completed on it. */
+  | { kind: "closed"; rv: string | undefined; received: number; ms: number; inactive: boolean; listed: boolean }
+  /** The attempt failed; `pagesRead` pages of a list had arrived before. */
+  | { kind: "failed"; error: Error; pagesRead: number; listed: boolean; rv: string | undefined };
+
+/** What to do after an attempt. */
+export interface Transition {
+  state: WatchState;
+  /** Wait the backoff's next delay before the next attempt (else go on at once, and reset it on progress). */
+  backoff: boolean;
+  /** Progress was made: reset the backoff. */
+  progress: boolean;
+  /** A failure recovered from, to yield as an `error` event. */
+  report?: Error;
+  /** Streaming lists turned out unsupported: use paged lists from now on. */
+  noStreaming?: boolean;
+}
+
+const SHORT_WATCH_MS = 1_000;
+
+/**
+ * The watcher's decisions, pure: from a state and how its attempt ended, the next state.
+ * `streaming` says whether relists use streaming lists ("auto": until the server refuses one).
+ */
+export function transition(
+  state: WatchState,
+  outcome: AttemptOutcome,
+  streaming: boolean | "auto",
+  context: { describe?: string; inactivityMs?: number } = {},
+): Transition {
+  const describe = context.describe ?? "the watch";
+  const relist = (consistent: boolean, full = false): WatchState => (streaming !== false && !full ? { phase: "stream", consistent } : { phase: "list", consistent, full });
+  switch (outcome.kind) {
+    case "listed":
+      return { state: { phase: "watch", rv: outcome.rv }, backoff: false, progress: true };
+    case "closed": {
+      // A streaming list that did not finish starts over; otherwise the watch resumes.
+      const next: WatchState = state.phase === "stream" && !outcome.listed ? state : { phase: "watch", rv: outcome.rv };
+      if (outcome.inactive) return { state: next, backoff: false, progress: false, report: new ApiError("Timeout", `${describe}: no event or bookmark for ${context.inactivityMs ?? "a while"} ms: reconnecting`) };
+      if (outcome.received === 0 && outcome.ms < SHORT_WATCH_MS) {
+        // Closed at once with nothing said: a proxy or server in trouble. Back off, as client-go does.
+        return { state: next, backoff: true, progress: false, report: new ApiError("InternalError", `very short watch of ${describe}: closed within a second with no event`) };
+      }
+      return { state: next, backoff: false, progress: outcome.received > 0 };
+    }
+    case "failed": {
+      const error = outcome.error;
+      const reason = (error as ApiError).reason;
+      if (error instanceof GoneError && state.phase === "list" && outcome.pagesRead > 0 && !outcome.listed) {
+        // The continue token expired mid-list: list in one request next time, after a pause (FullListIfExpired).
+        return { state: { phase: "list", consistent: true, full: true }, backoff: true, progress: false, report: error };
+      }
+      if (error instanceof GoneError) return { state: relist(true), backoff: false, progress: false, report: error };
+      if (state.phase === "stream" && streaming === "auto" && !outcome.listed && (reason === "BadRequest" || reason === "Invalid" || reason === "UnsupportedMediaType")) {
+        return { state: { phase: "list", consistent: state.consistent, full: false }, backoff: false, progress: false, report: error, noStreaming: true };
+      }
+      if ((error as ApiError).causes?.some((c) => c.reason === "ResourceVersionTooLarge")) return { state: relist(true), backoff: true, progress: false, report: error };
+      // A failure after a streaming list completed resumes the watch from where it got.
+      const same: WatchState = state.phase === "stream" && outcome.listed ? { phase: "watch", rv: outcome.rv } : state;
+      return { state: same, backoff: true, progress: false, report: error };
+    }
+  }
+}
+
 /** Watches a resource: see the module documentation for the events and guarantees. */
 export async function* watch<T extends KubeObject>(
   resource: ResourceClient<T>,
@@ -89,207 +171,191 @@ export async function* watch<T extends KubeObject>(
     ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
     ...(options.metadataOnly ? { metadataOnly: true } : {}),
   };
-
-  const known = new Map<string, string>(); // key → resourceVersion last yielded
-  let synced = false;
-  let needList = true;
-  let consistentList = false; // after a 410 or too-large RV: read from etcd, not the watch cache
+  const describe = `${resource.kind.apiVersion} ${resource.kind.kind}${options.namespace ? ` in ${options.namespace}` : ""}`;
   let streaming: boolean | "auto" = options.initialList === "list" ? false : options.initialList === "stream" ? true : "auto";
-  let rv: string | undefined;
-  let fullList = false; // a continue token expired: list in one request next time
-
-  /** Listing state shared by the paged and the streaming initial list. */
-  let listed: Set<string> | undefined;
-  function* startListing(): Generator<WatcherEvent<T>> {
-    listed = new Set();
-    if (!synced) yield { type: "init" };
-  }
-  function* listItem(object: T): Generator<WatcherEvent<T>> {
-    const key = objectKey(object.metadata);
-    const version = object.metadata?.resourceVersion ?? "";
-    listed?.add(key);
-    if (!synced) yield { type: "initApply", object };
-    else if (known.get(key) !== version) yield { type: "apply", object };
-    known.set(key, version);
-  }
-  function* finishListing(): Generator<WatcherEvent<T>> {
-    if (synced) {
-      for (const [key, version] of [...known]) {
-        if (listed?.has(key)) continue;
-        known.delete(key);
-        const [namespace, name] = key.includes("/") ? key.split("/", 2) : [undefined, key];
-        const object = { apiVersion: resource.kind.apiVersion, kind: resource.kind.kind, metadata: { name, namespace, resourceVersion: version } } as T;
-        yield { type: "delete", object, finalStateUnknown: true };
-      }
-    } else {
-      yield { type: "initDone" };
-      synced = true;
-    }
-    listed = undefined;
-    needList = false;
-    consistentList = false;
-    fullList = false;
-  }
+  const lists = new Lister<T>(resource.kind);
+  let state: WatchState = streaming !== false ? { phase: "stream", consistent: false } : { phase: "list", consistent: false, full: false };
 
   while (!signal?.aborted) {
     const attempt = new AbortController();
     const onAbort = () => attempt.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    let last = clock.now();
-    let suspended = false;
-    let inactive = false;
+    // Inactivity: a stream silent for inactivityMs is dropped. Time the consumer spends holding
+    // an event does not count.
+    const activity = { last: clock.now(), suspended: false, inactive: false };
     const watchdog = (async () => {
       while (!attempt.signal.aborted) {
-        const idle = clock.now() - last;
-        if (!suspended && idle >= inactivityMs) {
-          inactive = true;
+        const idle = clock.now() - activity.last;
+        if (!activity.suspended && idle >= inactivityMs) {
+          activity.inactive = true;
           attempt.abort(new Error("inactive"));
           return;
         }
-        await clock.sleep(suspended ? inactivityMs : inactivityMs - idle, attempt.signal).catch(() => {});
+        await clock.sleep(activity.suspended ? inactivityMs : inactivityMs - idle, attempt.signal).catch(() => {});
       }
     })();
-    // While the consumer holds an event, the stream's silence is not the server's fault.
-    const hand = async function* (events: Iterable<WatcherEvent<T>>) {
-      for (const event of events) {
-        suspended = true;
-        yield event;
-        suspended = false;
-        last = clock.now();
-      }
-    };
-
-    let pagesRead = 0;
+    const run: Attempt = { pagesRead: 0, received: 0, listed: false, rv: state.phase === "watch" ? state.rv : undefined };
+    let outcome: AttemptOutcome;
     try {
-      const useStream = needList && streaming !== false;
-      if (needList && !useStream) {
-        yield* hand(startListing());
-        let page: Awaited<ReturnType<typeof handle.list>> | undefined;
-        const listOptions = { ...selectors, ...(consistentList || synced ? {} : { resourceVersion: "0" }), signal: attempt.signal };
-        const pages = fullList ? once(handle.list(listOptions)) : handle.pages({ ...listOptions, limit: options.pageSize ?? 500 });
-        for await (page of pages) {
-          pagesRead++;
-          last = clock.now();
-          for (const item of page.items) {
-            // List items come without apiVersion/kind for built-in types; objects in our stores always have them.
-            if (!item.kind && !options.metadataOnly) Object.assign(item, { apiVersion: resource.kind.apiVersion, kind: resource.kind.kind });
-            for (const event of listItem(transform(item))) {
-              suspended = true;
-              yield event;
-              suspended = false;
-            }
-          }
-          last = clock.now();
-        }
-        rv = page?.metadata.resourceVersion;
-        yield* hand(finishListing());
-        backoff.reset();
-      }
-
-      const events = handle.watch({
-        ...selectors,
-        allowWatchBookmarks: true,
-        timeoutSeconds: options.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300),
-        signal: attempt.signal,
-        ...(useStream
-          ? { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan" as const, ...(rv && !consistentList ? { resourceVersion: rv } : {}) }
-          : { resourceVersion: rv ?? "" }),
-      });
-      if (useStream) yield* hand(startListing());
-      const opened = clock.now();
-      let received = 0;
-      for await (const raw of events as AsyncIterable<WatchEvent<T>>) {
-        received++;
-        last = clock.now();
-        // The hot path: no wrapper generator per event.
-        for (const event of handleEvent(raw)) {
-          suspended = true;
+      if (state.phase === "list") {
+        for await (const event of listAttempt(state, run)) {
+          activity.suspended = true;
           yield event;
-          suspended = false;
+          activity.suspended = false;
+          activity.last = clock.now();
         }
-        last = clock.now();
+        outcome = { kind: "listed", rv: run.rv };
+      } else {
+        const opened = clock.now();
+        for await (const event of watchAttempt(state, run)) {
+          activity.suspended = true;
+          yield event;
+          activity.suspended = false;
+          activity.last = clock.now();
+        }
+        outcome = { kind: "closed", rv: run.rv, received: run.received, ms: clock.now() - opened, inactive: activity.inactive, listed: run.listed };
       }
-      if (inactive) {
-        yield* hand([{ type: "error", error: new ApiError("Timeout", `no event or bookmark for ${inactivityMs} ms: reconnecting`), retryInMs: 0 }]);
-      } else if (received === 0 && clock.now() - opened < 1_000 && !signal?.aborted) {
-        // Closed at once with nothing said: a proxy or server in trouble. Back off, as client-go does.
-        const delay = backoff.next();
-        yield* hand([{ type: "error", error: new ApiError("InternalError", `very short watch of ${describe()}: closed within a second with no event; retrying in ${Math.round(delay)} ms`), retryInMs: delay }]);
-        await clock.sleep(delay, signal).catch(() => {});
-      }
-      // A clean close (the server's timeout): resume from rv at once.
     } catch (error) {
       if (signal?.aborted) break;
-      const failure = error instanceof Error ? error : new Error(String(error));
-      const reason = (failure as ApiError).reason;
-      if (failure instanceof GoneError && pagesRead > 0 && listed) {
-        // The continue token expired mid-list: list in one request next time, after a pause.
-        needList = true;
-        consistentList = true;
-        fullList = true;
-        const delay = backoff.next();
-        yield* hand([{ type: "error", error: failure, retryInMs: delay }]);
-        await clock.sleep(delay, signal).catch(() => {});
-        continue;
-      }
-      if (failure instanceof GoneError) {
-        needList = true;
-        consistentList = true;
-        yield* hand([{ type: "error", error: failure, retryInMs: 0 }]);
-        continue;
-      }
-      if (needList && streaming === "auto" && (reason === "BadRequest" || reason === "Invalid" || reason === "UnsupportedMediaType")) {
-        streaming = false; // the server does not offer streaming lists: use paged lists from now on
-        yield* hand([{ type: "error", error: failure, retryInMs: 0 }]);
-        continue;
-      }
-      if ((failure as ApiError).causes?.some((c) => c.reason === "ResourceVersionTooLarge")) {
-        needList = true;
-        consistentList = true;
-      }
-      const delay = backoff.next();
-      yield* hand([{ type: "error", error: failure, retryInMs: delay }]);
-      await clock.sleep(delay, signal).catch(() => {});
+      outcome = { kind: "failed", error: error instanceof Error ? error : new Error(String(error)), pagesRead: run.pagesRead, listed: run.listed, rv: run.rv };
     } finally {
       attempt.abort(new Error("attempt over"));
       signal?.removeEventListener("abort", onAbort);
       await watchdog;
     }
-  }
-
-  function* handleEvent(raw: WatchEvent<T>): Generator<WatcherEvent<T>> {
-    if (raw.type === "ERROR") {
-      // An ERROR event carries a Status, not an object of the watched kind.
-      const status = raw.object as unknown as Status;
-      throw errorFromResponse(status.code ?? 500, status, { method: "WATCH", path: describe() });
+    if (signal?.aborted) break;
+    const next = transition(state, outcome, streaming, { describe, inactivityMs });
+    if (next.noStreaming) streaming = false;
+    if (next.progress) backoff.reset();
+    const delay = next.backoff ? backoff.next() : 0;
+    if (next.report) {
+      activity.suspended = true;
+      yield { type: "error", error: next.report, retryInMs: delay };
     }
-    if (raw.type === "BOOKMARK") {
-      rv = raw.object.metadata?.resourceVersion ?? rv;
-      if (listed && raw.object.metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
-        yield* finishListing();
-        backoff.reset();
+    if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
+    state = next.state;
+
+    async function* listAttempt(s: Extract<WatchState, { phase: "list" }>, a: Attempt): AsyncGenerator<WatcherEvent<T>> {
+      yield* lists.start();
+      const listOptions = { ...selectors, ...(s.consistent || lists.synced ? {} : { resourceVersion: "0" }), signal: attempt.signal };
+      const pages = s.full ? once(handle.list(listOptions)) : handle.pages({ ...listOptions, limit: options.pageSize ?? 500 });
+      for await (const page of pages) {
+        a.pagesRead++;
+        activity.last = clock.now();
+        for (const item of page.items) {
+          // List items come without apiVersion/kind for built-in types; objects in our stores always have them.
+          if (!item.kind && !options.metadataOnly) Object.assign(item, { apiVersion: resource.kind.apiVersion, kind: resource.kind.kind });
+          yield* lists.item(transform(item));
+        }
+        a.rv = page.metadata.resourceVersion;
+        lists.lastRv = a.rv;
       }
-      return;
+      yield* lists.finish();
+      a.listed = true;
     }
-    const object = transform(raw.object);
-    rv = object.metadata?.resourceVersion ?? rv;
-    backoff.reset();
-    if (listed && raw.type === "ADDED") {
-      yield* listItem(object);
-      return;
-    }
-    const key = objectKey(object.metadata);
-    if (raw.type === "DELETED") {
-      known.delete(key);
-      yield { type: "delete", object };
-    } else {
-      known.set(key, object.metadata?.resourceVersion ?? "");
-      yield { type: "apply", object };
+
+    async function* watchAttempt(s: Exclude<WatchState, { phase: "list" }>, a: Attempt): AsyncGenerator<WatcherEvent<T>> {
+      const stream = s.phase === "stream";
+      const events = handle.watch({
+        ...selectors,
+        allowWatchBookmarks: true,
+        timeoutSeconds: options.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300),
+        signal: attempt.signal,
+        ...(stream
+          ? { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan" as const, ...(lists.lastRv && !s.consistent ? { resourceVersion: lists.lastRv } : {}) }
+          : { resourceVersion: s.rv ?? "" }),
+      });
+      if (stream) yield* lists.start();
+      for await (const raw of events as AsyncIterable<WatchEvent<T>>) {
+        a.received++;
+        activity.last = clock.now();
+        if (raw.type === "ERROR") {
+          const status = raw.object as unknown as Status; // an ERROR event carries a Status, not an object of the kind
+          throw errorFromResponse(status.code ?? 500, status, { method: "WATCH", path: describe });
+        }
+        if (raw.type === "BOOKMARK") {
+          a.rv = raw.object.metadata?.resourceVersion ?? a.rv;
+          lists.lastRv = a.rv;
+          if (stream && !a.listed && raw.object.metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
+            yield* lists.finish();
+            a.listed = true;
+            backoff.reset();
+          }
+          continue;
+        }
+        const object = transform(raw.object);
+        a.rv = object.metadata?.resourceVersion ?? a.rv;
+        lists.lastRv = a.rv;
+        backoff.reset();
+        if (stream && !a.listed && raw.type === "ADDED") {
+          yield* lists.item(object);
+          continue;
+        }
+        yield* lists.change(raw.type === "DELETED" ? "delete" : "apply", object);
+      }
     }
   }
+}
 
-  function describe(): string {
-    return `${resource.kind.apiVersion} ${resource.kind.kind}${options.namespace ? ` in ${options.namespace}` : ""}`;
+/** What an attempt learned on the way (read by the state machine after it ends). */
+interface Attempt {
+  pagesRead: number;
+  received: number;
+  /** A list (paged or streaming) completed during this attempt. */
+  listed: boolean;
+  rv: string | undefined;
+}
+
+/**
+ * The listing bookkeeping shared by paged and streaming lists: the first list yields
+ * `init` / `initApply` / `initDone`; a relist yields only differences (`apply` for new or
+ * changed objects, `delete` with `finalStateUnknown` for vanished ones).
+ */
+class Lister<T extends KubeObject> {
+  /** key → resourceVersion last yielded. */
+  private readonly known = new Map<string, string>();
+  private listed: Set<string> | undefined;
+  synced = false;
+  /** The last resourceVersion seen (a streaming relist resumes from it unless consistent). */
+  lastRv: string | undefined;
+
+  constructor(private readonly kind: { apiVersion: string; kind: string }) {}
+
+  *start(): Generator<WatcherEvent<T>> {
+    this.listed = new Set();
+    if (!this.synced) yield { type: "init" };
+  }
+
+  *item(object: T): Generator<WatcherEvent<T>> {
+    const key = objectKey(object.metadata);
+    const version = object.metadata?.resourceVersion ?? "";
+    this.listed?.add(key);
+    if (!this.synced) yield { type: "initApply", object };
+    else if (this.known.get(key) !== version) yield { type: "apply", object };
+    this.known.set(key, version);
+  }
+
+  *finish(): Generator<WatcherEvent<T>> {
+    if (this.synced) {
+      for (const [key, version] of [...this.known]) {
+        if (this.listed?.has(key)) continue;
+        this.known.delete(key);
+        const [namespace, name] = key.includes("/") ? key.split("/", 2) : [undefined, key];
+        const object = { apiVersion: this.kind.apiVersion, kind: this.kind.kind, metadata: { name, namespace, resourceVersion: version } } as T;
+        yield { type: "delete", object, finalStateUnknown: true };
+      }
+    } else {
+      yield { type: "initDone" };
+      this.synced = true;
+    }
+    this.listed = undefined;
+  }
+
+  *change(type: "apply" | "delete", object: T): Generator<WatcherEvent<T>> {
+    const key = objectKey(object.metadata);
+    if (type === "delete") this.known.delete(key);
+    else this.known.set(key, object.metadata?.resourceVersion ?? "");
+    yield { type, object };
   }
 }
 

@@ -1,0 +1,70 @@
+// The watcher's state machine, transition by transition (kube-rs's watcher tests in spirit):
+// no server, no clock.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ApiError, GoneError } from "../core/errors.js";
+import { transition, type AttemptOutcome, type WatchState } from "./watcher.js";
+
+const list: WatchState = { phase: "list", consistent: false, full: false };
+const stream: WatchState = { phase: "stream", consistent: false };
+const watching: WatchState = { phase: "watch", rv: "10" };
+const gone = new GoneError("Expired", "too old");
+const closed = (o: Partial<Extract<AttemptOutcome, { kind: "closed" }>> = {}): AttemptOutcome => ({ kind: "closed", rv: "12", received: 3, ms: 60_000, inactive: false, listed: false, ...o });
+const failed = (error: Error, o: Partial<Extract<AttemptOutcome, { kind: "failed" }>> = {}): AttemptOutcome => ({ kind: "failed", error, pagesRead: 0, listed: false, rv: "10", ...o });
+
+describe("watcher transitions", () => {
+  it("a completed paged list → watch from its resourceVersion; progress resets the backoff", () => {
+    assert.deepEqual(transition(list, { kind: "listed", rv: "7" }, false), { state: { phase: "watch", rv: "7" }, backoff: false, progress: true });
+  });
+
+  it("a streaming list that completed and then closed → watch; one that closed before its end bookmark → stream again", () => {
+    assert.deepEqual(transition(stream, closed({ listed: true }), "auto").state, { phase: "watch", rv: "12" });
+    assert.deepEqual(transition(stream, closed({ listed: false }), "auto").state, stream);
+  });
+
+  it("a clean close of a watch resumes from the last resourceVersion at once", () => {
+    const t = transition(watching, closed(), "auto");
+    assert.deepEqual([t.state, t.backoff, t.report], [{ phase: "watch", rv: "12" }, false, undefined]);
+  });
+
+  it("a watch closed within a second with no event backs off and is reported (very short watch)", () => {
+    const t = transition(watching, closed({ received: 0, ms: 5 }), "auto");
+    assert.equal(t.backoff, true);
+    assert.match(t.report?.message ?? "", /very short watch/);
+  });
+
+  it("inactivity: reconnect at once, reported", () => {
+    const t = transition(watching, closed({ inactive: true, received: 0, ms: 180_000 }), "auto");
+    assert.deepEqual([t.state, t.backoff], [{ phase: "watch", rv: "12" }, false]);
+    assert.match(t.report?.message ?? "", /no event or bookmark/);
+  });
+
+  it("410 while watching → a consistent relist at once (streaming when allowed, else paged)", () => {
+    assert.deepEqual(transition(watching, failed(gone), "auto").state, { phase: "stream", consistent: true });
+    assert.deepEqual(transition(watching, failed(gone), false).state, { phase: "list", consistent: true, full: false });
+    assert.equal(transition(watching, failed(gone), false).backoff, false);
+  });
+
+  it("410 in the middle of a paged list (expired continue token) → one unpaged list, after a backoff", () => {
+    const t = transition(list, failed(gone, { pagesRead: 2 }), false);
+    assert.deepEqual([t.state, t.backoff], [{ phase: "list", consistent: true, full: true }, true]);
+  });
+
+  it("a server that refuses streaming lists → paged lists from then on", () => {
+    const t = transition(stream, failed(new ApiError("BadRequest", "sendInitialEvents not supported")), "auto");
+    assert.deepEqual([t.state, t.noStreaming, t.backoff], [{ phase: "list", consistent: false, full: false }, true, false]);
+    assert.equal(transition(stream, failed(new ApiError("BadRequest", "x")), true).noStreaming, undefined, "forced streaming stays");
+  });
+
+  it("a too-large resourceVersion → a consistent relist, after a backoff", () => {
+    const tooLarge = new ApiError("Timeout", "Too large resource version", { code: 504, status: { details: { causes: [{ reason: "ResourceVersionTooLarge", message: "" }] } } });
+    const t = transition(watching, failed(tooLarge), false);
+    assert.deepEqual([t.state, t.backoff], [{ phase: "list", consistent: true, full: false }, true]);
+  });
+
+  it("any other failure → the same state after a backoff; after a completed streaming list, the watch", () => {
+    const t = transition(watching, failed(new ApiError("InternalError", "boom")), "auto");
+    assert.deepEqual([t.state, t.backoff], [watching, true]);
+    assert.deepEqual(transition(stream, failed(new ApiError("InternalError", "boom"), { listed: true, rv: "15" }), "auto").state, { phase: "watch", rv: "15" });
+  });
+});
