@@ -14,11 +14,11 @@ export const op = new Operator({ name: "tasks" });
 
 op.on.create(
   Task,
-  async function run({ object, spec, client, retry }) {
+  async function run({ object, spec, client, retries }) {
     if (!spec.command.trim()) throw new PermanentError("spec.command is empty: nothing to run");
     try {
       const config = await client.resource(ConfigMap).namespace(object.metadata?.namespace as string).get(spec.config);
-      return { ran: spec.command, with: config.data ?? {}, attempts: retry + 1 };
+      return { ran: spec.command, with: config.data ?? {}, attempts: retries + 1 };
     } catch (error) {
       if (error instanceof NotFoundError) throw new TemporaryError(`ConfigMap ${spec.config} does not exist yet`, { delayMs: 1_000 });
       throw error; // anything else: retried with backoff

@@ -1,4 +1,5 @@
 // `kubeloop run <operator.ts>`: runs an operator against the current kubeconfig.
+import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
 import { parseArgs } from "node:util";
 import { Client } from "../client/client.js";
 import { ConfigError } from "../client/config.js";
@@ -74,7 +75,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       env,
       ...(values.kubeconfig ? { path: values.kubeconfig } : {}),
       ...(values.context ? { context: values.context } : {}),
-      rateLimit: { qps: 20, burst: 30 },
+      rateLimit: OPERATOR_RATE_LIMIT,
     });
   } catch (error) {
     if (error instanceof ConfigError) throw new Error(`cannot load a kubeconfig: ${error.message}`, { cause: error });

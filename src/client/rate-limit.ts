@@ -41,3 +41,6 @@ export class TokenBucket {
     if (wait > 0) await this.clock.sleep(wait, signal);
   }
 }
+
+/** The client-side limit of an operator's own client: controller-runtime raises client-go's 5 qps / burst 10 to 20 / 30; so do we. */
+export const OPERATOR_RATE_LIMIT: RateLimit = Object.freeze({ qps: 20, burst: 30 });

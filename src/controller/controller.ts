@@ -29,7 +29,7 @@ import { TerminalError } from "../core/errors.js";
 import { InformerFactory, type Informer, type InformerHandle } from "../runtime/informer.js";
 import { WorkQueue } from "../runtime/queue.js";
 import type { StoreReader } from "../runtime/store.js";
-import type { WatcherEvent } from "../runtime/watcher.js";
+import { hasObject, type WatcherEvent } from "../runtime/watcher.js";
 import { pino, type Logger } from "pino";
 import { CacheReader } from "./cache.js";
 import { reconcileContext } from "./context.js";
@@ -96,7 +96,7 @@ export class Controller<T extends KubeObject> {
     this.fieldManager = options.fieldManager ?? "kubeloop";
     this.recorder =
       options.recorder ??
-      new EventRecorder(client, { controller: `kubeloop/${this.name}`, instance: this.fieldManager, onError: (e) => this.logger.warn({ err: e }, "could not record an event") });
+      new EventRecorder(client, { controller: `kubeloop.dev/${this.name}`, instance: this.fieldManager, onError: (e) => this.logger.warn({ err: e }, "could not record an event") });
     this.cache = new CacheReader(this.informers, options.writes, options.settleMs);
     this.clock = options.clock ?? systemClock;
   }
@@ -121,7 +121,7 @@ export class Controller<T extends KubeObject> {
     const ownNamespaced = this.ownNamespaced;
     this.unsubscribe.push(
       this.own.subscribe((e) => {
-        if (e.type === "error" || e.type === "init" || e.type === "initDone") return;
+        if (!hasObject(e)) return;
         if (!this.preds.every((p) => p(e as WatcherEvent<KubeObject>))) return;
         this.queue.add(objectKey(e.object.metadata));
       }),
@@ -129,7 +129,7 @@ export class Controller<T extends KubeObject> {
     for (const { source, informer } of this.others) {
       this.unsubscribe.push(
         informer.subscribe((e) => {
-          if (e.type === "error" || e.type === "init" || e.type === "initDone") return;
+          if (!hasObject(e)) return;
           const own: StoreReader<KubeObject> = this.own.store;
           const refs = [...source.map(e.object, own, ownNamespaced), ...(e.type === "apply" && e.old ? source.map(e.old, own, ownNamespaced) : [])];
           for (const ref of refs) this.queue.add(objectKey(ref));

@@ -3,7 +3,9 @@
 // status subresource (or with the main patch, for kinds that have none: discovery says which).
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
-import type { HandlerContext } from "./registry.js";
+import type { Logger } from "pino";
+import type { EventRecorder } from "../controller/events.js";
+import type { HandlerContext, HandlerLogger } from "./registry.js";
 
 type Patch = HandlerContext<KubeObject>["patch"];
 
@@ -79,4 +81,29 @@ export class PatchWriter {
     );
     return this.statusSubresource;
   }
+}
+
+/** Log levels, in order, for posting handler logs as Events. */
+const LEVELS = ["debug", "info", "warn", "error"] as const;
+
+/**
+ * The logger a handler, timer or daemon gets: pino lines that carry the object, and, at or
+ * above `eventLevel`, the same line posted as an Event on the object (reason `Logging`).
+ */
+export function objectLogger(
+  logger: Logger,
+  object: KubeObject,
+  id: string,
+  events?: { recorder: EventRecorder; level: (typeof LEVELS)[number] | "off" },
+): HandlerLogger {
+  const base = logger.child({ object: object.metadata?.namespace ? `${object.metadata.namespace}/${object.metadata.name ?? ""}` : (object.metadata?.name ?? ""), handler: id });
+  const min = !events || events.level === "off" ? Infinity : LEVELS.indexOf(events.level);
+  const at = (level: (typeof LEVELS)[number]) => (first: string | Record<string, unknown>, second?: string) => {
+    const [fields, message] = typeof first === "string" ? [{}, first] : [first, second ?? ""];
+    base[level](fields, message);
+    if (events && LEVELS.indexOf(level) >= min) {
+      events.recorder.event(object, { type: level === "warn" || level === "error" ? "Warning" : "Normal", reason: "Logging", action: id, note: message });
+    }
+  };
+  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }

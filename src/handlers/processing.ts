@@ -28,11 +28,10 @@ import { matches } from "./filters.js";
 import { DIFF_BASE_LIMIT, encodeDiffBase, essence, type HandlerProgress, type ProgressKeys } from "./progress.js";
 import type { Cause, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./registry.js";
 import type { Tasks } from "./tasks.js";
-import { PatchWriter, handlerContext } from "./context.js";
+import { PatchWriter, handlerContext, objectLogger } from "./context.js";
 
-/** Log levels, in order, for posting handler logs as Events. */
-const LEVELS = ["debug", "info", "warn", "error"] as const;
-export type EventLevel = (typeof LEVELS)[number] | "off";
+/** The least level of handler log lines that are also posted as Events on the object. */
+export type EventLevel = "debug" | "info" | "warn" | "error" | "off";
 
 /** Everything the processor needs from the operator. */
 export interface ProcessorOptions {
@@ -230,7 +229,7 @@ export class Processor {
       new: step.new,
       diff: step.diff,
       logger,
-      retry: retries,
+      retries,
       started: new Date(startedIso),
       signal,
       client: this.o.client,
@@ -270,15 +269,6 @@ export class Processor {
   }
 
   private handlerLogger(object: KubeObject, id: string): HandlerLogger {
-    const base = this.o.logger.child({ object: objectKey(object.metadata), handler: id });
-    const threshold = this.o.eventLevel ?? "info";
-    const min = threshold === "off" ? Infinity : LEVELS.indexOf(threshold);
-    const at = (level: (typeof LEVELS)[number]) => (message: string, fields?: Record<string, unknown>) => {
-      base[level](fields ?? {}, message);
-      if (LEVELS.indexOf(level) >= min) {
-        this.o.recorder.event(object, { type: level === "warn" || level === "error" ? "Warning" : "Normal", reason: "Logging", action: id, note: message });
-      }
-    };
-    return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+    return objectLogger(this.o.logger, object, id, { recorder: this.o.recorder, level: this.o.eventLevel ?? "info" });
   }
 }

@@ -10,10 +10,16 @@ export type Cause = "create" | "update" | "delete" | "resume" | "field";
 
 /** A logger for handlers; lines at or above the operator's event level are also posted as Events on the object. */
 export interface HandlerLogger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+  debug: LogMethod;
+  info: LogMethod;
+  warn: LogMethod;
+  error: LogMethod;
+}
+
+/** pino's call shape, at both levels: `log.info("message")` or `log.info({ key: value }, "message")`. */
+export interface LogMethod {
+  (message: string): void;
+  (fields: Record<string, unknown>, message?: string): void;
 }
 
 /** Indexes by id: key → values (see `op.index`). */
@@ -39,8 +45,8 @@ export interface HandlerContext<T extends KubeObject> {
    */
   patch: { metadata: { labels: Record<string, string | null>; annotations: Record<string, string | null> }; status: Record<string, unknown>; [key: string]: unknown };
   logger: HandlerLogger;
-  /** Attempts before this one. */
-  retry: number;
+  /** Failed attempts before this one (as a reconcile's `ctx.retries`). */
+  retries: number;
   /** When the first attempt started. */
   started: Date;
   /** Aborted on timeout, on deletion (daemons) or when the operator stops. */

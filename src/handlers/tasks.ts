@@ -19,7 +19,7 @@ import { NotFoundError } from "../core/errors.js";
 import type { StopResult } from "../controller/spec.js";
 import type { StoreReader } from "../runtime/store.js";
 import { matches } from "./filters.js";
-import { PatchWriter, handlerContext } from "./context.js";
+import { PatchWriter, handlerContext, objectLogger } from "./context.js";
 import type { HandlerContext, HandlerLogger, Indexes, KindEntry } from "./registry.js";
 
 interface Running {
@@ -183,7 +183,7 @@ export class Tasks {
   }
 
   private context(object: KubeObject, logger: HandlerLogger, signal: AbortSignal, retry: number): HandlerContext<KubeObject> {
-    return handlerContext(object, { cause: "resume", old: undefined, new: undefined, diff: [], logger, retry, started: new Date(), signal, client: this.o.client, indexes: this.o.indexes });
+    return handlerContext(object, { cause: "resume", old: undefined, new: undefined, diff: [], logger, retries: retry, started: new Date(), signal, client: this.o.client, indexes: this.o.indexes });
   }
 
   private writer(entry: KindEntry): PatchWriter {
@@ -193,12 +193,6 @@ export class Tasks {
   }
 
   private logger(object: KubeObject, id: string): HandlerLogger {
-    const base = this.o.logger.child({ object: objectKey(object.metadata), task: id });
-    return {
-      debug: (m, f) => base.debug(f ?? {}, m),
-      info: (m, f) => base.info(f ?? {}, m),
-      warn: (m, f) => base.warn(f ?? {}, m),
-      error: (m, f) => base.error(f ?? {}, m),
-    };
+    return objectLogger(this.o.logger, object, id);
   }
 }

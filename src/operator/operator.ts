@@ -10,6 +10,8 @@ import type { RateLimit } from "../client/rate-limit.js";
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { CacheView } from "../runtime/informer.js";
+import { hasObject } from "../runtime/watcher.js";
+import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
 import { ControllerBuilder } from "../controller/builder.js";
 import type { ControllerSpec } from "../controller/spec.js";
 import { IndexSet } from "../handlers/indexes.js";
@@ -207,7 +209,7 @@ export class Operator {
       for (const ix of entry.indexes) {
         indexSet.declare(ix.id);
         informer.subscribe((e) => {
-          if (e.type !== "error" && e.type !== "init" && e.type !== "initDone" && !inScope(e.object.metadata?.namespace)) return;
+          if (hasObject(e) && !inScope(e.object.metadata?.namespace)) return;
           indexSet.apply(ix.id, ix.fn, e);
         });
       }
@@ -216,7 +218,7 @@ export class Operator {
         processors.push(processor);
         manager
           .controller(entry.kind)
-          .withPredicates((e) => !("object" in e) || inScope(e.object.metadata?.namespace))
+          .withPredicates((e) => !hasObject(e) || inScope(e.object.metadata?.namespace))
           .withOptions({ name: `handlers-${entry.kind.kind.toLowerCase()}`, scope, concurrency: this.options.concurrency ?? 16 })
           .reconcile(processor.reconcile);
         // Per-object state lives as long as the object is cached: a delete event (also one a
@@ -245,7 +247,7 @@ export class Operator {
               }
             };
             unsubscribe = informer.subscribe((e) => {
-              if (e.type !== "apply" && e.type !== "initApply" && e.type !== "delete") return;
+              if (!hasObject(e)) return;
               deliver({ type: e.type === "delete" ? "delete" : "apply", object: e.object, ...(e.type === "apply" && e.old ? { old: e.old } : {}) });
             });
             // What exists already (the cache synced before this replica started leading).
@@ -315,8 +317,7 @@ export class Operator {
     if (this.running) throw new Error(`operator ${this.name} is already running`);
     this.running = true;
     const logger = options.logger ?? this.options.logger ?? createLogger(this.name, { level: this.options.logLevel ?? "info" });
-    // controller-runtime raises client-go's 5 qps / burst 10 to 20 / 30 for operators; so do we.
-    const client = options.client ?? (this.login ? await this.login() : await Client.load({ rateLimit: { qps: 20, burst: 30 } }));
+    const client = options.client ?? (this.login ? await this.login() : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT }));
     const metrics = new Metrics();
     const manager = new Manager(client, {
       name: this.name,
@@ -387,7 +388,7 @@ function scoped<T extends KubeObject>(spec: ControllerSpec<T>, namespaces: strin
   const { forKind, matches } = watchScope(namespaces);
   return {
     ...spec,
-    predicates: [...spec.predicates, (e) => !("object" in e) || matches(e.object.metadata?.namespace)],
+    predicates: [...spec.predicates, (e) => !hasObject(e) || matches(e.object.metadata?.namespace)],
     sources: spec.sources.map((s) => ({ ...s, scope: { ...forKind(s.kind), ...s.scope } })),
     options: { ...spec.options, scope: { ...forKind(spec.kind), ...spec.options.scope } },
   };

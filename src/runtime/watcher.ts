@@ -42,6 +42,11 @@ export type WatcherEvent<T extends KubeObject> =
   | { type: "delete"; object: T; finalStateUnknown?: boolean }
   | { type: "error"; error: Error; retryInMs: number };
 
+/** The events that carry an object (`initApply`, `apply`, `delete`). */
+export function hasObject<T extends KubeObject>(event: WatcherEvent<T>): event is Extract<WatcherEvent<T>, { object: T }> {
+  return "object" in event;
+}
+
 /** Options of {@link watch}. */
 export interface WatcherOptions<T extends KubeObject> {
   /** Watch one namespace; default: the handle's namespace, or all. */
