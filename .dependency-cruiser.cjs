@@ -28,6 +28,40 @@ for (const [name, level] of Object.entries(levelOf)) {
     to: { path: `^src/(${notAllowed.join("|")})/` },
   });
 }
+// Inner layers of the larger folders: a file may import only from its own inner layer's
+// siblings below it in this order (the helpers first, the composition last).
+const innerLayers = {
+  controller: [
+    ["events", "finalizer", "ownership", "conditions", "read-your-writes", "predicates", "leader-election"],
+    ["cache"],
+    ["reconcile"],
+    ["spec", "context"],
+    ["controller"],
+    ["builder"],
+    ["manager"],
+  ],
+  handlers: [
+    ["errors", "filters", "diff", "scope", "adopt", "indexes"],
+    ["registry", "progress"],
+    ["storage", "context", "causes"],
+    ["tasks"],
+    ["processing"],
+  ],
+};
+for (const [folder, inner] of Object.entries(innerLayers)) {
+  inner.forEach((names, level) => {
+    const above = inner.slice(level + 1).flat();
+    if (above.length === 0) return;
+    forbidden.push({
+      name: `inner-${folder}-${names[0]}`,
+      comment: `src/${folder}: ${names.join(", ")} may not import ${above.join(", ")} (inner layers)`,
+      severity: "error",
+      from: { path: `^src/${folder}/(${names.join("|")})\\.ts$` },
+      to: { path: `^src/${folder}/(${above.join("|")})\\.ts$` },
+    });
+  });
+}
+
 forbidden.push(
   {
     name: "testing-not-cli",
