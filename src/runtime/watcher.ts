@@ -165,61 +165,47 @@ export async function* watch<T extends KubeObject>(
   resource: ResourceClient<T>,
   options: WatcherOptions<T> = {},
 ): AsyncGenerator<WatcherEvent<T>, void, undefined> {
-  const handle = options.namespace ? resource.namespace(options.namespace) : resource;
   const clock = options.clock ?? systemClock;
   const signal = options.signal;
-  const transform = options.transform ?? stripManagedFields;
   const inactivityMs = options.inactivityTimeoutMs ?? 180_000;
   const backoff = new Backoff(options.backoff);
-  const selectors = {
-    ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
-    ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
-    ...(options.metadataOnly ? { metadataOnly: true } : {}),
-  };
   const describe = `${resource.kind.apiVersion} ${resource.kind.kind}${options.namespace ? ` in ${options.namespace}` : ""}`;
   let streaming: boolean | "auto" = options.initialList === "list" ? false : options.initialList === "stream" ? true : "auto";
-  const lists = new Lister<T>(resource.kind);
+  const base = {
+    resource,
+    handle: options.namespace ? resource.namespace(options.namespace) : resource,
+    options,
+    transform: options.transform ?? stripManagedFields,
+    selectors: {
+      ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+      ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
+      ...(options.metadataOnly ? { metadataOnly: true } : {}),
+    },
+    lists: new Lister<T>(resource.kind),
+    backoff,
+    describe,
+  };
   let state: WatchState = streaming !== false ? { phase: "stream", consistent: false } : { phase: "list", consistent: false, full: false };
 
   while (!signal?.aborted) {
     const attempt = new AbortController();
     const onAbort = () => attempt.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    // Inactivity: a stream silent for inactivityMs is dropped. Time the consumer spends holding
-    // an event does not count.
-    const activity = { last: clock.now(), suspended: false, inactive: false };
-    const watchdog = (async () => {
-      while (!attempt.signal.aborted) {
-        const idle = clock.now() - activity.last;
-        if (!activity.suspended && idle >= inactivityMs) {
-          activity.inactive = true;
-          attempt.abort(new Error("inactive"));
-          return;
-        }
-        await clock.sleep(activity.suspended ? inactivityMs : inactivityMs - idle, attempt.signal).catch(() => {});
-      }
-    })();
+    const activity: Activity = { last: clock.now(), suspended: false, inactive: false };
+    const watchdog = watchForInactivity(activity, attempt, inactivityMs, clock);
     const run: Attempt = { pagesRead: 0, received: 0, listed: false, rv: state.phase === "watch" ? state.rv : undefined };
+    const ctx: AttemptContext<T> = { ...base, signal: attempt.signal, activity, run, clock };
+    const opened = clock.now();
     let outcome: AttemptOutcome;
     try {
-      if (state.phase === "list") {
-        for await (const event of listAttempt(state, run)) {
-          activity.suspended = true;
-          yield event;
-          activity.suspended = false;
-          activity.last = clock.now();
-        }
-        outcome = { kind: "listed", rv: run.rv };
-      } else {
-        const opened = clock.now();
-        for await (const event of watchAttempt(state, run)) {
-          activity.suspended = true;
-          yield event;
-          activity.suspended = false;
-          activity.last = clock.now();
-        }
-        outcome = { kind: "closed", rv: run.rv, received: run.received, ms: clock.now() - opened, inactive: activity.inactive, listed: run.listed };
+      for await (const event of state.phase === "list" ? listAttempt(ctx, state) : watchAttempt(ctx, state)) {
+        // While the consumer holds an event, the stream's silence is not the server's fault.
+        activity.suspended = true;
+        yield event;
+        activity.suspended = false;
+        activity.last = clock.now();
       }
+      outcome = state.phase === "list" ? { kind: "listed", rv: run.rv } : { kind: "closed", rv: run.rv, received: run.received, ms: clock.now() - opened, inactive: activity.inactive, listed: run.listed };
     } catch (error) {
       if (signal?.aborted) break;
       outcome = { kind: "failed", error: error instanceof Error ? error : new Error(String(error)), pagesRead: run.pagesRead, listed: run.listed, rv: run.rv };
@@ -233,72 +219,106 @@ export async function* watch<T extends KubeObject>(
     if (next.noStreaming) streaming = false;
     if (next.progress) backoff.reset();
     const delay = next.backoff ? backoff.next() : 0;
-    if (next.report) {
-      activity.suspended = true;
-      yield { type: "error", error: next.report, retryInMs: delay };
-    }
+    if (next.report) yield { type: "error", error: next.report, retryInMs: delay };
     if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
     state = next.state;
+  }
+}
 
-    async function* listAttempt(s: Extract<WatchState, { phase: "list" }>, a: Attempt): AsyncGenerator<WatcherEvent<T>> {
-      yield* lists.start();
-      const listOptions = { ...selectors, ...(s.consistent || lists.synced ? {} : { resourceVersion: "0" }), signal: attempt.signal };
-      const pages = s.full ? once(handle.list(listOptions)) : handle.pages({ ...listOptions, limit: options.pageSize ?? 500 });
-      for await (const page of pages) {
-        a.pagesRead++;
-        activity.last = clock.now();
-        for (const item of page.items) {
-          // List items come without apiVersion/kind for built-in types; objects in our stores always have them.
-          if (!item.kind && !options.metadataOnly) Object.assign(item, { apiVersion: resource.kind.apiVersion, kind: resource.kind.kind });
-          yield* lists.item(transform(item));
-        }
-        a.rv = page.metadata.resourceVersion;
-        lists.lastRv = a.rv;
-      }
-      yield* lists.finish();
-      a.listed = true;
-    }
+/** When the stream last said something, and whether the consumer holds an event now. */
+interface Activity {
+  last: number;
+  suspended: boolean;
+  inactive: boolean;
+}
 
-    async function* watchAttempt(s: Exclude<WatchState, { phase: "list" }>, a: Attempt): AsyncGenerator<WatcherEvent<T>> {
-      const stream = s.phase === "stream";
-      const events = handle.watch({
-        ...selectors,
-        allowWatchBookmarks: true,
-        timeoutSeconds: options.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300),
-        signal: attempt.signal,
-        ...(stream
-          ? { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan" as const, ...(lists.lastRv && !s.consistent ? { resourceVersion: lists.lastRv } : {}) }
-          : { resourceVersion: s.rv ?? "" }),
-      });
-      if (stream) yield* lists.start();
-      for await (const raw of events as AsyncIterable<WatchEvent<T>>) {
-        a.received++;
-        activity.last = clock.now();
-        if (raw.type === "ERROR") {
-          const status = raw.object as unknown as Status; // an ERROR event carries a Status, not an object of the kind
-          throw errorFromResponse(status.code ?? 500, status, { method: "WATCH", path: describe });
-        }
-        if (raw.type === "BOOKMARK") {
-          a.rv = raw.object.metadata?.resourceVersion ?? a.rv;
-          lists.lastRv = a.rv;
-          if (stream && !a.listed && raw.object.metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
-            yield* lists.finish();
-            a.listed = true;
-            backoff.reset();
-          }
-          continue;
-        }
-        const object = transform(raw.object);
-        a.rv = object.metadata?.resourceVersion ?? a.rv;
-        lists.lastRv = a.rv;
-        backoff.reset();
-        if (stream && !a.listed && raw.type === "ADDED") {
-          yield* lists.item(object);
-          continue;
-        }
-        yield* lists.change(raw.type === "DELETED" ? "delete" : "apply", object);
-      }
+/** Drops an attempt whose stream stays silent for `inactivityMs` (time held by the consumer does not count). */
+async function watchForInactivity(activity: Activity, attempt: AbortController, inactivityMs: number, clock: Clock): Promise<void> {
+  while (!attempt.signal.aborted) {
+    const idle = clock.now() - activity.last;
+    if (!activity.suspended && idle >= inactivityMs) {
+      activity.inactive = true;
+      attempt.abort(new Error("inactive"));
+      return;
     }
+    await clock.sleep(activity.suspended ? inactivityMs : inactivityMs - idle, attempt.signal).catch(() => {});
+  }
+}
+
+/** What one attempt works with. */
+interface AttemptContext<T extends KubeObject> {
+  resource: ResourceClient<T>;
+  handle: ResourceClient<T>;
+  options: WatcherOptions<T>;
+  transform: (object: T) => T;
+  selectors: { labelSelector?: string; fieldSelector?: string; metadataOnly?: boolean };
+  lists: Lister<T>;
+  backoff: Backoff;
+  describe: string;
+  signal: AbortSignal;
+  activity: Activity;
+  run: Attempt;
+  clock: Clock;
+}
+
+/** The `list` state: a paged list (one request when `full`), as init events or differences. */
+async function* listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extract<WatchState, { phase: "list" }>): AsyncGenerator<WatcherEvent<T>> {
+  const { lists, run, resource } = c;
+  yield* lists.start();
+  const listOptions = { ...c.selectors, ...(s.consistent || lists.synced ? {} : { resourceVersion: "0" }), signal: c.signal };
+  const pages = s.full ? once(c.handle.list(listOptions)) : c.handle.pages({ ...listOptions, limit: c.options.pageSize ?? 500 });
+  for await (const page of pages) {
+    run.pagesRead++;
+    c.activity.last = c.clock.now();
+    for (const item of page.items) {
+      // List items come without apiVersion/kind for built-in types; objects in our stores always have them.
+      if (!item.kind && !c.options.metadataOnly) Object.assign(item, { apiVersion: resource.kind.apiVersion, kind: resource.kind.kind });
+      yield* lists.item(c.transform(item));
+    }
+    run.rv = page.metadata.resourceVersion;
+    lists.lastRv = run.rv;
+  }
+  yield* lists.finish();
+  run.listed = true;
+}
+
+/** The `stream` and `watch` states: one watch request (a streaming list first, in `stream`). */
+async function* watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<WatchState, { phase: "list" }>): AsyncGenerator<WatcherEvent<T>> {
+  const { lists, run } = c;
+  const stream = s.phase === "stream";
+  const events = c.handle.watch({
+    ...c.selectors,
+    allowWatchBookmarks: true,
+    timeoutSeconds: c.options.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300),
+    signal: c.signal,
+    ...(stream
+      ? { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan" as const, ...(lists.lastRv && !s.consistent ? { resourceVersion: lists.lastRv } : {}) }
+      : { resourceVersion: s.rv ?? "" }),
+  });
+  if (stream) yield* lists.start();
+  for await (const raw of events as AsyncIterable<WatchEvent<T>>) {
+    run.received++;
+    c.activity.last = c.clock.now();
+    if (raw.type === "ERROR") {
+      const status = raw.object as unknown as Status; // an ERROR event carries a Status, not an object of the kind
+      throw errorFromResponse(status.code ?? 500, status, { method: "WATCH", path: c.describe });
+    }
+    if (raw.type === "BOOKMARK") {
+      run.rv = raw.object.metadata?.resourceVersion ?? run.rv;
+      lists.lastRv = run.rv;
+      if (stream && !run.listed && raw.object.metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
+        yield* lists.finish();
+        run.listed = true;
+        c.backoff.reset();
+      }
+      continue;
+    }
+    const object = c.transform(raw.object);
+    run.rv = object.metadata?.resourceVersion ?? run.rv;
+    lists.lastRv = run.rv;
+    c.backoff.reset();
+    if (stream && !run.listed && raw.type === "ADDED") yield* lists.item(object);
+    else yield* lists.change(raw.type === "DELETED" ? "delete" : "apply", object);
   }
 }
 
