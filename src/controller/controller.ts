@@ -194,10 +194,39 @@ export class Controller<T extends KubeObject> {
   private async process(key: string): Promise<boolean> {
     const slash = key.indexOf("/");
     const ref: ObjectRef = slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+    const logger = this.logger.child({ object: key });
+    const { signal, ended } = this.guard(key, logger);
+    const started = this.clock.now();
+    this.options.observer?.active?.(this.name, 1);
+    const run = (async () => {
+      if (this.options.writes) await this.options.writes.settle(this.own, key, this.options.settleMs ?? 5_000, signal);
+      return this.fn(ref, this.context(key, logger, signal));
+    })();
+    run.then(ended, ended);
+    try {
+      // Only abandonment at shutdown stops waiting for the call; a timeout never does.
+      const action = await raceSignal(run, this.abandon.signal);
+      this.succeeded(key, action, started, logger);
+    } catch (error) {
+      if (this.abandon.signal.aborted) {
+        logger.error("reconcile abandoned at shutdown: it ignored its aborted signal");
+        return false;
+      }
+      this.failed(key, ref, error, started, logger);
+    } finally {
+      this.options.observer?.active?.(this.name, -1);
+    }
+    this.queue.done(key);
+    return true;
+  }
+
+  /**
+   * The signal of one reconcile (aborted by shutdown or by its timeout) and its watchdog: a call
+   * still running `stuckAfterMs` after the signal aborted is reported. `ended` stops the timers.
+   */
+  private guard(key: string, logger: Logger): { signal: AbortSignal; ended: () => void } {
     const timeout = new AbortController();
     const signal = AbortSignal.any([this.stopping.signal, timeout.signal]);
-    const logger = this.logger.child({ object: key });
-    // Timers of this reconcile (its timeout, the stuck report), cancelled when it returns.
     const timers = new AbortController();
     const timeoutMs = this.options.reconcileTimeoutMs;
     if (timeoutMs) {
@@ -219,62 +248,51 @@ export class Controller<T extends KubeObject> {
       );
     };
     signal.addEventListener("abort", onAbort, { once: true });
-    const started = this.clock.now();
-    this.options.observer?.active?.(this.name, 1);
-    const run = (async () => {
-      if (this.options.writes) await this.options.writes.settle(this.own, key, this.options.settleMs ?? 5_000, signal);
-      return this.fn(ref, this.context(key, logger, signal));
-    })();
     const ended = () => {
       timers.abort();
       signal.removeEventListener("abort", onAbort);
       if (stuck) this.options.observer?.stuck?.(this.name, -1);
     };
-    run.then(ended, ended);
-    try {
-      // Only abandonment at shutdown stops waiting for the call; a timeout never does.
-      const action = await raceSignal(run, this.abandon.signal);
-      this.queue.forget(key);
-      const after = action?.requeueAfterMs;
-      if (after !== undefined) this.queue.addAfter(key, after);
-      this.options.observer?.reconciled?.(this.name, after !== undefined ? "requeue_after" : "success", (this.clock.now() - started) / 1000, false);
-      logger.debug({ ms: Math.round(this.clock.now() - started), ...(after !== undefined ? { requeueAfterMs: after } : {}) }, "reconciled");
-    } catch (error) {
-      if (this.abandon.signal.aborted) {
-        logger.error("reconcile abandoned at shutdown: it ignored its aborted signal");
-        return false;
-      }
-      const terminal = error instanceof TerminalError;
-      this.options.observer?.reconciled?.(this.name, "error", (this.clock.now() - started) / 1000, terminal);
-      if (this.stopping.signal.aborted) {
-        logger.warn({ err: error }, "reconcile aborted by shutdown");
-      } else {
-        const retries = this.queue.numRequeues(key);
-        let next: Action;
-        try {
-          next = this.errorPolicy(error, { ref, retries, logger });
-        } catch (policyError) {
-          logger.error({ err: policyError }, "the error policy threw: backing off");
-          next = Action.backoff();
-        }
-        this.options.onError?.(ref, error, next.backoff === true || next.requeueAfterMs !== undefined);
-        if (next.backoff) {
-          logger.error({ err: error, retries }, "reconcile failed: retrying with backoff");
-          this.queue.addRateLimited(key);
-        } else if (next.requeueAfterMs !== undefined) {
-          logger.error({ err: error, requeueAfterMs: next.requeueAfterMs }, "reconcile failed: retrying as the error policy says");
-          this.queue.forget(key);
-          this.queue.addAfter(key, next.requeueAfterMs);
-        } else {
-          logger.error({ err: error }, terminal ? "reconcile failed with a terminal error: not retried until the object changes" : "reconcile failed: not retried until the object changes (error policy)");
-          this.queue.forget(key);
-        }
-      }
-    } finally {
-      this.options.observer?.active?.(this.name, -1);
+    return { signal, ended };
+  }
+
+  /** A reconcile returned: forget its failures, requeue if it asked. */
+  private succeeded(key: string, action: Action | void, started: number, logger: Logger): void {
+    this.queue.forget(key);
+    const after = action?.requeueAfterMs;
+    if (after !== undefined) this.queue.addAfter(key, after);
+    this.options.observer?.reconciled?.(this.name, after !== undefined ? "requeue_after" : "success", (this.clock.now() - started) / 1000, false);
+    logger.debug({ ms: Math.round(this.clock.now() - started), ...(after !== undefined ? { requeueAfterMs: after } : {}) }, "reconciled");
+  }
+
+  /** A reconcile threw: the error policy decides when the key comes back. */
+  private failed(key: string, ref: ObjectRef, error: unknown, started: number, logger: Logger): void {
+    const terminal = error instanceof TerminalError;
+    this.options.observer?.reconciled?.(this.name, "error", (this.clock.now() - started) / 1000, terminal);
+    if (this.stopping.signal.aborted) {
+      logger.warn({ err: error }, "reconcile aborted by shutdown");
+      return;
     }
-    this.queue.done(key);
-    return true;
+    const retries = this.queue.numRequeues(key);
+    let next: Action;
+    try {
+      next = this.errorPolicy(error, { ref, retries, logger });
+    } catch (policyError) {
+      logger.error({ err: policyError }, "the error policy threw: backing off");
+      next = Action.backoff();
+    }
+    this.options.onError?.(ref, error, next.backoff === true || next.requeueAfterMs !== undefined);
+    if (next.backoff) {
+      logger.error({ err: error, retries }, "reconcile failed: retrying with backoff");
+      this.queue.addRateLimited(key);
+    } else if (next.requeueAfterMs !== undefined) {
+      logger.error({ err: error, requeueAfterMs: next.requeueAfterMs }, "reconcile failed: retrying as the error policy says");
+      this.queue.forget(key);
+      this.queue.addAfter(key, next.requeueAfterMs);
+    } else {
+      logger.error({ err: error }, terminal ? "reconcile failed with a terminal error: not retried until the object changes" : "reconcile failed: not retried until the object changes (error policy)");
+      this.queue.forget(key);
+    }
   }
 
   private context(key: string, logger: Logger, signal: AbortSignal): ReconcileContext<T> {

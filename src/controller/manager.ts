@@ -29,7 +29,7 @@ import { Controller } from "./controller.js";
 import type { ControllerObserver } from "./reconcile.js";
 import type { ControllerSpec, StopResult } from "./spec.js";
 import { EventRecorder } from "./events.js";
-import { LeaderElectionLostError, LeaderElector } from "./leader-election.js";
+import { LeaderElectionLostError, LeaderElector, type LeadershipEnd } from "./leader-election.js";
 import { WrittenVersions } from "./read-your-writes.js";
 
 /** Leader election settings; durations default to client-go's 15 s / 10 s / 2 s. */
@@ -252,52 +252,14 @@ export class Manager {
       this.state = { ...this.state, synced: true };
       this.syncedResolve();
       await this.startRunnables(signal, false);
-
-      let end: Promise<"lost" | "released"> | undefined;
-      if (this.elector) {
-        this.state = { ...this.state, phase: "following", leadershipSettled: this.state.leadershipSettled };
-        this.logger.info({ identity: this.identity }, "waiting for leadership");
-        try {
-          await this.elector.acquire(signal);
-        } catch {
-          return; // aborted while following
-        }
-        this.options.observer?.leader?.(this.name, true);
-        this.logger.info({ identity: this.identity }, "became leader");
-        // Renewal goes on through a graceful stop: it ends when the work has stopped, not at the signal.
-        end = this.elector.hold(leading.signal);
-      }
+      const held = await this.lead(signal, leading.signal);
+      if (held === "aborted") return; // stopped while following
+      const end = held?.end;
       this.state = { ...this.state, phase: "leading", leadershipSettled: true, ...(this.elector ? { leader: this.identity } : {}) };
       await this.startRunnables(signal, true);
-
-      const outcome = await Promise.race([
-        new Promise<"aborted">((resolve) => (signal.aborted ? resolve("aborted") : signal.addEventListener("abort", () => resolve("aborted"), { once: true }))),
-        ...(end ? [end] : []),
-      ]);
-      const graceMs = this.options.gracefulShutdownTimeoutMs ?? 30_000;
-      if (outcome === "lost") {
-        this.logger.error("leadership lost: aborting all work at once");
-        this.state = { ...this.state, phase: "stopping" };
-        this.options.observer?.leader?.(this.name, false);
-        const abandoned = await this.stopRunnables(graceMs, AbortSignal.abort());
-        throw new LeaderElectionLostError(
-          `${this.identity} lost the Lease (could not renew it within the renew deadline)${abandoned ? `; ${abandoned} tasks ignored their signal and still run: exit the process` : ""}`,
-        );
-      }
-      this.logger.info("shutting down: finishing work in flight before giving up the Lease");
-      this.state = { ...this.state, phase: "stopping" };
-      // Should renewal fail while work finishes, abort the work at once.
-      const lost = new AbortController();
-      void end?.then((o) => o === "lost" && lost.abort());
-      const abandoned = await this.stopRunnables(graceMs, lost.signal);
-      leading.abort();
-      if (end && this.elector) {
-        const how = await end;
-        this.options.observer?.leader?.(this.name, false);
-        if (how === "lost") this.logger.error("leadership lost during shutdown: work was aborted; the Lease is left to expire");
-        else if (abandoned > 0) this.logger.error({ abandoned }, "work abandoned at shutdown may still run: the Lease is left to expire instead of being released");
-        else await this.elector.release();
-      }
+      const outcome = await Promise.race([aborted(signal), ...(end ? [end] : [])]);
+      if (outcome === "lost") await this.onLeadershipLost();
+      else await this.shutDown(end, leading);
     } catch (error) {
       this.state = { ...this.state, phase: "failed", error: error instanceof Error ? error.message : String(error) };
       await this.stopRunnables(0, AbortSignal.abort());
@@ -309,6 +271,61 @@ export class Manager {
       await this.recorder.flush();
       if (this.state.phase !== "failed") this.state = { ...this.state, phase: "stopped" };
     }
+  }
+
+  /**
+   * With leader election: waits for the Lease, then keeps it renewed until `leading` aborts (not
+   * the process signal: renewal goes on through a graceful stop). Resolves how leadership will
+   * end (wrapped: awaiting this must not wait for it); `undefined` without leader election;
+   * "aborted" if `signal` aborted while following.
+   */
+  private async lead(signal: AbortSignal, leading: AbortSignal): Promise<{ end: Promise<LeadershipEnd> } | undefined | "aborted"> {
+    if (!this.elector) return undefined;
+    this.state = { ...this.state, phase: "following" };
+    this.logger.info({ identity: this.identity }, "waiting for leadership");
+    try {
+      await this.elector.acquire(signal);
+    } catch {
+      return "aborted";
+    }
+    this.options.observer?.leader?.(this.name, true);
+    this.logger.info({ identity: this.identity }, "became leader");
+    return { end: this.elector.hold(leading) };
+  }
+
+  /** Renewal failed: every signal aborts at once; rejects after the grace period. */
+  private async onLeadershipLost(): Promise<never> {
+    this.logger.error("leadership lost: aborting all work at once");
+    this.state = { ...this.state, phase: "stopping" };
+    this.options.observer?.leader?.(this.name, false);
+    const abandoned = await this.stopRunnables(this.graceMs, AbortSignal.abort());
+    throw new LeaderElectionLostError(
+      `${this.identity} lost the Lease (could not renew it within the renew deadline)${abandoned ? `; ${abandoned} tasks ignored their signal and still run: exit the process` : ""}`,
+    );
+  }
+
+  /**
+   * A graceful stop: the runnables stop first (work in flight finishes within the grace
+   * period; should renewal fail meanwhile, it is aborted at once), and only then is the Lease
+   * released, unless work was abandoned or renewal failed (then it is left to expire).
+   */
+  private async shutDown(end: Promise<LeadershipEnd> | undefined, leading: AbortController): Promise<void> {
+    this.logger.info("shutting down: finishing work in flight before giving up the Lease");
+    this.state = { ...this.state, phase: "stopping" };
+    const lost = new AbortController();
+    void end?.then((o) => o === "lost" && lost.abort());
+    const abandoned = await this.stopRunnables(this.graceMs, lost.signal);
+    leading.abort();
+    if (!end || !this.elector) return;
+    const how = await end;
+    this.options.observer?.leader?.(this.name, false);
+    if (how === "lost") this.logger.error("leadership lost during shutdown: work was aborted; the Lease is left to expire");
+    else if (abandoned > 0) this.logger.error({ abandoned }, "work abandoned at shutdown may still run: the Lease is left to expire instead of being released");
+    else await this.elector.release();
+  }
+
+  private get graceMs(): number {
+    return this.options.gracefulShutdownTimeoutMs ?? 30_000;
   }
 
   private register<T extends KubeObject>(c: Controller<T>): void {
@@ -378,4 +395,9 @@ export class Manager {
     const results = await Promise.all(started.map((r) => r.stop(timeoutMs, hurry)));
     return results.reduce((sum, r) => sum + (r?.abandoned ?? 0), 0);
   }
+}
+
+/** Resolves "aborted" when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<"aborted"> {
+  return new Promise((resolve) => (signal.aborted ? resolve("aborted") : signal.addEventListener("abort", () => resolve("aborted"), { once: true })));
 }
