@@ -21,6 +21,7 @@ export class ControllerBuilder<T extends KubeObject, R = Controller<T>> {
   private readonly preds: Predicate[] = [];
   private options: ControllerOptions = {};
   private policy: ErrorPolicy | undefined;
+  private readonly filters: Predicate[] = [];
 
   constructor(
     private readonly kind: ResourceKind<T>,
@@ -62,6 +63,16 @@ export class ControllerBuilder<T extends KubeObject, R = Controller<T>> {
     return this;
   }
 
+  /**
+   * Only events every filter accepts trigger a reconcile, on every watch of this controller: its
+   * own kind, `owns()` children and `watches()` kinds alike (controller-runtime's WithEventFilter).
+   * `withPredicates` applies to the own kind only.
+   */
+  withEventFilter(...filters: Predicate[]): this {
+    this.filters.push(...filters);
+    return this;
+  }
+
   /** What a failed reconcile means (kube-rs's `error_policy`); see {@link ErrorPolicy}. */
   errorPolicy(policy: ErrorPolicy): this {
     this.policy = policy;
@@ -90,6 +101,7 @@ export class ControllerBuilder<T extends KubeObject, R = Controller<T>> {
       reconciler: fn,
       options: { ...this.options },
       ...(this.policy ? { errorPolicy: this.policy } : {}),
+      ...(this.filters.length ? { eventFilters: [...this.filters] } : {}),
     });
   }
 }

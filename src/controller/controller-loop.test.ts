@@ -265,3 +265,31 @@ describe("predicate combinators", () => {
     assert.equal(not(no)(e), true);
   });
 });
+
+describe("withEventFilter", () => {
+  it("filters the events of every watch (own kind and owned children), unlike withPredicates", { timeout: 10_000 }, async () => {
+    const Owner = kindOf("example.com/v1", "Owner", { plural: "owners", namespaced: true });
+    const scripted = new ScriptedEvents();
+    scripted.list(Owner, [{ apiVersion: "example.com/v1", kind: "Owner", metadata: { name: "o", namespace: "ns", uid: "o1", resourceVersion: "1" } }]);
+    scripted.list(ConfigMap, []);
+    const client = offline();
+    const informers = new InformerFactory(client, { source: scripted.source });
+    const seen: string[] = [];
+    const notQuiet = (e: { object?: KubeObject }) => e.object?.metadata?.labels?.quiet !== "yes";
+    const c = controller(client, Owner)
+      .withOptions({ informers, logger: quiet })
+      .owns(ConfigMap)
+      .withEventFilter((e) => notQuiet(e as { object?: KubeObject }))
+      .reconcile(async (ref) => void seen.push(ref.name));
+    await c.start();
+    await until("the initial reconcile", () => seen.length === 1);
+    const child = (name: string, labels: Record<string, string>) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", uid: name, resourceVersion: "2", labels, ownerReferences: [{ apiVersion: "example.com/v1", kind: "Owner", name: "o", uid: "o1", controller: true }] } });
+    scripted.apply(ConfigMap, child("hushed", { quiet: "yes" }));
+    await new Promise((r) => setTimeout(r, 30)); // checks that nothing happens
+    assert.deepEqual(seen, ["o"], "the quiet child's event was filtered");
+    scripted.apply(ConfigMap, child("loud", {}));
+    await until("the loud child's owner reconciled", () => seen.length === 2);
+    await c.stop(1_000);
+    await client.close();
+  });
+});

@@ -72,6 +72,7 @@ export class Controller<T extends KubeObject> {
   private readonly preds: Predicate[];
   private readonly fn: Reconciler<T>;
   private readonly errorPolicy: ErrorPolicy;
+  private readonly filters: Predicate[];
   private readonly options: ControllerOptions;
 
   constructor(
@@ -83,6 +84,7 @@ export class Controller<T extends KubeObject> {
     this.preds = spec.predicates;
     this.fn = spec.reconciler;
     this.errorPolicy = spec.errorPolicy ?? defaultErrorPolicy;
+    this.filters = spec.eventFilters ?? [];
     this.options = options;
     this.name = options.name ?? kind.kind.toLowerCase();
     const depth = () => this.queue.length;
@@ -122,14 +124,14 @@ export class Controller<T extends KubeObject> {
     this.unsubscribe.push(
       this.own.subscribe((e) => {
         if (!hasObject(e)) return;
-        if (!this.preds.every((p) => p(e as WatcherEvent<KubeObject>))) return;
+        if (!this.preds.every((p) => p(e as WatcherEvent<KubeObject>)) || !this.filters.every((p) => p(e as WatcherEvent<KubeObject>))) return;
         this.queue.add(objectKey(e.object.metadata));
       }),
     );
     for (const { source, informer } of this.others) {
       this.unsubscribe.push(
         informer.subscribe((e) => {
-          if (!hasObject(e)) return;
+          if (!hasObject(e) || !this.filters.every((p) => p(e))) return;
           const own: StoreReader<KubeObject> = this.own.store;
           const refs = [...source.map(e.object, own, ownNamespaced), ...(e.type === "apply" && e.old ? source.map(e.old, own, ownNamespaced) : [])];
           for (const ref of refs) this.queue.add(objectKey(ref));

@@ -72,5 +72,7 @@ export interface ControllerSpec<T extends KubeObject> {
   options: ControllerOptions;
   /** What a failure means; default: a TerminalError waits for a change, anything else backs off. */
   errorPolicy?: ErrorPolicy;
+  /** Predicates applied to the events of every watch (own kind, owned and watched kinds). */
+  eventFilters?: Predicate[];
 }
 

@@ -13,7 +13,7 @@
 // and the progress is cleared.
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
-import { systemClock } from "../core/clock.js";
+import { systemClock, type Clock } from "../core/clock.js";
 import type { KubeObject } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
 import { Action, type ReconcileContext } from "../controller/reconcile.js";
@@ -47,6 +47,11 @@ export interface ProcessorOptions {
   progressIn?: "annotations" | "status";
   /** Handler log lines at or above this level become Events. Default "info". */
   eventLevel?: EventLevel;
+  /**
+   * Time for handler deadlines (`timeoutMs`). Progress timestamps (`started`, `delayedUntil`)
+   * are wall-clock epoch times by design: they are kept in the object and read by other replicas.
+   */
+  clock?: Clock;
 }
 
 
@@ -220,7 +225,7 @@ export class Processor {
     const stopTimer = new AbortController();
     if (deadline !== undefined) {
       if (Date.now() >= deadline) return this.failed(object, handler, startedIso, retries, timeoutError());
-      systemClock.sleep(deadline - Date.now(), stopTimer.signal).then(() => timedOut.abort(timeoutError()), () => {});
+      (this.o.clock ?? systemClock).sleep(deadline - Date.now(), stopTimer.signal).then(() => timedOut.abort(timeoutError()), () => {});
     }
     const signal = AbortSignal.any([ctx.signal, timedOut.signal]);
     const hctx = handlerContext(object, {

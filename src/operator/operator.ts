@@ -24,7 +24,7 @@ import { parsePath } from "../handlers/diff.js";
 import { objectKey } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { matches, type Filters } from "../handlers/filters.js";
-import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerStatus } from "../controller/manager.js";
+import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerStatus, type Runnable } from "../controller/manager.js";
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
 import { Metrics } from "../observe/metrics.js";
 import { serveProbes, type ProbeServer } from "../observe/server.js";
@@ -230,38 +230,7 @@ export class Operator {
           void tasks.stop(uid);
         });
       }
-      if (entry.events.length) {
-        let unsubscribe = () => {};
-        const inFlight = new Set<Promise<void>>();
-        manager.add({
-          start: async () => {
-            const deliver = (event: RawEvent<KubeObject>) => {
-              if (!inScope(event.object.metadata?.namespace)) return;
-              for (const h of entry.events) {
-                if (!matches(event.object, h.options)) continue;
-                const call: Promise<void> = Promise.resolve()
-                  .then(() => h.fn(event))
-                  .catch((error: unknown) => logger.error({ err: error, object: objectKey(event.object.metadata) }, "event handler failed (not retried)"))
-                  .finally(() => inFlight.delete(call));
-                inFlight.add(call);
-              }
-            };
-            unsubscribe = informer.subscribe((e) => {
-              if (!hasObject(e)) return;
-              deliver({ type: e.type === "delete" ? "delete" : "apply", object: e.object, ...(e.type === "apply" && e.old ? { old: e.old } : {}) });
-            });
-            // What exists already (the cache synced before this replica started leading).
-            for (const object of informer.store.list()) deliver({ type: "exists", object });
-          },
-          // Event handlers in flight finish before the Lease is released (they get no signal: abandoned at the deadline).
-          stop: async (timeoutMs) => {
-            unsubscribe();
-            const finished = await within(Promise.all(inFlight), timeoutMs);
-            if (!finished) logger.error({ abandoned: inFlight.size }, "event handlers still running at the shutdown deadline: abandoning them");
-            return { abandoned: finished ? 0 : inFlight.size };
-          },
-        });
-      }
+      if (entry.events.length) manager.add(eventHandlers(entry, informer, inScope, logger));
     }
     // Timers and daemons start with their objects (in the handlers' reconciles); this stops them all.
     manager.add({ start: async () => {}, stop: () => tasks.stopAll() });
@@ -317,63 +286,84 @@ export class Operator {
     if (this.running) throw new Error(`operator ${this.name} is already running`);
     this.running = true;
     const logger = options.logger ?? this.options.logger ?? createLogger(this.name, { level: this.options.logLevel ?? "info" });
-    const client = options.client ?? (this.login ? await this.login() : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT }));
-    const metrics = new Metrics();
+    let client: Client | undefined;
+    let tasks: Tasks | undefined;
+    const servers: ProbeServer[] = [];
+    const signals = trapSignals(options, logger);
+    try {
+      client = options.client ?? (this.login ? await this.login() : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT }));
+      const metrics = new Metrics();
+      const manager = this.assemble(client, logger, metrics, options);
+      tasks = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces);
+      servers.push(...(await this.serve(manager, metrics, options, logger)));
+      for (const startup of this.startups) await startup({ client, logger });
+      void manager.whenSynced().then(() => options.onStarted?.({ probes: servers[0], manager, metrics }));
+      await manager.run(signals.signal);
+      for (const cleanup of this.cleanups) {
+        const c = client;
+        await Promise.resolve()
+          .then(() => cleanup({ client: c, logger }))
+          .catch((error: unknown) => logger.error({ err: error }, "cleanup handler failed"));
+      }
+    } finally {
+      await tasks?.stopAll();
+      signals.release();
+      for (const server of servers) await server.close();
+      if (!options.client) await client?.close();
+      this.tracked = undefined;
+      this.running = false;
+    }
+  }
+
+  /** The Manager, with the operator's settings and every controller declared (narrowed to its namespaces). */
+  private assemble(client: Client, logger: Logger, metrics: Metrics, options: RunOptions): Manager {
+    const leaderElection = options.leaderElection ?? this.options.leaderElection;
     const manager = new Manager(client, {
       name: this.name,
       logger,
       observer: metrics.observer,
-      ...((options.leaderElection ?? this.options.leaderElection) !== undefined ? { leaderElection: options.leaderElection ?? this.options.leaderElection } : {}),
+      ...(leaderElection !== undefined ? { leaderElection } : {}),
       ...(this.options.cacheSyncTimeoutMs !== undefined ? { cacheSyncTimeoutMs: this.options.cacheSyncTimeoutMs } : {}),
       ...(this.options.gracefulShutdownTimeoutMs !== undefined ? { gracefulShutdownTimeoutMs: this.options.gracefulShutdownTimeoutMs } : {}),
     });
     const namespaces = options.namespaces ?? this.options.namespaces;
     for (const spec of this.specs) manager.addController(scoped(spec, namespaces));
-    const tasks = this.wireHandlers(manager, client, logger, namespaces);
-
-    const stop = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => {
-      logger.info({ signal: sig }, "signal received: stopping gracefully");
-      stop.abort(new Error(`received ${sig}`));
-    };
-    const handle = options.handleSignals ?? true;
-    if (handle) {
-      process.once("SIGTERM", onSignal);
-      process.once("SIGINT", onSignal);
-    }
-    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-    let probes: ProbeServer | undefined;
-    let extra: ProbeServer | undefined;
-    try {
-      const probeOptions = options.probes ?? this.options.probes;
-      if (probeOptions !== false) {
-        probes = await serveProbes(manager, metrics, { ...probeOptions, healthChecks: Object.fromEntries(this.probes) });
-        if (options.extraProbes) extra = await serveProbes(manager, metrics, { ...options.extraProbes, healthChecks: Object.fromEntries(this.probes) });
-        logger.info({ url: probes.url }, "serving /metrics, /healthz, /readyz");
-        if (extra) logger.info({ url: extra.url }, "serving /metrics, /healthz, /readyz");
-        options.onListening?.(probes);
-      }
-      for (const startup of this.startups) await startup({ client, logger });
-      void manager.whenSynced().then(() => options.onStarted?.({ probes, manager, metrics }));
-      await manager.run(signal);
-      for (const cleanup of this.cleanups) {
-        await Promise.resolve()
-          .then(() => cleanup({ client, logger }))
-          .catch((error: unknown) => logger.error({ err: error }, "cleanup handler failed"));
-      }
-    } finally {
-      await tasks.stopAll();
-      if (handle) {
-        process.off("SIGTERM", onSignal);
-        process.off("SIGINT", onSignal);
-      }
-      await probes?.close();
-      await extra?.close();
-      if (!options.client) await client.close();
-      this.tracked = undefined;
-      this.running = false;
-    }
+    return manager;
   }
+
+  /** The probe servers (/metrics, /healthz, /readyz), listening before caches sync. */
+  private async serve(manager: Manager, metrics: Metrics, options: RunOptions, logger: Logger): Promise<ProbeServer[]> {
+    const probeOptions = options.probes ?? this.options.probes;
+    if (probeOptions === false) return [];
+    const healthChecks = Object.fromEntries(this.probes);
+    const servers = [await serveProbes(manager, metrics, { ...probeOptions, healthChecks })];
+    if (options.extraProbes) servers.push(await serveProbes(manager, metrics, { ...options.extraProbes, healthChecks }));
+    for (const server of servers) logger.info({ url: server.url }, "serving /metrics, /healthz, /readyz");
+    options.onListening?.(servers[0] as ProbeServer);
+    return servers;
+  }
+}
+
+/** SIGTERM and SIGINT (unless `handleSignals: false`) and the caller's signal, as one signal; `release` unhooks. */
+function trapSignals(options: RunOptions, logger: Logger): { signal: AbortSignal; release: () => void } {
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    logger.info({ signal: sig }, "signal received: stopping gracefully");
+    stop.abort(new Error(`received ${sig}`));
+  };
+  const handle = options.handleSignals ?? true;
+  if (handle) {
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  }
+  return {
+    signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal,
+    release: () => {
+      if (!handle) return;
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    },
+  };
 }
 
 export type { ManagerStatus };
@@ -391,5 +381,42 @@ function scoped<T extends KubeObject>(spec: ControllerSpec<T>, namespaces: strin
     predicates: [...spec.predicates, (e) => !hasObject(e) || matches(e.object.metadata?.namespace)],
     sources: spec.sources.map((s) => ({ ...s, scope: { ...forKind(s.kind), ...s.scope } })),
     options: { ...spec.options, scope: { ...forKind(spec.kind), ...spec.options.scope } },
+  };
+}
+
+/**
+ * The runnable of a kind's `op.on.event` handlers: on start, `exists` for every cached object,
+ * then every watched change; on stop, calls in flight finish within the deadline (they get no
+ * signal: past it they are abandoned and counted).
+ */
+function eventHandlers(entry: KindEntry, informer: CacheView<KubeObject>, inScope: (namespace: string | undefined) => boolean, logger: Logger): Runnable {
+  let unsubscribe = () => {};
+  const inFlight = new Set<Promise<void>>();
+  const deliver = (event: RawEvent<KubeObject>) => {
+    if (!inScope(event.object.metadata?.namespace)) return;
+    for (const h of entry.events) {
+      if (!matches(event.object, h.options)) continue;
+      const call: Promise<void> = Promise.resolve()
+        .then(() => h.fn(event))
+        .catch((error: unknown) => logger.error({ err: error, object: objectKey(event.object.metadata) }, "event handler failed (not retried)"))
+        .finally(() => inFlight.delete(call));
+      inFlight.add(call);
+    }
+  };
+  return {
+    start: async () => {
+      unsubscribe = informer.subscribe((e) => {
+        if (!hasObject(e)) return;
+        deliver({ type: e.type === "delete" ? "delete" : "apply", object: e.object, ...(e.type === "apply" && e.old ? { old: e.old } : {}) });
+      });
+      // What exists already (the cache synced before this replica started leading).
+      for (const object of informer.store.list()) deliver({ type: "exists", object });
+    },
+    stop: async (timeoutMs) => {
+      unsubscribe();
+      const finished = await within(Promise.all(inFlight), timeoutMs);
+      if (!finished) logger.error({ abandoned: inFlight.size }, "event handlers still running at the shutdown deadline: abandoning them");
+      return { abandoned: finished ? 0 : inFlight.size };
+    },
   };
 }

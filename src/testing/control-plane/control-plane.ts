@@ -152,53 +152,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     progress(`starting etcd and kube-apiserver (${executables.origin})`);
     const etcdUrl = `http://127.0.0.1:${state.ports.etcdClient}`;
-    const peerUrl = `http://127.0.0.1:${state.ports.etcdPeer}`;
-    start("etcd", executables.etcd, [
-      "--name=kubeloop",
-      `--data-dir=${dirs.etcd}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${peerUrl}`,
-      `--initial-advertise-peer-urls=${peerUrl}`,
-      `--initial-cluster=kubeloop=${peerUrl}`,
-      "--unsafe-no-fsync=true",
-      "--log-level=warn",
-    ]);
-    const pkiFile = (name: string) => join(dirs.pki, name);
-    start("kube-apiserver", executables.kubeApiserver, [
-      `--etcd-servers=${etcdUrl}`,
-      "--advertise-address=127.0.0.1",
-      // Since 1.37 the lease reconciler refuses a loopback address for the `kubernetes` Service's
-      // endpoints; nothing runs in-cluster here that would use them.
-      "--endpoint-reconciler-type=none",
-      "--bind-address=127.0.0.1",
-      `--secure-port=${state.ports.apiServer}`,
-      `--cert-dir=${join(dataDir, "apiserver")}`,
-      `--tls-cert-file=${pkiFile("apiserver.crt")}`,
-      `--tls-private-key-file=${pkiFile("apiserver.key")}`,
-      `--client-ca-file=${pkiFile("ca.crt")}`,
-      "--authorization-mode=RBAC",
-      "--disable-admission-plugins=ServiceAccount",
-      "--service-cluster-ip-range=10.0.0.0/24",
-      "--allow-privileged=true",
-      `--service-account-issuer=${server}`,
-      `--service-account-key-file=${pkiFile("sa.pub")}`,
-      `--service-account-signing-key-file=${pkiFile("sa.key")}`,
-      ...(options.apiServerFlags ?? []),
-    ]);
-
-    const tls = { ca: certs.ca.certificate, cert: certs.admin.certificate, key: certs.admin.key };
-    const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
-    const failures = components.map((c) => c.failOnExit());
-    failures.forEach((f) => f.catch(() => {}));
-    await Promise.race([
-      waitFor(server, "/readyz", tls, deadline, "kube-apiserver /readyz", components),
-      ...failures,
-    ]);
-    await Promise.race([
-      waitFor(server, "/api/v1/namespaces/default", tls, deadline, "the default namespace", components),
-      ...failures,
-    ]);
+    start("etcd", executables.etcd, etcdFlags(dirs.etcd, etcdUrl, `http://127.0.0.1:${state.ports.etcdPeer}`));
+    start("kube-apiserver", executables.kubeApiserver, [...apiServerFlags(dataDir, dirs.pki, etcdUrl, server, state.ports.apiServer), ...(options.apiServerFlags ?? [])]);
+    await waitUntilServing(server, certs, components, Date.now() + (options.startTimeoutMs ?? 120_000));
 
     const controllers = options.controllers ?? DEFAULT_CONTROLLERS;
     if (controllers.length > 0) {
@@ -215,40 +171,103 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }
     progress(`control plane ready at ${server}`);
 
-    let stopping: Promise<void> | undefined;
-    let resolveEnded: (value: ControlPlaneError | undefined) => void = () => {};
-    const ended = new Promise<ControlPlaneError | undefined>((r) => (resolveEnded = r));
-    const stop = () => (stopping ??= cleanup().then(() => resolveEnded(undefined)));
-    for (const component of components) {
-      component.failOnExit().catch((error: ControlPlaneError) => {
-        if (stopping) return;
-        stopping = cleanup().then(() => resolveEnded(error));
-      });
-    }
-    const pids: Record<string, number> = Object.fromEntries(components.map((c) => [c.name, c.pid]));
-    if (reaper.pid) pids.reaper = reaper.pid;
-
-    return {
-      kubeconfigPath,
-      server,
-      local: true,
-      dataDir,
-      caCertificate: certs.ca.certificate,
-      admin: certs.admin,
-      pids,
-      ended,
-      stop,
-      async issueUser(user, groups = []) {
-        const identity = await certs.ca.sign({ commonName: user, organizations: groups, usage: "client" });
-        const path = join(dirs.users, `${user.replace(/[^\w.-]/g, "_")}.kubeconfig`);
-        await writeKubeconfig(path, server, certs.ca.certificate, identity, user);
-        return { kubeconfigPath: path, ...identity };
-      },
-    };
+    return running({ components, reaper, cleanup, kubeconfigPath, server, dataDir, certs, usersDir: dirs.users });
   } catch (error) {
     await cleanup();
     throw error;
   }
+}
+
+/** The handle of a started control plane: stop (once), `ended` (a component died), users. */
+function running(p: {
+  components: Component[];
+  reaper: Reaper;
+  cleanup: () => Promise<void>;
+  kubeconfigPath: string;
+  server: string;
+  dataDir: string;
+  certs: Awaited<ReturnType<typeof ensureCertificates>>;
+  usersDir: string;
+}): ControlPlane {
+  const { components, reaper, cleanup, server, certs } = p;
+  let stopping: Promise<void> | undefined;
+  let resolveEnded: (value: ControlPlaneError | undefined) => void = () => {};
+  const ended = new Promise<ControlPlaneError | undefined>((r) => (resolveEnded = r));
+  const stop = () => (stopping ??= cleanup().then(() => resolveEnded(undefined)));
+  for (const component of components) {
+    component.failOnExit().catch((error: ControlPlaneError) => {
+      if (stopping) return;
+      stopping = cleanup().then(() => resolveEnded(error));
+    });
+  }
+  const pids: Record<string, number> = Object.fromEntries(components.map((c) => [c.name, c.pid]));
+  if (reaper.pid) pids.reaper = reaper.pid;
+  return {
+    kubeconfigPath: p.kubeconfigPath,
+    server,
+    local: true,
+    dataDir: p.dataDir,
+    caCertificate: certs.ca.certificate,
+    admin: certs.admin,
+    pids,
+    ended,
+    stop,
+    async issueUser(user, groups = []) {
+      const identity = await certs.ca.sign({ commonName: user, organizations: groups, usage: "client" });
+      const path = join(p.usersDir, `${user.replace(/[^\w.-]/g, "_")}.kubeconfig`);
+      await writeKubeconfig(path, server, certs.ca.certificate, identity, user);
+      return { kubeconfigPath: path, ...identity };
+    },
+  };
+}
+
+/** etcd on loopback, for one member, without fsync (tests: speed over durability). */
+function etcdFlags(dataDir: string, clientUrl: string, peerUrl: string): string[] {
+  return [
+    "--name=kubeloop",
+    `--data-dir=${dataDir}`,
+    `--listen-client-urls=${clientUrl}`,
+    `--advertise-client-urls=${clientUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=kubeloop=${peerUrl}`,
+    "--unsafe-no-fsync=true",
+    "--log-level=warn",
+  ];
+}
+
+/** kube-apiserver on loopback with RBAC, our certificates and service-account keys (as envtest). */
+function apiServerFlags(dataDir: string, pki: string, etcdUrl: string, server: string, port: number): string[] {
+  const pkiFile = (name: string) => join(pki, name);
+  return [
+    `--etcd-servers=${etcdUrl}`,
+    "--advertise-address=127.0.0.1",
+    // Since 1.37 the lease reconciler refuses a loopback address for the `kubernetes` Service's
+    // endpoints; nothing runs in-cluster here that would use them.
+    "--endpoint-reconciler-type=none",
+    "--bind-address=127.0.0.1",
+    `--secure-port=${port}`,
+    `--cert-dir=${join(dataDir, "apiserver")}`,
+    `--tls-cert-file=${pkiFile("apiserver.crt")}`,
+    `--tls-private-key-file=${pkiFile("apiserver.key")}`,
+    `--client-ca-file=${pkiFile("ca.crt")}`,
+    "--authorization-mode=RBAC",
+    "--disable-admission-plugins=ServiceAccount",
+    "--service-cluster-ip-range=10.0.0.0/24",
+    "--allow-privileged=true",
+    `--service-account-issuer=${server}`,
+    `--service-account-key-file=${pkiFile("sa.pub")}`,
+    `--service-account-signing-key-file=${pkiFile("sa.key")}`,
+  ];
+}
+
+/** Waits for /readyz and the default namespace, failing at once (with its log) if a component exits. */
+async function waitUntilServing(server: string, certs: Awaited<ReturnType<typeof ensureCertificates>>, components: Component[], deadline: number): Promise<void> {
+  const tls = { ca: certs.ca.certificate, cert: certs.admin.certificate, key: certs.admin.key };
+  const failures = components.map((c) => c.failOnExit());
+  failures.forEach((f) => f.catch(() => {}));
+  await Promise.race([waitFor(server, "/readyz", tls, deadline, "kube-apiserver /readyz", components), ...failures]);
+  await Promise.race([waitFor(server, "/api/v1/namespaces/default", tls, deadline, "the default namespace", components), ...failures]);
 }
 
 async function resolveExecutables(
