@@ -1,0 +1,115 @@
+// The Processor without a real API server: a small in-memory server for one kind (merge
+// patches, a status subresource) records every write, so the order and content of writes are
+// checked exactly; informer events are scripted.
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, describe, it } from "node:test";
+import { pino } from "pino";
+import { Client } from "../client/client.js";
+import type { KubeObject } from "../core/objects.js";
+import { kindOf } from "../core/objects.js";
+import { EventRecorder } from "../controller/events.js";
+import { reconcileContext } from "../controller/context.js";
+import { CacheReader } from "../controller/cache.js";
+import { InformerFactory } from "../runtime/informer.js";
+import { ScriptedEvents } from "../testing/scripted-events.js";
+import { mergePatch } from "./diff.js";
+import { IndexSet } from "./indexes.js";
+import { Processor } from "./processing.js";
+import { progressKeys } from "./progress.js";
+import type { KindEntry } from "./registry.js";
+import { Tasks } from "./tasks.js";
+
+const quiet = pino({ level: "silent" });
+const Widget = kindOf("example.com/v1", "Widget", { plural: "widgets", namespaced: true });
+const servers: Server[] = [];
+after(() => servers.forEach((s) => s.close()));
+
+/** An API server holding widgets in memory; `writes` lists each write as "PATCH <path>". */
+async function fakeServer(objects: Map<string, KubeObject>) {
+  const writes: string[] = [];
+  let rv = 100;
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d.toString()));
+    req.on("end", () => {
+      const url = new URL(req.url ?? "/", "http://x");
+      const json = (code: number, value: unknown) => {
+        res.writeHead(code, { "content-type": "application/json" });
+        res.end(JSON.stringify(value));
+      };
+      if (url.pathname === "/apis/example.com/v1") {
+        return json(200, { kind: "APIResourceList", groupVersion: "example.com/v1", resources: [{ name: "widgets", kind: "Widget", namespaced: true }, { name: "widgets/status", kind: "Widget", namespaced: true }] });
+      }
+      const m = /^\/apis\/example\.com\/v1\/namespaces\/([^/]+)\/widgets\/([^/]+)(\/status)?$/.exec(url.pathname);
+      if (!m || req.method !== "PATCH") return json(404, { kind: "Status", code: 404, reason: "NotFound" });
+      const key = `${m[1]}/${m[2]}`;
+      const current = objects.get(key);
+      if (!current) return json(404, { kind: "Status", code: 404, reason: "NotFound" });
+      writes.push(`PATCH ${m[3] ? "status" : "main"} ${body}`);
+      const patch = JSON.parse(body) as Record<string, unknown>;
+      const next = mergePatch(current, m[3] ? { status: patch.status } : { ...patch, status: undefined }) as KubeObject;
+      if (!m[3]) (next as { status?: unknown }).status = (current as { status?: unknown }).status;
+      next.metadata = { ...next.metadata, resourceVersion: String(++rv) };
+      objects.set(key, next);
+      json(200, next);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  servers.push(server);
+  const port = (server.address() as AddressInfo).port;
+  const client = new Client({ server: `http://127.0.0.1:${port}`, source: "test", namespace: "default", tls: { insecureSkipVerify: false }, auth: { type: "none" } }, { rateLimit: false, retries: 0 });
+  return { client, writes };
+}
+
+describe("Processor (server-less)", () => {
+  it("a create: status first, then one main patch with the handler's patch, the new diff base and no progress", async () => {
+    const widget: KubeObject = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1" }, spec: { size: 1 } } as KubeObject;
+    const objects = new Map([["ns/w", widget]]);
+    const { client, writes } = await fakeServer(objects);
+    const scripted = new ScriptedEvents();
+    scripted.list(Widget, [widget]);
+    const informers = new InformerFactory(client, { source: scripted.source });
+    const informer = informers.informer<KubeObject>(Widget);
+    informer.start();
+    await informer.waitUntilReady();
+    const keys = progressKeys("op.kubeloop.dev");
+    const entry: KindEntry = {
+      kind: Widget,
+      handlers: [
+        {
+          id: "summary",
+          cause: "create",
+          fn: async ({ patch }) => {
+            patch.metadata.labels.seen = "yes";
+            return { ok: true };
+          },
+          options: {},
+        },
+      ],
+      timers: [],
+      daemons: [],
+      events: [],
+      indexes: [],
+    };
+    const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
+    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store });
+    const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
+    const ctx = reconcileContext({ key: "ns/w", object: informer.store.get("ns/w"), kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" });
+    await processor.reconcile({ namespace: "ns", name: "w" }, ctx);
+    assert.equal(writes.length, 2, writes.join("\n"));
+    assert.match(writes[0] ?? "", /^PATCH status {"status":{"summary":{"ok":true}}}$/);
+    const main = JSON.parse((writes[1] ?? "").replace(/^PATCH main /, "")) as { metadata: { labels: Record<string, string>; annotations: Record<string, string | null> } };
+    assert.deepEqual(main.metadata.labels, { seen: "yes" });
+    assert.equal(main.metadata.annotations[keys.progress], null, "progress cleared");
+    assert.deepEqual(JSON.parse(main.metadata.annotations[keys.lastHandled] ?? "{}"), { metadata: { labels: { seen: "yes" } }, spec: { size: 1 } }, "the diff base includes the handler's own label");
+    assert.equal(processor.size, 1, "first sight recorded");
+    processor.forget("u1");
+    assert.equal(processor.size, 0);
+    await tasks.stopAll();
+    await informers.stop();
+    await recorder.flush();
+    await client.close();
+  });
+});
