@@ -50,6 +50,7 @@ export interface WatchOptions extends ListOptions {
 /** How to patch. */
 export type PatchType = "merge" | "json" | "strategic" | "apply";
 
+/** Options of a patch: its type (merge, strategic, JSON, apply) besides the write options. */
 export interface PatchOptions extends WriteOptions {
   /** JSON merge patch (RFC 7386), JSON patch (RFC 6902), strategic merge patch (built-in kinds only) or server-side apply. */
   type: PatchType;
@@ -57,6 +58,7 @@ export interface PatchOptions extends WriteOptions {
   force?: boolean;
 }
 
+/** Options of a server-side apply: the field manager (required) and whether to force ownership. */
 export interface ApplyOptions extends WriteOptions {
   /** Required: who owns the applied fields. */
   fieldManager: string;
@@ -64,6 +66,7 @@ export interface ApplyOptions extends WriteOptions {
   force?: boolean;
 }
 
+/** Options of a delete: propagation, grace period, preconditions, besides the write options. */
 export interface DeleteOptions extends WriteOptions {
   propagationPolicy?: "Foreground" | "Background" | "Orphan";
   gracePeriodSeconds?: number;

@@ -44,6 +44,7 @@ export interface TransportOptions {
   clock?: Clock;
 }
 
+/** The HTTP methods the API server's REST interface uses. */
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** One API call. */

@@ -93,6 +93,11 @@ export interface ControllerObserver {
   stuck?(controller: string, delta: number): void;
 }
 
+/**
+ * A reconcile function: gets a reference and a context, reads the current state, acts, and
+ * returns what to do next. A throw goes to the error policy (default: backoff; a TerminalError
+ * waits for a change).
+ */
 export type Reconciler<T extends KubeObject> = (ref: ObjectRef, ctx: ReconcileContext<T>) => Promise<Action | void>;
 
 

@@ -6,8 +6,9 @@ import { objectKey } from "../core/objects.js";
 /** Computes the index values of an object (none: not indexed). */
 export type IndexFunction<T> = (object: T) => readonly string[];
 
-/** Built-in index names. */
+/** Index of objects by namespace: `store.byIndex(BY_NAMESPACE, "team-a")`. */
 export const BY_NAMESPACE = "namespace";
+/** Index of objects by the uid of each of their owners: `store.byIndex(BY_OWNER, owner.metadata.uid)`. */
 export const BY_OWNER = "owner-uid";
 
 /** An index on a label's value: `store.byIndex(byLabel("app"), "web")`. */
