@@ -109,6 +109,14 @@ export interface RunningOperator {
  * `run()` resolves after a graceful stop (signal, SIGTERM/SIGINT) and rejects on a fatal
  * error: bad configuration (ConfigError), caches that cannot sync (CacheSyncTimeoutError
  * naming the resource), leadership lost (LeaderElectionLostError), a probe port in use.
+ *
+ * Guarantees: with leader election, only the leader's handlers, timers, daemons and controllers
+ * act; on a graceful stop the Lease is released only after all of them stopped; one object is
+ * never handled by two workers at once; per-object memory is bounded by the cache; other
+ * kubeloop operators' annotations on the same objects are not taken for changes.
+ * The host's duty: when `run()` rejects (above all with LeaderElectionLostError), exit the
+ * process (`kubeloop run` does): work that ignored its aborted signal cannot be killed in
+ * JavaScript and may still be running.
  */
 export class Operator {
   readonly name: string;
