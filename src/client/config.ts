@@ -67,6 +67,8 @@ export interface ClusterConfig {
   auth: AuthConfig;
   proxyUrl?: string;
   impersonate?: { user?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+  /** Things the user should know that do not stop the load (e.g. TLS verification turned off). Whoever runs the client logs them. */
+  warnings?: string[];
 }
 
 /** Options for {@link loadKubeconfig} and {@link loadConfig}. */
@@ -209,6 +211,9 @@ export function loadKubeconfig(options: LoadConfigOptions = {}): ClusterConfig {
     auth,
     ...(proxyUrl ? { proxyUrl } : {}),
     ...(impersonate ? { impersonate } : {}),
+    ...(tls.insecureSkipVerify
+      ? { warnings: [`${cluster.file}: ${cField}.insecure-skip-tls-verify is set: the server's identity is not verified, anyone on the path can read and change the traffic (and the credentials)`] }
+      : {}),
   };
 }
 

@@ -149,7 +149,8 @@ class ExecCredentials implements Credentials {
     try {
       parsed = JSON.parse(stdout);
     } catch (cause) {
-      throw new CredentialError("ExecOutputInvalid", `${what} printed no JSON ExecCredential: ${stdout.slice(0, 200)}`, { cause });
+      // Not echoed: a broken credential may still hold a token.
+      throw new CredentialError("ExecOutputInvalid", `${what} printed no JSON ExecCredential (${stdout.length} bytes, not shown: they may hold a credential)`);
     }
     if (parsed.kind !== "ExecCredential") throw new CredentialError("ExecOutputInvalid", `${what} printed kind ${parsed.kind}, not ExecCredential`);
     if (parsed.apiVersion !== e.apiVersion) {

@@ -300,6 +300,7 @@ export class Operator {
     const signals = trapSignals(options, logger);
     try {
       client = options.client ?? (this.login ? await this.login() : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT }));
+      for (const warning of client.config.warnings ?? []) logger.warn({ source: client.config.source }, warning);
       const metrics = new Metrics();
       const manager = this.assemble(client, logger, metrics, options);
       tasks = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces);
