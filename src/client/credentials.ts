@@ -148,7 +148,7 @@ class ExecCredentials implements Credentials {
     };
     try {
       parsed = JSON.parse(stdout);
-    } catch (cause) {
+    } catch {
       // Not echoed: a broken credential may still hold a token.
       throw new CredentialError("ExecOutputInvalid", `${what} printed no JSON ExecCredential (${stdout.length} bytes, not shown: they may hold a credential)`);
     }
