@@ -90,3 +90,42 @@ describe("watcher edges", () => {
     assert.ok(lists.length <= 4, `no hammering: ${lists.length} list requests`);
   });
 });
+
+describe("watcher on bad input", () => {
+  it("garbage on the watch stream (truncated JSON, a 10 MiB line) is reported and recovered from, never a dead iterator", { timeout: 30_000 }, async () => {
+    let watches = 0;
+    const big = cm("big", "7") as Record<string, unknown>;
+    big.data = { blob: "x".repeat(10 * 1024 * 1024) };
+    const client = await serve((_req, res, url) => {
+      if (url.searchParams.get("watch")) {
+        watches++;
+        res.writeHead(200, { "content-type": "application/json" });
+        if (watches === 1) {
+          res.write(`${JSON.stringify({ type: "ADDED", object: cm("a", "6") })}\n`);
+          res.write(`${JSON.stringify({ type: "ADDED", object: big })}\n`);
+          res.end('{"type":"MODIFIED","object":{"metadata":{"name":"a"\n'); // truncated
+          return;
+        }
+        setTimeout(() => res.end(), 5_000).unref();
+        return;
+      }
+      json(res, 200, { kind: "ConfigMapList", apiVersion: "v1", metadata: { resourceVersion: "5" }, items: [] });
+    });
+    const stop = new AbortController();
+    const events: WatcherEvent<{ metadata?: { name?: string } }>[] = [];
+    const reading = (async () => {
+      for await (const e of watch(client.resource(ConfigMap).namespace("default"), { signal: stop.signal, initialList: "list", backoff: { initialMs: 10 } })) events.push(e);
+    })();
+    try {
+      await eventually("the garbage reported, and the watch reopened", async () => events.some((e) => e.type === "error") && watches >= 2, { timeoutMs: 20_000 });
+    } finally {
+      stop.abort();
+      await reading;
+    }
+    const applied = events.filter((e) => e.type === "apply").map((e) => ("object" in e ? e.object.metadata?.name : ""));
+    assert.deepEqual(applied, ["a", "big"], "the good events before the garbage, the 10 MiB one included");
+    const error = events.find((e) => e.type === "error");
+    assert.ok(error && error.type === "error");
+    assert.ok(!/x{100}/.test(error.error.message), "the error does not echo the stream");
+  });
+});
