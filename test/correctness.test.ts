@@ -82,6 +82,56 @@ describe("co-tenancy", () => {
   });
 });
 
+describe("co-tenancy with a kopf operator", () => {
+  it("a kopf-style writer of its own diff base on the same objects: no ping-pong, annotations bounded", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const gadgets = client.resource(Gadget).namespace(ns);
+    let updates = 0;
+    const op = new Operator({ name: "withkopf", namespaces: [ns], leaderElection: false });
+    op.on.update(Gadget, async () => void updates++);
+    const r = await start(op);
+    await gadgets.create({ metadata: { name: "k" }, spec: { size: 1 } });
+    // A kopf operator keeps the spec and every annotation but its own (ours included) as its diff
+    // base, and rewrites it whenever that changes.
+    const KOPF = "kopf.zalando.org/last-handled-configuration";
+    const kopfEssence = (o: KubeObject) => JSON.stringify({ spec: (o as { spec?: unknown }).spec, annotations: Object.fromEntries(Object.entries(o.metadata?.annotations ?? {}).filter(([k]) => k !== KOPF)) });
+    let kopfWrites = 0;
+    let running = true;
+    const kopf = (async () => {
+      while (running) {
+        const o = await gadgets.get("k");
+        const e = kopfEssence(o);
+        if (o.metadata?.annotations?.[KOPF] !== e) {
+          kopfWrites++;
+          await gadgets.patch("k", { metadata: { annotations: { [KOPF]: e } } }, { type: "merge" }).catch(() => {});
+        }
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    })();
+    const settled = async (size: number) => {
+      const o = await gadgets.get("k");
+      const ours = o.metadata?.annotations?.["withkopf.kubeloop.dev/last-handled"];
+      return ours !== undefined && (JSON.parse(ours) as { spec: { size: number } }).spec.size === size && o.metadata?.annotations?.[KOPF] === kopfEssence(o);
+    };
+    try {
+      await eventually("both settled after the create", () => settled(1));
+      await gadgets.patch("k", { spec: { size: 2 } }, { type: "merge" });
+      await eventually("both settled after a spec change", () => settled(2), { timeoutMs: 20_000 });
+      const writesAfter = kopfWrites;
+      await gadgets.patch("k", { spec: { size: 3 } }, { type: "merge" });
+      await eventually("both settled after a second spec change", () => settled(3), { timeoutMs: 20_000 });
+      assert.equal(updates, 2, "our update handler ran once per spec change (the foreign diff base is not a change)");
+      assert.ok(kopfWrites - writesAfter <= 3, `the foreign writer settles too (${kopfWrites - writesAfter} writes for one change)`);
+      const size = JSON.stringify((await gadgets.get("k")).metadata?.annotations).length;
+      assert.ok(size < 1_500, `annotations stay bounded (${size} bytes)`);
+    } finally {
+      running = false;
+      await kopf;
+      await r.stop();
+    }
+  });
+});
+
 describe("status writes", () => {
   it("a 404 on a status write (object just deleted) does not send later status writes to the main resource", { timeout: 30_000 }, async () => {
     const ns = await namespace();

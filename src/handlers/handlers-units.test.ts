@@ -86,6 +86,8 @@ describe("essence and co-tenancy", () => {
       [{ "kubeloop.dev/anything": "x", "team.example.com/owner": "me" }, { "team.example.com/owner": "me" }],
       [{ "kubectl.kubernetes.io/last-applied-configuration": "{}" }, undefined],
       [{ "notkubeloop.dev/x": "kept" }, { "notkubeloop.dev/x": "kept" }],
+      [{ "kopf.zalando.org/last-handled-configuration": "{}", "kopf.zalando.org/create_fn": "{}" }, undefined],
+      [{ "my-op.example.com/last-handled-configuration": "{}" }, undefined],
     ];
     for (const [annotations, kept] of table) {
       const e = essence(object(annotations), keys) as { metadata?: { annotations?: Record<string, string> } };

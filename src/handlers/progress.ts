@@ -9,7 +9,7 @@
 // kubeloop-marked annotation: ours, and those of any other kubeloop operator on the same kind
 // (keys under `kubeloop.dev/` or `*.kubeloop.dev/`). Without that rule two operators would see
 // each other's bookkeeping as a change, handle it, and write again, forever (kopf likewise
-// ignores every kopf operator's storage annotations).
+// ignores every kopf operator's storage annotations). kopf's own storage is left out too.
 import { createHash } from "node:crypto";
 import type { KubeObject } from "../core/objects.js";
 import { getPath, jsonEqual } from "./diff.js";
@@ -42,15 +42,18 @@ const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 /**
  * Whether an annotation is bookkeeping rather than content: this operator's own, any kubeloop
- * operator's (the key's prefix is `kubeloop.dev` or ends in `.kubeloop.dev`), or kubectl's
- * last-applied copy.
+ * operator's (the key's prefix is `kubeloop.dev` or ends in `.kubeloop.dev`), a kopf operator's
+ * (`kopf.zalando.org/…`, or a `…/last-handled-configuration` diff base under another prefix),
+ * or kubectl's last-applied copy.
  */
 export function isBookkeeping(key: string, keys: ProgressKeys): boolean {
   if (key === LAST_APPLIED || key.startsWith(`${keys.prefix}/`)) return true;
   const slash = key.indexOf("/");
   if (slash < 0) return false;
   const domain = key.slice(0, slash);
-  return domain === "kubeloop.dev" || domain.endsWith(".kubeloop.dev");
+  if (domain === "kubeloop.dev" || domain.endsWith(".kubeloop.dev")) return true;
+  // kopf operators' storage: their default prefix, and their diff base under any prefix.
+  return domain === "kopf.zalando.org" || domain.endsWith(".kopf.zalando.org") || key.endsWith("/last-handled-configuration");
 }
 
 /** What handlers react to: the object without status, server-managed metadata and bookkeeping annotations. */
