@@ -1,31 +1,19 @@
 // The context a reconcile gets: the cached object and reads, the client, a logger naming the
 // object, its signal, and the writes a controller commonly makes (Events, server-side apply of
 // children and status, a finalizer). Made fresh for every reconcile.
-import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
-import type { StoreReader } from "../runtime/store.js";
-import type { Logger } from "pino";
-import type { CacheReader } from "./cache.js";
 import type { EventRecorder } from "./events.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "./finalizer.js";
 import { setControllerReference } from "./ownership.js";
 import type { ReconcileContext } from "./reconcile.js";
 
-/** What {@link reconcileContext} needs. */
-export interface ContextParts<T extends KubeObject> {
+/** What {@link reconcileContext} needs: the context's plain parts, and what its writes use. */
+export type ContextParts<T extends KubeObject> = Pick<ReconcileContext<T>, "object" | "kind" | "store" | "cache" | "client" | "logger" | "signal" | "retries"> & {
   key: string;
-  object: T | undefined;
-  kind: ResourceKind<T>;
-  store: StoreReader<T>;
-  cache: CacheReader;
-  client: Client;
-  logger: Logger;
-  signal: AbortSignal;
-  retries: number;
   recorder: EventRecorder;
   /** Field manager of the server-side applies. */
   fieldManager: string;
-}
+};
 
 /** A reconcile's context; its writes keep `ctx.object` at the latest state they returned. */
 export function reconcileContext<T extends KubeObject>(p: ContextParts<T>): ReconcileContext<T> {
