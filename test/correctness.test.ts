@@ -427,3 +427,24 @@ describe("a diff base too large for an annotation", () => {
     await r.stop();
   });
 });
+
+describe("no room for bookkeeping", () => {
+  it("annotations at the size limit: a warning Event naming the way out, and no retry loop of the handler", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    let runs = 0;
+    const op = new Operator({ name: "fullup", namespaces: [ns], leaderElection: false });
+    op.on.create(ConfigMap, async () => void runs++);
+    const r = await start(op);
+    // 40 bytes left of the 256 KiB all annotations of an object may take: too few for ours.
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "full", annotations: { big: "x".repeat(262_144 - 40) } } });
+    await eventually("the warning Event", async () =>
+      (await client.resource(Event).namespace(ns).list()).items.some((e) => e.reason === "NoRoomForBookkeeping" && /Make room/.test(e.note ?? "")),
+    );
+    const after = runs;
+    // Retries with backoff would run the handler again within a few seconds (5 ms, 10 ms, …).
+    await new Promise((res) => setTimeout(res, 2_000)); // checks that nothing happens
+    assert.equal(runs, after, `the handler ran ${runs - after} more times`);
+    assert.ok(after >= 1 && after <= 2, `${after} runs`);
+    await r.stop();
+  });
+});

@@ -23,7 +23,7 @@ import { mergePatch } from "./diff.js";
 import { detectCause, planSteps, type Step } from "./causes.js";
 import { annotationsProgress, statusProgress, type ProgressStorage } from "./storage.js";
 import { HandlerRetriesError, HandlerTimeoutError, TemporaryError } from "./errors.js";
-import { TerminalError } from "../core/errors.js";
+import { InvalidError, TerminalError } from "../core/errors.js";
 import { matches } from "./filters.js";
 import { DIFF_BASE_LIMIT, encodeDiffBase, essence, type HandlerProgress, type ProgressKeys } from "./progress.js";
 import type { Cause, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./registry.js";
@@ -137,7 +137,7 @@ export class Processor {
     if (outcome.pending) return outcome.action;
     if (!outcome.finalWritten) {
       const done = this.handled(object, detected.current);
-      await this.writer.write(outcome.object, { metadata: { annotations: done.annotations } }, done.status);
+      await this.record(outcome.object, { metadata: { annotations: done.annotations } }, done.status);
     }
     return;
   }
@@ -190,7 +190,7 @@ export class Processor {
         const record = last ? finish(patch) : this.storage.patch({ ...this.storage.read(current), [id]: next });
         patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), ...record.annotations } };
         const statusExtra: Record<string, unknown> = { ...(result === undefined ? {} : { [id]: result }), ...record.status };
-        current = await this.writer.write(current, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
+        current = await this.record(current, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
         if (last) return { pending: false, object: current, finalWritten: true };
       }
       if (!done) {
@@ -200,6 +200,23 @@ export class Processor {
     }
     if (inMemory) for (const step of steps) this.resumeProgress.delete(`${uid}/${step.handler.id}`);
     return { pending: false, object: current };
+  }
+
+  /**
+   * Writes a handler's patch with its bookkeeping. An object whose annotations leave no room for
+   * ours (256 KiB for all of them) cannot be handled this way: retrying would run the handler
+   * again and again, so it becomes a TerminalError (no retry until the object changes) with a
+   * Warning Event naming the way out.
+   */
+  private async record(object: KubeObject, patch: Record<string, unknown>, statusExtra?: Record<string, unknown>): Promise<KubeObject> {
+    try {
+      return await this.writer.write(object, patch, statusExtra);
+    } catch (error) {
+      if (!(error instanceof InvalidError && /metadata\.annotations: Too long/i.test(error.message))) throw error;
+      const note = `no room for the operator's annotations (all of an object's annotations may take 256 KiB): handlers of this object cannot record their progress; not retried until it changes. Make room: the diff base needs a few hundred bytes (progressIn: "status" saves the progress annotation)`;
+      this.o.recorder.event(object, { type: "Warning", reason: "NoRoomForBookkeeping", note });
+      throw new TerminalError(note, { cause: error });
+    }
   }
 
   /** Runs one handler once; says what to record. */
