@@ -4,12 +4,13 @@
 // SIGTERM (graceful: the Lease must be released only after the work has stopped) and SIGKILL
 // (the successor waits out the lease) mixed.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Client, ConfigMap, Lease, Namespace, type KubeObject } from "../src/index.js";
 import { watch } from "../src/runtime.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { spawnTs, type Spawned } from "./support.js";
 
 const LEASE_MS = 2_000;
 const RENEW_MS = 1_500;
@@ -34,31 +35,19 @@ after(async () => {
   await releaseSharedCluster();
 });
 
-interface Replica {
+interface Replica extends Spawned {
   identity: string;
-  process: ChildProcess;
   ready: Promise<void>;
-  exited: Promise<number | null>;
-  stderr: () => string;
 }
 
 function replica(ns: string, identity: string): Replica {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture, kubeconfig, ns, identity, String(LEASE_MS), String(RENEW_MS), String(RETRY_MS), String(RECONCILE_MS)], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: process.env,
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  const spawned = spawnTs(fixture, [kubeconfig, ns, identity, String(LEASE_MS), String(RENEW_MS), String(RETRY_MS), String(RECONCILE_MS)], (line) => {
+    if (line === `READY ${identity}`) resolveReady();
   });
-  children.push(child);
-  let out = "";
-  let err = "";
-  const ready = new Promise<void>((resolve) => {
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(`READY ${identity}`)) resolve();
-    });
-  });
-  child.stderr?.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { identity, process: child, ready, exited, stderr: () => err };
+  children.push(spawned.process);
+  return { ...spawned, identity, ready };
 }
 
 /** A write or a Lease change, at the server's revision. */

@@ -2,11 +2,11 @@
 // exits in time, work in flight finishes and is recorded, and a restarted operator completes the
 // rest without running any finished handler again.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Client, ConfigMap, Namespace } from "../src/index.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { spawnTs } from "./support.js";
 
 const fixture = fileURLToPath(new URL("./fixtures/burst-operator.ts", import.meta.url));
 let kubeconfig: string;
@@ -23,20 +23,10 @@ after(async () => {
 });
 
 function operator(ns: string) {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture, kubeconfig, ns], { stdio: ["ignore", "pipe", "pipe"] });
+  const spawned = spawnTs(fixture, [kubeconfig, ns]);
+  const child = spawned.process;
   kills.push(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"));
-  const lines: string[] = [];
-  let buffer = "";
-  child.stdout.on("data", (d: Buffer) => {
-    buffer += d.toString();
-    const parts = buffer.split("\n");
-    buffer = parts.pop() ?? "";
-    lines.push(...parts);
-  });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-3000)));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  return { child, lines, exited, stderr: () => stderr };
+  return { ...spawned, child };
 }
 
 describe("graceful shutdown during a burst", () => {

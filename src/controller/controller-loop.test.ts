@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { Client } from "../client/client.js";
+import { offlineClient, until } from "../../test/support.js";
 import { ConfigMap } from "../core/builtins.js";
 import { kindOf, type KubeObject } from "../core/objects.js";
 import { InformerFactory } from "../runtime/informer.js";
@@ -17,23 +17,13 @@ import { Action, type ControllerObserver, type ObjectRef } from "./reconcile.js"
 import { WrittenVersions } from "./read-your-writes.js";
 
 const quiet = pino({ level: "silent" });
-// A client that reaches nothing: these controllers never call the server.
-const offline = () =>
-  new Client({ server: "https://127.0.0.1:1", source: "test", namespace: "default", tls: { insecureSkipVerify: true }, auth: { type: "none" } }, { rateLimit: false, retries: 0 });
 const cm = (name: string, namespace = "ns"): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: "1" } });
 
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 function setup(objects: KubeObject[]) {
   const scripted = new ScriptedEvents();
   scripted.list(ConfigMap, objects);
-  const client = offline();
+  const client = offlineClient();
   const informers = new InformerFactory(client, { source: scripted.source });
   return { scripted, client, informers };
 }
@@ -162,7 +152,7 @@ describe("reconcile loop", () => {
     const scripted = new ScriptedEvents();
     scripted.list(Tenant, [{ apiVersion: "example.com/v1", kind: "Tenant", metadata: { name: "acme", uid: "t1", resourceVersion: "1" } }]);
     scripted.list(ConfigMap, []);
-    const client = offline();
+    const client = offlineClient();
     const informers = new InformerFactory(client, { source: scripted.source });
     const seen: { ref: ObjectRef; found: boolean }[] = [];
     const c: Controller<KubeObject> = controller(client, Tenant)
@@ -272,7 +262,7 @@ describe("withEventFilter", () => {
     const scripted = new ScriptedEvents();
     scripted.list(Owner, [{ apiVersion: "example.com/v1", kind: "Owner", metadata: { name: "o", namespace: "ns", uid: "o1", resourceVersion: "1" } }]);
     scripted.list(ConfigMap, []);
-    const client = offline();
+    const client = offlineClient();
     const informers = new InformerFactory(client, { source: scripted.source });
     const seen: string[] = [];
     const notQuiet = (e: { object?: KubeObject }) => e.object?.metadata?.labels?.quiet !== "yes";

@@ -2,27 +2,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { Client } from "../client/client.js";
+import { offlineClient, until } from "../../test/support.js";
 import { ConfigMap } from "../core/builtins.js";
 import type { KubeObject } from "../core/objects.js";
 import { ScriptedEvents } from "../testing/scripted-events.js";
 import { Manager } from "./manager.js";
 
 const quiet = pino({ level: "silent" });
-const offline = () => new Client({ server: "https://127.0.0.1:1", source: "test", namespace: "default", tls: { insecureSkipVerify: true }, auth: { type: "none" } }, { rateLimit: false, retries: 0 });
 const cm = (name: string): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", uid: `u-${name}`, resourceVersion: "1" } });
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 describe("Manager (server-less)", () => {
   it("starts nothing before every cache synced; a graceful stop lets work in flight finish, then stops the runnables", { timeout: 10_000 }, async () => {
     const scripted = new ScriptedEvents();
-    const client = offline();
+    const client = offlineClient();
     const order: string[] = [];
     const manager = new Manager(client, { name: "m", leaderElection: false, logger: quiet, source: scripted.source, gracefulShutdownTimeoutMs: 5_000 });
     let release!: () => void;

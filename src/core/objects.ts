@@ -77,6 +77,11 @@ export function objectKey(meta: { namespace?: string; name?: string } | undefine
   return meta?.namespace ? `${meta.namespace}/${meta.name ?? ""}` : (meta?.name ?? "");
 }
 
+/** Which object this is: its uid, or its key for an object without one (per-object state is keyed by it). */
+export function objectId(object: KubeObject): string {
+  return object.metadata?.uid ?? objectKey(object.metadata);
+}
+
 /** A MicroTime as the API server parses it (Events, Leases): RFC 3339 with six fractional digits. */
 export function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");

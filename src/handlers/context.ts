@@ -2,7 +2,7 @@
 // labels, annotations and other fields in one merge patch on the object, `status` through the
 // status subresource (or with the main patch, for kinds that have none: discovery says which).
 import type { Client } from "../client/client.js";
-import type { KubeObject, ResourceKind } from "../core/objects.js";
+import { objectKey, type KubeObject, type ResourceKind } from "../core/objects.js";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../controller/events.js";
 import type { HandlerContext, HandlerLogger } from "./registry.js";
@@ -96,7 +96,7 @@ export function objectLogger(
   id: string,
   events?: { recorder: EventRecorder; level: (typeof LEVELS)[number] | "off" },
 ): HandlerLogger {
-  const base = logger.child({ object: object.metadata?.namespace ? `${object.metadata.namespace}/${object.metadata.name ?? ""}` : (object.metadata?.name ?? ""), handler: id });
+  const base = logger.child({ object: objectKey(object.metadata), handler: id });
   const min = !events || events.level === "off" ? Infinity : LEVELS.indexOf(events.level);
   const at = (level: (typeof LEVELS)[number]) => (first: string | Record<string, unknown>, second?: string) => {
     const [fields, message] = typeof first === "string" ? [{}, first] : [first, second ?? ""];

@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import type { KubeObject } from "../core/objects.js";
-import { objectKey } from "../core/objects.js";
+import { objectKey, objectId } from "../core/objects.js";
 import { Action, type ReconcileContext } from "../controller/reconcile.js";
 import type { EventRecorder } from "../controller/events.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../controller/finalizer.js";
@@ -85,14 +85,14 @@ export class Processor {
   readonly reconcile = async (_ref: unknown, ctx: ReconcileContext<KubeObject>): Promise<Action | void> => {
     const object = ctx.object;
     if (!object) return;
-    const uid = object.metadata?.uid ?? objectKey(object.metadata);
+    const uid = objectId(object);
     try {
       return await this.process(object, uid, ctx);
     } finally {
       // The object may have left the cache while we worked (deleted without our finalizer):
       // its delete event already came, so drop what this reconcile may have added back.
       const cached = ctx.store.get(objectKey(object.metadata));
-      if (!cached || (cached.metadata?.uid ?? objectKey(cached.metadata)) !== uid) {
+      if (!cached || objectId(cached) !== uid) {
         this.forget(uid);
         void this.o.tasks.stop(uid);
       }

@@ -16,7 +16,7 @@ export function namespaceMatcher(patterns: readonly string[] | undefined): (name
 
 /** The single namespace to watch, when the patterns name exactly one (no globs, no negation). */
 export function singleNamespace(patterns: readonly string[] | undefined): string | undefined {
-  return patterns?.length === 1 && !/[*?!]/.test(patterns[0] as string) ? patterns[0] : undefined;
+  return watchScope(patterns).forKind({}).namespace;
 }
 
 /**

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { Client } from "../client/client.js";
+import { offlineClient } from "../../test/support.js";
 import { ManualClock } from "../core/clock.js";
 import { ConfigMap } from "../core/builtins.js";
 import type { KubeObject } from "../core/objects.js";
@@ -13,7 +13,6 @@ import type { KindEntry } from "./registry.js";
 import { Tasks } from "./tasks.js";
 
 const quiet = pino({ level: "silent" });
-const offline = () => new Client({ server: "https://127.0.0.1:1", source: "test", namespace: "default", tls: { insecureSkipVerify: true }, auth: { type: "none" } }, { rateLimit: false, retries: 0 });
 const cm = (name: string, labels: Record<string, string> = {}): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", uid: `uid-${name}`, labels } });
 const settle = () => new Promise((r) => setImmediate(r));
 
@@ -24,7 +23,7 @@ function setup(entry: Partial<KindEntry>, objects: KubeObject[]) {
   for (const o of objects) store.initApply(o);
   store.initDone();
   const full: KindEntry = { kind: ConfigMap, handlers: [], timers: [], daemons: [], events: [], indexes: [], ...entry };
-  const client = offline();
+  const client = offlineClient();
   const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => store, clock });
   return { clock, store, tasks, entry: full, client };
 }

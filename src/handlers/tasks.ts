@@ -12,7 +12,7 @@
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject } from "../core/objects.js";
-import { objectKey } from "../core/objects.js";
+import { objectKey, objectId } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { NotFoundError } from "../core/errors.js";
@@ -62,10 +62,10 @@ export class Tasks {
    */
   ensure(object: KubeObject, entry: KindEntry): void {
     if (this.root.signal.aborted) return;
-    const uid = object.metadata?.uid ?? objectKey(object.metadata);
+    const uid = objectId(object);
     const key = objectKey(object.metadata);
     const cached = this.o.store(entry).get(key);
-    if (!cached || (cached.metadata?.uid ?? objectKey(cached.metadata)) !== uid) return;
+    if (!cached || objectId(cached) !== uid) return;
     const wanted = new Set([
       ...entry.timers.filter((t) => matches(object, t.options)).map((t) => `timer/${t.id}`),
       ...entry.daemons.filter((d) => matches(object, d.options)).map((d) => `daemon/${d.id}`),

@@ -21,7 +21,7 @@ import { watchScope } from "../handlers/scope.js";
 import { Tasks } from "../handlers/tasks.js";
 import { progressKeys } from "../handlers/progress.js";
 import { parsePath } from "../handlers/diff.js";
-import { objectKey } from "../core/objects.js";
+import { objectKey, objectId } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { matches, type Filters } from "../handlers/filters.js";
 import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerStatus, type Runnable } from "../controller/manager.js";
@@ -233,7 +233,7 @@ export class Operator {
         // relist discovers for an object deleted while the watch was down) drops it.
         informer.subscribe((e) => {
           if (e.type !== "delete") return;
-          const uid = e.object.metadata?.uid ?? objectKey(e.object.metadata);
+          const uid = objectId(e.object);
           processor.forget(uid);
           void tasks.stop(uid);
         });

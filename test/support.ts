@@ -1,0 +1,47 @@
+// Helpers shared by tests that run without an API server (unit tests beside the code use them
+// too): a client that reaches nothing, a wait on a condition with a deadline, and a child
+// process whose stdout lines are collected.
+import { spawn, type ChildProcess } from "node:child_process";
+import { Client } from "../src/client/client.js";
+
+/** A client that reaches nothing: for controllers and handlers that never call the server in a test. */
+export function offlineClient(): Client {
+  return new Client({ server: "https://127.0.0.1:1", source: "test", namespace: "default", tls: { insecureSkipVerify: true }, auth: { type: "none" } }, { rateLimit: false, retries: 0 });
+}
+
+/** Polls a synchronous condition every 2 ms; throws at the deadline. */
+export async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** A child process running a TypeScript file through tsx, with its stdout as lines and the tail of its stderr. */
+export interface Spawned {
+  process: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+/** Runs `node --import tsx file ...args`; `onLine` sees each stdout line as it arrives. */
+export function spawnTs(file: string, args: string[], onLine: (line: string) => void = () => {}): Spawned {
+  const child = spawn(process.execPath, ["--import", "tsx", file, ...args], { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+  const lines: string[] = [];
+  let buffer = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    buffer += d.toString();
+    const parts = buffer.split("\n");
+    buffer = parts.pop() ?? "";
+    for (const line of parts) {
+      lines.push(line);
+      onLine(line);
+    }
+  });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { process: child, lines, exited, stderr: () => stderr };
+}
