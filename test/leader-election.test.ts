@@ -2,7 +2,7 @@
 // leader hands over within lease duration + retry period; SIGTERM releases the Lease so the
 // successor takes over at its next retry.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { Client, ConfigMap, LeaderElectionLostError, Lease, Namespace } from "..
 import { Manager } from "../src/runtime.js";
 import { FaultProxy } from "../src/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { spawnTs, type Spawned } from "./support.js";
 
 const LEASE_MS = 6_000;
 const RENEW_MS = 4_000;
@@ -33,34 +34,17 @@ after(async () => {
   await releaseSharedCluster();
 });
 
-interface Replica {
+interface Replica extends Spawned {
   identity: string;
-  process: ChildProcess;
-  lines: string[];
-  exited: Promise<number | null>;
 }
 
 function replica(ns: string, identity: string, lease: string): Replica {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture, kubeconfig, ns, identity, lease, String(LEASE_MS), String(RENEW_MS), String(RETRY_MS)], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: process.env,
+  const spawned = spawnTs(fixture, [kubeconfig, ns, identity, lease, String(LEASE_MS), String(RENEW_MS), String(RETRY_MS)]);
+  children.push(spawned.process);
+  void spawned.exited.then((code) => {
+    if (code !== 0 && code !== null) process.stderr.write(`replica ${identity} exited ${code}:\n${spawned.stderr()}\n`);
   });
-  children.push(child);
-  const lines: string[] = [];
-  let buffer = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    buffer += d.toString();
-    const parts = buffer.split("\n");
-    buffer = parts.pop() ?? "";
-    lines.push(...parts);
-  });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  void exited.then((code) => {
-    if (code !== 0 && code !== null) process.stderr.write(`replica ${identity} exited ${code}:\n${stderr}\n`);
-  });
-  return { identity, process: child, lines, exited };
+  return { ...spawned, identity };
 }
 
 describe("leader election", () => {
