@@ -11,6 +11,7 @@ export { ensureControlPlaneBinary, type BuildOptions } from "./testing/control-p
 export { ControlPlaneError, type ControlPlaneErrorReason } from "./testing/control-plane/errors.js";
 export type { KeyPairPem } from "./testing/control-plane/pki.js";
 export { FaultProxy } from "./testing/fault-proxy.js";
+export { HttpFaultProxy, type HttpFault, type HttpFaultProxyTarget, type ProxiedRequest } from "./testing/http-fault-proxy.js";
 export { ScriptedEvents } from "./testing/scripted-events.js";
 export { ManualClock } from "./core/clock.js";
 export { runOperator, installCrd, waitFor, type RunOperatorOptions, type OperatorUnderTest } from "./testing/operator.js";

@@ -27,8 +27,8 @@ export interface Spawned {
 }
 
 /** Runs `node --import tsx file ...args`; `onLine` sees each stdout line as it arrives. */
-export function spawnTs(file: string, args: string[], onLine: (line: string) => void = () => {}): Spawned {
-  const child = spawn(process.execPath, ["--import", "tsx", file, ...args], { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+export function spawnTs(file: string, args: string[], onLine: (line: string) => void = () => {}, options: { env?: NodeJS.ProcessEnv } = {}): Spawned {
+  const child = spawn(process.execPath, ["--import", "tsx", file, ...args], { stdio: ["ignore", "pipe", "pipe"], env: options.env ?? process.env });
   const lines: string[] = [];
   let buffer = "";
   child.stdout?.on("data", (d: Buffer) => {

@@ -34,6 +34,14 @@ import { PatchWriter, handlerContext, objectLogger } from "./context.js";
 export type EventLevel = "debug" | "info" | "warn" | "error" | "off";
 
 /** Everything the processor needs from the operator. */
+/** What one run of a handler produced: its progress, return value, patch, and whether it is finished. */
+interface Outcome {
+  next: HandlerProgress;
+  result: unknown;
+  patch: Record<string, unknown>;
+  done: boolean;
+}
+
 export interface ProcessorOptions {
   client: Client;
   entry: KindEntry;
@@ -59,6 +67,13 @@ export interface ProcessorOptions {
 export class Processor {
   private readonly seen = new Set<string>();
   private readonly resumeProgress = new Map<string, HandlerProgress>();
+  /**
+   * Outcomes of handlers that ran but whose record failed to be written (a refused or cut
+   * PATCH), by "uid/handler", with the change they were for. The next attempt on the same
+   * change writes the record instead of running the handler again: a success is repeated only
+   * when the process dies between the handler's end and its record.
+   */
+  private readonly unrecorded = new Map<string, { change: string; outcome: Outcome }>();
   private readonly writer: PatchWriter;
   private readonly storage: ProgressStorage;
 
@@ -74,11 +89,12 @@ export class Processor {
   forget(uid: string): void {
     this.seen.delete(uid);
     for (const key of this.resumeProgress.keys()) if (key.startsWith(`${uid}/`)) this.resumeProgress.delete(key);
+    for (const key of this.unrecorded.keys()) if (key.startsWith(`${uid}/`)) this.unrecorded.delete(key);
   }
 
   /** Objects with per-object state (tests: bounded by the cache). */
   get size(): number {
-    return this.seen.size + this.resumeProgress.size;
+    return this.seen.size + this.resumeProgress.size + this.unrecorded.size;
   }
 
   /** The reconcile function. */
@@ -109,7 +125,7 @@ export class Processor {
       await this.o.tasks.stop(uid);
       this.forget(uid);
       if (detected.cause !== "delete") return; // not ours to finalize (any more)
-      const outcome = await this.runSteps(object, "delete", steps, ctx);
+      const outcome = await this.runSteps(object, "delete", steps, ctx, { change: "delete" });
       if (outcome.pending) return outcome.action;
       await removeFinalizer(this.o.client, ctx.kind, outcome.object, finalizer);
       return;
@@ -125,7 +141,7 @@ export class Processor {
 
     // Resume handlers: once per object per process, for objects that were handled before.
     if (resume.length) {
-      const outcome = await this.runSteps(object, "resume", resume, ctx, true);
+      const outcome = await this.runSteps(object, "resume", resume, ctx, { inMemory: true });
       if (outcome.pending) return outcome.action;
       object = outcome.object;
     }
@@ -133,7 +149,7 @@ export class Processor {
 
     if (!detected.cause) return;
     this.o.tasks.touch(uid);
-    const outcome = await this.runSteps(object, detected.cause, steps, ctx, false, (patch) => this.handled(object, detected.current, patch));
+    const outcome = await this.runSteps(object, detected.cause, steps, ctx, { change: JSON.stringify(detected.current), finish: (patch) => this.handled(object, detected.current, patch) });
     if (outcome.pending) return outcome.action;
     if (!outcome.finalWritten) {
       const done = this.handled(object, detected.current);
@@ -169,18 +185,33 @@ export class Processor {
     cause: Cause,
     steps: Step[],
     ctx: ReconcileContext<KubeObject>,
-    inMemory = false,
-    finish?: (lastPatch: Record<string, unknown>) => { annotations: Record<string, string | null>; status: Record<string, unknown> | undefined },
+    how: {
+      /** Resume handlers: progress kept in memory only. */
+      inMemory?: boolean;
+      /** What the steps handle (the essence), so an unrecorded outcome is reused only for the same change. */
+      change?: string;
+      /** The last step's record also marks the change handled. */
+      finish?: (lastPatch: Record<string, unknown>) => { annotations: Record<string, string | null>; status: Record<string, unknown> | undefined };
+    },
   ): Promise<{ pending: boolean; action?: Action; object: KubeObject; finalWritten?: boolean }> {
+    const { inMemory = false, change = "", finish } = how;
     let current = object;
     const uid = object.metadata?.uid ?? "";
     for (const [index, step] of steps.entries()) {
       const id = step.handler.id;
-      const progress: HandlerProgress = inMemory ? (this.resumeProgress.get(`${uid}/${id}`) ?? {}) : (this.storage.read(current)[id] ?? {});
-      if (progress.success || progress.failure) continue;
+      const key = `${uid}/${id}`;
+      const progress: HandlerProgress = inMemory ? (this.resumeProgress.get(key) ?? {}) : (this.storage.read(current)[id] ?? {});
+      if (progress.success || progress.failure) {
+        this.unrecorded.delete(key); // its record landed after all (the answer was lost)
+        continue;
+      }
       const now = Date.now();
       if (progress.delayedUntil && progress.delayedUntil > now) return { pending: true, action: Action.requeueAfter(progress.delayedUntil - now), object: current };
-      const { next, result, patch, done } = await this.runOne(current, cause, step, progress, ctx);
+      const kept = inMemory ? undefined : this.unrecorded.get(key);
+      const outcome = kept?.change === change ? kept.outcome : await this.runOne(current, cause, step, progress, ctx);
+      this.unrecorded.delete(key);
+      const { next, result, done } = outcome;
+      const patch = structuredClone(outcome.patch);
       if (inMemory) {
         this.resumeProgress.set(`${uid}/${id}`, next);
         current = await this.writer.write(current, patch, result === undefined ? undefined : { [id]: result });
@@ -190,7 +221,12 @@ export class Processor {
         const record = last ? finish(patch) : this.storage.patch({ ...this.storage.read(current), [id]: next });
         patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), ...record.annotations } };
         const statusExtra: Record<string, unknown> = { ...(result === undefined ? {} : { [id]: result }), ...record.status };
-        current = await this.record(current, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
+        try {
+          current = await this.record(current, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
+        } catch (error) {
+          if (!(error instanceof TerminalError)) this.unrecorded.set(key, { change, outcome });
+          throw error;
+        }
         if (last) return { pending: false, object: current, finalWritten: true };
       }
       if (!done) {
@@ -226,7 +262,7 @@ export class Processor {
     step: Step,
     progress: HandlerProgress,
     ctx: ReconcileContext<KubeObject>,
-  ): Promise<{ next: HandlerProgress; result: unknown; patch: Record<string, unknown>; done: boolean }> {
+  ): Promise<Outcome> {
     const { handler } = step;
     const startedIso = progress.started ?? new Date().toISOString();
     const retries = progress.retries ?? 0;
@@ -283,7 +319,7 @@ export class Processor {
   }
 
   /** Records a permanent failure: a Warning Event, and progress that says so. */
-  private failed(object: KubeObject, handler: ObjectHandler, startedIso: string, retries: number, error: unknown): { next: HandlerProgress; result: unknown; patch: Record<string, unknown>; done: boolean } {
+  private failed(object: KubeObject, handler: ObjectHandler, startedIso: string, retries: number, error: unknown): Outcome {
     const message = error instanceof Error ? error.message : String(error);
     this.o.logger.error({ object: objectKey(object.metadata), handler: handler.id, err: error }, "handler failed permanently");
     this.o.recorder.event(object, { type: "Warning", reason: "HandlerFailed", note: `${handler.id}: ${message}`.slice(0, 1000) });

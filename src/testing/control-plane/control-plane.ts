@@ -85,6 +85,14 @@ export interface ControlPlane {
    * kubeconfig for it. Fails with `BadOptions` on an existing cluster (its CA is not ours).
    */
   issueUser(user: string, groups?: readonly string[]): Promise<IssuedUser>;
+  /**
+   * Kills one component with `signal` (default SIGKILL) and, after `downMs` (default 0), starts
+   * it again with the same flags and data: etcd or the API server dying under a running client.
+   * Resolves once the new process runs (not once it serves: poll /readyz for that). Only for a
+   * control plane this process started; `pids` is updated. Fails with `BadOptions` for an unknown
+   * component or an existing cluster.
+   */
+  restart(component: "etcd" | "kube-apiserver" | "kube-controller-manager", options?: { signal?: NodeJS.Signals; downMs?: number }): Promise<void>;
   /** Stops every component (SIGTERM, then SIGKILL) and removes a temporary data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -194,14 +202,32 @@ function running(p: {
   let resolveEnded: (value: ControlPlaneError | undefined) => void = () => {};
   const ended = new Promise<ControlPlaneError | undefined>((r) => (resolveEnded = r));
   const stop = () => (stopping ??= cleanup().then(() => resolveEnded(undefined)));
-  for (const component of components) {
+  // A component that exits on its own ends the control plane, unless restart() killed it.
+  const supervise = (component: Component) =>
     component.failOnExit().catch((error: ControlPlaneError) => {
-      if (stopping) return;
+      if (stopping || !components.includes(component)) return;
       stopping = cleanup().then(() => resolveEnded(error));
     });
-  }
+  components.forEach(supervise);
   const pids: Record<string, number> = Object.fromEntries(components.map((c) => [c.name, c.pid]));
   if (reaper.pid) pids.reaper = reaper.pid;
+  const restart: ControlPlane["restart"] = async (name, options = {}) => {
+    const index = components.findIndex((c) => c.name === name);
+    const old = components[index];
+    if (!old) throw new ControlPlaneError("BadOptions", `no component '${name}' runs in this control plane`);
+    if (stopping) throw new ControlPlaneError("BadOptions", "the control plane is stopping");
+    components.splice(index, 1);
+    old.kill(options.signal ?? "SIGKILL");
+    await old.exited;
+    reaper.forget(old.pid);
+    if (options.downMs) await new Promise((r) => setTimeout(r, options.downMs));
+    const fresh = old.respawn();
+    components.splice(index, 0, fresh);
+    reaper.watch(fresh.pid);
+    pids[name] = fresh.pid;
+    supervise(fresh);
+    if (stopping) await fresh.stop(1_000);
+  };
   return {
     kubeconfigPath: p.kubeconfigPath,
     server,
@@ -212,6 +238,7 @@ function running(p: {
     pids,
     ended,
     stop,
+    restart,
     async issueUser(user, groups = []) {
       const identity = await certs.ca.sign({ commonName: user, organizations: groups, usage: "client" });
       const path = join(p.usersDir, `${user.replace(/[^\w.-]/g, "_")}.kubeconfig`);
@@ -314,6 +341,9 @@ async function existingCluster(kubeconfigPath: string): Promise<ControlPlane> {
     pids: {},
     ended: new Promise(() => {}),
     stop: async () => {},
+    restart: async () => {
+      throw new ControlPlaneError("BadOptions", `cannot restart components of an existing cluster (${path})`);
+    },
     issueUser: async () => {
       throw new ControlPlaneError("BadOptions", `cannot issue users on an existing cluster (${path}): its CA is not kubeloop's`);
     },

@@ -38,7 +38,12 @@ export class Component {
   private readonly log: WriteStream | undefined;
   private exit: Exit | undefined;
 
-  constructor(name: string, file: string, args: readonly string[], options: { logFile?: string; env?: NodeJS.ProcessEnv }) {
+  constructor(
+    name: string,
+    private readonly file: string,
+    private readonly args: readonly string[],
+    private readonly options: { logFile?: string; env?: NodeJS.ProcessEnv },
+  ) {
     this.name = name;
     this.log = options.logFile ? createWriteStream(options.logFile, { flags: "a" }) : undefined;
     this.child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env: options.env ?? process.env });
@@ -77,6 +82,16 @@ export class Component {
         for (const line of lines) this.record(line);
       });
     }
+  }
+
+  /** A new process of the same program with the same arguments (after this one exited). */
+  respawn(): Component {
+    return new Component(this.name, this.file, this.args, this.options);
+  }
+
+  /** Sends `signal` to the process (no-op once it exited). */
+  kill(signal: NodeJS.Signals): void {
+    if (!this.exit) this.child.kill(signal);
   }
 
   /** The last lines the component printed (stdout and stderr interleaved). */
