@@ -37,6 +37,8 @@ export interface ExecConfig {
   apiVersion: "client.authentication.k8s.io/v1" | "client.authentication.k8s.io/v1beta1";
   installHint?: string;
   provideClusterInfo: boolean;
+  /** How long a run may take before it is killed (with anything it started) and fails. Default 60 s; not read from a kubeconfig. */
+  timeoutMs?: number;
   /** Where it was configured, for error messages. */
   origin: string;
 }

@@ -31,6 +31,30 @@ describe("credentials", () => {
     assert.equal((await creds.get()).authorization, "Bearer third", "a vanished file keeps the last token");
   });
 
+  describe("exec plugins that hang", () => {
+    const credential = JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential", status: { token: "from-plugin" } });
+    const plugin = (script: string, timeoutMs?: number) =>
+      credentialsFor(
+        cluster({
+          type: "exec",
+          exec: { command: "/bin/sh", args: ["-c", script], env: [], apiVersion: "client.authentication.k8s.io/v1", provideClusterInfo: false, origin: "test", ...(timeoutMs ? { timeoutMs } : {}) },
+        }),
+      );
+
+    it("one that ignores SIGTERM is killed at its timeout, with an error naming the plugin and the time", { timeout: 15_000 }, async () => {
+      const started = Date.now();
+      await assert.rejects(plugin(`trap "" TERM; sleep 30`, 300).get(), /exec credential plugin '\/bin\/sh' \(test\) .*did not finish within 300 ms/);
+      assert.ok(Date.now() - started < 5_000, `gave up after ${Date.now() - started} ms`);
+    });
+
+    it("one that leaves a process holding its output open still delivers its credential", { timeout: 15_000 }, async () => {
+      const started = Date.now();
+      const got = await plugin(`printf '%s' '${credential}'; sleep 30 &`).get();
+      assert.equal(got.authorization, "Bearer from-plugin");
+      assert.ok(Date.now() - started < 5_000, `answered after ${Date.now() - started} ms`);
+    });
+  });
+
   it("fails clearly when the token file never existed", async () => {
     const creds = credentialsFor(cluster({ type: "tokenFile", path: join(dir, "none") }));
     await assert.rejects(creds.get(), /cannot read the token file .*none/);

@@ -132,8 +132,10 @@ class ExecCredentials implements Credentials {
       },
     };
     const env = { ...process.env, ...Object.fromEntries(e.env.map((v) => [v.name, v.value])), KUBERNETES_EXEC_INFO: JSON.stringify(info) };
-    const { stdout, stderr, code, error } = await runCommand(e.command, e.args, env, 60_000);
+    const timeoutMs = e.timeoutMs ?? 60_000;
+    const { stdout, stderr, code, error, timedOut } = await runCommand(e.command, e.args, env, timeoutMs);
     const what = `exec credential plugin '${e.command}' (${e.origin})`;
+    if (timedOut) throw new CredentialError("ExecFailed", `${what} did not finish within ${timeoutMs} ms and was killed: ${stderr.trim().slice(-500) || "(no stderr)"}`);
     if (error) {
       const hint = e.installHint ? `\n${e.installHint}` : "";
       throw new CredentialError("ExecFailed", `${what} could not be run: ${error.message}${hint}`, { cause: error });
@@ -176,21 +178,51 @@ class ExecCredentials implements Credentials {
   }
 }
 
+/**
+ * Runs a plugin in its own process group. At `timeoutMs` the whole group is killed (SIGKILL: a
+ * plugin that ignores SIGTERM must not hang the client), and the run fails. Its output counts
+ * once it has exited: a process it left behind holding stdout open does not keep us waiting
+ * (child_process's own `timeout` and 'close' do neither).
+ */
 function runCommand(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
-): Promise<{ stdout: string; stderr: string; code: number | null; error?: Error }> {
+): Promise<{ stdout: string; stderr: string; code: number | null; error?: Error; timedOut?: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
+    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     let stdout = "";
     let stderr = "";
+    let timedOut = false;
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
+    }, timeoutMs);
+    const finish = (code: number | null, error?: Error) => {
+      clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      killGroup(); // whatever it left running in its group
+      resolve({ stdout, stderr, code, ...(error ? { error } : {}), ...(timedOut ? { timedOut } : {}) });
+    };
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", (error) => resolve({ stdout, stderr, code: null, error }));
-    child.on("close", (code, signal) =>
-      resolve({ stdout, stderr: signal ? `${stderr}\n(killed by ${signal}${signal === "SIGTERM" ? `, after ${timeoutMs} ms` : ""})` : stderr, code }),
-    );
+    child.on("error", (error) => finish(null, error));
+    // 'close' comes once the pipes are drained; if something else holds them, 'exit' plus a
+    // short grace for the last bytes is enough.
+    let closed = false;
+    child.on("close", (code) => {
+      closed = true;
+      finish(code);
+    });
+    child.on("exit", (code) => setTimeout(() => !closed && finish(code), 200));
   });
 }
