@@ -83,7 +83,7 @@ export class EventRecorder {
       return;
     }
     const namespace = ref.namespace || "default";
-    const name = `${ref.name}.${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    const name = eventName(ref.name ?? "", `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`);
     const body: events.Event = {
       metadata: { name, namespace },
       eventTime: microTime(new Date()),
@@ -132,6 +132,17 @@ export class EventRecorder {
     if (this.series.size < 4096) return;
     for (const [key, s] of this.series) if (now - s.lastSeen >= this.windowMs) this.series.delete(key);
   }
+}
+
+/**
+ * `<object name>.<suffix>`, as client-go names Events, but never past the 253 characters of a
+ * name: the object's part is shortened (client-go's Events about objects with the longest names
+ * are refused).
+ */
+export function eventName(objectName: string, suffix: string): string {
+  const room = 253 - suffix.length - 1;
+  const base = objectName.length <= room ? objectName : objectName.slice(0, room).replace(/[.-]+$/, "");
+  return `${base}.${suffix}`;
 }
 
 function objectReference(o: KubeObject): NonNullable<events.Event["regarding"]> {

@@ -34,6 +34,11 @@ import { PatchWriter, handlerContext, objectLogger } from "./context.js";
 export type EventLevel = "debug" | "info" | "warn" | "error" | "off";
 
 /** Everything the processor needs from the operator. */
+/** Whether `error` is the server refusing a handler's own patch or result (not our bookkeeping, not a transient failure). */
+function refusedHandlerWrite(error: unknown, outcome: Outcome): boolean {
+  return error instanceof InvalidError && (Object.keys(outcome.patch).length > 0 || outcome.result !== undefined);
+}
+
 /** What one run of a handler produced: its progress, return value, patch, and whether it is finished. */
 interface Outcome {
   next: HandlerProgress;
@@ -208,27 +213,28 @@ export class Processor {
       const now = Date.now();
       if (progress.delayedUntil && progress.delayedUntil > now) return { pending: true, action: Action.requeueAfter(progress.delayedUntil - now), object: current };
       const kept = inMemory ? undefined : this.unrecorded.get(key);
-      const outcome = kept?.change === change ? kept.outcome : await this.runOne(current, cause, step, progress, ctx);
+      let outcome = kept?.change === change ? kept.outcome : await this.runOne(current, cause, step, progress, ctx);
       this.unrecorded.delete(key);
-      const { next, result, done } = outcome;
-      const patch = structuredClone(outcome.patch);
       if (inMemory) {
-        this.resumeProgress.set(`${uid}/${id}`, next);
-        current = await this.writer.write(current, patch, result === undefined ? undefined : { [id]: result });
+        this.resumeProgress.set(key, outcome.next);
+        current = await this.writer.write(current, structuredClone(outcome.patch), outcome.result === undefined ? undefined : { [id]: outcome.result });
       } else {
-        const last = done && index === steps.length - 1 && finish !== undefined;
-        // The last handler's write also marks the change handled (one write per change).
-        const record = last ? finish(patch) : this.storage.patch({ ...this.storage.read(current), [id]: next });
-        patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), ...record.annotations } };
-        const statusExtra: Record<string, unknown> = { ...(result === undefined ? {} : { [id]: result }), ...record.status };
+        const isLast = (o: Outcome) => o.done && index === steps.length - 1 && finish !== undefined;
         try {
-          current = await this.record(current, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
+          current = await this.commit(current, id, outcome, isLast(outcome) ? finish : undefined);
         } catch (error) {
-          if (!(error instanceof TerminalError)) this.unrecorded.set(key, { change, outcome });
-          throw error;
+          if (!refusedHandlerWrite(error, outcome)) {
+            if (!(error instanceof TerminalError)) this.unrecorded.set(key, { change, outcome });
+            throw error;
+          }
+          // The server refused what the handler wrote (its patch or result breaks the schema):
+          // that attempt failed, as if the handler had thrown; nothing of it is written.
+          outcome = this.refused(current, step.handler, progress, outcome, error);
+          current = await this.commit(current, id, outcome, isLast(outcome) ? finish : undefined);
         }
-        if (last) return { pending: false, object: current, finalWritten: true };
+        if (isLast(outcome)) return { pending: false, object: current, finalWritten: true };
       }
+      const { next, done } = outcome;
       if (!done) {
         const wait = next.delayedUntil ? Math.max(0, next.delayedUntil - Date.now()) : undefined;
         return { pending: true, ...(wait !== undefined ? { action: Action.requeueAfter(wait) } : {}), object: current };
@@ -236,6 +242,25 @@ export class Processor {
     }
     if (inMemory) for (const step of steps) this.resumeProgress.delete(`${uid}/${step.handler.id}`);
     return { pending: false, object: current };
+  }
+
+  /** Writes one outcome: the handler's patch and result with its progress (or, for the last, the change marked handled). */
+  private commit(object: KubeObject, id: string, outcome: Outcome, finish: ((lastPatch: Record<string, unknown>) => { annotations: Record<string, string | null>; status: Record<string, unknown> | undefined }) | undefined): Promise<KubeObject> {
+    const patch = structuredClone(outcome.patch);
+    // The last handler's write also marks the change handled (one write per change).
+    const record = finish ? finish(patch) : this.storage.patch({ ...this.storage.read(object), [id]: outcome.next });
+    patch.metadata = { ...(patch.metadata as object), annotations: { ...((patch.metadata as { annotations?: object })?.annotations ?? {}), ...record.annotations } };
+    const statusExtra: Record<string, unknown> = { ...(outcome.result === undefined ? {} : { [id]: outcome.result }), ...record.status };
+    return this.record(object, patch, Object.keys(statusExtra).length ? statusExtra : undefined);
+  }
+
+  /** The outcome of an attempt whose patch or result the server refused: a Warning Event, then retried or failed by the handler's policy. */
+  private refused(object: KubeObject, handler: ObjectHandler, progress: HandlerProgress, outcome: Outcome, error: unknown): Outcome {
+    const message = `the server refused what the handler wrote: ${error instanceof Error ? error.message : String(error)}`;
+    this.o.recorder.event(object, { type: "Warning", reason: "HandlerWriteRefused", note: `${handler.id}: ${message}`.slice(0, 1000) });
+    const startedIso = outcome.next.started ?? new Date().toISOString();
+    const timeoutMs = handler.options.timeoutMs;
+    return this.retryOrFail(object, handler, startedIso, progress.retries ?? 0, new Error(message, { cause: error }), timeoutMs ? Date.parse(startedIso) + timeoutMs : undefined);
   }
 
   /**
@@ -303,19 +328,24 @@ export class Processor {
     } catch (caught) {
       if (ctx.signal.aborted) throw caught; // the operator is stopping: record nothing, the next one retries
       const error = timedOut.signal.aborted && !(caught instanceof HandlerTimeoutError) ? timeoutError() : caught;
-      const message = error instanceof Error ? error.message : String(error);
-      // A TerminalError (PermanentError is one) means the same at both levels: no retry.
-      if (error instanceof TerminalError) return this.failed(object, handler, startedIso, retries, error);
-      if (handler.options.retries !== undefined && retries >= handler.options.retries) {
-        return this.failed(object, handler, startedIso, retries, new HandlerRetriesError(`${message} (gave up after ${retries} retries)`, { cause: error }));
-      }
-      let delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, (handler.options.backoffMs ?? 1_000) * 2 ** Math.min(retries, 16));
-      if (deadline !== undefined) delay = Math.min(delay, Math.max(0, deadline - Date.now())); // the next attempt, or the timeout, comes no later than the deadline
-      this.o.logger.warn({ object: objectKey(object.metadata), handler: handler.id, retries: retries + 1, delayMs: delay, err: error }, "handler failed: will retry");
-      return { next: { started: startedIso, retries: retries + 1, delayedUntil: Date.now() + delay, message }, result: undefined, patch: {}, done: false };
+      return this.retryOrFail(object, handler, startedIso, retries, error, deadline);
     } finally {
       stopTimer.abort();
     }
+  }
+
+  /** After a failed attempt: a TerminalError or exhausted retries fail for good; others are retried after a delay (TemporaryError's, or backoff), never past the deadline. */
+  private retryOrFail(object: KubeObject, handler: ObjectHandler, startedIso: string, retries: number, error: unknown, deadline: number | undefined): Outcome {
+    const message = error instanceof Error ? error.message : String(error);
+    // A TerminalError (PermanentError is one) means the same at both levels: no retry.
+    if (error instanceof TerminalError) return this.failed(object, handler, startedIso, retries, error);
+    if (handler.options.retries !== undefined && retries >= handler.options.retries) {
+      return this.failed(object, handler, startedIso, retries, new HandlerRetriesError(`${message} (gave up after ${retries} retries)`, { cause: error }));
+    }
+    let delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, (handler.options.backoffMs ?? 1_000) * 2 ** Math.min(retries, 16));
+    if (deadline !== undefined) delay = Math.min(delay, Math.max(0, deadline - Date.now())); // the next attempt, or the timeout, comes no later than the deadline
+    this.o.logger.warn({ object: objectKey(object.metadata), handler: handler.id, retries: retries + 1, delayMs: delay, err: error }, "handler failed: will retry");
+    return { next: { started: startedIso, retries: retries + 1, delayedUntil: Date.now() + delay, message }, result: undefined, patch: {}, done: false };
   }
 
   /** Records a permanent failure: a Warning Event, and progress that says so. */
