@@ -1,0 +1,124 @@
+// The operator as a ServiceAccount with hand-written least-privilege RBAC (until the manifests
+// issue generates it): a namespaced Role with only what a ConfigMap operator with create and
+// delete handlers, Events and leader election needs. It works, its token never reaches a log
+// line, and a missing permission is reported by name instead of waited on silently.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import * as YAML from "yaml";
+import { Client, ConfigMap, Event, Lease, Namespace, Operator, Role, RoleBinding, ServiceAccount } from "../src/index.js";
+import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
+
+let admin: Client;
+let id: Identity;
+let dir: string;
+before(async () => {
+  const kubeconfig = (await sharedCluster()).kubeconfigPath;
+  admin = await Client.load({ path: kubeconfig, rateLimit: false });
+  id = identityFromKubeconfig(kubeconfig);
+  dir = mkdtempSync(join(tmpdir(), "kubeloop-rbac-"));
+});
+after(async () => {
+  await admin?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await releaseSharedCluster();
+});
+
+/** What the operator needs, and nothing else: ConfigMaps it handles (patch for progress, finalizer and labels), Events it writes, its Lease. */
+type Rules = { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+const LEAST: Rules = [
+  { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch", "patch"] },
+  { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+];
+
+/** A namespace with a ServiceAccount bound to `rules`; returns a kubeconfig with its token, and the token. */
+async function serviceAccount(rules: Rules): Promise<{ ns: string; kubeconfig: string; token: string }> {
+  const ns = uniqueName("rbac");
+  await admin.resource(Namespace).create({ metadata: { name: ns } });
+  await admin.resource(ServiceAccount).namespace(ns).create({ metadata: { name: "operator" } });
+  await admin.resource(Role).namespace(ns).create({ metadata: { name: "operator" }, rules });
+  await admin.resource(RoleBinding).namespace(ns).create({
+    metadata: { name: "operator" },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "operator" },
+    subjects: [{ kind: "ServiceAccount", name: "operator", namespace: ns }],
+  });
+  const answer = await call(id, "POST", `/api/v1/namespaces/${ns}/serviceaccounts/operator/token`, { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } });
+  assert.equal(answer.status, 201, JSON.stringify(answer.body));
+  const token = answer.body.status.token as string;
+  const kubeconfig = join(dir, `${ns}.yaml`);
+  writeFileSync(
+    kubeconfig,
+    YAML.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: id.server, "certificate-authority-data": Buffer.from(id.ca).toString("base64") } }],
+      users: [{ name: "sa", user: { token } }],
+      contexts: [{ name: "sa", context: { cluster: "c", user: "sa", namespace: ns } }],
+      "current-context": "sa",
+    }),
+  );
+  return { ns, kubeconfig, token };
+}
+
+function operator(ns: string, lines: string[], cacheSyncTimeoutMs?: number): Operator {
+  const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
+  const op = new Operator({ name: "rbac", namespaces: [ns], leaderElection: { namespace: ns, leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 }, probes: false, logger, ...(cacheSyncTimeoutMs ? { cacheSyncTimeoutMs } : {}) });
+  op.on.create(ConfigMap, async ({ patch, logger: log }) => {
+    log.info("configured");
+    patch.metadata.labels.configured = "yes";
+  });
+  op.on.delete(ConfigMap, async () => {});
+  return op;
+}
+
+describe("least-privilege RBAC", () => {
+  it("as a ServiceAccount with a minimal Role: handles, writes Events, leads, cleans up; its token is in no log line", { timeout: 60_000 }, async () => {
+    const { ns, kubeconfig, token } = await serviceAccount(LEAST);
+    const lines: string[] = [];
+    const stop = new AbortController();
+    const client = await Client.load({ path: kubeconfig, rateLimit: false });
+    const run = operator(ns, lines).run({ client, signal: stop.signal, handleSignals: false });
+    try {
+      const cms = admin.resource(ConfigMap).namespace(ns);
+      await cms.create({ metadata: { name: "c" } });
+      await eventually("handled", async () => (await cms.get("c")).metadata?.labels?.configured === "yes", { timeoutMs: 30_000 });
+      assert.ok((await cms.get("c")).metadata?.finalizers?.includes("rbac.kubeloop.dev/finalizer"));
+      await eventually("the handler's Event", async () => (await admin.resource(Event).namespace(ns).list()).items.some((e) => e.note === "configured"));
+      assert.match((await admin.resource(Lease).namespace(ns).get("rbac-leader")).spec?.holderIdentity ?? "", /.+/);
+      await cms.delete("c");
+      await eventually("deleted, finalizer removed", async () => !(await cms.list()).items.some((c) => c.metadata?.name === "c"));
+    } finally {
+      stop.abort();
+      await run;
+      await client.close();
+    }
+    assert.deepEqual(lines.filter((l) => l.includes(token) || l.includes(token.slice(20, 80))), [], "no log line holds the token");
+    assert.ok(!lines.some((l) => /"level":50/.test(l)), `no error logged: ${lines.filter((l) => /"level":50/.test(l)).join("\n")}`);
+  });
+
+  it("without 'watch' on ConfigMaps: run() fails naming the resource and the refusal, instead of waiting for ever", { timeout: 60_000 }, async (t) => {
+    const rules = LEAST.map((r) => (r.resources.includes("configmaps") ? { ...r, verbs: ["get", "list", "patch"] } : r));
+    const { ns, kubeconfig } = await serviceAccount(rules);
+    const lines: string[] = [];
+    const client = await Client.load({ path: kubeconfig, rateLimit: false });
+    try {
+      const error = await operator(ns, lines, 5_000)
+        .run({ client, handleSignals: false })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      assert.ok(error instanceof Error, "run() rejects");
+      const text = `${error.message} ${error.cause instanceof Error ? error.cause.message : ""}`;
+      t.diagnostic(text);
+      assert.match(text, /configmaps/i, text);
+      assert.match(text, /forbidden|watch/i, text);
+    } finally {
+      await client.close();
+    }
+  });
+});
