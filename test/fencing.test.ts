@@ -120,6 +120,7 @@ describe("fencing across leadership handovers", () => {
     const writesBy = (id: string) => records.filter((r) => "by" in r && r.by === id).length;
     await Promise.all([add().ready, add().ready]);
     const kinds: string[] = [];
+    const takeovers: { how: string; ms: number }[] = [];
     try {
       for (let round = 0; round < HANDOVERS; round++) {
         const leader = await eventually("a leader that writes", async () => {
@@ -132,12 +133,14 @@ describe("fencing across leadership handovers", () => {
         old.process.kill(how);
         const code = await old.exited;
         if (how === "SIGTERM") assert.equal(code, 0, `a SIGTERMed replica exits cleanly:\n${old.stderr()}`);
+        const goneAt = Date.now();
         replicas.delete(leader);
         const fresh = add();
         await eventually(`a new leader after ${how} of ${leader}`, async () => {
           const h = await holder();
           return h !== leader && replicas.has(h);
-        }, { timeoutMs: 30_000, intervalMs: 100 });
+        }, { timeoutMs: 30_000, intervalMs: 50 });
+        takeovers.push({ how, ms: Date.now() - goneAt });
         await fresh.ready;
       }
     } finally {
@@ -154,7 +157,13 @@ describe("fencing across leadership handovers", () => {
     const writes = records.filter((r) => "by" in r).length;
     const transitions = records.filter((r) => "lease" in r).length;
     process.stdout.write(`# ${HANDOVERS} handovers (${kinds.filter((k) => k === "SIGTERM").length} SIGTERM, ${kinds.filter((k) => k === "SIGKILL").length} SIGKILL): ${writes} writes, ${transitions} Lease updates, ${bad.length} overlaps\n`);
+    const slowest = (how: string) => Math.max(...takeovers.filter((t) => t.how === how).map((t) => t.ms));
+    process.stdout.write(`# takeover after the old leader exited: ≤ ${slowest("SIGTERM")} ms after SIGTERM (Lease released), ≤ ${slowest("SIGKILL")} ms after SIGKILL (lease ${LEASE_MS} ms, retry ${RETRY_MS} ms)\n`);
     assert.deepEqual(bad, [], `writes by a replica that did not hold the Lease:\n${bad.slice(0, 10).join("\n")}`);
+    // Within lease + retry (client-go jitters the retry by up to 20 %), with room for a loaded
+    // machine; a successor waiting for a default 15 s lease, or one that never acquires, fails.
+    const bound = LEASE_MS + 2 * RETRY_MS + 2_000;
+    assert.ok(takeovers.every((t) => t.ms <= bound), `every takeover within ${bound} ms: ${JSON.stringify(takeovers)}`);
     assert.ok(writes > HANDOVERS * 2, `enough writes to mean something (${writes})`);
     // Leave nothing behind: the timer's finalizer would hold the namespace.
     await cms.patch("tick", { metadata: { finalizers: null } }, { type: "merge" }).catch(() => {});

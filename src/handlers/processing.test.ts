@@ -27,8 +27,9 @@ const servers: Server[] = [];
 after(() => servers.forEach((s) => s.close()));
 
 /** An API server holding widgets in memory; `writes` lists each write as "PATCH <path>". */
-async function fakeServer(objects: Map<string, KubeObject>) {
+async function fakeServer(objects: Map<string, KubeObject>, faults: { failMainPatches?: number } = {}) {
   const writes: string[] = [];
+  let failMain = faults.failMainPatches ?? 0;
   let rv = 100;
   const server = createServer((req, res) => {
     let body = "";
@@ -47,6 +48,11 @@ async function fakeServer(objects: Map<string, KubeObject>) {
       const key = `${m[1]}/${m[2]}`;
       const current = objects.get(key);
       if (!current) return json(404, { kind: "Status", code: 404, reason: "NotFound" });
+      if (!m[3] && failMain > 0) {
+        failMain--;
+        writes.push(`FAILED main ${body}`);
+        return json(503, { kind: "Status", code: 503, reason: "ServiceUnavailable", message: "injected" });
+      }
       writes.push(`PATCH ${m[3] ? "status" : "main"} ${body}`);
       const patch = JSON.parse(body) as Record<string, unknown>;
       const next = mergePatch(current, m[3] ? { status: patch.status } : { ...patch, status: undefined }) as KubeObject;
@@ -107,6 +113,53 @@ describe("Processor (server-less)", () => {
     assert.equal(processor.size, 1, "first sight recorded");
     processor.forget("u1");
     assert.equal(processor.size, 0);
+    await tasks.stopAll();
+    await informers.stop();
+    await recorder.flush();
+    await client.close();
+  });
+
+  it("a failed record, then a change: the create handler is not run again; its success is recorded for what it saw, and the update handler gets the change", async () => {
+    const v1: KubeObject = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1" }, spec: { size: 1 } } as KubeObject;
+    const objects = new Map([["ns/w", v1]]);
+    const { client, writes } = await fakeServer(objects, { failMainPatches: 1 });
+    const scripted = new ScriptedEvents();
+    scripted.list(Widget, [v1]);
+    const informers = new InformerFactory(client, { source: scripted.source });
+    const informer = informers.informer<KubeObject>(Widget);
+    informer.start();
+    await informer.waitUntilReady();
+    const keys = progressKeys("op.kubeloop.dev");
+    const runs: string[] = [];
+    const entry: KindEntry = {
+      kind: Widget,
+      handlers: [
+        { id: "made", cause: "create", fn: async ({ object }) => void runs.push(`create ${JSON.stringify((object as { spec?: unknown }).spec)}`), options: {} },
+        { id: "changed", cause: "update", fn: async ({ diff }) => void runs.push(`update ${JSON.stringify(diff)}`), options: {} },
+      ],
+      timers: [],
+      daemons: [],
+      events: [],
+      indexes: [],
+    };
+    const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
+    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store });
+    const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
+    const reconcile = (object: KubeObject) =>
+      processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ key: "ns/w", object, kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" }));
+
+    await assert.rejects(reconcile(v1), /injected/, "the record fails");
+    assert.deepEqual(runs, ["create {\"size\":1}"]);
+    // The object changes before the next attempt (the write was lost, the churn goes on).
+    const v2 = { ...(objects.get("ns/w") as KubeObject), spec: { size: 2 } } as KubeObject;
+    objects.set("ns/w", v2);
+    await reconcile(v2);
+    assert.deepEqual(runs, ["create {\"size\":1}"], "the create handler did not run again");
+    const recorded = objects.get("ns/w") as KubeObject;
+    assert.deepEqual(JSON.parse(recorded.metadata?.annotations?.[keys.lastHandled] ?? "{}"), { spec: { size: 1 } }, "handled as of what the handler saw");
+    await reconcile(recorded);
+    assert.deepEqual(runs, ["create {\"size\":1}", `update ${JSON.stringify([{ op: "change", path: ["spec", "size"], old: 1, new: 2 }])}`], "the change goes to the update handler");
+    assert.equal(writes.filter((w) => w.startsWith("FAILED")).length, 1);
     await tasks.stopAll();
     await informers.stop();
     await recorder.flush();

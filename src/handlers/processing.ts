@@ -39,6 +39,18 @@ function refusedHandlerWrite(error: unknown, outcome: Outcome): boolean {
   return error instanceof InvalidError && (Object.keys(outcome.patch).length > 0 || outcome.result !== undefined);
 }
 
+/** The object a handler ran for, and the essence its change is about. */
+interface Seen {
+  object: KubeObject;
+  base: Record<string, unknown> | undefined;
+}
+
+/** What a write adds for our bookkeeping: annotations, and status when progress lives there. */
+interface Bookkeeping {
+  annotations: Record<string, string | null>;
+  status: Record<string, unknown> | undefined;
+}
+
 /** What one run of a handler produced: its progress, return value, patch, and whether it is finished. */
 interface Outcome {
   next: HandlerProgress;
@@ -74,11 +86,13 @@ export class Processor {
   private readonly resumeProgress = new Map<string, HandlerProgress>();
   /**
    * Outcomes of handlers that ran but whose record failed to be written (a refused or cut
-   * PATCH), by "uid/handler", with the change they were for. The next attempt on the same
-   * change writes the record instead of running the handler again: a success is repeated only
-   * when the process dies between the handler's end and its record.
+   * PATCH), by "uid/handler", with the cause and the object they ran for. The next attempt for
+   * the same cause writes the record instead of running the handler again, even if the object
+   * changed meanwhile: the change is marked handled as of what the handler saw, so a later change
+   * goes to the update handlers. A success is repeated only when the process dies between the
+   * handler's end and its record.
    */
-  private readonly unrecorded = new Map<string, { change: string; outcome: Outcome }>();
+  private readonly unrecorded = new Map<string, { cause: Cause; seen: Seen; outcome: Outcome }>();
   private readonly writer: PatchWriter;
   private readonly storage: ProgressStorage;
 
@@ -130,7 +144,7 @@ export class Processor {
       await this.o.tasks.stop(uid);
       this.forget(uid);
       if (detected.cause !== "delete") return; // not ours to finalize (any more)
-      const outcome = await this.runSteps(object, "delete", steps, ctx, { change: "delete" });
+      const outcome = await this.runSteps(object, "delete", steps, ctx, {});
       if (outcome.pending) return outcome.action;
       await removeFinalizer(this.o.client, ctx.kind, outcome.object, finalizer);
       return;
@@ -154,7 +168,7 @@ export class Processor {
 
     if (!detected.cause) return;
     this.o.tasks.touch(uid);
-    const outcome = await this.runSteps(object, detected.cause, steps, ctx, { change: JSON.stringify(detected.current), finish: (patch) => this.handled(object, detected.current, patch) });
+    const outcome = await this.runSteps(object, detected.cause, steps, ctx, { base: detected.current, finish: (patch, seen) => this.handled(seen.object, seen.base ?? detected.current, patch) });
     if (outcome.pending) return outcome.action;
     if (!outcome.finalWritten) {
       const done = this.handled(object, detected.current);
@@ -169,7 +183,7 @@ export class Processor {
    * handler's own write is never taken for a change. An essence too large for an annotation is
    * kept compact, with a warning.
    */
-  private handled(object: KubeObject, current: Record<string, unknown>, lastPatch?: Record<string, unknown>): { annotations: Record<string, string | null>; status: Record<string, unknown> | undefined } {
+  private handled(object: KubeObject, current: Record<string, unknown>, lastPatch?: Record<string, unknown>): Bookkeeping {
     const { keys, entry } = this.o;
     // Status is not part of the essence: applying the whole patch changes nothing there.
     const after = lastPatch ? essence(mergePatch(object, lastPatch) as KubeObject, keys) : current;
@@ -193,13 +207,13 @@ export class Processor {
     how: {
       /** Resume handlers: progress kept in memory only. */
       inMemory?: boolean;
-      /** What the steps handle (the essence), so an unrecorded outcome is reused only for the same change. */
-      change?: string;
-      /** The last step's record also marks the change handled. */
-      finish?: (lastPatch: Record<string, unknown>) => { annotations: Record<string, string | null>; status: Record<string, unknown> | undefined };
+      /** The essence the steps handle (what `finish` marks handled). */
+      base?: Record<string, unknown>;
+      /** The last step's record also marks the change handled: as of the object its handler saw. */
+      finish?: (lastPatch: Record<string, unknown>, seen: Seen) => Bookkeeping;
     },
   ): Promise<{ pending: boolean; action?: Action; object: KubeObject; finalWritten?: boolean }> {
-    const { inMemory = false, change = "", finish } = how;
+    const { inMemory = false, base, finish } = how;
     let current = object;
     const uid = object.metadata?.uid ?? "";
     for (const [index, step] of steps.entries()) {
@@ -213,24 +227,27 @@ export class Processor {
       const now = Date.now();
       if (progress.delayedUntil && progress.delayedUntil > now) return { pending: true, action: Action.requeueAfter(progress.delayedUntil - now), object: current };
       const kept = inMemory ? undefined : this.unrecorded.get(key);
-      let outcome = kept?.change === change ? kept.outcome : await this.runOne(current, cause, step, progress, ctx);
+      const reuse = kept?.cause === cause ? kept : undefined;
+      const seen: Seen = reuse?.seen ?? { object: current, base };
+      let outcome = reuse ? reuse.outcome : await this.runOne(current, cause, step, progress, ctx);
       this.unrecorded.delete(key);
       if (inMemory) {
         this.resumeProgress.set(key, outcome.next);
         current = await this.writer.write(current, structuredClone(outcome.patch), outcome.result === undefined ? undefined : { [id]: outcome.result });
       } else {
         const isLast = (o: Outcome) => o.done && index === steps.length - 1 && finish !== undefined;
+        const finishing = (o: Outcome) => (isLast(o) && finish ? (patch: Record<string, unknown>) => finish(patch, seen) : undefined);
         try {
-          current = await this.commit(current, id, outcome, isLast(outcome) ? finish : undefined);
+          current = await this.commit(current, id, outcome, finishing(outcome));
         } catch (error) {
           if (!refusedHandlerWrite(error, outcome)) {
-            if (!(error instanceof TerminalError)) this.unrecorded.set(key, { change, outcome });
+            if (!(error instanceof TerminalError)) this.unrecorded.set(key, { cause, seen, outcome });
             throw error;
           }
           // The server refused what the handler wrote (its patch or result breaks the schema):
           // that attempt failed, as if the handler had thrown; nothing of it is written.
           outcome = this.refused(current, step.handler, progress, outcome, error);
-          current = await this.commit(current, id, outcome, isLast(outcome) ? finish : undefined);
+          current = await this.commit(current, id, outcome, finishing(outcome));
         }
         if (isLast(outcome)) return { pending: false, object: current, finalWritten: true };
       }
@@ -245,7 +262,7 @@ export class Processor {
   }
 
   /** Writes one outcome: the handler's patch and result with its progress (or, for the last, the change marked handled). */
-  private commit(object: KubeObject, id: string, outcome: Outcome, finish: ((lastPatch: Record<string, unknown>) => { annotations: Record<string, string | null>; status: Record<string, unknown> | undefined }) | undefined): Promise<KubeObject> {
+  private commit(object: KubeObject, id: string, outcome: Outcome, finish: ((lastPatch: Record<string, unknown>) => Bookkeeping) | undefined): Promise<KubeObject> {
     const patch = structuredClone(outcome.patch);
     // The last handler's write also marks the change handled (one write per change).
     const record = finish ? finish(patch) : this.storage.patch({ ...this.storage.read(object), [id]: outcome.next });

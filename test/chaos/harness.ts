@@ -92,6 +92,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
   const Item = defineResource({ group, version: "v1", kind: "Item", spec: Type.Object({ value: Type.Integer() }), status: Type.Unknown() });
   const ns = `chaos-${Date.now().toString(36)}`;
   const killed = new Set<number>();
+  const terminated = new Set<number>();
   let operator: Spawned | undefined;
   const crashes: string[] = [];
   let starts = 0;
@@ -112,7 +113,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
     const current = operator;
     if (!current || current.process.exitCode !== null || current.process.signalCode !== null) return;
     stopping.add(current);
-    if (signal === "SIGKILL" && current.process.pid) killed.add(current.process.pid);
+    if (current.process.pid) (signal === "SIGKILL" ? killed : terminated).add(current.process.pid);
     current.process.kill(signal);
     await current.exited;
   };
@@ -207,7 +208,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
     ending = true;
     await stopOperator("SIGTERM");
 
-    const report = analyse(readJournal(journal), list, deleted, killed, started);
+    const report = analyse(readJournal(journal), list, deleted, { killed, terminated }, started);
     const itemRequests = http.requestsSince(started).filter((r) => r.path.includes(`/apis/${group}/`));
     const stormRequests = storms.flatMap((s) => http.requestsSince(s.from).filter((r) => r.at <= s.to));
     return {
@@ -317,15 +318,15 @@ function readJournal(path: string): Journal {
   return j;
 }
 
-function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, killed: Set<number>, started: number) {
+function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: { killed: Set<number>; terminated: Set<number> }, started: number) {
   const unexplainedRepeats: string[] = [];
   let repeatsAfterKill = 0;
   let createRuns = 0;
   for (const [uid, runs] of j.creates) {
     createRuns += runs.length;
     for (const earlier of runs.slice(0, -1)) {
-      if (killed.has(earlier.pid)) repeatsAfterKill++;
-      else unexplainedRepeats.push(`${uid}: ran in ${earlier.pid} (not killed) and again`);
+      if (stopped.killed.has(earlier.pid)) repeatsAfterKill++;
+      else unexplainedRepeats.push(`${uid}: ran in ${earlier.pid} (${stopped.terminated.has(earlier.pid) ? "stopped by SIGTERM later" : "never stopped"}) and again in ${runs.at(-1)?.pid}`);
     }
   }
   const notKept: string[] = [];
