@@ -32,7 +32,7 @@ interface Phase {
 const phases: Phase[] = [
   { name: "faults", flags: [], plan: { objects: 200, churnPerSecond: 10, durationMs: phaseMs, faults: FAULTS, faultEveryMs: 12_000, faultLengthMs: 5_000, qps: 20 } },
   { name: "harsh", flags: HARSH, plan: { objects: 200, churnPerSecond: 10, durationMs: phaseMs, faults: FAULTS, faultEveryMs: 12_000, faultLengthMs: 5_000, qps: 20 } },
-  { name: "kills", flags: [], plan: { objects: 200, churnPerSecond: 10, durationMs: 70_000, faults: ["operator-sigkill"], faultEveryMs: 3_000, faultLengthMs: 0, qps: 20 } },
+  { name: "kills", flags: [], plan: { objects: 200, churnPerSecond: 10, durationMs: 0, faultCount: 20, faults: ["operator-sigkill"], faultEveryMs: 3_000, faultLengthMs: 0, qps: 20 } },
 ];
 const SOAK_FAULTS: FaultKind[] = ["apiserver-restart", "connections-cut", "429-storm", "etcd-restart", "stream-hang", "503-storm", "slow-responses"];
 if (soakMinutes > 0) {
@@ -129,7 +129,7 @@ function writeReport(rows: typeof results): void {
     const verified = `${p.driver.creates} creates, ${p.driver.updates} changes, ${p.driver.deletes} deletes; ${p.createRuns} create runs, ${p.repeatsAfterKill} repeats after a SIGKILL, ${p.unexplainedRepeats.length} other repeats; ${p.notKept.length + p.lastChangeMissed.length} not handled; ${p.deleteHandlerMissed.length + p.notGone.length} deletions missed; ${p.crashes.length} crashes; ${p.lists} lists of Items (${p.gone} HTTP 410)`;
     const storm = p.stormRate.maxPerSecond ? `; in storms ≤ ${p.stormRate.maxPerSecond} requests/s (mean ${p.stormRate.meanPerSecond.toFixed(1)})` : "";
     const memory = phase.name === "soak" ? `; RSS slope ${rssFit(p).slopeMiBPerHour.toFixed(1)} MiB/h (bound ${RSS_SLOPE_BOUND_MIB_PER_HOUR}), mean ${rssFit(p).meanMiB.toFixed(0)} MiB, per-object entries ≤ ${Math.max(...p.samples.map((s) => s.tracked))}` : "";
-    return `| ${phase.name} | ${phase.flags.join(" ") || "default"}; ${phase.plan.objects} objects, ${phase.plan.churnPerSecond} changes/s for ${Math.round(phase.plan.durationMs / 1000)} s | ${faults} | ${verified}${storm}${memory} | ${r.failures.length ? `**failed**: ${r.failures.join("; ")}` : `passed; converged ${(p.convergeMs / 1000).toFixed(1)} s after the churn`} |`;
+    return `| ${phase.name} | ${phase.flags.join(" ") || "default"}; ${phase.plan.objects} objects, ${phase.plan.churnPerSecond} changes/s for ${Math.round(p.churnMs / 1000)} s | ${faults} | ${verified}${storm}${memory} | ${r.failures.length ? `**failed**: ${r.failures.join("; ")}` : `passed; converged ${(p.convergeMs / 1000).toFixed(1)} s after the churn`} |`;
   };
   const section = [
     begin,

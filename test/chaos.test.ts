@@ -31,14 +31,14 @@ function assertSound(t: TestContext, r: ChaosReport): void {
 
 describe("chaos, short mode", () => {
   it("every fault in turn during churn: the final state converges, no success lost or repeated", { timeout: 240_000 }, async (t) => {
-    const r = await runChaos({ cp, objects: 40, churnPerSecond: 8, durationMs: FAULTS.length * 4_000 + 2_000, faults: FAULTS, faultEveryMs: 4_000, faultLengthMs: 2_000, qps: 0 });
+    const r = await runChaos({ cp, objects: 40, churnPerSecond: 8, durationMs: 0, faultCount: FAULTS.length, faults: FAULTS, faultEveryMs: 4_000, faultLengthMs: 2_000, qps: 0 });
     assertSound(t, r);
     assert.equal(Object.values(r.injected).reduce((a, b) => a + b, 0), FAULTS.length, "every fault was injected");
     assert.ok(r.stormRate.maxPerSecond <= 20, `the operator backs off in 429/503 storms (≤ ${r.stormRate.maxPerSecond} requests/s without a client rate limit)`);
   });
 
   it("the operator SIGKILLed 20 times in a row during churn: each create success kept once", { timeout: 240_000 }, async (t) => {
-    const r = await runChaos({ cp, objects: 60, churnPerSecond: 8, durationMs: 20 * 1_500 + 1_000, faults: ["operator-sigkill"], faultEveryMs: 1_500, faultLengthMs: 0, qps: 0 });
+    const r = await runChaos({ cp, objects: 60, churnPerSecond: 8, durationMs: 0, faultCount: 20, faults: ["operator-sigkill"], faultEveryMs: 1_500, faultLengthMs: 0, qps: 0 });
     assertSound(t, r);
     assert.equal(r.injected["operator-sigkill"], 20);
     assert.equal(r.operatorStarts, 21);

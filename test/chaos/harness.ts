@@ -29,6 +29,8 @@ export interface ChaosPlan {
   churnPerSecond: number;
   /** How long the churn lasts at least (it lasts until every fault was injected once). */
   durationMs: number;
+  /** Inject exactly this many faults (the churn lasts until they are done), instead of as many as durationMs holds. */
+  faultCount?: number;
   /** Injected in this order, cycling. */
   faults: readonly FaultKind[];
   faultEveryMs: number;
@@ -60,6 +62,8 @@ export interface ChaosReport {
   deleteHandlerMissed: string[];
   /** Deleted objects still present (a stale finalizer). */
   notGone: string[];
+  /** How long the churn lasted. */
+  churnMs: number;
   /** From the end of the churn to the final state. */
   convergeMs: number;
   /** The highest number of requests in one second during 429/503 storms, and the storms' mean rate. */
@@ -176,7 +180,8 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
     const injected: ChaosReport["injected"] = {};
     const storms: { from: number; to: number }[] = [];
     let turn = 0;
-    while (Date.now() + plan.faultEveryMs < churnEnd || turn < plan.faults.length) {
+    const more = () => (plan.faultCount !== undefined ? turn < plan.faultCount : Date.now() + plan.faultEveryMs < churnEnd || turn < plan.faults.length);
+    while (more()) {
       await sleep(plan.faultEveryMs);
       const fault = plan.faults[turn++ % plan.faults.length] as FaultKind;
       log(`fault ${fault} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -216,6 +221,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
       injected,
       driver,
       live: list.length,
+      churnMs: churnDone - started,
       convergeMs,
       stormRate: rates(stormRequests.map((r) => r.at), storms),
       operatorStarts: starts,
