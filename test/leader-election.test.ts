@@ -10,7 +10,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { pino } from "pino";
 import { Client, ConfigMap, LeaderElectionLostError, Lease, Namespace } from "../src/index.js";
-import { Manager } from "../src/runtime.js";
+import { LeaderElector, Manager } from "../src/runtime.js";
 import { FaultProxy } from "../src/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnTs, type Spawned } from "./support.js";
@@ -48,6 +48,19 @@ function replica(ns: string, identity: string, lease: string): Replica {
 }
 
 describe("leader election", () => {
+  it("release() gives the Lease up even when its last renewal landed unseen (an aborted request the server applied)", { timeout: 30_000 }, async () => {
+    const ns = uniqueName("release");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const options = { namespace: ns, name: "l", identity: "me", leaseDurationMs: 10_000, renewDeadlineMs: 5_000, retryPeriodMs: 1_000 };
+    const a = new LeaderElector(client, options);
+    await a.acquire(AbortSignal.timeout(10_000));
+    // The same identity renews behind a's back: the Lease's resourceVersion moves on, as when a
+    // renewal is aborted after the server applied it. a's view is now stale.
+    await new LeaderElector(client, options).acquire(AbortSignal.timeout(10_000));
+    await a.release();
+    assert.equal((await client.resource(Lease).namespace(ns).get("l")).spec?.holderIdentity, "", "released (a successor need not wait for expiry)");
+  });
+
   it("one leader acts; SIGKILL hands over within lease + retry; SIGTERM releases at once", { timeout: 120_000 }, async () => {
     const ns = uniqueName("lead");
     await client.resource(Namespace).create({ metadata: { name: ns } });

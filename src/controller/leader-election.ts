@@ -146,19 +146,33 @@ export class LeaderElector {
     }
   }
 
-  /** Gives up the Lease (empty holder) if this candidate holds it; errors are reported, not thrown. */
+  /**
+   * Gives up the Lease (empty holder) if this candidate holds it; errors are reported, not thrown.
+   * On a conflict it reads the Lease again and retries while still the holder: a renewal aborted
+   * at shutdown may have been applied by the server unseen, and a stale view must not leave the
+   * Lease to expire.
+   */
   async release(): Promise<void> {
-    if (!this.observed || this.leader !== this.options.identity) return;
-    const now = microTime(new Date());
-    const released: LeaseObject = {
-      ...this.observed,
-      spec: { ...this.observed.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
-    };
-    try {
-      this.observed = await this.leases().replace(released, { signal: AbortSignal.timeout(this.renewDeadlineMs) });
-      this.observedAt = this.clock.now();
-    } catch (error) {
-      this.options.onError?.(error);
+    const deadline = AbortSignal.timeout(this.renewDeadlineMs);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (!this.observed || this.leader !== this.options.identity) return;
+      const now = microTime(new Date());
+      const released: LeaseObject = {
+        ...this.observed,
+        spec: { ...this.observed.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
+      };
+      try {
+        this.observed = await this.leases().replace(released, { signal: deadline });
+        this.observedAt = this.clock.now();
+        return;
+      } catch (error) {
+        if (!(error instanceof ConflictError)) return this.options.onError?.(error);
+        try {
+          this.observe(await this.leases().get(this.options.name, { signal: deadline }));
+        } catch (readError) {
+          return this.options.onError?.(readError);
+        }
+      }
     }
   }
 
