@@ -271,7 +271,7 @@ describe("progress in status", () => {
 });
 
 describe("handler options", () => {
-  it("timeoutMs fails the handler permanently; retries caps ordinary retries; ids are stable", { timeout: 60_000 }, async () => {
+  it("timeoutMs fails the handler permanently; attempts caps ordinary retries (3 = kopf's retries=3); ids are stable", { timeout: 60_000 }, async () => {
     const ns = await namespace();
     let slowSawAbort = false;
     let flakyCalls = 0;
@@ -290,7 +290,7 @@ describe("handler options", () => {
         flakyCalls++;
         throw new Error("always failing");
       },
-      { id: "flaky", retries: 2, backoffMs: 50 },
+      { id: "flaky", attempts: 3, backoffMs: 50 },
     );
     assert.throws(() => op.on.create(Widget, async () => {}, { id: "slow" }), /used twice/);
     const stop = await start(op);
@@ -298,7 +298,7 @@ describe("handler options", () => {
     await widgets.create({ metadata: { name: "o" }, spec: { size: 1 } });
     await eventually("handled (both failed)", async () => Boolean((await widgets.get("o")).metadata?.annotations?.[`${PREFIX("h-options")}/last-handled`]), { timeoutMs: 30_000 });
     assert.ok(slowSawAbort, "the timed-out handler's signal aborted");
-    assert.equal(flakyCalls, 3, "one attempt plus 2 retries");
+    assert.equal(flakyCalls, 3, "3 attempts in all, as kopf's retries=3");
     const warnings = (await client.resource(Event).namespace(ns).list()).items.filter((e) => e.reason === "HandlerFailed").map((e) => e.note);
     assert.ok(warnings.some((n) => /^slow: timed out after 300 ms/.test(n ?? "")), `warnings: ${warnings.join("; ")}`);
     assert.ok(warnings.some((n) => /^flaky: always failing/.test(n ?? "")));

@@ -24,7 +24,7 @@ op.on.create(
       throw error; // anything else: retried with backoff
     }
   },
-  { retries: 20 },
+  { attempts: 21 },
 );
 
 export default op;

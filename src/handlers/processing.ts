@@ -356,7 +356,7 @@ export class Processor {
     const message = error instanceof Error ? error.message : String(error);
     // A TerminalError (PermanentError is one) means the same at both levels: no retry.
     if (error instanceof TerminalError) return this.failed(object, handler, startedIso, retries, error);
-    if (handler.options.retries !== undefined && retries >= handler.options.retries) {
+    if (handler.options.attempts !== undefined && retries + 1 >= handler.options.attempts) {
       return this.failed(object, handler, startedIso, retries, new HandlerRetriesError(`${message} (gave up after ${retries} retries)`, { cause: error }));
     }
     let delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, (handler.options.backoffMs ?? 1_000) * 2 ** Math.min(retries, 16));

@@ -62,8 +62,11 @@ export type HandlerFn<T extends KubeObject> = (ctx: HandlerContext<T>) => Promis
 export interface HandlerOptions<T extends KubeObject> extends Filters<T> {
   /** Stable id (progress is stored under it). Default: `<cause>/<function name>`. */
   id?: string;
-  /** Attempts after the first before giving up (permanent failure). Default: unlimited. */
-  retries?: number;
+  /**
+   * Attempts in all, the first included, before the handler fails permanently
+   * (`HandlerRetriesError`): kopf's `retries=3` is `attempts: 3`. Default: unlimited.
+   */
+  attempts?: number;
   /**
    * Time from the first attempt, across retries, after which the handler fails permanently
    * (kopf's `timeout`). The running attempt's signal aborts then; it is awaited, not abandoned, so

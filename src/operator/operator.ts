@@ -188,6 +188,9 @@ export class Operator {
 
   private handler<T extends KubeObject>(kind: ResourceKind<T>, cause: Cause, fn: HandlerFn<T>, options: FieldHandlerOptions<T>, field?: string): void {
     this.assertNotRunning();
+    // A kopf user's `retries: 3` (from JavaScript, where the type does not stop it) would count differently.
+    if ((options as { retries?: unknown }).retries !== undefined) throw new TypeError("handler option 'retries' is now 'attempts' (attempts in all; kopf's retries=3 is attempts: 3)");
+    if (options.attempts !== undefined && !(Number.isInteger(options.attempts) && options.attempts >= 1)) throw new RangeError(`handler option 'attempts' must be an integer ≥ 1, not ${options.attempts}`);
     const fallback = fn.name && fn.name !== "fn" ? fn.name : field ? `${cause}-${field}` : cause;
     const id = this.registry.claim(kind as ResourceKind, options.id ?? fallback, options.id !== undefined);
     this.registry.entry(kind as ResourceKind).handlers.push({
