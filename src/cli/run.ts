@@ -8,6 +8,7 @@ import { describeKind } from "../core/objects.js";
 import { createLogger } from "../observe/logging.js";
 import { installCrd } from "../testing/operator.js";
 import { loadOperator } from "./load.js";
+import type { ProbeOptions } from "../operator/operator.js";
 
 export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
 
@@ -16,18 +17,36 @@ export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
       --kubeconfig FILE  default: KUBECONFIG, in-cluster, ~/.kube/config
       --context NAME     a kubeconfig context other than the current one
       --standalone       no leader election (one replica, or development)
-      --metrics-bind ADDR  serve /metrics (and /healthz, /readyz) on ADDR, e.g. 0.0.0.0:8080; "0" for none
-      --health-bind ADDR   serve /healthz, /readyz (and /metrics) on ADDR, e.g. 0.0.0.0:8081
+      --metrics-bind ADDR  serve /metrics (and /healthz, /readyz) on ADDR, e.g. 0.0.0.0:8080; "0": no /metrics
+      --health-bind ADDR   serve /healthz, /readyz (and /metrics) on ADDR, e.g. 0.0.0.0:8081; "0": no health
       --install-crds     create the CRDs the operator declares (defineResource) if missing
   -v, --verbose          debug logging
       --log-format F     plain (default on a terminal) or json
 `;
 
-function parseBind(value: string, flag: string): { host: string; port: number } | false {
+type Bind = { host: string; port: number };
+
+function parseBind(value: string, flag: string): Bind | false {
   if (value === "0") return false;
   const m = /^(?:(.*):)?(\d+)$/.exec(value);
   if (!m) throw new Error(`${flag} ${value}: expected [HOST:]PORT, e.g. 0.0.0.0:8080`);
   return { host: m[1] || "0.0.0.0", port: Number(m[2]) };
+}
+
+/**
+ * The probe servers for --metrics-bind and --health-bind: undefined (flag absent), false ("0",
+ * that endpoint off) or an address. Two different addresses give two servers answering every
+ * endpoint; "0" turns off only the endpoint it names (the other keeps its address, or the
+ * default one); both "0": no server.
+ */
+export function probeServers(metrics: Bind | false | undefined, health: Bind | false | undefined): { probes?: ProbeOptions | false; extraProbes?: ProbeOptions } {
+  if (metrics === undefined && health === undefined) return {};
+  if (metrics === false && health === false) return { probes: false };
+  const serve = { metrics: metrics !== false, health: health !== false };
+  const [first, second] = [metrics, health].filter((b): b is Bind => b !== undefined && b !== false);
+  if (!first) return { probes: { serve } };
+  if (!second || (second.port !== 0 && JSON.stringify(first) === JSON.stringify(second))) return { probes: { ...first, serve } };
+  return { probes: { ...first, serve }, extraProbes: { ...second, serve } };
 }
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -61,11 +80,10 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   if (values.namespace && values["all-namespaces"]) throw new Error("give either -n/--namespace or -A/--all-namespaces, not both");
   const format = values["log-format"] ?? (process.stdout.isTTY ? "plain" : "json");
   if (format !== "plain" && format !== "json") throw new Error(`--log-format ${format}: expected plain or json`);
-  const metricsBind = values["metrics-bind"] ? parseBind(values["metrics-bind"], "--metrics-bind") : undefined;
-  const healthBind = values["health-bind"] ? parseBind(values["health-bind"], "--health-bind") : undefined;
-  // Both servers answer every endpoint (/metrics, /healthz, /readyz); two flags give two ports.
-  const probes = metricsBind ?? healthBind;
-  const extraProbes = metricsBind && healthBind && (healthBind.port === 0 || JSON.stringify(metricsBind) !== JSON.stringify(healthBind)) ? healthBind : undefined;
+  const { probes, extraProbes } = probeServers(
+    values["metrics-bind"] ? parseBind(values["metrics-bind"], "--metrics-bind") : undefined,
+    values["health-bind"] ? parseBind(values["health-bind"], "--health-bind") : undefined,
+  );
 
   const { operator, crds } = await loadOperator(file);
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });

@@ -16,6 +16,8 @@ export interface ProbeServerOptions {
   healthChecks?: Record<string, () => Promise<unknown> | unknown>;
   /** Extra readiness checks: each returns undefined when fine, else what is wrong. */
   readyChecks?: Record<string, () => string | undefined>;
+  /** Which endpoints this server answers (the others are 404). Default: both. */
+  serve?: { metrics?: boolean; health?: boolean };
 }
 
 /** A running probe server. */
@@ -24,6 +26,11 @@ export interface ProbeServer {
   url: string;
   port: number;
   close(): Promise<void>;
+}
+
+/** The endpoints a server with these options answers, for logs. */
+export function servedEndpoints(options: Pick<ProbeServerOptions, "serve">): string {
+  return [options.serve?.metrics !== false ? "/metrics" : "", options.serve?.health !== false ? "/healthz, /readyz" : ""].filter(Boolean).join(", ");
 }
 
 /**
@@ -37,7 +44,9 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
       res.writeHead(status, { "content-type": type });
       res.end(body);
     };
-    if (path === "/metrics" && metrics) {
+    const serveMetrics = options.serve?.metrics !== false;
+    const serveHealth = options.serve?.health !== false;
+    if (path === "/metrics" && metrics && serveMetrics) {
       metrics.text().then(
         (text) => reply(200, text, metrics.contentType),
         (error: unknown) => reply(500, `metrics failed: ${String(error)}\n`),
@@ -45,6 +54,7 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
       return;
     }
     const status = manager.status;
+    if (!serveHealth) return reply(404, "not found: this server answers /metrics only\n");
     if (path === "/healthz" || path === "/livez") {
       if (status.phase === "failed") return reply(500, `failed: ${status.error ?? "unknown"}\n`);
       const checks = Object.entries(options.healthChecks ?? {});
@@ -74,7 +84,7 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
       }
       return problems.length ? reply(503, problems.join("\n") + "\n") : reply(200, "ok\n");
     }
-    reply(404, "not found: try /metrics, /healthz or /readyz\n");
+    reply(404, `not found: try ${serveMetrics ? "/metrics, " : ""}/healthz or /readyz\n`);
   });
   return new Promise((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`probe server: cannot listen on port ${options.port ?? 8080}: ${error.code ?? error.message}`, { cause: error })));

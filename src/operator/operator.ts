@@ -27,7 +27,7 @@ import { matches, type Filters } from "../handlers/filters.js";
 import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerStatus, type Runnable } from "../controller/manager.js";
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
 import { Metrics } from "../observe/metrics.js";
-import { serveProbes, type ProbeServer } from "../observe/server.js";
+import { serveProbes, servedEndpoints, type ProbeServer, type ProbeServerOptions } from "../observe/server.js";
 
 /** Options of an {@link Operator}. */
 export interface OperatorOptions {
@@ -35,8 +35,8 @@ export interface OperatorOptions {
   name: string;
   /** Leader election on a Lease; default on. `false` for development or a single replica. */
   leaderElection?: ManagerLeaderElection | false;
-  /** The /metrics, /healthz, /readyz server; default port 8080. `false` for none. */
-  probes?: { port?: number; host?: string } | false;
+  /** The /metrics, /healthz, /readyz server; default port 8080 (`serve` picks endpoints). `false` for none. */
+  probes?: ProbeOptions | false;
   /** Default "info". */
   logLevel?: LevelWithSilent;
   /** A logger of your own (overrides logLevel). */
@@ -75,9 +75,9 @@ export interface RunOptions {
   /** Stop gracefully on SIGTERM and SIGINT. Default true. */
   handleSignals?: boolean;
   /** Overrides the operator's probe server setting (tests use `{ port: 0 }`). */
-  probes?: { port?: number; host?: string } | false;
-  /** A second server with the same endpoints (e.g. health on another port than metrics). */
-  extraProbes?: { port?: number; host?: string };
+  probes?: ProbeOptions | false;
+  /** A second server (e.g. health on another port than metrics). */
+  extraProbes?: ProbeOptions;
   /** Overrides the operator's logger. */
   logger?: Logger;
   /** Overrides the operator's namespaces for its handlers (`[]`: all). */
@@ -89,6 +89,9 @@ export interface RunOptions {
   /** Called once the operator is running (caches synced, probes listening). */
   onStarted?: (running: RunningOperator) => void;
 }
+
+/** Where a probe server listens and which endpoints it answers (default: all). */
+export type ProbeOptions = Pick<ProbeServerOptions, "port" | "host" | "serve">;
 
 /** What `onStarted` gets: where the probes are and how the manager is. */
 export interface RunningOperator {
@@ -348,9 +351,12 @@ export class Operator {
     const probeOptions = options.probes ?? this.options.probes;
     if (probeOptions === false) return [];
     const healthChecks = Object.fromEntries(this.probes);
-    const servers = [await serveProbes(manager, metrics, { ...probeOptions, healthChecks })];
-    if (options.extraProbes) servers.push(await serveProbes(manager, metrics, { ...options.extraProbes, healthChecks }));
-    for (const server of servers) logger.info({ url: server.url }, "serving /metrics, /healthz, /readyz");
+    const servers: ProbeServer[] = [];
+    for (const each of [probeOptions ?? {}, ...(options.extraProbes ? [options.extraProbes] : [])]) {
+      const server = await serveProbes(manager, metrics, { ...each, healthChecks });
+      servers.push(server);
+      logger.info({ url: server.url }, `serving ${servedEndpoints(each)}`);
+    }
     options.onListening?.(servers[0] as ProbeServer);
     return servers;
   }
