@@ -85,6 +85,32 @@ op.on.create(Ghost, async () => {});
   });
 });
 
+describe("kubeloop run with op.on.login", () => {
+  it("takes its client from the login handler, not from --kubeconfig", { timeout: 60_000 }, async () => {
+    const ns = uniqueName("login");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    writeFileSync(
+      join(scratch, "login.ts"),
+      `import { Client, ConfigMap, Operator } from "../../../src/index.js";
+export const op = new Operator({ name: "login", namespaces: ["${ns}"] });
+op.on.login(async ({ logger }) => {
+  logger.info("LOGIN HANDLER CALLED");
+  return Client.load({ path: process.env.LOGIN_KUBECONFIG });
+});
+op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.labels.via = "login"));
+`,
+    );
+    // --kubeconfig names nothing: only the login handler can connect.
+    const run = kubeloop(["run", join(scratch, "login.ts"), "--kubeconfig", join(scratch, "no-such-kubeconfig"), "--standalone", "--metrics-bind", "0", "--health-bind", "0", "--log-format", "json"], { ...process.env, LOGIN_KUBECONFIG: kubeconfig });
+    after(() => run.kill("SIGKILL"));
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "c" } });
+    await eventually("handled", async () => (await client.resource(ConfigMap).namespace(ns).get("c")).metadata?.labels?.via === "login", { timeoutMs: 45_000 });
+    assert.match(run.out(), /LOGIN HANDLER CALLED/);
+    run.kill("SIGTERM");
+    assert.equal(await run.exited, 0, run.out());
+  });
+});
+
 describe("kubeloop run when the Lease is lost", () => {
   it("exits non-zero after the grace deadline even though a daemon ignores its signal", { timeout: 90_000 }, async () => {
     const ns = uniqueName("lost");

@@ -89,7 +89,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });
   let client: Client;
   try {
-    client = await Client.load({
+    // op.on.login, when registered, supplies the client (kopf's login handlers); else the kubeconfig.
+    client = (await operator.clientFromLogin(logger)) ?? await Client.load({
       env,
       ...(values.kubeconfig ? { path: values.kubeconfig } : {}),
       ...(values.context ? { context: values.context } : {}),

@@ -4,6 +4,7 @@ import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { DiffOp } from "./diff.js";
 import type { Filters } from "./filters.js";
+import type { Logger } from "pino";
 
 /** The causes a handler can react to. */
 export type Cause = "create" | "update" | "delete" | "resume" | "field";
@@ -132,6 +133,33 @@ export interface RawEvent<T extends KubeObject> {
   object: T;
   /** The previous state, on `apply` of a known object. */
   old?: T;
+  /** Log lines naming the object (and posted as Events at or above the operator's `eventLevel`), as other handlers'. */
+  logger: HandlerLogger;
+  client: Client;
+  indexes: Indexes;
+}
+
+/** What `op.on.probe` functions get (kopf passes indexes to probes too). */
+export interface ProbeContext {
+  client: Client;
+  logger: Logger;
+  indexes: Indexes;
+}
+
+/** What `op.on.startup` and `op.on.cleanup` functions get. */
+export interface ActivityContext {
+  client: Client;
+  logger: Logger;
+  /** Failed attempts before this one (startup handlers are retried). */
+  retries: number;
+}
+
+/** Options of startup handlers: retried as other handlers are (TemporaryError after its delay, others with backoff). */
+export interface StartupOptions {
+  /** Attempts in all before the operator gives up starting (kopf's `retries`). Default: unlimited. */
+  attempts?: number;
+  /** Delay before retrying an ordinary error: `backoffMs × 2^retries`, capped at 60 s. Default 1 s. */
+  backoffMs?: number;
 }
 
 export interface EventSpec {

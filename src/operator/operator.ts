@@ -16,7 +16,11 @@ import { ControllerBuilder } from "../controller/builder.js";
 import type { ControllerSpec } from "../controller/spec.js";
 import { IndexSet } from "../handlers/indexes.js";
 import { Processor, type EventLevel } from "../handlers/processing.js";
-import { Registry, type KindEntry, type RawEvent, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause } from "../handlers/registry.js";
+import { Registry, type KindEntry, type RawEvent, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause, type ActivityContext, type ProbeContext, type StartupOptions, type Indexes } from "../handlers/registry.js";
+import { objectLogger } from "../handlers/context.js";
+import { TemporaryError } from "../handlers/errors.js";
+import { TerminalError } from "../core/errors.js";
+import { systemClock } from "../core/clock.js";
 import { watchScope } from "../handlers/scope.js";
 import { Tasks } from "../handlers/tasks.js";
 import { progressKeys } from "../handlers/progress.js";
@@ -125,10 +129,10 @@ export class Operator {
   readonly name: string;
   private readonly specs: ControllerSpec<KubeObject>[] = [];
   private readonly registry = new Registry();
-  private readonly startups: ((ctx: { client: Client; logger: Logger }) => Promise<void> | void)[] = [];
-  private readonly cleanups: ((ctx: { client: Client; logger: Logger }) => Promise<void> | void)[] = [];
-  private readonly probes = new Map<string, () => Promise<unknown> | unknown>();
-  private login: (() => Promise<Client> | Client) | undefined;
+  private readonly startups: { fn: (ctx: ActivityContext) => Promise<void> | void; options: StartupOptions }[] = [];
+  private readonly cleanups: ((ctx: ActivityContext) => Promise<void> | void)[] = [];
+  private readonly probes = new Map<string, (ctx: ProbeContext) => Promise<unknown> | unknown>();
+  private login: ((ctx: { logger: Logger }) => Promise<Client> | Client) | undefined;
   private running = false;
   /** Per-object state of the handlers while running (for {@link Operator.trackedObjects}). */
   private tracked: { processors: Processor[]; tasks: Tasks } | undefined;
@@ -157,14 +161,22 @@ export class Operator {
       this.assertNotRunning();
       this.registry.entry(kind as ResourceKind).events.push({ fn: fn as EventSpec["fn"], options: options as Filters<KubeObject> });
     },
-    /** Before anything is watched; a throw stops the operator from starting. */
-    startup: (fn: (ctx: { client: Client; logger: Logger }) => Promise<void> | void) => void this.startups.push(fn),
-    /** After a graceful stop. */
-    cleanup: (fn: (ctx: { client: Client; logger: Logger }) => Promise<void> | void) => void this.cleanups.push(fn),
-    /** Supplies the client (custom credentials) instead of `Client.load()`. */
-    login: (fn: () => Promise<Client> | Client) => void (this.login = fn),
-    /** A liveness probe whose result is reported by /healthz. */
-    probe: (id: string, fn: () => Promise<unknown> | unknown) => void this.probes.set(id, fn),
+    /**
+     * Before controllers and handlers act, in order. Retried as handlers are: a `TemporaryError`
+     * after its delay, other errors with backoff, until `attempts` are used up; a `TerminalError`
+     * (`PermanentError`) or the last attempt's error stops the operator from starting. A stop
+     * signal ends the retries.
+     */
+    startup: (fn: (ctx: ActivityContext) => Promise<void> | void, options: StartupOptions = {}) => void this.startups.push({ fn, options }),
+    /** After a graceful stop; a failure is logged. */
+    cleanup: (fn: (ctx: ActivityContext) => Promise<void> | void) => void this.cleanups.push(fn),
+    /**
+     * Supplies the client (custom credentials) instead of `Client.load()`. `kubeloop run` and
+     * `runOperator` use it instead of their own client when one is registered.
+     */
+    login: (fn: (ctx: { logger: Logger }) => Promise<Client> | Client) => void (this.login = fn),
+    /** A liveness probe whose result /healthz reports under `id` (a throw makes it 500); it gets the client, a logger and the indexes. */
+    probe: (id: string, fn: (ctx: ProbeContext) => Promise<unknown> | unknown) => void this.probes.set(id, fn),
   };
 
   /** Calls `fn` every `intervalMs` for each object of `kind` (while it exists and this replica leads). */
@@ -206,7 +218,7 @@ export class Operator {
   }
 
   /** Turns the registry into controllers (one per kind), index feeds, event feeds and the task runner. */
-  private wireHandlers(manager: Manager, client: Client, logger: Logger, namespaces: string[] | undefined): Tasks {
+  private wireHandlers(manager: Manager, client: Client, logger: Logger, namespaces: string[] | undefined): { tasks: Tasks; indexes: Indexes } {
     const indexSet = new IndexSet();
     const keys = progressKeys(this.options.annotationPrefix ?? `${this.name}.kubeloop.dev`);
     const finalizer = `${keys.prefix}/finalizer`;
@@ -244,12 +256,15 @@ export class Operator {
           void tasks.stop(uid);
         });
       }
-      if (entry.events.length) manager.add(eventHandlers(entry, informer, inScope, logger));
+      if (entry.events.length) {
+        const context = { client, indexes: indexSet.view, logger: (object: KubeObject) => objectLogger(logger, object, "event", { recorder: manager.recorder, level: this.options.eventLevel ?? "info" }) };
+        manager.add(eventHandlers(entry, informer, inScope, logger, context));
+      }
     }
     // Timers and daemons start with their objects (in the handlers' reconciles); this stops them all.
     manager.add({ start: async () => {}, stop: () => tasks.stopAll() });
     this.tracked = { processors, tasks };
-    return tasks;
+    return { tasks, indexes: indexSet.view };
   }
 
   /**
@@ -290,6 +305,14 @@ export class Operator {
     return [...seen.values()];
   }
 
+  /**
+   * The client `op.on.login` supplies, or undefined without a login handler. `kubeloop run` and
+   * `runOperator` call it and run the operator with that client. Rejects with the handler's error.
+   */
+  async clientFromLogin(logger: Logger = createLogger(this.name, { level: this.options.logLevel ?? "info" })): Promise<Client | undefined> {
+    return this.login ? await this.login({ logger }) : undefined;
+  }
+
   /** Kinds the operator watches (for RBAC generation and `kubeloop dev`). */
   get kinds(): ResourceKind[] {
     return [...this.specs.flatMap((s) => [s.kind as ResourceKind, ...s.sources.map((x) => x.kind)]), ...[...this.registry.kinds.values()].map((e) => e.kind)];
@@ -305,19 +328,22 @@ export class Operator {
     const servers: ProbeServer[] = [];
     const signals = trapSignals(options, logger);
     try {
-      client = options.client ?? (this.login ? await this.login() : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT }));
+      client = options.client ?? (this.login ? await this.login({ logger }) : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT }));
       for (const warning of client.config.warnings ?? []) logger.warn({ source: client.config.source }, warning);
       const metrics = new Metrics();
       const manager = this.assemble(client, logger, metrics, options);
-      tasks = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces);
-      servers.push(...(await this.serve(manager, metrics, options, logger)));
-      for (const startup of this.startups) await startup({ client, logger });
+      const wired = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces);
+      tasks = wired.tasks;
+      servers.push(...(await this.serve(manager, metrics, options, logger, { client, logger, indexes: wired.indexes })));
+      let started = true;
+      for (const startup of this.startups) started &&= await runStartup(startup, { client, logger }, signals.signal);
+      if (!started) return; // stopped while a startup handler was being retried
       void manager.whenSynced().then(() => options.onStarted?.({ probes: servers[0], manager, metrics }));
       await manager.run(signals.signal);
       for (const cleanup of this.cleanups) {
         const c = client;
         await Promise.resolve()
-          .then(() => cleanup({ client: c, logger }))
+          .then(() => cleanup({ client: c, logger, retries: 0 }))
           .catch((error: unknown) => logger.error({ err: error }, "cleanup handler failed"));
       }
     } finally {
@@ -347,10 +373,10 @@ export class Operator {
   }
 
   /** The probe servers (/metrics, /healthz, /readyz), listening before caches sync. */
-  private async serve(manager: Manager, metrics: Metrics, options: RunOptions, logger: Logger): Promise<ProbeServer[]> {
+  private async serve(manager: Manager, metrics: Metrics, options: RunOptions, logger: Logger, probeContext: ProbeContext): Promise<ProbeServer[]> {
     const probeOptions = options.probes ?? this.options.probes;
     if (probeOptions === false) return [];
-    const healthChecks = Object.fromEntries(this.probes);
+    const healthChecks = Object.fromEntries([...this.probes].map(([id, fn]) => [id, () => fn(probeContext)]));
     const servers: ProbeServer[] = [];
     for (const each of [probeOptions ?? {}, ...(options.extraProbes ? [options.extraProbes] : [])]) {
       const server = await serveProbes(manager, metrics, { ...each, healthChecks });
@@ -407,10 +433,17 @@ function scoped<T extends KubeObject>(spec: ControllerSpec<T>, namespaces: strin
  * then every watched change; on stop, calls in flight finish within the deadline (they get no
  * signal: past it they are abandoned and counted).
  */
-function eventHandlers(entry: KindEntry, informer: CacheView<KubeObject>, inScope: (namespace: string | undefined) => boolean, logger: Logger): Runnable {
+function eventHandlers(
+  entry: KindEntry,
+  informer: CacheView<KubeObject>,
+  inScope: (namespace: string | undefined) => boolean,
+  logger: Logger,
+  context: { client: Client; indexes: Indexes; logger: (object: KubeObject) => RawEvent<KubeObject>["logger"] },
+): Runnable {
   let unsubscribe = () => {};
   const inFlight = new Set<Promise<void>>();
-  const deliver = (event: RawEvent<KubeObject>) => {
+  const deliver = (bare: Omit<RawEvent<KubeObject>, "logger" | "client" | "indexes">) => {
+    const event: RawEvent<KubeObject> = { ...bare, client: context.client, indexes: context.indexes, logger: context.logger(bare.object) };
     if (!inScope(event.object.metadata?.namespace)) return;
     for (const h of entry.events) {
       if (!matches(event.object, h.options)) continue;
@@ -437,4 +470,25 @@ function eventHandlers(entry: KindEntry, informer: CacheView<KubeObject>, inScop
       return { abandoned: finished ? 0 : inFlight.size };
     },
   };
+}
+
+/**
+ * Runs one startup handler until it succeeds (true): a TemporaryError after its delay, other
+ * errors with backoff; a TerminalError or the last of `attempts` rejects; the stop signal ends
+ * it with false.
+ */
+async function runStartup(startup: { fn: (ctx: ActivityContext) => Promise<void> | void; options: StartupOptions }, ctx: Omit<ActivityContext, "retries">, signal: AbortSignal): Promise<boolean> {
+  const { attempts, backoffMs = 1_000 } = startup.options;
+  for (let retries = 0; ; retries++) {
+    if (signal.aborted) return false;
+    try {
+      await startup.fn({ ...ctx, retries });
+      return true;
+    } catch (error) {
+      if (error instanceof TerminalError || (attempts !== undefined && retries + 1 >= attempts)) throw error;
+      const delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, backoffMs * 2 ** Math.min(retries, 16));
+      ctx.logger.error({ err: error, handler: startup.fn.name || "startup", retries: retries + 1, delayMs: delay }, "startup handler failed: will retry");
+      await systemClock.sleep(delay, signal).catch(() => {}); // aborted: checked above
+    }
+  }
 }

@@ -37,15 +37,18 @@ export interface OperatorUnderTest extends RunningOperator {
 export async function runOperator(op: Operator, options: RunOperatorOptions = {}): Promise<OperatorUnderTest> {
   const ownClient = !options.client;
   const client = options.client ?? (await Client.load({ ...(options.kubeconfig ? { path: options.kubeconfig } : {}), rateLimit: false }));
+  const logger = options.logger ?? pino({ level: "warn" });
+  // An operator with op.on.login runs with the client it supplies (the test keeps its own).
+  const loginClient = await op.clientFromLogin(logger);
   const controller = new AbortController();
   let started!: (r: RunningOperator) => void;
   const ready = new Promise<RunningOperator>((resolve) => (started = resolve));
   const done = op.run({
-    client,
+    client: loginClient ?? client,
     signal: controller.signal,
     handleSignals: false,
     probes: options.probes ? { port: 0, host: "127.0.0.1" } : false,
-    logger: options.logger ?? pino({ level: "warn" }),
+    logger,
     ...(options.leaderElection ? {} : { leaderElection: false }),
     onStarted: started,
   });
@@ -55,6 +58,7 @@ export async function runOperator(op: Operator, options: RunOperatorOptions = {}
       await done;
     } finally {
       if (ownClient) await client.close();
+      await loginClient?.close();
     }
   };
   const timeoutMs = options.startTimeoutMs ?? 60_000;

@@ -1,0 +1,156 @@
+// Where kubeloop's handler level meets a kopf user's expectations (issue 14), against the real
+// API server: raw event handlers and probes get the handlers' context, startup handlers are
+// retried, op.on.login supplies the client of runOperator.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { Client, ConfigMap, Event, Namespace, Operator, PermanentError, TemporaryError } from "../src/index.js";
+import { HttpFaultProxy, runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+
+let client: Client;
+let kubeconfig: string;
+let dir: string;
+const running: OperatorUnderTest[] = [];
+before(async () => {
+  kubeconfig = (await sharedCluster()).kubeconfigPath;
+  client = await Client.load({ path: kubeconfig, rateLimit: false });
+  dir = mkdtempSync(join(tmpdir(), "kubeloop-kopf-"));
+});
+after(async () => {
+  for (const op of running) await op.stop().catch(() => {});
+  await client?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await releaseSharedCluster();
+});
+
+async function namespace(): Promise<string> {
+  const ns = uniqueName("kopf");
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  return ns;
+}
+async function start(op: Operator, options: { lines?: string[]; probes?: boolean } = {}): Promise<OperatorUnderTest> {
+  const logger = pino({ level: "info" }, { write: (line: string) => void options.lines?.push(line) });
+  const r = await runOperator(op, { client, logger, ...(options.probes ? { probes: true } : {}) });
+  running.push(r);
+  return r;
+}
+
+describe("the handlers' context everywhere", () => {
+  it("raw event handlers get a logger naming the object (posting Events), the client and the indexes; their failures name the object", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const lines: string[] = [];
+    const seen: string[] = [];
+    const op = new Operator({ name: "rawctx", namespaces: [ns], leaderElection: false });
+    op.index(ConfigMap, "by-color", (o) => (o.data?.color ? { [o.data.color]: o.metadata?.name } : undefined));
+    op.on.event(ConfigMap, async ({ type, object, logger, client: c, indexes }) => {
+      if (type === "delete") return;
+      if (object.metadata?.name === "boom") throw new Error("event handler exploded");
+      const again = await c.resource(ConfigMap).namespace(ns).get(object.metadata?.name ?? "");
+      seen.push(`${again.metadata?.name}:${JSON.stringify(indexes.get("by-color")?.get("red") ?? [])}`);
+      logger.info(`saw ${object.metadata?.name}`);
+    });
+    await start(op, { lines });
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "r" }, data: { color: "red" } });
+    await eventually("the handler ran with client and indexes", async () => seen.some((s) => s === 'r:["r"]'));
+    await eventually("its log line posted as an Event on the object", async () => (await client.resource(Event).namespace(ns).list()).items.some((e) => e.regarding?.name === "r" && e.note === "saw r"));
+    await cms.create({ metadata: { name: "boom" } });
+    await eventually("the failure logged with the object", async () => lines.some((l) => l.includes("event handler failed") && l.includes(`${ns}/boom`)));
+  });
+
+  it("probes get the client, a logger and the indexes; /healthz reports what they return", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const op = new Operator({ name: "probectx", namespaces: [ns], leaderElection: false });
+    op.index(ConfigMap, "names", (o) => ({ all: o.metadata?.name }));
+    op.on.probe("objects", async ({ indexes, client: c, logger }) => {
+      logger.debug("probing");
+      await c.resource(Namespace).get(ns);
+      return indexes.get("names")?.get("all")?.length ?? 0;
+    });
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "a" } });
+    await cms.create({ metadata: { name: "b" } });
+    const r = await start(op, { probes: true });
+    const url = r.probes?.url;
+    assert.ok(url, "a probe server");
+    await eventually("/healthz counts the indexed objects", async () => {
+      const body = (await (await fetch(`${url}/healthz`)).json()) as { objects?: { ok: boolean; result: number } };
+      return body.objects?.ok && body.objects.result >= 2; // a and b (and the namespace's root CA ConfigMap, if any)
+    });
+  });
+});
+
+describe("startup and login", () => {
+  it("a startup handler is retried: TemporaryError after its delay, others with backoff; then the operator starts", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const attempts: number[] = [];
+    const op = new Operator({ name: "startup", namespaces: [ns], leaderElection: false });
+    op.on.startup(
+      async ({ retries }) => {
+        attempts.push(Date.now());
+        if (retries === 0) throw new TemporaryError("not yet", { delayMs: 300 });
+        if (retries === 1) throw new Error("flaky");
+      },
+      { backoffMs: 200 },
+    );
+    let handled = false;
+    op.on.create(ConfigMap, async () => void (handled = true));
+    await start(op);
+    assert.equal(attempts.length, 3);
+    assert.ok(attempts[1]! - attempts[0]! >= 280, `TemporaryError's delay honoured (${attempts[1]! - attempts[0]!} ms)`);
+    assert.ok(attempts[2]! - attempts[1]! >= 180, `backoff honoured (${attempts[2]! - attempts[1]!} ms)`);
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "c" } });
+    await eventually("handlers run after startup", async () => handled);
+  });
+
+  it("a startup handler that fails for good (PermanentError, or its last attempt) stops the operator from starting", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const permanent = new Operator({ name: "startup-perm", namespaces: [ns], leaderElection: false });
+    let calls = 0;
+    permanent.on.startup(async () => {
+      calls++;
+      throw new PermanentError("no license");
+    });
+    await assert.rejects(runOperator(permanent, { client, logger: pino({ level: "silent" }) }), /no license/);
+    assert.equal(calls, 1);
+    const limited = new Operator({ name: "startup-lim", namespaces: [ns], leaderElection: false });
+    calls = 0;
+    limited.on.startup(
+      async () => {
+        calls++;
+        throw new Error("still broken");
+      },
+      { attempts: 2, backoffMs: 50 },
+    );
+    await assert.rejects(runOperator(limited, { client, logger: pino({ level: "silent" }) }), /still broken/);
+    assert.equal(calls, 2);
+  });
+
+  it("runOperator runs the operator with the client op.on.login supplies", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const id = identityFromKubeconfig(kubeconfig);
+    const proxy = await HttpFaultProxy.start({ server: id.server, ca: id.ca, certificate: id.cert, key: id.key });
+    try {
+      const op = new Operator({ name: "login-test", namespaces: [ns], leaderElection: false });
+      let logins = 0;
+      op.on.login(async () => {
+        logins++;
+        return Client.load({ path: proxy.writeKubeconfig(join(dir, "login.yaml")), rateLimit: false });
+      });
+      let handled = false;
+      op.on.create(ConfigMap, async () => void (handled = true));
+      const r = await start(op);
+      await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "c" } });
+      await eventually("handled", async () => handled);
+      assert.equal(logins, 1);
+      assert.ok(proxy.total > 0, "the operator's requests went through the login client");
+      await r.stop();
+    } finally {
+      await proxy.close();
+    }
+  });
+});
