@@ -84,6 +84,38 @@ describe("the handlers' context everywhere", () => {
   });
 });
 
+describe("daemons as kopf users know them", () => {
+  it("a daemon's patch is written after every attempt, the failed one included; TemporaryError restarts it after its delay", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const starts: number[] = [];
+    const op = new Operator({ name: "daemonpatch", namespaces: [ns], leaderElection: false });
+    op.daemon(
+      ConfigMap,
+      async ({ patch, retries }) => {
+        starts.push(Date.now());
+        if (retries === 0) {
+          patch.metadata.labels["first-attempt"] = "failed";
+          throw new TemporaryError("again soon", { delayMs: 300 });
+        }
+        patch.metadata.labels["second-attempt"] = "done";
+      },
+      { labels: { daemon: "yes" } },
+    );
+    await start(op);
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "d", labels: { daemon: "yes" } } });
+    await eventually("both attempts' patches written", async () => {
+      const labels = (await cms.get("d")).metadata?.labels ?? {};
+      return labels["first-attempt"] === "failed" && labels["second-attempt"] === "done";
+    });
+    assert.equal(starts.length, 2);
+    assert.ok(starts[1]! - starts[0]! >= 280 && starts[1]! - starts[0]! < 5_000, `restarted after the TemporaryError's delay (${starts[1]! - starts[0]!} ms), not the 10 s backoff`);
+    // Leave no finalizer behind.
+    await cms.delete("d");
+    await eventually("deleted", async () => !(await cms.list()).items.some((c) => c.metadata?.name === "d"));
+  });
+});
+
 describe("startup and login", () => {
   it("a startup handler is retried: TemporaryError after its delay, others with backoff; then the operator starts", { timeout: 60_000 }, async () => {
     const ns = await namespace();

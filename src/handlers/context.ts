@@ -24,6 +24,22 @@ export function handlerContext(object: KubeObject, parts: ContextParts): Handler
   } as HandlerContext<KubeObject>;
 }
 
+/**
+ * A context whose `object` (and `spec`, `status`, `meta`) are read from `latest()` on every
+ * access: for timers and daemons, which run while the object changes (kopf's daemons see the
+ * current body too).
+ */
+export function liveContext(latest: () => KubeObject, parts: ContextParts): HandlerContext<KubeObject> {
+  const ctx = handlerContext(latest(), parts);
+  Object.defineProperties(ctx, {
+    object: { get: latest, enumerable: true },
+    spec: { get: () => (latest() as { spec?: unknown }).spec, enumerable: true },
+    status: { get: () => (latest() as { status?: unknown }).status, enumerable: true },
+    meta: { get: () => latest().metadata ?? {}, enumerable: true },
+  });
+  return ctx;
+}
+
 /** Splits a handler's patch into the main object part and the status part; drops empty parts. */
 function splitPatch(patch: Partial<Patch>): { main: Record<string, unknown>; status: Record<string, unknown> } {
   const { status = {}, metadata, ...rest } = patch as Patch;

@@ -11,6 +11,7 @@ import { Store } from "../runtime/store.js";
 import { IndexSet } from "./indexes.js";
 import type { KindEntry } from "./registry.js";
 import { Tasks } from "./tasks.js";
+import { PermanentError, TemporaryError } from "./errors.js";
 
 const quiet = pino({ level: "silent" });
 const cm = (name: string, labels: Record<string, string> = {}): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", uid: `uid-${name}`, labels } });
@@ -91,6 +92,52 @@ describe("timers and daemons on a ManualClock", () => {
     await settle();
     assert.deepEqual([...running], []);
     assert.equal(tasks.size, 0, "no state left for an object without tasks");
+    await tasks.stopAll();
+    await client.close();
+  });
+
+  it("a daemon's TemporaryError restarts it after that delay, not the backoff; a TerminalError ends it", async () => {
+    const starts: number[] = [];
+    const { clock, tasks, entry, client } = setup({}, [cm("a")]);
+    entry.daemons.push({
+      id: "d",
+      fn: async ({ retries }) => {
+        starts.push(clock.now());
+        if (retries === 0) throw new TemporaryError("later", { delayMs: 2_000 });
+        if (retries === 1) throw new Error("plain");
+        throw new PermanentError("give up");
+      },
+      options: { backoffMs: 10_000 },
+    });
+    tasks.ensure(cm("a"), entry);
+    await settle();
+    for (let i = 0; i < 200; i++) await clock.advance(100);
+    assert.deepEqual(starts, [0, 2_000, 12_000], "TemporaryError's delay, then the backoff, then no restart after a PermanentError");
+    await tasks.stopAll();
+    await client.close();
+  });
+
+  it("a daemon reads the object's current state, not a snapshot from its start", async () => {
+    const seen: unknown[] = [];
+    let next!: () => void;
+    const { tasks, entry, client, store } = setup({}, [{ ...cm("a"), data: { v: "1" } } as KubeObject]);
+    entry.daemons.push({
+      id: "d",
+      // ctx.object is a getter: read it when needed (a destructured copy is the value then).
+      fn: async (ctx) => {
+        seen.push((ctx.object as { data?: { v?: string } }).data?.v);
+        await new Promise<void>((r) => (next = r));
+        seen.push((ctx.object as { data?: { v?: string } }).data?.v);
+        await new Promise((r) => ctx.signal.addEventListener("abort", r, { once: true }));
+      },
+      options: {},
+    });
+    tasks.ensure(store.get("ns/a")!, entry);
+    await settle();
+    store.apply({ ...cm("a"), data: { v: "2" } } as KubeObject);
+    next();
+    await settle();
+    assert.deepEqual(seen, ["1", "2"]);
     await tasks.stopAll();
     await client.close();
   });

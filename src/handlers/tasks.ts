@@ -15,11 +15,12 @@ import type { KubeObject } from "../core/objects.js";
 import { objectKey, objectId } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
-import { NotFoundError } from "../core/errors.js";
+import { NotFoundError, TerminalError } from "../core/errors.js";
+import { TemporaryError } from "./errors.js";
 import type { StopResult } from "../controller/spec.js";
 import type { StoreReader } from "../runtime/store.js";
 import { matches } from "./filters.js";
-import { PatchWriter, handlerContext, objectLogger } from "./context.js";
+import { PatchWriter, liveContext, objectLogger } from "./context.js";
 import type { HandlerContext, HandlerLogger, Indexes, KindEntry } from "./registry.js";
 
 interface Running {
@@ -99,16 +100,20 @@ export class Tasks {
               continue;
             }
           }
+          const ctx = this.context(latest, log, signal, retry);
+          let failure: unknown;
           try {
-            const ctx = this.context(latest(), log, signal, retry);
             await t.fn(ctx);
-            await this.writer(entry).write(ctx.object, ctx.patch);
-            retry = 0;
           } catch (error) {
-            if (signal.aborted) return;
-            if (error instanceof NotFoundError) return gone(); // the object is gone: so is the timer's reason
+            failure = error ?? new Error("timer threw undefined");
+          }
+          if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return gone(); // the object is gone: so is the timer's reason
+          if (signal.aborted) return;
+          if (failure === undefined) retry = 0;
+          else if (failure instanceof NotFoundError) return gone();
+          else {
             retry++;
-            log.warn(`timer failed: ${error instanceof Error ? error.message : String(error)}`);
+            log.warn(`timer failed: ${failure instanceof Error ? failure.message : String(failure)}`);
           }
           await sleep(t.options.intervalMs, signal);
         }
@@ -119,14 +124,24 @@ export class Tasks {
       tasks.set(`daemon/${d.id}`, this.spawn(d.options.cancellationTimeoutMs ?? 30_000, async (signal) => {
         const log = this.logger(object, d.id);
         for (let retry = 0; !signal.aborted; retry++) {
+          const ctx = this.context(latest, log, signal, retry);
+          let failure: unknown;
           try {
-            await d.fn(this.context(latest(), log, signal, retry));
-            return; // finished: not restarted until the operator restarts
+            await d.fn(ctx);
           } catch (error) {
-            if (signal.aborted) return;
-            log.warn(`daemon failed, restarting: ${error instanceof Error ? error.message : String(error)}`);
-            await sleep(d.options.backoffMs ?? 10_000, signal);
+            failure = error ?? new Error("daemon threw undefined");
           }
+          // As kopf: the patch is applied after every attempt, failed ones included.
+          if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return;
+          if (failure === undefined || signal.aborted) return; // finished: not restarted until the operator restarts
+          const message = failure instanceof Error ? failure.message : String(failure);
+          if (failure instanceof TerminalError) {
+            log.error(`daemon failed permanently, not restarted: ${message}`);
+            return;
+          }
+          const delay = failure instanceof TemporaryError ? failure.delayMs : (d.options.backoffMs ?? 10_000);
+          log.warn(`daemon failed, restarting in ${delay} ms: ${message}`);
+          await sleep(delay, signal);
         }
       }));
     }
@@ -182,8 +197,24 @@ export class Tasks {
     return false;
   }
 
-  private context(object: KubeObject, logger: HandlerLogger, signal: AbortSignal, retry: number): HandlerContext<KubeObject> {
-    return handlerContext(object, { cause: "resume", old: undefined, new: undefined, diff: [], logger, retries: retry, started: new Date(), signal, client: this.o.client, indexes: this.o.indexes });
+  /**
+   * Writes a timer's or daemon's patch (nothing when it is empty). Not once the operator stops or
+   * lost its Lease: a replica that may no longer lead must not write. False when the object is gone.
+   */
+  private async applyPatch(entry: KindEntry, latest: () => KubeObject, patch: HandlerContext<KubeObject>["patch"], log: HandlerLogger): Promise<boolean> {
+    if (this.root.signal.aborted) return true;
+    try {
+      await this.writer(entry).write(latest(), patch);
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      log.warn(`could not write the patch: ${error instanceof Error ? error.message : String(error)}`);
+      return true;
+    }
+  }
+
+  private context(latest: () => KubeObject, logger: HandlerLogger, signal: AbortSignal, retry: number): HandlerContext<KubeObject> {
+    return liveContext(latest, { cause: "resume", old: undefined, new: undefined, diff: [], logger, retries: retry, started: new Date(), signal, client: this.o.client, indexes: this.o.indexes });
   }
 
   private writer(entry: KindEntry): PatchWriter {
