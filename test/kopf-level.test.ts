@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, Event, Namespace, Operator, PermanentError, TemporaryError } from "../src/index.js";
+import { Client, ConfigMap, CoreEvent, Event, Namespace, Operator, PermanentError, TemporaryError } from "../src/index.js";
 import { HttpFaultProxy, runOperator, type OperatorUnderTest } from "../src/testing.js";
 import { eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
@@ -80,6 +80,25 @@ describe("the handlers' context everywhere", () => {
     await eventually("/healthz counts the indexed objects", async () => {
       const body = (await (await fetch(`${url}/healthz`)).json()) as { objects?: { ok: boolean; result: number } };
       return body.objects?.ok && body.objects.result >= 2; // a and b (and the namespace's root CA ConfigMap, if any)
+    });
+  });
+});
+
+describe("events of any type", () => {
+  it("ctx.event: Normal and Warning as events.k8s.io Events, kopf's Error (any other type) as a core/v1 Event", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const op = new Operator({ name: "evtypes", namespaces: [ns], leaderElection: false });
+    op.on.create(ConfigMap, async ({ event }) => {
+      event({ type: "Warning", reason: "Careful", note: "a warning" });
+      event({ type: "Error", reason: "Exploded", note: "an error, as kopf.exception posts" });
+      event({ type: "Audit", reason: "Custom", note: "a custom type" });
+    });
+    await start(op);
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "e" } });
+    await eventually("the Warning", async () => (await client.resource(Event).namespace(ns).list()).items.some((e) => e.type === "Warning" && e.reason === "Careful" && e.regarding?.name === "e"));
+    await eventually("the Error and the custom type, as core/v1 Events", async () => {
+      const items = (await client.resource(CoreEvent).namespace(ns).list()).items;
+      return ["Error", "Audit"].every((type) => items.some((e) => e.type === type && e.involvedObject?.name === "e" && e.source?.component === "kubeloop.dev/evtypes"));
     });
   });
 });

@@ -6,15 +6,21 @@
 // Recording never fails a reconcile: events are best effort (a write failure is reported to
 // `onError`), and writes are serialized per series so counts never go backwards.
 import type { Client } from "../client/client.js";
-import { Event } from "../core/builtins.js";
+import { CoreEvent, Event } from "../core/builtins.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { NotFoundError } from "../core/errors.js";
 import { microTime, type KubeObject } from "../core/objects.js";
 import type * as events from "kubernetes-types/events/v1.js";
+import type * as core from "kubernetes-types/core/v1.js";
 
 /** What happened. `type` is Normal unless said; `action` defaults to the reason. */
 export interface EventInput {
-  type?: "Normal" | "Warning";
+  /**
+   * "Normal" (default) or "Warning", posted as events.k8s.io/v1 Events (with series). Any other
+   * type (kopf posts "Error" for exceptions, and any custom type) is posted as a core/v1 Event:
+   * events.k8s.io refuses types other than Normal and Warning, core/v1 accepts them.
+   */
+  type?: "Normal" | "Warning" | (string & {});
   /** Short CamelCase machine-readable cause, e.g. "ScaledUp". */
   reason: string;
   /** Human-readable description (at most 1 kB). */
@@ -70,6 +76,7 @@ export class EventRecorder {
   event(regarding: KubeObject, input: EventInput): void {
     const ref = objectReference(regarding);
     const type = input.type ?? "Normal";
+    if (type !== "Normal" && type !== "Warning") return this.coreEvent(ref, type, input);
     const action = input.action ?? input.reason;
     const note = input.note.length > 1024 ? input.note.slice(0, 1021) + "..." : input.note;
     const key = JSON.stringify([ref.uid ?? "", ref.namespace ?? "", ref.kind, ref.name, type, input.reason, action, note]);
@@ -108,6 +115,39 @@ export class EventRecorder {
           this.options.onError?.(error);
         },
       );
+  }
+
+  /** A core/v1 Event (for types events.k8s.io refuses); not aggregated into series. */
+  private coreEvent(ref: NonNullable<events.Event["regarding"]>, type: string, input: EventInput): void {
+    const now = new Date().toISOString();
+    const namespace = ref.namespace || "default";
+    const note = input.note.length > 1024 ? input.note.slice(0, 1021) + "..." : input.note;
+    const body: core.Event = {
+      metadata: { name: eventName(ref.name ?? "", `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`), namespace },
+      involvedObject: ref,
+      type,
+      reason: input.reason,
+      message: note,
+      action: input.action ?? input.reason,
+      source: { component: this.options.controller },
+      reportingComponent: this.options.controller,
+      reportingInstance: this.options.instance,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+      ...(input.related ? { related: objectReference(input.related) } : {}),
+    };
+    const key = `core/${now}/${Math.random()}`;
+    const series: Series = { namespace, name: body.metadata?.name ?? "", count: 1, lastSeen: this.clock.now(), writing: Promise.resolve() };
+    this.series.set(key, series);
+    series.writing = this.client
+      .resource(CoreEvent)
+      .create(body)
+      .then(
+        () => undefined,
+        (error) => this.options.onError?.(error),
+      )
+      .finally(() => this.series.delete(key));
   }
 
   /** Waits until every write started so far has finished. */

@@ -5,23 +5,29 @@ import type { Client } from "../client/client.js";
 import { objectKey, type KubeObject, type ResourceKind } from "../core/objects.js";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../controller/events.js";
-import type { HandlerContext, HandlerLogger } from "./registry.js";
+import type { HandlerContext, HandlerEventInput, HandlerLogger } from "./registry.js";
 
 type Patch = HandlerContext<KubeObject>["patch"];
 
 /** The parts of a context that vary per call; the rest comes from the object. */
-export type ContextParts = Omit<HandlerContext<KubeObject>, "object" | "spec" | "status" | "meta" | "patch">;
+export type ContextParts = Omit<HandlerContext<KubeObject>, "object" | "spec" | "status" | "meta" | "patch" | "event"> & {
+  /** Where `ctx.event()` posts. */
+  recorder: EventRecorder;
+};
 
 /** A fresh context for `object`, with an empty patch. */
 export function handlerContext(object: KubeObject, parts: ContextParts): HandlerContext<KubeObject> {
-  return {
+  const { recorder, ...rest } = parts;
+  const ctx = {
     object,
     spec: (object as { spec?: unknown }).spec,
     status: (object as { status?: unknown }).status,
     meta: object.metadata ?? {},
     patch: { metadata: { labels: {}, annotations: {} }, status: {} },
-    ...parts,
+    ...rest,
+    event: ({ regarding, ...input }: HandlerEventInput) => recorder.event(regarding ?? ctx.object, input),
   } as HandlerContext<KubeObject>;
+  return ctx;
 }
 
 /**

@@ -100,7 +100,7 @@ describe("Processor (server-less)", () => {
       indexes: [],
     };
     const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
-    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store });
+    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
     const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
     const ctx = reconcileContext({ key: "ns/w", object: informer.store.get("ns/w"), kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" });
     await processor.reconcile({ namespace: "ns", name: "w" }, ctx);
@@ -143,7 +143,7 @@ describe("Processor (server-less)", () => {
       indexes: [],
     };
     const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
-    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store });
+    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
     const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
     const reconcile = (object: KubeObject) =>
       processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ key: "ns/w", object, kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" }));

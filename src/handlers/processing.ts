@@ -30,8 +30,8 @@ import type { Cause, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./
 import type { Tasks } from "./tasks.js";
 import { PatchWriter, handlerContext, objectLogger } from "./context.js";
 
-/** The least level of handler log lines that are also posted as Events on the object. */
-export type EventLevel = "debug" | "info" | "warn" | "error" | "off";
+import type { EventLevel } from "./registry.js";
+export type { EventLevel };
 
 /** Everything the processor needs from the operator. */
 /** Whether `error` is the server refusing a handler's own patch or result (not our bookkeeping, not a transient failure). */
@@ -334,6 +334,7 @@ export class Processor {
       signal,
       client: this.o.client,
       indexes: this.o.indexes,
+      recorder: this.o.recorder,
     });
     const patch = hctx.patch;
     try {

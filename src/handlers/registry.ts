@@ -54,6 +54,26 @@ export interface HandlerContext<T extends KubeObject> {
   signal: AbortSignal;
   client: Client;
   indexes: Indexes;
+  /**
+   * Posts an Event about the object (or `regarding`), as kopf's `kopf.event`/`info`/`warn`/
+   * `exception`: type "Normal" (default), "Warning", or any other (kopf's "Error" for
+   * exceptions), which goes out as a core/v1 Event. Never throws; failures are logged.
+   */
+  event(input: HandlerEventInput): void;
+}
+
+/** The lowest log level of handler log lines that are also posted as Events ("off": none). */
+export type EventLevel = "debug" | "info" | "warn" | "error" | "off";
+
+/** What `ctx.event()` posts. */
+export interface HandlerEventInput {
+  type?: "Normal" | "Warning" | (string & {});
+  /** Short CamelCase cause, e.g. "Provisioned". */
+  reason: string;
+  /** Human-readable text (at most 1 kB). */
+  note: string;
+  /** Another object to post it about (default: the handled object). */
+  regarding?: KubeObject;
 }
 
 /** A handler's function; its return value (if not undefined) goes to `status.<id>`. */

@@ -11,6 +11,7 @@ import { Store } from "../runtime/store.js";
 import { IndexSet } from "./indexes.js";
 import type { KindEntry } from "./registry.js";
 import { Tasks } from "./tasks.js";
+import { EventRecorder } from "../controller/events.js";
 import { PermanentError, TemporaryError } from "./errors.js";
 
 const quiet = pino({ level: "silent" });
@@ -25,7 +26,8 @@ function setup(entry: Partial<KindEntry>, objects: KubeObject[]) {
   store.initDone();
   const full: KindEntry = { kind: ConfigMap, handlers: [], timers: [], daemons: [], events: [], indexes: [], ...entry };
   const client = offlineClient();
-  const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => store, clock });
+  const recorder = new EventRecorder(client, { controller: "kubeloop.dev/test", instance: "test", onError: () => {} });
+  const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => store, clock, recorder });
   return { clock, store, tasks, entry: full, client };
 }
 

@@ -21,7 +21,8 @@ import type { StopResult } from "../controller/spec.js";
 import type { StoreReader } from "../runtime/store.js";
 import { matches } from "./filters.js";
 import { PatchWriter, liveContext, objectLogger } from "./context.js";
-import type { HandlerContext, HandlerLogger, Indexes, KindEntry } from "./registry.js";
+import type { EventLevel, HandlerContext, HandlerLogger, Indexes, KindEntry } from "./registry.js";
+import type { EventRecorder } from "../controller/events.js";
 
 interface Running {
   stop: AbortController;
@@ -34,6 +35,9 @@ export interface TasksOptions {
   client: Client;
   logger: Logger;
   indexes: Indexes;
+  /** Where `ctx.event()` and log lines at or above `eventLevel` post Events. */
+  recorder: EventRecorder;
+  eventLevel?: EventLevel;
   /** Where the latest state of each object is read (the informer's store), by key. */
   store: (entry: KindEntry) => StoreReader<KubeObject>;
   clock?: Clock;
@@ -214,7 +218,7 @@ export class Tasks {
   }
 
   private context(latest: () => KubeObject, logger: HandlerLogger, signal: AbortSignal, retry: number): HandlerContext<KubeObject> {
-    return liveContext(latest, { cause: "resume", old: undefined, new: undefined, diff: [], logger, retries: retry, started: new Date(), signal, client: this.o.client, indexes: this.o.indexes });
+    return liveContext(latest, { cause: "resume", old: undefined, new: undefined, diff: [], logger, retries: retry, started: new Date(), signal, client: this.o.client, indexes: this.o.indexes, recorder: this.o.recorder });
   }
 
   private writer(entry: KindEntry): PatchWriter {
@@ -224,6 +228,6 @@ export class Tasks {
   }
 
   private logger(object: KubeObject, id: string): HandlerLogger {
-    return objectLogger(this.o.logger, object, id);
+    return objectLogger(this.o.logger, object, id, { recorder: this.o.recorder, level: this.o.eventLevel ?? "info" });
   }
 }

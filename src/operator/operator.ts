@@ -227,7 +227,7 @@ export class Operator {
     // followers too, so indexes are warm and timers read the latest state).
     const caches = new Map([...this.registry.kinds.values()].map((entry) => [entry, manager.informer(entry.kind, forKind(entry.kind))] as const));
     const cacheOf = (entry: KindEntry) => caches.get(entry) as CacheView<KubeObject>;
-    const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => cacheOf(entry).store });
+    const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => cacheOf(entry).store, recorder: manager.recorder, ...(this.options.eventLevel ? { eventLevel: this.options.eventLevel } : {}) });
     const processors: Processor[] = [];
     for (const entry of this.registry.kinds.values()) {
       const scope = forKind(entry.kind);
