@@ -332,6 +332,9 @@ describe("watcher under faults", () => {
     assert.ok(deleted.some((e) => e.object.metadata?.name === victim && e.type === "delete" && e.finalStateUnknown), "the vanished object came as delete");
     assert.ok(after.filter((e) => e.type === "apply").length < 10, "a relist yields differences, not every object again");
     assert.equal(after.filter((e) => e.type === "init").length, 0);
+    await eventually("the relist's end marked", async () => loop.seen.slice(before).some((e) => e.type === "relisted"));
+    const marked = loop.seen.slice(before).findIndex((e) => e.type === "relisted");
+    assert.ok(loop.seen.slice(before).findIndex((e) => e.type === "delete" && e.finalStateUnknown) < marked, "relisted comes after the relist's differences");
     assert.equal(loop.state.ended, false);
     controller.abort();
     await loop.done;

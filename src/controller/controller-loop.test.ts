@@ -15,6 +15,7 @@ import { and, not, or } from "./predicates.js";
 import { TerminalError } from "../core/errors.js";
 import { Action, type ControllerObserver, type ObjectRef } from "./reconcile.js";
 import { WrittenVersions } from "./read-your-writes.js";
+import { ManualClock } from "../core/clock.js";
 
 const quiet = pino({ level: "silent" });
 const cm = (name: string, namespace = "ns"): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: "1" } });
@@ -143,6 +144,39 @@ describe("reconcile loop", () => {
     await until("the first reconcile", () => calls === 1);
     await new Promise((r) => setTimeout(r, 100)); // checks that nothing happens: a fixed wait is the point
     assert.equal(calls, 1, `${calls} reconciles within 100 ms`);
+    await c.stop(1_000);
+    await client.close();
+  });
+
+  it("resyncMs queues every object again at least that often (jittered up to +10 %), until stopped", { timeout: 20_000 }, async () => {
+    const { client, informers } = setup([cm("a"), cm("b")]);
+    const clock = new ManualClock();
+    const calls = new Map<string, number>();
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet, clock, resyncMs: 60_000 })
+      .reconcile(async (ref) => void calls.set(ref.name, (calls.get(ref.name) ?? 0) + 1));
+    await c.start();
+    await until("the first reconciles", () => calls.get("a") === 1 && calls.get("b") === 1);
+    await clock.advance(59_000);
+    assert.deepEqual([calls.get("a"), calls.get("b")], [1, 1], "not before the period");
+    await clock.advance(7_000); // past 60 s + 10 %
+    await until("every object again", () => calls.get("a") === 2 && calls.get("b") === 2);
+    await c.stop(1_000);
+    await clock.advance(120_000);
+    assert.deepEqual([calls.get("a"), calls.get("b")], [2, 2], "nothing after stop");
+    await client.close();
+  });
+
+  it("requeueAfterRelist queues every object after a relist, even unchanged ones", { timeout: 20_000 }, async () => {
+    const { client, informers, scripted } = setup([cm("a"), cm("b")]);
+    const calls = new Map<string, number>();
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet, requeueAfterRelist: true })
+      .reconcile(async (ref) => void calls.set(ref.name, (calls.get(ref.name) ?? 0) + 1));
+    await c.start();
+    await until("the first reconciles", () => calls.get("a") === 1 && calls.get("b") === 1);
+    scripted.emit(ConfigMap, { type: "relisted" }); // a relist (after a 410) that found no difference
+    await until("both again", () => calls.get("a") === 2 && calls.get("b") === 2);
     await c.stop(1_000);
     await client.close();
   });

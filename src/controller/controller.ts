@@ -56,6 +56,7 @@ export class Controller<T extends KubeObject> {
   private readonly others: { source: Source; informer: Informer }[];
   private readonly unsubscribe: (() => void)[] = [];
   private workers: Promise<void>[] = [];
+  private started = false;
   private readonly stopping = new AbortController();
   /** Aborted when reconciles that ignore their signal are given up on (the workers stop waiting). */
   private readonly abandon = new AbortController();
@@ -123,6 +124,7 @@ export class Controller<T extends KubeObject> {
     const ownNamespaced = this.ownNamespaced;
     this.unsubscribe.push(
       this.own.subscribe((e) => {
+        if (e.type === "relisted" && this.options.requeueAfterRelist && this.started) this.requeueAll();
         if (!hasObject(e)) return;
         if (!this.preds.every((p) => p(e as WatcherEvent<KubeObject>)) || !this.filters.every((p) => p(e as WatcherEvent<KubeObject>))) return;
         this.queue.add(objectKey(e.object.metadata));
@@ -144,6 +146,27 @@ export class Controller<T extends KubeObject> {
     for (const key of this.own.store.keys()) this.queue.add(key);
     for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store, ownNamespaced)) this.queue.add(objectKey(ref));
     this.workers = Array.from({ length: this.options.concurrency ?? 1 }, () => this.work());
+    this.started = true;
+    if (this.options.resyncMs) void this.resync(this.options.resyncMs);
+  }
+
+  /** Queues every object of the own kind. */
+  private requeueAll(): void {
+    for (const key of this.own.store.keys()) this.queue.add(key);
+  }
+
+  /** Every `periodMs` (+ up to 10 % jitter, so replicas and controllers spread out) until stopped: every object again. */
+  private async resync(periodMs: number): Promise<void> {
+    for (;;) {
+      try {
+        await this.clock.sleep(periodMs * (1 + Math.random() * 0.1), this.stopping.signal);
+      } catch {
+        return; // stopped
+      }
+      if (this.queue.isShuttingDown) return;
+      this.logger.debug({ periodMs }, "resync: queueing every object");
+      this.requeueAll();
+    }
   }
 
   /**

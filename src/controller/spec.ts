@@ -22,6 +22,18 @@ export interface ControllerOptions {
    * with backoff. The key stays with the running call until it returns. Default: none.
    */
   reconcileTimeoutMs?: number;
+  /**
+   * Queue every object of the controller's own kind again at least this often, jittered by up to
+   * +10 % (controller-runtime's SyncPeriod): a safety net for drift the watch cannot see, such as
+   * state outside the cluster. Default: none.
+   */
+  resyncMs?: number;
+  /**
+   * Queue every object of the own kind again after the watch relisted (a 410, a restart of the
+   * watch): a relist yields only differences, and state may have been missed meanwhile. The
+   * handler level sets it to run resume handlers then. Default false.
+   */
+  requeueAfterRelist?: boolean;
   /** Report a reconcile still running this long after its signal aborted. Default 10 000 ms. */
   stuckAfterMs?: number;
   /** On stop, how long reconciles get to return once their signal aborted before they are abandoned. Default 2 000 ms. */

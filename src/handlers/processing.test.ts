@@ -165,4 +165,34 @@ describe("Processor (server-less)", () => {
     await recorder.flush();
     await client.close();
   });
+
+  it("after a relist every object counts as first seen again: resume handlers run once more", async () => {
+    const keysFor = progressKeys("op.kubeloop.dev");
+    const handled: KubeObject = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1", annotations: { [keysFor.lastHandled]: JSON.stringify({ spec: { size: 1 } }) } }, spec: { size: 1 } } as KubeObject;
+    const objects = new Map([["ns/w", handled]]);
+    const { client } = await fakeServer(objects);
+    const scripted = new ScriptedEvents();
+    scripted.list(Widget, [handled]);
+    const informers = new InformerFactory(client, { source: scripted.source });
+    const informer = informers.informer<KubeObject>(Widget);
+    informer.start();
+    await informer.waitUntilReady();
+    let resumes = 0;
+    const entry: KindEntry = { kind: Widget, handlers: [{ id: "again", cause: "resume", fn: async () => void resumes++, options: {} }], timers: [], daemons: [], events: [], indexes: [] };
+    const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
+    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
+    const processor = new Processor({ client, entry, keys: keysFor, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
+    const reconcile = () =>
+      processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ key: "ns/w", object: objects.get("ns/w"), kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" }));
+    await reconcile();
+    await reconcile();
+    assert.equal(resumes, 1, "once per process");
+    processor.relisted();
+    await reconcile();
+    assert.equal(resumes, 2, "again after a relist");
+    await tasks.stopAll();
+    await informers.stop();
+    await recorder.flush();
+    await client.close();
+  });
 });

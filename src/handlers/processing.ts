@@ -105,6 +105,15 @@ export class Processor {
    * Drops what this processor keeps about an object (called when it leaves the cache), so its
    * memory is bounded by the cache.
    */
+  /**
+   * After a relist (a 410: events may have been missed), every object counts as first seen
+   * again: its resume handlers run once more, as after a restart (kopf resumes on restart only).
+   */
+  relisted(): void {
+    this.seen.clear();
+    this.resumeProgress.clear();
+  }
+
   forget(uid: string): void {
     this.seen.delete(uid);
     for (const key of this.resumeProgress.keys()) if (key.startsWith(`${uid}/`)) this.resumeProgress.delete(key);

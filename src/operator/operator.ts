@@ -245,11 +245,12 @@ export class Operator {
         manager
           .controller(entry.kind)
           .withPredicates((e) => !hasObject(e) || inScope(e.object.metadata?.namespace))
-          .withOptions({ name: `handlers-${entry.kind.kind.toLowerCase()}`, scope, concurrency: this.options.concurrency ?? 16 })
+          .withOptions({ name: `handlers-${entry.kind.kind.toLowerCase()}`, scope, concurrency: this.options.concurrency ?? 16, requeueAfterRelist: true })
           .reconcile(processor.reconcile);
         // Per-object state lives as long as the object is cached: a delete event (also one a
         // relist discovers for an object deleted while the watch was down) drops it.
         informer.subscribe((e) => {
+          if (e.type === "relisted") processor.relisted(); // before the controller requeues every object
           if (e.type !== "delete") return;
           const uid = objectId(e.object);
           processor.forget(uid);

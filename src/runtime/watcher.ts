@@ -13,6 +13,7 @@
 // Events
 //   init, initApply*, initDone   the first list: every object, then "the store is complete"
 //   apply, delete                changes seen on the watch
+//   relisted                     a relist (after a 410) ended: its differences came just before
 //   error                        a failure the watcher recovers from (it retries after `retryInMs`)
 // A relist after the first one (410, too-large resourceVersion) yields only differences:
 // `apply` for objects new or changed since last seen, `delete` for objects that vanished
@@ -38,6 +39,8 @@ export type WatcherEvent<T extends KubeObject> =
   | { type: "init" }
   | { type: "initApply"; object: T }
   | { type: "initDone" }
+  /** A relist after the first list has ended; its differences came before it. */
+  | { type: "relisted" }
   | { type: "apply"; object: T; /** The stored state it replaced (set by reflect()). */ old?: T }
   | { type: "delete"; object: T; finalStateUnknown?: boolean }
   | { type: "error"; error: Error; retryInMs: number };
@@ -369,6 +372,7 @@ class Lister<T extends KubeObject> {
         const object = { apiVersion: this.kind.apiVersion, kind: this.kind.kind, metadata: { name, namespace, resourceVersion: version } } as T;
         yield { type: "delete", object, finalStateUnknown: true };
       }
+      yield { type: "relisted" };
     } else {
       yield { type: "initDone" };
       this.synced = true;
