@@ -10,7 +10,7 @@ import type { HandlerContext, HandlerEventInput, HandlerLogger } from "./registr
 type Patch = HandlerContext<KubeObject>["patch"];
 
 /** The parts of a context that vary per call; the rest comes from the object. */
-export type ContextParts = Omit<HandlerContext<KubeObject>, "object" | "spec" | "status" | "meta" | "patch" | "event"> & {
+export type ContextParts = Omit<HandlerContext<KubeObject>, "object" | "spec" | "status" | "meta" | "patch" | "event" | "subhandler"> & {
   /** Where `ctx.event()` posts. */
   recorder: EventRecorder;
 };
@@ -26,6 +26,9 @@ export function handlerContext(object: KubeObject, parts: ContextParts): Handler
     patch: { metadata: { labels: {}, annotations: {} }, status: {} },
     ...rest,
     event: ({ regarding, ...input }: HandlerEventInput) => recorder.event(regarding ?? ctx.object, input),
+    subhandler: () => {
+      throw new TypeError("sub-handlers can be declared only in handlers (op.on.create/update/delete/resume/field), not in timers or daemons");
+    },
   } as HandlerContext<KubeObject>;
   return ctx;
 }

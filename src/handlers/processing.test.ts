@@ -20,6 +20,7 @@ import { Processor } from "./processing.js";
 import { progressKeys } from "./progress.js";
 import type { KindEntry } from "./registry.js";
 import { Tasks } from "./tasks.js";
+import { PermanentError } from "./errors.js";
 
 const quiet = pino({ level: "silent" });
 const Widget = kindOf("example.com/v1", "Widget", { plural: "widgets", namespaced: true });
@@ -193,6 +194,57 @@ describe("Processor (server-less)", () => {
     await tasks.stopAll();
     await informers.stop();
     await recorder.flush();
+    await client.close();
+  });
+
+  it("sub-handlers: each recorded as it finishes; one that fails for good fails its parent; ids unique", async () => {
+    const v1: KubeObject = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1" }, spec: { size: 1 } } as KubeObject;
+    const objects = new Map([["ns/w", v1]]);
+    const { client, writes } = await fakeServer(objects);
+    const scripted = new ScriptedEvents();
+    scripted.list(Widget, [v1]);
+    const informers = new InformerFactory(client, { source: scripted.source });
+    const informer = informers.informer<KubeObject>(Widget);
+    informer.start();
+    await informer.waitUntilReady();
+    const keys = progressKeys("op.kubeloop.dev");
+    const runs: string[] = [];
+    const entry: KindEntry = {
+      kind: Widget,
+      handlers: [
+        {
+          id: "parent",
+          cause: "create",
+          fn: async ({ subhandler }) => {
+            runs.push("parent");
+            subhandler("ok", async () => void runs.push("ok"));
+            subhandler("bad", async () => {
+              runs.push("bad");
+              throw new PermanentError("no");
+            });
+            assert.throws(() => subhandler("ok", async () => {}), /declared twice/);
+          },
+          options: {},
+        },
+      ],
+      timers: [],
+      daemons: [],
+      events: [],
+      indexes: [],
+    };
+    const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
+    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
+    const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
+    await processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ key: "ns/w", object: v1, kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" }));
+    assert.deepEqual(runs, ["parent", "ok", "bad"]);
+    const progressWrites = writes.filter((w) => w.startsWith("PATCH main") && w.includes(keys.progress));
+    assert.ok(progressWrites.length >= 3, `each sub-handler recorded as it finished, then the parent (${progressWrites.length} writes)`);
+    assert.ok(progressWrites.some((w) => w.includes("parent/ok") && w.includes("success")), "ok recorded");
+    const last = objects.get("ns/w") as KubeObject;
+    assert.ok(last.metadata?.annotations?.[keys.lastHandled], "the change settled (the parent failed for good)");
+    await recorder.flush();
+    await tasks.stopAll();
+    await informers.stop();
     await client.close();
   });
 });

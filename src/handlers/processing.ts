@@ -22,11 +22,11 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../controller/final
 import { mergePatch } from "./diff.js";
 import { detectCause, planSteps, type Step } from "./causes.js";
 import { annotationsProgress, statusProgress, type ProgressStorage } from "./storage.js";
-import { HandlerRetriesError, HandlerTimeoutError, TemporaryError } from "./errors.js";
+import { HandlerRetriesError, HandlerTimeoutError, PermanentError, TemporaryError } from "./errors.js";
 import { InvalidError, TerminalError } from "../core/errors.js";
 import { matches } from "./filters.js";
 import { DIFF_BASE_LIMIT, encodeDiffBase, essence, type HandlerProgress, type ProgressKeys } from "./progress.js";
-import type { Cause, HandlerLogger, Indexes, KindEntry, ObjectHandler } from "./registry.js";
+import type { Cause, HandlerFn, HandlerLogger, Indexes, KindEntry, ObjectHandler, SubhandlerOptions } from "./registry.js";
 import type { Tasks } from "./tasks.js";
 import { PatchWriter, handlerContext, objectLogger } from "./context.js";
 
@@ -57,6 +57,8 @@ interface Outcome {
   result: unknown;
   patch: Record<string, unknown>;
   done: boolean;
+  /** The object as last written while running (sub-handlers record their progress as they go). */
+  object?: KubeObject;
 }
 
 export interface ProcessorOptions {
@@ -240,6 +242,7 @@ export class Processor {
       const seen: Seen = reuse?.seen ?? { object: current, base };
       let outcome = reuse ? reuse.outcome : await this.runOne(current, cause, step, progress, ctx);
       this.unrecorded.delete(key);
+      if (outcome.object) current = outcome.object; // its sub-handlers wrote their progress
       if (inMemory) {
         this.resumeProgress.set(key, outcome.next);
         current = await this.writer.write(current, structuredClone(outcome.patch), outcome.result === undefined ? undefined : { [id]: outcome.result });
@@ -346,12 +349,19 @@ export class Processor {
       recorder: this.o.recorder,
     });
     const patch = hctx.patch;
+    const declared: { id: string; fn: HandlerFn<KubeObject>; options: SubhandlerOptions }[] = [];
+    hctx.subhandler = (id, fn, options = {}) => {
+      if (!id || declared.some((d) => d.id === id)) throw new TypeError(`sub-handler id '${id}' is empty or declared twice in handler ${handler.id}`);
+      declared.push({ id, fn, options });
+    };
     try {
       const result = await Promise.resolve().then(() => handler.fn(hctx));
       if (timedOut.signal.aborted) throw timeoutError(); // it gave up (or finished) only after its deadline
-      this.o.logger.info({ object: objectKey(object.metadata), handler: handler.id, cause }, "handler succeeded");
       // The typed patch is written as plain JSON.
-      return { next: { started: startedIso, retries, success: true }, result, patch: patch as unknown as Record<string, unknown>, done: true };
+      const own: Outcome = { next: { started: startedIso, retries, success: true }, result, patch: patch as unknown as Record<string, unknown>, done: true };
+      if (declared.length) return await this.runChildren(object, cause, step, own, declared, ctx);
+      this.o.logger.info({ object: objectKey(object.metadata), handler: handler.id, cause }, "handler succeeded");
+      return own;
     } catch (caught) {
       if (ctx.signal.aborted) throw caught; // the operator is stopping: record nothing, the next one retries
       const error = timedOut.signal.aborted && !(caught instanceof HandlerTimeoutError) ? timeoutError() : caught;
@@ -359,6 +369,47 @@ export class Processor {
     } finally {
       stopTimer.abort();
     }
+  }
+
+  /**
+   * Runs a handler's sub-handlers in order after it returned (`own` is its outcome): each not yet
+   * finished runs (as a handler of id `<parent>/<child>`) and is recorded at once. The first one
+   * pending makes the parent pending (retried when it is due, its own retry count unchanged); one
+   * failed for good fails the parent; all done: the parent's own outcome.
+   */
+  private async runChildren(
+    object: KubeObject,
+    cause: Cause,
+    step: Step,
+    own: Outcome,
+    declared: { id: string; fn: HandlerFn<KubeObject>; options: SubhandlerOptions }[],
+    ctx: ReconcileContext<KubeObject>,
+  ): Promise<Outcome> {
+    const parent = step.handler;
+    let current = object;
+    const failedChildren: string[] = [];
+    for (const child of declared) {
+      const id = `${parent.id}/${child.id}`;
+      const progress = this.storage.read(current)[id] ?? {};
+      if (progress.success) continue;
+      if (progress.failure) {
+        failedChildren.push(`${child.id}: ${progress.message ?? "failed"}`);
+        continue;
+      }
+      const wait = progress.delayedUntil ? progress.delayedUntil - Date.now() : 0;
+      if (wait > 0) return { ...own, next: { ...own.next, success: undefined, delayedUntil: Date.now() + wait }, result: undefined, done: false, object: current };
+      const handler: ObjectHandler = { id, cause: parent.cause, fn: child.fn, options: child.options };
+      const outcome = await this.runOne(current, cause, { ...step, handler }, progress, ctx);
+      current = await this.commit(outcome.object ?? current, id, outcome, undefined);
+      if (!outcome.done) return { ...own, next: { ...own.next, success: undefined, delayedUntil: outcome.next.delayedUntil ?? Date.now() }, result: undefined, done: false, object: current };
+      if (outcome.next.failure) failedChildren.push(`${child.id}: ${outcome.next.message ?? "failed"}`);
+    }
+    if (failedChildren.length) {
+      const failed = this.failed(object, parent, own.next.started ?? new Date().toISOString(), own.next.retries ?? 0, new PermanentError(`sub-handlers failed: ${failedChildren.join("; ")}`));
+      return { ...failed, patch: own.patch, object: current };
+    }
+    this.o.logger.info({ object: objectKey(object.metadata), handler: parent.id, cause, subhandlers: declared.length }, "handler and its sub-handlers succeeded");
+    return { ...own, object: current };
   }
 
   /** After a failed attempt: a TerminalError or exhausted retries fail for good; others are retried after a delay (TemporaryError's, or backoff), never past the deadline. */

@@ -60,6 +60,23 @@ export interface HandlerContext<T extends KubeObject> {
    * exceptions), which goes out as a core/v1 Event. Never throws; failures are logged.
    */
   event(input: HandlerEventInput): void;
+  /**
+   * Declares a sub-handler (kopf's `@kopf.subhandler`): called while the handler runs, one per
+   * part of the object (an item of a spec list, say). After the handler returns, its sub-handlers
+   * run in order, each with its own id `<handler>/<id>`, progress, retries and result
+   * (`status["<handler>/<id>"]`), each recorded as it finishes. The handler succeeds when all of
+   * them have; a pending one makes the handler run again later (re-declaring them), and finished
+   * ones are skipped, across restarts too. One that fails for good fails the handler. Only in
+   * handlers (not timers or daemons); ids must be unique within the handler.
+   */
+  subhandler(id: string, fn: HandlerFn<T>, options?: SubhandlerOptions): void;
+}
+
+/** Options of a sub-handler: retried as handlers are. */
+export interface SubhandlerOptions {
+  attempts?: number;
+  timeoutMs?: number;
+  backoffMs?: number;
 }
 
 /** The lowest log level of handler log lines that are also posted as Events ("off": none). */
