@@ -7,11 +7,16 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
+import { Client } from "../client/client.js";
+import { holdDevOverride } from "./dev-override.js";
+import { loadOperator } from "./load.js";
 
 export const USAGE = `usage: kubeloop dev <operator.ts> [--kubeconfig FILE] [--data-dir DIR] [-- run flags]
 
 Starts a local Kubernetes control plane (unless --kubeconfig is given), installs the operator's
 CRDs, runs the operator and restarts it when its files change. Ctrl-C stops everything.
+With --kubeconfig, the operator of the same name running in that cluster is paused meanwhile
+(as kubeloop run --dev).
 `;
 
 const say = (m: string) => process.stderr.write(`kubeloop dev: ${m}\n`);
@@ -43,6 +48,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     cp = await startControlPlane({ kubeconfig: false, env, onProgress: (m) => say(m), ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}) });
     kubeconfig = cp.kubeconfigPath;
   }
+  // On a real cluster, the operator of the same name running there pauses while this runs (held
+  // here, across the restarts of the child, so it never acts in between).
+  const override = values.kubeconfig ? await pauseDeployed(path, values.kubeconfig, env) : undefined;
   process.stdout.write(`KUBECONFIG=${kubeconfig}\n`);
   say(`play with it: kubectl --kubeconfig ${kubeconfig} get all,events -A`);
 
@@ -98,7 +106,22 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   watcher.close();
   clearTimeout(debounce);
   await stopChild();
+  await override?.release();
+  await override?.client.close();
   await cp?.stop();
   say("stopped");
   return 0;
+}
+
+/** Holds the dev override for the operator in `path` on the cluster of `kubeconfig`. */
+async function pauseDeployed(path: string, kubeconfig: string, env: NodeJS.ProcessEnv): Promise<{ release: () => Promise<void>; client: Client }> {
+  const { operator } = await loadOperator(path);
+  const client = await Client.load({ path: kubeconfig, env, rateLimit: false });
+  try {
+    const held = await holdDevOverride(operator, client, { log: say });
+    return { release: () => held.release(), client };
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
 }

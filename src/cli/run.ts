@@ -8,6 +8,7 @@ import { describeKind } from "../core/objects.js";
 import { createLogger } from "../observe/logging.js";
 import { installCrd } from "../testing/operator.js";
 import { loadOperator } from "./load.js";
+import { holdDevOverride } from "./dev-override.js";
 import type { ProbeOptions } from "../operator/operator.js";
 
 export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
@@ -17,6 +18,11 @@ export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
       --kubeconfig FILE  default: KUBECONFIG, in-cluster, ~/.kube/config
       --context NAME     a kubeconfig context other than the current one
       --standalone       no leader election (one replica, or development)
+      --dev              pause the operator of the same name running in the cluster while this
+                         runs (implies --standalone); it acts again when this ends, or 15 s after
+                         this is killed
+      --dev-namespace NS where that operator's Leases are (default: its leader election namespace,
+                         else the kubeconfig's namespace)
       --metrics-bind ADDR  serve /metrics (and /healthz, /readyz) on ADDR, e.g. 0.0.0.0:8080; "0": no /metrics
       --health-bind ADDR   serve /healthz, /readyz (and /metrics) on ADDR, e.g. 0.0.0.0:8081; "0": no health
       --install-crds     create the CRDs the operator declares (defineResource) if missing
@@ -60,6 +66,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       kubeconfig: { type: "string" },
       context: { type: "string" },
       standalone: { type: "boolean" },
+      dev: { type: "boolean" },
+      "dev-namespace": { type: "string" },
+      "dev-lease-ms": { type: "string" },
       "metrics-bind": { type: "string" },
       "health-bind": { type: "string" },
       "install-crds": { type: "boolean" },
@@ -118,14 +127,25 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
         throw error;
       }
     }
-    await operator.run({
-      client,
-      logger,
-      ...(values.namespace ? { namespaces: values.namespace } : values["all-namespaces"] ? { namespaces: [] } : {}),
-      ...(values.standalone ? { leaderElection: false } : {}),
-      ...(probes !== undefined ? { probes } : {}),
-      ...(extraProbes ? { extraProbes } : {}),
-    });
+    const override = values.dev
+      ? await holdDevOverride(operator, client, {
+          ...(values["dev-namespace"] ? { namespace: values["dev-namespace"] } : {}),
+          ...(values["dev-lease-ms"] ? { leaseMs: Number(values["dev-lease-ms"]) } : {}),
+          log: (message) => logger.info(`dev override: ${message}`),
+        })
+      : undefined;
+    try {
+      await operator.run({
+        client,
+        logger,
+        ...(values.namespace ? { namespaces: values.namespace } : values["all-namespaces"] ? { namespaces: [] } : {}),
+        ...(values.standalone || values.dev ? { leaderElection: false } : {}),
+        ...(probes !== undefined ? { probes } : {}),
+        ...(extraProbes ? { extraProbes } : {}),
+      });
+    } finally {
+      await override?.release();
+    }
     return 0;
   } finally {
     await client.close();

@@ -31,6 +31,7 @@ import type { ControllerSpec, StopResult } from "./spec.js";
 import { EventRecorder } from "./events.js";
 import { LeaderElectionLostError, LeaderElector, type LeadershipEnd } from "./leader-election.js";
 import { WrittenVersions } from "./read-your-writes.js";
+import { PauseWatch } from "./dev-pause.js";
 
 /** Leader election settings; durations default to client-go's 15 s / 10 s / 2 s. */
 export interface ManagerLeaderElection {
@@ -84,6 +85,14 @@ export interface ManagerOptions {
   observer?: ManagerObserver;
   /** Where the informers' events come from; default the API server. Tests give kubeloop/testing's `ScriptedEvents`. */
   source?: EventSource;
+  /**
+   * The dev override (with leader election only): while a `kubeloop run --dev` holds the Lease
+   * `<name>-dev` beside the leader Lease, the leader stops its work (as on a graceful stop, keeping
+   * its Lease), reports phase "paused" (not ready), and starts it again once that Lease is
+   * released or expires. Runnables must therefore be restartable (start after stop); controllers
+   * are made anew. `false` turns it off. Default: on.
+   */
+  devOverride?: false | { name?: string };
 }
 
 /** Observes a Manager (metrics): controllers' hooks plus leadership. */
@@ -99,7 +108,9 @@ export class CacheSyncTimeoutError extends Error {
 
 /** Where a Manager is: for health and readiness endpoints. */
 export interface ManagerStatus {
-  phase: "created" | "syncing" | "following" | "leading" | "stopping" | "stopped" | "failed";
+  phase: "created" | "syncing" | "following" | "leading" | "paused" | "stopping" | "stopped" | "failed";
+  /** The dev run this replica is paused for, when phase is "paused". */
+  pausedBy?: string;
   /** Every cache synced. */
   synced: boolean;
   /** Leader election disabled, or this replica leads, or it follows a known leader. */
@@ -134,6 +145,7 @@ export class Manager {
   private readonly runnables: Runnable[] = [];
   private readonly required: InformerHandle[] = [];
   private readonly elector: LeaderElector | undefined;
+  private readonly pause: PauseWatch | undefined;
   private state: ManagerStatus = { phase: "created", synced: false, leadershipSettled: false };
   private started: Runnable[] = [];
   private syncedResolve!: () => void;
@@ -176,6 +188,13 @@ export class Manager {
         },
         onError: (error) => this.logger.warn({ err: error }, "leader election attempt failed"),
       });
+      if (options.devOverride !== false) {
+        this.pause = new PauseWatch(
+          client,
+          { namespace: le.namespace ?? client.defaultNamespace, name: options.devOverride?.name ?? `${options.name}-dev` },
+          { identity: this.identity, periodMs: this.elector.retryPeriodMs, onError: (error) => this.logger.warn({ err: error }, "cannot read the dev override Lease (a `kubeloop run --dev` could not pause this operator)") },
+        );
+      }
     }
   }
 
@@ -187,19 +206,21 @@ export class Manager {
 
   /** Makes and registers a controller from a builder's spec, wired to this manager. */
   addController<T extends KubeObject>(spec: ControllerSpec<T>): Controller<T> {
-    const c = new Controller<T>(this.client, {
-      ...spec,
-      options: {
-        logger: this.logger,
-        recorder: this.recorder,
-        fieldManager: this.name,
-        ...(this.options.observer ? { observer: this.options.observer } : {}),
-        ...spec.options,
-        informers: this.informers,
-        writes: this.writes,
-      },
-    });
-    this.register(c);
+    const make = () =>
+      new Controller<T>(this.client, {
+        ...spec,
+        options: {
+          logger: this.logger,
+          recorder: this.recorder,
+          fieldManager: this.name,
+          ...(this.options.observer ? { observer: this.options.observer } : {}),
+          ...spec.options,
+          informers: this.informers,
+          writes: this.writes,
+        },
+      });
+    const c = make();
+    this.register(c, make);
     return c;
   }
 
@@ -255,11 +276,25 @@ export class Manager {
       const held = await this.lead(signal, leading.signal);
       if (held === "aborted") return; // stopped while following
       const end = held?.end;
-      this.state = { ...this.state, phase: "leading", leadershipSettled: true, ...(this.elector ? { leader: this.identity } : {}) };
-      await this.startRunnables(signal, true);
-      const outcome = await Promise.race([aborted(signal), ...(end ? [end] : [])]);
-      if (outcome === "lost") await this.onLeadershipLost();
-      else await this.shutDown(end, leading);
+      for (;;) {
+        const pausedBy = await this.pause?.holder(signal);
+        if (pausedBy) {
+          const after = await this.pausedFor(pausedBy, signal, end);
+          if (after === "lost") await this.onLeadershipLost();
+          if (after === "aborted") break;
+        }
+        this.state = { ...this.state, phase: "leading", leadershipSettled: true, pausedBy: undefined, ...(this.elector ? { leader: this.identity } : {}) };
+        await this.startRunnables(signal, true);
+        const watching = new AbortController();
+        const outcome = await Promise.race([aborted(signal), ...(end ? [end] : []), ...(this.pause ? [this.pause.until("held", watching.signal).then(() => "paused" as const, () => "aborted" as const)] : [])]);
+        watching.abort();
+        if (outcome === "lost") await this.onLeadershipLost();
+        if (outcome !== "paused") break;
+        this.logger.warn("a dev run asks this operator to pause: finishing work in flight, then acting no more until it ends");
+        const abandoned = await this.stopRunnables(this.graceMs, undefined, true);
+        if (abandoned) this.logger.error({ abandoned }, "work that ignored its signal may still run while paused");
+      }
+      await this.shutDown(end, leading);
     } catch (error) {
       this.state = { ...this.state, phase: "failed", error: error instanceof Error ? error.message : String(error) };
       await this.stopRunnables(0, AbortSignal.abort());
@@ -328,16 +363,29 @@ export class Manager {
     return this.options.gracefulShutdownTimeoutMs ?? 30_000;
   }
 
-  private register<T extends KubeObject>(c: Controller<T>): void {
+  private register<T extends KubeObject>(c: Controller<T>, remake: () => Controller<T>): void {
     if (this.state.phase !== "created") throw new Error("add controllers before manager.run()");
     if (this.controllers.some((o) => o.name === c.name)) {
       throw new Error(`a controller named "${c.name}" is already registered: give one another name with .withOptions({ name })`);
     }
     this.controllers.push(c);
+    // A controller cannot start again once stopped (its queue is shut down): after a pause it
+    // is made anew from the same spec.
+    let current = c;
+    let stopped = false;
     this.runnables.push({
-      start: (signal) => c.start(signal),
-      stop: (timeoutMs, hurry) => c.stop(timeoutMs, hurry),
-      informers: () => c.watched,
+      start: (signal) => {
+        if (stopped) {
+          current = remake();
+          stopped = false;
+        }
+        return current.start(signal);
+      },
+      stop: (timeoutMs, hurry) => {
+        stopped = true;
+        return current.stop(timeoutMs, hurry);
+      },
+      informers: () => current.watched,
     });
   }
 
@@ -389,9 +437,30 @@ export class Manager {
     }
   }
 
-  /** Stops every started runnable; returns how many tasks were abandoned. */
-  private async stopRunnables(timeoutMs: number, hurry?: AbortSignal): Promise<number> {
-    const started = this.started.splice(0);
+  /**
+   * Paused by a dev run (holding the leader Lease, acting not at all): acknowledges, then waits
+   * until the dev run's Lease is free ("resumed"), the signal aborts, or leadership is lost.
+   */
+  private async pausedFor(by: string, signal: AbortSignal, end: Promise<LeadershipEnd> | undefined): Promise<"resumed" | "aborted" | "lost"> {
+    const pause = this.pause as PauseWatch;
+    this.state = { ...this.state, phase: "paused", pausedBy: by };
+    this.logger.warn({ devRun: by }, "paused by a dev run: not acting until it ends (its Lease is released or expires)");
+    await pause.acknowledge();
+    const watching = new AbortController();
+    const outcome = await Promise.race([
+      pause.until("free", AbortSignal.any([signal, watching.signal])).then(() => "resumed" as const, () => "aborted" as const),
+      aborted(signal),
+      ...(end ? [end.then((o) => (o === "lost" ? ("lost" as const) : ("aborted" as const)))] : []),
+    ]);
+    watching.abort();
+    if (outcome === "resumed") this.logger.warn({ devRun: by }, "the dev run ended: acting again");
+    return outcome;
+  }
+
+  /** Stops every started runnable (only those needing the leader, for a pause); returns how many tasks were abandoned. */
+  private async stopRunnables(timeoutMs: number, hurry?: AbortSignal, leaderOnly = false): Promise<number> {
+    const started = leaderOnly ? this.started.filter((r) => r.needsLeader ?? true) : this.started.splice(0);
+    if (leaderOnly) this.started = this.started.filter((r) => !(r.needsLeader ?? true));
     const results = await Promise.all(started.map((r) => r.stop(timeoutMs, hurry)));
     return results.reduce((sum, r) => sum + (r?.abandoned ?? 0), 0);
   }

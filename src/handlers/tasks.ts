@@ -47,7 +47,7 @@ export interface TasksOptions {
 export class Tasks {
   private readonly running = new Map<string, Map<string, Running>>(); // uid → task id → task
   private readonly lastChange = new Map<string, number>();
-  private readonly root = new AbortController();
+  private root = new AbortController();
   private readonly writers = new Map<KindEntry, PatchWriter>();
   private readonly clock: Clock;
 
@@ -158,6 +158,11 @@ export class Tasks {
     if (!tasks) return 0;
     const ended = await Promise.all([...tasks.values()].map((t) => this.end(t)));
     return ended.filter((finished) => !finished).length;
+  }
+
+  /** After `stopAll()` (a pause for a dev run): tasks may start again. */
+  resume(): void {
+    if (this.root.signal.aborted) this.root = new AbortController();
   }
 
   /** Stops everything (operator shutdown or lost leadership): every signal aborts at once. */

@@ -77,7 +77,8 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
       const problems: string[] = [];
       if (!status.synced) problems.push("caches: not synced");
       if (!status.leadershipSettled) problems.push("leader election: not settled");
-      if (status.phase !== "leading" && status.phase !== "following") problems.push(`manager: ${status.phase}`);
+      if (status.phase === "paused") problems.push(`manager: paused by the dev run ${status.pausedBy ?? "?"}`);
+      else if (status.phase !== "leading" && status.phase !== "following") problems.push(`manager: ${status.phase}`);
       for (const [name, check] of Object.entries(options.readyChecks ?? {})) {
         const problem = check();
         if (problem) problems.push(`${name}: ${problem}`);

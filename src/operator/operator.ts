@@ -39,6 +39,8 @@ export interface OperatorOptions {
   name: string;
   /** Leader election on a Lease; default on. `false` for development or a single replica. */
   leaderElection?: ManagerLeaderElection | false;
+  /** Pause while a `kubeloop run --dev` of this operator runs (see the Manager's `devOverride`). Default on (with leader election). */
+  devOverride?: false;
   /** The /metrics, /healthz, /readyz server; default port 8080 (`serve` picks endpoints). `false` for none. */
   probes?: ProbeOptions | false;
   /** Default "info". */
@@ -263,7 +265,7 @@ export class Operator {
       }
     }
     // Timers and daemons start with their objects (in the handlers' reconciles); this stops them all.
-    manager.add({ start: async () => {}, stop: () => tasks.stopAll() });
+    manager.add({ start: async () => tasks.resume(), stop: () => tasks.stopAll() });
     this.tracked = { processors, tasks };
     return { tasks, indexes: indexSet.view };
   }
@@ -312,6 +314,16 @@ export class Operator {
    */
   async clientFromLogin(logger: Logger = createLogger(this.name, { level: this.options.logLevel ?? "info" })): Promise<Client | undefined> {
     return this.login ? await this.login({ logger }) : undefined;
+  }
+
+  /**
+   * Where this operator's Leases live: the leader Lease and the dev override Lease beside it
+   * (`kubeloop run --dev` holds the latter to pause the operator running in the cluster). The
+   * namespace is the leader election's, else `defaultNamespace`.
+   */
+  leases(defaultNamespace: string): { namespace: string; leader: string; dev: string } {
+    const le = this.options.leaderElection || {};
+    return { namespace: le.namespace ?? defaultNamespace, leader: le.name ?? `${this.name}-leader`, dev: `${this.name}-dev` };
   }
 
   /** Kinds the operator watches (for RBAC generation and `kubeloop dev`). */
@@ -367,6 +379,7 @@ export class Operator {
       ...(leaderElection !== undefined ? { leaderElection } : {}),
       ...(this.options.cacheSyncTimeoutMs !== undefined ? { cacheSyncTimeoutMs: this.options.cacheSyncTimeoutMs } : {}),
       ...(this.options.gracefulShutdownTimeoutMs !== undefined ? { gracefulShutdownTimeoutMs: this.options.gracefulShutdownTimeoutMs } : {}),
+      ...(this.options.devOverride === false ? { devOverride: false as const } : {}),
     });
     const namespaces = options.namespaces ?? this.options.namespaces;
     for (const spec of this.specs) manager.addController(scoped(spec, namespaces));

@@ -1,0 +1,243 @@
+// The dev override (kopf's `kopf run --dev` and freezing): a developer's `kubeloop run --dev`
+// holds a Lease `<operator>-dev` beside the operator's leader Lease. The operator of the same
+// name running in the cluster sees it, stops acting (its work stops as on a graceful stop; the
+// leader keeps its Lease, so no other replica starts), says so in its log and readiness, and
+// acknowledges on the Lease (annotation kubeloop.dev/paused = its identity). It acts again when
+// the dev run releases the Lease or stops renewing it (killed): after the lease duration.
+//
+// Liveness is judged as leader election judges it: a Lease is live while its resourceVersion
+// changed within leaseDurationSeconds of this process's own clock (no trust in remote clocks).
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { Client } from "../client/client.js";
+import { Lease } from "../core/builtins.js";
+import { systemClock, type Clock } from "../core/clock.js";
+import { AlreadyExistsError, ConflictError, NotFoundError } from "../core/errors.js";
+import { microTime } from "../core/objects.js";
+import type * as coordination from "kubernetes-types/coordination/v1.js";
+
+/** The annotation by which a paused operator acknowledges a dev run. */
+export const PAUSED_ANNOTATION = "kubeloop.dev/paused";
+
+type LeaseBody = coordination.Lease;
+
+/** Where the dev Lease lives. */
+export interface DevLeaseRef {
+  namespace: string;
+  /** Default `<operator>-dev`. */
+  name: string;
+}
+
+/** The operator's side: is a dev run holding the Lease? Polled; never throws. */
+export class PauseWatch {
+  private observedRv: string | undefined;
+  private observedAt = 0;
+  private lease: LeaseBody | undefined;
+  private readonly clock: Clock;
+  private warned = false;
+
+  constructor(
+    private readonly client: Client,
+    private readonly ref: DevLeaseRef,
+    private readonly options: { identity: string; periodMs: number; clock?: Clock; onError?: (error: unknown) => void },
+  ) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** The dev run holding the Lease now (one read), or undefined. Errors count as "none" (reported once). */
+  async holder(signal?: AbortSignal): Promise<string | undefined> {
+    try {
+      const lease = (await this.leases().get(this.ref.name, signal ? { signal } : {}));
+      const rv = lease.metadata?.resourceVersion;
+      if (rv !== this.observedRv) {
+        this.observedRv = rv;
+        this.observedAt = this.clock.now();
+      }
+      this.lease = lease;
+      const holder = lease.spec?.holderIdentity ?? "";
+      const live = holder !== "" && this.observedAt + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > this.clock.now();
+      return live ? holder : undefined;
+    } catch (error) {
+      if (!(error instanceof NotFoundError) && !this.warned && !signal?.aborted) {
+        this.warned = true;
+        this.options.onError?.(error);
+      }
+      return undefined;
+    }
+  }
+
+  /** Polls every period until the Lease is held ("held", with the holder) or free ("free"); rejects when `signal` aborts. */
+  async until(state: "held" | "free", signal: AbortSignal): Promise<{ state: "held" | "free"; holder?: string }> {
+    for (;;) {
+      const holder = await this.holder(signal);
+      if (state === "held" && holder) return { state, holder };
+      if (state === "free" && !holder) return { state };
+      await this.clock.sleep(this.options.periodMs, signal);
+    }
+  }
+
+  /** Tells the dev run this operator has stopped acting (annotation on its Lease). Never throws. */
+  async acknowledge(): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const lease = this.lease;
+      if (!lease) return;
+      try {
+        const next = { ...lease, metadata: { ...lease.metadata, annotations: { ...lease.metadata?.annotations, [PAUSED_ANNOTATION]: this.options.identity } } };
+        this.lease = (await this.leases().replace(next));
+        this.observedRv = this.lease.metadata?.resourceVersion; // our own write does not make it live
+        return;
+      } catch (error) {
+        if (!(error instanceof ConflictError)) return this.options.onError?.(error);
+        await this.holder();
+      }
+    }
+  }
+
+  private leases() {
+    return this.client.resource(Lease).namespace(this.ref.namespace);
+  }
+}
+
+/** Options of {@link DevOverride.take}. */
+export interface DevOverrideOptions {
+  /** The operator's leader Lease: whose holder must acknowledge before the dev run acts. */
+  leaderLease: { namespace: string; name: string };
+  /** Default: hostname + random suffix, prefixed "dev:". */
+  identity?: string;
+  /** How long the Lease stays valid without renewal (the operator resumes this long after the dev run died). Default 15 000 ms. */
+  leaseDurationMs?: number;
+  /** Renewal period. Default 2 000 ms. */
+  renewMs?: number;
+  /** How long to wait for the operator in the cluster to acknowledge. Default 60 000 ms. */
+  ackTimeoutMs?: number;
+  log?: (message: string) => void;
+}
+
+/**
+ * The dev run's side: holds (and renews) the `<operator>-dev` Lease, waits until the operator
+ * leading in the cluster acknowledged, and releases the Lease at the end.
+ *
+ * Fails: when another live dev run holds the Lease (naming it), and when a leader is live but
+ * does not acknowledge within `ackTimeoutMs` (an operator built without the dev override, or
+ * without RBAC to update its Leases); the Lease is released then.
+ */
+export class DevOverride {
+  private readonly stop = new AbortController();
+  private renewing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly client: Client,
+    private readonly ref: DevLeaseRef,
+    readonly identity: string,
+    private readonly durationMs: number,
+  ) {}
+
+  static async take(client: Client, ref: DevLeaseRef, options: DevOverrideOptions): Promise<DevOverride> {
+    const identity = options.identity ?? `dev:${hostname()}_${randomBytes(3).toString("hex")}`;
+    const durationMs = options.leaseDurationMs ?? 15_000;
+    const log = options.log ?? (() => {});
+    const self = new DevOverride(client, ref, identity, durationMs);
+    await self.acquire();
+    self.renewing = self.renew(options.renewMs ?? 2_000);
+    try {
+      const leader = await self.liveLeader(options.leaderLease);
+      if (!leader) {
+        log(`no operator leads in ${options.leaderLease.namespace} (Lease ${options.leaderLease.name}): nothing to pause`);
+        return self;
+      }
+      log(`asking ${leader} to pause (Lease ${ref.namespace}/${ref.name})`);
+      const deadline = Date.now() + (options.ackTimeoutMs ?? 60_000);
+      for (;;) {
+        const lease = (await self.leases().get(ref.name));
+        const acked = lease.metadata?.annotations?.[PAUSED_ANNOTATION];
+        if (acked === leader) {
+          log(`${leader} paused`);
+          return self;
+        }
+        const now = await self.liveLeader(options.leaderLease);
+        if (!now) return self; // the leader went away meanwhile: nothing acts in the cluster
+        if (Date.now() > deadline) {
+          throw new Error(`the operator leading in the cluster (${leader}) did not pause within ${options.ackTimeoutMs ?? 60_000} ms: it may predate the dev override, or lack RBAC to read and update the Lease ${ref.namespace}/${ref.name}`);
+        }
+        await systemClock.sleep(500);
+      }
+    } catch (error) {
+      await self.release();
+      throw error;
+    }
+  }
+
+  /** Stops renewing and frees the Lease, so the operator in the cluster resumes at once. Never throws. */
+  async release(): Promise<void> {
+    this.stop.abort();
+    await this.renewing;
+    try {
+      const lease = (await this.leases().get(this.ref.name));
+      if (lease.spec?.holderIdentity !== this.identity) return;
+      const annotations = { ...lease.metadata?.annotations };
+      delete annotations[PAUSED_ANNOTATION];
+      await this.leases().replace({ ...lease, metadata: { ...lease.metadata, annotations }, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } });
+    } catch {
+      // It expires by itself.
+    }
+  }
+
+  private async acquire(): Promise<void> {
+    const spec = { holderIdentity: this.identity, leaseDurationSeconds: Math.ceil(this.durationMs / 1000), renewTime: microTime(new Date()), acquireTime: microTime(new Date()) };
+    let lease: LeaseBody;
+    try {
+      lease = (await this.leases().get(this.ref.name));
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      try {
+        await this.leases().create({ metadata: { name: this.ref.name, namespace: this.ref.namespace }, spec });
+        return;
+      } catch (raced) {
+        if (!(raced instanceof AlreadyExistsError)) throw raced;
+        lease = (await this.leases().get(this.ref.name));
+      }
+    }
+    const holder = lease.spec?.holderIdentity ?? "";
+    const renewed = lease.spec?.renewTime ? Date.parse(lease.spec.renewTime) : 0;
+    if (holder && holder !== this.identity && renewed + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > Date.now()) {
+      throw new Error(`another dev run (${holder}) holds ${this.ref.namespace}/${this.ref.name}: stop it first, or wait until its Lease expires`);
+    }
+    const annotations = { ...lease.metadata?.annotations };
+    delete annotations[PAUSED_ANNOTATION];
+    await this.leases().replace({ ...lease, metadata: { ...lease.metadata, annotations }, spec: { ...lease.spec, ...spec } });
+  }
+
+  private async renew(periodMs: number): Promise<void> {
+    while (!this.stop.signal.aborted) {
+      try {
+        await systemClock.sleep(periodMs, this.stop.signal);
+      } catch {
+        return;
+      }
+      try {
+        const lease = (await this.leases().get(this.ref.name, { signal: this.stop.signal }));
+        if (lease.spec?.holderIdentity !== this.identity) continue;
+        await this.leases().replace({ ...lease, spec: { ...lease.spec, renewTime: microTime(new Date()) } }, { signal: this.stop.signal });
+      } catch {
+        // Next period; the operator resumes if this stays broken for the lease duration.
+      }
+    }
+  }
+
+  /** The holder of the leader Lease if it was renewed within its duration (by the server's renewTime). */
+  private async liveLeader(ref: { namespace: string; name: string }): Promise<string | undefined> {
+    try {
+      const lease = (await this.client.resource(Lease).namespace(ref.namespace).get(ref.name));
+      const holder = lease.spec?.holderIdentity ?? "";
+      const renewed = lease.spec?.renewTime ? Date.parse(lease.spec.renewTime) : 0;
+      return holder && renewed + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > Date.now() ? holder : undefined;
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  private leases() {
+    return this.client.resource(Lease).namespace(this.ref.namespace);
+  }
+}

@@ -1,0 +1,103 @@
+// The dev override with two real processes (issue 14 item 4): an operator "in the cluster"
+// (kubeloop run, leader election on) and a developer's `kubeloop run --dev` of the same operator.
+// While the dev run lives, only it acts: the other pauses and says so in its log and readiness;
+// it acts again when the dev run stops (at once) or is killed (after the dev Lease expires).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Client, ConfigMap, Namespace } from "../src/index.js";
+import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = join(root, "bin", "kubeloop.mjs");
+const scratch = join(root, "test", "fixtures", `dev-${process.pid}`);
+let client: Client;
+let kubeconfig: string;
+const children: { kill: (s: NodeJS.Signals) => void }[] = [];
+
+before(async () => {
+  kubeconfig = (await sharedCluster()).kubeconfigPath;
+  client = await Client.load({ path: kubeconfig, rateLimit: false });
+  mkdirSync(scratch, { recursive: true });
+});
+after(async () => {
+  for (const c of children) c.kill("SIGKILL");
+  rmSync(scratch, { recursive: true, force: true });
+  await client?.close();
+  await releaseSharedCluster();
+});
+
+interface Running {
+  out: () => string;
+  exited: Promise<number | null>;
+  kill: (signal: NodeJS.Signals) => void;
+}
+function kubeloop(args: string[], who: string): Running {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, WHO: who }, stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (text += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  const handle = { out: () => text, exited, kill: (s: NodeJS.Signals) => void (child.exitCode === null && child.signalCode === null && child.kill(s)) };
+  children.push(handle);
+  return handle;
+}
+
+describe("kubeloop run --dev", () => {
+  it("pauses the operator running in the cluster, which resumes when the dev run stops or dies", { timeout: 180_000 }, async () => {
+    const ns = uniqueName("devo");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const file = join(scratch, "operator.ts");
+    writeFileSync(
+      file,
+      `import { ConfigMap, Operator } from "../../../src/index.js";
+export const op = new Operator({ name: "devo", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
+op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["handled-by"] = process.env.WHO ?? "?"));
+`,
+    );
+    const cms = client.resource(ConfigMap).namespace(ns);
+    const handledBy = async (name: string) => (await cms.get(name)).metadata?.annotations?.["handled-by"];
+    const create = async (name: string) => cms.create({ metadata: { name } });
+
+    const cluster = kubeloop(["run", file, "--kubeconfig", kubeconfig, "--health-bind", "127.0.0.1:0", "--metrics-bind", "0", "--log-format", "json"], "cluster");
+    await create("c1");
+    await eventually("the cluster's operator acts", async () => (await handledBy("c1")) === "cluster", { timeoutMs: 60_000 });
+    const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(cluster.out())?.[1];
+    assert.ok(url, "its health server");
+
+    // A dev run: the cluster's operator pauses, and says so.
+    const dev = kubeloop(["run", file, "--kubeconfig", kubeconfig, "--dev", "--dev-lease-ms", "3000", "--metrics-bind", "0", "--health-bind", "0", "--log-format", "json"], "dev");
+    await eventually("the dev run sees the pause acknowledged", async () => /dev override: .* paused/.test(dev.out()), { timeoutMs: 60_000 });
+    assert.match(cluster.out(), /paused by a dev run/);
+    const ready = await fetch(`${url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(await ready.text(), /paused by the dev run dev:/);
+    for (let i = 0; i < 5; i++) await create(`d${i}`);
+    for (let i = 0; i < 5; i++) await eventually(`d${i} handled`, async () => (await handledBy(`d${i}`)) !== undefined);
+    for (let i = 0; i < 5; i++) assert.equal(await handledBy(`d${i}`), "dev", `d${i} handled by the dev run only`);
+
+    // The dev run stops: the cluster's operator acts again at once.
+    dev.kill("SIGTERM");
+    assert.equal(await dev.exited, 0, dev.out());
+    await eventually("the cluster's operator resumes", async () => /the dev run ended: acting again/.test(cluster.out()), { timeoutMs: 20_000 });
+    await create("c2");
+    await eventually("c2 handled by the cluster's operator", async () => (await handledBy("c2")) === "cluster");
+    assert.equal((await fetch(`${url}/readyz`)).status, 200);
+
+    // A dev run that dies: the cluster's operator resumes once the dev Lease expires.
+    const killed = kubeloop(["run", file, "--kubeconfig", kubeconfig, "--dev", "--dev-lease-ms", "3000", "--metrics-bind", "0", "--health-bind", "0", "--log-format", "json"], "dev2");
+    await eventually("paused again", async () => /dev override: .* paused/.test(killed.out()), { timeoutMs: 60_000 });
+    killed.kill("SIGKILL");
+    await killed.exited;
+    const diedAt = Date.now();
+    await create("c3");
+    await eventually("c3 handled by the cluster's operator after the dev Lease expired", async () => (await handledBy("c3")) === "cluster", { timeoutMs: 30_000 });
+    assert.ok(Date.now() - diedAt < 15_000, `resumed ${Date.now() - diedAt} ms after the dev run died (lease 3 s)`);
+
+    cluster.kill("SIGTERM");
+    assert.equal(await cluster.exited, 0, cluster.out().slice(-2000));
+  });
+});
