@@ -1,7 +1,6 @@
 // The kubeloop command against the shared cluster: `run` (errors by name, a real run, graceful
 // SIGTERM) and `dev` (restart on a file change).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -10,9 +9,10 @@ import { Client, ConfigMap, Namespace } from "../src/index.js";
 import { FaultProxy } from "../src/testing.js";
 import { Greeting } from "../examples/10-minimal/operator.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { spawnKubeloop } from "./support.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "bin", "kubeloop.mjs");
+
 let kubeconfig: string;
 let client: Client;
 const scratch = join(root, "test", "fixtures", `cli-${process.pid}`);
@@ -28,20 +28,7 @@ after(async () => {
   await releaseSharedCluster();
 });
 
-interface Running {
-  out: () => string;
-  exited: Promise<number | null>;
-  kill: (signal: NodeJS.Signals) => void;
-}
-
-function kubeloop(args: string[], env: NodeJS.ProcessEnv = process.env): Running {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-  let text = "";
-  child.stdout.on("data", (d: Buffer) => (text += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (text += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  return { out: () => text, exited, kill: (s) => child.kill(s) };
-}
+const kubeloop = spawnKubeloop;
 
 describe("kubeloop run", () => {
   it("names the problem: no operator exported, no kubeconfig, a CRD not installed", { timeout: 60_000 }, async () => {

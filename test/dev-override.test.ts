@@ -3,16 +3,16 @@
 // While the dev run lives, only it acts: the other pauses and says so in its log and readiness;
 // it acts again when the dev run stops (at once) or is killed (after the dev Lease expires).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Client, ConfigMap, Namespace } from "../src/index.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { spawnKubeloop, type CliRun } from "./support.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "bin", "kubeloop.mjs");
+
 const scratch = join(root, "test", "fixtures", `dev-${process.pid}`);
 let client: Client;
 let kubeconfig: string;
@@ -30,18 +30,8 @@ after(async () => {
   await releaseSharedCluster();
 });
 
-interface Running {
-  out: () => string;
-  exited: Promise<number | null>;
-  kill: (signal: NodeJS.Signals) => void;
-}
-function kubeloop(args: string[], who: string): Running {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, WHO: who }, stdio: ["ignore", "pipe", "pipe"] });
-  let text = "";
-  child.stdout.on("data", (d: Buffer) => (text += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (text += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  const handle = { out: () => text, exited, kill: (s: NodeJS.Signals) => void (child.exitCode === null && child.signalCode === null && child.kill(s)) };
+function kubeloop(args: string[], who: string): CliRun {
+  const handle = spawnKubeloop(args, { ...process.env, WHO: who });
   children.push(handle);
   return handle;
 }

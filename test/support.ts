@@ -2,6 +2,8 @@
 // too): a client that reaches nothing, a wait on a condition with a deadline, and a child
 // process whose stdout lines are collected.
 import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Client } from "../src/client/client.js";
 
 /** A client that reaches nothing: for controllers and handlers that never call the server in a test. */
@@ -44,4 +46,23 @@ export function spawnTs(file: string, args: string[], onLine: (line: string) => 
   child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return { process: child, lines, exited, stderr: () => stderr };
+}
+
+/** A `kubeloop` CLI process (bin/kubeloop.mjs) with its stdout and stderr as one text. */
+export interface CliRun {
+  out: () => string;
+  exited: Promise<number | null>;
+  /** Sends `signal` unless the process has already exited. */
+  kill: (signal: NodeJS.Signals) => void;
+}
+
+/** Runs `kubeloop ...args` from the repository root. */
+export function spawnKubeloop(args: string[], env: NodeJS.ProcessEnv = process.env): CliRun {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const child = spawn(process.execPath, [join(root, "bin", "kubeloop.mjs"), ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  child.stdout?.on("data", (d: Buffer) => (text += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (text += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return { out: () => text, exited, kill: (s) => void (child.exitCode === null && child.signalCode === null && child.kill(s)) };
 }

@@ -70,181 +70,123 @@ async function fakeServer(objects: Map<string, KubeObject>, faults: { failMainPa
   return { client, writes };
 }
 
+const keys = progressKeys("op.kubeloop.dev");
+const widget = (extra: Partial<KubeObject> & { spec?: unknown } = {}): KubeObject => ({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1" }, spec: { size: 1 }, ...extra }) as KubeObject;
+
+/** A Processor for `handlers` over the fake server holding `initial`; `reconcile(object)` runs one reconcile of ns/w. */
+async function harness(initial: KubeObject, handlers: KindEntry["handlers"], faults: { failMainPatches?: number } = {}) {
+  const objects = new Map([["ns/w", initial]]);
+  const { client, writes } = await fakeServer(objects, faults);
+  const scripted = new ScriptedEvents();
+  scripted.list(Widget, [initial]);
+  const informers = new InformerFactory(client, { source: scripted.source });
+  const informer = informers.informer<KubeObject>(Widget);
+  informer.start();
+  await informer.waitUntilReady();
+  const entry: KindEntry = { kind: Widget, handlers, timers: [], daemons: [], events: [], indexes: [] };
+  const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
+  const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
+  const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
+  const reconcile = (object: KubeObject | undefined = objects.get("ns/w")) =>
+    processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ key: "ns/w", object, kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" }));
+  const close = async () => {
+    await tasks.stopAll();
+    await informers.stop();
+    await recorder.flush();
+    await client.close();
+  };
+  return { objects, writes, processor, reconcile, close };
+}
+
 describe("Processor (server-less)", () => {
   it("a create: status first, then one main patch with the handler's patch, the new diff base and no progress", async () => {
-    const widget: KubeObject = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1" }, spec: { size: 1 } } as KubeObject;
-    const objects = new Map([["ns/w", widget]]);
-    const { client, writes } = await fakeServer(objects);
-    const scripted = new ScriptedEvents();
-    scripted.list(Widget, [widget]);
-    const informers = new InformerFactory(client, { source: scripted.source });
-    const informer = informers.informer<KubeObject>(Widget);
-    informer.start();
-    await informer.waitUntilReady();
-    const keys = progressKeys("op.kubeloop.dev");
-    const entry: KindEntry = {
-      kind: Widget,
-      handlers: [
-        {
-          id: "summary",
-          cause: "create",
-          fn: async ({ patch }) => {
-            patch.metadata.labels.seen = "yes";
-            return { ok: true };
-          },
-          options: {},
+    const h = await harness(widget(), [
+      {
+        id: "summary",
+        cause: "create",
+        fn: async ({ patch }) => {
+          patch.metadata.labels.seen = "yes";
+          return { ok: true };
         },
-      ],
-      timers: [],
-      daemons: [],
-      events: [],
-      indexes: [],
-    };
-    const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
-    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
-    const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
-    const ctx = reconcileContext({ key: "ns/w", object: informer.store.get("ns/w"), kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" });
-    await processor.reconcile({ namespace: "ns", name: "w" }, ctx);
-    assert.equal(writes.length, 2, writes.join("\n"));
-    assert.match(writes[0] ?? "", /^PATCH status {"status":{"summary":{"ok":true}}}$/);
-    const main = JSON.parse((writes[1] ?? "").replace(/^PATCH main /, "")) as { metadata: { labels: Record<string, string>; annotations: Record<string, string | null> } };
+        options: {},
+      },
+    ]);
+    await h.reconcile();
+    assert.equal(h.writes.length, 2, h.writes.join("\n"));
+    assert.match(h.writes[0] ?? "", /^PATCH status {"status":{"summary":{"ok":true}}}$/);
+    const main = JSON.parse((h.writes[1] ?? "").replace(/^PATCH main /, "")) as { metadata: { labels: Record<string, string>; annotations: Record<string, string | null> } };
     assert.deepEqual(main.metadata.labels, { seen: "yes" });
     assert.equal(main.metadata.annotations[keys.progress], null, "progress cleared");
     assert.deepEqual(JSON.parse(main.metadata.annotations[keys.lastHandled] ?? "{}"), { metadata: { labels: { seen: "yes" } }, spec: { size: 1 } }, "the diff base includes the handler's own label");
-    assert.equal(processor.size, 1, "first sight recorded");
-    processor.forget("u1");
-    assert.equal(processor.size, 0);
-    await tasks.stopAll();
-    await informers.stop();
-    await recorder.flush();
-    await client.close();
+    assert.equal(h.processor.size, 1, "first sight recorded");
+    h.processor.forget("u1");
+    assert.equal(h.processor.size, 0);
+    await h.close();
   });
 
   it("a failed record, then a change: the create handler is not run again; its success is recorded for what it saw, and the update handler gets the change", async () => {
-    const v1: KubeObject = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1" }, spec: { size: 1 } } as KubeObject;
-    const objects = new Map([["ns/w", v1]]);
-    const { client, writes } = await fakeServer(objects, { failMainPatches: 1 });
-    const scripted = new ScriptedEvents();
-    scripted.list(Widget, [v1]);
-    const informers = new InformerFactory(client, { source: scripted.source });
-    const informer = informers.informer<KubeObject>(Widget);
-    informer.start();
-    await informer.waitUntilReady();
-    const keys = progressKeys("op.kubeloop.dev");
     const runs: string[] = [];
-    const entry: KindEntry = {
-      kind: Widget,
-      handlers: [
+    const h = await harness(
+      widget(),
+      [
         { id: "made", cause: "create", fn: async ({ object }) => void runs.push(`create ${JSON.stringify((object as { spec?: unknown }).spec)}`), options: {} },
         { id: "changed", cause: "update", fn: async ({ diff }) => void runs.push(`update ${JSON.stringify(diff)}`), options: {} },
       ],
-      timers: [],
-      daemons: [],
-      events: [],
-      indexes: [],
-    };
-    const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
-    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
-    const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
-    const reconcile = (object: KubeObject) =>
-      processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ key: "ns/w", object, kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" }));
-
-    await assert.rejects(reconcile(v1), /injected/, "the record fails");
-    assert.deepEqual(runs, ["create {\"size\":1}"]);
+      { failMainPatches: 1 },
+    );
+    await assert.rejects(h.reconcile(), /injected/, "the record fails");
+    assert.deepEqual(runs, ['create {"size":1}']);
     // The object changes before the next attempt (the write was lost, the churn goes on).
-    const v2 = { ...(objects.get("ns/w") as KubeObject), spec: { size: 2 } } as KubeObject;
-    objects.set("ns/w", v2);
-    await reconcile(v2);
-    assert.deepEqual(runs, ["create {\"size\":1}"], "the create handler did not run again");
-    const recorded = objects.get("ns/w") as KubeObject;
+    const v2 = { ...(h.objects.get("ns/w") as KubeObject), spec: { size: 2 } } as KubeObject;
+    h.objects.set("ns/w", v2);
+    await h.reconcile(v2);
+    assert.deepEqual(runs, ['create {"size":1}'], "the create handler did not run again");
+    const recorded = h.objects.get("ns/w") as KubeObject;
     assert.deepEqual(JSON.parse(recorded.metadata?.annotations?.[keys.lastHandled] ?? "{}"), { spec: { size: 1 } }, "handled as of what the handler saw");
-    await reconcile(recorded);
-    assert.deepEqual(runs, ["create {\"size\":1}", `update ${JSON.stringify([{ op: "change", path: ["spec", "size"], old: 1, new: 2 }])}`], "the change goes to the update handler");
-    assert.equal(writes.filter((w) => w.startsWith("FAILED")).length, 1);
-    await tasks.stopAll();
-    await informers.stop();
-    await recorder.flush();
-    await client.close();
+    await h.reconcile(recorded);
+    assert.deepEqual(runs, ['create {"size":1}', `update ${JSON.stringify([{ op: "change", path: ["spec", "size"], old: 1, new: 2 }])}`], "the change goes to the update handler");
+    assert.equal(h.writes.filter((w) => w.startsWith("FAILED")).length, 1);
+    await h.close();
   });
 
   it("after a relist every object counts as first seen again: resume handlers run once more", async () => {
-    const keysFor = progressKeys("op.kubeloop.dev");
-    const handled: KubeObject = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1", annotations: { [keysFor.lastHandled]: JSON.stringify({ spec: { size: 1 } }) } }, spec: { size: 1 } } as KubeObject;
-    const objects = new Map([["ns/w", handled]]);
-    const { client } = await fakeServer(objects);
-    const scripted = new ScriptedEvents();
-    scripted.list(Widget, [handled]);
-    const informers = new InformerFactory(client, { source: scripted.source });
-    const informer = informers.informer<KubeObject>(Widget);
-    informer.start();
-    await informer.waitUntilReady();
     let resumes = 0;
-    const entry: KindEntry = { kind: Widget, handlers: [{ id: "again", cause: "resume", fn: async () => void resumes++, options: {} }], timers: [], daemons: [], events: [], indexes: [] };
-    const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
-    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
-    const processor = new Processor({ client, entry, keys: keysFor, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
-    const reconcile = () =>
-      processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ key: "ns/w", object: objects.get("ns/w"), kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" }));
-    await reconcile();
-    await reconcile();
+    const h = await harness(widget({ metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1", annotations: { [keys.lastHandled]: JSON.stringify({ spec: { size: 1 } }) } } }), [
+      { id: "again", cause: "resume", fn: async () => void resumes++, options: {} },
+    ]);
+    await h.reconcile();
+    await h.reconcile();
     assert.equal(resumes, 1, "once per process");
-    processor.relisted();
-    await reconcile();
+    h.processor.relisted();
+    await h.reconcile();
     assert.equal(resumes, 2, "again after a relist");
-    await tasks.stopAll();
-    await informers.stop();
-    await recorder.flush();
-    await client.close();
+    await h.close();
   });
 
   it("sub-handlers: each recorded as it finishes; one that fails for good fails its parent; ids unique", async () => {
-    const v1: KubeObject = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1" }, spec: { size: 1 } } as KubeObject;
-    const objects = new Map([["ns/w", v1]]);
-    const { client, writes } = await fakeServer(objects);
-    const scripted = new ScriptedEvents();
-    scripted.list(Widget, [v1]);
-    const informers = new InformerFactory(client, { source: scripted.source });
-    const informer = informers.informer<KubeObject>(Widget);
-    informer.start();
-    await informer.waitUntilReady();
-    const keys = progressKeys("op.kubeloop.dev");
     const runs: string[] = [];
-    const entry: KindEntry = {
-      kind: Widget,
-      handlers: [
-        {
-          id: "parent",
-          cause: "create",
-          fn: async ({ subhandler }) => {
-            runs.push("parent");
-            subhandler("ok", async () => void runs.push("ok"));
-            subhandler("bad", async () => {
-              runs.push("bad");
-              throw new PermanentError("no");
-            });
-            assert.throws(() => subhandler("ok", async () => {}), /declared twice/);
-          },
-          options: {},
+    const h = await harness(widget(), [
+      {
+        id: "parent",
+        cause: "create",
+        fn: async ({ subhandler }) => {
+          runs.push("parent");
+          subhandler("ok", async () => void runs.push("ok"));
+          subhandler("bad", async () => {
+            runs.push("bad");
+            throw new PermanentError("no");
+          });
+          assert.throws(() => subhandler("ok", async () => {}), /declared twice/);
         },
-      ],
-      timers: [],
-      daemons: [],
-      events: [],
-      indexes: [],
-    };
-    const recorder = new EventRecorder(client, { controller: "kubeloop.dev/op", instance: "test", onError: () => {} });
-    const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
-    const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
-    await processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ key: "ns/w", object: v1, kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" }));
+        options: {},
+      },
+    ]);
+    await h.reconcile();
     assert.deepEqual(runs, ["parent", "ok", "bad"]);
-    const progressWrites = writes.filter((w) => w.startsWith("PATCH main") && w.includes(keys.progress));
+    const progressWrites = h.writes.filter((w) => w.startsWith("PATCH main") && w.includes(keys.progress));
     assert.ok(progressWrites.length >= 3, `each sub-handler recorded as it finished, then the parent (${progressWrites.length} writes)`);
     assert.ok(progressWrites.some((w) => w.includes("parent/ok") && w.includes("success")), "ok recorded");
-    const last = objects.get("ns/w") as KubeObject;
-    assert.ok(last.metadata?.annotations?.[keys.lastHandled], "the change settled (the parent failed for good)");
-    await recorder.flush();
-    await tasks.stopAll();
-    await informers.stop();
-    await client.close();
+    assert.ok((h.objects.get("ns/w") as KubeObject).metadata?.annotations?.[keys.lastHandled], "the change settled (the parent failed for good)");
+    await h.close();
   });
 });
