@@ -9,7 +9,7 @@ export {
 } from "./testing/control-plane/control-plane.js";
 export { ensureControlPlaneBinary, type BuildOptions } from "./testing/control-plane/binaries.js";
 export { ControlPlaneError, type ControlPlaneErrorReason } from "./testing/control-plane/errors.js";
-export type { KeyPairPem } from "./testing/control-plane/pki.js";
+export type { KeyPairPem } from "./core/pki.js";
 export { FaultProxy } from "./testing/fault-proxy.js";
 export { HttpFaultProxy, type HttpFault, type HttpFaultProxyTarget, type ProxiedRequest } from "./testing/http-fault-proxy.js";
 export { ScriptedEvents } from "./testing/scripted-events.js";

@@ -48,7 +48,7 @@ describe("the npm package", () => {
     const { stdout: help } = await run("npx", ["--no-install", "kubeloop", "help"], { cwd: project });
     assert.match(help, /control-plane start/);
 
-    writeFileSync(join(project, "private.mjs"), `await import("kubeloop/dist/testing/control-plane/pki.js");`);
+    writeFileSync(join(project, "private.mjs"), `await import("kubeloop/dist/core/pki.js");`);
     await assert.rejects(run(process.execPath, ["private.mjs"], { cwd: project }), /ERR_PACKAGE_PATH_NOT_EXPORTED/);
 
     // `kubeloop init`: a new project that installs, type-checks and passes its own test.

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import * as YAML from "yaml";
 import * as binaries from "./binaries.js";
 import { ControlPlaneError } from "./errors.js";
-import * as pki from "./pki.js";
+import * as pki from "../../core/pki.js";
 import { releasePidLock, tryPidLock } from "./pid-lock.js";
 import { Component, Reaper } from "./supervisor.js";
 

@@ -1,4 +1,4 @@
-// The local control plane's certificates: a CA, the API server's serving certificate, the
+// Certificates for the local control plane and the webhook server: a CA, serving certificates, the
 // service-account signing key and client certificates (the admin in system:masters, and any
 // other identity a test asks for). ECDSA P-256 throughout: key generation takes milliseconds,
 // where RSA-2048 in pure JS would dominate start-up.
