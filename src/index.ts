@@ -87,6 +87,10 @@ export type { WatcherEvent } from "./runtime/watcher.js";
 export { Operator, type OperatorOptions, type RunOptions, type RunningOperator } from "./operator/operator.js";
 export type { Logger } from "./observe/logging.js";
 
+// admission webhooks
+export { AdmissionError, type AdmissionRequest, type ValidateContext, type MutateContext, type ValidateFn, type MutateFn, type Operation } from "./webhook/admission.js";
+export type { AdmissionOptions, MutateOptions, WebhookOptions } from "./operator/webhooks.js";
+
 // custom resources from TypeBox schemas
 export { Type, type Static, type TSchema } from "@sinclair/typebox";
 export { defineResource, structural, SchemaError, ConditionSchema, ConditionsSchema, type ResourceDefinition, type DefinedResource, type CustomObject, type PrinterColumn } from "./manifests/resource.js";

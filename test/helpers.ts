@@ -48,6 +48,7 @@ export function identityFromKubeconfig(path: string): Identity {
 /** The JSON answer of one API call. */
 export interface Answer {
   status: number;
+  headers: import("node:http").IncomingHttpHeaders;
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test code reads arbitrary JSON
 }
 
@@ -80,7 +81,7 @@ export function call(
           } catch {
             // not JSON: keep the text
           }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
         });
       },
     );

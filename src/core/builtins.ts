@@ -8,6 +8,7 @@ import type * as events from "kubernetes-types/events/v1.js";
 import type * as apiextensions from "kubernetes-types/apiextensions/v1.js";
 import type * as rbac from "kubernetes-types/rbac/v1.js";
 import type * as autoscaling from "kubernetes-types/autoscaling/v1.js";
+import type * as admissionregistration from "kubernetes-types/admissionregistration/v1.js";
 import { kindOf } from "./objects.js";
 
 const namespaced = (plural: string) => ({ plural, namespaced: true });
@@ -65,3 +66,9 @@ export const CustomResourceDefinition = kindOf<apiextensions.CustomResourceDefin
 );
 /** autoscaling/v1 Scale: the body of a `scale` subresource (`getScale` / `patchScale`), not a resource of its own. */
 export const Scale = kindOf<autoscaling.Scale>("autoscaling/v1", "Scale");
+
+/** admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration (cluster-scoped), typed by kubernetes-types. */
+export const ValidatingWebhookConfiguration = kindOf<admissionregistration.ValidatingWebhookConfiguration>("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", cluster("validatingwebhookconfigurations"));
+
+/** admissionregistration.k8s.io/v1 MutatingWebhookConfiguration (cluster-scoped), typed by kubernetes-types. */
+export const MutatingWebhookConfiguration = kindOf<admissionregistration.MutatingWebhookConfiguration>("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", cluster("mutatingwebhookconfigurations"));

@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { ManagerObserver } from "../controller/manager.js";
 import type { ReconcileResult } from "../controller/reconcile.js";
 import type { WorkQueueHooks } from "../runtime/queue.js";
+import type { WebhookObserver } from "../webhook/server.js";
 
 /** Options of {@link Metrics}. */
 export interface MetricsOptions {
@@ -32,6 +33,10 @@ export class Metrics {
   private readonly workDuration: Histogram<"name" | "controller">;
   private readonly retries: Counter<"name" | "controller">;
   private readonly leader: Gauge<"name">;
+  private readonly webhookRequests: Counter<"webhook" | "code">;
+  private readonly webhookLatency: Histogram<"webhook">;
+  private readonly webhookInFlight: Gauge<"webhook">;
+  private readonly webhookDenials: Counter<"webhook">;
   private readonly depths = new Map<string, () => number>();
 
   constructor(options: MetricsOptions = {}) {
@@ -85,7 +90,24 @@ export class Metrics {
     });
     this.retries = new Counter({ name: "workqueue_retries_total", help: "Total number of retries handled by workqueue", labelNames: ["name", "controller"], registers });
     this.leader = new Gauge({ name: "leader_election_master_status", help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master", labelNames: ["name"], registers });
+    // controller-runtime's webhook metrics, plus denials.
+    this.webhookRequests = new Counter({ name: "controller_runtime_webhook_requests_total", help: "Total number of admission requests by HTTP status code", labelNames: ["webhook", "code"], registers });
+    this.webhookLatency = new Histogram({ name: "controller_runtime_webhook_latency_seconds", help: "Histogram of the latency of processing admission requests", labelNames: ["webhook"], registers });
+    this.webhookInFlight = new Gauge({ name: "controller_runtime_webhook_requests_in_flight", help: "Current number of admission requests being served", labelNames: ["webhook"], registers });
+    this.webhookDenials = new Counter({ name: "kubeloop_webhook_denials_total", help: "Admission requests denied", labelNames: ["webhook"], registers });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The hooks to give a webhook server. */
+  get webhookObserver(): WebhookObserver {
+    return {
+      request: (webhook, code, seconds, allowed) => {
+        this.webhookRequests.inc({ webhook, code: String(code) });
+        if (code === 200) this.webhookLatency.observe({ webhook }, seconds);
+        if (allowed === false) this.webhookDenials.inc({ webhook });
+      },
+      inFlight: (webhook, delta) => this.webhookInFlight.inc({ webhook }, delta),
+    };
   }
 
   /** The hooks to give a Manager (`observer`). */

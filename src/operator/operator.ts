@@ -32,6 +32,8 @@ import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerSta
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
 import { Metrics } from "../observe/metrics.js";
 import { serveProbes, servedEndpoints, type ProbeServer, type ProbeServerOptions } from "../observe/server.js";
+import { serveWebhooks, type AdmissionOptions, type AdmissionSpec, type MutateOptions, type RunningWebhooks, type WebhookOptions } from "./webhooks.js";
+import type { MutateFn, ValidateFn } from "../webhook/admission.js";
 
 /** Options of an {@link Operator}. */
 export interface OperatorOptions {
@@ -41,6 +43,8 @@ export interface OperatorOptions {
   leaderElection?: ManagerLeaderElection | false;
   /** Pause while a `kubeloop run --dev` of this operator runs (see the Manager's `devOverride`). Default on (with leader election). */
   devOverride?: false;
+  /** How admission webhooks (`op.on.validate` / `op.on.mutate`) are served and registered. */
+  webhooks?: WebhookOptions;
   /** The /metrics, /healthz, /readyz server; default port 8080 (`serve` picks endpoints). `false` for none. */
   probes?: ProbeOptions | false;
   /** Default "info". */
@@ -90,6 +94,8 @@ export interface RunOptions {
   namespaces?: string[];
   /** Overrides the operator's leader election setting. */
   leaderElection?: ManagerLeaderElection | false;
+  /** Overrides fields of the operator's `webhooks` option (tests use `{ port: 0 }`). */
+  webhooks?: WebhookOptions;
   /** Called once the probe server listens (before caches sync). */
   onListening?: (probes: ProbeServer) => void;
   /** Called once the operator is running (caches synced, probes listening). */
@@ -104,6 +110,8 @@ export interface RunningOperator {
   probes: ProbeServer | undefined;
   manager: Manager;
   metrics: Metrics;
+  /** The admission webhook server's URL, when the operator has webhooks. */
+  webhookUrl?: string;
 }
 
 /**
@@ -134,6 +142,7 @@ export class Operator {
   private readonly startups: { fn: (ctx: ActivityContext) => Promise<void> | void; options: StartupOptions }[] = [];
   private readonly cleanups: ((ctx: ActivityContext) => Promise<void> | void)[] = [];
   private readonly probes = new Map<string, (ctx: ProbeContext) => Promise<unknown> | unknown>();
+  private readonly admission: AdmissionSpec[] = [];
   private login: ((ctx: { logger: Logger }) => Promise<Client> | Client) | undefined;
   private running = false;
   /** Per-object state of the handlers while running (for {@link Operator.trackedObjects}). */
@@ -179,7 +188,50 @@ export class Operator {
     login: (fn: (ctx: { logger: Logger }) => Promise<Client> | Client) => void (this.login = fn),
     /** A liveness probe whose result /healthz reports under `id` (a throw makes it 500); it gets the client, a logger and the indexes. */
     probe: (id: string, fn: (ctx: ProbeContext) => Promise<unknown> | unknown) => void this.probes.set(id, fn),
+    /**
+     * A validating admission webhook (kopf's `on.validate`), called by the API server for objects of
+     * `kind` (CREATE and UPDATE by default): throw `AdmissionError(message, { code })` to deny,
+     * return (or `ctx.warn`) warnings kubectl shows. An unexpected error denies with its message.
+     * Served over HTTPS and registered by the operator (see `webhooks`). Runs on every replica.
+     */
+    validate: <T extends KubeObject>(kind: ResourceKind<T>, fn: ValidateFn<T>, options: AdmissionOptions<T> = {}) => this.admissionHook("validate", kind, { validate: fn as ValidateFn<KubeObject> }, options),
+    /**
+     * A mutating admission webhook (kopf's `on.mutate`): change `ctx.object` in place; the answer
+     * is the JSON patch from the object as sent (none when unchanged). Denies and warns as
+     * `validate` does.
+     */
+    mutate: <T extends KubeObject>(kind: ResourceKind<T>, fn: MutateFn<T>, options: MutateOptions<T> = {}) => this.admissionHook("mutate", kind, { mutate: fn as MutateFn<KubeObject> }, options),
   };
+
+  private admissionHook<T extends KubeObject>(type: "validate" | "mutate", kind: ResourceKind<T>, fn: Pick<AdmissionSpec, "validate" | "mutate">, options: MutateOptions<T>): void {
+    this.assertNotRunning();
+    const base = options.id ?? `${type}-${kind.kind.toLowerCase()}`;
+    let id = base;
+    for (let n = 2; this.admission.some((a) => a.hook.id === id); n++) {
+      if (options.id) throw new Error(`a webhook with id "${id}" is already registered`);
+      id = `${base}-${n}`;
+    }
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(id)) throw new TypeError(`webhook id "${id}" must be a lower-case DNS label (it is part of the webhook's name and URL)`);
+    const timeoutSeconds = options.timeoutSeconds ?? 10;
+    if (!(timeoutSeconds >= 1 && timeoutSeconds <= 30)) throw new RangeError(`timeoutSeconds must be 1–30 (the API server's bounds), not ${timeoutSeconds}`);
+    const { labels, annotations, when } = options;
+    this.admission.push({
+      kind: kind as ResourceKind,
+      filters: { ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}), ...(when ? { when } : {}) } as Filters<KubeObject>,
+      ...fn,
+      hook: {
+        type,
+        id,
+        kind: kind as ResourceKind,
+        operations: options.operations ?? ["CREATE", "UPDATE"],
+        ...(options.subresource ? { subresource: options.subresource } : {}),
+        failurePolicy: options.failurePolicy ?? "Fail",
+        timeoutSeconds,
+        sideEffects: options.sideEffects ?? "None",
+        ...(options.reinvocationPolicy ? { reinvocationPolicy: options.reinvocationPolicy } : {}),
+      },
+    });
+  }
 
   /** Calls `fn` every `intervalMs` for each object of `kind` (while it exists and this replica leads). */
   timer<T extends KubeObject>(kind: ResourceKind<T>, options: TimerOptions<T>, fn: HandlerFn<T>): void {
@@ -338,6 +390,7 @@ export class Operator {
     const logger = options.logger ?? this.options.logger ?? createLogger(this.name, { level: this.options.logLevel ?? "info" });
     let client: Client | undefined;
     let tasks: Tasks | undefined;
+    let webhooks: RunningWebhooks | undefined;
     const servers: ProbeServer[] = [];
     const signals = trapSignals(options, logger);
     try {
@@ -348,10 +401,14 @@ export class Operator {
       const wired = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces);
       tasks = wired.tasks;
       servers.push(...(await this.serve(manager, metrics, options, logger, { client, logger, indexes: wired.indexes })));
+      if (this.admission.length) {
+        webhooks = await serveWebhooks(client, this.name, this.admission, { ...this.options.webhooks, ...options.webhooks }, logger, options.namespaces ?? this.options.namespaces, metrics.webhookObserver);
+      }
       let started = true;
       for (const startup of this.startups) started &&= await runStartup(startup, { client, logger }, signals.signal);
       if (!started) return; // stopped while a startup handler was being retried
-      void manager.whenSynced().then(() => options.onStarted?.({ probes: servers[0], manager, metrics }));
+      const webhookUrl = webhooks?.server.url;
+      void manager.whenSynced().then(() => options.onStarted?.({ probes: servers[0], manager, metrics, ...(webhookUrl ? { webhookUrl } : {}) }));
       await manager.run(signals.signal);
       for (const cleanup of this.cleanups) {
         const c = client;
@@ -360,6 +417,7 @@ export class Operator {
           .catch((error: unknown) => logger.error({ err: error }, "cleanup handler failed"));
       }
     } finally {
+      await webhooks?.stop();
       await tasks?.stopAll();
       signals.release();
       for (const server of servers) await server.close();

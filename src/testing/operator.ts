@@ -6,6 +6,7 @@ import { Client } from "../client/client.js";
 import { CustomResourceDefinition } from "../core/builtins.js";
 import { AlreadyExistsError } from "../core/errors.js";
 import type { Operator, RunningOperator } from "../operator/operator.js";
+import type { WebhookOptions } from "../operator/webhooks.js";
 import type { CustomResourceDefinition as Crd } from "kubernetes-types/apiextensions/v1.js";
 
 /** Options of {@link runOperator}. */
@@ -19,6 +20,8 @@ export interface RunOperatorOptions {
   probes?: boolean;
   /** Leader election as the operator declares it. Default: off. */
   leaderElection?: boolean;
+  /** Overrides of the operator's webhook settings. Default: a free port on 127.0.0.1 (the local control plane calls it there). */
+  webhooks?: WebhookOptions;
   /** How long to wait for the operator to start. Default 60 s. */
   startTimeoutMs?: number;
 }
@@ -50,6 +53,7 @@ export async function runOperator(op: Operator, options: RunOperatorOptions = {}
     probes: options.probes ? { port: 0, host: "127.0.0.1" } : false,
     logger,
     ...(options.leaderElection ? {} : { leaderElection: false }),
+    webhooks: { port: 0, host: "127.0.0.1", ...options.webhooks },
     onStarted: started,
   });
   const stop = async () => {

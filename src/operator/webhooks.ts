@@ -1,0 +1,130 @@
+// The operator's admission webhooks: what `op.on.validate` / `op.on.mutate` register, and how a
+// running operator serves them (an HTTPS server with a self-signed certificate, or files the
+// user gives) and registers them with the API server (managed mode).
+import type { Logger } from "pino";
+import type { Client } from "../client/client.js";
+import type { KubeObject, ResourceKind } from "../core/objects.js";
+import { createCertificateAuthority } from "../core/pki.js";
+import { matches, type Filters } from "../handlers/filters.js";
+import { mutate, validate, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
+import { registerWebhooks, unregisterWebhooks, webhookConfigurations, type AdmissionHook } from "../webhook/registration.js";
+import { WebhookServer, type ServingCertificate, type WebhookObserver } from "../webhook/server.js";
+import { readFileSync } from "node:fs";
+
+/** Options of `op.on.validate` and `op.on.mutate`. */
+export interface AdmissionOptions<T extends KubeObject> extends Filters<T> {
+  /** Route and webhook name part. Default: `<validate|mutate>-<kind, lower case>`, numbered when repeated. */
+  id?: string;
+  /** Default CREATE and UPDATE. */
+  operations?: Operation[];
+  /** e.g. "status": the webhook sees that subresource. */
+  subresource?: string;
+  /** What the API server does when the webhook cannot be reached or is too slow: "Fail" (deny, default) or "Ignore" (admit). */
+  failurePolicy?: "Fail" | "Ignore";
+  /** How long the API server waits (1–30). Default 10. The handler is answered for, by the failure policy, half a second before. */
+  timeoutSeconds?: number;
+  /** "None" (default) or "NoneOnDryRun" (the handler has side effects, skipped when `ctx.dryRun`). */
+  sideEffects?: "None" | "NoneOnDryRun";
+}
+
+/** Options of `op.on.mutate`. */
+export interface MutateOptions<T extends KubeObject> extends AdmissionOptions<T> {
+  /** "IfNeeded": called again when a later webhook changed the object. Default "Never". */
+  reinvocationPolicy?: "Never" | "IfNeeded";
+}
+
+/** Where and how the operator serves its webhooks. */
+export interface WebhookOptions {
+  /** Port to listen on. Default 9443 (controller-runtime's); 0 for a free one. */
+  port?: number;
+  /** Default "0.0.0.0". */
+  host?: string;
+  /**
+   * The base URL the API server calls, e.g. `https://my-operator.ns.svc:443`. Default: this
+   * server's loopback URL (right for `kubeloop dev` and the local control plane).
+   */
+  url?: string;
+  /**
+   * Certificate files (re-read when they change, as cert-manager rotates them) and the CA that
+   * signed them (for the caBundle). Default: a self-signed CA and a serving certificate made at
+   * start for 127.0.0.1, localhost and `dnsNames`.
+   */
+  certificate?: { certFile: string; keyFile: string; caFile: string };
+  /** Extra DNS names for the self-signed serving certificate (e.g. the Service's). */
+  dnsNames?: string[];
+  /** Write the Validating/MutatingWebhookConfiguration (default true); false: `kubeloop generate` writes them. */
+  manage?: boolean;
+  /** Delete the configurations after a graceful stop. Default false (a restarting operator keeps them). */
+  removeOnStop?: boolean;
+}
+
+export interface AdmissionSpec {
+  hook: AdmissionHook;
+  kind: ResourceKind;
+  filters: Filters<KubeObject>;
+  validate?: ValidateFn<KubeObject>;
+  mutate?: MutateFn<KubeObject>;
+}
+
+/** A running set of webhooks: the server, and how to stop it. */
+export interface RunningWebhooks {
+  server: WebhookServer;
+  caBundle: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the server, routes every spec, and (managed mode) registers the configurations. */
+export async function serveWebhooks(
+  client: Client,
+  operator: string,
+  specs: readonly AdmissionSpec[],
+  options: WebhookOptions,
+  logger: Logger,
+  namespaces: readonly string[] | undefined,
+  observer?: WebhookObserver,
+): Promise<RunningWebhooks> {
+  const { tls, caBundle } = await certificates(options);
+  const server = await WebhookServer.start({ port: options.port ?? 9443, ...(options.host ? { host: options.host } : {}), tls, logger, ...(observer ? { observer } : {}) });
+  try {
+    for (const spec of specs) {
+      const { hook } = spec;
+      server.route(`/${hook.type}/${hook.id}`, {
+        name: `${hook.type}-${hook.id}`,
+        budgetMs: Math.max(500, hook.timeoutSeconds * 1000 - 500),
+        failurePolicy: hook.failurePolicy,
+        run: async (request) => {
+          // Objects the handler's filters do not match are admitted unchanged.
+          const subject = (request.object ?? request.oldObject ?? undefined) as KubeObject | undefined;
+          if (subject && !matches(subject, spec.filters)) return { uid: request.uid, allowed: true };
+          return spec.validate ? validate(request, spec.validate) : mutate(request, spec.mutate as MutateFn<KubeObject>);
+        },
+      });
+    }
+    const baseUrl = options.url ?? server.url;
+    logger.info({ url: baseUrl, webhooks: specs.map((s) => `/${s.hook.type}/${s.hook.id}`) }, "serving admission webhooks");
+    if (options.manage ?? true) {
+      await registerWebhooks(client, await webhookConfigurations(client, operator, baseUrl, caBundle, specs.map((s) => s.hook), namespaces));
+      logger.info("webhook configurations registered");
+    }
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  return {
+    server,
+    caBundle,
+    stop: async () => {
+      if ((options.manage ?? true) && options.removeOnStop) await unregisterWebhooks(client, operator).catch((error: unknown) => logger.warn({ err: error }, "could not remove the webhook configurations"));
+      await server.close();
+    },
+  };
+}
+
+async function certificates(options: WebhookOptions): Promise<{ tls: ServingCertificate; caBundle: string }> {
+  if (options.certificate) {
+    return { tls: { certFile: options.certificate.certFile, keyFile: options.certificate.keyFile }, caBundle: readFileSync(options.certificate.caFile, "utf8") };
+  }
+  const ca = await createCertificateAuthority("kubeloop-webhook-ca");
+  const serving = await ca.sign({ commonName: "kubeloop-webhook", usage: "server", ipAddresses: ["127.0.0.1"], dnsNames: ["localhost", ...(options.dnsNames ?? [])] });
+  return { tls: serving, caBundle: ca.certificate };
+}

@@ -1,0 +1,196 @@
+// The HTTPS server that the API server calls for admission (and conversion) reviews. One port;
+// a route per webhook (`/validate/<id>`, `/mutate/<id>`). It never crashes or stalls on bad
+// input: a request that is not a POST of an application/json AdmissionReview within the size
+// limit gets a 400 naming the problem; a handler slower than its budget is answered (per
+// failurePolicy) before the API server gives up. (A plain-HTTP client on the TLS port gets a TLS
+// alert, not yet a readable 400.) The certificate can be replaced while serving (new handshakes use the new one,
+// requests in flight are not dropped).
+import { readFileSync, unwatchFile, watchFile } from "node:fs";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { parseReview, review, denied, type AdmissionRequest, type AdmissionResponse } from "./admission.js";
+import { AdmissionError } from "./admission.js";
+
+/** One webhook the server answers. */
+export interface WebhookRoute {
+  /** Name in logs and metrics, e.g. "validate-widget". */
+  name: string;
+  run: (request: AdmissionRequest) => Promise<AdmissionResponse>;
+  /** Answer by then (the API server waits `timeoutSeconds`). */
+  budgetMs: number;
+  /** What to answer when the handler is too slow: deny ("Fail") or admit ("Ignore"). */
+  failurePolicy: "Fail" | "Ignore";
+}
+
+/** Metrics hooks (observe/metrics implements them with controller-runtime's names). */
+export interface WebhookObserver {
+  request(webhook: string, code: number, seconds: number, allowed: boolean | undefined): void;
+  inFlight(webhook: string, delta: 1 | -1): void;
+}
+
+/** A serving certificate: PEM strings, or files re-read when they change (cert-manager rotation). */
+export type ServingCertificate = { certificate: string; key: string } | { certFile: string; keyFile: string };
+
+export interface WebhookServerOptions {
+  /** Default 0: a free port. */
+  port?: number;
+  /** Default "0.0.0.0". */
+  host?: string;
+  tls: ServingCertificate;
+  /** Larger bodies get a 400. Default 3 MiB (the API server's own request limit). */
+  maxBodyBytes?: number;
+  logger?: Logger;
+  observer?: WebhookObserver;
+}
+
+const DEFAULT_MAX_BODY = 3 * 1024 * 1024;
+
+/** A running webhook server; see the file comment. */
+export class WebhookServer {
+  private readonly routes = new Map<string, WebhookRoute>();
+  private unwatch: () => void = () => {};
+
+  private constructor(
+    private readonly https: HttpsServer,
+    readonly port: number,
+    private readonly host: string,
+    private readonly options: WebhookServerOptions,
+  ) {}
+
+  /** Starts listening; rejects naming the port if it cannot be bound, or the files if the certificate cannot be read. */
+  static async start(options: WebhookServerOptions): Promise<WebhookServer> {
+    const pem = readCertificate(options.tls);
+    const https = createHttpsServer({ cert: pem.certificate, key: pem.key });
+    await new Promise<void>((resolve, reject) => {
+      https.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`webhook server: cannot listen on port ${options.port ?? 0}: ${error.code ?? error.message}`, { cause: error })));
+      https.listen(options.port ?? 0, options.host ?? "0.0.0.0", resolve);
+    });
+    const host = options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1";
+    const server = new WebhookServer(https, (https.address() as AddressInfo).port, host, options);
+    https.on("request", (req, res) => void server.handle(req, res));
+    https.on("tlsClientError", (error) => options.logger?.debug({ err: error }, "webhook server: TLS handshake failed"));
+    if ("certFile" in options.tls) server.watchFiles(options.tls);
+    return server;
+  }
+
+  /** `https://<host>:<port>`. */
+  get url(): string {
+    return `https://${this.host}:${this.port}`;
+  }
+
+  /** Serves `route` at `path` (e.g. "/validate/widget"). */
+  route(path: string, route: WebhookRoute): void {
+    this.routes.set(path, route);
+  }
+
+  /** Replaces the serving certificate: new connections use it; requests in flight go on. */
+  setCertificate(certificate: string, key: string): void {
+    this.https.setSecureContext({ cert: certificate, key });
+  }
+
+  async close(): Promise<void> {
+    this.unwatch();
+    const closed = new Promise((resolve) => this.https.close(resolve));
+    this.https.closeAllConnections();
+    await closed;
+  }
+
+  private watchFiles(files: { certFile: string; keyFile: string }): void {
+    const reload = () => {
+      try {
+        const pem = readCertificate(files);
+        this.setCertificate(pem.certificate, pem.key);
+        this.options.logger?.info({ certFile: files.certFile }, "webhook server: certificate reloaded");
+      } catch (error) {
+        // A rotation writes two files; a half-written pair is read again at the next change.
+        this.options.logger?.warn({ err: error }, "webhook server: cannot reload the certificate yet; keeping the current one");
+      }
+    };
+    for (const file of [files.certFile, files.keyFile]) watchFile(file, { interval: 1_000 }, reload);
+    this.unwatch = () => {
+      for (const file of [files.certFile, files.keyFile]) unwatchFile(file, reload);
+    };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const route = this.routes.get(path);
+    const bad = (code: number, message: string) => {
+      req.resume();
+      if (!res.headersSent) res.writeHead(code, { "content-type": "text/plain; charset=utf-8" }).end(`${message}\n`);
+      this.options.observer?.request(route?.name ?? "unknown", code, 0, undefined);
+    };
+    if (!route) return bad(404, `no webhook at ${path}`);
+    if (req.method !== "POST") return bad(400, `${req.method} is not allowed: POST an AdmissionReview`);
+    const type = req.headers["content-type"] ?? "";
+    if (!/^application\/json\b/i.test(type)) return bad(400, `content-type ${JSON.stringify(type)} is not application/json`);
+    const started = performance.now();
+    this.options.observer?.inFlight(route.name, 1);
+    try {
+      const body = await readBody(req, this.options.maxBodyBytes ?? DEFAULT_MAX_BODY);
+      if (typeof body === "string") return bad(400, body);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString("utf8"));
+      } catch (error) {
+        return bad(400, `the body is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      const request = parseReview(parsed);
+      if (typeof request === "string") return bad(400, request);
+      const response = await answerInTime(route, request, this.options.logger);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(review(response)));
+      this.options.observer?.request(route.name, 200, (performance.now() - started) / 1000, response.allowed);
+    } catch (error) {
+      this.options.logger?.error({ err: error, webhook: route.name }, "webhook server: request failed");
+      bad(400, `the request could not be read: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      this.options.observer?.inFlight(route.name, -1);
+    }
+  }
+}
+
+/** The handler's answer, or, past its budget, the failurePolicy's (the handler goes on unawaited; its late answer is dropped). */
+async function answerInTime(route: WebhookRoute, request: AdmissionRequest, logger: Logger | undefined): Promise<AdmissionResponse> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<AdmissionResponse>((resolve) => {
+    timer = setTimeout(() => {
+      logger?.warn({ webhook: route.name, budgetMs: route.budgetMs, failurePolicy: route.failurePolicy }, "admission handler too slow: answered by the failure policy");
+      const message = `the admission handler ${route.name} did not answer within ${route.budgetMs} ms`;
+      resolve(route.failurePolicy === "Ignore" ? { uid: request.uid, allowed: true, warnings: [`${message}: admitted (failurePolicy Ignore)`] } : denied(request.uid, new AdmissionError(message, { code: 504, reason: "Timeout" })));
+    }, route.budgetMs);
+  });
+  try {
+    return await Promise.race([route.run(request).catch((error: unknown) => denied(request.uid, error)), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The body, or a message when it is larger than `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? NaN);
+    if (declared > limit) return resolve(`the body (${declared} bytes) is larger than ${limit} bytes`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        resolve(`the body is larger than ${limit} bytes`);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function readCertificate(tls: ServingCertificate): { certificate: string; key: string } {
+  if ("certificate" in tls) return tls;
+  return { certificate: readFileSync(tls.certFile, "utf8"), key: readFileSync(tls.keyFile, "utf8") };
+}

@@ -1,0 +1,143 @@
+// Admission webhooks called by the real kube-apiserver of the local control plane, over TLS, on
+// loopback: the operator serves them with its own certificate and registers them itself.
+import assert from "node:assert/strict";
+import { request as httpsRequest } from "node:https";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { AdmissionError, Client, CustomResourceDefinition, MutatingWebhookConfiguration, Namespace, Operator, Type, ValidatingWebhookConfiguration, defineResource } from "../src/index.js";
+import { installCrd, runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { call, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
+
+const Gizmo = defineResource({
+  group: `${uniqueName("wh")}.kubeloop.dev`,
+  version: "v1",
+  kind: "Gizmo",
+  spec: Type.Object({ size: Type.Integer(), owner: Type.Optional(Type.String()) }),
+  status: Type.Unknown(),
+});
+const quiet = pino({ level: "silent" });
+let client: Client;
+let id: Identity;
+const running: OperatorUnderTest[] = [];
+const operators: string[] = [];
+
+before(async () => {
+  const kubeconfig = (await sharedCluster()).kubeconfigPath;
+  client = await Client.load({ path: kubeconfig, rateLimit: false });
+  id = identityFromKubeconfig(kubeconfig);
+  await installCrd(client, Gizmo.crd);
+});
+after(async () => {
+  for (const op of running) await op.stop().catch(() => {});
+  // Webhook configurations would make the API server call ports nobody serves any more.
+  for (const name of operators) {
+    await client.resource(ValidatingWebhookConfiguration).delete(name).catch(() => {});
+    await client.resource(MutatingWebhookConfiguration).delete(name).catch(() => {});
+  }
+  await client?.resource(CustomResourceDefinition).delete(Gizmo.crd.metadata!.name!).catch(() => {});
+  await client?.close();
+  await releaseSharedCluster();
+});
+
+async function namespace(): Promise<string> {
+  const ns = uniqueName("wh");
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  return ns;
+}
+async function start(op: Operator): Promise<OperatorUnderTest> {
+  operators.push(op.name);
+  const r = await runOperator(op, { client, logger: quiet, webhooks: { port: 0, host: "127.0.0.1" } });
+  running.push(r);
+  return r;
+}
+const path = (ns: string, name = "") => `/apis/${Gizmo.crd.spec.group}/v1/namespaces/${ns}/gizmos${name ? `/${name}` : ""}`;
+const gizmo = (name: string, spec: Record<string, unknown>) => ({ apiVersion: `${Gizmo.crd.spec.group}/v1`, kind: "Gizmo", metadata: { name }, spec });
+
+describe("admission webhooks, called by the API server", () => {
+  it("validate denies with the handler's message and warns; mutate changes the stored object; dryRun reaches the handler flagged", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const seen: { name: string; dryRun: boolean; operation: string }[] = [];
+    const op = new Operator({ name: uniqueName("wh-op"), namespaces: [ns], leaderElection: false });
+    op.on.validate(Gizmo, ({ object, dryRun, operation, warn }) => {
+      seen.push({ name: object?.metadata?.name ?? "", dryRun, operation });
+      if ((object?.spec?.size ?? 0) > 10) throw new AdmissionError(`size ${object?.spec?.size} is too large: at most 10`, { code: 422, reason: "Invalid" });
+      if ((object?.spec?.size ?? 0) > 5) warn("sizes above 5 are slow");
+    });
+    op.on.mutate(Gizmo, ({ object }) => {
+      object.metadata = { ...object.metadata, labels: { ...object.metadata?.labels, mutated: "yes" } };
+      if (!object.spec.owner) object.spec.owner = "nobody";
+    });
+    await start(op);
+
+    const ok = await call(id, "POST", path(ns), gizmo("fine", { size: 7 }));
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    assert.match(String(ok.headers.warning ?? ""), /sizes above 5 are slow/, "the warning reaches the client (kubectl shows it)");
+    const stored = await client.resource(Gizmo).namespace(ns).get("fine");
+    assert.equal(stored.metadata?.labels?.mutated, "yes");
+    assert.equal(stored.spec?.owner, "nobody");
+
+    const bad = await call(id, "POST", path(ns), gizmo("huge", { size: 20 }));
+    assert.equal(bad.status, 422, JSON.stringify(bad.body));
+    assert.match(bad.body.message, /size 20 is too large: at most 10/);
+
+    const dry = await call(id, "POST", `${path(ns)}?dryRun=All`, gizmo("dry", { size: 1 }));
+    assert.equal(dry.status, 201);
+    assert.ok(seen.some((s) => s.name === "dry" && s.dryRun), "the dry run reached the handler flagged");
+    assert.ok(!seen.some((s) => s.name === "fine" && s.dryRun));
+
+    const update = await call(id, "PATCH", path(ns, "fine"), { spec: { size: 11 } }, { "content-type": "application/merge-patch+json" });
+    assert.equal(update.status, 422, "updates are validated too");
+    assert.ok(seen.some((s) => s.name === "fine" && s.operation === "UPDATE"));
+  });
+
+  it("failurePolicy with the operator stopped: Fail blocks, Ignore admits", { timeout: 60_000 }, async () => {
+    for (const failurePolicy of ["Fail", "Ignore"] as const) {
+      const ns = await namespace();
+      const op = new Operator({ name: uniqueName(`wh-${failurePolicy.toLowerCase()}`), namespaces: [ns], leaderElection: false });
+      op.on.validate(Gizmo, () => {}, { failurePolicy, timeoutSeconds: 2 });
+      const r = await start(op);
+      assert.equal((await call(id, "POST", path(ns), gizmo("while-up", { size: 1 }))).status, 201);
+      await r.stop(); // the configuration stays (removeOnStop is off): nobody answers at its URL
+      const down = await call(id, "POST", path(ns), gizmo("while-down", { size: 1 }));
+      if (failurePolicy === "Fail") {
+        assert.equal(down.status, 500, JSON.stringify(down.body));
+        assert.match(down.body.message, /failed calling webhook/);
+      } else {
+        assert.equal(down.status, 201, "admitted");
+      }
+    }
+  });
+
+  it("bad requests get a 400 with a reason; the server keeps serving", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const op = new Operator({ name: uniqueName("wh-bad"), namespaces: [ns], leaderElection: false });
+    op.on.validate(Gizmo, () => {});
+    const r = await start(op);
+    const url = new URL(`${r.webhookUrl}/validate/validate-gizmo`);
+    const post = (body: string | Buffer, contentType = "application/json") =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpsRequest(url, { method: "POST", rejectUnauthorized: false, headers: { "content-type": contentType } }, (res) => {
+          let text = "";
+          res.on("data", (d: Buffer) => (text += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    const cases: [string | Buffer, string, RegExp][] = [
+      ["{not json", "application/json", /not JSON/],
+      ['{"kind":"Pod"}', "application/json", /not "AdmissionReview"/],
+      ['{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{}}', "application/json", /only admission.k8s.io\/v1/],
+      ['{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}', "application/json", /no request/],
+      ["{}", "text/plain", /not application\/json/],
+      [Buffer.alloc(4 * 1024 * 1024, 32), "application/json", /larger than/],
+    ];
+    for (const [body, type, reason] of cases) {
+      const answer = await post(body, type);
+      assert.equal(answer.status, 400, `${String(body).slice(0, 40)}: ${answer.text}`);
+      assert.match(answer.text, reason);
+    }
+    // Still serving the API server.
+    assert.equal((await call(id, "POST", path(ns), gizmo("after", { size: 1 }))).status, 201);
+  });
+});
