@@ -1,6 +1,7 @@
 // Helpers for integration tests: the shared cluster, plain HTTPS calls with a client
 // certificate, and waiting on a condition with a deadline (never a fixed sleep).
 import { readFileSync } from "node:fs";
+import type { IncomingHttpHeaders } from "node:http";
 import { request } from "node:https";
 import * as YAML from "yaml";
 import { startControlPlane, waitFor, type ControlPlane } from "../src/testing.js";
@@ -48,7 +49,7 @@ export function identityFromKubeconfig(path: string): Identity {
 /** The JSON answer of one API call. */
 export interface Answer {
   status: number;
-  headers: import("node:http").IncomingHttpHeaders;
+  headers: IncomingHttpHeaders;
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test code reads arbitrary JSON
 }
 
