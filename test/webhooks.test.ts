@@ -1,6 +1,7 @@
 // Admission webhooks called by the real kube-apiserver of the local control plane, over TLS, on
 // loopback: the operator serves them with its own certificate and registers them itself.
 import assert from "node:assert/strict";
+import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
@@ -108,7 +109,7 @@ describe("admission webhooks, called by the API server", () => {
     }
   });
 
-  it("bad requests get a 400 with a reason; the server keeps serving", { timeout: 60_000 }, async () => {
+  it("bad requests get a 400 with a reason, a client without TLS too; the server keeps serving", { timeout: 60_000 }, async () => {
     const ns = await namespace();
     const op = new Operator({ name: uniqueName("wh-bad"), namespaces: [ns], leaderElection: false });
     op.on.validate(Gizmo, () => {});
@@ -137,6 +138,17 @@ describe("admission webhooks, called by the API server", () => {
       assert.equal(answer.status, 400, `${String(body).slice(0, 40)}: ${answer.text}`);
       assert.match(answer.text, reason);
     }
+    const plain = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: "POST" }, (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on("error", reject);
+      req.end("{}");
+    });
+    assert.equal(plain.status, 400, "a client without TLS gets a readable answer");
+    assert.match(plain.text, /HTTPS only/);
     // Still serving the API server.
     assert.equal((await call(id, "POST", path(ns), gizmo("after", { size: 1 }))).status, 201);
   });

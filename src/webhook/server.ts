@@ -1,14 +1,14 @@
 // The HTTPS server that the API server calls for admission (and conversion) reviews. One port;
 // a route per webhook (`/validate/<id>`, `/mutate/<id>`). It never crashes or stalls on bad
 // input: a request that is not a POST of an application/json AdmissionReview within the size
-// limit gets a 400 naming the problem; a handler slower than its budget is answered (per
-// failurePolicy) before the API server gives up. (A plain-HTTP client on the TLS port gets a TLS
-// alert, not yet a readable 400.) The certificate can be replaced while serving (new handshakes use the new one,
+// limit gets a 400 naming the problem; a plain-HTTP client on the TLS port gets a plain-HTTP
+// 400; a handler slower than its budget is answered (per failurePolicy) before the API server
+// gives up. The certificate can be replaced while serving (new handshakes use the new one,
 // requests in flight are not dropped).
 import { readFileSync, unwatchFile, watchFile } from "node:fs";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { parseReview, review, denied, type AdmissionRequest, type AdmissionResponse } from "./admission.js";
 import { AdmissionError } from "./admission.js";
@@ -53,6 +53,7 @@ export class WebhookServer {
   private unwatch: () => void = () => {};
 
   private constructor(
+    private readonly tcp: NetServer,
     private readonly https: HttpsServer,
     readonly port: number,
     private readonly host: string,
@@ -63,12 +64,14 @@ export class WebhookServer {
   static async start(options: WebhookServerOptions): Promise<WebhookServer> {
     const pem = readCertificate(options.tls);
     const https = createHttpsServer({ cert: pem.certificate, key: pem.key });
+    // Plain HTTP on this port gets a readable 400 instead of a TLS alert; TLS goes to the HTTPS server.
+    const tcp = createNetServer({ pauseOnConnect: true }, (socket) => sniff(socket, https));
     await new Promise<void>((resolve, reject) => {
-      https.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`webhook server: cannot listen on port ${options.port ?? 0}: ${error.code ?? error.message}`, { cause: error })));
-      https.listen(options.port ?? 0, options.host ?? "0.0.0.0", resolve);
+      tcp.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`webhook server: cannot listen on port ${options.port ?? 0}: ${error.code ?? error.message}`, { cause: error })));
+      tcp.listen(options.port ?? 0, options.host ?? "0.0.0.0", resolve);
     });
     const host = options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1";
-    const server = new WebhookServer(https, (https.address() as AddressInfo).port, host, options);
+    const server = new WebhookServer(tcp, https, (tcp.address() as AddressInfo).port, host, options);
     https.on("request", (req, res) => void server.handle(req, res));
     https.on("tlsClientError", (error) => options.logger?.debug({ err: error }, "webhook server: TLS handshake failed"));
     if ("certFile" in options.tls) server.watchFiles(options.tls);
@@ -92,7 +95,7 @@ export class WebhookServer {
 
   async close(): Promise<void> {
     this.unwatch();
-    const closed = new Promise((resolve) => this.https.close(resolve));
+    const closed = new Promise((resolve) => this.tcp.close(resolve));
     this.https.closeAllConnections();
     await closed;
   }
@@ -188,6 +191,29 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | string>
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
+}
+
+/**
+ * Looks at a new connection's first byte without consuming it: a TLS handshake record (0x16)
+ * goes to the HTTPS server (which reads what is buffered before the rest), anything else is
+ * answered with a plain-HTTP 400.
+ */
+function sniff(socket: Socket, https: HttpsServer): void {
+  socket.on("error", () => socket.destroy());
+  socket.setTimeout(10_000, () => socket.destroy());
+  const look = () => {
+    const first = socket.read(1) as Buffer | null;
+    if (first === null) return socket.once("readable", look);
+    socket.setTimeout(0);
+    socket.unshift(first);
+    if (first[0] === 0x16) {
+      https.emit("connection", socket);
+      return;
+    }
+    const body = "this webhook server speaks HTTPS only\n";
+    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+  };
+  look();
 }
 
 function readCertificate(tls: ServingCertificate): { certificate: string; key: string } {
