@@ -90,10 +90,11 @@ export type { Logger } from "./observe/logging.js";
 // admission webhooks
 export { AdmissionError, type AdmissionRequest, type ValidateContext, type MutateContext, type ValidateFn, type MutateFn, type Operation } from "./webhook/admission.js";
 export type { AdmissionOptions, MutateOptions, WebhookOptions } from "./operator/webhooks.js";
+export type { ConvertFn } from "./webhook/conversion.js";
 
 // custom resources from TypeBox schemas
 export { Type, type Static, type TSchema } from "@sinclair/typebox";
-export { defineResource, structural, SchemaError, ConditionSchema, ConditionsSchema, type ResourceDefinition, type DefinedResource, type CustomObject, type PrinterColumn } from "./manifests/resource.js";
+export { defineResource, structural, SchemaError, ConditionSchema, ConditionsSchema, type ResourceDefinition, type DefinedResource, type OtherVersion, type CustomObject, type PrinterColumn } from "./manifests/resource.js";
 
 // handlers (kopf's level)
 export { TemporaryError, PermanentError, HandlerTimeoutError, HandlerRetriesError } from "./handlers/errors.js";

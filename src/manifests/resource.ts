@@ -48,6 +48,22 @@ export interface ResourceDefinition<S extends TSchema, St extends TSchema | unde
   /** When given, the CRD gets a status subresource. */
   status?: St;
   printerColumns?: PrinterColumn[];
+  /**
+   * Further versions the CRD serves besides `version` (which is the storage version), with their
+   * own schemas. Objects are converted between versions by the operator's conversion webhook
+   * (`op.convert`). `served: false` keeps a version only for stored objects; `deprecated` makes
+   * the API server warn (a string is the warning).
+   */
+  versions?: Record<string, OtherVersion>;
+}
+
+/** A version of a defined resource other than its storage version. */
+export interface OtherVersion {
+  spec: TSchema;
+  status?: TSchema;
+  /** Default true. */
+  served?: boolean;
+  deprecated?: boolean | string;
 }
 
 /** The object type of a defined resource. */
@@ -61,6 +77,10 @@ export type DefinedResource<S extends TSchema, St extends TSchema | undefined> =
   readonly group: string;
   readonly version: string;
   readonly scope: "Namespaced" | "Cluster";
+  /** Every version the CRD has, the storage version (`version`) first. */
+  readonly versions: readonly string[];
+  /** The kind descriptor of another version (objects typed loosely: their schema is only known at run time). */
+  at(version: string): ResourceKind<CustomObject<Record<string, unknown>, Record<string, unknown>>>;
 };
 
 /** The schema cannot be served by the API server (not structural); names the path. */
@@ -119,12 +139,31 @@ export function defineResource<S extends TSchema, St extends TSchema | undefined
           ...(definition.status ? { subresources: { status: {} } } : {}),
           ...(definition.printerColumns ? { additionalPrinterColumns: definition.printerColumns } : {}),
         },
+        ...Object.entries(definition.versions ?? {}).map(([name, v]) => {
+          if (name === version) throw new TypeError(`defineResource: version "${name}" is the storage version; list only the others in versions`);
+          if (!/^v[0-9]+((alpha|beta)[0-9]+)?$/.test(name)) throw new TypeError(`defineResource: version "${name}" must look like v1, v2beta1 or v1alpha2`);
+          const props: Record<string, unknown> = { spec: structural(v.spec, `${name}.spec`) };
+          if (v.status) props.status = structural(v.status, `${name}.status`);
+          return {
+            name,
+            served: v.served ?? true,
+            storage: false,
+            ...(v.deprecated ? { deprecated: true, ...(typeof v.deprecated === "string" ? { deprecationWarning: v.deprecated } : {}) } : {}),
+            schema: { openAPIV3Schema: { type: "object", properties: props, required: ["spec"] } as never },
+            ...(v.status ? { subresources: { status: {} } } : {}),
+          };
+        }),
       ],
     },
   };
   const descriptor = kindOf(`${group}/${version}`, kind, { plural, namespaced: scope === "Namespaced" });
   // The descriptor's object type is carried only at the type level (ResourceKind's __object marker).
-  return Object.freeze({ ...descriptor, crd, group, version, scope }) as unknown as DefinedResource<S, St>;
+  const versions = [version, ...Object.keys(definition.versions ?? {})];
+  const at = (name: string) => {
+    if (!versions.includes(name)) throw new TypeError(`${kind} has no version "${name}" (it has ${versions.join(", ")})`);
+    return kindOf(`${group}/${name}`, kind, { plural, namespaced: scope === "Namespaced" });
+  };
+  return Object.freeze({ ...descriptor, crd, group, version, scope, versions, at }) as unknown as DefinedResource<S, St>;
 }
 
 function pluralize(word: string): string {

@@ -32,7 +32,10 @@ import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerSta
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
 import { Metrics } from "../observe/metrics.js";
 import { serveProbes, servedEndpoints, type ProbeServer, type ProbeServerOptions } from "../observe/server.js";
-import { serveWebhooks, type AdmissionOptions, type AdmissionSpec, type MutateOptions, type RunningWebhooks, type WebhookOptions } from "./webhooks.js";
+import { serveWebhooks, type AdmissionOptions, type AdmissionSpec, type ConversionSpec, type MutateOptions, type RunningWebhooks, type WebhookOptions } from "./webhooks.js";
+import type { ConvertFn } from "../webhook/conversion.js";
+import type { DefinedResource } from "../manifests/resource.js";
+import type { TSchema } from "@sinclair/typebox";
 import type { MutateFn, ValidateFn } from "../webhook/admission.js";
 
 /** Options of an {@link Operator}. */
@@ -143,6 +146,7 @@ export class Operator {
   private readonly cleanups: ((ctx: ActivityContext) => Promise<void> | void)[] = [];
   private readonly probes = new Map<string, (ctx: ProbeContext) => Promise<unknown> | unknown>();
   private readonly admission: AdmissionSpec[] = [];
+  private readonly conversions = new Map<string, ConversionSpec>();
   private login: ((ctx: { logger: Logger }) => Promise<Client> | Client) | undefined;
   private running = false;
   /** Per-object state of the handlers while running (for {@link Operator.trackedObjects}). */
@@ -202,6 +206,24 @@ export class Operator {
      */
     mutate: <T extends KubeObject>(kind: ResourceKind<T>, fn: MutateFn<T>, options: MutateOptions<T> = {}) => this.admissionHook("mutate", kind, { mutate: fn as MutateFn<KubeObject> }, options),
   };
+
+  /**
+   * Converts objects of a multi-version resource (`defineResource({ versions })`) from one
+   * version to another, for the CRD's conversion webhook (ConversionReview v1). Register each
+   * direction you need; a pair without a direct conversion goes through the storage version.
+   * `fn` gets a copy of the object and returns it in the `to` version's shape; kubeloop sets its
+   * apiVersion and keeps its metadata. The operator serves the webhook and points the CRD's
+   * `spec.conversion` at it (managed mode). A throw fails the conversion with its message.
+   */
+  convert(kind: DefinedResource<TSchema, TSchema | undefined>, conversion: { from: string; to: string; fn: ConvertFn }): void {
+    this.assertNotRunning();
+    for (const v of [conversion.from, conversion.to]) if (!kind.versions.includes(v)) throw new TypeError(`${kind.kind} has no version "${v}" (it has ${kind.versions.join(", ")})`);
+    const crd = kind.crd.metadata?.name ?? "";
+    const spec = this.conversions.get(crd) ?? { crd, storage: kind.version, converters: [] };
+    if (spec.converters.some((c) => c.from === conversion.from && c.to === conversion.to)) throw new Error(`a conversion from ${conversion.from} to ${conversion.to} of ${kind.kind} is already registered`);
+    spec.converters.push(conversion);
+    this.conversions.set(crd, spec);
+  }
 
   private admissionHook<T extends KubeObject>(type: "validate" | "mutate", kind: ResourceKind<T>, fn: Pick<AdmissionSpec, "validate" | "mutate">, options: MutateOptions<T>): void {
     this.assertNotRunning();
@@ -401,8 +423,8 @@ export class Operator {
       const wired = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces);
       tasks = wired.tasks;
       servers.push(...(await this.serve(manager, metrics, options, logger, { client, logger, indexes: wired.indexes })));
-      if (this.admission.length) {
-        webhooks = await serveWebhooks(client, this.name, this.admission, { ...this.options.webhooks, ...options.webhooks }, logger, options.namespaces ?? this.options.namespaces, metrics.webhookObserver);
+      if (this.admission.length || this.conversions.size) {
+        webhooks = await serveWebhooks(client, this.name, this.admission, [...this.conversions.values()], { ...this.options.webhooks, ...options.webhooks }, logger, options.namespaces ?? this.options.namespaces, metrics.webhookObserver);
       }
       let started = true;
       for (const startup of this.startups) started &&= await runStartup(startup, { client, logger }, signals.signal);

@@ -7,6 +7,8 @@ import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { createCertificateAuthority } from "../core/pki.js";
 import { matches, type Filters } from "../handlers/filters.js";
 import { mutate, validate, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
+import { convert, type Converter } from "../webhook/conversion.js";
+import { CustomResourceDefinition } from "../core/builtins.js";
 import { registerWebhooks, unregisterWebhooks, webhookConfigurations, type AdmissionHook } from "../webhook/registration.js";
 import { WebhookServer, type ServingCertificate, type WebhookObserver } from "../webhook/server.js";
 import { readFileSync } from "node:fs";
@@ -66,6 +68,14 @@ export interface AdmissionSpec {
   mutate?: MutateFn<KubeObject>;
 }
 
+/** The conversions registered for one CRD (by `op.convert`). */
+export interface ConversionSpec {
+  /** The CRD's name, e.g. "widgets.example.com". */
+  crd: string;
+  storage: string;
+  converters: Converter[];
+}
+
 /** A running set of webhooks: the server, and how to stop it. */
 export interface RunningWebhooks {
   server: WebhookServer;
@@ -78,6 +88,7 @@ export async function serveWebhooks(
   client: Client,
   operator: string,
   specs: readonly AdmissionSpec[],
+  conversions: readonly ConversionSpec[],
   options: WebhookOptions,
   logger: Logger,
   namespaces: readonly string[] | undefined,
@@ -100,10 +111,14 @@ export async function serveWebhooks(
         },
       });
     }
+    for (const conversion of conversions) {
+      server.conversionRoute(`/convert/${conversion.crd}`, { name: `convert-${conversion.crd}`, run: (request) => convert(request, conversion.converters, conversion.storage) });
+    }
     const baseUrl = options.url ?? server.url;
-    logger.info({ url: baseUrl, webhooks: specs.map((s) => `/${s.hook.type}/${s.hook.id}`) }, "serving admission webhooks");
+    logger.info({ url: baseUrl, webhooks: [...specs.map((s) => `/${s.hook.type}/${s.hook.id}`), ...conversions.map((c) => `/convert/${c.crd}`)] }, "serving webhooks");
     if (options.manage ?? true) {
-      await registerWebhooks(client, await webhookConfigurations(client, operator, baseUrl, caBundle, specs.map((s) => s.hook), namespaces));
+      if (specs.length) await registerWebhooks(client, await webhookConfigurations(client, operator, baseUrl, caBundle, specs.map((s) => s.hook), namespaces));
+      for (const conversion of conversions) await setConversion(client, conversion.crd, { url: `${baseUrl}/convert/${conversion.crd}`, caBundle });
       logger.info("webhook configurations registered");
     }
   } catch (error) {
@@ -114,7 +129,10 @@ export async function serveWebhooks(
     server,
     caBundle,
     stop: async () => {
-      if ((options.manage ?? true) && options.removeOnStop) await unregisterWebhooks(client, operator).catch((error: unknown) => logger.warn({ err: error }, "could not remove the webhook configurations"));
+      if ((options.manage ?? true) && options.removeOnStop) {
+        await unregisterWebhooks(client, operator).catch((error: unknown) => logger.warn({ err: error }, "could not remove the webhook configurations"));
+        for (const conversion of conversions) await setConversion(client, conversion.crd, undefined).catch((error: unknown) => logger.warn({ err: error, crd: conversion.crd }, "could not remove the CRD's conversion webhook"));
+      }
       await server.close();
     },
   };
@@ -127,4 +145,15 @@ async function certificates(options: WebhookOptions): Promise<{ tls: ServingCert
   const ca = await createCertificateAuthority("kubeloop-webhook-ca");
   const serving = await ca.sign({ commonName: "kubeloop-webhook", usage: "server", ipAddresses: ["127.0.0.1"], dnsNames: ["localhost", ...(options.dnsNames ?? [])] });
   return { tls: serving, caBundle: ca.certificate };
+}
+
+/**
+ * Points the CRD's conversion at the operator (`strategy: Webhook`), or back to `None`. The CRD
+ * must exist (install it first: `kubeloop run --install-crds`, or your manifests).
+ */
+async function setConversion(client: Client, crd: string, webhook: { url: string; caBundle: string } | undefined): Promise<void> {
+  const conversion = webhook
+    ? { strategy: "Webhook", webhook: { conversionReviewVersions: ["v1"], clientConfig: { url: webhook.url, caBundle: Buffer.from(webhook.caBundle).toString("base64") } } }
+    : { strategy: "None", webhook: null };
+  await client.resource(CustomResourceDefinition).patch(crd, { spec: { conversion } }, { type: "merge" });
 }

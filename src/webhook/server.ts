@@ -12,6 +12,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import type { Logger } from "pino";
 import { parseReview, review, denied, type AdmissionRequest, type AdmissionResponse } from "./admission.js";
 import { AdmissionError } from "./admission.js";
+import { conversionReview, parseConversionReview, type ConversionRequest, type ConversionResponse } from "./conversion.js";
 
 /** One webhook the server answers. */
 export interface WebhookRoute {
@@ -22,6 +23,12 @@ export interface WebhookRoute {
   budgetMs: number;
   /** What to answer when the handler is too slow: deny ("Fail") or admit ("Ignore"). */
   failurePolicy: "Fail" | "Ignore";
+}
+
+/** A conversion webhook the server answers (ConversionReview v1). */
+export interface ConversionRoute {
+  name: string;
+  run: (request: ConversionRequest) => Promise<ConversionResponse>;
 }
 
 /** Metrics hooks (observe/metrics implements them with controller-runtime's names). */
@@ -49,7 +56,7 @@ const DEFAULT_MAX_BODY = 3 * 1024 * 1024;
 
 /** A running webhook server; see the file comment. */
 export class WebhookServer {
-  private readonly routes = new Map<string, WebhookRoute>();
+  private readonly routes = new Map<string, WebhookRoute | (ConversionRoute & { conversion: true })>();
   private unwatch: () => void = () => {};
 
   private constructor(
@@ -86,6 +93,11 @@ export class WebhookServer {
   /** Serves `route` at `path` (e.g. "/validate/widget"). */
   route(path: string, route: WebhookRoute): void {
     this.routes.set(path, route);
+  }
+
+  /** Serves a conversion webhook at `path` (e.g. "/convert/widgets.example.com"). */
+  conversionRoute(path: string, route: ConversionRoute): void {
+    this.routes.set(path, { ...route, conversion: true });
   }
 
   /** Replaces the serving certificate: new connections use it; requests in flight go on. */
@@ -126,7 +138,8 @@ export class WebhookServer {
       this.options.observer?.request(route?.name ?? "unknown", code, 0, undefined);
     };
     if (!route) return bad(404, `no webhook at ${path}`);
-    if (req.method !== "POST") return bad(400, `${req.method} is not allowed: POST an AdmissionReview`);
+    const expected = "conversion" in route ? "a ConversionReview" : "an AdmissionReview";
+    if (req.method !== "POST") return bad(400, `${req.method} is not allowed: POST ${expected}`);
     const type = req.headers["content-type"] ?? "";
     if (!/^application\/json\b/i.test(type)) return bad(400, `content-type ${JSON.stringify(type)} is not application/json`);
     const started = performance.now();
@@ -139,6 +152,14 @@ export class WebhookServer {
         parsed = JSON.parse(body.toString("utf8"));
       } catch (error) {
         return bad(400, `the body is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      if ("conversion" in route) {
+        const request = parseConversionReview(parsed);
+        if (typeof request === "string") return bad(400, request);
+        const response = await route.run(request);
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(conversionReview(response)));
+        this.options.observer?.request(route.name, 200, (performance.now() - started) / 1000, response.result.status === "Success");
+        return;
       }
       const request = parseReview(parsed);
       if (typeof request === "string") return bad(400, request);
