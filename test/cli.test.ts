@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Client, ConfigMap, Namespace } from "../src/index.js";
 import { FaultProxy } from "../src/testing.js";
 import { Greeting } from "../examples/10-minimal/operator.js";
-import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnKubeloop } from "./support.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -95,6 +95,39 @@ op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.labels.via = "
     assert.match(run.out(), /LOGIN HANDLER CALLED/);
     run.kill("SIGTERM");
     assert.equal(await run.exited, 0, run.out());
+  });
+});
+
+describe("kubeloop dev with webhooks", () => {
+  it("serves and registers the webhooks of the operator it runs: the API server calls them", { timeout: 120_000 }, async () => {
+    const dir = join(scratch, "dev-webhooks");
+    mkdirSync(dir, { recursive: true });
+    const name = uniqueName("devwh");
+    const group = `${name}.kubeloop.dev`;
+    writeFileSync(
+      join(dir, "operator.ts"),
+      `import { AdmissionError, Operator, Type, defineResource } from "../../../../src/index.js";
+export const Thing = defineResource({ group: "${group}", version: "v1", kind: "Thing", spec: Type.Object({ n: Type.Integer() }) });
+export const op = new Operator({ name: "${name}", webhooks: { port: 0, host: "127.0.0.1", removeOnStop: true } });
+op.on.validate(Thing, ({ object }) => {
+  if ((object?.spec.n ?? 0) > 3) throw new AdmissionError("n must be at most 3 (dev webhook)");
+});
+`,
+    );
+    const dev = kubeloop(["dev", join(dir, "operator.ts"), "--kubeconfig", kubeconfig, "--", "--metrics-bind", "0", "--health-bind", "0", "--log-format", "json"]);
+    try {
+      await eventually("webhooks registered", async () => dev.out().includes("webhook configurations registered"), { timeoutMs: 60_000 });
+      const ns = uniqueName("devwh");
+      await client.resource(Namespace).create({ metadata: { name: ns } });
+      const refused = await eventually("the API server calls the dev webhook", async () => {
+        const r = await call(identityFromKubeconfig(kubeconfig), "POST", `/apis/${group}/v1/namespaces/${ns}/things`, { apiVersion: `${group}/v1`, kind: "Thing", metadata: { name: "t" }, spec: { n: 9 } });
+        return r.status === 403 ? r : undefined;
+      });
+      assert.match(refused.body.message, /n must be at most 3 \(dev webhook\)/);
+    } finally {
+      dev.kill("SIGINT");
+      assert.equal(await dev.exited, 0, dev.out().slice(-2000));
+    }
   });
 });
 
