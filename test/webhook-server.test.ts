@@ -66,7 +66,7 @@ describe("webhook server robustness", () => {
     const cert = await ca.sign({ commonName: "fuzz", usage: "server", ipAddresses: ["127.0.0.1"] });
     const server = await WebhookServer.start({ port: 0, host: "127.0.0.1", tls: cert, logger: pino({ level: "silent" }) });
     cleanups.push(() => server.close());
-    server.route("/validate/fuzz", { name: "fuzz", budgetMs: 1_000, failurePolicy: "Fail", run: (request) => validate(request, () => {}) });
+    server.route("/validate/fuzz", { name: "fuzz", budgetMs: 1_000, failurePolicy: "Fail", run: (request) => validate(request, () => {}, { indexes: new Map(), cache: {} as never }) });
     const agent = new Agent({ keepAlive: true, ca: ca.certificate, maxSockets: 16 });
     cleanups.push(async () => agent.destroy());
     const codes = new Map<number, number>();

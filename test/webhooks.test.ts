@@ -5,9 +5,9 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { AdmissionError, Client, CustomResourceDefinition, MutatingWebhookConfiguration, Namespace, Operator, Type, ValidatingWebhookConfiguration, defineResource } from "../src/index.js";
+import { AdmissionError, Client, ConfigMap, CustomResourceDefinition, MutatingWebhookConfiguration, Namespace, Operator, Type, ValidatingWebhookConfiguration, defineResource } from "../src/index.js";
 import { installCrd, runOperator, type OperatorUnderTest } from "../src/testing.js";
-import { call, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
+import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
 
 const Gizmo = defineResource({
   group: `${uniqueName("wh")}.kubeloop.dev`,
@@ -107,6 +107,38 @@ describe("admission webhooks, called by the API server", () => {
         assert.equal(down.status, 201, "admitted");
       }
     }
+  });
+
+  it("the context has the cached reader and the indexes; a slow handler is answered by the failure policy in time; metrics count requests and denials", { timeout: 90_000 }, async () => {
+    const ns = await namespace();
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "limits", labels: { kind: "limits" } }, data: { max: "4" } });
+    const op = new Operator({ name: uniqueName("wh-ctx"), namespaces: [ns], leaderElection: false });
+    op.index(ConfigMap, "by-kind", (o) => ({ [o.metadata?.labels?.kind ?? "none"]: o.metadata?.name }));
+    op.on.validate(Gizmo, async ({ object, cache, indexes }) => {
+      const limits = await cache.get(ConfigMap, "limits", ns);
+      assert.deepEqual(indexes.get("by-kind")?.get("limits"), ["limits"]);
+      if ((object?.spec.size ?? 0) > Number(limits?.data?.max)) throw new AdmissionError(`size over the limit ${limits?.data?.max} from the cache`);
+    });
+    op.on.validate(Gizmo, async ({ object }) => {
+      if (object?.metadata?.name?.startsWith("slow")) await new Promise((r) => setTimeout(r, 3_000));
+    }, { id: "slow-fail", timeoutSeconds: 1, failurePolicy: "Fail" });
+    const r = await runOperator(op, { client, logger: quiet, probes: true, webhooks: { port: 0, host: "127.0.0.1" } });
+    operators.push(op.name);
+    running.push(r);
+    const over = await eventually("the cached limit applied", async () => {
+      const a = await call(id, "POST", path(ns), gizmo("over", { size: 5 }));
+      return a.status === 403 ? a : undefined;
+    });
+    assert.match(over.body.message, /size over the limit 4 from the cache/);
+    const started = Date.now();
+    const slow = await call(id, "POST", path(ns), gizmo("slow-one", { size: 1 }));
+    assert.equal(slow.status, 504, JSON.stringify(slow.body));
+    assert.match(slow.body.message, /did not answer within 500 ms/, "denied by the failure policy (Fail), by the operator, before the API server's 1 s");
+    assert.ok(Date.now() - started < 2_500, `answered in ${Date.now() - started} ms, not after the handler's 3 s`);
+    const metrics = await (await fetch(`${r.probes?.url}/metrics`)).text();
+    assert.match(metrics, /controller_runtime_webhook_requests_total\{webhook="validate-gizmo",code="200"\} [1-9]/);
+    assert.match(metrics, /kubeloop_webhook_denials_total\{webhook="validate-gizmo"\} [1-9]/);
+    assert.match(metrics, /controller_runtime_webhook_latency_seconds_count\{webhook="slow-fail"\} [1-9]/);
   });
 
   it("bad requests get a 400 with a reason, a client without TLS too; the server keeps serving", { timeout: 60_000 }, async () => {

@@ -34,6 +34,7 @@ import { Metrics } from "../observe/metrics.js";
 import { serveProbes, servedEndpoints, type ProbeServer, type ProbeServerOptions } from "../observe/server.js";
 import { serveWebhooks, type AdmissionOptions, type AdmissionSpec, type ConversionSpec, type MutateOptions, type RunningWebhooks, type WebhookOptions } from "./webhooks.js";
 import type { ConvertFn } from "../webhook/conversion.js";
+import { CacheReader } from "../controller/cache.js";
 import type { DefinedResource } from "../manifests/resource.js";
 import type { TSchema } from "@sinclair/typebox";
 import type { MutateFn, ValidateFn } from "../webhook/admission.js";
@@ -424,7 +425,8 @@ export class Operator {
       tasks = wired.tasks;
       servers.push(...(await this.serve(manager, metrics, options, logger, { client, logger, indexes: wired.indexes })));
       if (this.admission.length || this.conversions.size) {
-        webhooks = await serveWebhooks(client, this.name, this.admission, [...this.conversions.values()], { ...this.options.webhooks, ...options.webhooks }, logger, options.namespaces ?? this.options.namespaces, metrics.webhookObserver);
+        const extras = { indexes: wired.indexes, cache: new CacheReader(manager.informers, manager.writes) };
+        webhooks = await serveWebhooks(client, this.name, this.admission, [...this.conversions.values()], extras, { ...this.options.webhooks, ...options.webhooks }, logger, options.namespaces ?? this.options.namespaces, metrics.webhookObserver);
       }
       let started = true;
       for (const startup of this.startups) started &&= await runStartup(startup, { client, logger }, signals.signal);

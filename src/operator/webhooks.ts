@@ -6,7 +6,7 @@ import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { createCertificateAuthority } from "../core/pki.js";
 import { matches, type Filters } from "../handlers/filters.js";
-import { mutate, validate, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
+import { mutate, validate, type AdmissionExtras, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
 import { convert, type Converter } from "../webhook/conversion.js";
 import { CustomResourceDefinition } from "../core/builtins.js";
 import { registerWebhooks, unregisterWebhooks, webhookConfigurations, type AdmissionHook } from "../webhook/registration.js";
@@ -89,6 +89,7 @@ export async function serveWebhooks(
   operator: string,
   specs: readonly AdmissionSpec[],
   conversions: readonly ConversionSpec[],
+  extras: AdmissionExtras,
   options: WebhookOptions,
   logger: Logger,
   namespaces: readonly string[] | undefined,
@@ -100,14 +101,14 @@ export async function serveWebhooks(
     for (const spec of specs) {
       const { hook } = spec;
       server.route(`/${hook.type}/${hook.id}`, {
-        name: `${hook.type}-${hook.id}`,
+        name: hook.id,
         budgetMs: Math.max(500, hook.timeoutSeconds * 1000 - 500),
         failurePolicy: hook.failurePolicy,
         run: async (request) => {
           // Objects the handler's filters do not match are admitted unchanged.
           const subject = (request.object ?? request.oldObject ?? undefined) as KubeObject | undefined;
           if (subject && !matches(subject, spec.filters)) return { uid: request.uid, allowed: true };
-          return spec.validate ? validate(request, spec.validate) : mutate(request, spec.mutate as MutateFn<KubeObject>);
+          return spec.validate ? validate(request, spec.validate, extras) : mutate(request, spec.mutate as MutateFn<KubeObject>, extras);
         },
       });
     }

@@ -3,6 +3,8 @@
 // the protocol is tested without one.
 import jsonPatch from "fast-json-patch";
 import { deepFreeze, type KubeObject } from "../core/objects.js";
+import type { CacheReader } from "../controller/cache.js";
+import type { Indexes } from "../handlers/registry.js";
 
 /** Thrown by a validating or mutating handler to deny the request; `code` becomes the HTTP-like status in the answer (default 403). */
 export class AdmissionError extends Error {
@@ -49,7 +51,14 @@ export interface ValidateContext<T extends KubeObject> {
   request: AdmissionRequest;
   /** Adds a warning shown by kubectl (also: return a list of strings). */
   warn(message: string): void;
+  /** The operator's indexes (`op.index`), as handlers see them. */
+  indexes: Indexes;
+  /** The operator's cached reader (`cache.get(Kind, name, namespace)`, `cache.list(Kind)`): no API call per admission. */
+  cache: CacheReader;
 }
+
+/** What the operator gives every admission handler besides the request. */
+export type AdmissionExtras = Pick<ValidateContext<KubeObject>, "indexes" | "cache">;
 
 /** What a mutating handler gets: `object` is a mutable copy; change it in place. */
 export interface MutateContext<T extends KubeObject> extends Omit<ValidateContext<T>, "object"> {
@@ -93,7 +102,7 @@ export function parseReview(body: unknown): AdmissionRequest | string {
 }
 
 /** Runs a validating handler: allowed with its warnings, or denied with the AdmissionError's (or an unexpected error's) message. */
-export async function validate<T extends KubeObject>(request: AdmissionRequest, fn: ValidateFn<T>): Promise<AdmissionResponse> {
+export async function validate<T extends KubeObject>(request: AdmissionRequest, fn: ValidateFn<T>, extras: AdmissionExtras): Promise<AdmissionResponse> {
   const warnings: string[] = [];
   const ctx: ValidateContext<T> = {
     object: frozen(request.object) as T | undefined,
@@ -103,6 +112,7 @@ export async function validate<T extends KubeObject>(request: AdmissionRequest, 
     userInfo: request.userInfo,
     request,
     warn: (message) => void warnings.push(message),
+    ...extras,
   };
   try {
     const returned = await fn(ctx);
@@ -113,7 +123,7 @@ export async function validate<T extends KubeObject>(request: AdmissionRequest, 
 }
 
 /** Runs a mutating handler on a copy of the object; the answer carries the JSON patch from the original to the copy (none when unchanged). */
-export async function mutate<T extends KubeObject>(request: AdmissionRequest, fn: MutateFn<T>): Promise<AdmissionResponse> {
+export async function mutate<T extends KubeObject>(request: AdmissionRequest, fn: MutateFn<T>, extras: AdmissionExtras): Promise<AdmissionResponse> {
   const warnings: string[] = [];
   const original = (request.object ?? {}) as T;
   const object = structuredClone(original);
@@ -125,6 +135,7 @@ export async function mutate<T extends KubeObject>(request: AdmissionRequest, fn
     userInfo: request.userInfo,
     request,
     warn: (message) => void warnings.push(message),
+    ...extras,
   };
   try {
     const returned = await fn(ctx);
