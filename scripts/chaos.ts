@@ -101,11 +101,12 @@ function chart(r: ChaosReport): string {
   const xs = samples.map((s) => (s.t - t0) / 60);
   const ys = samples.map((s) => s.rss / 2 ** 20);
   const xMax = Math.max(1, ...xs);
-  const yMax = Math.ceil(Math.max(...ys, 1) / 50) * 50;
+  const step = Math.max(...ys, 1) > 200 ? 50 : 25;
+  const yMax = Math.ceil(Math.max(...ys, 1) / step) * step;
   const x = (v: number) => L + (v / xMax) * (W - L - R);
   const y = (v: number) => H - B - (v / yMax) * (H - B - T);
   const path = xs.map((v, i) => `${i ? "L" : "M"}${x(v).toFixed(1)},${y(ys[i] ?? 0).toFixed(1)}`).join(" ");
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * yMax);
+  const ticks = Array.from({ length: yMax / step + 1 }, (_, i) => i * step);
   const minutes = Array.from({ length: Math.floor(xMax / 5) + 1 }, (_, i) => i * 5);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
 <rect width="${W}" height="${H}" fill="white"/>
