@@ -1,6 +1,7 @@
 // The kubeloop command line. Reads the environment and argv, and passes them on explicitly.
 import * as controlPlane from "./control-plane.js";
 import * as dev from "./dev.js";
+import * as generate from "./generate.js";
 import * as init from "./init.js";
 import * as runCommand from "./run.js";
 
@@ -10,6 +11,7 @@ commands:
   run <operator.ts>                      run an operator against the current kubeconfig (run --help)
   dev <operator.ts>                      local control plane + CRDs + the operator, restarted on changes
   init <dir>                             a new operator project (operator, test, package.json)
+  generate <rbac|crds> <operator.ts>     manifests derived from the operator's code (generate --help)
   control-plane start [--data-dir DIR]   start a local Kubernetes control plane; prints KUBECONFIG=...
   control-plane build                    build (or find in the cache) the control plane binary
 `;
@@ -25,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       return dev.run(rest, process.env);
     case "init":
       return init.run(rest);
+    case "generate":
+      return generate.run(rest);
     case undefined:
     case "help":
     case "--help":

@@ -83,7 +83,7 @@ export interface LoadConfigOptions {
   namespace?: string;
   /** Where `KUBECONFIG`, `HOME` and the in-cluster variables are read. Default: process.env. */
   env?: NodeJS.ProcessEnv;
-  /** In-cluster service account directory. Default: /var/run/secrets/kubernetes.io/serviceaccount. */
+  /** In-cluster service account directory. Default: `KUBELOOP_SERVICE_ACCOUNT_DIR`, else /var/run/secrets/kubernetes.io/serviceaccount. */
   serviceAccountDir?: string;
 }
 
@@ -97,7 +97,7 @@ const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
   const env = options.env ?? process.env;
   if (options.path === undefined && !env.KUBECONFIG && env.KUBERNETES_SERVICE_HOST) {
-    const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
+    const dir = options.serviceAccountDir ?? env.KUBELOOP_SERVICE_ACCOUNT_DIR ?? SERVICE_ACCOUNT_DIR;
     if (existsSync(join(dir, "token"))) return inClusterConfig({ ...options, env });
   }
   return loadKubeconfig({ ...options, env });
@@ -106,7 +106,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
 /** Service-account config of a Pod. The token file is re-read by the transport as it rotates. */
 export function inClusterConfig(options: Pick<LoadConfigOptions, "env" | "serviceAccountDir" | "namespace"> = {}): ClusterConfig {
   const env = options.env ?? process.env;
-  const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
+  const dir = options.serviceAccountDir ?? env.KUBELOOP_SERVICE_ACCOUNT_DIR ?? SERVICE_ACCOUNT_DIR;
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   if (!host || !port) {

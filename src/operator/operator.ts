@@ -35,6 +35,8 @@ import { serveProbes, servedEndpoints, type ProbeServer, type ProbeServerOptions
 import { serveWebhooks, type AdmissionOptions, type AdmissionSpec, type ConversionSpec, type MutateOptions, type RunningWebhooks, type WebhookOptions } from "./webhooks.js";
 import type { ConvertFn } from "../webhook/conversion.js";
 import { CacheReader } from "../controller/cache.js";
+import { accessNeeds } from "./access.js";
+import type { AccessNeed } from "../manifests/rbac.js";
 import type { DefinedResource } from "../manifests/resource.js";
 import type { TSchema } from "@sinclair/typebox";
 import type { MutateFn, ValidateFn } from "../webhook/admission.js";
@@ -148,6 +150,7 @@ export class Operator {
   private readonly probes = new Map<string, (ctx: ProbeContext) => Promise<unknown> | unknown>();
   private readonly admission: AdmissionSpec[] = [];
   private readonly conversions = new Map<string, ConversionSpec>();
+  private readonly extraAccess: AccessNeed[] = [];
   private login: ((ctx: { logger: Logger }) => Promise<Client> | Client) | undefined;
   private running = false;
   /** Per-object state of the handlers while running (for {@link Operator.trackedObjects}). */
@@ -399,6 +402,40 @@ export class Operator {
   leases(defaultNamespace: string): { namespace: string; leader: string; dev: string } {
     const le = this.options.leaderElection || {};
     return { namespace: le.namespace ?? defaultNamespace, leader: le.name ?? `${this.name}-leader`, dev: `${this.name}-dev` };
+  }
+
+  /**
+   * Declares access the operator needs beyond what kubeloop derives from its registrations (what
+   * handlers do by hand with `ctx.client`, e.g. creating Secrets): added to the generated RBAC.
+   */
+  permissions(...needs: { group: string; resource: string; verbs: string[]; namespaced?: boolean; resourceNames?: string[]; why?: string }[]): void {
+    for (const n of needs) this.extraAccess.push({ group: n.group, resource: n.resource, verbs: n.verbs, namespaced: n.namespaced ?? true, ...(n.resourceNames ? { resourceNames: n.resourceNames } : {}), why: n.why ?? "declared with op.permissions()" });
+  }
+
+  /**
+   * Everything this operator needs the API server to allow, derived from what it registered
+   * (handlers, controllers and their children, indexes, raw events, Events, its Lease, managed
+   * webhooks) plus `op.permissions()`: the input of `kubeloop generate rbac`. The Lease is in
+   * `leaseNamespace` (the leader election's namespace wins). Fails naming a kind whose plural is
+   * unknown.
+   */
+  access(leaseNamespace: string): AccessNeed[] {
+    const le = this.options.leaderElection;
+    return accessNeeds({
+      name: this.name,
+      specs: this.specs,
+      entries: [...this.registry.kinds.values()],
+      admission: this.admission,
+      conversions: [...this.conversions.values()],
+      leaseNamespace: le === false ? undefined : (le?.namespace ?? leaseNamespace),
+      manageWebhooks: this.options.webhooks?.manage ?? true,
+      extra: this.extraAccess,
+    });
+  }
+
+  /** The namespaces the operator serves, as declared (undefined: all). */
+  get servedNamespaces(): readonly string[] | undefined {
+    return this.options.namespaces;
   }
 
   /** Kinds the operator watches (for RBAC generation and `kubeloop dev`). */

@@ -1,0 +1,75 @@
+// What an operator needs the API server to allow, computed from what it registered: the input
+// of RBAC generation (`manifests/rbac.ts`, `kubeloop generate rbac`). Each need says why.
+import type { KubeObject, ResourceKind } from "../core/objects.js";
+import type { ControllerSpec } from "../controller/spec.js";
+import type { KindEntry } from "../handlers/registry.js";
+import type { AccessNeed } from "../manifests/rbac.js";
+import type { AdmissionSpec, ConversionSpec } from "./webhooks.js";
+
+export interface AccessInputs {
+  name: string;
+  specs: readonly ControllerSpec<KubeObject>[];
+  entries: readonly KindEntry[];
+  admission: readonly AdmissionSpec[];
+  conversions: readonly ConversionSpec[];
+  /** The Lease's namespace, or undefined without leader election. */
+  leaseNamespace: string | undefined;
+  manageWebhooks: boolean;
+  extra: readonly AccessNeed[];
+}
+
+const READ = ["get", "list", "watch"] as const;
+// Built-in kinds without a status subresource: handlers writing results need none.
+const NO_STATUS = new Set(["configmaps", "secrets", "serviceaccounts", "events", "leases", "roles", "rolebindings", "clusterroles", "clusterrolebindings", "endpoints", "endpointslices"]);
+
+/** The needs; fails naming a kind whose plural is unknown (give `kindOf` its mapping). */
+export function accessNeeds(inputs: AccessInputs): AccessNeed[] {
+  const needs: AccessNeed[] = [];
+  const on = (kind: ResourceKind, verbs: readonly string[], why: string, subresource?: string) => needs.push({ ...resourceOf(kind, subresource), verbs, why });
+  for (const entry of inputs.entries) {
+    const k = entry.kind;
+    const acts = entry.handlers.length + entry.timers.length + entry.daemons.length > 0;
+    if (acts) {
+      on(k, [...READ, "patch"], "handlers: watch it; write progress, diff base, finalizer and handler patches");
+      if (hasStatus(k)) on(k, ["patch"], "handlers: write results and status patches", "status");
+    } else {
+      on(k, READ, entry.events.length ? "raw event handlers" : "indexes");
+    }
+  }
+  for (const spec of inputs.specs) {
+    on(spec.kind, [...READ, "patch", "update"], "controller: watch its kind; finalizers and server-side apply");
+    if (hasStatus(spec.kind)) on(spec.kind, ["patch", "update"], "controller: ctx.applyStatus", "status");
+    for (const source of spec.sources) {
+      if (source.needsScope) on(source.kind, [...READ, "create", "update", "patch", "delete"], "controller: children it owns");
+      else on(source.kind, READ, "controller: kinds it watches");
+    }
+  }
+  if (needs.length || inputs.admission.length) needs.push({ group: "events.k8s.io", resource: "events", namespaced: true, verbs: ["create", "patch"], why: "Events (handler logs, failures, ctx.event)" });
+  if (inputs.leaseNamespace !== undefined) {
+    needs.push({ group: "coordination.k8s.io", resource: "leases", namespaced: true, namespace: inputs.leaseNamespace, verbs: ["create", "get", "update"], why: "leader election, and the dev override's Lease" });
+  }
+  if (inputs.manageWebhooks) {
+    for (const [type, resource] of [["validate", "validatingwebhookconfigurations"], ["mutate", "mutatingwebhookconfigurations"]] as const) {
+      if (!inputs.admission.some((a) => a.hook.type === type)) continue;
+      needs.push({ group: "admissionregistration.k8s.io", resource, namespaced: false, verbs: ["create"], why: "managed webhooks: create the configuration" });
+      needs.push({ group: "admissionregistration.k8s.io", resource, namespaced: false, verbs: ["delete", "get", "update"], resourceNames: [inputs.name], why: "managed webhooks: keep its own configuration current" });
+    }
+    if (inputs.conversions.length) {
+      needs.push({ group: "apiextensions.k8s.io", resource: "customresourcedefinitions", namespaced: false, verbs: ["patch"], resourceNames: inputs.conversions.map((c) => c.crd), why: "conversion webhooks: set the CRD's conversion" });
+    }
+  }
+  return [...needs, ...inputs.extra];
+}
+
+function resourceOf(kind: ResourceKind, subresource?: string): Pick<AccessNeed, "group" | "resource" | "namespaced"> {
+  if (!kind.plural) throw new Error(`the plural of ${kind.apiVersion} ${kind.kind} is unknown: declare it (kindOf(apiVersion, kind, { plural, namespaced })) so RBAC can name it`);
+  const slash = kind.apiVersion.indexOf("/");
+  return { group: slash < 0 ? "" : kind.apiVersion.slice(0, slash), resource: subresource ? `${kind.plural}/${subresource}` : kind.plural, namespaced: kind.namespaced ?? true };
+}
+
+/** A defineResource kind with a status subresource, or a built-in kind that has one. */
+function hasStatus(kind: ResourceKind): boolean {
+  const crd = (kind as { crd?: { spec?: { versions?: { subresources?: { status?: unknown } }[] } } }).crd;
+  if (crd) return crd.spec?.versions?.some((v) => v.subresources?.status !== undefined) ?? false;
+  return !NO_STATUS.has(kind.plural ?? "");
+}
