@@ -11,7 +11,7 @@ commands:
   run <operator.ts>                      run an operator against the current kubeconfig (run --help)
   dev <operator.ts>                      local control plane + CRDs + the operator, restarted on changes
   init <dir>                             a new operator project (operator, test, package.json)
-  generate <rbac|crds> <operator.ts>     manifests derived from the operator's code (generate --help)
+  generate <part> <operator.ts>          rbac, crds, deploy or all: manifests from the operator's code
   control-plane start [--data-dir DIR]   start a local Kubernetes control plane; prints KUBECONFIG=...
   control-plane build                    build (or find in the cache) the control plane binary
 `;

@@ -26,6 +26,10 @@ export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
       --metrics-bind ADDR  serve /metrics (and /healthz, /readyz) on ADDR, e.g. 0.0.0.0:8080; "0": no /metrics
       --health-bind ADDR   serve /healthz, /readyz (and /metrics) on ADDR, e.g. 0.0.0.0:8081; "0": no health
       --install-crds     create the CRDs the operator declares (defineResource) if missing
+      --webhook-bind ADDR  serve admission/conversion webhooks on [HOST:]PORT (default 0.0.0.0:9443)
+      --webhook-url URL    the base URL the API server calls (in a cluster: the Service's,
+                           e.g. https://my-operator.ns.svc:443; default: this server on loopback)
+      --webhook-dns-name N a DNS name for the self-signed serving certificate (repeatable)
   -v, --verbose          debug logging
       --log-format F     plain (default on a terminal) or json
 `;
@@ -69,6 +73,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       dev: { type: "boolean" },
       "dev-namespace": { type: "string" },
       "dev-lease-ms": { type: "string" },
+      "webhook-bind": { type: "string" },
+      "webhook-url": { type: "string" },
+      "webhook-dns-name": { type: "string", multiple: true },
       "metrics-bind": { type: "string" },
       "health-bind": { type: "string" },
       "install-crds": { type: "boolean" },
@@ -94,6 +101,11 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     values["health-bind"] ? parseBind(values["health-bind"], "--health-bind") : undefined,
   );
 
+  const webhookBind = values["webhook-bind"] ? parseBind(values["webhook-bind"], "--webhook-bind") : undefined;
+  const webhooks =
+    webhookBind || values["webhook-url"] || values["webhook-dns-name"]
+      ? { ...(webhookBind ? { host: webhookBind.host, port: webhookBind.port } : {}), ...(values["webhook-url"] ? { url: values["webhook-url"] } : {}), ...(values["webhook-dns-name"] ? { dnsNames: values["webhook-dns-name"] } : {}) }
+      : undefined;
   const { operator, crds } = await loadOperator(file);
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });
   let client: Client;
@@ -142,6 +154,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
         ...(values.standalone || values.dev ? { leaderElection: false } : {}),
         ...(probes !== undefined ? { probes } : {}),
         ...(extraProbes ? { extraProbes } : {}),
+        ...(webhooks ? { webhooks } : {}),
       });
     } finally {
       await override?.release();

@@ -433,6 +433,16 @@ export class Operator {
     });
   }
 
+  /** Whether the operator serves webhooks (admission or conversion). */
+  get hasWebhooks(): boolean {
+    return this.admission.length > 0 || this.conversions.size > 0;
+  }
+
+  /** Whether it runs with leader election (the default). */
+  get usesLeaderElection(): boolean {
+    return this.options.leaderElection !== false;
+  }
+
   /** The namespaces the operator serves, as declared (undefined: all). */
   get servedNamespaces(): readonly string[] | undefined {
     return this.options.namespaces;

@@ -1,0 +1,121 @@
+// The workload that runs an operator in a cluster: a Deployment (its generated ServiceAccount,
+// probes on /healthz and /readyz, metrics, a locked-down security context), a Service for
+// metrics and webhooks, a PodDisruptionBudget when it runs more than one replica; and the same
+// as a kustomization and a Helm chart.
+import type * as apps from "kubernetes-types/apps/v1.js";
+import type * as core from "kubernetes-types/core/v1.js";
+import type * as policy from "kubernetes-types/policy/v1.js";
+import * as YAML from "yaml";
+
+export interface DeployOptions {
+  /** The operator's name (Deployment, Service, ServiceAccount). */
+  name: string;
+  namespace: string;
+  /** The operator image (see docs/deploy.md for the Dockerfile). */
+  image: string;
+  /** The operator module inside the image. Default "/app/dist/operator.js". */
+  module?: string;
+  /** Default 2 with leader election (a warm follower), else 1. */
+  replicas?: number;
+  leaderElection: boolean;
+  /** Serve webhooks: port 9443 in the Pod, 443 on the Service; the API server calls the Service. */
+  webhooks: boolean;
+  resources?: core.ResourceRequirements;
+}
+
+const METRICS_PORT = 8080;
+const HEALTH_PORT = 8081;
+const WEBHOOK_PORT = 9443;
+
+/** Deployment, Service, and (replicas > 1) PodDisruptionBudget. */
+export function deployManifests(o: DeployOptions): (apps.Deployment | core.Service | policy.PodDisruptionBudget)[] {
+  const replicas = o.replicas ?? (o.leaderElection ? 2 : 1);
+  const labels = { "app.kubernetes.io/name": o.name, "app.kubernetes.io/managed-by": "kubeloop" };
+  const selector = { "app.kubernetes.io/name": o.name };
+  const serviceHost = `${o.name}.${o.namespace}.svc`;
+  const args = [
+    "run",
+    o.module ?? "/app/dist/operator.js",
+    "--metrics-bind",
+    `0.0.0.0:${METRICS_PORT}`,
+    "--health-bind",
+    `0.0.0.0:${HEALTH_PORT}`,
+    "--log-format",
+    "json",
+    ...(o.leaderElection ? [] : ["--standalone"]),
+    ...(o.webhooks ? ["--webhook-bind", `0.0.0.0:${WEBHOOK_PORT}`, "--webhook-url", `https://${serviceHost}:443`, "--webhook-dns-name", serviceHost] : []),
+  ];
+  const deployment: apps.Deployment = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: o.name, namespace: o.namespace, labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: o.name,
+          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
+          containers: [
+            {
+              name: "operator",
+              image: o.image,
+              args,
+              env: [{ name: "NODE_ENV", value: "production" }],
+              ports: [
+                { name: "metrics", containerPort: METRICS_PORT },
+                { name: "health", containerPort: HEALTH_PORT },
+                ...(o.webhooks ? [{ name: "webhooks", containerPort: WEBHOOK_PORT }] : []),
+              ],
+              livenessProbe: { httpGet: { path: "/healthz", port: "health" }, periodSeconds: 10, failureThreshold: 3 },
+              readinessProbe: { httpGet: { path: "/readyz", port: "health" }, periodSeconds: 5 },
+              resources: o.resources ?? { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+              volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+            },
+          ],
+          volumes: [{ name: "tmp", emptyDir: {} }],
+        },
+      },
+    },
+  };
+  const service: core.Service = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: o.name, namespace: o.namespace, labels },
+    spec: {
+      selector,
+      ports: [
+        { name: "metrics", port: METRICS_PORT, targetPort: "metrics" },
+        ...(o.webhooks ? [{ name: "webhooks", port: 443, targetPort: "webhooks" }] : []),
+      ],
+    },
+  };
+  const pdb: policy.PodDisruptionBudget = { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: o.name, namespace: o.namespace, labels }, spec: { minAvailable: 1, selector: { matchLabels: selector } } };
+  return replicas > 1 ? [deployment, service, pdb] : [deployment, service];
+}
+
+/** A kustomization listing the generated files. */
+export function kustomization(files: readonly string[], namespace: string): string {
+  return YAML.stringify({ apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", namespace, resources: [...files] });
+}
+
+/**
+ * A Helm chart from the generated manifests: `image`, `replicas` and the namespace become
+ * values (`.Values.image`, `.Values.replicas`, `.Release.Namespace`). Returns file name → text.
+ */
+export function helmChart(name: string, version: string, manifests: Record<string, string>, defaults: { image: string; replicas: number; namespace: string }): Record<string, string> {
+  const files: Record<string, string> = {
+    "Chart.yaml": YAML.stringify({ apiVersion: "v2", name, description: `The ${name} operator (generated by kubeloop)`, type: "application", version, appVersion: version }),
+    "values.yaml": YAML.stringify({ image: defaults.image, replicas: defaults.replicas }),
+  };
+  for (const [file, text] of Object.entries(manifests)) {
+    files[`templates/${file}`] = text
+      .split(`image: ${defaults.image}`).join("image: {{ .Values.image | quote }}")
+      .split(`replicas: ${defaults.replicas}`).join("replicas: {{ .Values.replicas }}")
+      .split(`namespace: ${defaults.namespace}`).join("namespace: {{ .Release.Namespace }}")
+      .split(`.${defaults.namespace}.svc`).join(".{{ .Release.Namespace }}.svc");
+  }
+  return files;
+}
