@@ -2,17 +2,22 @@
 // entry points, `kubeloop/testing` starts a control plane from them, internals stay private.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, describe, it } from "node:test";
 import { ensureControlPlaneBinary } from "../src/testing.js";
+import { Client, Namespace } from "../src/index.js";
+import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster } from "./helpers.js";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..");
 const scratch = mkdtempSync(join(tmpdir(), "kubeloop-pack-test-"));
-after(() => rmSync(scratch, { recursive: true, force: true }));
+after(async () => {
+  rmSync(scratch, { recursive: true, force: true });
+  await releaseSharedCluster();
+});
 
 describe("the npm package", () => {
   it("installs, and starts a control plane from its shipped Go sources", { timeout: 600_000 }, async () => {
@@ -63,5 +68,54 @@ describe("the npm package", () => {
     assert.match(tested, /pass 1/);
     assert.match(tested, /fail 0/);
     await assert.rejects(run("npx", ["--no-install", "kubeloop", "init", "hello-op"], { cwd: project }), /exists and is not empty/);
+
+    // Its manifests and its image. The Dockerfile cannot be built here: it is linted, and the
+    // runtime stage's steps run as a script (production dependencies only, tsx removed, the
+    // built operator run by the image's entry point against the test cluster).
+    await run("npm", ["run", "build", "--silent"], { cwd: generated, maxBuffer: 1 << 24 });
+    await run("npm", ["run", "generate", "--silent"], { cwd: generated, maxBuffer: 1 << 24 });
+    for (const f of ["crds.yaml", "rbac.yaml", "deploy.yaml", "kustomization.yaml", "chart/Chart.yaml"]) assert.ok(existsSync(join(generated, "manifests", f)), `manifests/${f}`);
+    const dockerfile = readFileSync(join(generated, "Dockerfile"), "utf8");
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    assert.equal(stages.length, 2, "multi-stage: build, then runtime");
+    const runtime = stages[1] ?? "";
+    assert.match(runtime, /^node:24-/, "the runtime is the current Node LTS");
+    assert.match(runtime, /^USER (?!0\b|root\b)\S+/m, "runs as a non-root user");
+    assert.match(runtime, /npm ci --omit=dev/, "production dependencies only");
+    assert.match(runtime, /^ENTRYPOINT \["node", "\/app\/node_modules\/kubeloop\/bin\/kubeloop.mjs"\]/m);
+    assert.match(runtime, /^CMD \["run", "\/app\/dist\/operator.js"\]/m);
+    // The image's /app: the built operator and production dependencies. kubeloop comes from the
+    // packed tarball (until it is on the registry, a project vendors it so; docs/deploy.md).
+    const image = join(scratch, "image");
+    await run("mkdir", ["-p", image]);
+    await run("cp", ["-r", join(generated, "dist"), image]);
+    writeFileSync(join(image, "package.json"), JSON.stringify({ name: "hello-op-image", private: true, type: "module", dependencies: { kubeloop: `file:${join(scratch, tarball)}` } }));
+    await run("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", "--silent"], { cwd: image, maxBuffer: 1 << 24 });
+    rmSync(join(image, "node_modules", "tsx"), { recursive: true, force: true }); // proves it is not needed at run time
+    const cluster = await sharedCluster();
+    const ns = `pkg-${Date.now().toString(36)}`;
+    const client = await Client.load({ path: cluster.kubeconfigPath, rateLimit: false });
+    try {
+      await client.resource(Namespace).create({ metadata: { name: ns } });
+      const operator = execFile(process.execPath, [join(image, "node_modules/kubeloop/bin/kubeloop.mjs"), "run", join(image, "dist/operator.js"), "--kubeconfig", cluster.kubeconfigPath, "--install-crds", "--standalone", "-n", ns, "--metrics-bind", "0", "--health-bind", "0"], { cwd: image });
+      let output = "";
+      operator.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+      operator.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+      try {
+        const hello = { apiVersion: "hello-op.example.com/v1", kind: "Hello", metadata: { name: "img" }, spec: { greeting: "from the image" } };
+        const id = identityFromKubeconfig(cluster.kubeconfigPath);
+        await eventually("the built operator replies", async () => {
+          await call(id, "POST", `/apis/hello-op.example.com/v1/namespaces/${ns}/hellos`, hello);
+          const got = await call(id, "GET", `/apis/hello-op.example.com/v1/namespaces/${ns}/hellos/img`);
+          return got.body?.status?.reply?.reply === "from the image, back";
+        }, { timeoutMs: 60_000, intervalMs: 500 }).catch((error: unknown) => {
+          throw new Error(`${String(error)}\n${output.slice(-2000)}`);
+        });
+      } finally {
+        operator.kill("SIGTERM");
+      }
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -34,6 +34,8 @@ export async function run(args: string[]): Promise<number> {
           dev: "kubeloop dev operator.ts",
           typecheck: "tsc --noEmit",
           test: "tsc --noEmit && node --import tsx --test operator.test.ts",
+          build: "tsc -p tsconfig.build.json",
+          generate: "kubeloop generate all operator.ts -o manifests",
         },
         dependencies: { kubeloop: `file:${root}` },
         devDependencies: {
@@ -73,6 +75,30 @@ op.on.create(Hello, async function reply({ spec, logger }) {
 
 export default op;
 `,
+    "tsconfig.build.json": JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { noEmit: false, outDir: "dist" }, include: ["operator.ts"] }, null, 2) + "\n",
+    Dockerfile: `# The operator image: built JavaScript, production dependencies, no TypeScript tooling at run
+# time, a non-root user. kubeloop generate deploy runs it as: run /app/dist/operator.js ...
+# Until kubeloop is on the npm registry, vendor it: \`npm pack\` your kubeloop checkout into this
+# directory and depend on the tarball ("kubeloop": "file:./kubeloop-<version>.tgz"), so that
+# npm ci works inside the build.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json operator.ts ./
+RUN npm run build
+
+FROM node:24-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev
+COPY --from=build /app/dist ./dist
+USER 65532:65532
+ENTRYPOINT ["node", "/app/node_modules/kubeloop/bin/kubeloop.mjs"]
+CMD ["run", "/app/dist/operator.js"]
+`,
+    ".dockerignore": "node_modules/\ndist/\nmanifests/\n",
     "operator.test.ts": `// Runs the operator against a local control plane (started once for this file).
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
@@ -111,9 +137,15 @@ npm install
 npm test          # type-check, then the test against a local control plane
 npm run dev       # local control plane + CRDs + the operator, restarted on changes
 npm start         # against your current kubeconfig (kubeloop run operator.ts --help for flags)
+npm run build     # dist/operator.js, what the image runs
+npm run generate  # manifests/: CRDs, least-privilege RBAC, Deployment, Service, kustomization, Helm chart
 \`\`\`
+
+Deploying: build the image from \`Dockerfile\`, then \`kubectl apply -k manifests\` (after
+\`npm run generate\` with \`--image\`), or install \`manifests/chart\` with Helm. See kubeloop's
+docs/deploy.md.
 `,
-    ".gitignore": "node_modules/\n",
+    ".gitignore": "node_modules/\ndist/\n",
   };
   mkdirSync(target, { recursive: true });
   for (const [file, text] of Object.entries(files)) writeFileSync(join(target, file), text);

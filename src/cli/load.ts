@@ -25,8 +25,11 @@ function isCrd(value: unknown): value is CustomResourceDefinition {
 export async function loadOperator(file: string): Promise<LoadedOperator> {
   const path = resolve(file);
   if (!existsSync(path)) throw new Error(`${file}: no such file`);
-  const { register } = await import("tsx/esm/api");
-  register();
+  // TypeScript needs tsx; built JavaScript (an operator image) runs without it.
+  if (/\.[mc]?tsx?$/.test(path)) {
+    const { register } = await import("tsx/esm/api");
+    register();
+  }
   const mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   const operators = [mod.default, mod.op, mod.operator, ...Object.values(mod)].filter(isOperator);
   const operator = operators[0];
