@@ -94,7 +94,7 @@ export type { ConvertFn } from "./webhook/conversion.js";
 
 // custom resources from TypeBox schemas
 export { Type, type Static, type TSchema } from "@sinclair/typebox";
-export { defineResource, structural, SchemaError, ConditionSchema, ConditionsSchema, type ResourceDefinition, type DefinedResource, type OtherVersion, type CustomObject, type PrinterColumn } from "./manifests/resource.js";
+export { defineResource, structural, SchemaError, ConditionSchema, ConditionsSchema, IntOrString, cel, type ResourceDefinition, type DefinedResource, type OtherVersion, type CustomObject, type PrinterColumn } from "./manifests/resource.js";
 
 // handlers (kopf's level)
 export { TemporaryError, PermanentError, HandlerTimeoutError, HandlerRetriesError } from "./handlers/errors.js";

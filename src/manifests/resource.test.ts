@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Type } from "@sinclair/typebox";
-import { SchemaError, defineResource, structural } from "./resource.js";
+import { IntOrString, SchemaError, cel, defineResource, structural } from "./resource.js";
 
 describe("defineResource", () => {
   const Policy = defineResource({
@@ -42,6 +42,20 @@ describe("defineResource", () => {
       },
       required: ["max", "mode", "targets"],
     });
+  });
+
+  it("int-or-string, CEL rules, scale, selectable fields and further versions reach the CRD", () => {
+    assert.deepEqual(structural(IntOrString(), "x"), { "x-kubernetes-int-or-string": true });
+    assert.deepEqual(structural(Type.Object({ a: Type.Integer() }, cel({ rule: "self.a > 0", message: "positive" })), "x")["x-kubernetes-validations"], [{ rule: "self.a > 0", message: "positive" }]);
+    const R = defineResource({ group: "ex.com", version: "v2", kind: "R", spec: Type.Object({}), scale: { specReplicasPath: ".spec.n", statusReplicasPath: ".status.n" }, selectableFields: [".spec.c"], versions: { v1: { spec: Type.Object({}), deprecated: "old" } } });
+    const [v2, v1] = R.crd.spec.versions;
+    assert.deepEqual(v2?.subresources, { scale: { specReplicasPath: ".spec.n", statusReplicasPath: ".status.n" } });
+    assert.deepEqual(v2?.selectableFields, [{ jsonPath: ".spec.c" }]);
+    assert.equal(v2?.storage, true);
+    assert.deepEqual([v1?.name, v1?.storage, v1?.deprecated, v1?.deprecationWarning], ["v1", false, true, "old"]);
+    assert.deepEqual(R.versions, ["v2", "v1"]);
+    assert.equal(R.at("v1").apiVersion, "ex.com/v1");
+    assert.throws(() => R.at("v3"), /no version "v3"/);
   });
 
   it("gives objects a static type", () => {

@@ -48,6 +48,10 @@ export interface ResourceDefinition<S extends TSchema, St extends TSchema | unde
   /** When given, the CRD gets a status subresource. */
   status?: St;
   printerColumns?: PrinterColumn[];
+  /** The scale subresource (`kubectl scale`, HorizontalPodAutoscalers): JSON paths of the replica counts and the label selector. */
+  scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath?: string };
+  /** Fields usable in field selectors (`kubectl get -l`'s sibling `--field-selector`), as JSON paths, e.g. ".spec.color". */
+  selectableFields?: string[];
   /**
    * Further versions the CRD serves besides `version` (which is the storage version), with their
    * own schemas. Objects are converted between versions by the operator's conversion webhook
@@ -136,8 +140,9 @@ export function defineResource<S extends TSchema, St extends TSchema | undefined
           served: true,
           storage: true,
           schema: { openAPIV3Schema: { type: "object", properties, required: ["spec"] } as never },
-          ...(definition.status ? { subresources: { status: {} } } : {}),
+          ...(definition.status || definition.scale ? { subresources: { ...(definition.status ? { status: {} } : {}), ...(definition.scale ? { scale: definition.scale } : {}) } } : {}),
           ...(definition.printerColumns ? { additionalPrinterColumns: definition.printerColumns } : {}),
+          ...(definition.selectableFields ? { selectableFields: definition.selectableFields.map((jsonPath) => ({ jsonPath })) } : {}),
         },
         ...Object.entries(definition.versions ?? {}).map(([name, v]) => {
           if (name === version) throw new TypeError(`defineResource: version "${name}" is the storage version; list only the others in versions`);
@@ -214,6 +219,9 @@ export function structural(schema: TSchema | Record<string, unknown>, path: stri
       return { ...out, type: t === "number" ? (values.every((v) => Number.isInteger(v)) ? "integer" : "number") : t, enum: values, ...(nullable ? { nullable: true } : {}) };
     }
     if (nonNull.length === 1) return { ...structural(nonNull[0] as Record<string, unknown>, path), ...(nullable ? { nullable: true } : {}) };
+    // Integer or string (IntOrString(): "50%" or 5), as Kubernetes' own int-or-string fields.
+    const types = nonNull.map((u) => u.type).sort();
+    if (types.length === 2 && types[0] === "integer" && types[1] === "string") return { ...out, "x-kubernetes-int-or-string": true, ...(nullable ? { nullable: true } : {}) };
     throw new SchemaError(`${path}: unions of different shapes are not structural; use Type.Unknown() with x-kubernetes-preserve-unknown-fields, or one object with optional fields`);
   }
   switch (s.type) {
@@ -253,4 +261,17 @@ export function structural(schema: TSchema | Record<string, unknown>, path: stri
     default:
       throw new SchemaError(`${path}: type ${JSON.stringify(s.type)} cannot be served by the API server`);
   }
+}
+
+/** A field that holds an integer or a string, such as "50%" or 5 (Kubernetes' int-or-string). */
+export function IntOrString(options: { description?: string } = {}): TSchema {
+  return Type.Union([Type.Integer(), Type.String()], options);
+}
+
+/**
+ * CEL validation rules for a schema's options (`x-kubernetes-validations`), checked by the API
+ * server on every write: `Type.Object({ min, max }, cel({ rule: "self.min <= self.max", message: "min must not exceed max" }))`.
+ */
+export function cel(...rules: { rule: string; message?: string; fieldPath?: string; reason?: "FieldValueInvalid" | "FieldValueForbidden" | "FieldValueRequired" | "FieldValueDuplicate" }[]): { "x-kubernetes-validations": typeof rules } {
+  return { "x-kubernetes-validations": rules };
 }
