@@ -4,23 +4,30 @@
 //   deploy   Deployment, Service, PodDisruptionBudget
 //   all      every part into -o DIR, with a kustomization.yaml and a Helm chart (DIR/chart)
 // One part goes to stdout as multi-document YAML, or to DIR/<part>.yaml with -o.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import * as YAML from "yaml";
 import { VERSION } from "../core/version.js";
 import { deployManifests, helmChart, kustomization } from "../manifests/deploy.js";
 import { rbacManifests } from "../manifests/rbac.js";
+import { typesFromCrd } from "../manifests/types.js";
+import { Client } from "../client/client.js";
+import { CustomResourceDefinition as CustomResourceDefinitionKind } from "../core/builtins.js";
+import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 import type { Operator } from "../operator/operator.js";
 import { loadOperator } from "./load.js";
 
 export const USAGE = `usage: kubeloop generate <rbac|crds|deploy|all> <operator.ts> [-o DIR] [--namespace NS] [--image IMAGE] [--replicas N]
+       kubeloop generate types <crd.yaml | group/Kind> [-o DIR] [--kubeconfig FILE]
 
   rbac     ServiceAccount, Roles (one per served namespace) or a ClusterRole, and bindings,
            computed from what the operator registered plus op.permissions()
   crds     the CustomResourceDefinitions the operator declares
   deploy   Deployment (non-root, read-only root filesystem, probes), Service, PodDisruptionBudget
   all      all of them into DIR (-o required), plus kustomization.yaml and a Helm chart in DIR/chart
+  types    TypeBox schemas, object types and a kind descriptor for CRDs someone else defined: from
+           a YAML file of CRDs, or group/Kind read from the cluster (one <kind>.ts each)
   -o DIR               write DIR/<part>.yaml instead of standard output
       --namespace NS   where the operator runs; default "default"
       --image IMAGE    the operator image; default <operator name>:latest
@@ -35,13 +42,14 @@ export async function run(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     strict: true,
-    options: { output: { type: "string", short: "o" }, namespace: { type: "string" }, image: { type: "string" }, replicas: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { output: { type: "string", short: "o" }, namespace: { type: "string" }, image: { type: "string" }, replicas: { type: "string" }, kubeconfig: { type: "string" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
   const [part, file] = positionals;
+  if (part === "types" && file) return types(file, values.output, values.kubeconfig);
   if (!file || !(part === "all" || (PARTS as readonly string[]).includes(part ?? "")) || (part === "all" && !values.output)) {
     process.stderr.write(USAGE);
     return 2;
@@ -82,4 +90,38 @@ export function manifests(part: Part, operator: Operator, crds: readonly object[
     case "deploy":
       return deployManifests({ name: operator.name, namespace: s.namespace, image: s.image, leaderElection: operator.usesLeaderElection, webhooks: operator.hasWebhooks, ...(s.replicas ? { replicas: s.replicas } : {}) });
   }
+}
+
+/** `generate types`: from a YAML file of CRDs, or `group/Kind` read from the cluster. */
+async function types(source: string, output: string | undefined, kubeconfig: string | undefined): Promise<number> {
+  let crds: CustomResourceDefinition[];
+  if (existsSync(source)) {
+    crds = YAML.parseAllDocuments(readFileSync(source, "utf8"))
+      .map((d) => d.toJS() as CustomResourceDefinition)
+      .filter((d) => d?.kind === "CustomResourceDefinition");
+    if (!crds.length) throw new Error(`${source} holds no CustomResourceDefinition`);
+  } else {
+    const slash = source.indexOf("/");
+    if (slash < 0) throw new Error(`${source}: no such file, and not group/Kind`);
+    const [group, kind] = [source.slice(0, slash), source.slice(slash + 1)];
+    const client = await Client.load({ ...(kubeconfig ? { path: kubeconfig } : {}), rateLimit: false });
+    try {
+      crds = (await client.resource(CustomResourceDefinitionKind).list()).items.filter((c) => c.spec.group === group && c.spec.names.kind === kind);
+    } finally {
+      await client.close();
+    }
+    if (!crds.length) throw new Error(`the cluster has no CRD for ${group}/${kind}`);
+  }
+  for (const crd of crds) {
+    const code = typesFromCrd(crd);
+    if (output) {
+      mkdirSync(output, { recursive: true });
+      const file = join(output, `${crd.spec.names.singular ?? crd.spec.names.kind.toLowerCase()}.ts`);
+      writeFileSync(file, code);
+      process.stderr.write(`kubeloop generate: wrote ${file}\n`);
+    } else {
+      process.stdout.write(code);
+    }
+  }
+  return 0;
 }

@@ -7,7 +7,7 @@
 // literals into `enum`, records into `additionalProperties`, `Unknown`/`Any` into
 // `x-kubernetes-preserve-unknown-fields`, and refuses what a structural schema cannot express
 // (unions of different shapes), naming the path.
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Type, type SchemaOptions, type Static, type TSchema } from "@sinclair/typebox";
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { kindOf } from "../core/objects.js";
@@ -264,7 +264,7 @@ export function structural(schema: TSchema | Record<string, unknown>, path: stri
 }
 
 /** A field that holds an integer or a string, such as "50%" or 5 (Kubernetes' int-or-string). */
-export function IntOrString(options: { description?: string } = {}): TSchema {
+export function IntOrString(options: SchemaOptions = {}): TSchema {
   return Type.Union([Type.Integer(), Type.String()], options);
 }
 
