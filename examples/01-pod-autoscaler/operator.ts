@@ -17,6 +17,8 @@ export { PodAutoscaler, WorkQueue };
 export const crds = [WorkQueue.crd, PodAutoscaler.crd];
 
 export const op = new Operator({ name: "pod-autoscaler" });
+// What the reconciler does by hand, for the generated RBAC: it scales Deployments.
+op.permissions({ group: "apps", resource: "deployments/scale", verbs: ["patch"], why: "scale the target" });
 
 op.controller(PodAutoscaler)
   // Our own status writes do not change the generation: only spec changes (and creations) count.

@@ -57,6 +57,8 @@ async function updatePool<R>(client: Client, namespace: string, name: string, ch
 }
 
 export const op = new Operator({ name: "ip-allocator" });
+// What the handlers do by hand, for the generated RBAC: they read Pools and write their status.
+op.permissions({ group: "examples.kubeloop.dev", resource: "pools", verbs: ["get"] }, { group: "examples.kubeloop.dev", resource: "pools/status", verbs: ["update"] });
 
 op.on.create(IPClaim, async function address({ object, spec, client, logger }) {
   const claim = `${object.metadata?.namespace}/${object.metadata?.name}`;

@@ -12,6 +12,8 @@ export const Website = defineResource({
 });
 
 export const op = new Operator({ name: "websites" });
+// What the handlers do by hand, for the generated RBAC: they create the children and scale them.
+op.permissions({ group: "apps", resource: "deployments", verbs: ["create", "patch"] }, { group: "", resource: "services", verbs: ["create"] });
 
 op.on.create(Website, async function children({ object, spec, client }) {
   const name = object.metadata?.name as string;

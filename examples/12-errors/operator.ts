@@ -11,6 +11,8 @@ export const Task = defineResource({
 });
 
 export const op = new Operator({ name: "tasks" });
+// What the handler does by hand, for the generated RBAC: it reads ConfigMaps.
+op.permissions({ group: "", resource: "configmaps", verbs: ["get"] });
 
 op.on.create(
   Task,

@@ -13,6 +13,8 @@ export const Monitor = defineResource({
 });
 
 export const op = new Operator({ name: "monitors" });
+// What the daemon does by hand, for the generated RBAC: it reads ConfigMaps and writes the Monitor's status.
+op.permissions({ group: "", resource: "configmaps", verbs: ["get"] }, { group: "examples.kubeloop.dev", resource: "monitors/status", verbs: ["patch"] });
 
 op.timer(Monitor, { intervalMs: 1_000, idleMs: 2_000 }, async function heartbeat({ patch, status }) {
   const beats = ((status as { beats?: number } | undefined)?.beats ?? 0) + 1;

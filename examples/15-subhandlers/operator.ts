@@ -13,6 +13,8 @@ export const Team = defineResource({
 });
 
 export const op = new Operator({ name: "teams" });
+// What the sub-handlers do by hand, for the generated RBAC: they create ConfigMaps.
+op.permissions({ group: "", resource: "configmaps", verbs: ["create"] });
 
 op.on.create(Team, async function provision({ spec, meta, subhandler, client }) {
   for (const member of spec.members) {

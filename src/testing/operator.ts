@@ -36,13 +36,18 @@ export interface OperatorUnderTest extends RunningOperator {
 /**
  * Starts `op` in this process and resolves once its caches have synced. Rejects if it fails
  * to start (the operator's own error, e.g. a missing CRD) or takes longer than startTimeoutMs.
+ * The operator's client: its `op.on.login`, else the kubeconfig in `KUBELOOP_OPERATOR_KUBECONFIG`
+ * (to run a test's operator as another identity, e.g. its generated ServiceAccount), else the
+ * test's own client.
  */
 export async function runOperator(op: Operator, options: RunOperatorOptions = {}): Promise<OperatorUnderTest> {
   const ownClient = !options.client;
   const client = options.client ?? (await Client.load({ ...(options.kubeconfig ? { path: options.kubeconfig } : {}), rateLimit: false }));
   const logger = options.logger ?? pino({ level: "warn" });
-  // An operator with op.on.login runs with the client it supplies (the test keeps its own).
-  const loginClient = await op.clientFromLogin(logger);
+  // An operator with op.on.login runs with the client it supplies (the test keeps its own); with
+  // KUBELOOP_OPERATOR_KUBECONFIG set (RBAC proofs), it runs as that identity instead.
+  const asIdentity = process.env.KUBELOOP_OPERATOR_KUBECONFIG;
+  const loginClient = (await op.clientFromLogin(logger)) ?? (asIdentity ? await Client.load({ path: asIdentity, rateLimit: false }) : undefined);
   const controller = new AbortController();
   let started!: (r: RunningOperator) => void;
   const ready = new Promise<RunningOperator>((resolve) => (started = resolve));
