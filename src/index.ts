@@ -87,6 +87,12 @@ export type { WatcherEvent } from "./runtime/watcher.js";
 export { Operator, type OperatorOptions, type RunOptions, type RunningOperator } from "./operator/operator.js";
 export type { Logger } from "./observe/logging.js";
 
+// manifests from code (what `kubeloop generate` writes, as objects)
+export { operatorManifests } from "./operator/manifests.js";
+export { rbacManifests, type AccessNeed, type RbacOptions } from "./manifests/rbac.js";
+export { deployManifests, helmChart, kustomization, type DeployOptions } from "./manifests/deploy.js";
+export { typesFromCrd } from "./manifests/types.js";
+
 // admission webhooks
 export { AdmissionError, type AdmissionRequest, type ValidateContext, type MutateContext, type ValidateFn, type MutateFn, type Operation } from "./webhook/admission.js";
 export type { AdmissionOptions, MutateOptions, WebhookOptions } from "./operator/webhooks.js";

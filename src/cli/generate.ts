@@ -9,13 +9,12 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import * as YAML from "yaml";
 import { VERSION } from "../core/version.js";
-import { deployManifests, helmChart, kustomization } from "../manifests/deploy.js";
-import { rbacManifests } from "../manifests/rbac.js";
+import { helmChart, kustomization } from "../manifests/deploy.js";
+import { operatorManifests } from "../operator/manifests.js";
 import { typesFromCrd } from "../manifests/types.js";
 import { Client } from "../client/client.js";
 import { CustomResourceDefinition as CustomResourceDefinitionKind } from "../core/builtins.js";
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
-import type { Operator } from "../operator/operator.js";
 import { loadOperator } from "./load.js";
 
 export const USAGE = `usage: kubeloop generate <rbac|crds|deploy|all> <operator.ts> [-o DIR] [--namespace NS] [--image IMAGE] [--replicas N]
@@ -56,7 +55,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const loaded = await loadOperator(file);
   const settings = { namespace: values.namespace ?? "default", image: values.image ?? `${loaded.operator.name}:latest`, ...(values.replicas ? { replicas: Number(values.replicas) } : {}) };
-  const render = (p: Part, s: typeof settings) => manifests(p, loaded.operator, loaded.crds, s).map((o) => YAML.stringify(o, { aliasDuplicateObjects: false })).join("---\n");
+  const render = (p: Part, s: typeof settings) => operatorManifests(p, loaded.operator, loaded.crds, s).map((o) => YAML.stringify(o, { aliasDuplicateObjects: false })).join("---\n");
   const write = (path: string, text: string) => {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, text);
@@ -78,18 +77,6 @@ export async function run(args: string[]): Promise<number> {
   for (const [name, text] of Object.entries(chart)) write(join(dir, "chart", name), text);
   process.stderr.write(`kubeloop generate: wrote ${files.join(", ")}, kustomization.yaml and chart/ to ${dir}\n`);
   return 0;
-}
-
-/** One part's objects. */
-export function manifests(part: Part, operator: Operator, crds: readonly object[], s: { namespace: string; image: string; replicas?: number }): object[] {
-  switch (part) {
-    case "rbac":
-      return rbacManifests(operator.access(s.namespace), { name: operator.name, namespace: s.namespace, ...(operator.servedNamespaces ? { namespaces: operator.servedNamespaces } : {}) });
-    case "crds":
-      return [...crds];
-    case "deploy":
-      return deployManifests({ name: operator.name, namespace: s.namespace, image: s.image, leaderElection: operator.usesLeaderElection, webhooks: operator.hasWebhooks, ...(s.replicas ? { replicas: s.replicas } : {}) });
-  }
 }
 
 /** `generate types`: from a YAML file of CRDs, or `group/Kind` read from the cluster. */
