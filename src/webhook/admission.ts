@@ -104,16 +104,7 @@ export function parseReview(body: unknown): AdmissionRequest | string {
 /** Runs a validating handler: allowed with its warnings, or denied with the AdmissionError's (or an unexpected error's) message. */
 export async function validate<T extends KubeObject>(request: AdmissionRequest, fn: ValidateFn<T>, extras: AdmissionExtras): Promise<AdmissionResponse> {
   const warnings: string[] = [];
-  const ctx: ValidateContext<T> = {
-    object: frozen(request.object) as T | undefined,
-    old: frozen(request.oldObject) as T | undefined,
-    operation: request.operation,
-    dryRun: request.dryRun === true,
-    userInfo: request.userInfo,
-    request,
-    warn: (message) => void warnings.push(message),
-    ...extras,
-  };
+  const ctx: ValidateContext<T> = { ...common<T>(request, warnings, extras), object: frozen(request.object) as T | undefined };
   try {
     const returned = await fn(ctx);
     return allowed(request.uid, [...warnings, ...(returned ?? [])]);
@@ -122,13 +113,9 @@ export async function validate<T extends KubeObject>(request: AdmissionRequest, 
   }
 }
 
-/** Runs a mutating handler on a copy of the object; the answer carries the JSON patch from the original to the copy (none when unchanged). */
-export async function mutate<T extends KubeObject>(request: AdmissionRequest, fn: MutateFn<T>, extras: AdmissionExtras): Promise<AdmissionResponse> {
-  const warnings: string[] = [];
-  const original = (request.object ?? {}) as T;
-  const object = structuredClone(original);
-  const ctx: MutateContext<T> = {
-    object,
+/** What validating and mutating handlers both get; `warnings` collects `ctx.warn`. */
+function common<T extends KubeObject>(request: AdmissionRequest, warnings: string[], extras: AdmissionExtras): Omit<ValidateContext<T>, "object"> {
+  return {
     old: frozen(request.oldObject) as T | undefined,
     operation: request.operation,
     dryRun: request.dryRun === true,
@@ -137,6 +124,14 @@ export async function mutate<T extends KubeObject>(request: AdmissionRequest, fn
     warn: (message) => void warnings.push(message),
     ...extras,
   };
+}
+
+/** Runs a mutating handler on a copy of the object; the answer carries the JSON patch from the original to the copy (none when unchanged). */
+export async function mutate<T extends KubeObject>(request: AdmissionRequest, fn: MutateFn<T>, extras: AdmissionExtras): Promise<AdmissionResponse> {
+  const warnings: string[] = [];
+  const original = (request.object ?? {}) as T;
+  const object = structuredClone(original);
+  const ctx: MutateContext<T> = { ...common<T>(request, warnings, extras), object };
   try {
     const returned = await fn(ctx);
     const ops = jsonPatch.compare(original as object, ctx.object as object);
