@@ -56,18 +56,29 @@ if (needsCluster && !process.env.KUBELOOP_KUBECONFIG) {
 }
 
 // Files run 3 at a time: integration tests mostly wait on the API server (GC, leases), so this
-// halves the wall time on 2 cores without starving the control plane.
-const code = await new Promise<number>((resolve) => {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=3", ...files.map((f) => relative(root, f))],
-    { cwd: root, env, stdio: "inherit" },
-  );
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  process.on("SIGINT", forward);
-  process.on("SIGTERM", forward);
-  child.on("exit", (c, s) => resolve(c ?? (s ? 1 : 0)));
-});
+// halves the wall time on 2 cores without starving the control plane. Files named
+// `*.serial.test.ts` run afterwards, one at a time: they run example operators (cluster-wide,
+// under the examples' own names) that must not meet another copy of themselves.
+const serial = files.filter((f) => f.endsWith(".serial.test.ts"));
+const parallel = files.filter((f) => !serial.includes(f));
+const runFiles = (list: string[], concurrency: number) =>
+  new Promise<number>((resolve) => {
+    if (list.length === 0) return resolve(0);
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "--test", "--test-reporter=spec", `--test-concurrency=${concurrency}`, ...list.map((f) => relative(root, f))],
+      { cwd: root, env, stdio: "inherit" },
+    );
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on("SIGINT", forward);
+    process.on("SIGTERM", forward);
+    child.on("exit", (c, s) => {
+      process.off("SIGINT", forward);
+      process.off("SIGTERM", forward);
+      resolve(c ?? (s ? 1 : 0));
+    });
+  });
+const code = (await runFiles(parallel, 3)) || (await runFiles(serial, 1));
 
 let leftover: string[] = [];
 if (cp) {
