@@ -28,9 +28,10 @@ const servers: Server[] = [];
 after(() => servers.forEach((s) => s.close()));
 
 /** An API server holding widgets in memory; `writes` lists each write as "PATCH <path>". */
-async function fakeServer(objects: Map<string, KubeObject>, faults: { failMainPatches?: number } = {}) {
+async function fakeServer(objects: Map<string, KubeObject>, faults: { failMainPatches?: number; concurrentChange?: (o: KubeObject) => KubeObject } = {}) {
   const writes: string[] = [];
   let failMain = faults.failMainPatches ?? 0;
+  let concurrent = faults.concurrentChange;
   let rv = 100;
   const server = createServer((req, res) => {
     let body = "";
@@ -47,15 +48,20 @@ async function fakeServer(objects: Map<string, KubeObject>, faults: { failMainPa
       const m = /^\/apis\/example\.com\/v1\/namespaces\/([^/]+)\/widgets\/([^/]+)(\/status)?$/.exec(url.pathname);
       if (!m || req.method !== "PATCH") return json(404, { kind: "Status", code: 404, reason: "NotFound" });
       const key = `${m[1]}/${m[2]}`;
-      const current = objects.get(key);
-      if (!current) return json(404, { kind: "Status", code: 404, reason: "NotFound" });
+      if (!objects.get(key)) return json(404, { kind: "Status", code: 404, reason: "NotFound" });
       if (!m[3] && failMain > 0) {
         failMain--;
         writes.push(`FAILED main ${body}`);
         return json(503, { kind: "Status", code: 503, reason: "ServiceUnavailable", message: "injected" });
       }
       writes.push(`PATCH ${m[3] ? "status" : "main"} ${body}`);
+      if (!m[3] && concurrent) {
+        // Someone else's write lands just before this one.
+        objects.set(key, concurrent(objects.get(key) as KubeObject));
+        concurrent = undefined;
+      }
       const patch = JSON.parse(body) as Record<string, unknown>;
+      const current = objects.get(key) as KubeObject;
       const next = mergePatch(current, m[3] ? { status: patch.status } : { ...patch, status: undefined }) as KubeObject;
       if (!m[3]) (next as { status?: unknown }).status = (current as { status?: unknown }).status;
       next.metadata = { ...next.metadata, resourceVersion: String(++rv) };
@@ -74,7 +80,7 @@ const keys = progressKeys("op.kubeloop.dev");
 const widget = (extra: Partial<KubeObject> & { spec?: unknown } = {}): KubeObject => ({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "ns", uid: "u1", resourceVersion: "1" }, spec: { size: 1 }, ...extra }) as KubeObject;
 
 /** A Processor for `handlers` over the fake server holding `initial`; `reconcile(object)` runs one reconcile of ns/w. */
-async function harness(initial: KubeObject, handlers: KindEntry["handlers"], faults: { failMainPatches?: number } = {}) {
+async function harness(initial: KubeObject, handlers: KindEntry["handlers"], faults: Parameters<typeof fakeServer>[1] = {}) {
   const objects = new Map([["ns/w", initial]]);
   const { client, writes } = await fakeServer(objects, faults);
   const scripted = new ScriptedEvents();
@@ -187,6 +193,26 @@ describe("Processor (server-less)", () => {
     assert.ok(progressWrites.length >= 3, `each sub-handler recorded as it finished, then the parent (${progressWrites.length} writes)`);
     assert.ok(progressWrites.some((w) => w.includes("parent/ok") && w.includes("success")), "ok recorded");
     assert.ok((h.objects.get("ns/w") as KubeObject).metadata?.annotations?.[keys.lastHandled], "the change settled (the parent failed for good)");
+    await h.close();
+  });
+
+  it("a change that lands between two handlers of one cause is not marked handled: the next reconcile gets it as an update", async () => {
+    const runs: string[] = [];
+    const h = await harness(
+      widget(),
+      [
+        { id: "first", cause: "create", fn: async () => void runs.push("first"), options: {} },
+        { id: "size", cause: "field", field: ["spec", "size"], fn: async ({ old, new: size }) => void runs.push(`size ${String(old)} → ${String(size)}`), options: {} },
+      ],
+      // Someone sets spec.size to 2 just before the first handler's record lands (example 11's
+      // test does this: it scales as soon as the children exist).
+      { concurrentChange: (o) => ({ ...o, spec: { size: 2 } }) as KubeObject },
+    );
+    await h.reconcile();
+    const base = JSON.parse((h.objects.get("ns/w") as KubeObject).metadata?.annotations?.[keys.lastHandled] ?? "{}") as { spec?: { size?: number } };
+    assert.equal(base.spec?.size, 1, "the change is handled as of the object the cause was found on");
+    await h.reconcile(h.objects.get("ns/w"));
+    assert.deepEqual(runs, ["first", "size undefined → 1", "size 1 → 2"], "the concurrent change reaches the field handler");
     await h.close();
   });
 });

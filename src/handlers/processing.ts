@@ -239,7 +239,8 @@ export class Processor {
       if (progress.delayedUntil && progress.delayedUntil > now) return { pending: true, action: Action.requeueAfter(progress.delayedUntil - now), object: current };
       const kept = inMemory ? undefined : this.unrecorded.get(key);
       const reuse = kept?.cause === cause ? kept : undefined;
-      const seen: Seen = reuse?.seen ?? { object: current, base };
+      // The object the cause was found on (not `current`, which may carry writes of others since).
+      const seen: Seen = reuse?.seen ?? { object, base };
       let outcome = reuse ? reuse.outcome : await this.runOne(current, cause, step, progress, ctx);
       this.unrecorded.delete(key);
       if (outcome.object) current = outcome.object; // its sub-handlers wrote their progress
