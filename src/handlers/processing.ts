@@ -90,7 +90,7 @@ export class Processor {
    * Outcomes of handlers that ran but whose record failed to be written (a refused or cut
    * PATCH), by "uid/handler", with the cause and the object they ran for. The next attempt for
    * the same cause writes the record instead of running the handler again, even if the object
-   * changed meanwhile: the change is marked handled as of what the handler saw, so a later change
+   * changed meanwhile: the change is marked handled as of the object its cause was found on, so a later change
    * goes to the update handlers. A success is repeated only when the process dies between the
    * handler's end and its record.
    */
