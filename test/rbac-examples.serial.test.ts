@@ -73,7 +73,7 @@ describe("every example as its generated ServiceAccount", () => {
       child.stdout.on("data", (d: Buffer) => (output += d.toString()));
       child.stderr.on("data", (d: Buffer) => (output += d.toString()));
       const code = await new Promise<number | null>((r) => child.on("exit", r));
-      const refusals = output.split("\n").filter((l) => /forbidden|\b403\b/i.test(l));
+      const refusals = output.split("\n").filter((l) => /ForbiddenError|is forbidden/.test(l));
       assert.equal(code, 0, `the e2e test failed as ${op.name}'s ServiceAccount:\n${output.slice(-3000)}`);
       assert.deepEqual(refusals.map((l) => l.slice(0, 300)), [], "refused requests");
     });

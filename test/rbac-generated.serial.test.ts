@@ -65,7 +65,7 @@ async function scenario(ns: string, saDir: string, name: string): Promise<{ ok: 
     );
     // Events are written asynchronously: give the handler's Event a moment to be refused or not.
     if (handled) await eventually("the handler's Event", async () => (await call(id, "GET", `/apis/events.k8s.io/v1/namespaces/${ns}/events`)).body.items?.some((e: { note?: string }) => e.note === `greeting ${name}`), { timeoutMs: 5_000 }).catch(() => {});
-    const forbidden = run.out().split("\n").filter((l) => /forbidden|403/i.test(l));
+    const forbidden = run.out().split("\n").filter((l) => /ForbiddenError|is forbidden/.test(l));
     if (!handled) return { ok: false, why: `not handled${forbidden.length ? `; ${forbidden[0]?.slice(0, 300)}` : ""}` };
     if (forbidden.length) return { ok: false, why: `handled, but ${forbidden.length} refusals: ${forbidden[0]?.slice(0, 300)}` };
     return { ok: true, why: "handled, no 403" };
