@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CustomResourceDefinition, Event, Namespace, Operator, Type, defineResource } from "../src/index.js";
+import { Client, ConfigMap, CustomResourceDefinition, Event, Operator, Type, defineResource } from "../src/index.js";
 import { installCrd, runOperator, type OperatorUnderTest } from "../src/testing.js";
-import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { createNamespace, eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: process.env.LOG ?? "silent" });
 const Blob = defineResource({ group: `${uniqueName("blob")}.kubeloop.dev`, version: "v1", kind: "Blob", spec: Type.Object({ data: Type.String() }), status: Type.Unknown() });
@@ -27,11 +27,7 @@ after(async () => {
   await releaseSharedCluster();
 });
 
-async function namespace(): Promise<string> {
-  const ns = uniqueName("bad");
-  await client.resource(Namespace).create({ metadata: { name: ns } });
-  return ns;
-}
+const namespace = () => createNamespace(client, "bad");
 async function start(op: Operator): Promise<OperatorUnderTest> {
   const r = await runOperator(op, { client, logger: quiet });
   running.push(r);

@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, Namespace, Operator } from "../src/index.js";
+import { Client, ConfigMap, Operator } from "../src/index.js";
 import { HttpFaultProxy, runOperator, type OperatorUnderTest } from "../src/testing.js";
-import { eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: "silent" });
 let admin: Client;
@@ -32,11 +32,7 @@ after(async () => {
   await releaseSharedCluster();
 });
 
-async function namespace(): Promise<string> {
-  const ns = uniqueName("faults");
-  await admin.resource(Namespace).create({ metadata: { name: ns } });
-  return ns;
-}
+const namespace = () => createNamespace(admin, "faults");
 
 /** An operator whose client goes through the proxy, without a client-side rate limit. */
 async function start(op: Operator): Promise<OperatorUnderTest> {

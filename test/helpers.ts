@@ -1,10 +1,11 @@
 // Helpers for integration tests: the shared cluster, plain HTTPS calls with a client
 // certificate, and waiting on a condition with a deadline (never a fixed sleep).
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import { request } from "node:https";
 import * as YAML from "yaml";
 import { startControlPlane, waitFor, type ControlPlane } from "../src/testing.js";
+import { ClusterRole, ClusterRoleBinding, Namespace, Role, RoleBinding, ServiceAccount, type Client, type KubeObject } from "../src/index.js";
 
 /** TLS material of a certificate-authenticated kubeconfig. */
 export interface Identity {
@@ -100,4 +101,48 @@ export function eventually<T>(what: string, check: () => Promise<T | undefined |
 /** A name unique to this test run, for objects tests create. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** Creates a namespace named `<prefix>-<unique>`; returns its name. */
+export async function createNamespace(client: Client, prefix: string): Promise<string> {
+  const ns = uniqueName(prefix);
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  return ns;
+}
+
+/** A token for a ServiceAccount from the TokenRequest API (an hour); throws with the answer if refused. */
+export async function serviceAccountToken(who: Identity, namespace: string, name: string): Promise<string> {
+  const answer = await call(who, "POST", `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } });
+  if (answer.status !== 201) throw new Error(`TokenRequest for ${namespace}/${name}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body.status.token as string;
+}
+
+/** Writes a kubeconfig for `who`'s server and CA that authenticates with `token`; returns `path`. */
+export function tokenKubeconfig(who: Identity, namespace: string, token: string, path: string): string {
+  writeFileSync(
+    path,
+    YAML.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: who.server, "certificate-authority-data": Buffer.from(who.ca).toString("base64") } }],
+      users: [{ name: "sa", user: { token } }],
+      contexts: [{ name: "sa", context: { cluster: "c", user: "sa", namespace } }],
+      "current-context": "sa",
+    }),
+  );
+  return path;
+}
+
+/** Creates or replaces RBAC objects (ServiceAccount, Roles, ClusterRoles and bindings). */
+export async function applyRbac(client: Client, objects: readonly KubeObject[]): Promise<void> {
+  for (const o of objects) {
+    const kind = { ServiceAccount, ClusterRole, ClusterRoleBinding, Role, RoleBinding }[o.kind as "Role"];
+    const resource = o.metadata?.namespace ? client.resource(kind).namespace(o.metadata.namespace) : client.resource(kind);
+    try {
+      const current = await resource.get(o.metadata?.name ?? "");
+      await resource.replace({ ...o, metadata: { ...o.metadata, resourceVersion: current.metadata?.resourceVersion } } as never);
+    } catch {
+      await resource.create(o as never);
+    }
+  }
 }

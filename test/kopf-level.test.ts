@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { Client, ConfigMap, CoreEvent, Event, Namespace, Operator, PermanentError, TemporaryError } from "../src/index.js";
 import { HttpFaultProxy, runOperator, type OperatorUnderTest } from "../src/testing.js";
-import { eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster } from "./helpers.js";
 
 let client: Client;
 let kubeconfig: string;
@@ -27,11 +27,7 @@ after(async () => {
   await releaseSharedCluster();
 });
 
-async function namespace(): Promise<string> {
-  const ns = uniqueName("kopf");
-  await client.resource(Namespace).create({ metadata: { name: ns } });
-  return ns;
-}
+const namespace = () => createNamespace(client, "kopf");
 async function start(op: Operator, options: { lines?: string[]; probes?: boolean } = {}): Promise<OperatorUnderTest> {
   const logger = pino({ level: "info" }, { write: (line: string) => void options.lines?.push(line) });
   const r = await runOperator(op, { client, logger, ...(options.probes ? { probes: true } : {}) });

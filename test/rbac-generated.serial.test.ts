@@ -7,11 +7,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Client, ClusterRole, ClusterRoleBinding, Namespace, Role, RoleBinding, ServiceAccount, type KubeObject } from "../src/index.js";
+import { Client, ClusterRole, ClusterRoleBinding, type KubeObject } from "../src/index.js";
 import { rbacManifests } from "../src/manifests/rbac.js";
 import { Greeting, op } from "../examples/10-minimal/operator.js";
 import { installCrd } from "../src/testing.js";
-import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
+import { applyRbac, call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, type Identity } from "./helpers.js";
 import { spawnKubeloop } from "./support.js";
 
 let client: Client;
@@ -31,20 +31,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
   await releaseSharedCluster();
 });
-
-/** Creates or replaces `objects` (the generated RBAC). */
-async function apply(objects: KubeObject[]): Promise<void> {
-  for (const o of objects) {
-    const kind = { ServiceAccount, ClusterRole, ClusterRoleBinding, Role, RoleBinding }[o.kind as "Role"];
-    const resource = o.metadata?.namespace ? client.resource(kind).namespace(o.metadata.namespace) : client.resource(kind);
-    try {
-      const current = await resource.get(o.metadata?.name ?? "");
-      await resource.replace({ ...o, metadata: { ...o.metadata, resourceVersion: current.metadata?.resourceVersion } } as never);
-    } catch {
-      await resource.create(o as never);
-    }
-  }
-}
 
 /** Runs the example as the ServiceAccount, in-cluster style; creates a Greeting; says whether it was handled with zero 403s. */
 async function scenario(ns: string, saDir: string, name: string): Promise<{ ok: boolean; why: string }> {
@@ -77,16 +63,14 @@ async function scenario(ns: string, saDir: string, name: string): Promise<{ ok: 
 
 describe("generated RBAC", () => {
   it("10-minimal runs as its generated ServiceAccount with zero 403s; without any one generated rule it fails", { timeout: 300_000 }, async (t) => {
-    const ns = uniqueName("rbacgen");
-    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const ns = await createNamespace(client, "rbacgen");
     const objects = rbacManifests(op.access(ns), { name: op.name, namespace: ns }) as KubeObject[];
-    await apply(objects);
+    await applyRbac(client, objects);
     // The service account directory a Pod would have: a token from the TokenRequest API, the CA, the namespace.
     const saDir = join(dir, ns);
-    const token = await call(id, "POST", `/api/v1/namespaces/${ns}/serviceaccounts/${op.name}/token`, { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } });
-    assert.equal(token.status, 201, JSON.stringify(token.body));
+    const token = await serviceAccountToken(id, ns, op.name);
     mkdirSync(saDir, { recursive: true });
-    writeFileSync(join(saDir, "token"), token.body.status.token);
+    writeFileSync(join(saDir, "token"), token);
     writeFileSync(join(saDir, "ca.crt"), id.ca);
     writeFileSync(join(saDir, "namespace"), ns);
 
@@ -99,13 +83,13 @@ describe("generated RBAC", () => {
     for (const role of roles) {
       for (const [index, rule] of role.rules.entries()) {
         const without = objects.map((o) => (o === role ? { ...role, rules: role.rules.filter((_, i) => i !== index) } : o));
-        await apply(without as KubeObject[]);
+        await applyRbac(client, without as KubeObject[]);
         const result = await scenario(ns, saDir, `without-${n++}`);
         t.diagnostic(`without ${rule.apiGroups[0] || "core"}/${rule.resources[0]} [${rule.verbs.join(",")}]: ${result.ok ? "PASSED (rule not needed!)" : `failed: ${result.why.slice(0, 160)}`}`);
         assert.ok(!result.ok, `the rule ${JSON.stringify(rule)} is not needed: the scenario passed without it`);
       }
     }
-    await apply(objects);
+    await applyRbac(client, objects);
     assert.ok(n >= 4, `${n} rules checked`);
   });
 });

@@ -3,14 +3,13 @@
 // delete handlers, Events and leader election needs. It works, its token never reaches a log
 // line, and a missing permission is reported by name instead of waited on silently.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import * as YAML from "yaml";
-import { Client, ConfigMap, Event, Lease, Namespace, Operator, Role, RoleBinding, ServiceAccount } from "../src/index.js";
-import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
+import { Client, ConfigMap, Event, Lease, Operator, Role, RoleBinding, ServiceAccount } from "../src/index.js";
+import { createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, tokenKubeconfig, type Identity } from "./helpers.js";
 
 let admin: Client;
 let id: Identity;
@@ -37,8 +36,7 @@ const LEAST: Rules = [
 
 /** A namespace with a ServiceAccount bound to `rules`; returns a kubeconfig with its token, and the token. */
 async function serviceAccount(rules: Rules): Promise<{ ns: string; kubeconfig: string; token: string }> {
-  const ns = uniqueName("rbac");
-  await admin.resource(Namespace).create({ metadata: { name: ns } });
+  const ns = await createNamespace(admin, "rbac");
   await admin.resource(ServiceAccount).namespace(ns).create({ metadata: { name: "operator" } });
   await admin.resource(Role).namespace(ns).create({ metadata: { name: "operator" }, rules });
   await admin.resource(RoleBinding).namespace(ns).create({
@@ -46,21 +44,8 @@ async function serviceAccount(rules: Rules): Promise<{ ns: string; kubeconfig: s
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "operator" },
     subjects: [{ kind: "ServiceAccount", name: "operator", namespace: ns }],
   });
-  const answer = await call(id, "POST", `/api/v1/namespaces/${ns}/serviceaccounts/operator/token`, { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } });
-  assert.equal(answer.status, 201, JSON.stringify(answer.body));
-  const token = answer.body.status.token as string;
-  const kubeconfig = join(dir, `${ns}.yaml`);
-  writeFileSync(
-    kubeconfig,
-    YAML.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "c", cluster: { server: id.server, "certificate-authority-data": Buffer.from(id.ca).toString("base64") } }],
-      users: [{ name: "sa", user: { token } }],
-      contexts: [{ name: "sa", context: { cluster: "c", user: "sa", namespace: ns } }],
-      "current-context": "sa",
-    }),
-  );
+  const token = await serviceAccountToken(id, ns, "operator");
+  const kubeconfig = tokenKubeconfig(id, ns, token, join(dir, `${ns}.yaml`));
   return { ns, kubeconfig, token };
 }
 

@@ -5,9 +5,9 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { AdmissionError, Client, ConfigMap, CustomResourceDefinition, MutatingWebhookConfiguration, Namespace, Operator, Type, ValidatingWebhookConfiguration, defineResource } from "../src/index.js";
+import { AdmissionError, Client, ConfigMap, CustomResourceDefinition, MutatingWebhookConfiguration, Operator, Type, ValidatingWebhookConfiguration, defineResource } from "../src/index.js";
 import { installCrd, runOperator, type OperatorUnderTest } from "../src/testing.js";
-import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
+import { call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
 
 const Gizmo = defineResource({
   group: `${uniqueName("wh")}.kubeloop.dev`,
@@ -40,11 +40,7 @@ after(async () => {
   await releaseSharedCluster();
 });
 
-async function namespace(): Promise<string> {
-  const ns = uniqueName("wh");
-  await client.resource(Namespace).create({ metadata: { name: ns } });
-  return ns;
-}
+const namespace = () => createNamespace(client, "wh");
 async function start(op: Operator): Promise<OperatorUnderTest> {
   operators.push(op.name);
   const r = await runOperator(op, { client, logger: quiet, webhooks: { port: 0, host: "127.0.0.1" } });

@@ -197,9 +197,8 @@ export class DevOverride {
         lease = (await this.leases().get(this.ref.name));
       }
     }
-    const holder = lease.spec?.holderIdentity ?? "";
-    const renewed = lease.spec?.renewTime ? Date.parse(lease.spec.renewTime) : 0;
-    if (holder && holder !== this.identity && renewed + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > Date.now()) {
+    const holder = renewedHolder(lease);
+    if (holder && holder !== this.identity) {
       throw new Error(`another dev run (${holder}) holds ${this.ref.namespace}/${this.ref.name}: stop it first, or wait until its Lease expires`);
     }
     const annotations = { ...lease.metadata?.annotations };
@@ -228,9 +227,7 @@ export class DevOverride {
   private async liveLeader(ref: { namespace: string; name: string }): Promise<string | undefined> {
     try {
       const lease = (await this.client.resource(Lease).namespace(ref.namespace).get(ref.name));
-      const holder = lease.spec?.holderIdentity ?? "";
-      const renewed = lease.spec?.renewTime ? Date.parse(lease.spec.renewTime) : 0;
-      return holder && renewed + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > Date.now() ? holder : undefined;
+      return renewedHolder(lease);
     } catch (error) {
       if (error instanceof NotFoundError) return undefined;
       throw error;
@@ -240,4 +237,11 @@ export class DevOverride {
   private leases() {
     return this.client.resource(Lease).namespace(this.ref.namespace);
   }
+}
+
+/** The holder of `lease` if it was renewed within its duration, by the server's renewTime (the dev run's own check, before it can watch for changes). */
+function renewedHolder(lease: LeaseBody): string | undefined {
+  const holder = lease.spec?.holderIdentity ?? "";
+  const renewed = lease.spec?.renewTime ? Date.parse(lease.spec.renewTime) : 0;
+  return holder && renewed + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > Date.now() ? holder : undefined;
 }

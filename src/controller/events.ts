@@ -78,7 +78,7 @@ export class EventRecorder {
     const type = input.type ?? "Normal";
     if (type !== "Normal" && type !== "Warning") return this.coreEvent(ref, type, input);
     const action = input.action ?? input.reason;
-    const note = input.note.length > 1024 ? input.note.slice(0, 1021) + "..." : input.note;
+    const note = noteOf(input);
     const key = JSON.stringify([ref.uid ?? "", ref.namespace ?? "", ref.kind, ref.name, type, input.reason, action, note]);
     const now = this.clock.now();
     this.prune(now);
@@ -90,7 +90,7 @@ export class EventRecorder {
       return;
     }
     const namespace = ref.namespace || "default";
-    const name = eventName(ref.name ?? "", `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`);
+    const name = eventName(ref.name ?? "", uniqueSuffix());
     const body: events.Event = {
       metadata: { name, namespace },
       eventTime: microTime(new Date()),
@@ -121,9 +121,9 @@ export class EventRecorder {
   private coreEvent(ref: NonNullable<events.Event["regarding"]>, type: string, input: EventInput): void {
     const now = new Date().toISOString();
     const namespace = ref.namespace || "default";
-    const note = input.note.length > 1024 ? input.note.slice(0, 1021) + "..." : input.note;
+    const note = noteOf(input);
     const body: core.Event = {
-      metadata: { name: eventName(ref.name ?? "", `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`), namespace },
+      metadata: { name: eventName(ref.name ?? "", uniqueSuffix()), namespace },
       involvedObject: ref,
       type,
       reason: input.reason,
@@ -172,6 +172,16 @@ export class EventRecorder {
     if (this.series.size < 4096) return;
     for (const [key, s] of this.series) if (now - s.lastSeen >= this.windowMs) this.series.delete(key);
   }
+}
+
+/** An Event's note, at most 1 kB. */
+function noteOf(input: EventInput): string {
+  return input.note.length > 1024 ? input.note.slice(0, 1021) + "..." : input.note;
+}
+
+/** A suffix that makes an Event's name unique: the time and some randomness, hex. */
+function uniqueSuffix(): string {
+  return `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
 }
 
 /**
