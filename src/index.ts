@@ -88,7 +88,8 @@ export { Operator, type OperatorOptions, type RunOptions, type RunningOperator }
 export type { Logger } from "./observe/logging.js";
 
 // manifests from code (what `kubeloop generate` writes, as objects)
-export { operatorManifests } from "./operator/manifests.js";
+export { operatorManifests, type ManifestPart, type ManifestSettings } from "./operator/manifests.js";
+export { certManagerWebhookManifests, withConversionWebhook, webhookNames, WEBHOOK_CERT_DIR, type CertManagerOptions } from "./manifests/webhooks.js";
 export { rbacManifests, type AccessNeed, type RbacOptions } from "./manifests/rbac.js";
 export { deployManifests, helmChart, kustomization, type DeployOptions } from "./manifests/deploy.js";
 export { typesFromCrd } from "./manifests/types.js";

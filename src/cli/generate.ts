@@ -2,6 +2,7 @@
 //   rbac     ServiceAccount, Roles / ClusterRole and bindings: exactly what the operator needs
 //   crds     the CustomResourceDefinitions it declares (defineResource)
 //   deploy   Deployment, Service, PodDisruptionBudget
+//   webhooks (--webhooks cert-manager) Issuer, Certificate, webhook configurations
 //   all      every part into -o DIR, with a kustomization.yaml and a Helm chart (DIR/chart)
 // One part goes to stdout as multi-document YAML, or to DIR/<part>.yaml with -o.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -17,13 +18,17 @@ import { CustomResourceDefinition as CustomResourceDefinitionKind } from "../cor
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 import { loadOperator } from "./load.js";
 
-export const USAGE = `usage: kubeloop generate <rbac|crds|deploy|all> <operator.ts> [-o DIR] [--namespace NS] [--image IMAGE] [--replicas N]
+export const USAGE = `usage: kubeloop generate <rbac|crds|deploy|webhooks|all> <operator.ts> [-o DIR] [--namespace NS] [--image IMAGE]
+                        [--replicas N] [--webhooks managed|cert-manager]
        kubeloop generate types <crd.yaml | group/Kind> [-o DIR] [--kubeconfig FILE]
 
   rbac     ServiceAccount, Roles (one per served namespace) or a ClusterRole, and bindings,
            computed from what the operator registered plus op.permissions()
   crds     the CustomResourceDefinitions the operator declares
   deploy   Deployment (non-root, read-only root filesystem, probes), Service, PodDisruptionBudget
+  webhooks with --webhooks cert-manager: a self-signed Issuer, the Certificate for the Service,
+           and the Validating/MutatingWebhookConfigurations calling the Service (CA injected
+           by cert-manager)
   all      all of them into DIR (-o required), plus kustomization.yaml and a Helm chart in DIR/chart
   types    TypeBox schemas, object types and a kind descriptor for CRDs someone else defined: from
            a YAML file of CRDs, or group/Kind read from the cluster (one <kind>.ts each)
@@ -31,9 +36,13 @@ export const USAGE = `usage: kubeloop generate <rbac|crds|deploy|all> <operator.
       --namespace NS   where the operator runs; default "default"
       --image IMAGE    the operator image; default <operator name>:latest
       --replicas N     default 2 with leader election, else 1
+      --webhooks MODE  managed (default): the operator makes its certificate and registers its
+                       webhooks itself; cert-manager: manifests register them (the webhooks
+                       part, conversion stanzas in the CRDs), the Deployment mounts the
+                       certificate Secret, and the RBAC has no registration rules
 `;
 
-const PARTS = ["rbac", "crds", "deploy"] as const;
+const PARTS = ["rbac", "crds", "deploy", "webhooks"] as const;
 type Part = (typeof PARTS)[number];
 
 export async function run(args: string[]): Promise<number> {
@@ -41,7 +50,7 @@ export async function run(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     strict: true,
-    options: { output: { type: "string", short: "o" }, namespace: { type: "string" }, image: { type: "string" }, replicas: { type: "string" }, kubeconfig: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { output: { type: "string", short: "o" }, namespace: { type: "string" }, image: { type: "string" }, replicas: { type: "string" }, webhooks: { type: "string" }, kubeconfig: { type: "string" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -53,8 +62,14 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
+  const mode = values.webhooks ?? "managed";
+  if (mode !== "managed" && mode !== "cert-manager") throw new Error(`--webhooks ${mode}: expected managed or cert-manager`);
+  if (part === "webhooks" && mode !== "cert-manager") {
+    process.stderr.write("kubeloop generate webhooks: in managed mode (the default) the operator registers its webhooks itself; pass --webhooks cert-manager for manifests\n");
+    return 2;
+  }
   const loaded = await loadOperator(file);
-  const settings = { namespace: values.namespace ?? "default", image: values.image ?? `${loaded.operator.name}:latest`, ...(values.replicas ? { replicas: Number(values.replicas) } : {}) };
+  const settings = { namespace: values.namespace ?? "default", image: values.image ?? `${loaded.operator.name}:latest`, webhooks: mode, ...(values.replicas ? { replicas: Number(values.replicas) } : {}) } as const;
   const render = (p: Part, s: typeof settings) => operatorManifests(p, loaded.operator, loaded.crds, s).map((o) => YAML.stringify(o, { aliasDuplicateObjects: false })).join("---\n");
   const write = (path: string, text: string) => {
     mkdirSync(dirname(path), { recursive: true });
@@ -67,13 +82,15 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const dir = values.output as string;
-  const files = PARTS.map((p) => `${p}.yaml`);
-  for (const p of PARTS) write(join(dir, `${p}.yaml`), render(p, settings));
+  // The webhooks part only in cert-manager mode, and only when there are webhooks.
+  const parts = PARTS.filter((p) => p !== "webhooks" || (mode === "cert-manager" && loaded.operator.hasWebhooks));
+  const files = parts.map((p) => `${p}.yaml`);
+  for (const p of parts) write(join(dir, `${p}.yaml`), render(p, settings));
   write(join(dir, "kustomization.yaml"), kustomization(files, settings.namespace));
   // The chart: rendered with a sentinel namespace that becomes {{ .Release.Namespace }}.
   const sentinel = "kubeloop-chart-namespace";
   const replicas = settings.replicas ?? (loaded.operator.usesLeaderElection ? 2 : 1);
-  const chart = helmChart(loaded.operator.name, VERSION, Object.fromEntries(PARTS.map((p) => [`${p}.yaml`, render(p, { ...settings, namespace: sentinel, replicas })])), { image: settings.image, replicas, namespace: sentinel });
+  const chart = helmChart(loaded.operator.name, VERSION, Object.fromEntries(parts.map((p) => [`${p}.yaml`, render(p, { ...settings, namespace: sentinel, replicas })])), { image: settings.image, replicas, namespace: sentinel });
   for (const [name, text] of Object.entries(chart)) write(join(dir, "chart", name), text);
   process.stderr.write(`kubeloop generate: wrote ${files.join(", ")}, kustomization.yaml and chart/ to ${dir}\n`);
   return 0;

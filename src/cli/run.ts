@@ -1,6 +1,8 @@
 // `kubeloop run <operator.ts>`: runs an operator against the current kubeconfig.
 import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
 import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { Client } from "../client/client.js";
 import { ConfigError } from "../client/config.js";
 import { ApiError, NotFoundError } from "../core/errors.js";
@@ -30,6 +32,10 @@ export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
       --webhook-url URL    the base URL the API server calls (in a cluster: the Service's,
                            e.g. https://my-operator.ns.svc:443; default: this server on loopback)
       --webhook-dns-name N a DNS name for the self-signed serving certificate (repeatable)
+      --webhook-cert-dir DIR  serve with DIR/tls.crt and DIR/tls.key (re-read when they change,
+                           e.g. a mounted cert-manager Secret); DIR/ca.crt is the CA registered
+      --webhook-unmanaged  only serve: manifests register the webhooks (kubeloop generate
+                           --webhooks cert-manager), so no registration rights are needed
   -v, --verbose          debug logging
       --log-format F     plain (default on a terminal) or json
 `;
@@ -76,6 +82,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       "webhook-bind": { type: "string" },
       "webhook-url": { type: "string" },
       "webhook-dns-name": { type: "string", multiple: true },
+      "webhook-cert-dir": { type: "string" },
+      "webhook-unmanaged": { type: "boolean" },
       "metrics-bind": { type: "string" },
       "health-bind": { type: "string" },
       "install-crds": { type: "boolean" },
@@ -102,9 +110,19 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   );
 
   const webhookBind = values["webhook-bind"] ? parseBind(values["webhook-bind"], "--webhook-bind") : undefined;
+  const certDir = values["webhook-cert-dir"];
+  if (certDir) {
+    for (const f of ["tls.crt", "tls.key"]) if (!existsSync(join(certDir, f))) throw new Error(`--webhook-cert-dir ${certDir}: ${f} is missing (expected tls.crt, tls.key and, to register, ca.crt)`);
+  }
   const webhooks =
-    webhookBind || values["webhook-url"] || values["webhook-dns-name"]
-      ? { ...(webhookBind ? { host: webhookBind.host, port: webhookBind.port } : {}), ...(values["webhook-url"] ? { url: values["webhook-url"] } : {}), ...(values["webhook-dns-name"] ? { dnsNames: values["webhook-dns-name"] } : {}) }
+    webhookBind || values["webhook-url"] || values["webhook-dns-name"] || certDir || values["webhook-unmanaged"]
+      ? {
+          ...(webhookBind ? { host: webhookBind.host, port: webhookBind.port } : {}),
+          ...(values["webhook-url"] ? { url: values["webhook-url"] } : {}),
+          ...(values["webhook-dns-name"] ? { dnsNames: values["webhook-dns-name"] } : {}),
+          ...(certDir ? { certificate: { certFile: join(certDir, "tls.crt"), keyFile: join(certDir, "tls.key"), ...(existsSync(join(certDir, "ca.crt")) ? { caFile: join(certDir, "ca.crt") } : {}) } } : {}),
+          ...(values["webhook-unmanaged"] ? { manage: false } : {}),
+        }
       : undefined;
   const { operator, crds } = await loadOperator(file);
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });

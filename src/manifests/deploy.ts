@@ -6,6 +6,7 @@ import type * as apps from "kubernetes-types/apps/v1.js";
 import type * as core from "kubernetes-types/core/v1.js";
 import type * as policy from "kubernetes-types/policy/v1.js";
 import * as YAML from "yaml";
+import { WEBHOOK_CERT_DIR } from "./webhooks.js";
 
 export interface DeployOptions {
   /** The operator's name (Deployment, Service, ServiceAccount). */
@@ -20,6 +21,12 @@ export interface DeployOptions {
   leaderElection: boolean;
   /** Serve webhooks: port 9443 in the Pod, 443 on the Service; the API server calls the Service. */
   webhooks: boolean;
+  /**
+   * Unmanaged webhooks: mount this Secret (cert-manager's, with tls.crt, tls.key and ca.crt) at
+   * WEBHOOK_CERT_DIR, serve with it and leave registration to the manifests. Default: the
+   * operator makes a self-signed certificate and registers its webhooks itself (managed mode).
+   */
+  webhookCertSecret?: string;
   resources?: core.ResourceRequirements;
 }
 
@@ -43,8 +50,11 @@ export function deployManifests(o: DeployOptions): (apps.Deployment | core.Servi
     "--log-format",
     "json",
     ...(o.leaderElection ? [] : ["--standalone"]),
-    ...(o.webhooks ? ["--webhook-bind", `0.0.0.0:${WEBHOOK_PORT}`, "--webhook-url", `https://${serviceHost}:443`, "--webhook-dns-name", serviceHost] : []),
+    ...(!o.webhooks ? [] : o.webhookCertSecret
+      ? ["--webhook-bind", `0.0.0.0:${WEBHOOK_PORT}`, "--webhook-cert-dir", WEBHOOK_CERT_DIR, "--webhook-unmanaged"]
+      : ["--webhook-bind", `0.0.0.0:${WEBHOOK_PORT}`, "--webhook-url", `https://${serviceHost}:443`, "--webhook-dns-name", serviceHost]),
   ];
+  const certs = o.webhooks && o.webhookCertSecret !== undefined;
   const deployment: apps.Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -72,10 +82,10 @@ export function deployManifests(o: DeployOptions): (apps.Deployment | core.Servi
               readinessProbe: { httpGet: { path: "/readyz", port: "health" }, periodSeconds: 5 },
               resources: o.resources ?? { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
-              volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+              volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...(certs ? [{ name: "webhook-certificate", mountPath: WEBHOOK_CERT_DIR, readOnly: true }] : [])],
             },
           ],
-          volumes: [{ name: "tmp", emptyDir: {} }],
+          volumes: [{ name: "tmp", emptyDir: {} }, ...(certs ? [{ name: "webhook-certificate", secret: { secretName: o.webhookCertSecret as string } }] : [])],
         },
       },
     },
@@ -103,7 +113,9 @@ export function kustomization(files: readonly string[], namespace: string): stri
 
 /**
  * A Helm chart from the generated manifests: `image`, `replicas` and the namespace become
- * values (`.Values.image`, `.Values.replicas`, `.Release.Namespace`). Returns file name → text.
+ * values (`.Values.image`, `.Values.replicas`, `.Release.Namespace`). Render the manifests with a
+ * sentinel namespace that occurs nowhere else: every occurrence becomes the release's (fields,
+ * Service DNS names, cert-manager's `inject-ca-from`). Returns file name → text.
  */
 export function helmChart(name: string, version: string, manifests: Record<string, string>, defaults: { image: string; replicas: number; namespace: string }): Record<string, string> {
   const files: Record<string, string> = {
@@ -114,8 +126,7 @@ export function helmChart(name: string, version: string, manifests: Record<strin
     files[`templates/${file}`] = text
       .split(`image: ${defaults.image}`).join("image: {{ .Values.image | quote }}")
       .split(`replicas: ${defaults.replicas}`).join("replicas: {{ .Values.replicas }}")
-      .split(`namespace: ${defaults.namespace}`).join("namespace: {{ .Release.Namespace }}")
-      .split(`.${defaults.namespace}.svc`).join(".{{ .Release.Namespace }}.svc");
+      .split(defaults.namespace).join("{{ .Release.Namespace }}");
   }
   return files;
 }

@@ -40,6 +40,7 @@ import type { AccessNeed } from "../manifests/rbac.js";
 import type { DefinedResource } from "../manifests/resource.js";
 import type { TSchema } from "@sinclair/typebox";
 import type { MutateFn, ValidateFn } from "../webhook/admission.js";
+import type { AdmissionHook } from "../webhook/registration.js";
 
 /** Options of an {@link Operator}. */
 export interface OperatorOptions {
@@ -416,10 +417,11 @@ export class Operator {
    * Everything this operator needs the API server to allow, derived from what it registered
    * (handlers, controllers and their children, indexes, raw events, Events, its Lease, managed
    * webhooks) plus `op.permissions()`: the input of `kubeloop generate rbac`. The Lease is in
-   * `leaseNamespace` (the leader election's namespace wins). Fails naming a kind whose plural is
-   * unknown.
+   * `leaseNamespace` (the leader election's namespace wins). `manageWebhooks: false` leaves out
+   * what registering webhooks needs (manifests register them). Fails naming a kind whose plural
+   * is unknown.
    */
-  access(leaseNamespace: string): AccessNeed[] {
+  access(leaseNamespace: string, options: { manageWebhooks?: boolean } = {}): AccessNeed[] {
     const le = this.options.leaderElection;
     return accessNeeds({
       name: this.name,
@@ -428,9 +430,14 @@ export class Operator {
       admission: this.admission,
       conversions: [...this.conversions.values()],
       leaseNamespace: le === false ? undefined : (le?.namespace ?? leaseNamespace),
-      manageWebhooks: this.options.webhooks?.manage ?? true,
+      manageWebhooks: options.manageWebhooks ?? this.options.webhooks?.manage ?? true,
       extra: this.extraAccess,
     });
+  }
+
+  /** The webhooks as the API server must call them: admission hooks, and the CRDs (names) converted (for `kubeloop generate`). */
+  get webhooks(): { admission: AdmissionHook[]; conversions: string[] } {
+    return { admission: this.admission.map((a) => a.hook), conversions: [...this.conversions.keys()] };
   }
 
   /** Whether the operator serves webhooks (admission or conversion). */

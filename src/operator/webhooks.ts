@@ -48,13 +48,17 @@ export interface WebhookOptions {
   url?: string;
   /**
    * Certificate files (re-read when they change, as cert-manager rotates them) and the CA that
-   * signed them (for the caBundle). Default: a self-signed CA and a serving certificate made at
+   * signed them (for the caBundle; needed in managed mode only). Default: a self-signed CA and a serving certificate made at
    * start for 127.0.0.1, localhost and `dnsNames`.
    */
-  certificate?: { certFile: string; keyFile: string; caFile: string };
+  certificate?: { certFile: string; keyFile: string; caFile?: string };
   /** Extra DNS names for the self-signed serving certificate (e.g. the Service's). */
   dnsNames?: string[];
-  /** Write the Validating/MutatingWebhookConfiguration (default true); false: `kubeloop generate` writes them. */
+  /**
+   * Write the Validating/MutatingWebhookConfiguration and the CRDs' conversion stanzas (default
+   * true); false: the operator only serves, manifests register (`kubeloop generate --webhooks
+   * cert-manager`).
+   */
   manage?: boolean;
   /** Delete the configurations after a graceful stop. Default false (a restarting operator keeps them). */
   removeOnStop?: boolean;
@@ -95,7 +99,7 @@ export async function serveWebhooks(
   namespaces: readonly string[] | undefined,
   observer?: WebhookObserver,
 ): Promise<RunningWebhooks> {
-  const { tls, caBundle } = await certificates(options);
+  const { tls, caBundle } = await certificates(options, options.manage ?? true);
   const server = await WebhookServer.start({ port: options.port ?? 9443, ...(options.host ? { host: options.host } : {}), tls, logger, ...(observer ? { observer } : {}) });
   try {
     for (const spec of specs) {
@@ -139,9 +143,11 @@ export async function serveWebhooks(
   };
 }
 
-async function certificates(options: WebhookOptions): Promise<{ tls: ServingCertificate; caBundle: string }> {
+async function certificates(options: WebhookOptions, manage: boolean): Promise<{ tls: ServingCertificate; caBundle: string }> {
   if (options.certificate) {
-    return { tls: { certFile: options.certificate.certFile, keyFile: options.certificate.keyFile }, caBundle: readFileSync(options.certificate.caFile, "utf8") };
+    const { certFile, keyFile, caFile } = options.certificate;
+    if (manage && !caFile) throw new Error("webhooks.certificate.caFile is needed to register the webhooks (managed mode): give the CA that signed the serving certificate, or manage: false");
+    return { tls: { certFile, keyFile }, caBundle: caFile ? readFileSync(caFile, "utf8") : "" };
   }
   const ca = await createCertificateAuthority("kubeloop-webhook-ca");
   const serving = await ca.sign({ commonName: "kubeloop-webhook", usage: "server", ipAddresses: ["127.0.0.1"], dnsNames: ["localhost", ...(options.dnsNames ?? [])] });

@@ -25,24 +25,37 @@ export interface AdmissionHook {
   reinvocationPolicy?: "Never" | "IfNeeded";
 }
 
-/** The configurations for `hooks`, served at `baseUrl` with a certificate signed by `caBundlePem`. */
-export async function webhookConfigurations(
-  client: Client,
+/** Where the API server sends one webhook's reviews: a URL, or a Service (in-cluster). */
+export type WebhookClientConfig = { url: string; caBundle?: string } | { service: { namespace: string; name: string; path: string; port: number }; caBundle?: string };
+
+/** The configurations' object types, `undefined` when no webhook of that type is registered. */
+export type WebhookConfigurations = { validating?: admissionregistration.ValidatingWebhookConfiguration; mutating?: admissionregistration.MutatingWebhookConfiguration };
+
+/**
+ * The configurations for `hooks` (pure): one webhook per hook named `<id>.<operator>.kubeloop.dev`,
+ * each called at `clientConfig(hook)`; `mapping` gives a kind's plural and scope (discovery at run
+ * time, the kind's descriptor for generated manifests). `annotations` go on both objects (e.g.
+ * cert-manager's CA injection).
+ */
+export function buildWebhookConfigurations(
   operator: string,
-  baseUrl: string,
-  caBundlePem: string,
   hooks: readonly AdmissionHook[],
-  namespaces?: readonly string[],
-): Promise<{ validating?: admissionregistration.ValidatingWebhookConfiguration; mutating?: admissionregistration.MutatingWebhookConfiguration }> {
-  const caBundle = Buffer.from(caBundlePem).toString("base64");
-  const one = async (hook: AdmissionHook) => {
-    const mapping = await client.mapper.mapping({ apiVersion: hook.kind.apiVersion, kind: hook.kind.kind });
+  options: {
+    clientConfig: (hook: AdmissionHook) => WebhookClientConfig;
+    mapping: (kind: ResourceKind) => { plural: string; namespaced: boolean };
+    namespaces?: readonly string[] | undefined;
+    annotations?: Record<string, string>;
+  },
+): WebhookConfigurations {
+  const one = (hook: AdmissionHook) => {
+    const mapping = options.mapping(hook.kind);
     const [group, version] = hook.kind.apiVersion.includes("/") ? (hook.kind.apiVersion.split("/") as [string, string]) : ["", hook.kind.apiVersion];
+    const namespaces = options.namespaces;
     return {
       // A webhook's name must be a fully qualified DNS name.
       name: `${hook.id}.${operator}.kubeloop.dev`,
       admissionReviewVersions: ["v1"],
-      clientConfig: { url: `${baseUrl}/${hook.type}/${hook.id}`, caBundle },
+      clientConfig: options.clientConfig(hook),
       rules: [
         {
           apiGroups: [group],
@@ -62,19 +75,36 @@ export async function webhookConfigurations(
         : {}),
     };
   };
-  const validating = await Promise.all(hooks.filter((h) => h.type === "validate").map(one));
-  const mutating = await Promise.all(
-    hooks.filter((h) => h.type === "mutate").map(async (h) => ({ ...(await one(h)), reinvocationPolicy: h.reinvocationPolicy ?? "Never" })),
-  );
-  const metadata = { name: operator, labels: { "app.kubernetes.io/managed-by": "kubeloop", "kubeloop.dev/operator": operator } };
+  const validating = hooks.filter((h) => h.type === "validate").map(one);
+  const mutating = hooks.filter((h) => h.type === "mutate").map((h) => ({ ...one(h), reinvocationPolicy: h.reinvocationPolicy ?? "Never" }));
+  const metadata = { name: operator, labels: { "app.kubernetes.io/managed-by": "kubeloop", "kubeloop.dev/operator": operator }, ...(options.annotations ? { annotations: options.annotations } : {}) };
   return {
     ...(validating.length ? { validating: { apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingWebhookConfiguration", metadata, webhooks: validating } } : {}),
     ...(mutating.length ? { mutating: { apiVersion: "admissionregistration.k8s.io/v1", kind: "MutatingWebhookConfiguration", metadata, webhooks: mutating } } : {}),
   };
 }
 
+/** Managed mode's configurations for `hooks`, served at `baseUrl` with a certificate signed by `caBundlePem` (kinds mapped by discovery). */
+export async function webhookConfigurations(
+  client: Client,
+  operator: string,
+  baseUrl: string,
+  caBundlePem: string,
+  hooks: readonly AdmissionHook[],
+  namespaces?: readonly string[],
+): Promise<WebhookConfigurations> {
+  const caBundle = Buffer.from(caBundlePem).toString("base64");
+  const mappings = new Map<AdmissionHook["kind"], { plural: string; namespaced: boolean }>();
+  for (const hook of hooks) mappings.set(hook.kind, await client.mapper.mapping({ apiVersion: hook.kind.apiVersion, kind: hook.kind.kind }));
+  return buildWebhookConfigurations(operator, hooks, {
+    clientConfig: (hook) => ({ url: `${baseUrl}/${hook.type}/${hook.id}`, caBundle }),
+    mapping: (kind) => mappings.get(kind) as { plural: string; namespaced: boolean },
+    namespaces,
+  });
+}
+
 /** Creates or replaces the configurations (idempotent). */
-export async function registerWebhooks(client: Client, configs: Awaited<ReturnType<typeof webhookConfigurations>>): Promise<void> {
+export async function registerWebhooks(client: Client, configs: WebhookConfigurations): Promise<void> {
   for (const [kind, config] of [
     [ValidatingWebhookConfiguration, configs.validating],
     [MutatingWebhookConfiguration, configs.mutating],

@@ -279,6 +279,10 @@ function apiServerFlags(dataDir: string, pki: string, etcdUrl: string, server: s
     `--tls-private-key-file=${pkiFile("apiserver.key")}`,
     `--client-ca-file=${pkiFile("ca.crt")}`,
     "--authorization-mode=RBAC",
+    // Webhooks and aggregated APIs behind a Service are called at an endpoint of its
+    // EndpointSlices (there is no Service network here): tests serve a Service's webhooks from
+    // this machine by writing an EndpointSlice with its address.
+    "--enable-aggregator-routing=true",
     "--disable-admission-plugins=ServiceAccount",
     "--service-cluster-ip-range=10.0.0.0/24",
     "--allow-privileged=true",
