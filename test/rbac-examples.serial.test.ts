@@ -1,5 +1,7 @@
 // Every example operator runs its own e2e test as its generated ServiceAccount (RBAC
-// authorization on): the test passes and the operator is refused nothing. The operator under
+// authorization on), as deployed (leader election on): the test passes and the operator is
+// refused nothing; and with any one generated rule removed, the operator is refused a request or
+// the test fails (each rule is needed). The operator under
 // test gets the ServiceAccount's token through KUBELOOP_OPERATOR_KUBECONFIG (runOperator); the
 // test itself keeps the admin identity to set the scene and check the result.
 import assert from "node:assert/strict";
@@ -11,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Client, ClusterRole, ClusterRoleBinding, Operator, type KubeObject } from "../src/index.js";
 import { rbacManifests } from "../src/manifests/rbac.js";
-import { applyRbac, createNamespace, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, tokenKubeconfig, type Identity } from "./helpers.js";
+import { applyRbac, call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, tokenKubeconfig, type Identity } from "./helpers.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const EXAMPLES = ["01-pod-autoscaler", "04-state-in-crds", "05-children-status", "10-minimal", "11-children", "12-errors", "13-timers-daemons", "14-fields-and-diffs", "15-subhandlers", "16-admission"];
@@ -42,26 +44,105 @@ async function create(objects: KubeObject[]): Promise<void> {
   }
 }
 
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+type RoleObject = KubeObject & { rules: Rule[] };
+
+/**
+ * Whether the API server's authorizer lets the ServiceAccount do `verb` on the rule's first
+ * resource (a SubjectAccessReview): RBAC changes reach the authorizer through its own watch, so a
+ * run starts only once it sees the rules the run is meant to have.
+ */
+async function allowed(ns: string, name: string, rule: Rule, namespace: string | undefined): Promise<boolean> {
+  const [resource, subresource] = (rule.resources[0] ?? "").split("/");
+  const r = await call(id, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+    apiVersion: "authorization.k8s.io/v1",
+    kind: "SubjectAccessReview",
+    spec: {
+      user: `system:serviceaccount:${ns}:${name}`,
+      groups: ["system:serviceaccounts", `system:serviceaccounts:${ns}`, "system:authenticated"],
+      resourceAttributes: { group: rule.apiGroups[0], resource, ...(subresource ? { subresource } : {}), verb: rule.verbs[0], ...(namespace ? { namespace } : {}), ...(rule.resourceNames ? { name: rule.resourceNames[0] } : {}) },
+    },
+  });
+  return r.body.status?.allowed === true;
+}
+
+/**
+ * The example's e2e test as the ServiceAccount. `stopAtRefusal`: kill it (its process group: the
+ * test runner and the operator inside it) at the first refused request.
+ */
+async function e2e(example: string, identity: string, stopAtRefusal: boolean): Promise<{ code: number | null; refusals: string[]; output: string }> {
+  const testFile = readdirSync(join(root, "examples", example)).find((f) => f.endsWith(".test.ts"));
+  const env: NodeJS.ProcessEnv = { ...process.env, KUBELOOP_KUBECONFIG: kubeconfig, KUBELOOP_OPERATOR_KUBECONFIG: identity };
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, ["--import", "tsx", "--test", join("examples", example, testFile ?? "")], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let output = "";
+  const refusals = () => output.split("\n").filter((l) => /ForbiddenError|is forbidden/.test(l));
+  const kill = () => {
+    try {
+      process.kill(-(child.pid as number), "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  const take = (d: Buffer) => {
+    output += d.toString();
+    if (stopAtRefusal && refusals().length) kill();
+  };
+  child.stdout.on("data", take);
+  child.stderr.on("data", take);
+  const code = await new Promise<number | null>((r) => child.on("exit", r));
+  kill(); // anything the runner left behind in its group
+  return { code, refusals: refusals(), output };
+}
+
+/** After a run that may have been killed: the Lease free for the next run, a managed webhook registration gone. */
+async function tidy(ns: string, op: Operator): Promise<void> {
+  const leases = await call(id, "GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`);
+  for (const lease of (leases.body.items ?? []) as KubeObject[]) await call(id, "DELETE", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${lease.metadata?.name ?? ""}`);
+  if (op.hasWebhooks) {
+    for (const kind of ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]) await call(id, "DELETE", `/apis/admissionregistration.k8s.io/v1/${kind}/${op.name}`);
+    for (const crd of op.webhooks.conversions) await call(id, "PATCH", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}`, { spec: { conversion: { strategy: "None", webhook: null } } }, { "content-type": "application/merge-patch+json" });
+  }
+}
+
 describe("every example as its generated ServiceAccount", () => {
   for (const example of EXAMPLES) {
-    it(`${example}: its e2e test passes, zero refusals`, { timeout: 180_000 }, async () => {
+    it(`${example}: its e2e test passes with zero refusals; without any one generated rule, a request is refused or the test fails`, { timeout: 900_000 }, async (t) => {
       const mod = (await import(pathToFileURL(join(root, "examples", example, "operator.ts")).href)) as Record<string, unknown>;
       const op = Object.values(mod).find((v): v is Operator => v instanceof Operator);
       assert.ok(op, `${example} exports an Operator`);
       const ns = await createNamespace(client, "rbacex");
-      await create(rbacManifests(op.access(ns), { name: op.name, namespace: ns }) as KubeObject[]);
+      const objects = rbacManifests(op.access(ns), { name: op.name, namespace: ns }) as KubeObject[];
+      await create(objects);
       const identity = tokenKubeconfig(id, ns, await serviceAccountToken(id, ns, op.name), join(dir, `${example}.kubeconfig`));
-      const testFile = readdirSync(join(root, "examples", example)).find((f) => f.endsWith(".test.ts"));
-      const env: NodeJS.ProcessEnv = { ...process.env, KUBELOOP_KUBECONFIG: kubeconfig, KUBELOOP_OPERATOR_KUBECONFIG: identity };
-      delete env.NODE_TEST_CONTEXT;
-      const child = spawn(process.execPath, ["--import", "tsx", "--test", join("examples", example, testFile ?? "")], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-      let output = "";
-      child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-      const code = await new Promise<number | null>((r) => child.on("exit", r));
-      const refusals = output.split("\n").filter((l) => /ForbiddenError|is forbidden/.test(l));
-      assert.equal(code, 0, `the e2e test failed as ${op.name}'s ServiceAccount:\n${output.slice(-3000)}`);
-      assert.deepEqual(refusals.map((l) => l.slice(0, 300)), [], "refused requests");
+      const roles = objects.filter((o): o is RoleObject => o.kind === "Role" || o.kind === "ClusterRole");
+      const all = roles.flatMap((role) => role.rules.map((rule) => ({ role, rule })));
+      const settled = async (without?: Rule) =>
+        eventually("the authorizer sees the rules", async () => {
+          for (const { role, rule } of all) if ((await allowed(ns, op.name, rule, role.metadata?.namespace)) === (rule === without)) return false;
+          return true;
+        });
+
+      await settled();
+      const full = await e2e(example, identity, false);
+      await tidy(ns, op);
+      assert.equal(full.code, 0, `the e2e test failed as ${op.name}'s ServiceAccount:\n${full.output.slice(-3000)}`);
+      assert.deepEqual(full.refusals.map((l) => l.slice(0, 300)), [], "refused requests");
+
+      // Each rule alone removed: the run is refused something, or its test fails.
+      const unneeded: string[] = [];
+      for (const { role, rule } of all) {
+        const label = `${rule.apiGroups[0] || "core"}/${rule.resources[0]}${rule.resourceNames ? `@${rule.resourceNames.join(",")}` : ""} [${rule.verbs.join(",")}]`;
+        await applyRbac(client, objects.map((o) => (o === role ? { ...role, rules: role.rules.filter((r) => r !== rule) } : o)) as KubeObject[]);
+        await settled(rule);
+        const run = await e2e(example, identity, true);
+        await tidy(ns, op);
+        const outcome = run.refusals.length ? `refused: ${run.refusals[0]?.slice(0, 160)}` : run.code !== 0 ? "the test failed, nothing refused" : "PASSED (not needed)";
+        t.diagnostic(`without ${label}: ${outcome}`);
+        if (!run.refusals.length && run.code === 0) unneeded.push(label);
+      }
+      await applyRbac(client, objects);
+      assert.deepEqual(unneeded, [], "rules the scenario did not need");
     });
   }
 });

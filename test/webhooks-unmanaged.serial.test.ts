@@ -69,9 +69,17 @@ after(async () => {
   await releaseSharedCluster();
 });
 
-/** Server-side apply as the admin; fails naming the object and the server's message. */
+/**
+ * Creates the object as the admin, or replaces it whole (as `kubectl replace`: fields another
+ * writer left, e.g. a managed-mode run's `url`, do not survive); fails naming the object and the
+ * server's message.
+ */
 async function apply(o: Manifest): Promise<Manifest> {
-  const r = await call(id, "PATCH", `${pathOf(o.kind, o.metadata.name, o.metadata.namespace)}?fieldManager=kubeloop-test&force=true`, o, { "content-type": "application/apply-patch+yaml" });
+  const path = pathOf(o.kind, o.metadata.name, o.metadata.namespace);
+  const current = await call(id, "GET", path);
+  const r = current.status === 200
+    ? await call(id, "PUT", path, { ...o, metadata: { ...o.metadata, resourceVersion: current.body.metadata.resourceVersion } })
+    : await call(id, "POST", path.slice(0, path.lastIndexOf("/")), o);
   assert.ok(r.status === 200 || r.status === 201, `${o.kind} ${o.metadata.name}: ${r.status} ${r.body.message ?? ""}`);
   return r.body as Manifest;
 }

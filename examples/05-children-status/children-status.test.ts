@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { Client, ConfigMap, Deployment, Namespace, Service } from "kubeloop";
+import { Client, ConfigMap, Deployment, Event, Namespace, Service } from "kubeloop";
 import { installCrd, runOperator, waitFor, type OperatorUnderTest } from "kubeloop/testing";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "../../test/helpers.js";
 import { App, op } from "./operator.js";
@@ -44,6 +44,7 @@ it("05-children-status: owns a Deployment, Service and ConfigMap and reports the
     return s?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? s : undefined;
   });
   assert.equal(status.readyReplicas, 2);
+  await waitFor("the Ready Event", async () => (await client.resource(Event).namespace(ns).list()).items.some((e) => e.regarding?.name === "shop" && e.reason === "Ready" && e.note === "2/2 replicas ready"));
 
   // A child changed behind the operator's back is put back.
   await client.resource(ConfigMap).namespace(ns).patch("shop-config", { data: { MODE: "debug" } }, { type: "merge" });

@@ -1,7 +1,8 @@
 // 05 — children and status: an `App` custom resource owns a Deployment, a Service and a
 // ConfigMap (server-side applied with the operator's field manager) and gathers their state
 // into its own status: replicas ready, the Service's cluster IP, the config keys, and a Ready
-// condition. Level-based: any change to the App or a child reconciles the App.
+// condition, with an Event when readiness changes. Level-based: any change to the App or a child
+// reconciles the App.
 import { ConditionsSchema, ConfigMap, Deployment, Operator, Service, Type, defineResource, setCondition, type ObjectOf } from "kubeloop";
 
 export const App = defineResource({
@@ -74,6 +75,10 @@ op.controller(App)
     const before = app.status ?? {};
     const changed = (Object.keys(status) as (keyof typeof status)[]).some((k) => JSON.stringify(status[k]) !== JSON.stringify(before[k]));
     if (changed) await ctx.applyStatus(status);
+    // An Event when readiness changes (kubectl describe app shows it).
+    const wasReady = before.conditions?.find((c) => c.type === "Ready")?.status === "True";
+    if (ready >= app.spec.replicas && !wasReady) ctx.event({ reason: "Ready", action: "Reconcile", note: `${ready}/${app.spec.replicas} replicas ready` });
+    if (ready < app.spec.replicas && wasReady) ctx.event({ type: "Warning", reason: "NotReady", action: "Reconcile", note: `${ready}/${app.spec.replicas} replicas ready` });
   });
 
 export default op;

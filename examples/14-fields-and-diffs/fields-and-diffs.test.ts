@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { Client, Namespace } from "kubeloop";
+import { Client, Event, Namespace } from "kubeloop";
 import { installCrd, runOperator, waitFor, type OperatorUnderTest } from "kubeloop/testing";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "../../test/helpers.js";
 import { Setting, op } from "./operator.js";
@@ -39,6 +39,7 @@ it("14-fields-and-diffs: diffs across a restart, field handlers with old/new and
   });
   assert.deepEqual(audited.changes, ["change spec.level: 1 → 7", 'add spec.notes: undefined → "raised"']);
   assert.deepEqual(audited.levelRaised, { from: 1, to: 7 });
+  await waitFor("the field handler's log line as an Event", async () => (await client.resource(Event).namespace(ns).list()).items.some((e) => e.regarding?.name === "audited" && e.reason === "Logging" && /level raised from 1 to 7/.test(e.note ?? "")));
   const plain = await waitFor("plain handled", async () => ((await settings.get("plain")).status as Status)?.changes && ((await settings.get("plain")).status as Status));
   assert.equal(plain?.levelRaised, undefined, "the field handler's label filter left it out");
 });

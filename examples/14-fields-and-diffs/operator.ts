@@ -24,7 +24,8 @@ op.on.update(Setting, async function changes({ diff }) {
 op.on.field(
   Setting,
   "spec.level",
-  async function levelRaised({ old, new: level }) {
+  async function levelRaised({ old, new: level, logger }) {
+    logger.info(`level raised from ${String(old)} to ${String(level)}`); // also an Event on the Setting (reason Logging)
     return { from: old ?? null, to: level };
   },
   { value: (v) => typeof v === "number" && v >= 5, labels: { audited: PRESENT } },

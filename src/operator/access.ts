@@ -44,7 +44,8 @@ export function accessNeeds(inputs: AccessInputs): AccessNeed[] {
       else on(source.kind, READ, "controller: kinds it watches");
     }
   }
-  if (needs.length || inputs.admission.length) needs.push({ group: "events.k8s.io", resource: "events", namespaced: true, verbs: ["create", "patch"], why: "Events (handler logs, failures, ctx.event)" });
+  // Events come from handlers and controllers; admission and conversion webhooks write none.
+  if (needs.length) needs.push({ group: "events.k8s.io", resource: "events", namespaced: true, verbs: ["create", "patch"], why: "Events (handler logs, failures, ctx.event)" });
   if (inputs.leaseNamespace !== undefined) {
     needs.push({ group: "coordination.k8s.io", resource: "leases", namespaced: true, namespace: inputs.leaseNamespace, verbs: ["create", "get", "update"], why: "leader election, and the dev override's Lease" });
   }

@@ -18,7 +18,7 @@ export interface RunOperatorOptions {
   logger?: Logger;
   /** Serve /metrics, /healthz, /readyz on a free port. Default false. */
   probes?: boolean;
-  /** Leader election as the operator declares it. Default: off. */
+  /** Leader election as the operator declares it. Default: off, except as another identity (KUBELOOP_OPERATOR_KUBECONFIG): on, as deployed. */
   leaderElection?: boolean;
   /** Overrides of the operator's webhook settings. Default: a free port on 127.0.0.1 (the local control plane calls it there). */
   webhooks?: WebhookOptions;
@@ -37,8 +37,8 @@ export interface OperatorUnderTest extends RunningOperator {
  * Starts `op` in this process and resolves once its caches have synced. Rejects if it fails
  * to start (the operator's own error, e.g. a missing CRD) or takes longer than startTimeoutMs.
  * The operator's client: its `op.on.login`, else the kubeconfig in `KUBELOOP_OPERATOR_KUBECONFIG`
- * (to run a test's operator as another identity, e.g. its generated ServiceAccount), else the
- * test's own client.
+ * (to run a test's operator as another identity, e.g. its generated ServiceAccount, with leader
+ * election on unless `leaderElection: false`), else the test's own client.
  */
 export async function runOperator(op: Operator, options: RunOperatorOptions = {}): Promise<OperatorUnderTest> {
   const ownClient = !options.client;
@@ -57,7 +57,9 @@ export async function runOperator(op: Operator, options: RunOperatorOptions = {}
     handleSignals: false,
     probes: options.probes ? { port: 0, host: "127.0.0.1" } : false,
     logger,
-    ...(options.leaderElection ? {} : { leaderElection: false }),
+    // As another identity (an RBAC proof) it runs as deployed: with leader election, its Lease in
+    // that kubeconfig's namespace, so the proof covers the Lease rule too.
+    ...((options.leaderElection ?? asIdentity !== undefined) ? {} : { leaderElection: false }),
     webhooks: { port: 0, host: "127.0.0.1", ...options.webhooks },
     onStarted: started,
   });
