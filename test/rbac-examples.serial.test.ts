@@ -1,19 +1,19 @@
 // Every example operator runs its own e2e test as its generated ServiceAccount (RBAC
-// authorization on), as deployed (leader election on): the test passes and the operator is
-// refused nothing; and with any one generated rule removed, the operator is refused a request or
-// the test fails (each rule is needed). The operator under
-// test gets the ServiceAccount's token through KUBELOOP_OPERATOR_KUBECONFIG (runOperator); the
-// test itself keeps the admin identity to set the scene and check the result.
+// authorization on), as deployed: in-cluster config (KUBELOOP_OPERATOR_KUBECONFIG=in-cluster for
+// runOperator, KUBERNETES_SERVICE_HOST/PORT, a service account directory with a TokenRequest
+// token) and leader election on. The test passes and the operator is refused nothing; and with
+// any one generated rule removed, the operator is refused a request or the test fails (each rule
+// is needed). The test itself keeps the admin identity to set the scene and check the result.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Client, ClusterRole, ClusterRoleBinding, Operator, type KubeObject } from "../src/index.js";
 import { rbacManifests } from "../src/manifests/rbac.js";
-import { applyRbac, call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, tokenKubeconfig, type Identity } from "./helpers.js";
+import { applyRbac, call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, type Identity } from "./helpers.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const EXAMPLES = ["01-pod-autoscaler", "04-state-in-crds", "05-children-status", "10-minimal", "11-children", "12-errors", "13-timers-daemons", "14-fields-and-diffs", "15-subhandlers", "16-admission"];
@@ -70,9 +70,17 @@ async function allowed(ns: string, name: string, rule: Rule, namespace: string |
  * The example's e2e test as the ServiceAccount. `stopAtRefusal`: kill it (its process group: the
  * test runner and the operator inside it) at the first refused request.
  */
-async function e2e(example: string, identity: string, stopAtRefusal: boolean): Promise<{ code: number | null; refusals: string[]; output: string }> {
+async function e2e(example: string, saDir: string, stopAtRefusal: boolean): Promise<{ code: number | null; refusals: string[]; output: string }> {
   const testFile = readdirSync(join(root, "examples", example)).find((f) => f.endsWith(".test.ts"));
-  const env: NodeJS.ProcessEnv = { ...process.env, KUBELOOP_KUBECONFIG: kubeconfig, KUBELOOP_OPERATOR_KUBECONFIG: identity };
+  const server = new URL(id.server);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KUBELOOP_KUBECONFIG: kubeconfig, // the test itself: the admin
+    KUBELOOP_OPERATOR_KUBECONFIG: "in-cluster", // the operator under test: its ServiceAccount, in-cluster
+    KUBERNETES_SERVICE_HOST: server.hostname,
+    KUBERNETES_SERVICE_PORT: server.port,
+    KUBELOOP_SERVICE_ACCOUNT_DIR: saDir,
+  };
   delete env.NODE_TEST_CONTEXT;
   const child = spawn(process.execPath, ["--import", "tsx", "--test", join("examples", example, testFile ?? "")], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
@@ -114,7 +122,12 @@ describe("every example as its generated ServiceAccount", () => {
       const ns = await createNamespace(client, "rbacex");
       const objects = rbacManifests(op.access(ns), { name: op.name, namespace: ns }) as KubeObject[];
       await create(objects);
-      const identity = tokenKubeconfig(id, ns, await serviceAccountToken(id, ns, op.name), join(dir, `${example}.kubeconfig`));
+      // In-cluster config, as the operator's Pod would have it: a TokenRequest token, the CA and the namespace.
+      const saDir = join(dir, example);
+      mkdirSync(saDir, { recursive: true });
+      writeFileSync(join(saDir, "token"), await serviceAccountToken(id, ns, op.name));
+      writeFileSync(join(saDir, "ca.crt"), id.ca);
+      writeFileSync(join(saDir, "namespace"), ns);
       const roles = objects.filter((o): o is RoleObject => o.kind === "Role" || o.kind === "ClusterRole");
       const all = roles.flatMap((role) => role.rules.map((rule) => ({ role, rule })));
       const settled = async (without?: Rule) =>
@@ -124,7 +137,7 @@ describe("every example as its generated ServiceAccount", () => {
         });
 
       await settled();
-      const full = await e2e(example, identity, false);
+      const full = await e2e(example, saDir, false);
       await tidy(ns, op);
       assert.equal(full.code, 0, `the e2e test failed as ${op.name}'s ServiceAccount:\n${full.output.slice(-3000)}`);
       assert.deepEqual(full.refusals.map((l) => l.slice(0, 300)), [], "refused requests");
@@ -135,7 +148,7 @@ describe("every example as its generated ServiceAccount", () => {
         const label = `${rule.apiGroups[0] || "core"}/${rule.resources[0]}${rule.resourceNames ? `@${rule.resourceNames.join(",")}` : ""} [${rule.verbs.join(",")}]`;
         await applyRbac(client, objects.map((o) => (o === role ? { ...role, rules: role.rules.filter((r) => r !== rule) } : o)) as KubeObject[]);
         await settled(rule);
-        const run = await e2e(example, identity, true);
+        const run = await e2e(example, saDir, true);
         await tidy(ns, op);
         const outcome = run.refusals.length ? `refused: ${run.refusals[0]?.slice(0, 160)}` : run.code !== 0 ? "the test failed, nothing refused" : "PASSED (not needed)";
         t.diagnostic(`without ${label}: ${outcome}`);

@@ -3,6 +3,7 @@
 // fixed sleeps).
 import { pino, type Logger } from "pino";
 import { Client } from "../client/client.js";
+import { inClusterConfig } from "../client/config.js";
 import { CustomResourceDefinition } from "../core/builtins.js";
 import { AlreadyExistsError } from "../core/errors.js";
 import type { Operator, RunningOperator } from "../operator/operator.js";
@@ -38,7 +39,9 @@ export interface OperatorUnderTest extends RunningOperator {
  * to start (the operator's own error, e.g. a missing CRD) or takes longer than startTimeoutMs.
  * The operator's client: its `op.on.login`, else the kubeconfig in `KUBELOOP_OPERATOR_KUBECONFIG`
  * (to run a test's operator as another identity, e.g. its generated ServiceAccount, with leader
- * election on unless `leaderElection: false`), else the test's own client.
+ * election on unless `leaderElection: false`; the value `in-cluster` loads in-cluster config from
+ * KUBERNETES_SERVICE_HOST/PORT and the service account directory, `KUBELOOP_SERVICE_ACCOUNT_DIR`),
+ * else the test's own client.
  */
 export async function runOperator(op: Operator, options: RunOperatorOptions = {}): Promise<OperatorUnderTest> {
   const ownClient = !options.client;
@@ -47,7 +50,8 @@ export async function runOperator(op: Operator, options: RunOperatorOptions = {}
   // An operator with op.on.login runs with the client it supplies (the test keeps its own); with
   // KUBELOOP_OPERATOR_KUBECONFIG set (RBAC proofs), it runs as that identity instead.
   const asIdentity = process.env.KUBELOOP_OPERATOR_KUBECONFIG;
-  const loginClient = (await op.clientFromLogin(logger)) ?? (asIdentity ? await Client.load({ path: asIdentity, rateLimit: false }) : undefined);
+  const identity = async () => (asIdentity === "in-cluster" ? new Client(inClusterConfig(), { rateLimit: false }) : Client.load({ path: asIdentity as string, rateLimit: false }));
+  const loginClient = (await op.clientFromLogin(logger)) ?? (asIdentity ? await identity() : undefined);
   const controller = new AbortController();
   let started!: (r: RunningOperator) => void;
   const ready = new Promise<RunningOperator>((resolve) => (started = resolve));
