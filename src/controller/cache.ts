@@ -3,7 +3,7 @@
 // (and stays), so `get`/`list` of a kind no controller watches costs one list+watch, once.
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
-import type { Informer, InformerFactory } from "../runtime/informer.js";
+import type { Informer, InformerFactory, InformerScope } from "../runtime/informer.js";
 import { BY_NAMESPACE, BY_OWNER } from "../runtime/store.js";
 import type { WrittenVersions } from "./read-your-writes.js";
 
@@ -20,18 +20,22 @@ export interface CacheListOptions {
  * Reads from informer caches. Guarantees: the first read of a kind waits until its cache has
  * synced (or `signal` aborts); a read of an object this process wrote waits (up to
  * `settleMs`) until the cache has that version. Objects returned are the cache's own: do not
- * mutate them, copy with `structuredClone` first.
+ * mutate them, copy with `structuredClone` first. A kind is read through the informer of
+ * `scopeOf(kind)` (the controller's own scope for the kinds it watches, the operator's namespaces
+ * for others), so an operator of some namespaces never starts a cluster-wide informer; a read in a
+ * namespace outside that scope fails naming it (as controller-runtime's namespaced cache).
  */
 export class CacheReader {
   constructor(
     private readonly informers: InformerFactory,
     private readonly writes?: WrittenVersions,
     private readonly settleMs = 5_000,
+    private readonly scopeOf: (kind: ResourceKind) => InformerScope = () => ({}),
   ) {}
 
   /** The cached object, or undefined. */
   async get<K extends KubeObject>(kind: ResourceKind<K>, name: string, namespace?: string, signal?: AbortSignal): Promise<K | undefined> {
-    const informer = await this.ready(kind, signal);
+    const informer = await this.ready(kind, namespace, signal);
     const key = objectKey({ name, ...(namespace ? { namespace } : {}) });
     if (this.writes) await this.writes.settle(informer, key, this.settleMs, signal);
     return informer.store.get(key);
@@ -39,7 +43,7 @@ export class CacheReader {
 
   /** Cached objects of a kind, optionally in one namespace and with given labels. */
   async list<K extends KubeObject>(kind: ResourceKind<K>, options: CacheListOptions = {}, signal?: AbortSignal): Promise<K[]> {
-    const informer = await this.ready(kind, signal);
+    const informer = await this.ready(kind, options.namespace, signal);
     // Read-your-own-writes for lists: wait for every object of this kind this process wrote.
     if (this.writes) {
       const pending = this.writes.pendingKeys(kind).filter((k) => options.namespace === undefined || k.startsWith(`${options.namespace}/`));
@@ -56,9 +60,14 @@ export class CacheReader {
     return wanted.length ? candidates.filter((o) => wanted.every(([k, v]) => o.metadata?.labels?.[k] === v)) : candidates;
   }
 
-  /** The shared informer of `kind`, started on first use, once its cache has synced. */
-  private async ready<K extends KubeObject>(kind: ResourceKind<K>, signal?: AbortSignal): Promise<Informer<K>> {
-    const informer = this.informers.informer(kind);
+  /** The shared informer of `kind` in its scope, started on first use, once its cache has synced. */
+  private async ready<K extends KubeObject>(kind: ResourceKind<K>, namespace: string | undefined, signal?: AbortSignal): Promise<Informer<K>> {
+    const scope = this.scopeOf(kind);
+    const held = scope.namespace !== undefined ? [scope.namespace] : scope.namespaces;
+    if (namespace !== undefined && held && !held.includes(namespace)) {
+      throw new Error(`cannot read ${kind.apiVersion} ${kind.kind} from the cache: namespace ${namespace} is outside the cache's namespaces ${held.join(", ")}`);
+    }
+    const informer = this.informers.informer(kind, scope);
     this.writes?.observe(informer);
     informer.start();
     await informer.waitUntilReady(signal);

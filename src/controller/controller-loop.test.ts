@@ -317,3 +317,32 @@ describe("withEventFilter", () => {
     await client.close();
   });
 });
+
+describe("the reconcile's cache", () => {
+  it("reads the kinds the controller watches through its own scope, never a cluster-wide informer; outside it, a named error", { timeout: 20_000 }, async () => {
+    const scripted = new ScriptedEvents();
+    scripted.list(ConfigMap, [cm("x", "a"), cm("y", "b")]);
+    const requested: string[] = [];
+    const informers = new InformerFactory(offlineClient(), {
+      source: (kind, scope, signal) => {
+        requested.push(`${kind.kind} ${scope.namespace ?? "(all)"}`);
+        return scripted.source(kind, scope, signal);
+      },
+    });
+    const seen: string[] = [];
+    let outside: unknown;
+    const c = controller(offlineClient(), ConfigMap)
+      .withOptions({ informers, logger: quiet, scope: { namespaces: ["a", "b"] } })
+      .reconcile(async (ref, ctx) => {
+        if (ref.name !== "x") return;
+        seen.push(String((await ctx.cache.list(ConfigMap, { namespace: "a" })).length), String((await ctx.cache.get(ConfigMap, "y", "b"))?.metadata?.name));
+        outside = await ctx.cache.list(ConfigMap, { namespace: "c" }).catch((e: unknown) => e);
+      });
+    await c.start();
+    await until("the reconcile read its cache", () => outside !== undefined);
+    await c.stop();
+    assert.deepEqual(seen, ["1", "y"]);
+    assert.ok(!requested.includes("ConfigMap (all)"), `a cluster-wide ConfigMap informer was started: ${requested.join(", ")}`);
+    assert.match(String(outside), /namespace c is outside the cache's namespaces a, b/);
+  });
+});

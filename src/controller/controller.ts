@@ -26,7 +26,7 @@ import { objectKey } from "../core/objects.js";
 import { raceSignal, within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { TerminalError } from "../core/errors.js";
-import { InformerFactory, type Informer, type InformerHandle } from "../runtime/informer.js";
+import { InformerFactory, type Informer, type InformerHandle, type InformerScope } from "../runtime/informer.js";
 import { WorkQueue } from "../runtime/queue.js";
 import type { StoreReader } from "../runtime/store.js";
 import { hasObject, type WatcherEvent } from "../runtime/watcher.js";
@@ -100,7 +100,16 @@ export class Controller<T extends KubeObject> {
     this.recorder =
       options.recorder ??
       new EventRecorder(client, { controller: `kubeloop.dev/${this.name}`, instance: this.fieldManager, onError: (e) => this.logger.warn({ err: e }, "could not record an event") });
-    this.cache = new CacheReader(this.informers, options.writes, options.settleMs);
+    // Reads of the kinds it watches go through the same informers; others in its namespaces.
+    const same = (a: ResourceKind, b: ResourceKind) => a.apiVersion === b.apiVersion && a.kind === b.kind;
+    const scopeOf = (k: ResourceKind): InformerScope => {
+      if (same(k, kind)) return this.own.scope;
+      const watched = this.others.find((o) => same(o.source.kind, k));
+      if (watched) return watched.informer.scope;
+      const { namespace, namespaces } = options.scope ?? {};
+      return k.namespaced === false ? {} : namespace !== undefined ? { namespace } : namespaces ? { namespaces } : {};
+    };
+    this.cache = new CacheReader(this.informers, options.writes, options.settleMs, scopeOf);
     this.clock = options.clock ?? systemClock;
   }
 

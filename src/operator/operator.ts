@@ -479,7 +479,9 @@ export class Operator {
       tasks = wired.tasks;
       servers.push(...(await this.serve(manager, metrics, options, logger, { client, logger, indexes: wired.indexes })));
       if (this.admission.length || this.conversions.size) {
-        const extras = { indexes: wired.indexes, cache: new CacheReader(manager.informers, manager.writes) };
+        // The operator's namespaces: admission reads never start cluster-wide informers of namespaced kinds.
+        const { forKind } = watchScope(options.namespaces ?? this.options.namespaces);
+        const extras = { indexes: wired.indexes, cache: new CacheReader(manager.informers, manager.writes, undefined, forKind) };
         webhooks = await serveWebhooks(client, this.name, this.admission, [...this.conversions.values()], extras, { ...this.options.webhooks, ...options.webhooks }, logger, options.namespaces ?? this.options.namespaces, metrics.webhookObserver);
       }
       let started = true;
