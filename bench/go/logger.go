@@ -1,0 +1,5 @@
+package main
+
+import "github.com/go-logr/logr"
+
+func discardLogger() logr.Logger { return logr.Discard() }

@@ -1,0 +1,158 @@
+// Node contenders of the side-by-side benchmark (bench/peers.ts), plain JavaScript importing the
+// built package (dist/), so no TypeScript tooling runs in the measured process: as deployed.
+//
+//   node bench/workers/node.mjs <raw|kubeloop-watch|kubeloop-controller|kubeloop-handlers|client-node> <kubeconfig> <namespace> <objects> <events>
+//
+// Syncs the namespace's ConfigMaps, prints {"phase":"synced"}, counts <events> update events
+// (each patch carries data.sent, the sender's clock in ms), prints {"phase":"done",p50,p99,ms}
+// (send → receipt latency; first counted event → last, ms) and exits. Memory and CPU are read by the harness from /proc. Each mode
+// imports only what it uses.
+import { readFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { request as httpRequest } from "node:http";
+import { performance } from "node:perf_hooks";
+
+const [mode, kubeconfig, namespace, objectsArg, eventsArg] = process.argv.slice(2);
+const objects = Number(objectsArg);
+const wanted = Number(eventsArg);
+const latencies = [];
+
+const say = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
+function synced(count) {
+  if (count !== objects) throw new Error(`${mode} synced ${count} objects, expected ${objects}`);
+  say({ phase: "synced" });
+}
+let firstAt = 0;
+let cpuAtFirst;
+// Every update counts, before "synced" too: in the replay the stream floods in at once (live,
+// the harness patches only after "synced").
+function seen(sent) {
+  if (latencies.length >= wanted) return;
+  if (latencies.length === 0) {
+    firstAt = performance.now();
+    cpuAtFirst = process.cpuUsage();
+  }
+  latencies.push(Date.now() - Number(sent));
+  if (latencies.length === wanted) {
+    latencies.sort((a, b) => a - b);
+    const at = (q) => latencies[Math.floor(q * (latencies.length - 1))];
+    const cpu = process.cpuUsage(cpuAtFirst);
+    say({ phase: "done", count: latencies.length, p50: at(0.5), p99: at(0.99), ms: performance.now() - firstAt, cpuMicros: cpu.user + cpu.system });
+    // Stay: the harness reads this process's memory and CPU, then kills it.
+  }
+}
+
+if (mode === "kubeloop-watch") {
+  const { Client, ConfigMap } = await import("../../dist/index.js");
+  const { reflect, Store, watch } = await import("../../dist/runtime.js");
+  const client = await Client.load({ path: kubeconfig, rateLimit: false });
+  const store = new Store();
+  void store.waitUntilReady().then(() => synced(store.size));
+  for await (const e of reflect(watch(client.resource(ConfigMap), { namespace }), store)) {
+    if (e.type === "apply") seen(e.object.data?.sent);
+  }
+} else if (mode === "kubeloop-controller") {
+  // A controller with a no-op reconcile (reads its object from the cache), as a user writes it.
+  // Synced: once the operator started (caches synced), the cache's count, as controller-runtime's
+  // WaitForCacheSync and a list.
+  const { Client, ConfigMap, Operator } = await import("../../dist/index.js");
+  const client = await Client.load({ path: kubeconfig, rateLimit: false });
+  const op = new Operator({ name: "bench", leaderElection: false, namespaces: [namespace], logLevel: "error" });
+  let started = false;
+  let reported = false;
+  let cache;
+  const report = async () => {
+    if (!started || !cache || reported) return;
+    reported = true;
+    synced((await cache.list(ConfigMap, { namespace })).length);
+  };
+  op.controller(ConfigMap)
+    .withEventFilter((e) => {
+      if (e.type === "apply" && e.old) seen(e.object.data?.sent);
+      return true;
+    })
+    .reconcile(async (ref, ctx) => {
+      cache = ctx.cache;
+      await report();
+    });
+  void op.run({ client, probes: false, handleSignals: false, onStarted: () => ((started = true), report()) });
+} else if (mode === "kubeloop-handlers") {
+  // kopf-style handlers: on.create and on.update (progress and the diff base kept in annotations,
+  // one patch per handled change). Synced: every existing object handled as created.
+  const { Client, ConfigMap, Operator } = await import("../../dist/index.js");
+  const client = await Client.load({ path: kubeconfig, rateLimit: false });
+  const op = new Operator({ name: "bench", leaderElection: false, namespaces: [namespace], logLevel: "error", eventLevel: "off" });
+  const created = new Set();
+  op.on.create(ConfigMap, ({ object }) => {
+    created.add(object.metadata.name);
+    if (created.size === objects) synced(created.size);
+  });
+  // Handlers may fold several changes of an object into one call: done when every object was
+  // handled at its last change (seq ≥ events − objects); CPU is still counted per change made.
+  const last = new Map();
+  let calls = 0;
+  op.on.update(ConfigMap, ({ object }) => {
+    if (calls === 0) {
+      firstAt = performance.now();
+      cpuAtFirst = process.cpuUsage();
+    }
+    calls++;
+    latencies.push(Date.now() - Number(object.data?.sent));
+    const seq = Number(object.data?.seq ?? -1);
+    if (seq >= wanted - objects) last.set(object.metadata.name, seq);
+    if (last.size === objects && latencies.length > 0) {
+      latencies.sort((a, b) => a - b);
+      const at = (q) => latencies[Math.floor(q * (latencies.length - 1))];
+      const cpu = process.cpuUsage(cpuAtFirst);
+      say({ phase: "done", count: wanted, calls, p50: at(0.5), p99: at(0.99), ms: performance.now() - firstAt, cpuMicros: cpu.user + cpu.system });
+      last.clear();
+    }
+  });
+  void op.run({ client, probes: false, handleSignals: false });
+} else if (mode === "client-node") {
+  const k8s = await import("@kubernetes/client-node");
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const informer = k8s.makeInformer(kc, `/api/v1/namespaces/${namespace}/configmaps`, () => core.listNamespacedConfigMap({ namespace }));
+  informer.on("update", (o) => seen(o.data?.sent));
+  await informer.start();
+  synced(informer.list().length);
+} else if (mode === "raw") {
+  // The floor: one list, parsed; then the watch stream's lines split and counted, each line's
+  // data.sent found by a string search (no JSON.parse), as the Go raw reader does.
+  const YAML = await import("yaml");
+  const doc = YAML.parse(readFileSync(kubeconfig, "utf8"));
+  const b64 = (s) => (s ? Buffer.from(s, "base64").toString() : undefined);
+  const cluster = doc.clusters[0].cluster;
+  const user = doc.users[0].user ?? {};
+  const tls = { ca: b64(cluster["certificate-authority-data"]), cert: b64(user["client-certificate-data"]), key: b64(user["client-key-data"]) };
+  const server = cluster.server;
+  const request = server.startsWith("https:") ? httpsRequest : httpRequest;
+  const get = (path, onData) =>
+    new Promise((resolve, reject) => {
+      request(`${server}${path}`, { ...tls, headers: user.token ? { authorization: `Bearer ${user.token}` } : {} }, (res) => {
+        res.on("data", onData);
+        res.on("end", resolve);
+      })
+        .on("error", reject)
+        .end();
+    });
+  const chunks = [];
+  await get(`/api/v1/namespaces/${namespace}/configmaps`, (c) => chunks.push(c));
+  const list = JSON.parse(Buffer.concat(chunks).toString());
+  synced(list.items.length);
+  let rest = "";
+  await get(`/api/v1/namespaces/${namespace}/configmaps?watch=1&resourceVersion=${list.metadata.resourceVersion}`, (c) => {
+    const text = rest + c.toString();
+    let start = 0;
+    for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
+      const at = text.indexOf('"sent":"', start);
+      seen(at >= 0 && at < nl ? text.slice(at + 8, text.indexOf('"', at + 8)) : "");
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  });
+} else {
+  throw new Error(`unknown mode ${mode}`);
+}
