@@ -4,7 +4,6 @@
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
-import { createCertificateAuthority } from "../core/pki.js";
 import { matches, type Filters } from "../handlers/filters.js";
 import { mutate, validate, type AdmissionExtras, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
 import { convert, type Converter } from "../webhook/conversion.js";
@@ -149,6 +148,9 @@ async function certificates(options: WebhookOptions, manage: boolean): Promise<{
     if (manage && !caFile) throw new Error("webhooks.certificate.caFile is needed to register the webhooks (managed mode): give the CA that signed the serving certificate, or manage: false");
     return { tls: { certFile, keyFile }, caBundle: caFile ? readFileSync(caFile, "utf8") : "" };
   }
+  // Loaded on use: @peculiar/x509 costs ~130 ms and ~19 MiB at import, which operators without
+  // webhooks (or with certificate files) should not pay.
+  const { createCertificateAuthority } = await import("../core/pki.js");
   const ca = await createCertificateAuthority("kubeloop-webhook-ca");
   const serving = await ca.sign({ commonName: "kubeloop-webhook", usage: "server", ipAddresses: ["127.0.0.1"], dnsNames: ["localhost", ...(options.dnsNames ?? [])] });
   return { tls: serving, caBundle: ca.certificate };
