@@ -225,6 +225,27 @@ describe("read-your-own-writes", () => {
   });
 });
 
+describe("read-your-own-writes, a lagging cache", () => {
+  it("a reconcile never runs on a cached object older than this process's own write: past settleMs it is requeued, and runs once the write arrives", { timeout: 10_000 }, async () => {
+    const { scripted, client, informers } = setup([cm("w")]);
+    const writes = new WrittenVersions();
+    writes.record(ConfigMap, { ...cm("w"), metadata: { ...cm("w").metadata, resourceVersion: "9" } });
+    const seen: string[] = [];
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, writes, settleMs: 30, logger: quiet, queue: { rateLimit: { baseDelayMs: 1, overall: false } } })
+      .reconcile(async (_ref, ctx) => {
+        seen.push(ctx.object?.metadata?.resourceVersion ?? "gone");
+      });
+    await c.start();
+    await new Promise((r) => setTimeout(r, 200)); // several settle windows pass with the cache behind
+    scripted.apply(ConfigMap, { ...cm("w"), metadata: { ...cm("w").metadata, resourceVersion: "9" } });
+    await until("the reconcile on the written version", () => seen.includes("9"));
+    await c.stop(1_000);
+    await client.close();
+    assert.deepEqual(seen.filter((v) => v !== "9"), [], `reconciled on a stale cached object: ${seen.join(", ")}`);
+  });
+});
+
 describe("cached objects", () => {
   it("a reconciler cannot change the shared cache in place (objects are frozen)", { timeout: 10_000 }, async () => {
     const { client, informers } = setup([cm("frozen")]);

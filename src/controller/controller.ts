@@ -233,7 +233,16 @@ export class Controller<T extends KubeObject> {
     const started = this.clock.now();
     this.options.observer?.active?.(this.name, 1);
     const run = (async () => {
-      if (this.options.writes) await this.options.writes.settle(this.own, key, this.options.settleMs ?? 5_000, signal);
+      if (this.options.writes) {
+        const settleMs = this.options.settleMs ?? 5_000;
+        // Never act on a cached state older than this process's own write (a handler would run
+        // again on progress it already recorded): past settleMs, try again later. The write's
+        // event brings the key back by itself; a write not seen for a minute is given up on.
+        if (!(await this.options.writes.settle(this.own, key, settleMs, signal)) && !signal.aborted) {
+          logger.debug({ settleMs }, "the cache is behind this process's last write: reconcile postponed");
+          return Action.requeueAfter(settleMs);
+        }
+      }
       return this.fn(ref, this.context(key, logger, signal));
     })();
     run.then(ended, ended);

@@ -89,6 +89,7 @@ export class WrittenVersions {
   async settle(informer: CacheView, key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     this.observe(informer);
     const ofKind = this.expected.get(kindKey(informer.kind));
+    if (ofKind) prune(ofKind, this.clock.now()); // a write not seen for EXPIRY_MS is given up on
     const wanted = ofKind?.get(key)?.rv;
     if (wanted === undefined) return true;
     // Not in this cache yet (a create whose event has not arrived) is not caught up.
