@@ -243,7 +243,7 @@ export function renderSideBySide(res: Results, list: Contender[]): { markdown: s
     lines.push("### Runs that did not finish", "", "Left out of the medians above:", "", ...res.failures.map((f) => `- ${f.stage}, ${label(f.contender)}, repetition ${f.rep}: ${f.error}`), "");
   }
   lines.push("### Import", "", `\`import("kubeloop")\` (dist/) in a fresh Node process: ${fmt(median(res.importMs))} ms, +${fmt(median(res.importRssMiB))} MiB RSS (median of ${res.importMs.length}).`, "");
-  lines.push("Reproduce: `npm run bench` (about 40 minutes; `npm run bench -- --quick`: 1,000 and 10,000 objects, two repetitions).", "");
+  lines.push("Reproduce: `npm run bench` (1,000, 10,000 and 100,000 objects, and 100,000 of 2 KiB; three repetitions) or `npm run bench -- --quick` (1,000 and 10,000 objects, two repetitions; about 25 minutes on this machine). `node --import tsx bench/report.ts` re-renders this section and the charts from the JSON.", "");
   const charts: Record<string, string> = {};
   const ten = byContender(res.live, 10_000, 200);
   if (ten.size) {
