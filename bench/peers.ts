@@ -31,7 +31,7 @@ export interface Contender {
   minObjects?: number;
   /** It writes to the objects (handlers keep progress in annotations): no replay. */
   writes?: boolean;
-  command(kubeconfig: string, namespace: string, objects: number, events: number): { file: string; args: string[] };
+  command(kubeconfig: string, namespace: string, objects: number, events: number): { file: string; args: string[]; env?: Record<string, string> };
 }
 
 export interface Run {
@@ -95,14 +95,14 @@ export function contenders(goBin: string, kopf: string | undefined): Contender[]
       runtime: "python",
       writes: true,
       maxObjects: 1_000,
-      command: (kubeconfig, ns, objects, events) => ({ file: kopf, args: ["run", "--standalone", "-n", ns, "--quiet", join(root, "bench", "kopf", "peers.py")], env: { KUBECONFIG: kubeconfig, BENCH_MODE: "handlers", BENCH_OBJECTS: String(objects), BENCH_EVENTS: String(events) } }) as never,
+      command: (kubeconfig, ns, objects, events) => ({ file: kopf, args: ["run", "--standalone", "-n", ns, "--quiet", join(root, "bench", "kopf", "peers.py")], env: { KUBECONFIG: kubeconfig, BENCH_MODE: "handlers", BENCH_OBJECTS: String(objects), BENCH_EVENTS: String(events) } }),
     });
     list.push({
       id: "kopf-event",
       label: "kopf on.event",
       runtime: "python",
       maxObjects: 10_000,
-      command: (kubeconfig, ns, objects, events) => ({ file: kopf, args: ["run", "--standalone", "-n", ns, "--quiet", join(root, "bench", "kopf", "peers.py")], env: { KUBECONFIG: kubeconfig, BENCH_OBJECTS: String(objects), BENCH_EVENTS: String(events) } }) as never,
+      command: (kubeconfig, ns, objects, events) => ({ file: kopf, args: ["run", "--standalone", "-n", ns, "--quiet", join(root, "bench", "kopf", "peers.py")], env: { KUBECONFIG: kubeconfig, BENCH_OBJECTS: String(objects), BENCH_EVENTS: String(events) } }),
     });
   }
   return list;
@@ -193,7 +193,7 @@ export function runOnce(
   spec: { kubeconfig: string; namespace: string; objects: number; bytes: number; events: number; rep: number; noisy: boolean; timeoutMs: number },
   produce: () => Promise<void>,
 ): Promise<Run> {
-  const { file, args, env } = contender.command(spec.kubeconfig, spec.namespace, spec.objects, spec.events) as { file: string; args: string[]; env?: Record<string, string> };
+  const { file, args, env } = contender.command(spec.kubeconfig, spec.namespace, spec.objects, spec.events);
   return new Promise((resolve, reject) => {
     const spawned = performance.now();
     const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, detached: true });

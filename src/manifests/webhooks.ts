@@ -55,7 +55,7 @@ export function certManagerWebhookManifests(hooks: readonly AdmissionHook[], o: 
   };
   const configs = buildWebhookConfigurations(o.name, hooks, {
     clientConfig: (hook) => ({ service: { namespace: o.namespace, name: o.name, path: `/${hook.type}/${hook.id}`, port: 443 } }),
-    mapping: kindMapping,
+    mapping: (kind) => kindMapping(kind, "its webhook configuration"),
     namespaces: o.namespaces,
     annotations: { "cert-manager.io/inject-ca-from": n.injectFrom },
   });
@@ -78,7 +78,11 @@ export function withConversionWebhook(crd: CustomResourceDefinition, o: { name: 
   };
 }
 
-function kindMapping(kind: ResourceKind): { plural: string; namespaced: boolean } {
-  if (!kind.plural) throw new Error(`the plural of ${kind.apiVersion} ${kind.kind} is unknown: declare it (kindOf(apiVersion, kind, { plural, namespaced })) so its webhook configuration can name it`);
+/**
+ * A kind's plural and scope from its descriptor, for manifests that name it (RBAC rules, webhook
+ * rules). Fails naming a kind whose plural is unknown and what needed it.
+ */
+export function kindMapping(kind: ResourceKind, neededFor: string): { plural: string; namespaced: boolean } {
+  if (!kind.plural) throw new Error(`the plural of ${kind.apiVersion} ${kind.kind} is unknown: declare it (kindOf(apiVersion, kind, { plural, namespaced })) so ${neededFor} can name it`);
   return { plural: kind.plural, namespaced: kind.namespaced ?? true };
 }

@@ -4,6 +4,7 @@ import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { ControllerSpec } from "../controller/spec.js";
 import type { KindEntry } from "../handlers/registry.js";
 import type { AccessNeed } from "../manifests/rbac.js";
+import { kindMapping } from "../manifests/webhooks.js";
 import type { AdmissionSpec, ConversionSpec } from "./webhooks.js";
 
 export interface AccessInputs {
@@ -63,9 +64,9 @@ export function accessNeeds(inputs: AccessInputs): AccessNeed[] {
 }
 
 function resourceOf(kind: ResourceKind, subresource?: string): Pick<AccessNeed, "group" | "resource" | "namespaced"> {
-  if (!kind.plural) throw new Error(`the plural of ${kind.apiVersion} ${kind.kind} is unknown: declare it (kindOf(apiVersion, kind, { plural, namespaced })) so RBAC can name it`);
+  const { plural, namespaced } = kindMapping(kind, "RBAC");
   const slash = kind.apiVersion.indexOf("/");
-  return { group: slash < 0 ? "" : kind.apiVersion.slice(0, slash), resource: subresource ? `${kind.plural}/${subresource}` : kind.plural, namespaced: kind.namespaced ?? true };
+  return { group: slash < 0 ? "" : kind.apiVersion.slice(0, slash), resource: subresource ? `${plural}/${subresource}` : plural, namespaced };
 }
 
 /** A defineResource kind with a status subresource, or a built-in kind that has one. */
