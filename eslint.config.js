@@ -23,6 +23,7 @@ export default tseslint.config(
       "no-restricted-properties": [
         "error",
         { object: "process", property: "exit", message: "library code never exits the process" },
+        { object: "AbortSignal", property: "timeout", message: "use deadline() from core/async.ts: inside AbortSignal.any(), Node 20 can garbage-collect a timeout signal before it fires, and the deadline is lost" },
       ],
     },
   },

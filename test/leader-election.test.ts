@@ -13,7 +13,7 @@ import { Client, ConfigMap, LeaderElectionLostError, Lease, Namespace } from "..
 import { LeaderElector, Manager } from "../src/runtime.js";
 import { FaultProxy } from "../src/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
-import { spawnTs, type Spawned } from "./support.js";
+import { collectGarbage, spawnTs, type Spawned } from "./support.js";
 
 const LEASE_MS = 6_000;
 const RENEW_MS = 4_000;
@@ -112,43 +112,55 @@ describe("leader election", () => {
   });
 
   it("a leader cut off from the API server stops acting before another takes over", { timeout: 60_000 }, async () => {
-    const ns = uniqueName("part");
-    await client.resource(Namespace).create({ metadata: { name: ns } });
-    const cluster = await sharedCluster();
-    const proxy = await FaultProxy.start(cluster.server);
-    const scratch = mkdtempSync(join(tmpdir(), "kubeloop-le-"));
-    const cut = await Client.load({ path: proxy.rewriteKubeconfig(cluster.kubeconfigPath, join(scratch, "k")), rateLimit: false, retries: 0, timeoutMs: 1_000 });
-    const timeline: [string, number][] = [];
-    const le = (identity: string) => ({ namespace: ns, name: "partition", identity, leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 });
-    const quiet = pino({ level: "silent" });
-    const make = (c: Client, identity: string) => {
-      const m = new Manager(c, { name: "partition", leaderElection: le(identity), logger: quiet, observer: { leader: (_n, is) => timeline.push([`${identity}:${is ? "lead" : "stop"}`, Date.now()]) } });
-      m.controller(ConfigMap).withOptions({ scope: { namespace: ns } }).reconcile(async () => {});
-      return m;
-    };
-    const a = make(cut, "a");
-    const stopA = new AbortController();
-    const runA = a.run(stopA.signal);
-    await eventually("a leads", async () => a.status.phase === "leading");
-    const b = make(client, "b");
-    const stopB = new AbortController();
-    const runB = b.run(stopB.signal);
-    try {
-      await eventually("b follows", async () => b.status.phase === "following" && b.status.leader === "a");
-      proxy.cutAll();
-      proxy.refuse();
-      await assert.rejects(runA, LeaderElectionLostError);
-      await eventually("b leads", async () => b.status.phase === "leading", { timeoutMs: 20_000 });
-      const at = (what: string) => timeline.find(([w]) => w === what)?.[1] ?? NaN;
-      assert.ok(at("a:stop") < at("b:lead"), `a stopped at ${at("a:stop")}, b led at ${at("b:lead")}: never two leaders`);
-      process.stdout.write(`# partitioned leader stopped ${at("b:lead") - at("a:stop")} ms before the successor started\n`);
-    } finally {
-      stopA.abort();
-      stopB.abort();
-      await runA.catch(() => {});
-      await runB;
-      await cut.close();
-      await proxy.close();
-    }
+    await partition({ cut: (proxy) => (proxy.cutAll(), proxy.refuse()), timeoutMs: 1_000 });
+  });
+
+  it("a leader whose renewal hangs (no answer, no reset) stops at its renew deadline, even after a garbage collection (Node 20 lost the attempt's deadline)", { timeout: 60_000 }, async () => {
+    // The client's own request timeout (30 s) is far beyond the Lease (3 s): only the renewal
+    // attempt's deadline stops the leader in time.
+    await partition({ cut: (proxy) => proxy.hang(), timeoutMs: 30_000, whileCut: collectGarbage });
   });
 });
+
+/** Two managers on one Lease; `cut` partitions the leader's proxy; the leader must stop before the other leads. */
+async function partition(how: { cut: (proxy: FaultProxy) => void; timeoutMs: number; whileCut?: () => Promise<void> }): Promise<void> {
+  const ns = uniqueName("part");
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  const cluster = await sharedCluster();
+  const proxy = await FaultProxy.start(cluster.server);
+  const scratch = mkdtempSync(join(tmpdir(), "kubeloop-le-"));
+  const cut = await Client.load({ path: proxy.rewriteKubeconfig(cluster.kubeconfigPath, join(scratch, "k")), rateLimit: false, retries: 0, timeoutMs: how.timeoutMs });
+  const timeline: [string, number][] = [];
+  const le = (identity: string) => ({ namespace: ns, name: "partition", identity, leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 });
+  const quiet = pino({ level: "silent" });
+  const make = (c: Client, identity: string) => {
+    const m = new Manager(c, { name: "partition", leaderElection: le(identity), logger: quiet, observer: { leader: (_n, is) => timeline.push([`${identity}:${is ? "lead" : "stop"}`, Date.now()]) } });
+    m.controller(ConfigMap).withOptions({ scope: { namespace: ns } }).reconcile(async () => {});
+    return m;
+  };
+  const a = make(cut, "a");
+  const stopA = new AbortController();
+  const runA = a.run(stopA.signal);
+  const endA = runA.then(() => undefined, (error: unknown) => error);
+  await eventually("a leads", async () => a.status.phase === "leading");
+  const b = make(client, "b");
+  const stopB = new AbortController();
+  const runB = b.run(stopB.signal);
+  try {
+    await eventually("b follows", async () => b.status.phase === "following" && b.status.leader === "a");
+    how.cut(proxy);
+    await eventually("b leads", async () => (await how.whileCut?.(), b.status.phase === "leading"), { timeoutMs: 20_000 });
+    const at = (what: string) => timeline.find(([w]) => w === what)?.[1] ?? NaN;
+    assert.ok(at("a:stop") < at("b:lead"), `a stopped at ${at("a:stop")}, b led at ${at("b:lead")}: never two leaders`);
+    assert.ok((await endA) instanceof LeaderElectionLostError);
+    process.stdout.write(`# partitioned leader stopped ${at("b:lead") - at("a:stop")} ms before the successor started\n`);
+  } finally {
+    proxy.heal();
+    stopA.abort();
+    stopB.abort();
+    await endA;
+    await runB;
+    await cut.close();
+    await proxy.close();
+  }
+}

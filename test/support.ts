@@ -4,6 +4,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Client } from "../src/client/client.js";
 
 /** A client that reaches nothing: for controllers and handlers that never call the server in a test. */
@@ -17,6 +19,30 @@ export async function until(what: string, check: () => boolean, timeoutMs = 5_00
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/**
+ * Runs a full garbage collection now (as if under memory pressure): for tests of what must not
+ * depend on GC timing, e.g. a deadline that a collected timer signal would lose.
+ */
+export async function collectGarbage(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  // Twice, a turn apart: a WeakRef read in this turn keeps its target alive until the turn ends.
+  for (let i = 0; i < 2; i++) {
+    await new Promise((r) => setTimeout(r, 1));
+    gc();
+  }
+}
+
+/** Settles like `work`, or rejects naming `what` after `ms` (a test's own deadline, shorter than its timeout, so it can say what hung). */
+export async function deadline<R>(what: string, work: Promise<R>, ms: number): Promise<R> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -11,6 +11,7 @@
 //   `idempotent: true`). PUT, DELETE, PATCH and POST are sent once.
 // - 401 once, after dropping cached credentials (a rotated token, an expired exec credential).
 import { Agent, ProxyAgent, type Dispatcher } from "undici";
+import { deadline, type Deadline } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { VERSION } from "../core/version.js";
 import {
@@ -106,13 +107,15 @@ export class Transport {
 
   /** Sends a call and returns the parsed JSON body of a 2xx answer; throws an {@link ApiError} otherwise. */
   async request<T>(req: HttpRequest): Promise<T> {
-    const { response, info } = await this.exchange(req);
+    const { response, info, timer } = await this.exchange(req);
     try {
       const text = await response.body.text();
       if (req.responseType === "text") return text as T;
       return (text ? JSON.parse(text) : undefined) as T;
     } catch (error) {
-      throw this.failure(error, info, req);
+      throw this.failure(error, info, req, timer?.signal);
+    } finally {
+      timer?.clear();
     }
   }
 
@@ -121,7 +124,8 @@ export class Transport {
    * deadline on the body; `signal` ends it.
    */
   async stream(req: HttpRequest): Promise<AsyncIterable<Uint8Array>> {
-    const { response } = await this.exchange({ ...req, timeoutMs: req.timeoutMs ?? 0 }, { streaming: true });
+    const { response, timer } = await this.exchange({ ...req, timeoutMs: req.timeoutMs ?? 0 }, { streaming: true });
+    timer?.clear(); // a deadline given for a stream bounds its answer's headers, not its body
     return response.body;
   }
 
@@ -135,7 +139,7 @@ export class Transport {
   private async exchange(
     req: HttpRequest,
     mode: { streaming?: boolean } = {},
-  ): Promise<{ response: Dispatcher.ResponseData; info: RequestInfo }> {
+  ): Promise<{ response: Dispatcher.ResponseData; info: RequestInfo; timer: Deadline | undefined }> {
     const info: RequestInfo = { method: req.method, path: req.path };
     const idempotent = req.idempotent ?? req.method === "GET";
     const path = this.basePath + req.path + queryString(req.query);
@@ -151,11 +155,11 @@ export class Transport {
         }
       }
       const timeoutMs = req.timeoutMs ?? this.options.timeoutMs;
-      const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
-      const signals = [req.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
-      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
       // Credential failures (an exec plugin that fails) are not network errors: they propagate as they are.
       const credential = await this.credentials.get();
+      // The attempt's deadline covers the answer (headers and, for request(), the body); cleared once it is read.
+      const timer = timeoutMs > 0 ? deadline(timeoutMs, req.signal ? [req.signal] : []) : undefined;
+      const signal = timer?.signal ?? req.signal;
       const dispatcher = this.dispatcherFor(credential);
       let response: Dispatcher.ResponseData;
       try {
@@ -175,7 +179,8 @@ export class Transport {
           bodyTimeout: mode.streaming ? 0 : timeoutMs > 0 ? timeoutMs : 0,
         });
       } catch (error) {
-        const failure = this.failure(error, info, req, deadline);
+        timer?.clear();
+        const failure = this.failure(error, info, req, timer?.signal);
         const notSent = failure instanceof NetworkError && networkCode(error) === "ECONNREFUSED";
         if (failure instanceof NetworkError && (idempotent || notSent) && attempt < this.options.retries) {
           await this.backoff(attempt++, undefined, req, info);
@@ -183,9 +188,10 @@ export class Transport {
         }
         throw failure;
       }
-      if (response.statusCode < 300) return { response, info };
+      if (response.statusCode < 300) return { response, info, timer };
 
       const text = await response.body.text().catch(() => "");
+      timer?.clear();
       let parsed: unknown = text;
       try {
         parsed = JSON.parse(text);

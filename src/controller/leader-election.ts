@@ -13,6 +13,7 @@
 // - On a graceful stop the leader releases the Lease (empty holder), so a successor takes over
 //   at its next retry instead of waiting out the lease duration.
 import type { Client } from "../client/client.js";
+import { deadline } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { AlreadyExistsError, ConflictError, NotFoundError } from "../core/errors.js";
 import { Lease } from "../core/builtins.js";
@@ -128,8 +129,9 @@ export class LeaderElector {
         }
         // One attempt may not outlive the renew deadline.
         const left = this.renewDeadlineMs - (this.clock.now() - this.lastRenew);
-        const attempt = AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, Math.ceil(left)))]);
-        if (await this.tryAcquireOrRenew(attempt)) {
+        const attempt = deadline(Math.max(1, Math.ceil(left)), [signal]);
+        const renewed = await this.tryAcquireOrRenew(attempt.signal).finally(attempt.clear);
+        if (renewed) {
           this.lastRenew = this.clock.now();
         } else if (signal.aborted) {
           break;
@@ -153,7 +155,16 @@ export class LeaderElector {
    * Lease to expire.
    */
   async release(): Promise<void> {
-    const deadline = AbortSignal.timeout(this.renewDeadlineMs);
+    const { signal, clear } = deadline(this.renewDeadlineMs);
+    try {
+      await this.releaseBefore(signal);
+    } finally {
+      clear();
+    }
+  }
+
+  /** release()'s attempts, all within `signal`. */
+  private async releaseBefore(signal: AbortSignal): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       if (!this.observed || this.leader !== this.options.identity) return;
       const now = microTime(new Date());
@@ -162,13 +173,13 @@ export class LeaderElector {
         spec: { ...this.observed.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
       };
       try {
-        this.observed = await this.leases().replace(released, { signal: deadline });
+        this.observed = await this.leases().replace(released, { signal });
         this.observedAt = this.clock.now();
         return;
       } catch (error) {
         if (!(error instanceof ConflictError)) return this.options.onError?.(error);
         try {
-          this.observe(await this.leases().get(this.options.name, { signal: deadline }));
+          this.observe(await this.leases().get(this.options.name, { signal }));
         } catch (readError) {
           return this.options.onError?.(readError);
         }

@@ -2,11 +2,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { offlineClient, until } from "../../test/support.js";
+import { collectGarbage, deadline, offlineClient, until } from "../../test/support.js";
 import { ConfigMap } from "../core/builtins.js";
 import type { KubeObject } from "../core/objects.js";
 import { ScriptedEvents } from "../testing/scripted-events.js";
-import { Manager } from "./manager.js";
+import { CacheSyncTimeoutError, Manager } from "./manager.js";
 
 const quiet = pino({ level: "silent" });
 const cm = (name: string): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", uid: `u-${name}`, resourceVersion: "1" } });
@@ -41,6 +41,18 @@ describe("Manager (server-less)", () => {
     assert.ok(order.includes("done a"), `the reconcile in flight finished before run() resolved: ${order.join(", ")}`);
     assert.ok(order.includes("runnable stop"));
     assert.equal(manager.status.phase, "stopped");
+    await client.close();
+  });
+
+  it("a cache that never syncs fails run() at cacheSyncTimeoutMs even if the garbage collector runs meanwhile (Node 20 lost the deadline: run() hung)", { timeout: 20_000 }, async () => {
+    const scripted = new ScriptedEvents();
+    const client = offlineClient();
+    const manager = new Manager(client, { name: "m", leaderElection: false, logger: quiet, source: scripted.source, cacheSyncTimeoutMs: 300 });
+    manager.controller(ConfigMap).reconcile(async () => {});
+    const run = manager.run(new AbortController().signal);
+    await until("syncing", () => manager.status.phase === "syncing");
+    await collectGarbage();
+    await assert.rejects(deadline("run()", run, 5_000), CacheSyncTimeoutError);
     await client.close();
   });
 });

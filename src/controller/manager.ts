@@ -21,6 +21,7 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
 import type { Client } from "../client/client.js";
+import { deadline } from "../core/async.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { describeKind } from "../core/objects.js";
 import { InformerFactory, type CacheView, type EventSource, type InformerHandle, type InformerScope } from "../runtime/informer.js";
@@ -400,7 +401,7 @@ export class Manager {
       i.start();
     }
     const timeoutMs = this.options.cacheSyncTimeoutMs ?? 60_000;
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+    const syncDeadline = deadline(timeoutMs, [signal]);
     const started = performance.now();
     // Progress on a slow sync (large lists, an API server far away, a CRD still missing).
     const progress = setInterval(() => {
@@ -408,7 +409,7 @@ export class Manager {
       this.logger.info({ synced: informers.length - waiting.length, of: informers.length, waiting }, "waiting for caches to sync");
     }, 5_000);
     try {
-      await Promise.all(informers.map((i) => i.waitUntilReady(deadline)));
+      await Promise.all(informers.map((i) => i.waitUntilReady(syncDeadline.signal)));
     } catch (error) {
       if (signal.aborted) return;
       const missing = informers.filter((i) => !i.store.isReady);
@@ -425,6 +426,7 @@ export class Manager {
       throw new CacheSyncTimeoutError(`caches did not sync within ${timeoutMs} ms:\n  ${lines.join("\n  ")}`, { cause: error });
     } finally {
       clearInterval(progress);
+      syncDeadline.clear();
     }
     this.logger.info({ informers: informers.length, ms: Math.round(performance.now() - started) }, "caches synced");
   }

@@ -1,5 +1,5 @@
-// Two small promise helpers the loops share: give up on work when a signal aborts, and wait
-// for something at most so long.
+// Small helpers the loops share: give up on work when a signal aborts, wait for something at
+// most so long, and a deadline signal that cannot be lost.
 import { systemClock, type Clock } from "./clock.js";
 
 /**
@@ -38,4 +38,33 @@ export async function within(promise: Promise<unknown>, ms: number, clock: Clock
   } finally {
     timer.abort();
   }
+}
+
+/** A signal that aborts at a deadline or with any of its parents, and the means to stop its timer. */
+export interface Deadline {
+  readonly signal: AbortSignal;
+  /** Stops the timer (call when the work is over; the signal then aborts only with a parent). */
+  clear(): void;
+}
+
+/**
+ * A signal that aborts after `ms` (reason: a `TimeoutError` DOMException, as `AbortSignal.timeout`)
+ * or as soon as one of `parents` aborts (its reason). Any delay works (see `systemClock.sleep`).
+ *
+ * Why not `AbortSignal.any([...parents, AbortSignal.timeout(ms)])`: Node 20 holds a timeout
+ * signal inside a composite only weakly, so a garbage collection before it fires loses the
+ * deadline and the composite never aborts (nodejs/node#57736, fixed in Node 22). Here the timer
+ * holds its controller until it fires or `clear()` is called.
+ */
+export function deadline(ms: number, parents: readonly AbortSignal[] = [], clock: Clock = systemClock): Deadline {
+  const timeout = new AbortController();
+  const stop = new AbortController();
+  clock.sleep(ms, stop.signal).then(
+    () => timeout.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+    () => {},
+  );
+  return {
+    signal: parents.length ? AbortSignal.any([...parents, timeout.signal]) : timeout.signal,
+    clear: () => stop.abort(),
+  };
 }
