@@ -14,10 +14,39 @@ const root = join(import.meta.dirname, "..");
 // --quick: 1,000 and 10,000 objects, two repetitions, a shorter replay (about 12 minutes);
 // default: 1,000, 10,000 and 100,000 objects (and 100,000 of 2 KiB), three repetitions.
 const quick = process.argv.includes("--quick");
+// A probe (to compare a few contenders or profile one; prints, writes no docs):
+//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--reps 1] [--profile DIR]
+// --profile: the Node contenders write CPU profiles (--cpu-prof) into DIR.
+const flag = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const only = flag("--only")?.split(",");
+const profile = flag("--profile");
+if (profile) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${profile}`.trim();
 
 const cp = await startControlPlane({ onProgress: log });
 try {
   log(`control plane at ${cp.server}`);
+  if (only) {
+    const results = await sideBySide({
+      kubeconfig: cp.kubeconfigPath,
+      sizes: [[Number(flag("--objects") ?? 10_000), 200]],
+      events: 10_000,
+      reps: Number(flag("--reps") ?? 1),
+      replayEvents: 0,
+      replayAt: 0,
+      only,
+      log,
+    });
+    process.stdout.write(`${JSON.stringify(results.live, null, 1)}\n`);
+  } else await full();
+} finally {
+  await cp.stop();
+}
+
+/** The whole benchmark: every contender, every size; writes docs/benchmarks.md and docs/benchmarks/. */
+async function full(): Promise<void> {
   const client = await benchClient({ kubeconfigPath: cp.kubeconfigPath, log });
   const results = await sideBySide({
     kubeconfig: cp.kubeconfigPath,
@@ -36,8 +65,6 @@ try {
   const report = render(client) + markdown;
   writeFileSync(join(root, "docs", "benchmarks.md"), report);
   process.stdout.write(report);
-} finally {
-  await cp.stop();
 }
 
 function render(client: Measurement[]): string {
