@@ -72,7 +72,9 @@ export function goBinary(log: (line: string) => void): string {
 
 /** The contenders, in the order of the tables. */
 export function contenders(goBin: string, kopf: string | undefined): Contender[] {
-  const node = (mode: string) => (kubeconfig: string, ns: string, objects: number, events: number) => ({ file: process.execPath, args: [join(root, "bench", "workers", "node.mjs"), mode, kubeconfig, ns, String(objects), String(events)] });
+  // BENCH_NODE_ARGS: extra node flags for the Node contenders (the probe's --profile sets --cpu-prof).
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const node = (mode: string) => (kubeconfig: string, ns: string, objects: number, events: number) => ({ file: process.execPath, args: [...nodeArgs, join(root, "bench", "workers", "node.mjs"), mode, kubeconfig, ns, String(objects), String(events)] });
   const go = (mode: string, proto = false) => (kubeconfig: string, ns: string, objects: number, events: number) => ({ file: goBin, args: [mode, "-config", kubeconfig, "-namespace", ns, "-objects", String(objects), "-events", String(events), ...(proto ? ["-proto"] : [])] });
   const list: Contender[] = [
     { id: "node-raw", label: "raw reader, Node (floor)", runtime: "node", floor: true, command: node("raw") },
@@ -179,6 +181,15 @@ const killGroup = (pid: number) => {
     // gone
   }
 };
+/** Done: SIGTERM first (a Node contender run with --cpu-prof writes its profile on the way out), SIGKILL 3 s later. */
+const stopGroup = (pid: number) => {
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  setTimeout(() => killGroup(pid), 3_000).unref();
+};
 process.on("exit", () => live.forEach(killGroup));
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
@@ -230,7 +241,7 @@ export function runOnce(
         // Done and synced (in a replay, "done" may come first): read the peak, stop it.
         if (done && partial.rssAfterSyncMiB !== undefined && partial.peakRssMiB === undefined) {
           Object.assign(partial, done, { peakRssMiB: procStatus(pid).hwm });
-          killGroup(pid);
+          stopGroup(pid);
         }
       }
     });

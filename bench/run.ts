@@ -23,7 +23,7 @@ const flag = (name: string) => {
 };
 const only = flag("--only")?.split(",");
 const profile = flag("--profile");
-if (profile) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${profile}`.trim();
+if (profile) process.env.BENCH_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profile}`;
 
 const cp = await startControlPlane({ onProgress: log });
 try {

@@ -17,6 +17,8 @@ const objects = Number(objectsArg);
 const wanted = Number(eventsArg);
 const latencies = [];
 
+// Asked to stop (the harness, once done): exit normally, so a --cpu-prof profile is written.
+process.on("SIGTERM", () => process.exit(0));
 const say = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 function synced(count) {
   if (count !== objects) throw new Error(`${mode} synced ${count} objects, expected ${objects}`);
