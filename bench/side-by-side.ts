@@ -2,7 +2,7 @@
 // plane at several sizes, then against the replayed stream; medians and ratios; results JSON,
 // markdown and SVG charts. Called by bench/run.ts (`npm run bench`, `npm run bench -- --quick`).
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus, homedir, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, Namespace } from "../src/index.js";
@@ -243,6 +243,9 @@ export function renderSideBySide(res: Results, list: Contender[]): { markdown: s
     lines.push("### Runs that did not finish", "", "Left out of the medians above:", "", ...res.failures.map((f) => `- ${f.stage}, ${label(f.contender)}, repetition ${f.rep}: ${f.error}`), "");
   }
   lines.push("### Import", "", `\`import("kubeloop")\` (dist/) in a fresh Node process: ${fmt(median(res.importMs))} ms, +${fmt(median(res.importRssMiB))} MiB RSS (median of ${res.importMs.length}).`, "");
+  lines.push(...goals(res, sizes, label, floorOf));
+  const findings = join(root, "bench", "findings.md");
+  if (existsSync(findings)) lines.push(readFileSync(findings, "utf8").trim(), "");
   lines.push("Reproduce: `npm run bench` (1,000, 10,000 and 100,000 objects, and 100,000 of 2 KiB; three repetitions) or `npm run bench -- --quick` (1,000 and 10,000 objects, two repetitions; about 25 minutes on this machine). `node --import tsx bench/report.ts` re-renders this section and the charts from the JSON.", "");
   const charts: Record<string, string> = {};
   const ten = byContender(res.live, 10_000, 200);
@@ -254,6 +257,56 @@ export function renderSideBySide(res: Results, list: Contender[]): { markdown: s
   if (rm.size) charts["benchmarks-replay.svg"] = barChart("Replay ceiling (events/s, higher is better)", [...rm].map(([id, runs]) => [label(id), med(runs, (r) => (1000 * eventsOf(res, r)) / r.eventsMs)]));
   if (Object.keys(charts).length) lines.push(...Object.keys(charts).map((f) => `![${f}](benchmarks/${f})`), "");
   return { markdown: lines.join("\n"), charts };
+}
+
+/**
+ * Issue 17's goals, each checked against this run's figures: the figure on both sides and
+ * whether it is met (a goal a run has no figure for says so).
+ */
+function goals(res: Results, sizes: [number, number][], label: (id: string) => string, floorOf: (id: string) => string | undefined): string[] {
+  const rows: string[] = [];
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? "no figure" : ok ? "met" : "not met");
+  const row = (goal: string, ours: number, theirs: number, unit: string, lowerIsBetter: boolean, digits = 0) => {
+    const known = Number.isFinite(ours) && Number.isFinite(theirs);
+    rows.push(`| ${goal} | ${fmt(ours, digits)} ${unit} | ${fmt(theirs, digits)} ${unit} | ${known ? `×${(ours / theirs).toFixed(2)}` : "–"} | ${verdict(known ? (lowerIsBetter ? ours <= theirs : ours >= theirs) : undefined)} |`);
+  };
+  const live = (id: string, n: number, b: number, f: Figure) => med(res.live.filter((r) => r.contender === id && r.objects === n && r.bytes === b), f);
+  const aboveFloor = (id: string, n: number, b: number) => live(id, n, b, (r) => r.cpuMicrosPerEvent) - live(floorOf(id) ?? "", n, b, (r) => r.cpuMicrosPerEvent);
+  const perObject = (id: string, from: number, to: number) => ((live(id, to, 200, (r) => r.rssAfterSyncMiB) - live(id, from, 200, (r) => r.rssAfterSyncMiB)) * 1024) / (to - from);
+  const replay = (id: string) => med(res.replay.filter((r) => r.contender === id), (r) => (r.eventsMs > 0 ? (1000 * res.replayEvents) / r.eventsMs : NaN));
+  for (const [n, b] of sizes) {
+    const at = `${n.toLocaleString("en")} × ${b} B`;
+    row(`CPU per event above the floor ≤ client-go's (${at})`, aboveFloor("kubeloop-watch", n, b), aboveFloor("client-go", n, b), "µs", true, 1);
+    row(`… controller ≤ controller-runtime's (${at})`, aboveFloor("kubeloop-controller", n, b), aboveFloor("controller-runtime", n, b), "µs", true, 1);
+    row(`start → synced ≤ client-go's (${at})`, live("kubeloop-watch", n, b, (r) => r.startToSyncedMs), live("client-go", n, b, (r) => r.startToSyncedMs), "ms", true);
+  }
+  for (const [from, to] of [[1_000, 10_000], [10_000, 100_000]] as const) {
+    row(`RSS per cached object ≤ client-go's (${from.toLocaleString("en")} → ${to.toLocaleString("en")})`, perObject("kubeloop-watch", from, to), perObject("client-go", from, to), "KiB", true, 2);
+  }
+  const importMs = res.importMs.length ? median(res.importMs) : NaN;
+  rows.push(`| import ≤ 100 ms (\`import("kubeloop")\`, before any start) | ${fmt(importMs)} ms | 100 ms | – | ${verdict(Number.isFinite(importMs) ? importMs <= 100 : undefined)} |`);
+  row("replay ceiling ≥ client-go's (watch+store)", replay("kubeloop-watch"), replay("client-go"), "events/s", false);
+  row("replay ceiling ≥ controller-runtime's (controller)", replay("kubeloop-controller"), replay("controller-runtime"), "events/s", false);
+  const handlers = sizes.find(([n]) => n === 1_000);
+  if (handlers) row("handlers: CPU per handled change ≤ 0.2 × kopf's", live("kubeloop-handlers", 1_000, 200, (r) => r.cpuMicrosPerEvent), 0.2 * live("kopf-handlers", 1_000, 200, (r) => r.cpuMicrosPerEvent), "µs", true, 1);
+  rows.push("| handlers ≥ 5 × kopf's rate in the replay ceiling | – | – | – | no figure: handlers write their progress, which a replay cannot take |");
+  for (const [n, b] of sizes) {
+    const at = `${n.toLocaleString("en")} × ${b} B`;
+    row(`≥ client-node: start → synced (${at})`, live("kubeloop-watch", n, b, (r) => r.startToSyncedMs), live("client-node", n, b, (r) => r.startToSyncedMs), "ms", true);
+    row(`≥ client-node: RSS after sync (${at})`, live("kubeloop-watch", n, b, (r) => r.rssAfterSyncMiB), live("client-node", n, b, (r) => r.rssAfterSyncMiB), "MiB", true);
+    row(`≥ client-node: CPU per event (${at})`, live("kubeloop-watch", n, b, (r) => r.cpuMicrosPerEvent), live("client-node", n, b, (r) => r.cpuMicrosPerEvent), "µs", true, 1);
+  }
+  row("≥ client-node: replay ceiling", replay("kubeloop-watch"), replay("client-node"), "events/s", false);
+  return [
+    "### Against the goals",
+    "",
+    `The goals of issue 17 (a benchmark, not a test), checked against this run: kubeloop's figure, the reference's (${label("client-go")}, ${label("controller-runtime")}, kopf, ${label("client-node")}), their ratio.`,
+    "",
+    "| goal | kubeloop | reference | ratio | |",
+    "| --- | ---: | ---: | ---: | --- |",
+    ...rows,
+    "",
+  ];
 }
 
 /** Events a replay run counted (every replay run reads the same number). */
