@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import * as YAML from "yaml";
+import { yaml } from "../core/yaml.js";
 
 /** Raised for unusable configuration. The message names the file and the field. */
 export class ConfigError extends Error {
@@ -244,7 +244,7 @@ function parseFile(file: string): Record<string, unknown> {
   const text = readText(file, {});
   let doc: unknown;
   try {
-    doc = YAML.parse(text);
+    doc = yaml().parse(text);
   } catch (error) {
     throw new ConfigError("Invalid", `is not valid YAML: ${(error as Error).message}`, { file, cause: error });
   }

@@ -2,7 +2,11 @@
 // alerts for (controller_runtime_reconcile_*, workqueue_*, leader_election_master_status),
 // fed by the Manager's observer hooks. Each Metrics has its own prom-client Registry: no
 // global state, two operators in one process do not collide.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+//
+// prom-client is loaded when the first Metrics is made, not when kubeloop is imported: a program
+// that only uses the client or watches pays nothing for it (~25 ms and ~10 MiB at import).
+import { createRequire } from "node:module";
+import type * as PromClient from "prom-client";
 import type { ManagerObserver } from "../controller/manager.js";
 import type { ReconcileResult } from "../controller/reconcile.js";
 import type { WorkQueueHooks } from "../runtime/queue.js";
@@ -18,9 +22,15 @@ export interface MetricsOptions {
 const RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60];
 const QUEUE_BUCKETS = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000];
 
+let promClient: typeof PromClient | undefined;
+const loadPromClient = (): typeof PromClient => (promClient ??= createRequire(import.meta.url)("prom-client") as typeof PromClient);
+type Counter<L extends string> = PromClient.Counter<L>;
+type Gauge<L extends string> = PromClient.Gauge<L>;
+type Histogram<L extends string> = PromClient.Histogram<L>;
+
 /** The metrics of one operator, and the observer that feeds them. */
 export class Metrics {
-  readonly registry = new Registry();
+  readonly registry: PromClient.Registry;
   private readonly reconcileTotal: Counter<"controller" | "result">;
   private readonly reconcileErrors: Counter<"controller">;
   private readonly terminalErrors: Counter<"controller">;
@@ -40,6 +50,8 @@ export class Metrics {
   private readonly depths = new Map<string, () => number>();
 
   constructor(options: MetricsOptions = {}) {
+    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = loadPromClient();
+    this.registry = new Registry();
     const registers = [this.registry];
     this.reconcileTotal = new Counter({ name: "controller_runtime_reconcile_total", help: "Total number of reconciliations per controller", labelNames: ["controller", "result"], registers });
     this.reconcileErrors = new Counter({ name: "controller_runtime_reconcile_errors_total", help: "Total number of reconciliation errors per controller", labelNames: ["controller"], registers });
