@@ -39,6 +39,10 @@ import { Action, ReconcileTimeoutError, type ErrorPolicy, type ObjectRef, type R
 import type { ControllerOptions, ControllerSpec, Source, StopResult } from "./spec.js";
 
 /** The default error policy: a TerminalError waits for a change, anything else backs off. */
+
+/** Longest run of reconciles a worker does without letting the event loop turn (see work()). */
+const YIELD_AFTER_MS = 10;
+
 export const defaultErrorPolicy: ErrorPolicy = (error) => (error instanceof TerminalError ? Action.awaitChange() : Action.backoff());
 
 /**
@@ -217,10 +221,20 @@ export class Controller<T extends KubeObject> {
   }
 
   private async work(): Promise<void> {
+    let since = performance.now();
     for (;;) {
+      const idle = this.queue.length === 0;
       const key = await this.queue.get();
       if (key === undefined) return;
+      if (idle) since = performance.now(); // it waited: the event loop turned meanwhile
       if (!(await this.process(key))) return; // abandoned: the queue is shut down anyway
+      // Reconciles that never wait on I/O (a no-op, a cache read) chain promise after promise:
+      // nothing else would run (no socket read, no timer such as the Lease renewal) until the
+      // whole backlog is done. Past YIELD_AFTER_MS of such work, let the event loop turn.
+      if (performance.now() - since >= YIELD_AFTER_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        since = performance.now();
+      }
     }
   }
 
