@@ -30,6 +30,30 @@ function setup(objects: KubeObject[]) {
 }
 
 describe("reconcile loop", () => {
+  it("16 reconciles in flight at once raise no MaxListenersExceededWarning (it read as a leak in users' logs)", { timeout: 20_000 }, async () => {
+    const { client, informers } = setup(Array.from({ length: 16 }, (_, i) => cm(`w${i}`)));
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    const release: (() => void)[] = [];
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet, reconcileTimeoutMs: 60_000 })
+      .concurrency(16)
+      .reconcile(() => new Promise<void>((r) => release.push(r)));
+    try {
+      await c.start();
+      await until("16 in flight", () => release.length === 16);
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      for (const r of release) r();
+      await c.stop(1_000);
+    } finally {
+      process.off("warning", onWarning);
+      await informers.stop();
+      await client.close();
+    }
+    assert.deepEqual(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning")), []);
+  });
+
   it("a backlog of quick reconciles does not starve the event loop: timers and I/O run while it drains", { timeout: 60_000 }, async () => {
     // 20,000 objects listed at once, each reconciled without awaiting anything: the workers
     // resolve promise after promise, and without yielding, no timer (a Lease renewal) and no

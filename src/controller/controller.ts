@@ -20,6 +20,7 @@
 // no further key is started; reconciles in flight finish, or at the deadline get their signal
 // aborted and, if they still do not return within `unwindMs`, are abandoned (counted in the
 // result of `stop()`; JavaScript cannot kill them, so the host should exit).
+import { setMaxListeners } from "node:events";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
@@ -39,6 +40,9 @@ import { Action, ReconcileTimeoutError, type ErrorPolicy, type ObjectRef, type R
 import type { ControllerOptions, ControllerSpec, Source, StopResult } from "./spec.js";
 
 /** The default error policy: a TerminalError waits for a change, anything else backs off. */
+
+/** Why a reconcile's timers stop (one reason for all: `abort()` without one makes a DOMException each time). */
+const RECONCILE_ENDED = new Error("reconcile ended");
 
 /** Longest run of reconciles a worker does without letting the event loop turn (see work()). */
 const YIELD_AFTER_MS = 10;
@@ -92,6 +96,9 @@ export class Controller<T extends KubeObject> {
     this.filters = spec.eventFilters ?? [];
     this.options = options;
     this.name = options.name ?? kind.kind.toLowerCase();
+    // Each reconcile in flight listens on these (at most `concurrency` at once): more than
+    // Node's default of 10 is expected, not a leak.
+    setMaxListeners((options.concurrency ?? 1) + 10, this.abandon.signal, this.stopping.signal);
     const depth = () => this.queue.length;
     const hooks = options.observer?.queue?.(this.name, depth);
     this.queue = new WorkQueue({ ...options.queue, ...(hooks ? { hooks } : {}) });
@@ -284,10 +291,11 @@ export class Controller<T extends KubeObject> {
   private guard(key: string, logger: Logger): { signal: AbortSignal; ended: () => void } {
     const timeout = new AbortController();
     const signal = AbortSignal.any([this.stopping.signal, timeout.signal]);
-    const timers = new AbortController();
+    // Made only when a timer is armed (most reconciles arm none: no timeout, never aborted).
+    let timers: AbortController | undefined;
     const timeoutMs = this.options.reconcileTimeoutMs;
     if (timeoutMs) {
-      this.clock.sleep(timeoutMs, timers.signal).then(
+      this.clock.sleep(timeoutMs, (timers ??= new AbortController()).signal).then(
         () => timeout.abort(new ReconcileTimeoutError(`reconcile of ${key} took longer than ${timeoutMs} ms`)),
         () => {},
       );
@@ -295,7 +303,7 @@ export class Controller<T extends KubeObject> {
     let stuck = false;
     const onAbort = () => {
       const afterMs = this.options.stuckAfterMs ?? 10_000;
-      this.clock.sleep(afterMs, timers.signal).then(
+      this.clock.sleep(afterMs, (timers ??= new AbortController()).signal).then(
         () => {
           stuck = true;
           logger.warn({ afterMs }, "reconcile still running long after its signal aborted: it ignores ctx.signal (the key stays with it)");
@@ -306,7 +314,7 @@ export class Controller<T extends KubeObject> {
     };
     signal.addEventListener("abort", onAbort, { once: true });
     const ended = () => {
-      timers.abort();
+      timers?.abort(RECONCILE_ENDED);
       signal.removeEventListener("abort", onAbort);
       if (stuck) this.options.observer?.stuck?.(this.name, -1);
     };
