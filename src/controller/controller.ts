@@ -289,12 +289,13 @@ export class Controller<T extends KubeObject> {
    * still running `stuckAfterMs` after the signal aborted is reported. `ended` stops the timers.
    */
   private guard(key: string, logger: Logger): { signal: AbortSignal; ended: () => void } {
-    const timeout = new AbortController();
-    const signal = AbortSignal.any([this.stopping.signal, timeout.signal]);
+    const timeoutMs = this.options.reconcileTimeoutMs;
+    // Without a timeout only a shutdown aborts the reconcile: the controller's own signal is it.
+    const timeout = timeoutMs ? new AbortController() : undefined;
+    const signal = timeout ? AbortSignal.any([this.stopping.signal, timeout.signal]) : this.stopping.signal;
     // Made only when a timer is armed (most reconciles arm none: no timeout, never aborted).
     let timers: AbortController | undefined;
-    const timeoutMs = this.options.reconcileTimeoutMs;
-    if (timeoutMs) {
+    if (timeout && timeoutMs) {
       this.clock.sleep(timeoutMs, (timers ??= new AbortController()).signal).then(
         () => timeout.abort(new ReconcileTimeoutError(`reconcile of ${key} took longer than ${timeoutMs} ms`)),
         () => {},

@@ -328,14 +328,18 @@ export class Processor {
     // the finalizer) until it really returns.
     const timeoutMs = handler.options.timeoutMs;
     const deadline = timeoutMs ? Date.parse(startedIso) + timeoutMs : undefined;
-    const timedOut = new AbortController();
     const timeoutError = () => new HandlerTimeoutError(`timed out after ${timeoutMs} ms`);
-    const stopTimer = new AbortController();
+    // Without a timeout the reconcile's signal is the handler's (AbortSignal.any costs more than the handler call itself).
+    let signal = ctx.signal;
+    let stopTimer: AbortController | undefined;
+    let timedOut: AbortController | undefined;
     if (deadline !== undefined) {
       if (Date.now() >= deadline) return this.failed(object, handler, startedIso, retries, timeoutError());
-      (this.o.clock ?? systemClock).sleep(deadline - Date.now(), stopTimer.signal).then(() => timedOut.abort(timeoutError()), () => {});
+      timedOut = new AbortController();
+      stopTimer = new AbortController();
+      (this.o.clock ?? systemClock).sleep(deadline - Date.now(), stopTimer.signal).then(() => timedOut?.abort(timeoutError()), () => {});
+      signal = AbortSignal.any([ctx.signal, timedOut.signal]);
     }
-    const signal = AbortSignal.any([ctx.signal, timedOut.signal]);
     const hctx = handlerContext(object, {
       cause,
       old: step.old,
@@ -357,7 +361,7 @@ export class Processor {
     };
     try {
       const result = await Promise.resolve().then(() => handler.fn(hctx));
-      if (timedOut.signal.aborted) throw timeoutError(); // it gave up (or finished) only after its deadline
+      if (timedOut?.signal.aborted) throw timeoutError(); // it gave up (or finished) only after its deadline
       // The typed patch is written as plain JSON.
       const own: Outcome = { next: { started: startedIso, retries, success: true }, result, patch: patch as unknown as Record<string, unknown>, done: true };
       if (declared.length) return await this.runChildren(object, cause, step, own, declared, ctx);
@@ -365,10 +369,10 @@ export class Processor {
       return own;
     } catch (caught) {
       if (ctx.signal.aborted) throw caught; // the operator is stopping: record nothing, the next one retries
-      const error = timedOut.signal.aborted && !(caught instanceof HandlerTimeoutError) ? timeoutError() : caught;
+      const error = timedOut?.signal.aborted && !(caught instanceof HandlerTimeoutError) ? timeoutError() : caught;
       return this.retryOrFail(object, handler, startedIso, retries, error, deadline);
     } finally {
-      stopTimer.abort();
+      stopTimer?.abort();
     }
   }
 
