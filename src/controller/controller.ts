@@ -39,14 +39,13 @@ import type { Predicate } from "./predicates.js";
 import { Action, ReconcileTimeoutError, type ErrorPolicy, type ObjectRef, type ReconcileContext, type Reconciler } from "./reconcile.js";
 import type { ControllerOptions, ControllerSpec, Source, StopResult } from "./spec.js";
 
-/** The default error policy: a TerminalError waits for a change, anything else backs off. */
-
 /** Why a reconcile's timers stop (one reason for all: `abort()` without one makes a DOMException each time). */
 const RECONCILE_ENDED = new Error("reconcile ended");
 
 /** Longest run of reconciles a worker does without letting the event loop turn (see work()). */
 const YIELD_AFTER_MS = 10;
 
+/** The default error policy: a TerminalError waits for a change, anything else backs off. */
 export const defaultErrorPolicy: ErrorPolicy = (error) => (error instanceof TerminalError ? Action.awaitChange() : Action.backoff());
 
 /**
@@ -68,6 +67,8 @@ export class Controller<T extends KubeObject> {
   private readonly stopping = new AbortController();
   /** Aborted when reconciles that ignore their signal are given up on (the workers stop waiting). */
   private readonly abandon = new AbortController();
+  /** The signals of the reconciles in flight (stop() aborts them with `stopping`). */
+  private readonly running = new Set<AbortController>();
   private readonly clock: Clock;
   private ownNamespaced = true;
   /** Whether the informers are this controller's own (not a factory shared with others). */
@@ -96,9 +97,9 @@ export class Controller<T extends KubeObject> {
     this.filters = spec.eventFilters ?? [];
     this.options = options;
     this.name = options.name ?? kind.kind.toLowerCase();
-    // Each reconcile in flight listens on these (at most `concurrency` at once): more than
-    // Node's default of 10 is expected, not a leak.
-    setMaxListeners((options.concurrency ?? 1) + 10, this.abandon.signal, this.stopping.signal);
+    // Each reconcile in flight listens on it (at most `concurrency` at once): more than Node's
+    // default of 10 is expected, not a leak.
+    setMaxListeners((options.concurrency ?? 1) + 10, this.abandon.signal);
     const depth = () => this.queue.length;
     const hooks = options.observer?.queue?.(this.name, depth);
     this.queue = new WorkQueue({ ...options.queue, ...(hooks ? { hooks } : {}) });
@@ -199,7 +200,9 @@ export class Controller<T extends KubeObject> {
     for (const u of this.unsubscribe.splice(0)) u();
     this.queue.shutDown();
     const abort = (why: string) => {
-      if (!this.stopping.signal.aborted) this.stopping.abort(new Error(`controller ${this.name} stopped: ${why}`));
+      if (this.stopping.signal.aborted) return;
+      this.stopping.abort(new Error(`controller ${this.name} stopped: ${why}`));
+      for (const running of this.running) running.abort(this.stopping.signal.reason);
     };
     const onHurry = () => abort("leadership lost");
     if (hurry?.aborted) onHurry();
@@ -289,15 +292,19 @@ export class Controller<T extends KubeObject> {
    * still running `stuckAfterMs` after the signal aborted is reported. `ended` stops the timers.
    */
   private guard(key: string, logger: Logger): { signal: AbortSignal; ended: () => void } {
-    const timeoutMs = this.options.reconcileTimeoutMs;
-    // Without a timeout only a shutdown aborts the reconcile: the controller's own signal is it.
-    const timeout = timeoutMs ? new AbortController() : undefined;
-    const signal = timeout ? AbortSignal.any([this.stopping.signal, timeout.signal]) : this.stopping.signal;
+    // One controller per reconcile, aborted by stop() (see `running`) or by its timeout: its own
+    // signal, so listeners a reconcile leaves on it go with it. (Not AbortSignal.any() of the
+    // stop and timeout signals: that cost more than a no-op reconcile.)
+    const own = new AbortController();
+    if (this.stopping.signal.aborted) own.abort(this.stopping.signal.reason);
+    this.running.add(own);
+    const signal = own.signal;
     // Made only when a timer is armed (most reconciles arm none: no timeout, never aborted).
     let timers: AbortController | undefined;
-    if (timeout && timeoutMs) {
+    const timeoutMs = this.options.reconcileTimeoutMs;
+    if (timeoutMs) {
       this.clock.sleep(timeoutMs, (timers ??= new AbortController()).signal).then(
-        () => timeout.abort(new ReconcileTimeoutError(`reconcile of ${key} took longer than ${timeoutMs} ms`)),
+        () => own.abort(new ReconcileTimeoutError(`reconcile of ${key} took longer than ${timeoutMs} ms`)),
         () => {},
       );
     }
@@ -315,6 +322,7 @@ export class Controller<T extends KubeObject> {
     };
     signal.addEventListener("abort", onAbort, { once: true });
     const ended = () => {
+      this.running.delete(own);
       timers?.abort(RECONCILE_ENDED);
       signal.removeEventListener("abort", onAbort);
       if (stuck) this.options.observer?.stuck?.(this.name, -1);
