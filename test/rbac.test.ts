@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { Client, ConfigMap, Event, Lease, Operator, Role, RoleBinding, ServiceAccount } from "../src/index.js";
-import { deadline } from "./support.js";
+import { settleWithin } from "./support.js";
 import { createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, tokenKubeconfig, type Identity } from "./helpers.js";
 
 let admin: Client;
@@ -99,7 +99,7 @@ describe("least-privilege RBAC", () => {
           (e: unknown) => e,
         );
       // Well within the test's timeout, so a hang says where the operator was.
-      const error = await deadline("run()", outcome, 40_000).catch((e: Error) => assert.fail(`${e.message}; the operator's last log lines:\n${lines.slice(-15).join("")}`));
+      const error = await settleWithin("run()", outcome, 40_000).catch((e: Error) => assert.fail(`${e.message}; the operator's last log lines:\n${lines.slice(-15).join("")}`));
       assert.ok(error instanceof Error, "run() rejects");
       const text = `${error.message} ${error.cause instanceof Error ? error.cause.message : ""}`;
       t.diagnostic(text);

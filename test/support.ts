@@ -37,7 +37,7 @@ export async function collectGarbage(): Promise<void> {
 }
 
 /** Settles like `work`, or rejects naming `what` after `ms` (a test's own deadline, shorter than its timeout, so it can say what hung). */
-export async function deadline<R>(what: string, work: Promise<R>, ms: number): Promise<R> {
+export async function settleWithin<R>(what: string, work: Promise<R>, ms: number): Promise<R> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms)))]);

@@ -9,7 +9,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { yaml } from "../core/yaml.js";
+import type * as Yaml from "yaml";
+import { onFirstUse } from "../core/lazy.js";
+
+/** The yaml library, loaded on first use (an operator in-cluster never reads YAML). */
+const yaml = onFirstUse<typeof Yaml>("yaml");
 
 /** Raised for unusable configuration. The message names the file and the field. */
 export class ConfigError extends Error {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { collectGarbage, deadline, offlineClient, until } from "../../test/support.js";
+import { collectGarbage, offlineClient, settleWithin, until } from "../../test/support.js";
 import { ConfigMap } from "../core/builtins.js";
 import type { KubeObject } from "../core/objects.js";
 import { ScriptedEvents } from "../testing/scripted-events.js";
@@ -52,7 +52,7 @@ describe("Manager (server-less)", () => {
     const run = manager.run(new AbortController().signal);
     await until("syncing", () => manager.status.phase === "syncing");
     await collectGarbage();
-    await assert.rejects(deadline("run()", run, 5_000), CacheSyncTimeoutError);
+    await assert.rejects(settleWithin("run()", run, 5_000), CacheSyncTimeoutError);
     await client.close();
   });
 });

@@ -5,8 +5,12 @@
 import type * as apps from "kubernetes-types/apps/v1.js";
 import type * as core from "kubernetes-types/core/v1.js";
 import type * as policy from "kubernetes-types/policy/v1.js";
-import { yaml } from "../core/yaml.js";
+import type * as Yaml from "yaml";
+import { onFirstUse } from "../core/lazy.js";
 import { WEBHOOK_CERT_DIR } from "./webhooks.js";
+
+/** The yaml library, loaded on first use (an operator in-cluster never reads YAML). */
+const yaml = onFirstUse<typeof Yaml>("yaml");
 
 export interface DeployOptions {
   /** The operator's name (Deployment, Service, ServiceAccount). */

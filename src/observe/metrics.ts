@@ -4,9 +4,9 @@
 // global state, two operators in one process do not collide.
 //
 // prom-client is loaded when the first Metrics is made, not when kubeloop is imported: a program
-// that only uses the client or watches pays nothing for it (~25 ms and ~10 MiB at import).
-import { createRequire } from "node:module";
+// that only uses the client or watches does not load it.
 import type * as PromClient from "prom-client";
+import { onFirstUse } from "../core/lazy.js";
 import type { ManagerObserver } from "../controller/manager.js";
 import type { ReconcileResult } from "../controller/reconcile.js";
 import type { WorkQueueHooks } from "../runtime/queue.js";
@@ -22,8 +22,7 @@ export interface MetricsOptions {
 const RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60];
 const QUEUE_BUCKETS = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000];
 
-let promClient: typeof PromClient | undefined;
-const loadPromClient = (): typeof PromClient => (promClient ??= createRequire(import.meta.url)("prom-client") as typeof PromClient);
+const loadPromClient = onFirstUse<typeof PromClient>("prom-client");
 type Counter<L extends string> = PromClient.Counter<L>;
 type Gauge<L extends string> = PromClient.Gauge<L>;
 type Histogram<L extends string> = PromClient.Histogram<L>;
