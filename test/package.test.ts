@@ -53,6 +53,24 @@ describe("the npm package", () => {
     const { stdout: help } = await run("npx", ["--no-install", "kubeloop", "help"], { cwd: project });
     assert.match(help, /control-plane start/);
 
+    // The bundle: every chunk loads (the webhook certificates' chunk is otherwise loaded only
+    // when an operator serves webhooks), and the licences of the bundled packages ship with it.
+    writeFileSync(
+      join(project, "chunks.mjs"),
+      `import { readdirSync } from "node:fs";
+       const dir = new URL("./node_modules/kubeloop/dist/chunks/", import.meta.url);
+       const files = readdirSync(dir).filter((f) => f.endsWith(".js"));
+       for (const f of files) await import(new URL(f, dir).href);
+       const { createCertificateAuthority } = await import(new URL(files.find((f) => f.startsWith("pki-")), dir).href);
+       const ca = await createCertificateAuthority("package-test");
+       console.log(JSON.stringify({ chunks: files.length, ca: ca.certificate.split("\\n")[0] }));`,
+    );
+    const chunks = JSON.parse((await run(process.execPath, ["chunks.mjs"], { cwd: project })).stdout.trim());
+    assert.ok(chunks.chunks > 1, "shared code is split into chunks");
+    assert.equal(chunks.ca, "-----BEGIN CERTIFICATE-----");
+    const notices = readFileSync(join(project, "node_modules/kubeloop/dist/THIRD-PARTY-NOTICES.md"), "utf8");
+    for (const bundled of ["undici", "pino", "@sinclair/typebox", "@peculiar/x509"]) assert.match(notices, new RegExp(`^## ${bundled} `, "m"));
+
     writeFileSync(join(project, "private.mjs"), `await import("kubeloop/dist/core/pki.js");`);
     await assert.rejects(run(process.execPath, ["private.mjs"], { cwd: project }), /ERR_PACKAGE_PATH_NOT_EXPORTED/);
 

@@ -3,11 +3,11 @@
 // process, restarting it whenever a file next to it changes; prints how to reach the cluster.
 import { spawn, type ChildProcess } from "node:child_process";
 import { watch } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
 import { Client } from "../client/client.js";
+import { packageRoot } from "../core/package.js";
 import { holdDevOverride } from "./dev-override.js";
 import { loadOperator } from "./load.js";
 
@@ -54,7 +54,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   process.stdout.write(`KUBECONFIG=${kubeconfig}\n`);
   say(`play with it: kubectl --kubeconfig ${kubeconfig} get all,events -A`);
 
-  const bin = fileURLToPath(new URL("../../bin/kubeloop.mjs", import.meta.url));
+  const bin = join(packageRoot(), "bin", "kubeloop.mjs");
   let child: ChildProcess | undefined;
   let stopping = false;
   let generation = 0;

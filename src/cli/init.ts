@@ -5,7 +5,7 @@
 // (`file:` dependency), which must be an installed or built package (it has dist/).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../core/package.js";
 
 export const USAGE = "usage: kubeloop init <dir>   (creates dir with operator.ts, a test, package.json, tsconfig.json)\n";
 
@@ -17,7 +17,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const target = resolve(dir);
   if (existsSync(target) && readdirSync(target).length > 0) throw new Error(`${dir} exists and is not empty`);
-  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const root = packageRoot();
   if (!existsSync(join(root, "dist", "index.js"))) {
     throw new Error(`kubeloop at ${root} is a source checkout without dist/: run \`npm run build\` there first (a project needs the built package)`);
   }

@@ -3,10 +3,10 @@
 // Node, so they load synchronously where they are needed.
 import { createRequire } from "node:module";
 
-const require = createRequire(import.meta.url);
+const load = createRequire(import.meta.url);
 
 /** A getter that loads the CommonJS module `name` on its first call and returns it ever after. */
 export function onFirstUse<M>(name: string): () => M {
   let loaded: M | undefined;
-  return () => (loaded ??= require(name) as M);
+  return () => (loaded ??= load(name) as M);
 }

@@ -6,8 +6,8 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, promises as fs } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
+import { packageRoot } from "../../core/package.js";
 import { ControlPlaneError } from "./errors.js";
 import { releasePidLock, tryPidLock } from "./pid-lock.js";
 import { isAlive } from "./supervisor.js";
@@ -42,9 +42,9 @@ export interface BuildOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The controlplane/ directory shipped with this package (same depth from src/ and dist/). */
+/** The controlplane/ directory shipped with this package. */
 export function packagedSourceDir(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), "../../../controlplane");
+  return join(packageRoot(), "controlplane");
 }
 
 /** The default cache root, derived from an environment (not read from process.env here). */
