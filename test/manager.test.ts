@@ -2,10 +2,12 @@
 // error for a kind that is not installed, graceful shutdown finishing reconciles in flight,
 // read-your-own-writes, event series, finalizers guarded against concurrent writers.
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { Action, CacheSyncTimeoutError, Client, ConfigMap, CustomResourceDefinition, Event, Namespace, Operator, addFinalizer, kindOf, removeFinalizer, type RunningOperator } from "../src/index.js";
 import { EventRecorder, Manager } from "../src/runtime.js";
+import { DevOverride } from "../src/controller/dev-pause.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: "silent" });
@@ -84,6 +86,28 @@ describe("manager", () => {
       return true;
     });
     assert.equal(manager.status.phase, "failed");
+  });
+
+  it("leaves no listener on its run signal per dev pause (six pauses and resumes)", { timeout: 120_000 }, async () => {
+    const ns = await namespace();
+    const manager = new Manager(client, { name: "pauses", logger: quiet, leaderElection: { namespace: ns, leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 200 } });
+    manager.controller(ConfigMap).withOptions({ scope: { namespace: ns } }).reconcile(async () => {});
+    const stop = new AbortController();
+    const done = manager.run(stop.signal);
+    try {
+      await eventually("leading", async () => manager.status.phase === "leading");
+      const listening = getEventListeners(stop.signal, "abort").length;
+      for (let i = 0; i < 6; i++) {
+        const dev = await DevOverride.take(client, { namespace: ns, name: "pauses-dev" }, { leaderLease: { namespace: ns, name: "pauses-leader" }, leaseDurationMs: 3_000, renewMs: 500 });
+        assert.equal(manager.status.phase, "paused");
+        await dev.release();
+        await eventually(`acting again after pause ${i + 1}`, async () => manager.status.phase === "leading");
+      }
+      assert.equal(getEventListeners(stop.signal, "abort").length, listening, "listeners on the run signal after six pauses");
+    } finally {
+      stop.abort();
+      await done;
+    }
   });
 
   it("on shutdown stops taking work and lets reconciles in flight finish", { timeout: 60_000 }, async () => {

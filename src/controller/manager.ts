@@ -287,7 +287,7 @@ export class Manager {
         this.state = { ...this.state, phase: "leading", leadershipSettled: true, pausedBy: undefined, ...(this.elector ? { leader: this.identity } : {}) };
         await this.startRunnables(signal, true);
         const watching = new AbortController();
-        const outcome = await Promise.race([aborted(signal), ...(end ? [end] : []), ...(this.pause ? [this.pause.until("held", watching.signal).then(() => "paused" as const, () => "aborted" as const)] : [])]);
+        const outcome = await Promise.race([aborted(signal, watching.signal), ...(end ? [end] : []), ...(this.pause ? [this.pause.until("held", watching.signal).then(() => "paused" as const, () => "aborted" as const)] : [])]);
         watching.abort();
         if (outcome === "lost") await this.onLeadershipLost();
         if (outcome !== "paused") break;
@@ -451,7 +451,7 @@ export class Manager {
     const watching = new AbortController();
     const outcome = await Promise.race([
       pause.until("free", AbortSignal.any([signal, watching.signal])).then(() => "resumed" as const, () => "aborted" as const),
-      aborted(signal),
+      aborted(signal, watching.signal),
       ...(end ? [end.then((o) => (o === "lost" ? ("lost" as const) : ("aborted" as const)))] : []),
     ]);
     watching.abort();
@@ -469,6 +469,12 @@ export class Manager {
 }
 
 /** Resolves "aborted" when `signal` aborts. */
-function aborted(signal: AbortSignal): Promise<"aborted"> {
-  return new Promise((resolve) => (signal.aborted ? resolve("aborted") : signal.addEventListener("abort", () => resolve("aborted"), { once: true })));
+/** Resolves "aborted" once `signal` aborts; its listener goes when `done` aborts (a race that ended otherwise). */
+function aborted(signal: AbortSignal, done: AbortSignal): Promise<"aborted"> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve("aborted");
+    const onAbort = () => resolve("aborted");
+    signal.addEventListener("abort", onAbort, { once: true });
+    done.addEventListener("abort", () => signal.removeEventListener("abort", onAbort), { once: true });
+  });
 }
