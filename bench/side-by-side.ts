@@ -71,7 +71,7 @@ function importCost(n: number): { ms: number[]; rssMiB: number[] } {
 
 export async function sideBySide(o: SideBySideOptions): Promise<Results> {
   o.log("building the package (dist/) for the Node contenders");
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+  execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
   const go = goBinary(o.log);
   const kopf = kopfExecutable(o.log);
   const all = contenders(go, kopf).filter((c) => !o.only || o.only.includes(c.id));
