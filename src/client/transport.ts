@@ -10,7 +10,7 @@
 // - Other network errors and 502/503/504 without Retry-After: reads only (GET, or a call marked
 //   `idempotent: true`). PUT, DELETE, PATCH and POST are sent once.
 // - 401 once, after dropping cached credentials (a rotated token, an expired exec credential).
-import { Agent, ProxyAgent, type Dispatcher } from "undici";
+import { Agent, ProxyAgent, type Dispatcher } from "./undici.js";
 import { deadline, type Deadline } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { VERSION } from "../core/version.js";
