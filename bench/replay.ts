@@ -7,7 +7,8 @@
 // discovery (/api, /apis, /api/v1, /version, as captured), the namespace list (kopf asks), the list (as captured; `limit` ignored,
 // one page), and the watch: the captured events repeated until `events` were sent, after the
 // initial ADDED events and the initial-events-end bookmark when the watch asks for them
-// (streaming list, `sendInitialEvents=true`). Then the stream stays open.
+// (streaming list, `sendInitialEvents=true`); each pass with resourceVersions of its own. Then
+// the stream stays open.
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { request } from "node:https";
@@ -97,8 +98,17 @@ export interface ReplayServer {
 /** Serves `recording`, its events repeated until `total` per watch. */
 export async function replayServer(recording: Recording, total: number): Promise<ReplayServer> {
   const list = JSON.parse(recording.list) as { metadata: { resourceVersion: string }; items: unknown[] };
-  // A batch of the captured lines, written at once: one write per cycle through the recording.
-  const cycle = Buffer.from(recording.events.join(""));
+  // A batch of the captured lines, written at once: one write per pass through the recording.
+  // Each pass gets resourceVersions of its own, shifted past the previous pass's, as a live
+  // server's events would have: a client that drops an update whose resourceVersion it has seen
+  // (client-node's informer does) must count every replayed event, not only the first pass's.
+  // Made before serving, so the replay server spends no CPU on it while contenders read.
+  const RV = /"resourceVersion":"(\d+)"/;
+  const rvs = recording.events.map((line) => Number(RV.exec(line)?.[1] ?? Number.NaN)).filter((rv) => Number.isFinite(rv));
+  const span = rvs.length ? Math.max(...rvs) - Math.min(...rvs) + 1 : 0;
+  const passes = Array.from({ length: Math.max(1, Math.floor(total / Math.max(1, recording.events.length))) }, (_, k) =>
+    Buffer.from(recording.events.map((line) => line.replace(RV, (_m, rv: string) => `"resourceVersion":"${Number(rv) + k * span}"`)).join("")),
+  );
   const listPath = `/api/v1/namespaces/${recording.namespace}/configmaps`;
   let gate: Promise<void> = Promise.resolve();
   const server = createServer((req, res) => {
@@ -136,11 +146,15 @@ export async function replayServer(recording: Recording, total: number): Promise
       }
       await held;
       let sent = 0;
-      while (sent + recording.events.length <= total && !res.destroyed) {
-        await write(cycle);
+      for (const pass of passes) {
+        if (sent + recording.events.length > total || res.destroyed) break;
+        await write(pass);
         sent += recording.events.length;
       }
-      if (sent < total && !res.destroyed) await write(recording.events.slice(0, total - sent).join(""));
+      if (sent < total && !res.destroyed) {
+        const last = passes.length;
+        await write(recording.events.slice(0, total - sent).map((line) => line.replace(RV, (_m, rv: string) => `"resourceVersion":"${Number(rv) + last * span}"`)).join(""));
+      }
       // Then stay open, as a watch with nothing new.
     })().catch(() => res.destroy());
   });

@@ -15,7 +15,8 @@ const root = join(import.meta.dirname, "..");
 // default: 1,000, 10,000 and 100,000 objects (and 100,000 of 2 KiB), three repetitions.
 const quick = process.argv.includes("--quick");
 // A probe (to compare a few contenders or profile one; prints, writes no docs):
-//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--reps 1] [--profile DIR]
+//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--reps 1] [--profile DIR] [--replay EVENTS]
+// --replay: also the replay ceiling, EVENTS events per contender (prints the replay runs too).
 // --profile: the Node contenders write CPU profiles (--cpu-prof) into DIR.
 const flag = (name: string) => {
   const i = process.argv.indexOf(name);
@@ -34,12 +35,12 @@ try {
       sizes: [[Number(flag("--objects") ?? 10_000), 200]],
       events: 10_000,
       reps: Number(flag("--reps") ?? 1),
-      replayEvents: 0,
-      replayAt: 0,
+      replayEvents: Number(flag("--replay") ?? 0),
+      replayAt: Number(flag("--objects") ?? 10_000),
       only,
       log,
     });
-    process.stdout.write(`${JSON.stringify(results.live, null, 1)}\n`);
+    process.stdout.write(`${JSON.stringify({ live: results.live, replay: results.replay, failures: results.failures }, null, 1)}\n`);
   } else await full();
 } finally {
   await cp.stop();

@@ -1,7 +1,7 @@
 // Client: one cluster, one identity. Holds the transport (one connection pool) and the REST
 // mapper, and hands out resource handles. Create one per cluster and share it.
 import type { KubeObject, ResourceKind } from "../core/objects.js";
-import { loadConfig, type ClusterConfig, type LoadConfigOptions } from "./config.js";
+import { loadConfigAsync, type ClusterConfig, type LoadConfigOptions } from "./config.js";
 import { RestMapper } from "./discovery.js";
 import { ResourceClient, type WriteListener } from "./resource.js";
 import { Transport, type HttpRequest, type TransportOptions } from "./transport.js";
@@ -36,7 +36,7 @@ export class Client {
 
   /** Loads config (explicit path, KUBECONFIG, in-cluster, ~/.kube/config) and makes a client. */
   static async load(options: ClientOptions = {}): Promise<Client> {
-    return new Client(loadConfig(options), options);
+    return new Client(await loadConfigAsync(options), options);
   }
 
   /** The namespace of the kubeconfig context (or the Pod's), "default" if none. */

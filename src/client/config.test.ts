@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { ConfigError, inClusterConfig, loadConfig, loadKubeconfig } from "./config.js";
+import { ConfigError, inClusterConfig, loadConfig, loadConfigAsync, loadKubeconfig } from "./config.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kubeloop-config-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -164,6 +164,14 @@ describe("in-cluster config", () => {
     assert.equal(config.tls.ca, PEM);
     assert.deepEqual(config.auth, { type: "tokenFile", path: join(sa, "token") });
     assert.equal(inClusterConfig({ env: { KUBERNETES_SERVICE_HOST: "fd00::1", KUBERNETES_SERVICE_PORT: "443" }, serviceAccountDir: sa }).server, "https://[fd00::1]:443");
+  });
+
+  it("loadConfigAsync() resolves what loadConfig() does, from a kubeconfig and in a Pod", async () => {
+    const kubeconfig = file("async.yaml", `current-context: x\nclusters: [{name: c, cluster: {server: "https://async"}}]\ncontexts: [{name: x, context: {cluster: c, namespace: ns1}}]\n`);
+    assert.deepEqual(await loadConfigAsync({ path: kubeconfig }), loadConfig({ path: kubeconfig }));
+    const env = { KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" };
+    assert.deepEqual(await loadConfigAsync({ env, serviceAccountDir: sa }), loadConfig({ env, serviceAccountDir: sa }));
+    await assert.rejects(loadConfigAsync({ path: join(dir, "missing.yaml") }), ConfigError);
   });
 
   it("prefers KUBECONFIG over in-cluster, and explains what is missing", () => {
