@@ -167,11 +167,17 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
   apply(object: T): T | undefined {
     const key = objectKey(object.metadata);
     const previous = this.objects.get(key);
-    if (previous) this.unindex(key, previous);
     this.objects.set(key, object);
     for (const [name, indexer] of this.indexers) {
       const index = this.indexes.get(name) as Map<string, Set<string>>;
-      for (const value of indexer(object)) addTo(index, value, key);
+      const values = indexer(object);
+      if (previous) {
+        // Most updates change no indexed value (namespace, owners, labels): nothing to move.
+        const old = indexer(previous);
+        if (sameValues(old, values)) continue;
+        for (const value of old) removeFrom(index, value, key);
+      }
+      for (const value of values) addTo(index, value, key);
     }
     return previous;
   }
@@ -188,11 +194,7 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
   private unindex(key: string, object: T): void {
     for (const [name, indexer] of this.indexers) {
       const index = this.indexes.get(name) as Map<string, Set<string>>;
-      for (const value of indexer(object)) {
-        const keys = index.get(value);
-        keys?.delete(key);
-        if (keys?.size === 0) index.delete(value);
-      }
+      for (const value of indexer(object)) removeFrom(index, value, key);
     }
   }
 }
@@ -202,6 +204,18 @@ function labelIndexer<T extends KubeObject>(label: string): IndexFunction<T> {
     const value = o.metadata?.labels?.[label];
     return value === undefined ? [] : [value];
   };
+}
+
+function removeFrom(index: Map<string, Set<string>>, value: string, key: string): void {
+  const keys = index.get(value);
+  keys?.delete(key);
+  if (keys?.size === 0) index.delete(value);
+}
+
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function addTo(index: Map<string, Set<string>>, value: string, key: string): void {

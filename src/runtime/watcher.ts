@@ -276,7 +276,8 @@ async function* listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extra
     for (const item of page.items) {
       // List items come without apiVersion/kind for built-in types; objects in our stores always have them.
       if (!item.kind && !c.options.metadataOnly) Object.assign(item, { apiVersion: resource.kind.apiVersion, kind: resource.kind.kind });
-      yield* lists.item(c.transform(item));
+      const event = lists.item(c.transform(item));
+      if (event) yield event;
     }
     run.rv = page.metadata.resourceVersion;
     lists.lastRv = run.rv;
@@ -320,8 +321,10 @@ async function* watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Excl
     run.rv = object.metadata?.resourceVersion ?? run.rv;
     lists.lastRv = run.rv;
     c.backoff.reset();
-    if (stream && !run.listed && raw.type === "ADDED") yield* lists.item(object);
-    else yield* lists.change(raw.type === "DELETED" ? "delete" : "apply", object);
+    if (stream && !run.listed && raw.type === "ADDED") {
+      const event = lists.item(object);
+      if (event) yield event;
+    } else yield lists.change(raw.type === "DELETED" ? "delete" : "apply", object);
   }
 }
 
@@ -354,13 +357,17 @@ class Lister<T extends KubeObject> {
     if (!this.synced) yield { type: "init" };
   }
 
-  *item(object: T): Generator<WatcherEvent<T>> {
+  // item() and change() return their event instead of being generators: in the async generators
+  // that call them, `yield*` over a sync generator costs a promise per event.
+  /** A listed object: its event, or none when a relist finds it unchanged. */
+  item(object: T): WatcherEvent<T> | undefined {
     const key = objectKey(object.metadata);
     const version = object.metadata?.resourceVersion ?? "";
     this.listed?.add(key);
-    if (!this.synced) yield { type: "initApply", object };
-    else if (this.known.get(key) !== version) yield { type: "apply", object };
+    const known = this.known.get(key);
     this.known.set(key, version);
+    if (!this.synced) return { type: "initApply", object };
+    return known !== version ? { type: "apply", object } : undefined;
   }
 
   *finish(): Generator<WatcherEvent<T>> {
@@ -380,11 +387,11 @@ class Lister<T extends KubeObject> {
     this.listed = undefined;
   }
 
-  *change(type: "apply" | "delete", object: T): Generator<WatcherEvent<T>> {
+  change(type: "apply" | "delete", object: T): WatcherEvent<T> {
     const key = objectKey(object.metadata);
     if (type === "delete") this.known.delete(key);
     else this.known.set(key, object.metadata?.resourceVersion ?? "");
-    yield { type, object };
+    return { type, object };
   }
 }
 
