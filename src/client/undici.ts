@@ -7,6 +7,10 @@
 // changes nothing.
 // undici has no "exports" map, so the paths are files of the package as published; if a release
 // moved them, every test that makes a request would fail at import.
+// The reference brings the modules' declarations into any program that compiles this file (a
+// user's, through `paths` to src/, included).
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- an ambient declaration file cannot be imported
+/// <reference path="./undici-modules.d.ts" />
 import type * as Undici from "undici";
 import type { Dispatcher } from "undici";
 import AgentModule from "undici/lib/dispatcher/agent.js";
