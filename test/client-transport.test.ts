@@ -202,4 +202,41 @@ describe("transport", () => {
     assert.deepEqual(tunnels, [new URL(base.config.server).host]);
     await Promise.all([client.close(), base.close()]);
   });
+
+  it("watch batches: a read's events together, in order; a malformed line fails after the events before it", async () => {
+    const line = (name: string) => `${JSON.stringify({ type: "ADDED", object: { ...cm, metadata: { name, namespace: "default", resourceVersion: "1" } } })}\n`;
+    let next: () => void = () => {};
+    const second = new Promise<void>((resolve) => (next = resolve));
+    const server = createHttpServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write(line("a") + line("b"));
+      // The rest only once the first read was handed out: two reads, not one.
+      void second.then(() => res.end(`${line("c")}{"type":"ADDED","object":`));
+    });
+    const port = await listen(server);
+    const client = new Client(plainConfig(port), { rateLimit: false });
+    const cms = client.resource(ConfigMap).namespace("default");
+    const seen: string[][] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const batch of cms.watchBatches()) {
+          seen.push(batch.map((e) => e.object.metadata?.name ?? "?"));
+          next();
+        }
+      })(),
+      (error: unknown) => error instanceof ApiError && error.reason === "Unknown" && /malformed watch event/.test(error.message),
+    );
+    assert.deepEqual(seen, [["a", "b"], ["c"]]);
+    // watch(): the same events one by one, then the same failure.
+    const one: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const event of cms.watch()) one.push(event.object.metadata?.name ?? "?");
+      })(),
+      /malformed watch event/,
+    );
+    assert.deepEqual(one, ["a", "b", "c"]);
+    await client.close();
+  });
 });

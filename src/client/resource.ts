@@ -259,6 +259,15 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
    * Reconnecting and relisting are the runtime watcher's job, not this method's.
    */
   async *watch(options: WatchOptions = {}): AsyncGenerator<WatchEvent<T>> {
+    for await (const batch of this.watchBatches(options)) for (const event of batch) yield event;
+  }
+
+  /**
+   * {@link watch}, its events grouped as they arrived: one array per read from the connection
+   * (never empty), in order. For consumers that handle a read's events in one turn, without a
+   * promise per event. A malformed line fails the iteration after the events before it.
+   */
+  async *watchBatches(options: WatchOptions = {}): AsyncGenerator<WatchEvent<T>[]> {
     const request = await this.request("GET", {
       collection: true,
       options,
@@ -280,20 +289,38 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
     }
     const decoder = new TextDecoder();
     let buffered = "";
+    let batch: WatchEvent<T>[] = [];
+    const add = (line: string) => {
+      try {
+        batch.push(JSON.parse(line) as WatchEvent<T>);
+      } catch (error) {
+        throw new ApiError("Unknown", `malformed watch event from the server: ${(error as Error).message}`, { cause: error });
+      }
+    };
     try {
       for await (const chunk of body) {
         buffered += decoder.decode(chunk, { stream: true });
         let newline: number;
-        while ((newline = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          if (line.trim()) yield JSON.parse(line) as WatchEvent<T>;
+        try {
+          while ((newline = buffered.indexOf("\n")) >= 0) {
+            const line = buffered.slice(0, newline);
+            buffered = buffered.slice(newline + 1);
+            if (line.trim()) add(line);
+          }
+        } finally {
+          // The events before a malformed line still go out, before the failure.
+          if (batch.length) {
+            const out = batch;
+            batch = [];
+            yield out;
+          }
         }
       }
-      if (buffered.trim()) yield JSON.parse(buffered) as WatchEvent<T>;
+      if (buffered.trim()) add(buffered);
+      if (batch.length) yield batch;
     } catch (error) {
       if (options.signal?.aborted) return;
-      if (error instanceof SyntaxError) throw new ApiError("Unknown", `malformed watch event from the server: ${error.message}`, { cause: error });
+      if (error instanceof ApiError) throw error;
       throw new ApiError("Network", `the watch of ${describeKind(this.kind)} broke: ${(error as Error).message}`, { cause: error });
     }
   }

@@ -14,36 +14,35 @@ export async function* reflect<T extends KubeObject>(
   events: AsyncIterable<WatcherEvent<T>>,
   store: Store<T>,
 ): AsyncGenerator<WatcherEvent<T>, void, undefined> {
-  for await (const event of events) {
-    switch (event.type) {
-      case "init":
-        store.beginInit();
-        break;
-      case "initApply":
-        store.initApply(deepFreeze(event.object));
-        break;
-      case "initDone":
-        store.initDone();
-        break;
-      case "apply": {
-        const old = store.apply(deepFreeze(event.object));
-        if (old) {
-          yield { ...event, old };
-          continue;
-        }
-        break;
-      }
-      case "delete": {
-        const last = store.delete(objectKey(event.object.metadata));
-        if (event.finalStateUnknown && last) {
-          yield { type: "delete", object: last, finalStateUnknown: true };
-          continue;
-        }
-        break;
-      }
-      case "error":
-        break;
+  for await (const event of events) yield applyToStore(event, store);
+}
+
+/**
+ * One step of {@link reflect}, synchronous: writes `event` to `store` and returns the event to
+ * pass on (an `apply` that replaced an object carries it as `old`; a `delete` with
+ * `finalStateUnknown` carries the last stored state). The Informer calls it per event of a batch,
+ * and hands each event to its listeners before the next one is applied.
+ */
+export function applyToStore<T extends KubeObject>(event: WatcherEvent<T>, store: Store<T>): WatcherEvent<T> {
+  switch (event.type) {
+    case "init":
+      store.beginInit();
+      return event;
+    case "initApply":
+      store.initApply(deepFreeze(event.object));
+      return event;
+    case "initDone":
+      store.initDone();
+      return event;
+    case "apply": {
+      const old = store.apply(deepFreeze(event.object));
+      return old ? { ...event, old } : event;
     }
-    yield event;
+    case "delete": {
+      const last = store.delete(objectKey(event.object.metadata));
+      return event.finalStateUnknown && last ? { type: "delete", object: last, finalStateUnknown: true } : event;
+    }
+    default:
+      return event;
   }
 }

@@ -168,6 +168,18 @@ export async function* watch<T extends KubeObject>(
   resource: ResourceClient<T>,
   options: WatcherOptions<T> = {},
 ): AsyncGenerator<WatcherEvent<T>, void, undefined> {
+  for await (const batch of watchBatches(resource, options)) for (const event of batch) yield event;
+}
+
+/**
+ * {@link watch}, its events grouped as they arrived (one array per read from the connection, or
+ * per page of a list; never empty), in order: for consumers that handle them in one turn without
+ * a promise per event (the Informer). Same events, guarantees and recovery.
+ */
+export async function* watchBatches<T extends KubeObject>(
+  resource: ResourceClient<T>,
+  options: WatcherOptions<T> = {},
+): AsyncGenerator<WatcherEvent<T>[], void, undefined> {
   const clock = options.clock ?? systemClock;
   const signal = options.signal;
   const inactivityMs = options.inactivityTimeoutMs ?? 180_000;
@@ -201,10 +213,10 @@ export async function* watch<T extends KubeObject>(
     const opened = clock.now();
     let outcome: AttemptOutcome;
     try {
-      for await (const event of state.phase === "list" ? listAttempt(ctx, state) : watchAttempt(ctx, state)) {
-        // While the consumer holds an event, the stream's silence is not the server's fault.
+      for await (const batch of state.phase === "list" ? listAttempt(ctx, state) : watchAttempt(ctx, state)) {
+        // While the consumer holds events, the stream's silence is not the server's fault.
         activity.suspended = true;
-        yield event;
+        yield batch;
         activity.suspended = false;
         activity.last = clock.now();
       }
@@ -222,7 +234,7 @@ export async function* watch<T extends KubeObject>(
     if (next.noStreaming) streaming = false;
     if (next.progress) backoff.reset();
     const delay = next.backoff ? backoff.next() : 0;
-    if (next.report) yield { type: "error", error: next.report, retryInMs: delay };
+    if (next.report) yield [{ type: "error", error: next.report, retryInMs: delay }];
     if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
     state = next.state;
   }
@@ -264,10 +276,10 @@ interface AttemptContext<T extends KubeObject> {
   clock: Clock;
 }
 
-/** The `list` state: a paged list (one request when `full`), as init events or differences. */
-async function* listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extract<WatchState, { phase: "list" }>): AsyncGenerator<WatcherEvent<T>> {
+/** The `list` state: a paged list (one request when `full`), as init events or differences; a batch per page. */
+async function* listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extract<WatchState, { phase: "list" }>): AsyncGenerator<WatcherEvent<T>[]> {
   const { lists, run, resource } = c;
-  yield* lists.start();
+  let out: WatcherEvent<T>[] = lists.start();
   const listOptions = { ...c.selectors, ...(s.consistent || lists.synced ? {} : { resourceVersion: "0" }), signal: c.signal };
   const pages = s.full ? once(c.handle.list(listOptions)) : c.handle.pages({ ...listOptions, limit: c.options.pageSize ?? 500 });
   for await (const page of pages) {
@@ -277,20 +289,23 @@ async function* listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extra
       // List items come without apiVersion/kind for built-in types; objects in our stores always have them.
       if (!item.kind && !c.options.metadataOnly) Object.assign(item, { apiVersion: resource.kind.apiVersion, kind: resource.kind.kind });
       const event = lists.item(c.transform(item));
-      if (event) yield event;
+      if (event) out.push(event);
     }
     run.rv = page.metadata.resourceVersion;
     lists.lastRv = run.rv;
+    if (out.length) yield out;
+    out = [];
   }
-  yield* lists.finish();
+  out.push(...lists.finish());
   run.listed = true;
+  yield out;
 }
 
-/** The `stream` and `watch` states: one watch request (a streaming list first, in `stream`). */
-async function* watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<WatchState, { phase: "list" }>): AsyncGenerator<WatcherEvent<T>> {
+/** The `stream` and `watch` states: one watch request (a streaming list first, in `stream`); a batch per read. */
+async function* watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<WatchState, { phase: "list" }>): AsyncGenerator<WatcherEvent<T>[]> {
   const { lists, run } = c;
   const stream = s.phase === "stream";
-  const events = c.handle.watch({
+  const batches = c.handle.watchBatches({
     ...c.selectors,
     allowWatchBookmarks: true,
     timeoutSeconds: c.options.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300),
@@ -299,32 +314,40 @@ async function* watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Excl
       ? { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan" as const, ...(lists.lastRv && !s.consistent ? { resourceVersion: lists.lastRv } : {}) }
       : { resourceVersion: s.rv ?? "" }),
   });
-  if (stream) yield* lists.start();
-  for await (const raw of events as AsyncIterable<WatchEvent<T>>) {
-    run.received++;
+  let out: WatcherEvent<T>[] = stream ? lists.start() : [];
+  for await (const raws of batches as AsyncIterable<WatchEvent<T>[]>) {
+    run.received += raws.length;
     c.activity.last = c.clock.now();
-    if (raw.type === "ERROR") {
-      const status = raw.object as unknown as Status; // an ERROR event carries a Status, not an object of the kind
-      throw errorFromResponse(status.code ?? 500, status, { method: "WATCH", path: c.describe });
-    }
-    if (raw.type === "BOOKMARK") {
-      run.rv = raw.object.metadata?.resourceVersion ?? run.rv;
-      lists.lastRv = run.rv;
-      if (stream && !run.listed && raw.object.metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
-        yield* lists.finish();
-        run.listed = true;
-        c.backoff.reset();
+    for (const raw of raws) {
+      if (raw.type === "ERROR") {
+        // The events before it go out first, as they arrived.
+        if (out.length) yield out;
+        const status = raw.object as unknown as Status; // an ERROR event carries a Status, not an object of the kind
+        throw errorFromResponse(status.code ?? 500, status, { method: "WATCH", path: c.describe });
       }
-      continue;
+      if (raw.type === "BOOKMARK") {
+        run.rv = raw.object.metadata?.resourceVersion ?? run.rv;
+        lists.lastRv = run.rv;
+        if (stream && !run.listed && raw.object.metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
+          out.push(...lists.finish());
+          run.listed = true;
+          c.backoff.reset();
+        }
+        continue;
+      }
+      const object = c.transform(raw.object);
+      run.rv = object.metadata?.resourceVersion ?? run.rv;
+      lists.lastRv = run.rv;
+      c.backoff.reset();
+      if (stream && !run.listed && raw.type === "ADDED") {
+        const event = lists.item(object);
+        if (event) out.push(event);
+      } else out.push(lists.change(raw.type === "DELETED" ? "delete" : "apply", object));
     }
-    const object = c.transform(raw.object);
-    run.rv = object.metadata?.resourceVersion ?? run.rv;
-    lists.lastRv = run.rv;
-    c.backoff.reset();
-    if (stream && !run.listed && raw.type === "ADDED") {
-      const event = lists.item(object);
-      if (event) yield event;
-    } else yield lists.change(raw.type === "DELETED" ? "delete" : "apply", object);
+    if (out.length) {
+      yield out;
+      out = [];
+    }
   }
 }
 
@@ -352,13 +375,12 @@ class Lister<T extends KubeObject> {
 
   constructor(private readonly kind: { apiVersion: string; kind: string }) {}
 
-  *start(): Generator<WatcherEvent<T>> {
+  start(): WatcherEvent<T>[] {
     this.listed = new Set();
-    if (!this.synced) yield { type: "init" };
+    return this.synced ? [] : [{ type: "init" }];
   }
 
-  // item() and change() return their event instead of being generators: in the async generators
-  // that call them, `yield*` over a sync generator costs a promise per event.
+  // The attempts collect these events into batches: no promise per event.
   /** A listed object: its event, or none when a relist finds it unchanged. */
   item(object: T): WatcherEvent<T> | undefined {
     const key = objectKey(object.metadata);
@@ -370,21 +392,23 @@ class Lister<T extends KubeObject> {
     return known !== version ? { type: "apply", object } : undefined;
   }
 
-  *finish(): Generator<WatcherEvent<T>> {
+  finish(): WatcherEvent<T>[] {
+    const out: WatcherEvent<T>[] = [];
     if (this.synced) {
       for (const [key, version] of [...this.known]) {
         if (this.listed?.has(key)) continue;
         this.known.delete(key);
         const [namespace, name] = key.includes("/") ? key.split("/", 2) : [undefined, key];
         const object = { apiVersion: this.kind.apiVersion, kind: this.kind.kind, metadata: { name, namespace, resourceVersion: version } } as T;
-        yield { type: "delete", object, finalStateUnknown: true };
+        out.push({ type: "delete", object, finalStateUnknown: true });
       }
-      yield { type: "relisted" };
+      out.push({ type: "relisted" });
     } else {
-      yield { type: "initDone" };
+      out.push({ type: "initDone" });
       this.synced = true;
     }
     this.listed = undefined;
+    return out;
   }
 
   change(type: "apply" | "delete", object: T): WatcherEvent<T> {
