@@ -54,63 +54,89 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   process.stdout.write(`KUBECONFIG=${kubeconfig}\n`);
   say(`play with it: kubectl --kubeconfig ${kubeconfig} get all,events -A`);
 
-  const bin = join(packageRoot(), "bin", "kubeloop.mjs");
-  let child: ChildProcess | undefined;
-  let stopping = false;
-  let generation = 0;
-  const start = () => {
-    const mine = ++generation;
-    child = spawn(process.execPath, [bin, "run", path, "--kubeconfig", kubeconfig, "--install-crds", "--standalone", ...passOn], {
-      env,
-      stdio: ["ignore", "inherit", "inherit"],
-    });
+  const child = new OperatorChild([join(packageRoot(), "bin", "kubeloop.mjs"), "run", path, "--kubeconfig", kubeconfig, "--install-crds", "--standalone", ...passOn], env, file);
+  child.start();
+  const watcher = restartOnChange(dirname(path), child);
+  await untilSignal();
+  watcher.close();
+  await child.stop();
+  await override?.release();
+  await override?.client.close();
+  await cp?.stop();
+  say("stopped");
+  return 0;
+}
+
+/** The operator, run as `kubeloop run` in a child process; restarted by {@link restartOnChange}. */
+class OperatorChild {
+  private child: ChildProcess | undefined;
+  /** Bumped on every start and stop: an exit that belongs to an older generation was expected. */
+  private generation = 0;
+  stopping = false;
+
+  constructor(
+    private readonly args: string[],
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly file: string,
+  ) {}
+
+  start(): void {
+    const mine = ++this.generation;
+    const child = spawn(process.execPath, this.args, { env: this.env, stdio: ["ignore", "inherit", "inherit"] });
+    this.child = child;
     child.on("exit", (code, signal) => {
-      if (stopping || mine !== generation) return;
-      say(`operator exited (${signal ?? `code ${code}`}); waiting for a change to ${file} to restart it`);
+      if (this.stopping || mine !== this.generation) return;
+      say(`operator exited (${signal ?? `code ${code}`}); waiting for a change to ${this.file} to restart it`);
     });
-  };
-  const stopChild = async () => {
-    const c = child;
-    generation++; // its exit is expected: not reported
+  }
+
+  /** SIGTERM, then SIGKILL after 10 s; resolves once it exited. */
+  async stop(): Promise<void> {
+    const c = this.child;
+    this.generation++; // its exit is expected: not reported
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((r) => c.once("exit", () => r()));
     c.kill("SIGTERM");
     const timer = setTimeout(() => c.kill("SIGKILL"), 10_000);
     await exited;
     clearTimeout(timer);
-  };
+  }
+}
 
-  start();
+/** Restarts `child` 300 ms after the last change of a file under `dir` (node_modules and .git aside). */
+function restartOnChange(dir: string, child: OperatorChild): { close(): void } {
   let debounce: NodeJS.Timeout | undefined;
-  const watcher = watch(dirname(path), { recursive: true }, (_event, name) => {
+  const watcher = watch(dir, { recursive: true }, (_event, name) => {
     if (!name || /(^|\/)(node_modules|\.git)(\/|$)/.test(String(name))) return;
     clearTimeout(debounce);
     debounce = setTimeout(() => {
       say(`${String(name)} changed: restarting the operator`);
-      void stopChild().then(() => {
-        if (!stopping) start();
+      void child.stop().then(() => {
+        if (!child.stopping) child.start();
       });
     }, 300);
   });
+  return {
+    close() {
+      child.stopping = true;
+      watcher.close();
+      clearTimeout(debounce);
+    },
+  };
+}
 
-  await new Promise<void>((resolveStop) => {
+/** Resolves on the first SIGINT or SIGTERM. */
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
       say(`${sig}: stopping`);
-      resolveStop();
+      resolve();
     };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   });
-  watcher.close();
-  clearTimeout(debounce);
-  await stopChild();
-  await override?.release();
-  await override?.client.close();
-  await cp?.stop();
-  say("stopped");
-  return 0;
 }
 
 /** Holds the dev override for the operator in `path` on the cluster of `kubeconfig`. */

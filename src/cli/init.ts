@@ -21,9 +21,24 @@ export async function run(args: string[]): Promise<number> {
   if (!existsSync(join(root, "dist", "index.js"))) {
     throw new Error(`kubeloop at ${root} is a source checkout without dist/: run \`npm run build\` there first (a project needs the built package)`);
   }
-  const own = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string; dependencies: Record<string, string>; devDependencies?: Record<string, string> };
+  const own = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as OwnManifest;
   const name = basename(target).toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "") || "my-operator";
-  const files: Record<string, string> = {
+  mkdirSync(target, { recursive: true });
+  for (const [file, text] of Object.entries(projectFiles(name, root, own))) writeFileSync(join(target, file), text);
+  process.stdout.write(`created ${dir}: cd ${dir} && npm install && npm test\n`);
+  return 0;
+}
+
+/** kubeloop's own package.json: the versions a new project pins. */
+interface OwnManifest {
+  version: string;
+  dependencies: Record<string, string>;
+  devDependencies?: Record<string, string>;
+}
+
+/** The new project's files by name: `name` is the project's, `root` the kubeloop it depends on. */
+function projectFiles(name: string, root: string, own: OwnManifest): Record<string, string> {
+  return {
     "package.json": JSON.stringify(
       {
         name,
@@ -147,8 +162,4 @@ docs/deploy.md.
 `,
     ".gitignore": "node_modules/\ndist/\n",
   };
-  mkdirSync(target, { recursive: true });
-  for (const [file, text] of Object.entries(files)) writeFileSync(join(target, file), text);
-  process.stdout.write(`created ${dir}: cd ${dir} && npm install && npm test\n`);
-  return 0;
 }

@@ -9,9 +9,10 @@ import { ApiError, NotFoundError } from "../core/errors.js";
 import { describeKind } from "../core/objects.js";
 import { createLogger } from "../observe/logging.js";
 import { installCrd } from "../testing/operator.js";
-import { loadOperator } from "./load.js";
+import { loadOperator, type LoadedOperator } from "./load.js";
 import { holdDevOverride } from "./dev-override.js";
-import type { ProbeOptions } from "../operator/operator.js";
+import type { Operator, ProbeOptions } from "../operator/operator.js";
+import type { Logger } from "../observe/logging.js";
 
 export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
 
@@ -65,8 +66,9 @@ export function probeServers(metrics: Bind | false | undefined, health: Bind | f
   return { probes: { ...first, serve }, extraProbes: { ...second, serve } };
 }
 
-export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values, positionals } = parseArgs({
+/** `kubeloop run`'s flags. */
+function parseRunArgs(args: string[]) {
+  return parseArgs({
     args,
     allowPositionals: true,
     strict: true,
@@ -92,6 +94,12 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       help: { type: "boolean", short: "h" },
     },
   });
+}
+
+type RunFlags = ReturnType<typeof parseRunArgs>["values"];
+
+export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseRunArgs(args);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -109,54 +117,12 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     values["health-bind"] ? parseBind(values["health-bind"], "--health-bind") : undefined,
   );
 
-  const webhookBind = values["webhook-bind"] ? parseBind(values["webhook-bind"], "--webhook-bind") : undefined;
-  const certDir = values["webhook-cert-dir"];
-  if (certDir) {
-    for (const f of ["tls.crt", "tls.key"]) if (!existsSync(join(certDir, f))) throw new Error(`--webhook-cert-dir ${certDir}: ${f} is missing (expected tls.crt, tls.key and, to register, ca.crt)`);
-  }
-  const webhooks =
-    webhookBind || values["webhook-url"] || values["webhook-dns-name"] || certDir || values["webhook-unmanaged"]
-      ? {
-          ...(webhookBind ? { host: webhookBind.host, port: webhookBind.port } : {}),
-          ...(values["webhook-url"] ? { url: values["webhook-url"] } : {}),
-          ...(values["webhook-dns-name"] ? { dnsNames: values["webhook-dns-name"] } : {}),
-          ...(certDir ? { certificate: { certFile: join(certDir, "tls.crt"), keyFile: join(certDir, "tls.key"), ...(existsSync(join(certDir, "ca.crt")) ? { caFile: join(certDir, "ca.crt") } : {}) } } : {}),
-          ...(values["webhook-unmanaged"] ? { manage: false } : {}),
-        }
-      : undefined;
+  const webhooks = webhookSettings(values);
   const { operator, crds } = await loadOperator(file);
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });
-  let client: Client;
+  const client = await operatorClient(operator, logger, values, env);
   try {
-    // op.on.login, when registered, supplies the client (kopf's login handlers); else the kubeconfig.
-    client = (await operator.clientFromLogin(logger)) ?? await Client.load({
-      env,
-      ...(values.kubeconfig ? { path: values.kubeconfig } : {}),
-      ...(values.context ? { context: values.context } : {}),
-      rateLimit: OPERATOR_RATE_LIMIT,
-    });
-  } catch (error) {
-    if (error instanceof ConfigError) throw new Error(`cannot load a kubeconfig: ${error.message}`, { cause: error });
-    throw error;
-  }
-  try {
-    if (values["install-crds"]) {
-      for (const crd of crds) {
-        await installCrd(client, crd);
-        logger.info({ crd: crd.metadata?.name }, "CRD installed");
-      }
-    }
-    // Fail fast, by name, on kinds the server does not serve (typically: a CRD not installed).
-    for (const kind of operator.kinds) {
-      try {
-        await client.mapper.mapping({ apiVersion: kind.apiVersion, kind: kind.kind }); // ask discovery, not the descriptor
-      } catch (error) {
-        if (error instanceof NotFoundError || (error instanceof ApiError && /not served|no kind/.test(error.message))) {
-          throw new Error(`${describeKind(kind)} is not served by ${client.config.server}: install its CustomResourceDefinition first (or pass --install-crds)`, { cause: error });
-        }
-        throw error;
-      }
-    }
+    await prepareCluster(client, operator, values["install-crds"] ? crds : [], logger);
     const override = values.dev
       ? await holdDevOverride(operator, client, {
           ...(values["dev-namespace"] ? { namespace: values["dev-namespace"] } : {}),
@@ -180,5 +146,57 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 0;
   } finally {
     await client.close();
+  }
+}
+
+/** The operator's webhook settings from the flags, or undefined when no webhook flag is given. */
+function webhookSettings(values: RunFlags) {
+  const webhookBind = values["webhook-bind"] ? parseBind(values["webhook-bind"], "--webhook-bind") : undefined;
+  const certDir = values["webhook-cert-dir"];
+  if (certDir) {
+    for (const f of ["tls.crt", "tls.key"]) if (!existsSync(join(certDir, f))) throw new Error(`--webhook-cert-dir ${certDir}: ${f} is missing (expected tls.crt, tls.key and, to register, ca.crt)`);
+  }
+  return (
+    webhookBind || values["webhook-url"] || values["webhook-dns-name"] || certDir || values["webhook-unmanaged"]
+      ? {
+          ...(webhookBind ? { host: webhookBind.host, port: webhookBind.port } : {}),
+          ...(values["webhook-url"] ? { url: values["webhook-url"] } : {}),
+          ...(values["webhook-dns-name"] ? { dnsNames: values["webhook-dns-name"] } : {}),
+          ...(certDir ? { certificate: { certFile: join(certDir, "tls.crt"), keyFile: join(certDir, "tls.key"), ...(existsSync(join(certDir, "ca.crt")) ? { caFile: join(certDir, "ca.crt") } : {}) } } : {}),
+          ...(values["webhook-unmanaged"] ? { manage: false } : {}),
+        }
+      : undefined);
+}
+
+/** The operator's client: from `op.on.login` when registered (kopf's login handlers), else the kubeconfig. */
+async function operatorClient(operator: Operator, logger: Logger, values: RunFlags, env: NodeJS.ProcessEnv): Promise<Client> {
+  try {
+    return (await operator.clientFromLogin(logger)) ?? await Client.load({
+      env,
+      ...(values.kubeconfig ? { path: values.kubeconfig } : {}),
+      ...(values.context ? { context: values.context } : {}),
+      rateLimit: OPERATOR_RATE_LIMIT,
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new Error(`cannot load a kubeconfig: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+/** Installs `crds`, then fails fast, by name, on kinds the server does not serve (typically: a CRD not installed). */
+async function prepareCluster(client: Client, operator: Operator, crds: LoadedOperator["crds"], logger: Logger): Promise<void> {
+  for (const crd of crds) {
+    await installCrd(client, crd);
+    logger.info({ crd: crd.metadata?.name }, "CRD installed");
+  }
+  for (const kind of operator.kinds) {
+    try {
+      await client.mapper.mapping({ apiVersion: kind.apiVersion, kind: kind.kind }); // ask discovery, not the descriptor
+    } catch (error) {
+      if (error instanceof NotFoundError || (error instanceof ApiError && /not served|no kind/.test(error.message))) {
+        throw new Error(`${describeKind(kind)} is not served by ${client.config.server}: install its CustomResourceDefinition first (or pass --install-crds)`, { cause: error });
+      }
+      throw error;
+    }
   }
 }
