@@ -13,7 +13,7 @@ import { controller } from "./builder.js";
 import { defaultErrorPolicy } from "./controller.js";
 import { and, not, or } from "./predicates.js";
 import { TerminalError } from "../core/errors.js";
-import { Action, type ControllerObserver, type ObjectRef } from "./reconcile.js";
+import { Action, ReconcileTimeoutError, type ControllerObserver, type ObjectRef } from "./reconcile.js";
 import { WrittenVersions } from "./read-your-writes.js";
 import { ManualClock } from "../core/clock.js";
 
@@ -158,6 +158,29 @@ describe("reconcile loop", () => {
     assert.equal(startedAfterStop, 0, `${startedAfterStop} queued keys were started after stop()`);
     assert.equal(most, 1);
     assert.equal(running, 0, "nothing runs after stop() resolved");
+    await client.close();
+  });
+
+  it("a reconcile that first reads ctx.signal after its timeout, or after the stop, finds it aborted with the reason", { timeout: 20_000 }, async () => {
+    const { client, informers } = setup([cm("late")]);
+    const clock = new ManualClock();
+    const reasons: unknown[] = [];
+    let release!: () => void;
+    let calls = 0;
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet, clock, reconcileTimeoutMs: 20, stuckAfterMs: 60_000 })
+      .reconcile(async (_ref, ctx) => {
+        calls++;
+        await new Promise<void>((r) => (release = r)); // past the timeout before looking
+        reasons.push(ctx.signal.aborted ? ctx.signal.reason : "not aborted");
+      });
+    await c.start();
+    await until("the reconcile started", () => calls === 1);
+    await clock.advance(20); // the timeout passes
+    release();
+    await until("it looked", () => reasons.length === 1);
+    assert.ok(reasons[0] instanceof ReconcileTimeoutError, `a ReconcileTimeoutError, got ${String(reasons[0])}`);
+    await c.stop(1_000);
     await client.close();
   });
 
