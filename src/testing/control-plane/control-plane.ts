@@ -297,8 +297,8 @@ async function waitUntilServing(server: string, certs: Awaited<ReturnType<typeof
   const tls = { ca: certs.ca.certificate, cert: certs.admin.certificate, key: certs.admin.key };
   const failures = components.map((c) => c.failOnExit());
   failures.forEach((f) => f.catch(() => {}));
-  await Promise.race([waitFor(server, "/readyz", tls, deadline, "kube-apiserver /readyz", components), ...failures]);
-  await Promise.race([waitFor(server, "/api/v1/namespaces/default", tls, deadline, "the default namespace", components), ...failures]);
+  await Promise.race([waitForEndpoint(server, "/readyz", tls, deadline, "kube-apiserver /readyz", components), ...failures]);
+  await Promise.race([waitForEndpoint(server, "/api/v1/namespaces/default", tls, deadline, "the default namespace", components), ...failures]);
 }
 
 async function resolveExecutables(
@@ -463,7 +463,7 @@ async function writeKubeconfig(path: string, server: string, ca: string, identit
 }
 
 /** Polls `path` with the admin identity until it answers 200, or fails at `deadline`. */
-async function waitFor(
+async function waitForEndpoint(
   server: string,
   path: string,
   tls: { ca: string; cert: string; key: string },
