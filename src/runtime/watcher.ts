@@ -318,31 +318,36 @@ async function* watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Excl
   for await (const raws of batches as AsyncIterable<WatchEvent<T>[]>) {
     run.received += raws.length;
     c.activity.last = c.clock.now();
-    for (const raw of raws) {
-      if (raw.type === "ERROR") {
-        // The events before it go out first, as they arrived.
-        if (out.length) yield out;
-        const status = raw.object as unknown as Status; // an ERROR event carries a Status, not an object of the kind
-        throw errorFromResponse(status.code ?? 500, status, { method: "WATCH", path: c.describe });
-      }
-      if (raw.type === "BOOKMARK") {
-        run.rv = raw.object.metadata?.resourceVersion ?? run.rv;
-        lists.lastRv = run.rv;
-        if (stream && !run.listed && raw.object.metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
-          out.push(...lists.finish());
-          run.listed = true;
-          c.backoff.reset();
+    try {
+      for (const raw of raws) {
+        if (raw.type === "ERROR") {
+          const status = raw.object as unknown as Status; // an ERROR event carries a Status, not an object of the kind
+          throw errorFromResponse(status.code ?? 500, status, { method: "WATCH", path: c.describe });
         }
-        continue;
+        if (raw.type === "BOOKMARK") {
+          run.rv = raw.object.metadata?.resourceVersion ?? run.rv;
+          lists.lastRv = run.rv;
+          if (stream && !run.listed && raw.object.metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
+            out.push(...lists.finish());
+            run.listed = true;
+            c.backoff.reset();
+          }
+          continue;
+        }
+        const object = c.transform(raw.object);
+        run.rv = object.metadata?.resourceVersion ?? run.rv;
+        lists.lastRv = run.rv;
+        c.backoff.reset();
+        if (stream && !run.listed && raw.type === "ADDED") {
+          const event = lists.item(object);
+          if (event) out.push(event);
+        } else out.push(lists.change(raw.type === "DELETED" ? "delete" : "apply", object));
       }
-      const object = c.transform(raw.object);
-      run.rv = object.metadata?.resourceVersion ?? run.rv;
-      lists.lastRv = run.rv;
-      c.backoff.reset();
-      if (stream && !run.listed && raw.type === "ADDED") {
-        const event = lists.item(object);
-        if (event) out.push(event);
-      } else out.push(lists.change(raw.type === "DELETED" ? "delete" : "apply", object));
+    } catch (error) {
+      // The events before the failure go out first, as they arrived: the watch resumes after
+      // them (run.rv has passed them).
+      if (out.length) yield out;
+      throw error;
     }
     if (out.length) {
       yield out;
