@@ -32,19 +32,34 @@ after(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** A running watch+reflect loop whose events are recorded; `ended` says if the iterator stopped. */
+/**
+ * A running watch+reflect loop whose events are recorded; `ended` says if the iterator stopped.
+ * `backwards` lists every event that took an object back in time: a resourceVersion not newer
+ * than one already seen for its key (a watch resumed from too old a version replays events; the
+ * cache then goes back, and deleted objects come back until their delete replays).
+ */
 function run<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: Store<T>) {
   const seen: WatcherEvent<T>[] = [];
+  const backwards: string[] = [];
+  const newest = new Map<string, bigint>();
   const state = { ended: false, error: undefined as unknown };
   const done = (async () => {
     try {
-      for await (const event of reflect(events, store)) seen.push(event);
+      for await (const event of reflect(events, store)) {
+        seen.push(event);
+        if (event.type !== "apply" && event.type !== "initApply" && !(event.type === "delete" && !event.finalStateUnknown)) continue;
+        const key = `${event.object.metadata?.namespace}/${event.object.metadata?.name}`;
+        const rv = BigInt(event.object.metadata?.resourceVersion ?? "0");
+        const before = newest.get(key);
+        if (before !== undefined && rv <= before) backwards.push(`${event.type} ${key}: ${before} → ${rv}`);
+        else newest.set(key, rv);
+      }
     } catch (error) {
       state.error = error;
     }
     state.ended = true;
   })();
-  return { seen, state, done };
+  return { seen, backwards, state, done };
 }
 
 /** Whether the store holds exactly the server's objects at their current resourceVersions. */
@@ -275,6 +290,7 @@ describe("watcher under faults", () => {
     }
     await eventually("the store to converge after the cuts", () => converged(admin, ns, store), { timeoutMs: 60_000 });
     assert.ok(loop.seen.some((e) => e.type === "error"), "the cuts were reported as error events");
+    assert.deepEqual(loop.backwards, [], "every resumed watch starts after the last event seen: nothing replayed, nothing goes back in time");
     assert.equal(loop.state.ended, false);
     controller.abort();
     await loop.done;
@@ -295,6 +311,7 @@ describe("watcher under faults", () => {
     );
     proxy.heal();
     await eventually("the store to converge after the hang", () => converged(admin, ns, store), { timeoutMs: 60_000 });
+    assert.deepEqual(loop.backwards, [], "nothing replayed: the cache never goes back in time");
     assert.equal(loop.state.ended, false);
     controller.abort();
     await loop.done;
@@ -335,6 +352,7 @@ describe("watcher under faults", () => {
     await eventually("the relist's end marked", async () => loop.seen.slice(before).some((e) => e.type === "relisted"));
     const marked = loop.seen.slice(before).findIndex((e) => e.type === "relisted");
     assert.ok(loop.seen.slice(before).findIndex((e) => e.type === "delete" && e.finalStateUnknown) < marked, "relisted comes after the relist's differences");
+    assert.deepEqual(loop.backwards, [], "nothing replayed: the cache never goes back in time");
     assert.equal(loop.state.ended, false);
     controller.abort();
     await loop.done;
@@ -353,6 +371,7 @@ describe("watcher under faults", () => {
     await churn(admin, ns, 60, "restart");
     await eventually("the store to converge after the restart", () => converged(admin, ns, store), { timeoutMs: 90_000 });
     assert.ok(loop.seen.filter((e) => e.type === "error").length > errorsBefore, "the outage was reported");
+    assert.deepEqual(loop.backwards, [], "nothing replayed: the cache never goes back in time");
     assert.equal(loop.state.ended, false);
     controller.abort();
     await loop.done;

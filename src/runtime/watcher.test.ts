@@ -62,9 +62,12 @@ describe("watcher transitions", () => {
     assert.deepEqual([t.state, t.backoff], [{ phase: "list", consistent: true, full: false }, true]);
   });
 
-  it("any other failure → the same state after a backoff; after a completed streaming list, the watch", () => {
+  it("any other failure → the watch resumes from the last resourceVersion seen, after a backoff; after a completed streaming list, the watch", () => {
     const t = transition(watching, failed(new ApiError("InternalError", "boom")), "auto");
     assert.deepEqual([t.state, t.backoff], [watching, true]);
+    // Events up to 14 arrived before the connection broke: resuming from 10 would replay them
+    // (the cache would go back in time, and deleted objects come back until their delete replays).
+    assert.deepEqual(transition(watching, failed(new ApiError("Network", "the watch broke: other side closed"), { rv: "14" }), "auto").state, { phase: "watch", rv: "14" });
     assert.deepEqual(transition(stream, failed(new ApiError("InternalError", "boom"), { listed: true, rv: "15" }), "auto").state, { phase: "watch", rv: "15" });
   });
 });

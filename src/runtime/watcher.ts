@@ -156,8 +156,11 @@ export function transition(
         return { state: { phase: "list", consistent: state.consistent, full: false }, backoff: false, progress: false, report: error, noStreaming: true };
       }
       if ((error as ApiError).causes?.some((c) => c.reason === "ResourceVersionTooLarge")) return { state: relist(true), backoff: true, progress: false, report: error };
-      // A failure after a streaming list completed resumes the watch from where it got.
-      const same: WatchState = state.phase === "stream" && outcome.listed ? { phase: "watch", rv: outcome.rv } : state;
+      // A watch resumes from the last resourceVersion it saw (events or bookmarks), as does a
+      // failure after a streaming list completed. Resuming from where the attempt started would
+      // replay what arrived since: the cache would go back in time, deleted objects return.
+      const resumes = state.phase === "watch" || (state.phase === "stream" && outcome.listed);
+      const same: WatchState = resumes ? { phase: "watch", rv: outcome.rv ?? (state.phase === "watch" ? state.rv : undefined) } : state;
       return { state: same, backoff: true, progress: false, report: error };
     }
   }

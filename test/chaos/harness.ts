@@ -9,7 +9,10 @@
 // against the operator's journal: every object handled, every create handler's success kept
 // once (a repeat only where the process was SIGKILLed between the handler's end and the record),
 // the last change of every object handled, every deleted object gone with its delete handler run.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+// CHAOS_DEBUG_DIR=<dir> keeps what a failure needs, in <dir>/<namespace>/: operator.log (every
+// operator process, at debug level), timeline.jsonl (faults and the driver's deletes), journal,
+// requests.jsonl (every request through the HTTP fault proxy).
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -95,6 +98,10 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
   const group = `c${Date.now().toString(36)}.chaos.kubeloop.dev`;
   const Item = defineResource({ group, version: "v1", kind: "Item", spec: Type.Object({ value: Type.Integer() }), status: Type.Unknown() });
   const ns = `chaos-${Date.now().toString(36)}`;
+  const debugDir = process.env.CHAOS_DEBUG_DIR ? join(process.env.CHAOS_DEBUG_DIR, ns) : undefined;
+  if (debugDir) mkdirSync(debugDir, { recursive: true });
+  const timeline = (entry: Record<string, unknown>) => debugDir && appendFileSync(join(debugDir, "timeline.jsonl"), `${JSON.stringify({ time: Date.now(), ...entry })}\n`);
+  const debugEnv = debugDir ? { CHAOS_LOG: "debug", CHAOS_LOG_FILE: join(debugDir, "operator.log") } : {};
   const killed = new Set<number>();
   const terminated = new Set<number>();
   let operator: Spawned | undefined;
@@ -104,7 +111,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
   // An operator that exits on its own is a finding: recorded, and restarted (as a Deployment would).
   const startOperator = () => {
     starts++;
-    const current = spawnTs(fixture, [operatorConfig, group, ns, journal], () => {}, { env: { ...process.env, CHAOS_QPS: String(plan.qps) } });
+    const current = spawnTs(fixture, [operatorConfig, group, ns, journal], () => {}, { env: { ...process.env, CHAOS_QPS: String(plan.qps), ...debugEnv } });
     operator = current;
     void current.exited.then((code) => {
       if (stopping.has(current) || ending) return;
@@ -165,6 +172,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
           } else {
             const uid = (await items.get(name)).metadata?.uid ?? "";
             await items.delete(name);
+            timeline({ driver: "delete", name, uid });
             live.delete(name);
             deleted.add(uid);
             driver.deletes++;
@@ -184,6 +192,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
     while (more()) {
       await sleep(plan.faultEveryMs);
       const fault = plan.faults[turn++ % plan.faults.length] as FaultKind;
+      timeline({ fault });
       log(`fault ${fault} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
       injected[fault] = (injected[fault] ?? 0) + 1;
       await inject(fault, { plan, cp, tcp, http, storms, stopOperator, startOperator });
@@ -239,6 +248,14 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
       if (!(e instanceof NotFoundError)) throw e;
     });
     await admin.close();
+    if (debugDir) {
+      try {
+        copyFileSync(journal, join(debugDir, "journal"));
+      } catch {
+        // no operator ran
+      }
+      writeFileSync(join(debugDir, "requests.jsonl"), http.requestsSince(0).map((r) => JSON.stringify(r)).join("\n"));
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -302,7 +319,7 @@ function handledAt(object: KubeObject): boolean {
 }
 
 interface Journal {
-  creates: Map<string, { pid: number; seq: number }[]>;
+  creates: Map<string, { pid: number; seq: number; rv: string }[]>;
   deletes: Set<string>;
   samples: { at: number; rss: number; tracked: number; pid: number }[];
 }
@@ -316,8 +333,8 @@ function readJournal(path: string): Journal {
     return j;
   }
   for (const row of text.split("\n")) {
-    const [kind, a = "", b = "", c = "", d = ""] = row.split(" ");
-    if (kind === "C") j.creates.set(a, [...(j.creates.get(a) ?? []), { pid: Number(b), seq: Number(c) }]);
+    const [kind, a = "", b = "", c = "", d = "", e = ""] = row.split(" ");
+    if (kind === "C") j.creates.set(a, [...(j.creates.get(a) ?? []), { pid: Number(b), seq: Number(c), rv: e }]);
     if (kind === "D") j.deletes.add(a);
     if (kind === "T") j.samples.push({ at: Number(c), tracked: Number(a), rss: Number(b), pid: Number(d) });
   }
@@ -332,7 +349,7 @@ function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: 
     createRuns += runs.length;
     for (const earlier of runs.slice(0, -1)) {
       if (stopped.killed.has(earlier.pid)) repeatsAfterKill++;
-      else unexplainedRepeats.push(`${uid}: ran in ${earlier.pid} (${stopped.terminated.has(earlier.pid) ? "stopped by SIGTERM later" : "never stopped"}) and again in ${runs.at(-1)?.pid}`);
+      else unexplainedRepeats.push(`${uid}: ran in ${earlier.pid} (${stopped.terminated.has(earlier.pid) ? "stopped by SIGTERM later" : "never stopped"}) and again in ${runs.at(-1)?.pid}; runs (pid/seq@resourceVersion): ${runs.map((r) => `${r.pid}/${r.seq}@${r.rv}`).join(", ")}`);
     }
   }
   const notKept: string[] = [];
