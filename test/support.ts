@@ -1,7 +1,9 @@
 // Helpers shared by tests that run without an API server (unit tests beside the code use them
-// too): a client that reaches nothing, a wait on a condition with a deadline, and a child
-// process whose stdout lines are collected.
+// too): a client that reaches nothing, a local server that answers watches with scripted lines,
+// a wait on a condition with a deadline, and a child process whose stdout lines are collected.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
@@ -11,6 +13,37 @@ import { Client } from "../src/client/client.js";
 /** A client that reaches nothing: for controllers and handlers that never call the server in a test. */
 export function offlineClient(): Client {
   return new Client({ server: "https://127.0.0.1:1", source: "test", namespace: "default", tls: { insecureSkipVerify: true }, auth: { type: "none" } }, { rateLimit: false, retries: 0 });
+}
+
+/** One line of a ConfigMap watch in namespace "ns" (`data.rv` carries the resourceVersion too). */
+export function watchLine(type: string, name: string, rv: number, annotations?: Record<string, string>): string {
+  const metadata = { name, namespace: "ns", resourceVersion: String(rv), ...(annotations ? { annotations } : {}) };
+  return `${JSON.stringify({ type, object: { apiVersion: "v1", kind: "ConfigMap", metadata, data: { rv: String(rv) } } })}\n`;
+}
+
+/**
+ * A plain-HTTP server on 127.0.0.1 whose `respond` answers each request (it gets the request's
+ * number, from 1), and a client of it in namespace "ns" without a rate limit. `close()` closes both.
+ */
+export async function localWatchServer(respond: (req: IncomingMessage, res: ServerResponse, n: number) => void): Promise<{ client: Client; requests: string[]; close: () => Promise<void> }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    requests.push(req.url ?? "");
+    respond(req, res, requests.length);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  const client = new Client({ server: `http://127.0.0.1:${port}`, source: "test", namespace: "ns", tls: { insecureSkipVerify: false }, auth: { type: "none" } }, { rateLimit: false });
+  return {
+    client,
+    requests,
+    close: async () => {
+      await client.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 /** Polls a synchronous condition every 2 ms; throws at the deadline. */

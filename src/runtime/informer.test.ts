@@ -2,36 +2,23 @@
 // as a replayed or buffered stream arrives): each event is applied and handed to the listeners
 // before the next one is applied.
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { after, describe, it } from "node:test";
-import { Client } from "../client/client.js";
+import { describe, it } from "node:test";
+import { localWatchServer, watchLine } from "../../test/support.js";
 import { ConfigMap } from "../core/builtins.js";
 import type { KubeObject } from "../core/objects.js";
 import { InformerFactory } from "./informer.js";
 
-const servers: Server[] = [];
-after(() => servers.forEach((s) => s.close()));
-
-const event = (type: string, name: string, rv: number, annotations?: Record<string, string>) =>
-  `${JSON.stringify({ type, object: { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", resourceVersion: String(rv), ...(annotations ? { annotations } : {}) }, data: { rv: String(rv) } } })}\n`;
-
 describe("Informer", () => {
   it("hands each event of a read to its listeners before applying the next", async () => {
     // The initial list (two objects) and its end bookmark, then 20 changes of each in one write.
-    let body = event("ADDED", "a", 1) + event("ADDED", "b", 2) + event("BOOKMARK", "", 2, { "k8s.io/initial-events-end": "true" });
-    for (let rv = 3; rv < 43; rv++) body += event("MODIFIED", rv % 2 ? "a" : "b", rv);
-    const server = createServer((req, res) => {
-      req.resume();
+    let body = watchLine("ADDED", "a", 1) + watchLine("ADDED", "b", 2) + watchLine("BOOKMARK", "", 2, { "k8s.io/initial-events-end": "true" });
+    for (let rv = 3; rv < 43; rv++) body += watchLine("MODIFIED", rv % 2 ? "a" : "b", rv);
+    const server = await localWatchServer((req, res) => {
       if (!req.url?.includes("watch=")) return void res.writeHead(404).end("{}");
       res.writeHead(200, { "content-type": "application/json" });
       res.write(body); // then stays open, as a watch with nothing new
     });
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const port = (server.address() as AddressInfo).port;
-    const client = new Client({ server: `http://127.0.0.1:${port}`, source: "test", namespace: "ns", tls: { insecureSkipVerify: false }, auth: { type: "none" } }, { rateLimit: false });
-    const factory = new InformerFactory(client);
+    const factory = new InformerFactory(server.client);
     try {
       const informer = factory.informer(ConfigMap, { namespace: "ns" });
       const seen: string[] = [];
@@ -51,7 +38,7 @@ describe("Informer", () => {
       assert.deepEqual(ahead, [], "the store was ahead of the event handed to the listener");
     } finally {
       await factory.stop();
-      await client.close();
+      await server.close();
     }
   });
 });
