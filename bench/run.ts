@@ -15,7 +15,8 @@ const root = join(import.meta.dirname, "..");
 // default: 1,000, 10,000 and 100,000 objects (and 100,000 of 2 KiB), three repetitions.
 const quick = process.argv.includes("--quick");
 // A probe (to compare a few contenders or profile one; prints, writes no docs):
-//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--reps 1] [--profile DIR] [--replay EVENTS]
+//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--bytes 200] [--reps 1] [--profile DIR] [--replay EVENTS]
+// --bytes: the size of each object's data (default 200).
 // --replay: also the replay ceiling, EVENTS events per contender (prints the replay runs too).
 // --profile: the Node contenders write CPU profiles (--cpu-prof) into DIR.
 const flag = (name: string) => {
@@ -32,7 +33,7 @@ try {
   if (only) {
     const results = await sideBySide({
       kubeconfig: cp.kubeconfigPath,
-      sizes: [[Number(flag("--objects") ?? 10_000), 200]],
+      sizes: [[Number(flag("--objects") ?? 10_000), Number(flag("--bytes") ?? 200)]],
       events: 10_000,
       reps: Number(flag("--reps") ?? 1),
       replayEvents: Number(flag("--replay") ?? 0),
