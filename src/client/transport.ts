@@ -27,15 +27,27 @@ import { TokenBucket, type RateLimit } from "./rate-limit.js";
 
 /** Transport settings; every field has a default. */
 export interface TransportOptions {
-  /** Client-side rate limit, or `false` for none. Default: client-go's 5 qps, burst 10. */
+  /**
+   * Client-side rate limit, or `false` for none. Default: client-go's 5 qps, burst 10. A limit
+   * without qps > 0 and burst ≥ 1 throws a RangeError when the client is made.
+   */
   rateLimit?: RateLimit | false;
-  /** How many times a retryable failure is retried. Default 3. */
+  /**
+   * How many times a retryable failure is retried (0: never). Default 3. Anything but an integer
+   * ≥ 0 throws a RangeError when the client is made.
+   */
   retries?: number;
-  /** First retry delay; doubles each time, with jitter, up to `maxRetryDelayMs`. Default 200 ms. */
+  /**
+   * First retry delay; doubles each time, with jitter, up to `maxRetryDelayMs`. Default 200 ms.
+   * A negative or non-finite value throws a RangeError when the client is made.
+   */
   retryDelayMs?: number;
-  /** Cap on one retry delay (and on a server's Retry-After). Default 10 000 ms. */
+  /** Cap on one retry delay (and on a server's Retry-After). Default 10 000 ms. Negative or non-finite: RangeError. */
   maxRetryDelayMs?: number;
-  /** Deadline for one call (each attempt), unless the call sets its own. Default 30 000 ms. */
+  /**
+   * Deadline for one call (each attempt), unless the call sets its own; 0: none. Default
+   * 30 000 ms. A call past it fails with a RequestTimeoutError. Negative or non-finite: RangeError.
+   */
   timeoutMs?: number;
   /** Negotiate HTTP/2 (ALPN) when the server offers it. Default false. */
   http2?: boolean;
@@ -43,6 +55,17 @@ export interface TransportOptions {
   userAgent?: string;
   /** Time source for the rate limiter and backoff. */
   clock?: Clock;
+}
+
+/** Refuses numeric options that would misbehave later (a RangeError naming the option). */
+function checkOptions(options: TransportOptions): void {
+  if (options.retries !== undefined && !(Number.isInteger(options.retries) && options.retries >= 0)) {
+    throw new RangeError(`retries must be an integer ≥ 0 (got ${options.retries})`);
+  }
+  const durations = [["retryDelayMs", options.retryDelayMs, ""], ["maxRetryDelayMs", options.maxRetryDelayMs, ""], ["timeoutMs", options.timeoutMs, " (0: no deadline)"]] as const;
+  for (const [name, value, note] of durations) {
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) throw new RangeError(`${name} must be a finite number ≥ 0${note} (got ${value})`);
+  }
 }
 
 /** The HTTP methods the API server's REST interface uses. */
@@ -94,6 +117,7 @@ export class Transport {
     this.credentials = credentialsFor(config, () => Date.now());
     const limit = options.rateLimit === undefined ? DEFAULT_RATE_LIMIT : options.rateLimit;
     this.limiter = limit ? new TokenBucket(limit, this.clock) : undefined;
+    checkOptions(options);
     this.options = {
       retries: options.retries ?? 3,
       retryDelayMs: options.retryDelayMs ?? 200,

@@ -1,9 +1,11 @@
 // The watcher's state machine, transition by transition (kube-rs's watcher tests in spirit):
-// no server, no clock.
+// no server, no clock. Then the options it refuses.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Client } from "../client/client.js";
+import { ConfigMap } from "../core/builtins.js";
 import { ApiError, GoneError } from "../core/errors.js";
-import { transition, type AttemptOutcome, type WatchState } from "./watcher.js";
+import { transition, watch, type AttemptOutcome, type WatcherOptions, type WatchState } from "./watcher.js";
 
 const list: WatchState = { phase: "list", consistent: false, full: false };
 const stream: WatchState = { phase: "stream", consistent: false };
@@ -70,4 +72,22 @@ describe("watcher transitions", () => {
     assert.deepEqual(transition(watching, failed(new ApiError("Network", "the watch broke: other side closed"), { rv: "14" }), "auto").state, { phase: "watch", rv: "14" });
     assert.deepEqual(transition(stream, failed(new ApiError("InternalError", "boom"), { listed: true, rv: "15" }), "auto").state, { phase: "watch", rv: "15" });
   });
+});
+
+describe("watcher options", () => {
+  const offline = () => new Client({ server: "https://127.0.0.1:1", source: "test", namespace: "default", tls: { insecureSkipVerify: true }, auth: { type: "none" } }, { rateLimit: false, retries: 0 });
+  for (const [options, message] of [
+    [{ pageSize: 0 }, /pageSize must be an integer ≥ 1 \(got 0\)/],
+    [{ watchTimeoutSeconds: 1.5 }, /watchTimeoutSeconds must be an integer ≥ 1 \(got 1.5\)/],
+    [{ inactivityTimeoutMs: -1 }, /inactivityTimeoutMs must be a finite number > 0 \(got -1\)/],
+  ] as [WatcherOptions<ConfigMap>, RegExp][]) {
+    it(`refuses ${JSON.stringify(options)} at the first next(), naming the option`, async () => {
+      const client = offline();
+      try {
+        await assert.rejects(watch(client.resource(ConfigMap), options).next(), (e: unknown) => e instanceof RangeError && message.test(e.message));
+      } finally {
+        await client.close();
+      }
+    });
+  }
 });

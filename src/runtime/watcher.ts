@@ -50,17 +50,23 @@ export function hasObject<T extends KubeObject>(event: WatcherEvent<T>): event i
   return "object" in event;
 }
 
-/** Options of {@link watch}. */
+/**
+ * Options of {@link watch}. Numeric options out of range make the first `next()` throw a
+ * RangeError naming the option; everything the server refuses (a namespace that does not exist
+ * yet, a selector it cannot parse, a missing permission) is an `error` event and a retry.
+ */
 export interface WatcherOptions<T extends KubeObject> {
   /** Watch one namespace; default: the handle's namespace, or all. */
   namespace?: string;
+  /** Only objects whose labels match. A selector the server cannot parse is an `error` event (400) and retried with backoff. */
   labelSelector?: string;
+  /** Only objects whose fields match (the fields the resource supports). A refused selector: as `labelSelector`. */
   fieldSelector?: string;
-  /** Page size of paged lists. Default 500. */
+  /** Page size of paged lists, an integer ≥ 1. Default 500. */
   pageSize?: number;
-  /** Server-side lifetime of one watch request. Default: random in 300–600 s (as client-go). */
+  /** Server-side lifetime of one watch request, an integer ≥ 1. Default: random in 300–600 s (as client-go). */
   watchTimeoutSeconds?: number;
-  /** Drop and resume a stream silent (no event, no bookmark) this long. Default 180 000 ms. */
+  /** Drop and resume a stream silent (no event, no bookmark) this long; > 0. Default 180 000 ms. */
   inactivityTimeoutMs?: number;
   /** Retry delays after failures. */
   backoff?: BackoffOptions;
@@ -71,7 +77,11 @@ export interface WatcherOptions<T extends KubeObject> {
   initialList?: "auto" | "list" | "stream";
   /** Only metadata (PartialObjectMetadata). */
   metadataOnly?: boolean;
-  /** Applied to every object before it is yielded. Default: drop `metadata.managedFields`. */
+  /**
+   * Applied to every object before it is yielded. Default: drop `metadata.managedFields`. It
+   * must not throw: a throw is an `error` event, and the watch resumes at the event that failed,
+   * so a transform that always throws on one object holds the watch there (retried with backoff).
+   */
   transform?: (object: T) => T;
   /** Ends the iteration. */
   signal?: AbortSignal;
@@ -183,6 +193,7 @@ export async function* watchBatches<T extends KubeObject>(
   resource: ResourceClient<T>,
   options: WatcherOptions<T> = {},
 ): AsyncGenerator<WatcherEvent<T>[], void, undefined> {
+  checkWatcherOptions(options);
   const clock = options.clock ?? systemClock;
   const signal = options.signal;
   const inactivityMs = options.inactivityTimeoutMs ?? 180_000;
@@ -241,6 +252,13 @@ export async function* watchBatches<T extends KubeObject>(
     if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
     state = next.state;
   }
+}
+
+function checkWatcherOptions(options: WatcherOptions<KubeObject>): void {
+  const integers = [["pageSize", options.pageSize], ["watchTimeoutSeconds", options.watchTimeoutSeconds]] as const;
+  for (const [name, value] of integers) if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new RangeError(`${name} must be an integer ≥ 1 (got ${value})`);
+  const ms = options.inactivityTimeoutMs;
+  if (ms !== undefined && !(Number.isFinite(ms) && ms > 0)) throw new RangeError(`inactivityTimeoutMs must be a finite number > 0 (got ${ms})`);
 }
 
 /** When the stream last said something, and whether the consumer holds an event now. */
