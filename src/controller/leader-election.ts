@@ -34,7 +34,11 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   /** How long the leader keeps trying to renew before giving up. Default 10 000 ms; must be < leaseDurationMs. */
   renewDeadlineMs?: number;
-  /** Time between attempts (to acquire, to renew). Default 2 000 ms. */
+  /**
+   * Time between attempts (to acquire, to renew). Default 2 000 ms; must be < renewDeadlineMs.
+   * Timings that break these rules, or are not finite numbers > 0, throw a RangeError when the
+   * elector (or the Manager) is made.
+   */
   retryPeriodMs?: number;
   /** Release the Lease when stopped gracefully. Default true. */
   releaseOnCancel?: boolean;
@@ -43,6 +47,21 @@ export interface LeaderElectionOptions {
   onNewLeader?: (identity: string) => void;
   /** Called on failed attempts (network errors, forbidden); the elector keeps trying. */
   onError?: (error: unknown) => void;
+}
+
+/**
+ * Refuses Lease timings that cannot work (a RangeError naming them): each a finite number > 0,
+ * retryPeriodMs < renewDeadlineMs < leaseDurationMs (as client-go requires).
+ */
+export function checkLeaseTimings(t: { leaseDurationMs?: number | undefined; renewDeadlineMs?: number | undefined; retryPeriodMs?: number | undefined }): void {
+  const lease = t.leaseDurationMs ?? 15_000;
+  const renew = t.renewDeadlineMs ?? 10_000;
+  const retry = t.retryPeriodMs ?? 2_000;
+  for (const [name, value] of [["leaseDurationMs", lease], ["renewDeadlineMs", renew], ["retryPeriodMs", retry]] as const) {
+    if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`leader election: ${name} must be a finite number > 0 (got ${value})`);
+  }
+  if (renew >= lease) throw new RangeError(`leader election: renewDeadlineMs (${renew}) must be less than leaseDurationMs (${lease})`);
+  if (retry >= renew) throw new RangeError(`leader election: retryPeriodMs (${retry}) must be less than renewDeadlineMs (${renew})`);
 }
 
 /** How leadership ended. */
@@ -84,12 +103,7 @@ export class LeaderElector {
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
     this.clock = options.clock ?? systemClock;
-    if (this.renewDeadlineMs >= this.leaseDurationMs) {
-      throw new RangeError(`leader election: renewDeadlineMs (${this.renewDeadlineMs}) must be less than leaseDurationMs (${this.leaseDurationMs})`);
-    }
-    if (this.retryPeriodMs >= this.renewDeadlineMs) {
-      throw new RangeError(`leader election: retryPeriodMs (${this.retryPeriodMs}) must be less than renewDeadlineMs (${this.renewDeadlineMs})`);
-    }
+    checkLeaseTimings(this);
   }
 
   /** Whether this candidate currently holds the Lease (as far as it knows). */

@@ -56,3 +56,18 @@ describe("Manager (server-less)", () => {
     await client.close();
   });
 });
+
+describe("Manager options", () => {
+  for (const [options, message] of [
+    [{ cacheSyncTimeoutMs: 0 }, /cacheSyncTimeoutMs must be a finite number > 0 \(got 0\)/],
+    [{ gracefulShutdownTimeoutMs: Number.NaN }, /gracefulShutdownTimeoutMs must be a finite number ≥ 0 \(got NaN\)/],
+    [{ leaderElection: { leaseDurationMs: Number.NaN } }, /leaseDurationMs must be a finite number > 0 \(got NaN\)/],
+    [{ leaderElection: { retryPeriodMs: -1 } }, /retryPeriodMs must be a finite number > 0 \(got -1\)/],
+    [{ leaderElection: { leaseDurationMs: 5_000 } }, /renewDeadlineMs \(10000\) must be less than leaseDurationMs \(5000\)/],
+  ] as [Partial<ConstructorParameters<typeof Manager>[1]>, RegExp][]) {
+    it(`refuses ${JSON.stringify(options, (_k, v: unknown) => (typeof v === "number" && Number.isNaN(v) ? "NaN" : v))} when made, naming the option`, () => {
+      assert.throws(() => new Manager(offlineClient(), { name: "m", logger: quiet, ...options }), (e: unknown) => e instanceof RangeError && message.test(e.message));
+    });
+  }
+});
+

@@ -30,7 +30,7 @@ import { Controller } from "./controller.js";
 import type { ControllerObserver } from "./reconcile.js";
 import type { ControllerSpec, StopResult } from "./spec.js";
 import { EventRecorder } from "./events.js";
-import { LeaderElectionLostError, LeaderElector, type LeadershipEnd } from "./leader-election.js";
+import { checkLeaseTimings, LeaderElectionLostError, LeaderElector, type LeadershipEnd } from "./leader-election.js";
 import { WrittenVersions } from "./read-your-writes.js";
 import { PauseWatch } from "./dev-pause.js";
 
@@ -70,15 +70,31 @@ export function checkOperatorName(name: string): void {
   }
 }
 
+/** Refuses timings that cannot work (a RangeError naming them). */
+function checkManagerTimings(options: ManagerOptions): void {
+  const sync = options.cacheSyncTimeoutMs;
+  if (sync !== undefined && !(Number.isFinite(sync) && sync > 0)) throw new RangeError(`cacheSyncTimeoutMs must be a finite number > 0 (got ${sync})`);
+  const grace = options.gracefulShutdownTimeoutMs;
+  if (grace !== undefined && !(Number.isFinite(grace) && grace >= 0)) throw new RangeError(`gracefulShutdownTimeoutMs must be a finite number ≥ 0 (got ${grace})`);
+  if (options.leaderElection) checkLeaseTimings(options.leaderElection);
+}
+
 /** Options of a {@link Manager}. */
 export interface ManagerOptions {
   /** The operator's name: field manager, event reporter, Lease name. Lower-case DNS label. */
   name: string;
   /** Leader election, on by default; `false` for development or a single replica. */
   leaderElection?: ManagerLeaderElection | false;
-  /** How long to wait for caches to sync. Default 60 000 ms. */
+  /**
+   * How long to wait for caches to sync; past it `run()` rejects with a CacheSyncTimeoutError
+   * naming the resources not synced and their last error. Default 60 000 ms; a finite number > 0.
+   */
   cacheSyncTimeoutMs?: number;
-  /** How long reconciles in flight may take to finish on shutdown. Default 30 000 ms. */
+  /**
+   * How long reconciles in flight may take to finish on shutdown; then their signals abort, and
+   * work that ignores its signal is abandoned (and the Lease is not released). Default 30 000 ms;
+   * a finite number ≥ 0.
+   */
   gracefulShutdownTimeoutMs?: number;
   /** Default: pino at level "info" on stdout. */
   logger?: Logger;
@@ -157,6 +173,7 @@ export class Manager {
     private readonly options: ManagerOptions,
   ) {
     checkOperatorName(options.name);
+    checkManagerTimings(options);
     this.client = client;
     this.name = options.name;
     this.logger = options.logger ?? pino({ name: options.name });

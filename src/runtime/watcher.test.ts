@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { Client } from "../client/client.js";
 import { ConfigMap } from "../core/builtins.js";
 import { ApiError, GoneError } from "../core/errors.js";
+import type { KubeObject } from "../core/objects.js";
 import { transition, watch, type AttemptOutcome, type WatcherOptions, type WatchState } from "./watcher.js";
 
 const list: WatchState = { phase: "list", consistent: false, full: false };
@@ -80,7 +81,7 @@ describe("watcher options", () => {
     [{ pageSize: 0 }, /pageSize must be an integer ≥ 1 \(got 0\)/],
     [{ watchTimeoutSeconds: 1.5 }, /watchTimeoutSeconds must be an integer ≥ 1 \(got 1.5\)/],
     [{ inactivityTimeoutMs: -1 }, /inactivityTimeoutMs must be a finite number > 0 \(got -1\)/],
-  ] as [WatcherOptions<ConfigMap>, RegExp][]) {
+  ] as [WatcherOptions<KubeObject>, RegExp][]) {
     it(`refuses ${JSON.stringify(options)} at the first next(), naming the option`, async () => {
       const client = offline();
       try {

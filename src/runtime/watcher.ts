@@ -254,7 +254,7 @@ export async function* watchBatches<T extends KubeObject>(
   }
 }
 
-function checkWatcherOptions(options: WatcherOptions<KubeObject>): void {
+function checkWatcherOptions(options: Pick<WatcherOptions<KubeObject>, "pageSize" | "watchTimeoutSeconds" | "inactivityTimeoutMs">): void {
   const integers = [["pageSize", options.pageSize], ["watchTimeoutSeconds", options.watchTimeoutSeconds]] as const;
   for (const [name, value] of integers) if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new RangeError(`${name} must be an integer ≥ 1 (got ${value})`);
   const ms = options.inactivityTimeoutMs;
