@@ -70,8 +70,8 @@ export function checkOperatorName(name: string): void {
   }
 }
 
-/** Refuses timings that cannot work (a RangeError naming them). */
-function checkManagerTimings(options: ManagerOptions): void {
+/** Refuses timings that cannot work (a RangeError naming them). The Operator checks its own with it. */
+export function checkManagerTimings(options: Pick<ManagerOptions, "cacheSyncTimeoutMs" | "gracefulShutdownTimeoutMs" | "leaderElection">): void {
   const sync = options.cacheSyncTimeoutMs;
   if (sync !== undefined && !(Number.isFinite(sync) && sync > 0)) throw new RangeError(`cacheSyncTimeoutMs must be a finite number > 0 (got ${sync})`);
   const grace = options.gracefulShutdownTimeoutMs;

@@ -1,6 +1,19 @@
 // Which namespaces an operator serves: exact names, globs ("team-*") and negations
 // ("!kube-*"), as `kubeloop run -n` passes them; no patterns means cluster-wide.
 
+/**
+ * Refuses patterns that can match no namespace (a TypeError naming the pattern): a namespace name
+ * is a lower-case DNS label, so a pattern is lower-case letters, digits, '-' and the globs '*' and
+ * '?', at most 63 characters, after an optional '!'.
+ */
+export function checkNamespacePatterns(patterns: readonly string[] | undefined): void {
+  for (const p of patterns ?? []) {
+    if (typeof p !== "string" || !/^!?[-a-z0-9*?]{1,63}$/.test(p)) {
+      throw new TypeError(`namespace pattern ${JSON.stringify(p)} can match no namespace: use lower-case letters, digits, '-', and the globs '*' '?', after an optional '!' (at most 63 characters)`);
+    }
+  }
+}
+
 /** Returns a test for namespaces; `undefined` patterns (or none) accept every namespace. */
 export function namespaceMatcher(patterns: readonly string[] | undefined): (namespace: string | undefined) => boolean {
   if (!patterns || patterns.length === 0) return () => true;

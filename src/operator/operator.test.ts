@@ -12,3 +12,30 @@ describe("handler registration", () => {
     op.on.create(ConfigMap, async () => {}, { attempts: 3 });
   });
 });
+
+describe("operator options", () => {
+  // Refused when the Operator is made, not later: a concurrency of 0 would start no worker (every
+  // object silently unhandled); a namespace that cannot exist would only show as a sync timeout.
+  for (const [options, message] of [
+    [{ concurrency: 0 }, /concurrency must be an integer ≥ 1 \(got 0\)/],
+    [{ concurrency: 1.5 }, /concurrency must be an integer ≥ 1 \(got 1.5\)/],
+    [{ cacheSyncTimeoutMs: -1 }, /cacheSyncTimeoutMs must be a finite number > 0 \(got -1\)/],
+    [{ leaderElection: { retryPeriodMs: 0 } }, /retryPeriodMs must be a finite number > 0 \(got 0\)/],
+    [{ namespaces: ["Bad_NS"] }, /namespace pattern "Bad_NS" .*lower-case letters, digits, '-', and the globs '\*' '\?', after an optional '!'/],
+    [{ namespaces: [""] }, /namespace pattern ""/],
+    [{ logLevel: "loud" }, /logLevel "loud" is not one of fatal, error, warn, info, debug, trace, silent/],
+    [{ eventLevel: "loud" }, /eventLevel "loud" is not one of debug, info, warn, error, off/],
+    [{ progressIn: "spec" }, /progressIn "spec" is not one of annotations, status/],
+    [{ annotationPrefix: "No Prefix" }, /annotationPrefix "No Prefix" must be a lower-case DNS subdomain/],
+  ] as [Record<string, unknown>, RegExp][]) {
+    it(`refuses ${JSON.stringify(options)} when made, naming the option`, () => {
+      assert.throws(() => new Operator({ name: "opts", ...options }), (e: unknown) => (e instanceof RangeError || e instanceof TypeError) && message.test(e.message));
+    });
+  }
+  it("accepts what the docs allow", () => {
+    new Operator({ name: "opts", concurrency: 1, namespaces: ["team-*", "!kube-*", "default", "a?c"], logLevel: "silent", eventLevel: "off", progressIn: "status", annotationPrefix: "ops.example.com" });
+  });
+  it("refuses a bad namespace pattern given to run() before connecting", async () => {
+    await assert.rejects(new Operator({ name: "opts" }).run({ namespaces: ["UPPER"], handleSignals: false }), /namespace pattern "UPPER"/);
+  });
+});

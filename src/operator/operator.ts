@@ -21,14 +21,14 @@ import { objectLogger } from "../handlers/context.js";
 import { TemporaryError } from "../handlers/errors.js";
 import { TerminalError } from "../core/errors.js";
 import { systemClock } from "../core/clock.js";
-import { watchScope } from "../handlers/scope.js";
+import { checkNamespacePatterns, watchScope } from "../handlers/scope.js";
 import { Tasks } from "../handlers/tasks.js";
 import { progressKeys } from "../handlers/progress.js";
 import { parsePath } from "../handlers/diff.js";
 import { objectKey, objectId } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { matches, type Filters } from "../handlers/filters.js";
-import { Manager, checkOperatorName, type ManagerLeaderElection, type ManagerStatus, type Runnable } from "../controller/manager.js";
+import { Manager, checkManagerTimings, checkOperatorName, type ManagerLeaderElection, type ManagerStatus, type Runnable } from "../controller/manager.js";
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
 import { Metrics } from "../observe/metrics.js";
 import { serveProbes, servedEndpoints, type ProbeServer, type ProbeServerOptions } from "../observe/server.js";
@@ -54,19 +54,23 @@ export interface OperatorOptions {
   webhooks?: WebhookOptions;
   /** The /metrics, /healthz, /readyz server; default port 8080 (`serve` picks endpoints). `false` for none. */
   probes?: ProbeOptions | false;
-  /** Default "info". */
+  /** Default "info"; one of pino's levels (another value throws a TypeError when the Operator is made). */
   logLevel?: LevelWithSilent;
   /** A logger of your own (overrides logLevel). */
   logger?: Logger;
-  /** Default 60 000 ms. */
+  /** See the Manager's option: `run()` rejects with a CacheSyncTimeoutError past it. Default 60 000 ms; > 0. */
   cacheSyncTimeoutMs?: number;
-  /** Default 30 000 ms. */
+  /** See the Manager's option: work still running past it is aborted, then abandoned. Default 30 000 ms; ≥ 0. */
   gracefulShutdownTimeoutMs?: number;
-  /** Namespaces the handlers serve: names, globs ("team-*"), negations ("!kube-*"). Default: all. */
+  /**
+   * Namespaces the handlers serve: names, globs ("team-*"), negations ("!kube-*"). Default: all.
+   * A pattern that can match no namespace (upper case, '_', empty) throws a TypeError naming it;
+   * a namespace that does not exist yet is watched all the same (its objects come when it does).
+   */
   namespaces?: string[];
   /** Handler log lines at or above this level are also posted as Events on the object. Default "info". */
   eventLevel?: EventLevel;
-  /** Objects of one kind whose handlers run at once (different objects; one object is never handled twice at once). Default 16. */
+  /** Objects of one kind whose handlers run at once (different objects; one object is never handled twice at once). Default 16; an integer ≥ 1. */
   concurrency?: number;
   /**
    * Where handler progress is kept: "annotations" (default) or "status" (`status.kubeloop.progress`;
@@ -81,6 +85,26 @@ export interface OperatorOptions {
    * outside that domain is seen by them as content (they would handle your bookkeeping as a change).
    */
   annotationPrefix?: string;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const EVENT_LEVELS = ["debug", "info", "warn", "error", "off"];
+
+/** Refuses options that cannot work (a TypeError or RangeError naming the option). */
+function checkOperatorOptions(o: OperatorOptions): void {
+  if (o.concurrency !== undefined && !(Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw new RangeError(`concurrency must be an integer ≥ 1 (got ${o.concurrency})`);
+  checkManagerTimings(o);
+  checkNamespacePatterns(o.namespaces);
+  const oneOf = (name: string, value: unknown, allowed: readonly unknown[]) => {
+    if (value !== undefined && !allowed.includes(value)) throw new TypeError(`${name} ${JSON.stringify(value)} is not one of ${allowed.join(", ")}`);
+  };
+  oneOf("logLevel", o.logLevel, LOG_LEVELS);
+  oneOf("eventLevel", o.eventLevel, EVENT_LEVELS);
+  oneOf("progressIn", o.progressIn, ["annotations", "status"]);
+  const prefix = o.annotationPrefix;
+  if (prefix !== undefined && !(prefix.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix))) {
+    throw new TypeError(`annotationPrefix ${JSON.stringify(prefix)} must be a lower-case DNS subdomain (it prefixes annotation keys and the finalizer)`);
+  }
 }
 
 /** Options of {@link Operator.run}. */
@@ -363,8 +387,10 @@ export class Operator {
     if (this.running) throw new Error("register handlers before op.run()");
   }
 
+  /** @throws TypeError or RangeError naming the option, for a name or option that cannot work. */
   constructor(private readonly options: OperatorOptions) {
     checkOperatorName(options.name);
+    checkOperatorOptions(options);
     this.name = options.name;
   }
 
@@ -463,6 +489,8 @@ export class Operator {
   /** Connects and runs until stopped; see the class documentation for how it ends. */
   async run(options: RunOptions = {}): Promise<void> {
     if (this.running) throw new Error(`operator ${this.name} is already running`);
+    checkNamespacePatterns(options.namespaces);
+    if (options.leaderElection) checkManagerTimings({ leaderElection: options.leaderElection });
     this.running = true;
     const logger = options.logger ?? this.options.logger ?? createLogger(this.name, { level: this.options.logLevel ?? "info" });
     let client: Client | undefined;
