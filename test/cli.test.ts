@@ -41,6 +41,11 @@ describe("kubeloop run", () => {
     assert.equal(await noConfig.exited, 1);
     assert.match(noConfig.out(), /cannot load a kubeconfig: .*no kubeconfig/i);
 
+    // A namespace flag that can match no namespace: named before anything connects.
+    const badNamespace = kubeloop(["run", "examples/10-minimal/operator.ts", "-n", "Team_A"], { ...process.env, KUBECONFIG: "", HOME: scratch });
+    assert.equal(await badNamespace.exited, 1);
+    assert.match(badNamespace.out(), /namespace pattern "Team_A" can match no namespace/);
+
     // A kind whose CRD was never installed (other tests share the cluster: not one of theirs).
     writeFileSync(
       join(scratch, "uninstalled.ts"),

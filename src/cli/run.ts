@@ -7,6 +7,7 @@ import { Client } from "../client/client.js";
 import { ConfigError } from "../client/config.js";
 import { ApiError, NotFoundError } from "../core/errors.js";
 import { describeKind } from "../core/objects.js";
+import { checkNamespacePatterns } from "../handlers/scope.js";
 import { createLogger } from "../observe/logging.js";
 import { installCrd } from "../testing/operator.js";
 import { loadOperator, type LoadedOperator } from "./load.js";
@@ -110,6 +111,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 2;
   }
   if (values.namespace && values["all-namespaces"]) throw new Error("give either -n/--namespace or -A/--all-namespaces, not both");
+  checkNamespacePatterns(values.namespace); // before the kubeconfig: the flag's mistake first
   const format = values["log-format"] ?? (process.stdout.isTTY ? "plain" : "json");
   if (format !== "plain" && format !== "json") throw new Error(`--log-format ${format}: expected plain or json`);
   const { probes, extraProbes } = probeServers(
