@@ -103,8 +103,9 @@ export async function sideBySide(o: SideBySideOptions): Promise<Results> {
           }
         }
       }
-      // The replay is captured from the 10,000-object namespace (the reference size).
-      if (objects === o.replayAt && bytes === 200 && o.replayEvents > 0) await replayStage(client, namespace, objects, bytes, all, o, replay, failures);
+      // The replay is captured from the 10,000-object namespace (the reference size); a
+      // probe of one size replays at that size.
+      if (objects === o.replayAt && (bytes === 200 || o.sizes.length === 1) && o.replayEvents > 0) await replayStage(client, namespace, objects, bytes, all, o, replay, failures);
       await client.resource(Namespace).delete(namespace);
     }
   } finally {
