@@ -10,7 +10,7 @@ import type { StoreReader } from "../runtime/store.js";
 import { Controller } from "./controller.js";
 import type { Predicate } from "./predicates.js";
 import type { ErrorPolicy, ObjectRef, Reconciler } from "./reconcile.js";
-import type { ControllerOptions, ControllerSpec, Source } from "./spec.js";
+import { checkControllerOptions, type ControllerOptions, type ControllerSpec, type Source } from "./spec.js";
 
 /**
  * Builds a controller; each method says what it adds. `reconcile(fn)` finishes it and returns
@@ -88,6 +88,7 @@ export class ControllerBuilder<T extends KubeObject, R = Controller<T>> {
 
   /** Further options (name, timeout, scope, informer factory, logging, error reporting). */
   withOptions(options: ControllerOptions): this {
+    checkControllerOptions(options);
     this.options = { ...this.options, ...options };
     return this;
   }

@@ -437,3 +437,17 @@ describe("the reconcile's cache", () => {
     assert.match(String(outside), /namespace c is outside the cache's namespaces a, b/);
   });
 });
+
+describe("controller options", () => {
+  for (const [options, message] of [
+    [{ concurrency: 0 }, /concurrency must be an integer ≥ 1 \(got 0\)/],
+    [{ reconcileTimeoutMs: 0 }, /reconcileTimeoutMs must be a finite number > 0 \(got 0\)/],
+    [{ resyncMs: Number.NaN }, /resyncMs must be a finite number > 0 \(got NaN\)/],
+    [{ unwindMs: -1 }, /unwindMs must be a finite number ≥ 0 \(got -1\)/],
+  ] as [Record<string, number>, RegExp][]) {
+    it(`refuses ${JSON.stringify(options, (_k, v: unknown) => (typeof v === "number" && Number.isNaN(v) ? "NaN" : v))} when declared, naming it (concurrency 0 started no worker)`, () => {
+      const client = offlineClient();
+      assert.throws(() => controller(client, ConfigMap).withOptions(options), (e: unknown) => e instanceof RangeError && message.test(e.message));
+    });
+  }
+});

@@ -37,7 +37,7 @@ import { reconcileContext } from "./context.js";
 import { EventRecorder } from "./events.js";
 import type { Predicate } from "./predicates.js";
 import { Action, ReconcileTimeoutError, type ErrorPolicy, type ObjectRef, type ReconcileContext, type Reconciler } from "./reconcile.js";
-import type { ControllerOptions, ControllerSpec, Source, StopResult } from "./spec.js";
+import { checkControllerOptions, type ControllerOptions, type ControllerSpec, type Source, type StopResult } from "./spec.js";
 
 /** Why a reconcile's timers stop (one reason for all: `abort()` without one makes a DOMException each time). */
 const RECONCILE_ENDED = new Error("reconcile ended");
@@ -90,6 +90,7 @@ export class Controller<T extends KubeObject> {
     spec: ControllerSpec<T>,
   ) {
     const { kind, sources, options } = spec;
+    checkControllerOptions(options);
     this.kind = kind;
     this.preds = spec.predicates;
     this.fn = spec.reconciler;

@@ -11,11 +11,11 @@ import type { WrittenVersions } from "./read-your-writes.js";
 import type { Predicate } from "./predicates.js";
 import type { ControllerObserver, ErrorPolicy, ObjectRef, Reconciler } from "./reconcile.js";
 
-/** Options of a controller. */
+/** Options of a controller. Out-of-range numbers throw a RangeError naming the option (see {@link checkControllerOptions}). */
 export interface ControllerOptions {
   /** Name in logs and metrics. Default: the kind in lower case. */
   name?: string;
-  /** Parallel reconciles (of different objects). Default 1. */
+  /** Parallel reconciles (of different objects). Default 1; an integer ≥ 1. */
   concurrency?: number;
   /**
    * Abort the signal of a reconcile that takes longer; a reconcile that then fails is retried
@@ -58,6 +58,17 @@ export interface ControllerOptions {
   writes?: WrittenVersions;
   /** How long a reconcile waits for the cache to show the operator's own last write. Default 5 000 ms. */
   settleMs?: number;
+}
+
+/**
+ * Refuses options that cannot work (a RangeError naming the option): `concurrency` an integer
+ * ≥ 1 (0 would start no worker: nothing reconciled), durations finite and > 0 (`unwindMs` ≥ 0).
+ */
+export function checkControllerOptions(o: ControllerOptions): void {
+  if (o.concurrency !== undefined && !(Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw new RangeError(`concurrency must be an integer ≥ 1 (got ${o.concurrency})`);
+  const positive = [["reconcileTimeoutMs", o.reconcileTimeoutMs], ["resyncMs", o.resyncMs], ["stuckAfterMs", o.stuckAfterMs], ["settleMs", o.settleMs]] as const;
+  for (const [name, v] of positive) if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new RangeError(`${name} must be a finite number > 0 (got ${v})`);
+  if (o.unwindMs !== undefined && !(Number.isFinite(o.unwindMs) && o.unwindMs >= 0)) throw new RangeError(`unwindMs must be a finite number ≥ 0 (got ${o.unwindMs})`);
 }
 
 export interface Source {
