@@ -10,7 +10,8 @@
 // cache holds that version or a newer one (several caches of one kind may lag differently, so
 // one cache catching up says nothing about another).
 //
-// Expectations are dropped when a delete of the object is seen, and after EXPIRY_MS.
+// Expectations are dropped when a delete of the object is seen, and after EXPIRY_MS; a write
+// whose answer arrives after the delete event of its object (a newer version) sets up none.
 //
 // Caveat: resourceVersions are opaque by contract; in every Kubernetes release they are etcd
 // revisions (decimal integers) and compare as such. A version that is not a decimal integer is
@@ -37,6 +38,12 @@ function version(rv: string | undefined): bigint | undefined {
 export class WrittenVersions {
   /** kind → object key → the version written and when (oldest first). */
   private readonly expected = new Map<string, Map<string, { rv: bigint; at: number }>>();
+  /**
+   * kind → object key → the version of its last delete seen, and when: a write's answer may
+   * arrive after the object's delete event (they come on different connections), and must not
+   * set up an expectation no cache will ever meet.
+   */
+  private readonly deleted = new Map<string, Map<string, { rv: bigint; at: number }>>();
   private readonly observed = new WeakSet<CacheView>();
 
   /** @param clock time for expiry and for the settle deadline (tests pass a ManualClock). */
@@ -50,6 +57,8 @@ export class WrittenVersions {
     let ofKind = this.expected.get(k);
     if (!ofKind) this.expected.set(k, (ofKind = new Map()));
     const key = objectKey(object.metadata);
+    const gone = this.deleted.get(k)?.get(key);
+    if (gone !== undefined && gone.rv >= v) return; // the object was deleted after this write
     const before = ofKind.get(key);
     if (before !== undefined && before.rv >= v) return;
     ofKind.delete(key);
@@ -63,7 +72,16 @@ export class WrittenVersions {
     this.observed.add(informer);
     const k = kindKey(informer.kind);
     informer.subscribe((e) => {
-      if (e.type === "delete") this.expected.get(k)?.delete(objectKey(e.object.metadata));
+      if (e.type !== "delete") return;
+      const key = objectKey(e.object.metadata);
+      this.expected.get(k)?.delete(key);
+      const v = version(e.object.metadata?.resourceVersion);
+      if (v === undefined) return;
+      let ofKind = this.deleted.get(k);
+      if (!ofKind) this.deleted.set(k, (ofKind = new Map()));
+      ofKind.delete(key);
+      ofKind.set(key, { rv: v, at: this.clock.now() });
+      prune(ofKind, this.clock.now());
     });
   }
 

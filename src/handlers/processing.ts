@@ -16,11 +16,11 @@ import type { Client } from "../client/client.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import type { KubeObject } from "../core/objects.js";
 import { objectKey, objectId } from "../core/objects.js";
-import { Action, type ReconcileContext } from "../controller/reconcile.js";
+import { Action, type ObjectRef, type ReconcileContext } from "../controller/reconcile.js";
 import type { EventRecorder } from "../controller/events.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../controller/finalizer.js";
 import { mergePatch } from "./diff.js";
-import { detectCause, planSteps, type Step } from "./causes.js";
+import { detectCause, planSteps, type Detected, type Step } from "./causes.js";
 import { annotationsProgress, statusProgress, type ProgressStorage } from "./storage.js";
 import { HandlerRetriesError, HandlerTimeoutError, PermanentError, TemporaryError } from "./errors.js";
 import { InvalidError, TerminalError } from "../core/errors.js";
@@ -82,9 +82,15 @@ export interface ProcessorOptions {
 }
 
 
+/** Vanished objects waiting for their delete handlers, at most (each holds its last state). */
+const MAX_VANISHED = 10_000;
+
 /** Reconciles objects of one kind by running its handlers. */
 export class Processor {
   private readonly seen = new Set<string>();
+  /** Objects that vanished carrying our finalizer, by key, until their delete handlers ran (leader only). */
+  private readonly vanished = new Map<string, KubeObject>();
+  private leading = false;
   private readonly resumeProgress = new Map<string, HandlerProgress>();
   /**
    * Outcomes of handlers that ran but whose record failed to be written (a refused or cut
@@ -104,10 +110,6 @@ export class Processor {
   }
 
   /**
-   * Drops what this processor keeps about an object (called when it leaves the cache), so its
-   * memory is bounded by the cache.
-   */
-  /**
    * After a relist (a 410: events may have been missed), every object counts as first seen
    * again: its resume handlers run once more, as after a restart (kopf resumes on restart only).
    */
@@ -116,6 +118,40 @@ export class Processor {
     this.resumeProgress.clear();
   }
 
+  /**
+   * While this replica leads (the handlers' controller runs), objects that vanished carrying our
+   * finalizer are finalized here (see {@link vanish}); on followers nothing is kept.
+   */
+  setLeading(leading: boolean): void {
+    this.leading = leading;
+    if (!leading) this.vanished.clear();
+  }
+
+  /**
+   * An object left the cluster while it carried our finalizer and no deletionTimestamp: it was
+   * never seen being deleted, so its delete handlers never ran. The API server lets this happen
+   * when a DELETE races the PATCH that adds a finalizer (kubernetes/kubernetes#77988): both
+   * succeed, the object is gone. Its delete handlers run anyway, once, with its last state
+   * (their progress in memory: nothing can be written to a gone object), when the controller
+   * takes its key (the delete event queued it). Returns whether it was taken (leading, and with
+   * delete handlers that match it).
+   */
+  vanish(object: KubeObject): boolean {
+    if (!this.leading || object.metadata?.deletionTimestamp || !hasFinalizer(object, this.o.finalizer)) return false;
+    if (!this.o.entry.handlers.some((h) => h.cause === "delete" && matches(object, h.options))) return false;
+    const key = objectKey(object.metadata);
+    if (this.vanished.size >= MAX_VANISHED && !this.vanished.has(key)) {
+      this.o.logger.error({ object: key }, `more than ${MAX_VANISHED} vanished objects wait for their delete handlers: this one is dropped`);
+      return false;
+    }
+    this.vanished.set(key, object);
+    const note = "the object vanished while it carried our finalizer, never seen being deleted (a DELETE can race the PATCH that adds a finalizer: kubernetes/kubernetes#77988): its delete handlers run with its last state";
+    this.o.logger.warn({ object: key, uid: objectId(object) }, note);
+    this.o.recorder.event(object, { type: "Warning", reason: "VanishedWithFinalizer", note });
+    return true;
+  }
+
+  /** Drops what this processor keeps about an object (called when it leaves the cache), so its memory is bounded by the cache. */
   forget(uid: string): void {
     this.seen.delete(uid);
     for (const key of this.resumeProgress.keys()) if (key.startsWith(`${uid}/`)) this.resumeProgress.delete(key);
@@ -124,11 +160,16 @@ export class Processor {
 
   /** Objects with per-object state (tests: bounded by the cache). */
   get size(): number {
-    return this.seen.size + this.resumeProgress.size + this.unrecorded.size;
+    return this.seen.size + this.resumeProgress.size + this.unrecorded.size + this.vanished.size;
   }
 
   /** The reconcile function. */
-  readonly reconcile = async (_ref: unknown, ctx: ReconcileContext<KubeObject>): Promise<Action | void> => {
+  readonly reconcile = async (ref: ObjectRef, ctx: ReconcileContext<KubeObject>): Promise<Action | void> => {
+    const gone = this.vanished.get(objectKey(ref));
+    if (gone) {
+      const action = await this.finalizeVanished(gone, ctx);
+      if (action) return action;
+    }
     const object = ctx.object;
     if (!object) return;
     const uid = objectId(object);
@@ -144,6 +185,18 @@ export class Processor {
       }
     }
   };
+
+  /** Runs the delete handlers of an object that vanished with our finalizer (see {@link vanish}); an action while they are not done. */
+  private async finalizeVanished(object: KubeObject, ctx: ReconcileContext<KubeObject>): Promise<Action | undefined> {
+    const key = objectKey(object.metadata);
+    const uid = objectId(object);
+    const detected: Detected = { cause: "delete", deleting: true, resume: false, base: undefined, current: {}, compact: false };
+    const outcome = await this.runSteps(object, "delete", planSteps(object, this.o.entry.handlers, detected).steps, ctx, { inMemory: true, gone: true });
+    if (outcome.pending) return outcome.action ?? Action.requeueAfter(1_000);
+    this.vanished.delete(key);
+    this.forget(uid);
+    return undefined;
+  }
 
   private async process(initial: KubeObject, uid: string, ctx: ReconcileContext<KubeObject>): Promise<Action | void> {
     let object = initial;
@@ -218,13 +271,15 @@ export class Processor {
     how: {
       /** Resume handlers: progress kept in memory only. */
       inMemory?: boolean;
+      /** The object is gone (vanished with our finalizer): nothing is written. */
+      gone?: boolean;
       /** The essence the steps handle (what `finish` marks handled). */
       base?: Record<string, unknown>;
       /** The last step's record also marks the change handled: as of the object its handler saw. */
       finish?: (lastPatch: Record<string, unknown>, seen: Seen) => Bookkeeping;
     },
   ): Promise<{ pending: boolean; action?: Action; object: KubeObject; finalWritten?: boolean }> {
-    const { inMemory = false, base, finish } = how;
+    const { inMemory = false, gone = false, base, finish } = how;
     let current = object;
     const uid = object.metadata?.uid ?? "";
     for (const [index, step] of steps.entries()) {
@@ -246,7 +301,7 @@ export class Processor {
       if (outcome.object) current = outcome.object; // its sub-handlers wrote their progress
       if (inMemory) {
         this.resumeProgress.set(key, outcome.next);
-        current = await this.writer.write(current, structuredClone(outcome.patch), outcome.result === undefined ? undefined : { [id]: outcome.result });
+        if (!gone) current = await this.writer.write(current, structuredClone(outcome.patch), outcome.result === undefined ? undefined : { [id]: outcome.result });
       } else {
         const isLast = (o: Outcome) => o.done && index === steps.length - 1 && finish !== undefined;
         const finishing = (o: Outcome) => (isLast(o) && finish ? (patch: Record<string, unknown>) => finish(patch, seen) : undefined);

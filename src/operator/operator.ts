@@ -360,7 +360,12 @@ export class Operator {
           const uid = objectId(e.object);
           processor.forget(uid);
           void tasks.stop(uid);
+          // Gone with our finalizer, never seen being deleted: its delete handlers still run (the
+          // controller takes the key this event queues).
+          if (inScope(e.object.metadata?.namespace)) processor.vanish(e.object);
         });
+        // Only the leader finalizes vanished objects (as it alone runs the handlers' controller).
+        manager.add({ start: async () => processor.setLeading(true), stop: async () => processor.setLeading(false) });
       }
       if (entry.events.length) {
         const context = { client, indexes: indexSet.view, logger: (object: KubeObject) => objectLogger(logger, object, "event", { recorder: manager.recorder, level: this.options.eventLevel ?? "info" }) };

@@ -69,6 +69,12 @@ export interface ControlPlane {
   readonly local: boolean;
   /** The data directory (local control planes only). */
   readonly dataDir: string | undefined;
+  /**
+   * etcd's client URL, plain HTTP on loopback (local control planes only): for tests that make
+   * the state the API server forbids (an object removed with its finalizers, as a race in the
+   * API server can leave it) through etcd's JSON gateway (`POST <etcdUrl>/v3/kv/deleterange`).
+   */
+  readonly etcdUrl: string | undefined;
   /** PEM of the cluster CA (local control planes only). */
   readonly caCertificate: string | undefined;
   /** The admin client certificate, in system:masters (local control planes only). */
@@ -179,7 +185,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }
     progress(`control plane ready at ${server}`);
 
-    return running({ components, reaper, cleanup, kubeconfigPath, server, dataDir, certs, usersDir: dirs.users });
+    return running({ components, reaper, cleanup, kubeconfigPath, server, etcdUrl, dataDir, certs, usersDir: dirs.users });
   } catch (error) {
     await cleanup();
     throw error;
@@ -192,6 +198,7 @@ function running(p: {
   reaper: Reaper;
   cleanup: () => Promise<void>;
   kubeconfigPath: string;
+  etcdUrl: string;
   server: string;
   dataDir: string;
   certs: Awaited<ReturnType<typeof ensureCertificates>>;
@@ -233,6 +240,7 @@ function running(p: {
     server,
     local: true,
     dataDir: p.dataDir,
+    etcdUrl: p.etcdUrl,
     caCertificate: certs.ca.certificate,
     admin: certs.admin,
     pids,
@@ -340,6 +348,7 @@ async function existingCluster(kubeconfigPath: string): Promise<ControlPlane> {
     server,
     local: false,
     dataDir: undefined,
+    etcdUrl: undefined,
     caCertificate: undefined,
     admin: undefined,
     pids: {},
