@@ -108,10 +108,11 @@ export interface HandlerOptions<T extends KubeObject> extends Filters<T> {
   /**
    * Time from the first attempt, across retries, after which the handler fails permanently
    * (kopf's `timeout`). The running attempt's signal aborts then; it is awaited, not abandoned, so
-   * a delete handler keeps its finalizer until it returns. Default: none.
+   * a delete handler keeps its finalizer until it returns. Default: none; > 0 (else a RangeError
+   * when the handler is registered).
    */
   timeoutMs?: number;
-  /** Delay between retries of ordinary errors. Default: 1 s, 2 s, 4 s … capped at 60 s. */
+  /** Delay between retries of ordinary errors. Default: 1 s, 2 s, 4 s … capped at 60 s; ≥ 0. */
   backoffMs?: number;
 }
 
@@ -124,19 +125,20 @@ export interface FieldHandlerOptions<T extends KubeObject> extends HandlerOption
 /** Options of `op.timer`. */
 export interface TimerOptions<T extends KubeObject> extends Filters<T> {
   id?: string;
+  /** Time between runs; a finite number > 0 (else a RangeError when the timer is registered). */
   intervalMs: number;
-  /** Before the first run. Default 0. */
+  /** Before the first run. Default 0; ≥ 0. */
   initialDelayMs?: number;
-  /** Run only once the object has not changed for this long. */
+  /** Run only once the object has not changed for this long; ≥ 0. */
   idleMs?: number;
 }
 
 /** Options of `op.daemon`. */
 export interface DaemonOptions<T extends KubeObject> extends Filters<T> {
   id?: string;
-  /** Delay before restarting a daemon that threw. Default 10 s. */
+  /** Delay before restarting a daemon that threw. Default 10 s; ≥ 0 (else a RangeError when registered). */
   backoffMs?: number;
-  /** How long to wait for a daemon to end after its signal aborts. Default 30 s. */
+  /** How long to wait for a daemon to end after its signal aborts. Default 30 s; ≥ 0. */
   cancellationTimeoutMs?: number;
 }
 

@@ -39,3 +39,22 @@ describe("operator options", () => {
     await assert.rejects(new Operator({ name: "opts" }).run({ namespaces: ["UPPER"], handleSignals: false }), /namespace pattern "UPPER"/);
   });
 });
+
+describe("handler, timer and daemon options", () => {
+  // A timer every 0 ms would spin; a negative backoff retries at once; refused when registered.
+  const op = new Operator({ name: "opts" });
+  for (const [what, register, message] of [
+    ["a handler's timeoutMs 0", () => op.on.create(ConfigMap, async () => {}, { timeoutMs: 0 }), /timeoutMs must be a finite number > 0 \(got 0\)/],
+    ["a handler's backoffMs NaN", () => op.on.update(ConfigMap, async () => {}, { backoffMs: Number.NaN }), /backoffMs must be a finite number ≥ 0 \(got NaN\)/],
+    ["a timer's intervalMs 0", () => op.timer(ConfigMap, { intervalMs: 0 }, async () => {}), /intervalMs must be a finite number > 0 \(got 0\)/],
+    ["a timer's missing intervalMs", () => op.timer(ConfigMap, {} as never, async () => {}), /intervalMs must be a finite number > 0 \(got undefined\)/],
+    ["a timer's initialDelayMs -1", () => op.timer(ConfigMap, { intervalMs: 1_000, initialDelayMs: -1 }, async () => {}), /initialDelayMs must be a finite number ≥ 0 \(got -1\)/],
+    ["a timer's idleMs Infinity", () => op.timer(ConfigMap, { intervalMs: 1_000, idleMs: Number.POSITIVE_INFINITY }, async () => {}), /idleMs must be a finite number ≥ 0/],
+    ["a daemon's backoffMs -5", () => op.daemon(ConfigMap, async () => {}, { backoffMs: -5 }), /backoffMs must be a finite number ≥ 0 \(got -5\)/],
+    ["a daemon's cancellationTimeoutMs NaN", () => op.daemon(ConfigMap, async () => {}, { cancellationTimeoutMs: Number.NaN }), /cancellationTimeoutMs must be a finite number ≥ 0 \(got NaN\)/],
+  ] as [string, () => void, RegExp][]) {
+    it(`refuses ${what} when registered, naming it`, () => {
+      assert.throws(register, (e: unknown) => e instanceof RangeError && message.test(e.message));
+    });
+  }
+});

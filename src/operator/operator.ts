@@ -107,6 +107,19 @@ function checkOperatorOptions(o: OperatorOptions): void {
   }
 }
 
+/**
+ * Refuses durations that cannot work (a RangeError naming them): `positive` ones finite and > 0,
+ * `nonNegative` ones finite and ≥ 0. Undefined means the default.
+ */
+function checkDurations(what: string, positive: Record<string, number | undefined>, nonNegative: Record<string, number | undefined>): void {
+  for (const [name, v] of Object.entries(positive)) {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new RangeError(`${what} option ${name} must be a finite number > 0 (got ${v})`);
+  }
+  for (const [name, v] of Object.entries(nonNegative)) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`${what} option ${name} must be a finite number ≥ 0 (got ${v})`);
+  }
+}
+
 /** Options of {@link Operator.run}. */
 export interface RunOptions {
   /** The cluster; default `Client.load()` (KUBECONFIG, in-cluster, ~/.kube/config) with a 20 qps / burst 30 limit. Not closed by run(). */
@@ -287,6 +300,9 @@ export class Operator {
   /** Calls `fn` every `intervalMs` for each object of `kind` (while it exists and this replica leads). */
   timer<T extends KubeObject>(kind: ResourceKind<T>, options: TimerOptions<T>, fn: HandlerFn<T>): void {
     this.assertNotRunning();
+    // Required: a timer every 0 ms (or NaN ms) would spin.
+    if (!(Number.isFinite(options.intervalMs) && options.intervalMs > 0)) throw new RangeError(`timer option intervalMs must be a finite number > 0 (got ${options.intervalMs})`);
+    checkDurations("timer", {}, { initialDelayMs: options.initialDelayMs, idleMs: options.idleMs });
     const id = this.registry.claim(kind as ResourceKind, options.id ?? (fn.name ? `timer-${fn.name}` : "timer"), options.id !== undefined);
     // The registry holds entries of every kind; this kind's entry only ever sees Ts.
     this.registry.entry(kind as ResourceKind).timers.push({ id, fn: fn as HandlerFn<KubeObject>, options: options as unknown as TimerOptions<KubeObject> });
@@ -295,6 +311,7 @@ export class Operator {
   /** Runs `fn` once per object of `kind`, in the background; `ctx.signal` aborts on deletion or shutdown. */
   daemon<T extends KubeObject>(kind: ResourceKind<T>, fn: HandlerFn<T>, options: DaemonOptions<T> = {}): void {
     this.assertNotRunning();
+    checkDurations("daemon", {}, { backoffMs: options.backoffMs, cancellationTimeoutMs: options.cancellationTimeoutMs });
     const id = this.registry.claim(kind as ResourceKind, options.id ?? (fn.name ? `daemon-${fn.name}` : "daemon"), options.id !== undefined);
     // As for timers: this kind's entry only ever sees Ts.
     this.registry.entry(kind as ResourceKind).daemons.push({ id, fn: fn as HandlerFn<KubeObject>, options: options as unknown as DaemonOptions<KubeObject> });
@@ -311,6 +328,7 @@ export class Operator {
     // A kopf user's `retries: 3` (from JavaScript, where the type does not stop it) would count differently.
     if ((options as { retries?: unknown }).retries !== undefined) throw new TypeError("handler option 'retries' is now 'attempts' (attempts in all; kopf's retries=3 is attempts: 3)");
     if (options.attempts !== undefined && !(Number.isInteger(options.attempts) && options.attempts >= 1)) throw new RangeError(`handler option 'attempts' must be an integer ≥ 1, not ${options.attempts}`);
+    checkDurations("handler", { timeoutMs: options.timeoutMs }, { backoffMs: options.backoffMs });
     const fallback = fn.name && fn.name !== "fn" ? fn.name : field ? `${cause}-${field}` : cause;
     const id = this.registry.claim(kind as ResourceKind, options.id ?? fallback, options.id !== undefined);
     this.registry.entry(kind as ResourceKind).handlers.push({
