@@ -32,23 +32,30 @@ async function removeInEtcd(resource: string, namespace: string, name: string): 
 }
 
 describe("an object that vanishes carrying our finalizer", () => {
-  it("runs its delete handlers once, with its last state; an ordinary deletion still runs them once", { timeout: 60_000 }, async () => {
+  it("runs its delete handlers once (on the leader only), with its last state; an ordinary deletion still runs them once", { timeout: 60_000 }, async () => {
     const ns = "vanish";
     await client.resource(Namespace).create({ metadata: { name: ns } });
     const created: string[] = [];
     const deleted: string[] = [];
-    const op = new Operator({ name: "vanish", namespaces: [ns], leaderElection: false, probes: false });
-    op.on.create(ConfigMap, async ({ object }) => void created.push(object.metadata!.name!));
-    op.on.delete(ConfigMap, async ({ object }) => void deleted.push(`${object.metadata!.name} ${object.metadata!.uid} ${object.data?.["last"] ?? ""}`));
-    const r = await runOperator(op, { client, logger: pino({ level: "silent" }) });
+    // Two replicas: only the one that leads runs handlers, the vanished object's delete handler too.
+    const replica = () => {
+      const op = new Operator({ name: "vanish", namespaces: [ns], leaderElection: { namespace: ns, leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 }, probes: false });
+      op.on.create(ConfigMap, async ({ object }) => void created.push(object.metadata!.name!));
+      op.on.delete(ConfigMap, async ({ object }) => void deleted.push(`${object.metadata!.name} ${object.metadata!.uid} ${object.data?.["last"] ?? ""}`));
+      return op;
+    };
+    const ops = [replica(), replica()];
+    const tracked = () => ops.reduce((n, o) => n + o.trackedObjects(), 0);
+    const r = await runOperator(ops[0]!, { client, leaderElection: true, logger: pino({ level: "silent" }) });
+    const follower = await runOperator(ops[1]!, { client, leaderElection: true, logger: pino({ level: "silent" }) });
     try {
       const cms = client.resource(ConfigMap).namespace(ns);
       const v = await cms.create({ metadata: { name: "v" }, data: { last: "first" } });
       const w = await cms.create({ metadata: { name: "w" } });
       const finalized = async (name: string) => (await cms.get(name)).metadata?.finalizers?.includes("vanish.kubeloop.dev/finalizer") ?? false;
-      await eventually("both handled and finalized", async () => created.length === 2 && (await finalized("v")) && (await finalized("w")));
+      await eventually("both handled (once: by the leader) and finalized", async () => created.length === 2 && (await finalized("v")) && (await finalized("w")));
       await cms.patch("v", { data: { last: "second" } }, { type: "merge" });
-      await eventually("the change seen", async () => op.trackedObjects() >= 2 && (await cms.get("v")).data?.["last"] === "second");
+      await eventually("the change seen", async () => tracked() >= 2 && (await cms.get("v")).data?.["last"] === "second");
 
       // An ordinary deletion: the handler runs once, then the finalizer goes and the object with it.
       await cms.delete("w");
@@ -60,8 +67,9 @@ describe("an object that vanishes carrying our finalizer", () => {
       await removeInEtcd("configmaps", ns, "v");
       await eventually("v's delete handler ran", async () => deleted.length === 2, { timeoutMs: 20_000 });
       assert.deepEqual(deleted, [`w ${w.metadata!.uid} `, `v ${v.metadata!.uid} second`], "once each, v with its last state");
-      await eventually("no per-object state left for v", async () => op.trackedObjects() === 0);
+      await eventually("no per-object state left for v", async () => tracked() === 0);
     } finally {
+      await follower.stop();
       await r.stop();
     }
   });
