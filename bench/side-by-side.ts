@@ -269,7 +269,9 @@ function goals(res: Results, sizes: [number, number][], label: (id: string) => s
   const verdict = (ok: boolean | undefined) => (ok === undefined ? "no figure" : ok ? "met" : "not met");
   const row = (goal: string, ours: number, theirs: number, unit: string, lowerIsBetter: boolean, digits = 0) => {
     const known = Number.isFinite(ours) && Number.isFinite(theirs);
-    rows.push(`| ${goal} | ${fmt(ours, digits)} ${unit} | ${fmt(theirs, digits)} ${unit} | ${known ? `×${(ours / theirs).toFixed(2)}` : "–"} | ${verdict(known ? (lowerIsBetter ? ours <= theirs : ours >= theirs) : undefined)} |`);
+    // A reference at or below zero (a figure above its floor that the floor's noise outweighed) has no meaningful ratio.
+    const ratio = known && theirs > 0 ? `×${(ours / theirs).toFixed(2)}` : known ? "– (reference ≤ 0: within its floor's noise)" : "–";
+    rows.push(`| ${goal} | ${fmt(ours, digits)} ${unit} | ${fmt(theirs, digits)} ${unit} | ${ratio} | ${verdict(known ? (lowerIsBetter ? ours <= theirs : ours >= theirs) : undefined)} |`);
   };
   const live = (id: string, n: number, b: number, f: Figure) => med(res.live.filter((r) => r.contender === id && r.objects === n && r.bytes === b), f);
   const aboveFloor = (id: string, n: number, b: number) => live(id, n, b, (r) => r.cpuMicrosPerEvent) - live(floorOf(id) ?? "", n, b, (r) => r.cpuMicrosPerEvent);
