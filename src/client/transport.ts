@@ -10,6 +10,7 @@
 // - Other network errors and 502/503/504 without Retry-After: reads only (GET, or a call marked
 //   `idempotent: true`). PUT, DELETE, PATCH and POST are sent once.
 // - 401 once, after dropping cached credentials (a rotated token, an expired exec credential).
+import { checkNumber } from "../core/check.js";
 import { Agent, ProxyAgent, type Dispatcher } from "./undici.js";
 import { deadline, type Deadline } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
@@ -59,13 +60,10 @@ export interface TransportOptions {
 
 /** Refuses numeric options that would misbehave later (a RangeError naming the option). */
 function checkOptions(options: TransportOptions): void {
-  if (options.retries !== undefined && !(Number.isInteger(options.retries) && options.retries >= 0)) {
-    throw new RangeError(`retries must be an integer ≥ 0 (got ${options.retries})`);
-  }
-  const durations = [["retryDelayMs", options.retryDelayMs, ""], ["maxRetryDelayMs", options.maxRetryDelayMs, ""], ["timeoutMs", options.timeoutMs, " (0: no deadline)"]] as const;
-  for (const [name, value, note] of durations) {
-    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) throw new RangeError(`${name} must be a finite number ≥ 0${note} (got ${value})`);
-  }
+  checkNumber("retries", options.retries, "integer ≥ 0");
+  checkNumber("retryDelayMs", options.retryDelayMs, "≥ 0");
+  checkNumber("maxRetryDelayMs", options.maxRetryDelayMs, "≥ 0");
+  checkNumber("timeoutMs", options.timeoutMs, "≥ 0", { note: " (0: no deadline)" });
 }
 
 /** The HTTP methods the API server's REST interface uses. */

@@ -2,6 +2,7 @@
 // .withPredicates(...).errorPolicy(fn).concurrency(n).reconcile(fn)`. Each method says what it
 // adds to the spec; `reconcile(fn)` hands the spec to whoever made the builder (a Manager, an
 // Operator, or `controller()` below, which makes a standalone Controller).
+import { checkNumber } from "../core/check.js";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { parseApiVersion } from "../core/objects.js";
@@ -81,7 +82,7 @@ export class ControllerBuilder<T extends KubeObject, R = Controller<T>> {
 
   /** Reconciles up to `n` different objects at once. */
   concurrency(n: number): this {
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a positive integer, got ${n}`);
+    checkNumber("concurrency", n, "integer ≥ 1", { required: true });
     this.options = { ...this.options, concurrency: n };
     return this;
   }

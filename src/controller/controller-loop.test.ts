@@ -278,34 +278,37 @@ describe("reconcile loop", () => {
 });
 
 describe("read-your-own-writes", () => {
-  it("a write whose answer comes after the object's delete event was seen expects nothing (its key waited out a minute of postponed reconciles)", { timeout: 10_000 }, async () => {
+  /** `cm(name)` at resourceVersion `rv`. */
+  const at = (name: string, rv: number, uid?: string): KubeObject => ({ ...cm(name), metadata: { ...cm(name).metadata, resourceVersion: String(rv), ...(uid ? { uid } : {}) } });
+  /** A synced informer holding `w`, and the versions it follows. */
+  async function observed() {
     const { scripted, client, informers } = setup([cm("w")]);
     const informer = informers.informer<KubeObject>(ConfigMap);
     informer.start();
     await informer.waitUntilReady();
     const writes = new WrittenVersions();
     writes.observe(informer);
+    return { scripted, client, informers, informer, writes };
+  }
+
+  it("a write whose answer comes after the object's delete event was seen expects nothing (its key waited out a minute of postponed reconciles)", { timeout: 10_000 }, async () => {
+    const { scripted, client, informers, informer, writes } = await observed();
     // The watch (one connection) reports the delete at 10 before the write's answer (another) arrives with 9.
-    scripted.delete(ConfigMap, { ...cm("w"), metadata: { ...cm("w").metadata, resourceVersion: "10" } });
+    scripted.delete(ConfigMap, at("w", 10));
     await until("the delete applied", () => informer.store.get("ns/w") === undefined);
-    writes.record(ConfigMap, { ...cm("w"), metadata: { ...cm("w").metadata, resourceVersion: "9" } });
+    writes.record(ConfigMap, at("w", 9));
     assert.equal(await writes.settle(informer, "ns/w", 200), true, "settled at once: nothing to wait for");
     assert.equal(writes.pending, 0);
     // A write newer than the delete (the name taken by a new object) is still waited for.
-    writes.record(ConfigMap, { ...cm("w"), metadata: { ...cm("w").metadata, uid: "new", resourceVersion: "11" } });
+    writes.record(ConfigMap, at("w", 11, "new"));
     assert.equal(writes.pending, 1);
     await informers.stop();
     await client.close();
   });
 
   it("settle() with an already aborted signal returns at once (it used to wait out its timeout)", { timeout: 10_000 }, async () => {
-    const { client, informers } = setup([cm("w")]);
-    const informer = informers.informer<KubeObject>(ConfigMap);
-    informer.start();
-    await informer.waitUntilReady();
-    const writes = new WrittenVersions();
-    writes.observe(informer);
-    writes.record(ConfigMap, { ...cm("w"), metadata: { ...cm("w").metadata, resourceVersion: "9" } });
+    const { client, informers, informer, writes } = await observed();
+    writes.record(ConfigMap, at("w", 9));
     const started = Date.now();
     const settled = await writes.settle(informer, "ns/w", 5_000, AbortSignal.abort());
     assert.equal(settled, false);

@@ -12,6 +12,7 @@
 //   it stops acting before any other candidate can consider the Lease expired.
 // - On a graceful stop the leader releases the Lease (empty holder), so a successor takes over
 //   at its next retry instead of waiting out the lease duration.
+import { checkNumber } from "../core/check.js";
 import type { Client } from "../client/client.js";
 import { deadline } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
@@ -57,9 +58,7 @@ export function checkLeaseTimings(t: { leaseDurationMs?: number | undefined; ren
   const lease = t.leaseDurationMs ?? 15_000;
   const renew = t.renewDeadlineMs ?? 10_000;
   const retry = t.retryPeriodMs ?? 2_000;
-  for (const [name, value] of [["leaseDurationMs", lease], ["renewDeadlineMs", renew], ["retryPeriodMs", retry]] as const) {
-    if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`leader election: ${name} must be a finite number > 0 (got ${value})`);
-  }
+  for (const [name, value] of [["leaseDurationMs", lease], ["renewDeadlineMs", renew], ["retryPeriodMs", retry]] as const) checkNumber(`leader election: ${name}`, value, "> 0");
   if (renew >= lease) throw new RangeError(`leader election: renewDeadlineMs (${renew}) must be less than leaseDurationMs (${lease})`);
   if (retry >= renew) throw new RangeError(`leader election: retryPeriodMs (${retry}) must be less than renewDeadlineMs (${renew})`);
 }

@@ -17,6 +17,7 @@
 //      Leadership lost: abort every signal at once, wait for the work at most the same grace
 //      period, and reject with LeaderElectionLostError: the process must exit (abandoned work
 //      may still run), as controller-runtime's managers do.
+import { checkNumber } from "../core/check.js";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
@@ -72,10 +73,8 @@ export function checkOperatorName(name: string): void {
 
 /** Refuses timings that cannot work (a RangeError naming them). The Operator checks its own with it. */
 export function checkManagerTimings(options: Pick<ManagerOptions, "cacheSyncTimeoutMs" | "gracefulShutdownTimeoutMs" | "leaderElection">): void {
-  const sync = options.cacheSyncTimeoutMs;
-  if (sync !== undefined && !(Number.isFinite(sync) && sync > 0)) throw new RangeError(`cacheSyncTimeoutMs must be a finite number > 0 (got ${sync})`);
-  const grace = options.gracefulShutdownTimeoutMs;
-  if (grace !== undefined && !(Number.isFinite(grace) && grace >= 0)) throw new RangeError(`gracefulShutdownTimeoutMs must be a finite number ≥ 0 (got ${grace})`);
+  checkNumber("cacheSyncTimeoutMs", options.cacheSyncTimeoutMs, "> 0");
+  checkNumber("gracefulShutdownTimeoutMs", options.gracefulShutdownTimeoutMs, "≥ 0");
   if (options.leaderElection) checkLeaseTimings(options.leaderElection);
 }
 

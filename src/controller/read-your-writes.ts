@@ -54,8 +54,7 @@ export class WrittenVersions {
     const v = version(object.metadata?.resourceVersion);
     if (v === undefined) return;
     const k = kindKey(kind);
-    let ofKind = this.expected.get(k);
-    if (!ofKind) this.expected.set(k, (ofKind = new Map()));
+    const ofKind = entriesOf(this.expected, k);
     const key = objectKey(object.metadata);
     const gone = this.deleted.get(k)?.get(key);
     if (gone !== undefined && gone.rv >= v) return; // the object was deleted after this write
@@ -77,8 +76,7 @@ export class WrittenVersions {
       this.expected.get(k)?.delete(key);
       const v = version(e.object.metadata?.resourceVersion);
       if (v === undefined) return;
-      let ofKind = this.deleted.get(k);
-      if (!ofKind) this.deleted.set(k, (ofKind = new Map()));
+      const ofKind = entriesOf(this.deleted, k);
       ofKind.delete(key);
       ofKind.set(key, { rv: v, at: this.clock.now() });
       prune(ofKind, this.clock.now());
@@ -136,6 +134,13 @@ export class WrittenVersions {
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
+}
+
+/** The entries of one kind, made on first use. */
+function entriesOf(map: Map<string, Map<string, { rv: bigint; at: number }>>, kind: string): Map<string, { rv: bigint; at: number }> {
+  let ofKind = map.get(kind);
+  if (!ofKind) map.set(kind, (ofKind = new Map()));
+  return ofKind;
 }
 
 /** Drops expired entries (they are oldest first) and any beyond the cap. */

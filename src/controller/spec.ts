@@ -1,5 +1,6 @@
 // What a builder collects and a Controller runs: options, sources, predicates, the reconciler
 // and its error policy. Kept apart so the builder and the loop depend on it, not on each other.
+import { checkNumber } from "../core/check.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { Clock } from "../core/clock.js";
 import type { InformerFactory, InformerScope } from "../runtime/informer.js";
@@ -65,10 +66,9 @@ export interface ControllerOptions {
  * ≥ 1 (0 would start no worker: nothing reconciled), durations finite and > 0 (`unwindMs` ≥ 0).
  */
 export function checkControllerOptions(o: ControllerOptions): void {
-  if (o.concurrency !== undefined && !(Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw new RangeError(`concurrency must be an integer ≥ 1 (got ${o.concurrency})`);
-  const positive = [["reconcileTimeoutMs", o.reconcileTimeoutMs], ["resyncMs", o.resyncMs], ["stuckAfterMs", o.stuckAfterMs], ["settleMs", o.settleMs]] as const;
-  for (const [name, v] of positive) if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new RangeError(`${name} must be a finite number > 0 (got ${v})`);
-  if (o.unwindMs !== undefined && !(Number.isFinite(o.unwindMs) && o.unwindMs >= 0)) throw new RangeError(`unwindMs must be a finite number ≥ 0 (got ${o.unwindMs})`);
+  checkNumber("concurrency", o.concurrency, "integer ≥ 1");
+  for (const name of ["reconcileTimeoutMs", "resyncMs", "stuckAfterMs", "settleMs"] as const) checkNumber(name, o[name], "> 0");
+  checkNumber("unwindMs", o.unwindMs, "≥ 0");
 }
 
 export interface Source {

@@ -4,6 +4,7 @@
 // public methods (`controller()`, `informer()`, `add()`), with metrics, probes, logging and
 // signal handling. Nothing touches the cluster before `run()`, so `kubeloop run operator.ts`
 // and tools that only read what an operator declares can import the same module.
+import { checkNumber } from "../core/check.js";
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import type { RateLimit } from "../client/rate-limit.js";
@@ -92,7 +93,7 @@ const EVENT_LEVELS = ["debug", "info", "warn", "error", "off"];
 
 /** Refuses options that cannot work (a TypeError or RangeError naming the option). */
 function checkOperatorOptions(o: OperatorOptions): void {
-  if (o.concurrency !== undefined && !(Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw new RangeError(`concurrency must be an integer ≥ 1 (got ${o.concurrency})`);
+  checkNumber("concurrency", o.concurrency, "integer ≥ 1");
   checkManagerTimings(o);
   checkNamespacePatterns(o.namespaces);
   const oneOf = (name: string, value: unknown, allowed: readonly unknown[]) => {
@@ -104,19 +105,6 @@ function checkOperatorOptions(o: OperatorOptions): void {
   const prefix = o.annotationPrefix;
   if (prefix !== undefined && !(prefix.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix))) {
     throw new TypeError(`annotationPrefix ${JSON.stringify(prefix)} must be a lower-case DNS subdomain (it prefixes annotation keys and the finalizer)`);
-  }
-}
-
-/**
- * Refuses durations that cannot work (a RangeError naming them): `positive` ones finite and > 0,
- * `nonNegative` ones finite and ≥ 0. Undefined means the default.
- */
-function checkDurations(what: string, positive: Record<string, number | undefined>, nonNegative: Record<string, number | undefined>): void {
-  for (const [name, v] of Object.entries(positive)) {
-    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new RangeError(`${what} option ${name} must be a finite number > 0 (got ${v})`);
-  }
-  for (const [name, v] of Object.entries(nonNegative)) {
-    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`${what} option ${name} must be a finite number ≥ 0 (got ${v})`);
   }
 }
 
@@ -301,8 +289,9 @@ export class Operator {
   timer<T extends KubeObject>(kind: ResourceKind<T>, options: TimerOptions<T>, fn: HandlerFn<T>): void {
     this.assertNotRunning();
     // Required: a timer every 0 ms (or NaN ms) would spin.
-    if (!(Number.isFinite(options.intervalMs) && options.intervalMs > 0)) throw new RangeError(`timer option intervalMs must be a finite number > 0 (got ${options.intervalMs})`);
-    checkDurations("timer", {}, { initialDelayMs: options.initialDelayMs, idleMs: options.idleMs });
+    checkNumber("timer option intervalMs", options.intervalMs, "> 0", { required: true });
+    checkNumber("timer option initialDelayMs", options.initialDelayMs, "≥ 0");
+    checkNumber("timer option idleMs", options.idleMs, "≥ 0");
     const id = this.registry.claim(kind as ResourceKind, options.id ?? (fn.name ? `timer-${fn.name}` : "timer"), options.id !== undefined);
     // The registry holds entries of every kind; this kind's entry only ever sees Ts.
     this.registry.entry(kind as ResourceKind).timers.push({ id, fn: fn as HandlerFn<KubeObject>, options: options as unknown as TimerOptions<KubeObject> });
@@ -311,7 +300,8 @@ export class Operator {
   /** Runs `fn` once per object of `kind`, in the background; `ctx.signal` aborts on deletion or shutdown. */
   daemon<T extends KubeObject>(kind: ResourceKind<T>, fn: HandlerFn<T>, options: DaemonOptions<T> = {}): void {
     this.assertNotRunning();
-    checkDurations("daemon", {}, { backoffMs: options.backoffMs, cancellationTimeoutMs: options.cancellationTimeoutMs });
+    checkNumber("daemon option backoffMs", options.backoffMs, "≥ 0");
+    checkNumber("daemon option cancellationTimeoutMs", options.cancellationTimeoutMs, "≥ 0");
     const id = this.registry.claim(kind as ResourceKind, options.id ?? (fn.name ? `daemon-${fn.name}` : "daemon"), options.id !== undefined);
     // As for timers: this kind's entry only ever sees Ts.
     this.registry.entry(kind as ResourceKind).daemons.push({ id, fn: fn as HandlerFn<KubeObject>, options: options as unknown as DaemonOptions<KubeObject> });
@@ -327,8 +317,9 @@ export class Operator {
     this.assertNotRunning();
     // A kopf user's `retries: 3` (from JavaScript, where the type does not stop it) would count differently.
     if ((options as { retries?: unknown }).retries !== undefined) throw new TypeError("handler option 'retries' is now 'attempts' (attempts in all; kopf's retries=3 is attempts: 3)");
-    if (options.attempts !== undefined && !(Number.isInteger(options.attempts) && options.attempts >= 1)) throw new RangeError(`handler option 'attempts' must be an integer ≥ 1, not ${options.attempts}`);
-    checkDurations("handler", { timeoutMs: options.timeoutMs }, { backoffMs: options.backoffMs });
+    checkNumber("handler option 'attempts'", options.attempts, "integer ≥ 1");
+    checkNumber("handler option timeoutMs", options.timeoutMs, "> 0");
+    checkNumber("handler option backoffMs", options.backoffMs, "≥ 0");
     const fallback = fn.name && fn.name !== "fn" ? fn.name : field ? `${cause}-${field}` : cause;
     const id = this.registry.claim(kind as ResourceKind, options.id ?? fallback, options.id !== undefined);
     this.registry.entry(kind as ResourceKind).handlers.push({

@@ -28,6 +28,7 @@
 // a paged list (410) makes the next list one unpaged request (client-go's FullListIfExpired),
 // after a backoff.
 // Memory: besides what the consumer keeps, one key → resourceVersion entry per object.
+import { checkNumber } from "../core/check.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { ApiError, GoneError, errorFromResponse } from "../core/errors.js";
 import { objectKey, type KubeObject, type Status } from "../core/objects.js";
@@ -255,10 +256,9 @@ export async function* watchBatches<T extends KubeObject>(
 }
 
 function checkWatcherOptions(options: Pick<WatcherOptions<KubeObject>, "pageSize" | "watchTimeoutSeconds" | "inactivityTimeoutMs">): void {
-  const integers = [["pageSize", options.pageSize], ["watchTimeoutSeconds", options.watchTimeoutSeconds]] as const;
-  for (const [name, value] of integers) if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new RangeError(`${name} must be an integer ≥ 1 (got ${value})`);
-  const ms = options.inactivityTimeoutMs;
-  if (ms !== undefined && !(Number.isFinite(ms) && ms > 0)) throw new RangeError(`inactivityTimeoutMs must be a finite number > 0 (got ${ms})`);
+  checkNumber("pageSize", options.pageSize, "integer ≥ 1");
+  checkNumber("watchTimeoutSeconds", options.watchTimeoutSeconds, "integer ≥ 1");
+  checkNumber("inactivityTimeoutMs", options.inactivityTimeoutMs, "> 0");
 }
 
 /** When the stream last said something, and whether the consumer holds an event now. */
