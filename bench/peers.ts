@@ -29,9 +29,10 @@ export interface Contender {
   maxObjects?: number;
   /** Below this many objects, skipped. */
   minObjects?: number;
-  /** It writes to the objects (handlers keep progress in annotations): no replay. */
+  /** It writes to the objects (handlers keep progress in annotations): objects of its own in the live runs. */
   writes?: boolean;
-  command(kubeconfig: string, namespace: string, objects: number, events: number): { file: string; args: string[]; env?: Record<string, string> };
+  /** `replay`: it reads the replayed stream (bench/replay.ts), which never echoes a write. */
+  command(kubeconfig: string, namespace: string, objects: number, events: number, replay: boolean): { file: string; args: string[]; env?: Record<string, string> };
 }
 
 export interface Run {
@@ -45,6 +46,10 @@ export interface Run {
   peakRssMiB: number;
   /** Process CPU (all threads) from the first counted event to the last, per event, as the contender measured it (getrusage). */
   cpuMicrosPerEvent: number;
+  /** Events the run was asked to read (M; in the replay, its stage's count). */
+  events?: number;
+  /** Handler contenders: handler calls made for them (several changes may fold into one call). */
+  calls?: number;
   /** First patch sent → "done" (all M seen). */
   drainMs: number;
   /** First counted event → last, from the contender. */
@@ -97,7 +102,7 @@ export function contenders(goBin: string, kopf: string | undefined): Contender[]
       runtime: "python",
       writes: true,
       maxObjects: 1_000,
-      command: (kubeconfig, ns, objects, events) => ({ file: kopf, args: ["run", "--standalone", "-n", ns, "--quiet", join(root, "bench", "kopf", "peers.py")], env: { KUBECONFIG: kubeconfig, BENCH_MODE: "handlers", BENCH_OBJECTS: String(objects), BENCH_EVENTS: String(events) } }),
+      command: (kubeconfig, ns, objects, events, replay) => ({ file: kopf, args: ["run", "--standalone", "-n", ns, "--quiet", join(root, "bench", "kopf", "peers.py")], env: { KUBECONFIG: kubeconfig, BENCH_MODE: "handlers", BENCH_OBJECTS: String(objects), BENCH_EVENTS: String(events), ...(replay ? { BENCH_REPLAY: "1" } : {}) } }),
     });
     list.push({
       id: "kopf-event",
@@ -201,10 +206,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 /** One contender, once: spawn, wait for sync, churn (or let a replay stream), wait for done. */
 export function runOnce(
   contender: Contender,
-  spec: { kubeconfig: string; namespace: string; objects: number; bytes: number; events: number; rep: number; noisy: boolean; timeoutMs: number },
+  spec: { kubeconfig: string; namespace: string; objects: number; bytes: number; events: number; rep: number; noisy: boolean; timeoutMs: number; replay?: boolean },
   produce: () => Promise<void>,
 ): Promise<Run> {
-  const { file, args, env } = contender.command(spec.kubeconfig, spec.namespace, spec.objects, spec.events);
+  const { file, args, env } = contender.command(spec.kubeconfig, spec.namespace, spec.objects, spec.events, spec.replay ?? false);
   return new Promise((resolve, reject) => {
     const spawned = performance.now();
     const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, detached: true });
@@ -222,7 +227,7 @@ export function runOnce(
       for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
         const text = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        let line: { phase?: string; p50?: number; p99?: number; ms?: number; cpuMicros?: number };
+        let line: { phase?: string; p50?: number; p99?: number; ms?: number; cpuMicros?: number; calls?: number };
         try {
           line = JSON.parse(text);
         } catch {
@@ -236,7 +241,7 @@ export function runOnce(
           // (e.g. a relist folded them) would otherwise wait for the whole deadline.
           produce().then(() => setTimeout(() => killGroup(pid), 120_000).unref(), reject);
         } else if (line.phase === "done") {
-          done = { cpuMicrosPerEvent: (line.cpuMicros ?? 0) / spec.events, drainMs: performance.now() - firstSent, eventsMs: line.ms ?? 0, p50Ms: line.p50 ?? 0, p99Ms: line.p99 ?? 0 };
+          done = { events: spec.events, ...(line.calls === undefined ? {} : { calls: line.calls }), cpuMicrosPerEvent: (line.cpuMicros ?? 0) / spec.events, drainMs: performance.now() - firstSent, eventsMs: line.ms ?? 0, p50Ms: line.p50 ?? 0, p99Ms: line.p99 ?? 0 };
         }
         // Done and synced (in a replay, "done" may come first): read the peak, stop it.
         if (done && partial.rssAfterSyncMiB !== undefined && partial.peakRssMiB === undefined) {

@@ -9,8 +9,15 @@
 // initial ADDED events and the initial-events-end bookmark when the watch asks for them
 // (streaming list, `sendInitialEvents=true`); each pass with resourceVersions of its own. Then
 // the stream stays open.
+//
+// Handler contenders write (their progress and diff base): a PATCH of a replayed object is
+// answered 200 with the patch merged into a bare object at resourceVersion "1", a POST (an Event)
+// 201 with its body. The recorded objects carry no diff base, so every replayed event is a create
+// for both kubeloop's and kopf's handlers; neither waits for its own write to come back (kubeloop
+// reads "1" as older than every event; kopf runs with its consistency timeout at 0), since a
+// replay never echoes a write.
 import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { request } from "node:https";
 import { writeFileSync } from "node:fs";
 import * as YAML from "yaml";
@@ -95,6 +102,44 @@ export interface ReplayServer {
   close(): Promise<void>;
 }
 
+/** RFC 7386 JSON merge patch: `patch` merged into `target` (null removes). */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = target !== null && typeof target === "object" && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** A handler contender's write: see the header. */
+function answerWrite(req: IncomingMessage, res: ServerResponse, path: string, listPath: string, namespace: string): void {
+  const chunks: Buffer[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("end", () => {
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString() || "null");
+    } catch {
+      body = null;
+    }
+    if (req.method === "POST") {
+      res.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify(body ?? {}));
+      return;
+    }
+    const name = path.startsWith(`${listPath}/`) ? path.slice(listPath.length + 1).split("/")[0] : undefined;
+    if (!name) {
+      res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404, message: `${path} is not replayed` }));
+      return;
+    }
+    const bare = { kind: "ConfigMap", apiVersion: "v1", metadata: { name, namespace } };
+    const merged = (Array.isArray(body) ? bare : mergePatch(bare, body)) as { metadata: Record<string, unknown> };
+    merged.metadata = { ...merged.metadata, name, namespace, resourceVersion: "1" };
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(merged));
+  });
+}
+
 /** Serves `recording`, its events repeated until `total` per watch. */
 export async function replayServer(recording: Recording, total: number): Promise<ReplayServer> {
   const list = JSON.parse(recording.list) as { metadata: { resourceVersion: string }; items: unknown[] };
@@ -104,10 +149,15 @@ export async function replayServer(recording: Recording, total: number): Promise
   // (client-node's informer does) must count every replayed event, not only the first pass's.
   // Made before serving, so the replay server spends no CPU on it while contenders read.
   const RV = /"resourceVersion":"(\d+)"/;
+  // data.seq is shifted per pass too, as if `total` patches had been made: a handler contender is
+  // done when every object was handled at one of the last `objects` changes (seq ≥ total − objects).
+  const SEQ = /"seq":"(\d+)"/;
+  const R = recording.events.length;
+  const shift = (line: string, k: number) => line.replace(RV, (_m, rv: string) => `"resourceVersion":"${Number(rv) + k * span}"`).replace(SEQ, (_m, seq: string) => `"seq":"${Number(seq) + k * R}"`);
   const rvs = recording.events.map((line) => Number(RV.exec(line)?.[1] ?? Number.NaN)).filter((rv) => Number.isFinite(rv));
   const span = rvs.length ? Math.max(...rvs) - Math.min(...rvs) + 1 : 0;
   const passes = Array.from({ length: Math.max(1, Math.floor(total / Math.max(1, recording.events.length))) }, (_, k) =>
-    Buffer.from(recording.events.map((line) => line.replace(RV, (_m, rv: string) => `"resourceVersion":"${Number(rv) + k * span}"`)).join("")),
+    Buffer.from(recording.events.map((line) => shift(line, k)).join("")),
   );
   const listPath = `/api/v1/namespaces/${recording.namespace}/configmaps`;
   let gate: Promise<void> = Promise.resolve();
@@ -121,6 +171,10 @@ export async function replayServer(recording: Recording, total: number): Promise
     }
     if (found !== undefined) {
       res.writeHead(200, { "content-type": "application/json" }).end(found);
+      return;
+    }
+    if (req.method === "PATCH" || req.method === "POST") {
+      answerWrite(req, res, url.pathname, listPath, recording.namespace);
       return;
     }
     if (url.pathname !== listPath) {
@@ -153,7 +207,7 @@ export async function replayServer(recording: Recording, total: number): Promise
       }
       if (sent < total && !res.destroyed) {
         const last = passes.length;
-        await write(recording.events.slice(0, total - sent).map((line) => line.replace(RV, (_m, rv: string) => `"resourceVersion":"${Number(rv) + last * span}"`)).join(""));
+        await write(recording.events.slice(0, total - sent).map((line) => shift(line, last)).join(""));
       }
       // Then stay open, as a watch with nothing new.
     })().catch(() => res.destroy());

@@ -85,15 +85,12 @@ if (mode === "kubeloop-watch") {
   const client = await Client.load({ path: kubeconfig, rateLimit: false });
   const op = new Operator({ name: "bench", leaderElection: false, namespaces: [namespace], logLevel: "error", eventLevel: "off" });
   const created = new Set();
-  op.on.create(ConfigMap, ({ object }) => {
-    created.add(object.metadata.name);
-    if (created.size === objects) synced(created.size);
-  });
+  let isSynced = false;
   // Handlers may fold several changes of an object into one call: done when every object was
   // handled at its last change (seq ≥ events − objects); CPU is still counted per change made.
   const last = new Map();
   let calls = 0;
-  op.on.update(ConfigMap, ({ object }) => {
+  const handled = (object) => {
     if (calls === 0) {
       firstAt = performance.now();
       cpuAtFirst = process.cpuUsage();
@@ -109,7 +106,18 @@ if (mode === "kubeloop-watch") {
       say({ phase: "done", count: wanted, calls, p50: at(0.5), p99: at(0.99), ms: performance.now() - firstAt, cpuMicros: cpu.user + cpu.system });
       last.clear();
     }
+  };
+  // Live, every change after the sync is an update. In the replay (bench/replay.ts) the replayed
+  // objects carry no diff base, so each change after the sync is handled as a create.
+  op.on.create(ConfigMap, ({ object }) => {
+    if (isSynced) return handled(object);
+    created.add(object.metadata.name);
+    if (created.size === objects) {
+      isSynced = true;
+      synced(created.size);
+    }
   });
+  op.on.update(ConfigMap, ({ object }) => handled(object));
   void op.run({ client, probes: false, handleSignals: false });
 } else if (mode === "client-node") {
   const k8s = await import("@kubernetes/client-node");
