@@ -178,11 +178,34 @@ export function transition(
 }
 
 /** Watches a resource: see the module documentation for the events and guarantees. */
-export async function* watch<T extends KubeObject>(
-  resource: ResourceClient<T>,
-  options: WatcherOptions<T> = {},
-): AsyncGenerator<WatcherEvent<T>, void, undefined> {
-  for await (const batch of watchBatches(resource, options)) for (const event of batch) yield event;
+export function watch<T extends KubeObject>(resource: ResourceClient<T>, options: WatcherOptions<T> = {}): AsyncGenerator<WatcherEvent<T>, void, undefined> {
+  const link: BatchLink = { batches: watchBatches(resource, options), taken: false };
+  const events = (async function* () {
+    link.taken = true;
+    for await (const batch of link.batches as AsyncGenerator<WatcherEvent<T>[]>) for (const event of batch) yield event;
+  })();
+  links.set(events, link);
+  return events;
+}
+
+/** The batches behind a {@link watch}, until someone iterates either. */
+interface BatchLink {
+  batches: AsyncGenerator<WatcherEvent<KubeObject>[]>;
+  taken: boolean;
+}
+const links = new WeakMap<object, BatchLink>();
+
+/**
+ * The batches behind `events` when it is a {@link watch} nobody has iterated yet (and from then
+ * on, only through them), else undefined. reflect() reads a watch this way: one async step per
+ * event fewer, the same events in the same order.
+ * @internal
+ */
+export function takeBatches<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>): AsyncGenerator<WatcherEvent<T>[]> | undefined {
+  const link = links.get(events);
+  if (!link || link.taken) return undefined;
+  link.taken = true;
+  return link.batches as AsyncGenerator<WatcherEvent<T>[]>;
 }
 
 /**
