@@ -21,3 +21,14 @@ export function checkNumber(label: string, value: number | undefined, rule: Numb
   const what = rule.startsWith("integer") ? `an ${rule}` : `a finite number ${rule}`;
   throw new RangeError(`${label} must be ${what}${options.note ?? ""} (got ${value})`);
 }
+
+/** Throws a RangeError naming `label` unless `value` is undefined or a port number (0: a free one). */
+export function checkPort(label: string, value: number | undefined): void {
+  if (value === undefined || (Number.isInteger(value) && value >= 0 && value <= 65_535)) return;
+  throw new RangeError(`${label} must be a port number 0–65535 (got ${value})`);
+}
+
+/** Throws a TypeError naming `label` unless `value` is undefined or one of `allowed`. */
+export function checkOneOf(label: string, value: unknown, allowed: readonly unknown[]): void {
+  if (value !== undefined && !allowed.includes(value)) throw new TypeError(`${label} ${JSON.stringify(value)} is not one of ${allowed.join(", ")}`);
+}

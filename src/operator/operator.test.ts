@@ -27,6 +27,17 @@ describe("operator options", () => {
     [{ eventLevel: "loud" }, /eventLevel "loud" is not one of debug, info, warn, error, off/],
     [{ progressIn: "spec" }, /progressIn "spec" is not one of annotations, status/],
     [{ annotationPrefix: "No Prefix" }, /annotationPrefix "No Prefix" must be a lower-case DNS subdomain/],
+    // Servers: a port Node cannot bind, a URL the API server refuses to call, would fail only at run().
+    [{ probes: { port: 70_000 } }, /probes.port must be a port number 0–65535 \(got 70000\)/],
+    [{ probes: { port: -1 } }, /probes.port must be a port number 0–65535 \(got -1\)/],
+    [{ probes: { host: "" } }, /probes.host must be a non-empty host name or address/],
+    [{ webhooks: { port: 8443.5 } }, /webhooks.port must be a port number 0–65535 \(got 8443.5\)/],
+    [{ webhooks: { url: "http://op.ns.svc:443" } }, /webhooks.url "http:\/\/op.ns.svc:443" must be an https:\/\/ URL/],
+    [{ webhooks: { url: "op.ns.svc" } }, /webhooks.url "op.ns.svc" must be an https:\/\/ URL/],
+    [{ webhooks: { url: "https://op.ns.svc/base?x=1" } }, /webhooks.url .* must have no query or fragment/],
+    [{ webhooks: { url: "https://user:pw@op.ns.svc" } }, /webhooks.url .* must have no user information/],
+    [{ webhooks: { dnsNames: ["op.ns.svc", "Bad Name"] } }, /webhooks.dnsNames: "Bad Name" is not a DNS name/],
+    [{ webhooks: { certificate: { certFile: "tls.crt" } } }, /webhooks.certificate needs certFile and keyFile/],
   ] as [Record<string, unknown>, RegExp][]) {
     it(`refuses ${JSON.stringify(options)} when made, naming the option`, () => {
       assert.throws(() => new Operator({ name: "opts", ...options }), (e: unknown) => (e instanceof RangeError || e instanceof TypeError) && message.test(e.message));
@@ -34,6 +45,13 @@ describe("operator options", () => {
   }
   it("accepts what the docs allow", () => {
     new Operator({ name: "opts", concurrency: 1, namespaces: ["team-*", "!kube-*", "default", "a?c"], logLevel: "silent", eventLevel: "off", progressIn: "status", annotationPrefix: "ops.example.com" });
+    new Operator({ name: "opts", probes: { port: 0, host: "127.0.0.1" }, webhooks: { port: 9443, url: "https://op.ns.svc:443/hooks", dnsNames: ["op.ns.svc", "*.ns.svc"], certificate: { certFile: "tls.crt", keyFile: "tls.key" } } });
+    new Operator({ name: "opts", probes: false, webhooks: { port: 65_535, url: "https://[::1]:9443" } });
+  });
+  it("refuses bad server options given to run() before connecting", async () => {
+    await assert.rejects(new Operator({ name: "opts" }).run({ probes: { port: 1e6 }, handleSignals: false }), /probes.port must be a port number 0–65535/);
+    await assert.rejects(new Operator({ name: "opts" }).run({ extraProbes: { port: Number.NaN }, handleSignals: false }), /extraProbes.port must be a port number 0–65535/);
+    await assert.rejects(new Operator({ name: "opts" }).run({ webhooks: { url: "ftp://x" }, handleSignals: false }), /webhooks.url "ftp:\/\/x" must be an https:\/\/ URL/);
   });
   it("refuses a bad namespace pattern given to run() before connecting", async () => {
     await assert.rejects(new Operator({ name: "opts" }).run({ namespaces: ["UPPER"], handleSignals: false }), /namespace pattern "UPPER"/);
@@ -52,9 +70,16 @@ describe("handler, timer and daemon options", () => {
     ["a timer's idleMs Infinity", () => op.timer(ConfigMap, { intervalMs: 1_000, idleMs: Number.POSITIVE_INFINITY }, async () => {}), /idleMs must be a finite number ≥ 0/],
     ["a daemon's backoffMs -5", () => op.daemon(ConfigMap, async () => {}, { backoffMs: -5 }), /backoffMs must be a finite number ≥ 0 \(got -5\)/],
     ["a daemon's cancellationTimeoutMs NaN", () => op.daemon(ConfigMap, async () => {}, { cancellationTimeoutMs: Number.NaN }), /cancellationTimeoutMs must be a finite number ≥ 0 \(got NaN\)/],
+    // Admission webhooks: what the API server would refuse when the operator registers them.
+    ["a webhook's timeoutSeconds 2.5", () => op.on.validate(ConfigMap, () => {}, { timeoutSeconds: 2.5 }), /timeoutSeconds must be an integer 1–30 \(the API server's bounds\), not 2.5/],
+    ["a webhook's failurePolicy", () => op.on.validate(ConfigMap, () => {}, { failurePolicy: "Deny" as never }), /failurePolicy "Deny" is not one of Fail, Ignore/],
+    ["a webhook's sideEffects", () => op.on.mutate(ConfigMap, () => {}, { sideEffects: "Some" as never }), /sideEffects "Some" is not one of None, NoneOnDryRun/],
+    ["a webhook's reinvocationPolicy", () => op.on.mutate(ConfigMap, () => {}, { reinvocationPolicy: "Always" as never }), /reinvocationPolicy "Always" is not one of Never, IfNeeded/],
+    ["a webhook's operations", () => op.on.validate(ConfigMap, () => {}, { operations: ["CREATE", "PATCH" as never] }), /operations: "PATCH" is not one of CREATE, UPDATE, DELETE, CONNECT/],
+    ["a webhook's empty operations", () => op.on.validate(ConfigMap, () => {}, { operations: [] }), /operations must name at least one operation/],
   ] as [string, () => void, RegExp][]) {
     it(`refuses ${what} when registered, naming it`, () => {
-      assert.throws(register, (e: unknown) => e instanceof RangeError && message.test(e.message));
+      assert.throws(register, (e: unknown) => (e instanceof RangeError || e instanceof TypeError) && message.test(e.message));
     });
   }
 });

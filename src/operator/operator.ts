@@ -4,7 +4,7 @@
 // public methods (`controller()`, `informer()`, `add()`), with metrics, probes, logging and
 // signal handling. Nothing touches the cluster before `run()`, so `kubeloop run operator.ts`
 // and tools that only read what an operator declares can import the same module.
-import { checkNumber } from "../core/check.js";
+import { checkNumber, checkOneOf, checkPort } from "../core/check.js";
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import type { RateLimit } from "../client/rate-limit.js";
@@ -33,7 +33,7 @@ import { Manager, checkManagerTimings, checkOperatorName, type ManagerLeaderElec
 import { createLogger, type LevelWithSilent } from "../observe/logging.js";
 import { Metrics } from "../observe/metrics.js";
 import { serveProbes, servedEndpoints, type ProbeServer, type ProbeServerOptions } from "../observe/server.js";
-import { serveWebhooks, type AdmissionOptions, type AdmissionSpec, type ConversionSpec, type MutateOptions, type RunningWebhooks, type WebhookOptions } from "./webhooks.js";
+import { checkWebhookOptions, serveWebhooks, type AdmissionOptions, type AdmissionSpec, type ConversionSpec, type MutateOptions, type RunningWebhooks, type WebhookOptions } from "./webhooks.js";
 import type { ConvertFn } from "../webhook/conversion.js";
 import { CacheReader } from "../controller/cache.js";
 import { accessNeeds } from "./access.js";
@@ -88,6 +88,7 @@ export interface OperatorOptions {
   annotationPrefix?: string;
 }
 
+const OPERATIONS = ["CREATE", "UPDATE", "DELETE", "CONNECT"];
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const EVENT_LEVELS = ["debug", "info", "warn", "error", "off"];
 
@@ -96,16 +97,24 @@ function checkOperatorOptions(o: OperatorOptions): void {
   checkNumber("concurrency", o.concurrency, "integer ≥ 1");
   checkManagerTimings(o);
   checkNamespacePatterns(o.namespaces);
-  const oneOf = (name: string, value: unknown, allowed: readonly unknown[]) => {
-    if (value !== undefined && !allowed.includes(value)) throw new TypeError(`${name} ${JSON.stringify(value)} is not one of ${allowed.join(", ")}`);
-  };
-  oneOf("logLevel", o.logLevel, LOG_LEVELS);
-  oneOf("eventLevel", o.eventLevel, EVENT_LEVELS);
-  oneOf("progressIn", o.progressIn, ["annotations", "status"]);
+  checkOneOf("logLevel", o.logLevel, LOG_LEVELS);
+  checkOneOf("eventLevel", o.eventLevel, EVENT_LEVELS);
+  checkOneOf("progressIn", o.progressIn, ["annotations", "status"]);
+  checkServerOptions(o);
   const prefix = o.annotationPrefix;
   if (prefix !== undefined && !(prefix.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix))) {
     throw new TypeError(`annotationPrefix ${JSON.stringify(prefix)} must be a lower-case DNS subdomain (it prefixes annotation keys and the finalizer)`);
   }
+}
+
+/** Refuses probe and webhook server options that cannot work (before anything listens or registers). */
+function checkServerOptions(o: { probes?: ProbeOptions | false; extraProbes?: ProbeOptions; webhooks?: WebhookOptions }): void {
+  for (const [name, probes] of [["probes", o.probes], ["extraProbes", o.extraProbes]] as const) {
+    if (!probes) continue;
+    checkPort(`${name}.port`, probes.port);
+    if (probes.host !== undefined && (typeof probes.host !== "string" || probes.host === "")) throw new TypeError(`${name}.host must be a non-empty host name or address (got ${JSON.stringify(probes.host)})`);
+  }
+  if (o.webhooks) checkWebhookOptions(o.webhooks);
 }
 
 /** Options of {@link Operator.run}. */
@@ -265,7 +274,15 @@ export class Operator {
     }
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(id)) throw new TypeError(`webhook id "${id}" must be a lower-case DNS label (it is part of the webhook's name and URL)`);
     const timeoutSeconds = options.timeoutSeconds ?? 10;
-    if (!(timeoutSeconds >= 1 && timeoutSeconds <= 30)) throw new RangeError(`timeoutSeconds must be 1–30 (the API server's bounds), not ${timeoutSeconds}`);
+    if (!(Number.isInteger(timeoutSeconds) && timeoutSeconds >= 1 && timeoutSeconds <= 30)) throw new RangeError(`timeoutSeconds must be an integer 1–30 (the API server's bounds), not ${timeoutSeconds}`);
+    // What the API server would refuse at registration, named here instead.
+    checkOneOf("failurePolicy", options.failurePolicy, ["Fail", "Ignore"]);
+    checkOneOf("sideEffects", options.sideEffects, ["None", "NoneOnDryRun"]);
+    checkOneOf("reinvocationPolicy", options.reinvocationPolicy, ["Never", "IfNeeded"]);
+    if (options.operations) {
+      if (options.operations.length === 0) throw new TypeError("operations must name at least one operation (default: CREATE and UPDATE)");
+      for (const operation of options.operations) checkOneOf("operations:", operation, OPERATIONS);
+    }
     const { labels, annotations, when } = options;
     this.admission.push({
       kind: kind as ResourceKind,
@@ -505,6 +522,7 @@ export class Operator {
     if (this.running) throw new Error(`operator ${this.name} is already running`);
     checkNamespacePatterns(options.namespaces);
     if (options.leaderElection) checkManagerTimings({ leaderElection: options.leaderElection });
+    checkServerOptions(options);
     this.running = true;
     const logger = options.logger ?? this.options.logger ?? createLogger(this.name, { level: this.options.logLevel ?? "info" });
     let client: Client | undefined;

@@ -4,6 +4,7 @@
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
+import { checkPort } from "../core/check.js";
 import { matches, type Filters } from "../handlers/filters.js";
 import { mutate, validate, type AdmissionExtras, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
 import { convert, type Converter } from "../webhook/conversion.js";
@@ -36,13 +37,14 @@ export interface MutateOptions<T extends KubeObject> extends AdmissionOptions<T>
 
 /** Where and how the operator serves its webhooks. */
 export interface WebhookOptions {
-  /** Port to listen on. Default 9443 (controller-runtime's); 0 for a free one. */
+  /** Port to listen on (0–65535). Default 9443 (controller-runtime's); 0 for a free one. */
   port?: number;
   /** Default "0.0.0.0". */
   host?: string;
   /**
-   * The base URL the API server calls, e.g. `https://my-operator.ns.svc:443`. Default: this
-   * server's loopback URL (right for `kubeloop dev` and the local control plane).
+   * The base URL the API server calls, e.g. `https://my-operator.ns.svc:443`: https, no user
+   * information, query or fragment. Default: this server's loopback URL (right for `kubeloop dev`
+   * and the local control plane).
    */
   url?: string;
   /**
@@ -61,6 +63,37 @@ export interface WebhookOptions {
   manage?: boolean;
   /** Delete the configurations after a graceful stop. Default false (a restarting operator keeps them). */
   removeOnStop?: boolean;
+}
+
+const DNS_NAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i;
+
+/**
+ * Refuses webhook options that cannot work, naming the field (a RangeError or TypeError): a port
+ * outside 0–65535, a `url` the API server would not call (not https://, with user information, a
+ * query or a fragment: admissionregistration's rules for `clientConfig.url`), a DNS name a
+ * certificate cannot carry, a certificate without both files.
+ */
+export function checkWebhookOptions(o: WebhookOptions): void {
+  checkPort("webhooks.port", o.port);
+  if (o.host !== undefined && (typeof o.host !== "string" || o.host === "")) throw new TypeError(`webhooks.host must be a non-empty host name or address (got ${JSON.stringify(o.host)})`);
+  if (o.url !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(o.url);
+    } catch {
+      url = undefined;
+    }
+    if (!url || url.protocol !== "https:") throw new TypeError(`webhooks.url ${JSON.stringify(o.url)} must be an https:// URL (the API server calls webhooks over TLS only)`);
+    if (url.username || url.password) throw new TypeError(`webhooks.url ${JSON.stringify(o.url)} must have no user information`);
+    if (url.search || url.hash || o.url.includes("?") || o.url.includes("#")) throw new TypeError(`webhooks.url ${JSON.stringify(o.url)} must have no query or fragment (the API server refuses them)`);
+  }
+  for (const name of o.dnsNames ?? []) {
+    if (typeof name !== "string" || name.length > 253 || !DNS_NAME.test(name)) throw new TypeError(`webhooks.dnsNames: ${JSON.stringify(name)} is not a DNS name (letters, digits, '-', dots; an optional leading '*.')`);
+  }
+  const cert = o.certificate;
+  if (cert !== undefined && !(typeof cert.certFile === "string" && cert.certFile && typeof cert.keyFile === "string" && cert.keyFile)) {
+    throw new TypeError("webhooks.certificate needs certFile and keyFile (paths of the PEM files)");
+  }
 }
 
 export interface AdmissionSpec {
