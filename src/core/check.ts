@@ -28,6 +28,12 @@ export function checkPort(label: string, value: number | undefined): void {
   throw new RangeError(`${label} must be a port number 0–65535 (got ${value})`);
 }
 
+/** Throws a TypeError naming `label` unless `value` is undefined or a non-empty string (a host name or address). */
+export function checkHost(label: string, value: string | undefined): void {
+  if (value === undefined || (typeof value === "string" && value !== "")) return;
+  throw new TypeError(`${label} must be a non-empty host name or address (got ${JSON.stringify(value)})`);
+}
+
 /** Throws a TypeError naming `label` unless `value` is undefined or one of `allowed`. */
 export function checkOneOf(label: string, value: unknown, allowed: readonly unknown[]): void {
   if (value !== undefined && !allowed.includes(value)) throw new TypeError(`${label} ${JSON.stringify(value)} is not one of ${allowed.join(", ")}`);

@@ -32,6 +32,7 @@ describe("operator options", () => {
     [{ probes: { port: -1 } }, /probes.port must be a port number 0–65535 \(got -1\)/],
     [{ probes: { host: "" } }, /probes.host must be a non-empty host name or address/],
     [{ webhooks: { port: 8443.5 } }, /webhooks.port must be a port number 0–65535 \(got 8443.5\)/],
+    [{ webhooks: { host: "" } }, /webhooks.host must be a non-empty host name or address/],
     [{ webhooks: { url: "http://op.ns.svc:443" } }, /webhooks.url "http:\/\/op.ns.svc:443" must be an https:\/\/ URL/],
     [{ webhooks: { url: "op.ns.svc" } }, /webhooks.url "op.ns.svc" must be an https:\/\/ URL/],
     [{ webhooks: { url: "https://op.ns.svc/base?x=1" } }, /webhooks.url .* must have no query or fragment/],

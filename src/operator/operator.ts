@@ -4,7 +4,7 @@
 // public methods (`controller()`, `informer()`, `add()`), with metrics, probes, logging and
 // signal handling. Nothing touches the cluster before `run()`, so `kubeloop run operator.ts`
 // and tools that only read what an operator declares can import the same module.
-import { checkNumber, checkOneOf, checkPort } from "../core/check.js";
+import { checkHost, checkNumber, checkOneOf, checkPort } from "../core/check.js";
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import type { RateLimit } from "../client/rate-limit.js";
@@ -112,7 +112,7 @@ function checkServerOptions(o: { probes?: ProbeOptions | false; extraProbes?: Pr
   for (const [name, probes] of [["probes", o.probes], ["extraProbes", o.extraProbes]] as const) {
     if (!probes) continue;
     checkPort(`${name}.port`, probes.port);
-    if (probes.host !== undefined && (typeof probes.host !== "string" || probes.host === "")) throw new TypeError(`${name}.host must be a non-empty host name or address (got ${JSON.stringify(probes.host)})`);
+    checkHost(`${name}.host`, probes.host);
   }
   if (o.webhooks) checkWebhookOptions(o.webhooks);
 }

@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
-import { checkPort } from "../core/check.js";
+import { checkHost, checkPort } from "../core/check.js";
 import { matches, type Filters } from "../handlers/filters.js";
 import { mutate, validate, type AdmissionExtras, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
 import { convert, type Converter } from "../webhook/conversion.js";
@@ -75,7 +75,7 @@ const DNS_NAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
  */
 export function checkWebhookOptions(o: WebhookOptions): void {
   checkPort("webhooks.port", o.port);
-  if (o.host !== undefined && (typeof o.host !== "string" || o.host === "")) throw new TypeError(`webhooks.host must be a non-empty host name or address (got ${JSON.stringify(o.host)})`);
+  checkHost("webhooks.host", o.host);
   if (o.url !== undefined) {
     let url: URL | undefined;
     try {
