@@ -140,8 +140,12 @@ function answerWrite(req: IncomingMessage, res: ServerResponse, path: string, li
   });
 }
 
-/** Serves `recording`, its events repeated until `total` per watch. */
-export async function replayServer(recording: Recording, total: number): Promise<ReplayServer> {
+/**
+ * Serves `recording`, its events repeated until `total` per watch. `pace` (events per second):
+ * each event its own write at that rate, as a live API server sends them under a patch load, so
+ * per-read costs show as they do live, without the API server's CPU on the same cores.
+ */
+export async function replayServer(recording: Recording, total: number, pace?: number): Promise<ReplayServer> {
   const list = JSON.parse(recording.list) as { metadata: { resourceVersion: string }; items: unknown[] };
   // A batch of the captured lines, written at once: one write per pass through the recording.
   // Each pass gets resourceVersions of its own, shifted past the previous pass's, as a live
@@ -200,6 +204,16 @@ export async function replayServer(recording: Recording, total: number): Promise
       }
       await held;
       let sent = 0;
+      if (pace) {
+        // Line by line, on a timer: the lines due by now, then wait a millisecond.
+        const started = performance.now();
+        while (sent < total && !res.destroyed) {
+          const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * pace) + 1);
+          for (; sent < due; sent++) res.write(shift(recording.events[sent % recording.events.length] as string, Math.floor(sent / recording.events.length)));
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        return;
+      }
       for (const pass of passes) {
         if (sent + recording.events.length > total || res.destroyed) break;
         await write(pass);

@@ -15,9 +15,11 @@ const root = join(import.meta.dirname, "..");
 // default: 1,000, 10,000 and 100,000 objects (and 100,000 of 2 KiB), three repetitions.
 const quick = process.argv.includes("--quick");
 // A probe (to compare a few contenders or profile one; prints, writes no docs):
-//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--bytes 200] [--reps 1] [--profile DIR] [--replay EVENTS]
+//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--bytes 200] [--reps 1] [--profile DIR] [--replay EVENTS [--paced RATE]]
 // --bytes: the size of each object's data (default 200).
 // --replay: also the replay ceiling, EVENTS events per contender (prints the replay runs too).
+// --paced RATE: the replay at RATE events per second, one per write, as a live server sends them:
+//   per-read costs without the API server's CPU (handler contenders still get the full-speed replay).
 // --profile: the Node contenders write CPU profiles (--cpu-prof) into DIR.
 const flag = (name: string) => {
   const i = process.argv.indexOf(name);
@@ -37,6 +39,7 @@ try {
       events: 10_000,
       reps: Number(flag("--reps") ?? 1),
       replayEvents: Number(flag("--replay") ?? 0),
+      ...(flag("--paced") ? { replayPace: Number(flag("--paced")) } : {}),
       replayAt: Number(flag("--objects") ?? 10_000),
       only,
       log,

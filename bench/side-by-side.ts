@@ -21,6 +21,8 @@ export interface SideBySideOptions {
   replayEvents: number;
   /** The size (objects of 200 B) whose namespace the replay is captured from. */
   replayAt: number;
+  /** The replay at this many events per second, one per write (a probe of per-read costs); default: as fast as read. */
+  replayPace?: number;
   /** Only these contenders (ids). Default: all. */
   only?: string[];
   log: (line: string) => void;
@@ -137,7 +139,7 @@ async function replayStage(client: Client, namespace: string, objects: number, b
   const total = passes * R;
   const handlerTotal = Math.min(total, 2 * R);
   if (total !== o.replayEvents) o.log(`replaying ${total} events (${passes} whole passes of ${R}) instead of ${o.replayEvents}`);
-  const server = await replayServer(recording, total);
+  const server = await replayServer(recording, total, o.replayPace);
   const handlerServer = await replayServer(recording, handlerTotal);
   const dir = join(tmpdir(), `kubeloop-replay-${process.pid}`);
   mkdirSync(dir, { recursive: true });
