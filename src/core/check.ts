@@ -1,5 +1,6 @@
-// One check for numeric options, so every option out of range fails the same way: a RangeError
-// "<label> must be <rule><note> (got <value>)" when the object that takes it is made.
+// Option checks shared by the modules that take options, so each kind of mistake fails the same
+// way when the object that takes the option is made: numbers out of range and ports (RangeError
+// "<label> must be <rule> (got <value>)"), empty hosts, values outside a set, DNS names.
 
 /** What a numeric option must be. */
 export type NumberRule = "integer ≥ 0" | "integer ≥ 1" | "> 0" | "≥ 0";
@@ -37,4 +38,11 @@ export function checkHost(label: string, value: string | undefined): void {
 /** Throws a TypeError naming `label` unless `value` is undefined or one of `allowed`. */
 export function checkOneOf(label: string, value: unknown, allowed: readonly unknown[]): void {
   if (value !== undefined && !allowed.includes(value)) throw new TypeError(`${label} ${JSON.stringify(value)} is not one of ${allowed.join(", ")}`);
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Whether `value` is a lower-case DNS subdomain (RFC 1123: labels of letters, digits and '-', dots, ≤ 253 characters). */
+export function isDnsSubdomain(value: string): boolean {
+  return value.length <= 253 && DNS_SUBDOMAIN.test(value);
 }

@@ -4,7 +4,7 @@
 // public methods (`controller()`, `informer()`, `add()`), with metrics, probes, logging and
 // signal handling. Nothing touches the cluster before `run()`, so `kubeloop run operator.ts`
 // and tools that only read what an operator declares can import the same module.
-import { checkHost, checkNumber, checkOneOf, checkPort } from "../core/check.js";
+import { checkHost, checkNumber, checkOneOf, checkPort, isDnsSubdomain } from "../core/check.js";
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import type { RateLimit } from "../client/rate-limit.js";
@@ -102,7 +102,7 @@ function checkOperatorOptions(o: OperatorOptions): void {
   checkOneOf("progressIn", o.progressIn, ["annotations", "status"]);
   checkServerOptions(o);
   const prefix = o.annotationPrefix;
-  if (prefix !== undefined && !(prefix.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix))) {
+  if (prefix !== undefined && !isDnsSubdomain(prefix)) {
     throw new TypeError(`annotationPrefix ${JSON.stringify(prefix)} must be a lower-case DNS subdomain (it prefixes annotation keys and the finalizer)`);
   }
 }

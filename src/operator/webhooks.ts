@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
-import { checkHost, checkPort } from "../core/check.js";
+import { checkHost, checkPort, isDnsSubdomain } from "../core/check.js";
 import { matches, type Filters } from "../handlers/filters.js";
 import { mutate, validate, type AdmissionExtras, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
 import { convert, type Converter } from "../webhook/conversion.js";
@@ -65,8 +65,6 @@ export interface WebhookOptions {
   removeOnStop?: boolean;
 }
 
-const DNS_NAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i;
-
 /**
  * Refuses webhook options that cannot work, naming the field (a RangeError or TypeError): a port
  * outside 0–65535, a `url` the API server would not call (not https://, with user information, a
@@ -85,10 +83,11 @@ export function checkWebhookOptions(o: WebhookOptions): void {
     }
     if (!url || url.protocol !== "https:") throw new TypeError(`webhooks.url ${JSON.stringify(o.url)} must be an https:// URL (the API server calls webhooks over TLS only)`);
     if (url.username || url.password) throw new TypeError(`webhooks.url ${JSON.stringify(o.url)} must have no user information`);
-    if (url.search || url.hash || o.url.includes("?") || o.url.includes("#")) throw new TypeError(`webhooks.url ${JSON.stringify(o.url)} must have no query or fragment (the API server refuses them)`);
+    if (o.url.includes("?") || o.url.includes("#")) throw new TypeError(`webhooks.url ${JSON.stringify(o.url)} must have no query or fragment (the API server refuses them)`);
   }
   for (const name of o.dnsNames ?? []) {
-    if (typeof name !== "string" || name.length > 253 || !DNS_NAME.test(name)) throw new TypeError(`webhooks.dnsNames: ${JSON.stringify(name)} is not a DNS name (letters, digits, '-', dots; an optional leading '*.')`);
+    // A certificate's DNS names are case-insensitive and may start with one wildcard label.
+    if (typeof name !== "string" || name.length > 253 || !isDnsSubdomain(name.replace(/^\*\./, "").toLowerCase())) throw new TypeError(`webhooks.dnsNames: ${JSON.stringify(name)} is not a DNS name (letters, digits, '-', dots; an optional leading '*.')`);
   }
   const cert = o.certificate;
   if (cert !== undefined && !(typeof cert.certFile === "string" && cert.certFile && typeof cert.keyFile === "string" && cert.keyFile)) {
