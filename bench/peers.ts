@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigMap, Namespace, type Client } from "../src/index.js";
 
@@ -29,6 +30,8 @@ export interface Contender {
   maxObjects?: number;
   /** Below this many objects, skipped. */
   minObjects?: number;
+  /** Only when named in `--only`: a layer of kubeloop on its own, to see what each layer costs (probes). */
+  probeOnly?: boolean;
   /** It writes to the objects (handlers keep progress in annotations): objects of its own in the live runs. */
   writes?: boolean;
   /** `replay`: it reads the replayed stream (bench/replay.ts), which never echoes a write. */
@@ -85,6 +88,10 @@ export function contenders(goBin: string, kopf: string | undefined): Contender[]
     { id: "node-raw", label: "raw reader, Node (floor)", runtime: "node", floor: true, command: node("raw") },
     { id: "kubeloop-watch", label: "kubeloop watch+store", runtime: "node", command: node("kubeloop-watch") },
     { id: "kubeloop-controller", label: "kubeloop controller", runtime: "node", command: node("kubeloop-controller") },
+    // kubeloop's layers, for probes: the client's raw watch, the watcher, the Informer.
+    { id: "kubeloop-client", label: "kubeloop client watch (raw)", runtime: "node", probeOnly: true, command: node("kubeloop-client") },
+    { id: "kubeloop-watcher", label: "kubeloop watch() (no store)", runtime: "node", probeOnly: true, command: node("kubeloop-watcher") },
+    { id: "kubeloop-informer", label: "kubeloop Informer", runtime: "node", probeOnly: true, command: node("kubeloop-informer") },
     { id: "client-node", label: "@kubernetes/client-node 1.4 informer", runtime: "node", command: node("client-node") },
     { id: "go-raw", label: "raw reader, Go (floor)", runtime: "go", floor: true, command: go("raw") },
     { id: "client-go", label: "client-go informer (JSON)", runtime: "go", command: go("informer") },
@@ -111,6 +118,15 @@ export function contenders(goBin: string, kopf: string | undefined): Contender[]
       maxObjects: 10_000,
       command: (kubeconfig, ns, objects, events) => ({ file: kopf, args: ["run", "--standalone", "-n", ns, "--quiet", join(root, "bench", "kopf", "peers.py")], env: { KUBECONFIG: kubeconfig, BENCH_OBJECTS: String(objects), BENCH_EVENTS: String(events) } }),
     });
+  }
+  // BENCH_AGAINST: another checkout, built (`npm run build`): each kubeloop contender runs from its
+  // build too, as `<id>@before`, in the same rounds (the probe's --against, for before/after).
+  const against = process.env.BENCH_AGAINST;
+  if (against) {
+    const dist = pathToFileURL(join(against, "dist")).href;
+    for (const c of list.filter((c) => c.id.startsWith("kubeloop-"))) {
+      list.push({ ...c, id: `${c.id}@before`, label: `${c.label} (before)`, command: (...a) => ({ ...c.command(...a), env: { BENCH_DIST: dist } }) });
+    }
   }
   return list;
 }

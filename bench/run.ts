@@ -3,7 +3,7 @@
 // ratios, not absolute numbers.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { startControlPlane } from "../src/testing.js";
 import { benchClient, type Measurement } from "./client.js";
 import { contenders, goBinary } from "./peers.js";
@@ -15,12 +15,15 @@ const root = join(import.meta.dirname, "..");
 // default: 1,000, 10,000 and 100,000 objects (and 100,000 of 2 KiB), three repetitions.
 const quick = process.argv.includes("--quick");
 // A probe (to compare a few contenders or profile one; prints, writes no docs):
-//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--bytes 200] [--reps 1] [--profile DIR] [--replay EVENTS [--paced RATE]]
+//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--bytes 200] [--reps 1] [--profile DIR] [--replay EVENTS [--paced RATE] [--replay-only]] [--against DIR]
 // --bytes: the size of each object's data (default 200).
 // --replay: also the replay ceiling, EVENTS events per contender (prints the replay runs too).
 // --paced RATE: the replay at RATE events per second, one per write, as a live server sends them:
 //   per-read costs without the API server's CPU (handler contenders still get the full-speed replay).
 // --profile: the Node contenders write CPU profiles (--cpu-prof) into DIR.
+// --against DIR: another checkout, built (`npm run build` there): each kubeloop contender named in
+//   --only also runs from its build as `<id>@before`, alternating with this one (before/after).
+// --replay-only: no live runs, only the replay stage (with --replay).
 const flag = (name: string) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -28,6 +31,8 @@ const flag = (name: string) => {
 const only = flag("--only")?.split(",");
 const profile = flag("--profile");
 if (profile) process.env.BENCH_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profile}`;
+const against = flag("--against");
+if (against) process.env.BENCH_AGAINST = resolve(against);
 
 const cp = await startControlPlane({ onProgress: log });
 try {
@@ -40,6 +45,7 @@ try {
       reps: Number(flag("--reps") ?? 1),
       replayEvents: Number(flag("--replay") ?? 0),
       ...(flag("--paced") ? { replayPace: Number(flag("--paced")) } : {}),
+      replayOnly: process.argv.includes("--replay-only"),
       replayAt: Number(flag("--objects") ?? 10_000),
       only,
       log,

@@ -23,6 +23,8 @@ export interface SideBySideOptions {
   replayAt: number;
   /** The replay at this many events per second, one per write (a probe of per-read costs); default: as fast as read. */
   replayPace?: number;
+  /** Only the replay stage (no live runs): a probe of per-event costs. */
+  replayOnly?: boolean;
   /** Only these contenders (ids). Default: all. */
   only?: string[];
   log: (line: string) => void;
@@ -76,7 +78,7 @@ export async function sideBySide(o: SideBySideOptions): Promise<Results> {
   execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
   const go = goBinary(o.log);
   const kopf = kopfExecutable(o.log);
-  const all = contenders(go, kopf).filter((c) => !o.only || o.only.includes(c.id));
+  const all = contenders(go, kopf).filter((c) => (o.only ? o.only.includes(c.id.replace(/@before$/, "")) : !c.probeOnly && !c.id.endsWith("@before")));
   const client = await Client.load({ path: o.kubeconfig, rateLimit: false });
   const live: Run[] = [];
   const replay: Run[] = [];
@@ -86,7 +88,7 @@ export async function sideBySide(o: SideBySideOptions): Promise<Results> {
     for (const [objects, bytes] of o.sizes) {
       const namespace = await populate(client, objects, bytes, o.log);
       const here = all.filter((c) => (c.maxObjects ?? Infinity) >= objects && (c.minObjects ?? 0) <= objects);
-      for (let rep = 1; rep <= o.reps; rep++) {
+      for (let rep = 1; rep <= (o.replayOnly ? 0 : o.reps); rep++) {
         // Alternate: each repetition starts one contender later.
         const order = here.map((_, i) => here[(i + rep - 1) % here.length] as Contender);
         for (const c of order) {

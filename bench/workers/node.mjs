@@ -1,7 +1,7 @@
 // Node contenders of the side-by-side benchmark (bench/peers.ts), plain JavaScript importing the
-// built package (dist/), so no TypeScript tooling runs in the measured process: as deployed.
+// built package (dist/, or BENCH_DIST's), so no TypeScript tooling runs in the measured process: as deployed.
 //
-//   node bench/workers/node.mjs <raw|kubeloop-watch|kubeloop-controller|kubeloop-handlers|client-node> <kubeconfig> <namespace> <objects> <events>
+//   node bench/workers/node.mjs <raw|kubeloop-watch|kubeloop-controller|kubeloop-handlers|kubeloop-client|kubeloop-watcher|kubeloop-informer|client-node> <kubeconfig> <namespace> <objects> <events>
 //
 // Syncs the namespace's ConfigMaps, prints {"phase":"synced"}, counts <events> update events
 // (each patch carries data.sent, the sender's clock in ms), prints {"phase":"done",p50,p99,ms}
@@ -13,6 +13,8 @@ import { request as httpRequest } from "node:http";
 import { performance } from "node:perf_hooks";
 
 const [mode, kubeconfig, namespace, objectsArg, eventsArg] = process.argv.slice(2);
+// BENCH_DIST: another build of kubeloop (the probe's --against), else this checkout's.
+const dist = process.env.BENCH_DIST ?? new URL("../../dist", import.meta.url).href;
 const objects = Number(objectsArg);
 const wanted = Number(eventsArg);
 const latencies = [];
@@ -45,19 +47,52 @@ function seen(sent) {
 }
 
 if (mode === "kubeloop-watch") {
-  const { Client, ConfigMap } = await import("../../dist/index.js");
-  const { reflect, Store, watch } = await import("../../dist/runtime.js");
+  const { Client, ConfigMap } = await import(`${dist}/index.js`);
+  const { reflect, Store, watch } = await import(`${dist}/runtime.js`);
   const client = await Client.load({ path: kubeconfig, rateLimit: false });
   const store = new Store();
   void store.waitUntilReady().then(() => synced(store.size));
   for await (const e of reflect(watch(client.resource(ConfigMap), { namespace }), store)) {
     if (e.type === "apply") seen(e.object.data?.sent);
   }
+} else if (mode === "kubeloop-client") {
+  // The client layer alone: a list, then the raw watch from its resourceVersion (no watcher, no store).
+  const { Client, ConfigMap } = await import(`${dist}/index.js`);
+  const client = await Client.load({ path: kubeconfig, rateLimit: false });
+  const cms = client.resource(ConfigMap).namespace(namespace);
+  const list = await cms.list();
+  synced(list.items.length);
+  for await (const e of cms.watch({ resourceVersion: list.metadata.resourceVersion })) {
+    if (e.type === "MODIFIED") seen(e.object.data?.sent);
+  }
+} else if (mode === "kubeloop-watcher") {
+  // The watcher without a store.
+  const { Client, ConfigMap } = await import(`${dist}/index.js`);
+  const { watch } = await import(`${dist}/runtime.js`);
+  const client = await Client.load({ path: kubeconfig, rateLimit: false });
+  let count = 0;
+  for await (const e of watch(client.resource(ConfigMap), { namespace })) {
+    if (e.type === "initApply") count++;
+    else if (e.type === "initDone") synced(count);
+    else if (e.type === "apply") seen(e.object.data?.sent);
+  }
+} else if (mode === "kubeloop-informer") {
+  // The Informer (the cache a controller reads) with one listener.
+  const { Client, ConfigMap } = await import(`${dist}/index.js`);
+  const { Informer } = await import(`${dist}/runtime.js`);
+  const client = await Client.load({ path: kubeconfig, rateLimit: false });
+  const informer = new Informer(client, ConfigMap, { namespace });
+  informer.subscribe((e) => {
+    if (e.type === "apply" && e.old) seen(e.object.data?.sent);
+  });
+  informer.start();
+  await informer.waitUntilReady();
+  synced(informer.store.size);
 } else if (mode === "kubeloop-controller") {
   // A controller with a no-op reconcile (reads its object from the cache), as a user writes it.
   // Synced: once the operator started (caches synced), the cache's count, as controller-runtime's
   // WaitForCacheSync and a list.
-  const { Client, ConfigMap, Operator } = await import("../../dist/index.js");
+  const { Client, ConfigMap, Operator } = await import(`${dist}/index.js`);
   const client = await Client.load({ path: kubeconfig, rateLimit: false });
   const op = new Operator({ name: "bench", leaderElection: false, namespaces: [namespace], logLevel: "error" });
   let started = false;
@@ -81,7 +116,7 @@ if (mode === "kubeloop-watch") {
 } else if (mode === "kubeloop-handlers") {
   // kopf-style handlers: on.create and on.update (progress and the diff base kept in annotations,
   // one patch per handled change). Synced: every existing object handled as created.
-  const { Client, ConfigMap, Operator } = await import("../../dist/index.js");
+  const { Client, ConfigMap, Operator } = await import(`${dist}/index.js`);
   const client = await Client.load({ path: kubeconfig, rateLimit: false });
   const op = new Operator({ name: "bench", leaderElection: false, namespaces: [namespace], logLevel: "error", eventLevel: "off" });
   const created = new Set();

@@ -3,6 +3,8 @@
 // JSON from the wire to the caller: no per-object class conversion on the hot path.
 import type { Scale } from "kubernetes-types/autoscaling/v1.js";
 import type { Status } from "kubernetes-types/meta/v1.js";
+import type { Readable } from "node:stream";
+import { pullEach } from "../core/async.js";
 import { ApiError } from "../core/errors.js";
 import { describeKind, type KubeList, type KubeObject, type ResourceKind } from "../core/objects.js";
 import type { RestMapper, ResourceMapping } from "./discovery.js";
@@ -258,8 +260,8 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
    * the watch cannot be started. An ERROR event (e.g. 410 Expired) is yielded, not thrown.
    * Reconnecting and relisting are the runtime watcher's job, not this method's.
    */
-  async *watch(options: WatchOptions = {}): AsyncGenerator<WatchEvent<T>> {
-    for await (const batch of this.watchBatches(options)) for (const event of batch) yield event;
+  watch(options: WatchOptions = {}): AsyncGenerator<WatchEvent<T>> {
+    return pullEach<WatchEvent<T>>((push, signal) => this.watchInto({ ...options, signal }, push), options.signal);
   }
 
   /**
@@ -267,7 +269,21 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
    * (never empty), in order. For consumers that handle a read's events in one turn, without a
    * promise per event. A malformed line fails the iteration after the events before it.
    */
-  async *watchBatches(options: WatchOptions = {}): AsyncGenerator<WatchEvent<T>[]> {
+  watchBatches(options: WatchOptions = {}): AsyncGenerator<WatchEvent<T>[]> {
+    return pullEach<WatchEvent<T>[]>((push, signal) => this.watchInto({ ...options, signal }, (batch) => push([batch])), options.signal);
+  }
+
+  /**
+   * {@link watchBatches}, pushed: each read's events (never empty) go to `onBatch` as soon as
+   * they are split and parsed, in the turn the bytes arrived; while a promise `onBatch` returned
+   * is pending, the connection is not read (backpressure), and the watch does not end before it
+   * settles. Resolves when the server ends the stream or `signal` aborts. Rejects with an ApiError when the watch cannot be started, the
+   * connection breaks, or a line is malformed (after the events before it went out), and with
+   * what `onBatch` throws or rejects with, as it is (the connection is then closed).
+   * @internal the watcher's push path; users read {@link watch} or the runtime's watch().
+   */
+  async watchInto(options: WatchOptions, onBatch: (batch: WatchEvent<T>[]) => void | Promise<void>): Promise<void> {
+    const signal = options.signal;
     const request = await this.request("GET", {
       collection: true,
       options,
@@ -280,43 +296,97 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       },
       ...(options.metadataOnly ? { accept: METADATA_OBJECT } : {}),
     });
-    let body: AsyncIterable<Uint8Array>;
+    let body: Readable;
     try {
       body = await this.ctx.transport.stream(request);
     } catch (error) {
-      if (options.signal?.aborted) return;
+      if (signal?.aborted) return;
       throw error;
     }
-    const partial: Buffer[] = [];
-    let batch: WatchEvent<T>[] = [];
-    const add = (line: string) => {
-      if (!line.trim()) return;
-      try {
-        batch.push(JSON.parse(line) as WatchEvent<T>);
-      } catch (error) {
-        throw new ApiError("Unknown", `malformed watch event from the server: ${(error as Error).message}`, { cause: error });
-      }
-    };
-    try {
-      for await (const bytes of body) {
+    const kind = this.kind;
+    return new Promise<void>((resolve, reject) => {
+      const partial: Buffer[] = [];
+      let batch: WatchEvent<T>[] = [];
+      let settled = false;
+      let ended = false;
+      const add = (line: string) => {
+        if (!line.trim()) return;
         try {
-          splitLines(bytes, partial, add);
-        } finally {
-          // The events before a malformed line still go out, before the failure.
-          if (batch.length) {
-            const out = batch;
-            batch = [];
-            yield out;
+          batch.push(JSON.parse(line) as WatchEvent<T>);
+        } catch (error) {
+          throw new ApiError("Unknown", `malformed watch event from the server: ${(error as Error).message}`, { cause: error });
+        }
+      };
+      // A batch the consumer still holds: the watch ends only once it is done with it.
+      let inflight: Promise<void> | undefined;
+      // Ends the watch: cleanly (no error, or the caller aborted), or with the consumer's error
+      // as it is, or with the stream's as an ApiError.
+      const finish = (error?: unknown, consumer = false) => {
+        if (settled) return;
+        settled = true;
+        if (error !== undefined) body.destroy();
+        const settle = () => {
+          if (error === undefined || signal?.aborted) resolve();
+          else if (consumer || error instanceof ApiError) reject(error);
+          else reject(new ApiError("Network", `the watch of ${describeKind(kind)} broke: ${(error as Error).message}`, { cause: error }));
+        };
+        if (inflight) void inflight.then(settle, settle);
+        else settle();
+      };
+      // Hands the events parsed so far to the consumer, then ends with `failure` if any (the
+      // events before a malformed line still go out first); pauses the connection meanwhile.
+      const deliver = (failure: unknown, end: boolean) => {
+        if (batch.length) {
+          const out = batch;
+          batch = [];
+          let pending: void | Promise<void>;
+          try {
+            pending = onBatch(out);
+          } catch (error) {
+            return finish(error, true);
+          }
+          if (pending) {
+            if (!end) body.pause();
+            inflight = pending.then(
+              () => {
+                inflight = undefined;
+                if (failure !== undefined || end) finish(failure);
+                else if (!settled) body.resume();
+              },
+              (error: unknown) => {
+                inflight = undefined;
+                finish(error, true);
+              },
+            );
+            return;
           }
         }
-      }
-      if (partial.length) add(Buffer.concat(partial.splice(0)).toString("utf8"));
-      if (batch.length) yield batch;
-    } catch (error) {
-      if (options.signal?.aborted) return;
-      if (error instanceof ApiError) throw error;
-      throw new ApiError("Network", `the watch of ${describeKind(this.kind)} broke: ${(error as Error).message}`, { cause: error });
-    }
+        if (failure !== undefined || end) finish(failure);
+      };
+      body.on("data", (bytes: Buffer) => {
+        let failure: unknown;
+        try {
+          splitLines(bytes, partial, add);
+        } catch (error) {
+          failure = error;
+        }
+        deliver(failure, false);
+      });
+      body.on("end", () => {
+        ended = true;
+        let failure: unknown;
+        try {
+          if (partial.length) add(Buffer.concat(partial.splice(0)).toString("utf8"));
+        } catch (error) {
+          failure = error;
+        }
+        deliver(failure, true);
+      });
+      body.on("error", (error) => finish(error));
+      body.on("close", () => {
+        if (!ended) finish(new Error("the connection closed before the stream ended"));
+      });
+    });
   }
 
   /** The REST mapping of this handle's kind (from the descriptor or discovery). */

@@ -10,6 +10,7 @@
 // - Other network errors and 502/503/504 without Retry-After: reads only (GET, or a call marked
 //   `idempotent: true`). PUT, DELETE, PATCH and POST are sent once.
 // - 401 once, after dropping cached credentials (a rotated token, an expired exec credential).
+import type { Readable } from "node:stream";
 import { checkNumber } from "../core/check.js";
 import { Agent, ProxyAgent, type Dispatcher } from "./undici.js";
 import { deadline, type Deadline } from "../core/async.js";
@@ -142,10 +143,10 @@ export class Transport {
   }
 
   /**
-   * Sends a call and returns the body of a 2xx answer as a byte stream (watches). There is no
-   * deadline on the body; `signal` ends it.
+   * Sends a call and returns the body of a 2xx answer as a byte stream (watches), to read as an
+   * async iterable or by its `data` events. There is no deadline on the body; `signal` ends it.
    */
-  async stream(req: HttpRequest): Promise<AsyncIterable<Uint8Array>> {
+  async stream(req: HttpRequest): Promise<Readable> {
     const { response, timer } = await this.exchange({ ...req, timeoutMs: req.timeoutMs ?? 0 }, { streaming: true });
     timer?.clear(); // a deadline given for a stream bounds its answer's headers, not its body
     return response.body;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { collectGarbage, until } from "../../test/support.js";
-import { deadline } from "./async.js";
+import { deadline, pullEach, type BatchSink } from "./async.js";
 import { ManualClock } from "./clock.js";
 
 describe("deadline()", () => {
@@ -32,5 +32,69 @@ describe("deadline()", () => {
     await clock.advance(100);
     await new Promise((r) => setImmediate(r));
     assert.equal(kept.signal.aborted, true);
+  });
+});
+
+describe("pullEach()", () => {
+  it("yields every item in order, mapped; the producer stays at most one batch ahead of the consumer", async () => {
+    const log: string[] = [];
+    const produce = async (push: BatchSink<number>) => {
+      for (const batch of [[1, 2], [3], [4, 5]]) {
+        log.push(`push ${batch.join(",")}`);
+        await push(batch);
+        log.push(`pushed ${batch.join(",")}`);
+      }
+    };
+    for await (const item of pullEach(produce, undefined, (n: number) => n * 10)) log.push(`got ${item}`);
+    assert.deepEqual(log, ["push 1,2", "got 10", "got 20", "pushed 1,2", "push 3", "got 30", "pushed 3", "push 4,5", "got 40", "got 50", "pushed 4,5"]);
+  });
+
+  it("throws the producer's failure after the items it pushed before it", async () => {
+    const seen: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const item of pullEach<number>(async (push) => {
+          void push([1, 2]);
+          throw new Error("the connection broke");
+        })) seen.push(item);
+      })(),
+      /the connection broke/,
+    );
+    assert.deepEqual(seen, [1, 2]);
+  });
+
+  it("a consumer that stops early aborts the producer's signal and waits for it to end (a producer blocked on push is released)", async () => {
+    let ended = false;
+    let aborted = false;
+    const events = pullEach<number>(async (push, signal) => {
+      try {
+        for (let i = 0; ; i++) {
+          if (signal.aborted) return;
+          await push([i]);
+        }
+      } finally {
+        aborted = signal.aborted;
+        ended = true;
+      }
+    });
+    for await (const item of events) if (item === 3) break;
+    assert.deepEqual([aborted, ended], [true, true]);
+  });
+
+  it("a parent signal's abort reaches the producer, which ends the iteration", async () => {
+    const parent = new AbortController();
+    const seen: number[] = [];
+    for await (const item of pullEach<number>(
+      (push, signal) =>
+        new Promise<void>((resolve) => {
+          void push([1]);
+          signal.addEventListener("abort", () => resolve());
+        }),
+      parent.signal,
+    )) {
+      seen.push(item);
+      parent.abort();
+    }
+    assert.deepEqual(seen, [1]);
   });
 });

@@ -68,3 +68,85 @@ export function deadline(ms: number, parents: readonly AbortSignal[] = [], clock
     clear: () => stop.abort(),
   };
 }
+
+/**
+ * Pushes batches to a consumer: returns nothing when the batch is taken at once, or a promise
+ * the producer awaits before it makes the next batch (its backpressure).
+ */
+export type BatchSink<E> = (batch: E[]) => void | Promise<void>;
+
+/**
+ * Reads a producer that pushes batches as an async generator of their items, one by one, each
+ * passed through `map` just before it is yielded. `produce` runs at the first `next()`; each
+ * `push` returns a promise that resolves once the consumer has asked for the item after the
+ * batch's last, so the producer is never more than one batch ahead. The generator ends when
+ * `produce` resolves and everything pushed was yielded, throws what `produce` rejects with
+ * (after the items pushed before), and when the consumer stops early (or `parent` aborts), aborts
+ * `produce`'s signal and waits for it to end.
+ *
+ * Why not an async generator per layer: each layer of generators costs promises and turns per
+ * item; a producer that splits, parses and keeps its books synchronously, then pushes, costs one
+ * promise per batch here.
+ */
+export async function* pullEach<E, R = E>(
+  produce: (push: BatchSink<E>, signal: AbortSignal) => Promise<void>,
+  parent?: AbortSignal,
+  map?: (item: E) => R,
+): AsyncGenerator<R, void, undefined> {
+  const stop = new AbortController();
+  const onParent = () => stop.abort(parent?.reason);
+  if (parent?.aborted) onParent();
+  else parent?.addEventListener("abort", onParent, { once: true });
+  const queue: E[][] = [];
+  let release: (() => void) | undefined;
+  let wake: (() => void) | undefined;
+  let finished = false;
+  let failed = false;
+  let failure: unknown;
+  const push = (batch: E[]): Promise<void> => {
+    if (batch.length) queue.push(batch);
+    const w = wake;
+    wake = undefined;
+    w?.();
+    return new Promise<void>((resolve) => {
+      const before = release;
+      release = before ? () => (before(), resolve()) : resolve;
+    });
+  };
+  const running = (async () => {
+    try {
+      await produce(push, stop.signal);
+    } catch (error) {
+      failed = true;
+      failure = error;
+    } finally {
+      finished = true;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    }
+  })();
+  try {
+    for (;;) {
+      const batch = queue.shift();
+      if (!batch) {
+        const r = release;
+        release = undefined;
+        r?.();
+        if (finished) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      if (map) for (const item of batch) yield map(item);
+      else for (const item of batch) yield item as unknown as R;
+    }
+    if (failed) throw failure;
+  } finally {
+    stop.abort();
+    parent?.removeEventListener("abort", onParent);
+    const r = release;
+    release = undefined;
+    r?.();
+    await running;
+  }
+}

@@ -5,7 +5,7 @@ import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { Client } from "../client/client.js";
 import { applyToStore } from "./reflector.js";
 import { Store, type StoreReader } from "./store.js";
-import { watch, watchBatches, type WatcherEvent, type WatcherOptions } from "./watcher.js";
+import { runWatch, watch, type WatcherEvent, type WatcherOptions } from "./watcher.js";
 
 /** What an informer watches. */
 export interface InformerScope {
@@ -87,31 +87,30 @@ export class Informer<T extends KubeObject = KubeObject> implements InformerHand
     const { source, ...watchOptions } = this.options;
     const { namespaces, ...scope } = this.scope;
     const one = (s: InformerScope) => (source ? source(this.kind, s, controller.signal) : watch(this.client.resource(this.kind), { ...watchOptions, ...s, signal: controller.signal }));
-    // One namespace (or all): the watcher's batches, each handled in one turn. Several exact
-    // namespaces: their watches merged event by event (one init, one initDone).
-    const single = !scope.namespace && namespaces?.length === 1 ? { ...scope, namespace: namespaces[0] } : scope;
-    const batches: AsyncIterable<WatcherEvent<T>[]> =
-      !scope.namespace && namespaces && namespaces.length > 1
-        ? singles(mergeInitialLists(namespaces.map((namespace) => one({ ...scope, namespace }))))
-        : source
-          ? singles(one(single))
-          : watchBatches(this.client.resource(this.kind), { ...watchOptions, ...single, signal: controller.signal });
-    this.running = (async () => {
-      for await (const batch of batches) {
-        // Each event is applied, then handed to every listener, before the next is applied: a
-        // listener reads the store in the state its event describes.
-        for (const raw of batch) {
-          const event = applyToStore(raw, this.writer);
-          if (event.type === "error") this.lastError = event.error;
-          for (const listener of this.listeners) {
-            try {
-              listener(event);
-            } catch (error) {
-              this.onListenerError(error);
-            }
+    // Each event is applied, then handed to every listener, before the next is applied: a
+    // listener reads the store in the state its event describes.
+    const handle = (batch: WatcherEvent<T>[]): void => {
+      for (const raw of batch) {
+        const event = applyToStore(raw, this.writer);
+        if (event.type === "error") this.lastError = event.error;
+        for (const listener of this.listeners) {
+          try {
+            listener(event);
+          } catch (error) {
+            this.onListenerError(error);
           }
         }
       }
+    };
+    // One namespace (or all): the watcher pushes each read's events, handled in the turn they
+    // arrived, with no promise per read. Several exact namespaces: their watches merged event by
+    // event (one init, one initDone).
+    const single = !scope.namespace && namespaces?.length === 1 ? { ...scope, namespace: namespaces[0] } : scope;
+    const events: AsyncIterable<WatcherEvent<T>> | undefined =
+      !scope.namespace && namespaces && namespaces.length > 1 ? mergeInitialLists(namespaces.map((namespace) => one({ ...scope, namespace }))) : source ? one(single) : undefined;
+    this.running = (async () => {
+      if (!events) return runWatch(this.client.resource(this.kind), { ...watchOptions, ...single, signal: controller.signal }, handle);
+      for await (const event of events) handle([event]);
     })();
   }
 
@@ -166,11 +165,6 @@ export class InformerFactory {
   async stop(): Promise<void> {
     await Promise.all(this.all().map((i) => i.stop()));
   }
-}
-
-/** Events as batches of one. */
-async function* singles<E>(events: AsyncIterable<E>): AsyncGenerator<E[]> {
-  for await (const event of events) yield [event];
 }
 
 /**

@@ -4,22 +4,19 @@
 // on the way in: the store is shared by every reader, and none may change it in place.
 import { deepFreeze, objectKey, type KubeObject } from "../core/objects.js";
 import type { Store } from "./store.js";
-import { takeBatches, type WatcherEvent } from "./watcher.js";
+import { takeWatch, type WatcherEvent } from "./watcher.js";
 
 /**
  * Writes `events` to `store` and yields them on. A `delete` with `finalStateUnknown` (an object
  * that vanished while the watch was down) is yielded with the last state the store had.
  */
-export async function* reflect<T extends KubeObject>(
-  events: AsyncIterable<WatcherEvent<T>>,
-  store: Store<T>,
-): AsyncGenerator<WatcherEvent<T>, void, undefined> {
-  // A watch() read through its batches: the same events, one async step fewer per event.
-  const batches = takeBatches(events);
-  if (batches) {
-    for await (const batch of batches) for (const event of batch) yield applyToStore(event, store);
-    return;
-  }
+export function reflect<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: Store<T>): AsyncGenerator<WatcherEvent<T>, void, undefined> {
+  // A fresh watch() runs pushed, each event applied as the consumer asks for it: the same
+  // events, no async step per event between the connection and the store.
+  return takeWatch(events, (event) => applyToStore(event, store)) ?? reflectEach(events, store);
+}
+
+async function* reflectEach<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: Store<T>): AsyncGenerator<WatcherEvent<T>, void, undefined> {
   for await (const event of events) yield applyToStore(event, store);
 }
 

@@ -28,11 +28,12 @@
 // a paged list (410) makes the next list one unpaged request (client-go's FullListIfExpired),
 // after a backoff.
 // Memory: besides what the consumer keeps, one key → resourceVersion entry per object.
+import { pullEach, type BatchSink } from "../core/async.js";
 import { checkNumber } from "../core/check.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { ApiError, GoneError, errorFromResponse } from "../core/errors.js";
 import { objectKey, type KubeObject, type Status } from "../core/objects.js";
-import type { ResourceClient, WatchEvent } from "../client/resource.js";
+import type { ResourceClient } from "../client/resource.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 
 /** One event of {@link watch}. */
@@ -179,44 +180,63 @@ export function transition(
 
 /** Watches a resource: see the module documentation for the events and guarantees. */
 export function watch<T extends KubeObject>(resource: ResourceClient<T>, options: WatcherOptions<T> = {}): AsyncGenerator<WatcherEvent<T>, void, undefined> {
-  const link: BatchLink = { batches: watchBatches(resource, options), taken: false };
-  const events = (async function* () {
+  const link: WatchLink = { resource: resource as unknown as ResourceClient<KubeObject>, options: options as unknown as WatcherOptions<KubeObject>, taken: false };
+  const events = pullEach<WatcherEvent<T>>((push, signal) => {
+    if (link.taken) return Promise.reject(new Error("this watch() is already read through reflect(): read reflect()'s events instead"));
     link.taken = true;
-    for await (const batch of link.batches as AsyncGenerator<WatcherEvent<T>[]>) for (const event of batch) yield event;
-  })();
+    return runWatch(resource, { ...options, signal }, push);
+  }, options.signal);
   links.set(events, link);
   return events;
 }
 
-/** The batches behind a {@link watch}, until someone iterates either. */
-interface BatchLink {
-  batches: AsyncGenerator<WatcherEvent<KubeObject>[]>;
+/** What a {@link watch} was made of, until someone iterates it. */
+interface WatchLink {
+  resource: ResourceClient<KubeObject>;
+  options: WatcherOptions<KubeObject>;
   taken: boolean;
 }
-const links = new WeakMap<object, BatchLink>();
+const links = new WeakMap<object, WatchLink>();
 
 /**
- * The batches behind `events` when it is a {@link watch} nobody has iterated yet (and from then
- * on, only through them), else undefined. reflect() reads a watch this way: one async step per
- * event fewer, the same events in the same order.
+ * When `events` is a {@link watch} nobody has iterated yet, the means to run it pushed instead
+ * (and from then on, only so), with `map` applied to each event just before it is yielded; else
+ * undefined. reflect() reads a watch this way: the store is written in the consumer's turn, as
+ * before, with no async step per event between the connection and it.
  * @internal
  */
-export function takeBatches<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>): AsyncGenerator<WatcherEvent<T>[]> | undefined {
+export function takeWatch<T extends KubeObject, R>(events: AsyncIterable<WatcherEvent<T>>, map: (event: WatcherEvent<T>) => R): AsyncGenerator<R, void, undefined> | undefined {
   const link = links.get(events);
   if (!link || link.taken) return undefined;
   link.taken = true;
-  return link.batches as AsyncGenerator<WatcherEvent<T>[]>;
+  const resource = link.resource as unknown as ResourceClient<T>;
+  const options = link.options as unknown as WatcherOptions<T>;
+  return pullEach<WatcherEvent<T>, R>((push, signal) => runWatch(resource, { ...options, signal }, push), options.signal, map);
 }
 
 /**
  * {@link watch}, its events grouped as they arrived (one array per read from the connection, or
  * per page of a list; never empty), in order: for consumers that handle them in one turn without
- * a promise per event (the Informer). Same events, guarantees and recovery.
+ * a promise per event. Same events, guarantees and recovery.
  */
-export async function* watchBatches<T extends KubeObject>(
-  resource: ResourceClient<T>,
-  options: WatcherOptions<T> = {},
-): AsyncGenerator<WatcherEvent<T>[], void, undefined> {
+export function watchBatches<T extends KubeObject>(resource: ResourceClient<T>, options: WatcherOptions<T> = {}): AsyncGenerator<WatcherEvent<T>[], void, undefined> {
+  return pullEach<WatcherEvent<T>[]>((push, signal) => runWatch(resource, { ...options, signal }, (batch) => push([batch])), options.signal);
+}
+
+/** What a sink threw: passed through the attempt as it is, not taken for the watch's failure. */
+class SinkFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * {@link watchBatches}, pushed: each batch goes to `sink` in the turn its bytes arrived (split,
+ * parsed and booked synchronously); while a promise `sink` returned is pending, the connection
+ * is not read and the stream's silence does not count as inactivity. Resolves when `signal`
+ * aborts; rejects with what `sink` throws (the watch then stops). Numeric options out of range
+ * reject with a RangeError. The Informer reads its watch so, with no promise per read.
+ * @internal
+ */
+export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>, options: WatcherOptions<T>, sink: BatchSink<WatcherEvent<T>>): Promise<void> {
   checkWatcherOptions(options);
   const clock = options.clock ?? systemClock;
   const signal = options.signal;
@@ -239,6 +259,17 @@ export async function* watchBatches<T extends KubeObject>(
     describe,
   };
   let state: WatchState = streaming !== false ? { phase: "stream", consistent: false } : { phase: "list", consistent: false, full: false };
+  const deliver = (batch: WatcherEvent<T>[]): void | Promise<void> => {
+    let pending: void | Promise<void>;
+    try {
+      pending = sink(batch);
+    } catch (error) {
+      throw new SinkFailure(error);
+    }
+    return pending?.then(undefined, (error: unknown) => {
+      throw new SinkFailure(error);
+    });
+  };
 
   while (!signal?.aborted) {
     const attempt = new AbortController();
@@ -247,19 +278,27 @@ export async function* watchBatches<T extends KubeObject>(
     const activity: Activity = { last: clock.now(), suspended: false, inactive: false };
     const watchdog = watchForInactivity(activity, attempt, inactivityMs, clock);
     const run: Attempt = { pagesRead: 0, received: 0, listed: false, rv: state.phase === "watch" ? state.rv : undefined };
-    const ctx: AttemptContext<T> = { ...base, signal: attempt.signal, activity, run, clock };
+    // While the consumer holds a batch, the stream's silence is not the server's fault.
+    const handOver = (batch: WatcherEvent<T>[]): void | Promise<void> => {
+      const pending = deliver(batch);
+      if (!pending) {
+        activity.last = clock.now();
+        return;
+      }
+      activity.suspended = true;
+      return pending.then(() => {
+        activity.suspended = false;
+        activity.last = clock.now();
+      });
+    };
+    const ctx: AttemptContext<T> = { ...base, signal: attempt.signal, activity, run, clock, deliver: handOver };
     const opened = clock.now();
     let outcome: AttemptOutcome;
     try {
-      for await (const batch of state.phase === "list" ? listAttempt(ctx, state) : watchAttempt(ctx, state)) {
-        // While the consumer holds events, the stream's silence is not the server's fault.
-        activity.suspended = true;
-        yield batch;
-        activity.suspended = false;
-        activity.last = clock.now();
-      }
+      await (state.phase === "list" ? listAttempt(ctx, state) : watchAttempt(ctx, state));
       outcome = state.phase === "list" ? { kind: "listed", rv: run.rv } : { kind: "closed", rv: run.rv, received: run.received, ms: clock.now() - opened, inactive: activity.inactive, listed: run.listed };
     } catch (error) {
+      if (error instanceof SinkFailure) throw error.error;
       if (signal?.aborted) break;
       outcome = { kind: "failed", error: error instanceof Error ? error : new Error(String(error)), pagesRead: run.pagesRead, listed: run.listed, rv: run.rv };
     } finally {
@@ -272,7 +311,13 @@ export async function* watchBatches<T extends KubeObject>(
     if (next.noStreaming) streaming = false;
     if (next.progress) backoff.reset();
     const delay = next.backoff ? backoff.next() : 0;
-    if (next.report) yield [{ type: "error", error: next.report, retryInMs: delay }];
+    if (next.report) {
+      try {
+        await deliver([{ type: "error", error: next.report, retryInMs: delay }]);
+      } catch (error) {
+        throw error instanceof SinkFailure ? error.error : error;
+      }
+    }
     if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
     state = next.state;
   }
@@ -318,10 +363,12 @@ interface AttemptContext<T extends KubeObject> {
   activity: Activity;
   run: Attempt;
   clock: Clock;
+  /** Hands a batch to the consumer (see runWatch). */
+  deliver: (batch: WatcherEvent<T>[]) => void | Promise<void>;
 }
 
 /** The `list` state: a paged list (one request when `full`), as init events or differences; a batch per page. */
-async function* listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extract<WatchState, { phase: "list" }>): AsyncGenerator<WatcherEvent<T>[]> {
+async function listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extract<WatchState, { phase: "list" }>): Promise<void> {
   const { lists, run, resource } = c;
   let out: WatcherEvent<T>[] = lists.start();
   const listOptions = { ...c.selectors, ...(s.consistent || lists.synced ? {} : { resourceVersion: "0" }), signal: c.signal };
@@ -337,19 +384,20 @@ async function* listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extra
     }
     run.rv = page.metadata.resourceVersion;
     lists.lastRv = run.rv;
-    if (out.length) yield out;
+    if (out.length) await c.deliver(out);
     out = [];
   }
   out.push(...lists.finish());
   run.listed = true;
-  yield out;
+  await c.deliver(out);
 }
 
-/** The `stream` and `watch` states: one watch request (a streaming list first, in `stream`); a batch per read. */
-async function* watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<WatchState, { phase: "list" }>): AsyncGenerator<WatcherEvent<T>[]> {
+/** The `stream` and `watch` states: one watch request (a streaming list first, in `stream`); a batch per read, pushed. */
+function watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<WatchState, { phase: "list" }>): Promise<void> {
   const { lists, run } = c;
   const stream = s.phase === "stream";
-  const batches = c.handle.watchBatches({
+  let out: WatcherEvent<T>[] = stream ? lists.start() : [];
+  const options = {
     ...c.selectors,
     allowWatchBookmarks: true,
     timeoutSeconds: c.options.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300),
@@ -357,11 +405,11 @@ async function* watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Excl
     ...(stream
       ? { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan" as const, ...(lists.lastRv && !s.consistent ? { resourceVersion: lists.lastRv } : {}) }
       : { resourceVersion: s.rv ?? "" }),
-  });
-  let out: WatcherEvent<T>[] = stream ? lists.start() : [];
-  for await (const raws of batches as AsyncIterable<WatchEvent<T>[]>) {
+  };
+  return c.handle.watchInto(options, (raws) => {
     run.received += raws.length;
     c.activity.last = c.clock.now();
+    let failure: unknown;
     try {
       for (const raw of raws) {
         if (raw.type === "ERROR") {
@@ -388,16 +436,16 @@ async function* watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Excl
         } else out.push(lists.change(raw.type === "DELETED" ? "delete" : "apply", object));
       }
     } catch (error) {
-      // The events before the failure go out first, as they arrived: the watch resumes after
-      // them (run.rv has passed them).
-      if (out.length) yield out;
-      throw error;
+      failure = error;
     }
-    if (out.length) {
-      yield out;
-      out = [];
-    }
-  }
+    // The events before a failure go out first, as they arrived: the watch resumes after them
+    // (run.rv has passed them).
+    const pending = out.length ? c.deliver(out) : undefined;
+    out = [];
+    if (failure === undefined) return pending;
+    if (pending) return pending.then(() => Promise.reject(failure));
+    throw failure;
+  });
 }
 
 /** What an attempt learned on the way (read by the state machine after it ends). */
