@@ -151,6 +151,20 @@ describe("transport", () => {
     const error = await client.resource(ConfigMap).namespace("default").list().catch((e: unknown) => e);
     assert.ok(error instanceof NetworkError, String(error));
     assert.match(error.message, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED`));
+    // A watch (its own HTTP path: node:http) fails the same way.
+    const watchError = await client.resource(ConfigMap).namespace("default").watch().next().catch((e: unknown) => e);
+    assert.ok(watchError instanceof NetworkError, String(watchError));
+    assert.match(watchError.message, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED`));
+    await client.close();
+  });
+
+  it("a watch whose server accepts and never completes the TLS handshake fails at the connect deadline, naming it", async () => {
+    const silent = createServer((socket) => socket.on("error", () => {})); // accepts, says nothing
+    const port = await listen(silent);
+    const client = new Client({ ...plainConfig(port), server: `https://127.0.0.1:${port}` }, { rateLimit: false, retries: 0, timeoutMs: 300 });
+    const error = await client.resource(ConfigMap).namespace("default").watch().next().catch((e: unknown) => e);
+    assert.ok(error instanceof NetworkError, String(error));
+    assert.match(error.message, /connecting took more than 300 ms/);
     await client.close();
   });
 
@@ -200,7 +214,12 @@ describe("transport", () => {
     const listed = await client.resource(ConfigMap).namespace("default").list();
     assert.ok(Array.isArray(listed.items));
     assert.deepEqual(tunnels, [new URL(base.config.server).host]);
-    await Promise.all([client.close(), base.close()]);
+    // A watch goes through the proxy too, on a connection of its own (a new client: none to reuse).
+    const watcher = new Client({ ...base.config, proxyUrl: `http://127.0.0.1:${port}` }, { rateLimit: false });
+    const events = watcher.resource(ConfigMap).namespace("default").watch({ resourceVersion: listed.metadata.resourceVersion, timeoutSeconds: 1 });
+    for await (const event of events) assert.ok(event.type);
+    assert.deepEqual(tunnels, [new URL(base.config.server).host, new URL(base.config.server).host]);
+    await Promise.all([client.close(), base.close(), watcher.close()]);
   });
 
   it("watch batches: a read's events together, in order; a malformed line fails after the events before it", async () => {

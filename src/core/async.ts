@@ -77,16 +77,19 @@ export type BatchSink<E> = (batch: E[]) => void | Promise<void>;
 
 /**
  * Reads a producer that pushes batches as an async generator of their items, one by one, each
- * passed through `map` just before it is yielded. `produce` runs at the first `next()`; each
- * `push` returns a promise that resolves once the consumer has asked for the item after the
- * batch's last, so the producer is never more than one batch ahead. The generator ends when
+ * passed through `map` just before it is yielded. `produce` runs at the first `next()`. A batch
+ * pushed while none waits is queued and `push` returns nothing; one pushed while another waits
+ * is queued too, and `push` returns a promise that resolves once the consumer has taken both: a
+ * producer that awaits it has at most two batches waiting besides the one being read. The generator ends when
  * `produce` resolves and everything pushed was yielded, throws what `produce` rejects with
  * (after the items pushed before), and when the consumer stops early (or `parent` aborts), aborts
  * `produce`'s signal and waits for it to end.
  *
  * Why not an async generator per layer: each layer of generators costs promises and turns per
  * item; a producer that splits, parses and keeps its books synchronously, then pushes, costs one
- * promise per batch here.
+ * promise per batch here, and none of its own while the consumer keeps up (a watch pauses its
+ * connection only when the consumer falls behind: pausing and resuming a socket per read costs
+ * more than the read's parsing).
  */
 export async function* pullEach<E, R = E>(
   produce: (push: BatchSink<E>, signal: AbortSignal) => Promise<void>,
@@ -103,11 +106,13 @@ export async function* pullEach<E, R = E>(
   let finished = false;
   let failed = false;
   let failure: unknown;
-  const push = (batch: E[]): Promise<void> => {
+  const push = (batch: E[]): Promise<void> | undefined => {
+    const waiting = queue.length > 0;
     if (batch.length) queue.push(batch);
     const w = wake;
     wake = undefined;
     w?.();
+    if (!waiting) return undefined;
     return new Promise<void>((resolve) => {
       const before = release;
       release = before ? () => (before(), resolve()) : resolve;
@@ -129,10 +134,12 @@ export async function* pullEach<E, R = E>(
   try {
     for (;;) {
       const batch = queue.shift();
-      if (!batch) {
+      if (queue.length === 0 && release) {
         const r = release;
         release = undefined;
-        r?.();
+        r();
+      }
+      if (!batch) {
         if (finished) break;
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
