@@ -3,7 +3,7 @@
 // watch that was already read from is read on as events, losing none.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { localWatchServer, watchLine } from "../../test/support.js";
+import { localWatchServer, offlineClient, watchLine } from "../../test/support.js";
 import { ConfigMap } from "../core/builtins.js";
 import type { ObjectOf } from "../core/objects.js";
 import { reflect } from "./reflector.js";
@@ -47,6 +47,16 @@ describe("reflect(watch())", () => {
     const { seen, storeAt } = await run(0);
     assert.deepEqual(seen, ["init", "initApply a@1", "initApply b@2", "initDone", "apply a@3", "apply b@4", "delete a@5"]);
     assert.deepEqual(storeAt.slice(3), ["a@1,b@2", "a@3,b@2", "a@3,b@4", "b@4"]);
+  });
+
+  it("a watch() handed to reflect() is read through it only: iterating it as well throws, naming why", async () => {
+    const client = offlineClient();
+    const stop = new AbortController();
+    const events = watch(client.resource(ConfigMap), { namespace: "ns", signal: stop.signal });
+    reflect(events, new Store<CM>());
+    await assert.rejects(events.next(), /already read through reflect\(\)/);
+    stop.abort();
+    await client.close();
   });
 
   it("reads on a watch that was already read from, losing no event of the batch begun", { timeout: 20_000 }, async () => {
