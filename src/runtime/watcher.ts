@@ -3,7 +3,7 @@
 //
 // An explicit state machine (as kube-rs's watcher): a `State` (list, stream, watch) and, after
 // each attempt, a pure `transition(state, outcome)` that says the next state, whether to back
-// off first, and what to report. The generator below only performs attempts:
+// off first, and what to report. The loop below (runWatch) only performs attempts:
 //   list   → a paged list (or, after an expired continue token, one unpaged request) → watch
 //   stream → a watch with sendInitialEvents (a streaming list), which goes on as the watch
 //   watch  → a watch from the last resourceVersion; a clean close resumes it
