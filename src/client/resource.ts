@@ -277,9 +277,10 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
    * {@link watchBatches}, pushed: each read's events (never empty) go to `onBatch` as soon as
    * they are split and parsed, in the turn the bytes arrived; while a promise `onBatch` returned
    * is pending, the connection is not read (backpressure), and the watch does not end before it
-   * settles. Resolves when the server ends the stream or `signal` aborts. Rejects with an ApiError when the watch cannot be started, the
-   * connection breaks, or a line is malformed (after the events before it went out), and with
-   * what `onBatch` throws or rejects with, as it is (the connection is then closed).
+   * settles. Resolves when the server ends the stream or `signal` aborts. Rejects with an
+   * ApiError when the watch cannot be started, the connection breaks, or a line is malformed
+   * (after the events before it went out), and with what `onBatch` throws or rejects with, as it
+   * is (the connection is then closed).
    * @internal the watcher's push path; users read {@link watch} or the runtime's watch().
    */
   async watchInto(options: WatchOptions, onBatch: (batch: WatchEvent<T>[]) => void | Promise<void>): Promise<void> {

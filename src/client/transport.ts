@@ -292,24 +292,26 @@ export class Transport {
     return Math.min(10_000, this.options.timeoutMs || 10_000);
   }
 
+  /** TLS settings of a connection for `credential`: the cluster's CA and name, its client certificate or the config's. */
+  private tlsOptions(credential: Credential): { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean; servername?: string } {
+    const tls = this.config.tls;
+    return {
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(credential.clientCertificate
+        ? { cert: credential.clientCertificate.cert, key: credential.clientCertificate.key }
+        : tls.cert && tls.key
+          ? { cert: tls.cert, key: tls.key }
+          : {}),
+      rejectUnauthorized: !tls.insecureSkipVerify,
+      ...(tls.serverName ? { servername: tls.serverName } : {}),
+    };
+  }
+
   private streamAgentFor(credential: Credential, secure: boolean): HttpAgent {
-    const identity = credential.clientCertificate ? credential.clientCertificate.cert : "";
+    const identity = identityOf(credential);
     let agent = this.streamAgents.get(identity);
     if (agent) return agent;
-    const tls = this.config.tls;
-    agent = secure
-      ? new HttpsAgent({
-          keepAlive: true,
-          ...(tls.ca ? { ca: tls.ca } : {}),
-          ...(credential.clientCertificate
-            ? { cert: credential.clientCertificate.cert, key: credential.clientCertificate.key }
-            : tls.cert && tls.key
-              ? { cert: tls.cert, key: tls.key }
-              : {}),
-          rejectUnauthorized: !tls.insecureSkipVerify,
-          ...(tls.serverName ? { servername: tls.serverName } : {}),
-        })
-      : new HttpAgent({ keepAlive: true });
+    agent = secure ? new HttpsAgent({ keepAlive: true, ...this.tlsOptions(credential) }) : new HttpAgent({ keepAlive: true });
     // A rotated client certificate: streams in flight on an older agent go on (close() ends
     // them); it keeps no idle connection from now on.
     for (const previous of this.streamAgents.values()) {
@@ -323,21 +325,10 @@ export class Transport {
   }
 
   private dispatcherFor(credential: Credential): Dispatcher {
-    const identity = credential.clientCertificate ? credential.clientCertificate.cert : "";
+    const identity = identityOf(credential);
     if (this.dispatcher && this.dispatcherIdentity === identity) return this.dispatcher;
     const old = this.dispatcher;
-    const tls = this.config.tls;
-    const connect = {
-      ...(tls.ca ? { ca: tls.ca } : {}),
-      ...(credential.clientCertificate
-        ? { cert: credential.clientCertificate.cert, key: credential.clientCertificate.key }
-        : tls.cert && tls.key
-          ? { cert: tls.cert, key: tls.key }
-          : {}),
-      rejectUnauthorized: !tls.insecureSkipVerify,
-      ...(tls.serverName ? { servername: tls.serverName } : {}),
-      timeout: this.connectTimeoutMs(),
-    };
+    const connect = { ...this.tlsOptions(credential), timeout: this.connectTimeoutMs() };
     this.dispatcher = this.config.proxyUrl
       ? new ProxyAgent({ uri: this.config.proxyUrl, requestTls: connect, allowH2: this.options.http2 })
       : new Agent({ connect, allowH2: this.options.http2, keepAliveTimeout: 30_000, pipelining: 1 });
@@ -372,6 +363,11 @@ export class Transport {
     const detail = code ? `${code}${(error as Error).message ? `: ${(error as Error).message}` : ""}` : String((error as Error)?.message ?? error);
     return new NetworkError("Network", `cannot reach ${this.server} (${detail})`, { request: info, cause: error });
   }
+}
+
+/** Which client certificate a credential connects with ("" for none): connections are per identity. */
+function identityOf(credential: Credential): string {
+  return credential.clientCertificate ? credential.clientCertificate.cert : "";
 }
 
 /** Stream agents of a former client certificate: they keep no idle connection. */

@@ -311,13 +311,8 @@ export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>
     if (next.noStreaming) streaming = false;
     if (next.progress) backoff.reset();
     const delay = next.backoff ? backoff.next() : 0;
-    if (next.report) {
-      try {
-        await deliver([{ type: "error", error: next.report, retryInMs: delay }]);
-      } catch (error) {
-        throw error instanceof SinkFailure ? error.error : error;
-      }
-    }
+    // Between attempts a sink's throw needs no wrapping: it leaves runWatch as it is.
+    if (next.report) await sink([{ type: "error", error: next.report, retryInMs: delay }]);
     if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
     state = next.state;
   }
