@@ -184,6 +184,29 @@ describe("reconcile loop", () => {
     await client.close();
   });
 
+  it("a destructured context works (its signal and logger are made on first read), and each reconcile has a signal of its own", { timeout: 20_000 }, async () => {
+    const { scripted, client, informers } = setup([cm("d")]);
+    const seen: { signal: AbortSignal; name: string | undefined; retries: number; logs: boolean; canApply: boolean }[] = [];
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet })
+      .reconcile(async (_ref, { signal, logger, object, retries, apply, event }) => {
+        seen.push({ signal, name: object?.metadata?.name, retries, logs: typeof logger.info === "function", canApply: typeof apply === "function" && typeof event === "function" });
+        signal.addEventListener("abort", () => {}); // a listener left behind stays on this reconcile's signal
+      });
+    await c.start();
+    await until("the first reconcile", () => seen.length === 1);
+    scripted.apply(ConfigMap, { ...cm("d"), metadata: { ...cm("d").metadata, resourceVersion: "2" } });
+    await until("the second reconcile", () => seen.length === 2);
+    await c.stop(1_000);
+    await client.close();
+    assert.deepEqual(
+      seen.map(({ name, retries, logs, canApply }) => ({ name, retries, logs, canApply })),
+      [1, 2].map(() => ({ name: "d", retries: 0, logs: true, canApply: true })),
+    );
+    assert.ok(seen[0]?.signal instanceof AbortSignal);
+    assert.notEqual(seen[0]?.signal, seen[1]?.signal, "two reconciles shared one signal");
+  });
+
   it("at the shutdown deadline aborts the signals, then abandons a reconcile that ignores them", { timeout: 20_000 }, async () => {
     const { client, informers } = setup([cm("x")]);
     let signal: AbortSignal | undefined;

@@ -20,11 +20,10 @@
 // no further key is started; reconciles in flight finish, or at the deadline get their signal
 // aborted and, if they still do not return within `unwindMs`, are abandoned (counted in the
 // result of `stop()`; JavaScript cannot kill them, so the host should exit).
-import { setMaxListeners } from "node:events";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { objectKey } from "../core/objects.js";
-import { raceSignal, within } from "../core/async.js";
+import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { TerminalError } from "../core/errors.js";
 import { InformerFactory, type Informer, type InformerHandle, type InformerScope } from "../runtime/informer.js";
@@ -33,14 +32,47 @@ import type { StoreReader } from "../runtime/store.js";
 import { hasObject, type WatcherEvent } from "../runtime/watcher.js";
 import { pino, type Logger } from "pino";
 import { CacheReader } from "./cache.js";
-import { reconcileContext } from "./context.js";
+import { reconcileContext, type ControllerParts, type ReconcileParts } from "./context.js";
 import { EventRecorder } from "./events.js";
 import type { Predicate } from "./predicates.js";
-import { Action, ReconcileTimeoutError, type ErrorPolicy, type ObjectRef, type ReconcileContext, type Reconciler } from "./reconcile.js";
+import { Action, ReconcileTimeoutError, type ErrorPolicy, type ObjectRef, type Reconciler } from "./reconcile.js";
 import { checkControllerOptions, type ControllerOptions, type ControllerSpec, type Source, type StopResult } from "./spec.js";
 
 /** Why a reconcile's timers stop (one reason for all: `abort()` without one makes a DOMException each time). */
 const RECONCILE_ENDED = new Error("reconcile ended");
+
+/**
+ * One reconcile in flight: its key, the controller of its signal (ctx.signal), its timers and
+ * its logger. The signal, the timers and the logger are made when first needed: most
+ * reconciles arm no timer, are never aborted, log nothing and never read ctx.signal.
+ */
+class InFlight implements ReconcileParts {
+  readonly own = new AbortController();
+  aborted = false;
+  stuck = false;
+  private timerController: AbortController | undefined;
+  private objectLogger: Logger | undefined;
+
+  constructor(
+    readonly key: string,
+    private readonly parent: Logger,
+  ) {}
+
+  /** The logger naming the object. */
+  get logger(): Logger {
+    return (this.objectLogger ??= this.parent.child({ object: this.key }));
+  }
+
+  /** The signal that stops this reconcile's timers (its timeout, its stuck watchdog). */
+  timers(): AbortSignal {
+    return (this.timerController ??= new AbortController()).signal;
+  }
+
+  /** The reconcile function returned: its timers stop. */
+  end(): void {
+    this.timerController?.abort(RECONCILE_ENDED);
+  }
+}
 
 /** Longest run of reconciles a worker does without letting the event loop turn (see work()). */
 const YIELD_AFTER_MS = 10;
@@ -65,10 +97,10 @@ export class Controller<T extends KubeObject> {
   private workers: Promise<void>[] = [];
   private started = false;
   private readonly stopping = new AbortController();
-  /** Aborted when reconciles that ignore their signal are given up on (the workers stop waiting). */
-  private readonly abandon = new AbortController();
-  /** How to abort each reconcile in flight. */
-  private readonly running = new Set<(reason: unknown) => void>();
+  /** The reconcile each worker runs now, by worker (a slot per worker: no Set to add to and delete from per reconcile). */
+  private readonly inFlight: (InFlight | undefined)[] = [];
+  /** What every reconcile's context shares. */
+  private readonly parts: ControllerParts<T>;
   private readonly clock: Clock;
   private ownNamespaced = true;
   /** Whether the informers are this controller's own (not a factory shared with others). */
@@ -98,9 +130,6 @@ export class Controller<T extends KubeObject> {
     this.filters = spec.eventFilters ?? [];
     this.options = options;
     this.name = options.name ?? kind.kind.toLowerCase();
-    // Each reconcile in flight listens on it (at most `concurrency` at once): more than Node's
-    // default of 10 is expected, not a leak.
-    setMaxListeners((options.concurrency ?? 1) + 10, this.abandon.signal);
     const depth = () => this.queue.length;
     const hooks = options.observer?.queue?.(this.name, depth);
     this.queue = new WorkQueue({ ...options.queue, ...(hooks ? { hooks } : {}) });
@@ -124,6 +153,7 @@ export class Controller<T extends KubeObject> {
     };
     this.cache = new CacheReader(this.informers, options.writes, options.settleMs, scopeOf);
     this.clock = options.clock ?? systemClock;
+    this.parts = { kind, store: this.own.store, cache: this.cache, client, recorder: this.recorder, fieldManager: this.fieldManager };
   }
 
   /** Every (kind, scope) this controller watches: its own kind first. */
@@ -167,7 +197,7 @@ export class Controller<T extends KubeObject> {
     // Caches may have synced before we subscribed (a Manager warms them while following): queue what they hold.
     for (const key of this.own.store.keys()) this.queue.add(key);
     for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store, ownNamespaced)) this.queue.add(objectKey(ref));
-    this.workers = Array.from({ length: this.options.concurrency ?? 1 }, () => this.work());
+    this.workers = Array.from({ length: this.options.concurrency ?? 1 }, (_, worker) => this.work(worker));
     this.started = true;
     if (this.options.resyncMs) void this.resync(this.options.resyncMs);
   }
@@ -203,7 +233,7 @@ export class Controller<T extends KubeObject> {
     const abort = (why: string) => {
       if (this.stopping.signal.aborted) return;
       this.stopping.abort(new Error(`controller ${this.name} stopped: ${why}`));
-      for (const abortReconcile of this.running) abortReconcile(this.stopping.signal.reason);
+      for (const flight of this.inFlight) if (flight) this.abortFlight(flight, this.stopping.signal.reason);
     };
     const onHurry = () => abort("leadership lost");
     if (hurry?.aborted) onHurry();
@@ -217,10 +247,10 @@ export class Controller<T extends KubeObject> {
         abort("shutdown deadline");
         const unwindMs = this.options.unwindMs ?? 2_000;
         if (!(await within(idle, unwindMs, this.clock))) {
+          // Their workers keep waiting for them; nothing waits for those workers any more.
           abandoned = this.queue.inFlight;
+          for (const flight of this.inFlight) flight?.logger.error("reconcile abandoned at shutdown: it ignored its aborted signal");
           this.logger.error({ abandoned, unwindMs }, "reconciles ignore their aborted signal: abandoning them (they may still act; exit the process)");
-          this.abandon.abort(new Error("abandoned at shutdown"));
-          await idle;
         }
       }
     } finally {
@@ -231,14 +261,14 @@ export class Controller<T extends KubeObject> {
     return { abandoned };
   }
 
-  private async work(): Promise<void> {
+  private async work(worker: number): Promise<void> {
     let since = performance.now();
     for (;;) {
       const idle = this.queue.length === 0;
       const key = await this.queue.get();
       if (key === undefined) return;
       if (idle) since = performance.now(); // it waited: the event loop turned meanwhile
-      if (!(await this.process(key))) return; // abandoned: the queue is shut down anyway
+      await this.process(key, worker);
       // Reconciles that never wait on I/O (a no-op, a cache read) chain promise after promise:
       // nothing else would run (no socket read, no timer such as the Lease renewal) until the
       // whole backlog is done. Past YIELD_AFTER_MS of such work, let the event loop turn.
@@ -249,96 +279,84 @@ export class Controller<T extends KubeObject> {
     }
   }
 
-  /** Reconciles one key; returns false if the reconcile was abandoned at shutdown. */
-  private async process(key: string): Promise<boolean> {
+  /**
+   * Reconciles one key on worker `worker`. Returns when the reconcile function really returned:
+   * a reconcile abandoned at shutdown keeps its worker (stop() does not wait for it).
+   */
+  private async process(key: string, worker: number): Promise<void> {
     const slash = key.indexOf("/");
     const ref: ObjectRef = slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
-    const logger = this.logger.child({ object: key });
-    const { signal, ended } = this.guard(key, logger);
+    const flight = new InFlight(key, this.logger);
+    this.inFlight[worker] = flight;
+    if (this.stopping.signal.aborted) this.abortFlight(flight, this.stopping.signal.reason);
+    const timeoutMs = this.options.reconcileTimeoutMs;
+    if (timeoutMs) {
+      this.clock.sleep(timeoutMs, flight.timers()).then(
+        () => this.abortFlight(flight, new ReconcileTimeoutError(`reconcile of ${key} took longer than ${timeoutMs} ms`)),
+        () => {},
+      );
+    }
     const started = this.clock.now();
     this.options.observer?.active?.(this.name, 1);
-    const run = (async () => {
-      if (this.options.writes) {
+    let action: Action | void = undefined;
+    let error: unknown;
+    let failed = false;
+    try {
+      const writes = this.options.writes;
+      // Never act on a cached state older than this process's own write (a handler would run
+      // again on progress it already recorded): past settleMs, try again later. The write's
+      // event brings the key back by itself; a write not seen for a minute is given up on.
+      if (writes && !writes.isSettled(this.own, key)) {
         const settleMs = this.options.settleMs ?? 5_000;
-        // Never act on a cached state older than this process's own write (a handler would run
-        // again on progress it already recorded): past settleMs, try again later. The write's
-        // event brings the key back by itself; a write not seen for a minute is given up on.
-        if (!(await this.options.writes.settle(this.own, key, settleMs, signal)) && !signal.aborted) {
-          logger.debug({ settleMs }, "the cache is behind this process's last write: reconcile postponed");
-          return Action.requeueAfter(settleMs);
+        if (!(await writes.settle(this.own, key, settleMs, flight.own.signal)) && !flight.own.signal.aborted) {
+          flight.logger.debug({ settleMs }, "the cache is behind this process's last write: reconcile postponed");
+          action = Action.requeueAfter(settleMs);
         }
       }
-      return this.fn(ref, this.context(key, logger, signal));
-    })();
-    run.then(ended, ended);
+      // A timeout or shutdown aborts ctx.signal; only the function's return ends the reconcile.
+      if (action === undefined) action = await this.fn(ref, reconcileContext(this.parts, flight, this.own.store.get(key), this.queue.numRequeues(key)));
+    } catch (thrown) {
+      failed = true;
+      error = thrown;
+    }
+    this.inFlight[worker] = undefined;
+    flight.end();
+    if (flight.stuck) this.options.observer?.stuck?.(this.name, -1);
     try {
-      // Only abandonment at shutdown stops waiting for the call; a timeout never does.
-      const action = await raceSignal(run, this.abandon.signal);
-      this.succeeded(key, action, started, logger);
-    } catch (error) {
-      if (this.abandon.signal.aborted) {
-        logger.error("reconcile abandoned at shutdown: it ignored its aborted signal");
-        return false;
-      }
-      this.failed(key, ref, error, started, logger);
+      if (failed) this.failed(key, ref, error, started, flight.logger);
+      else this.succeeded(key, action, started, flight);
     } finally {
       this.options.observer?.active?.(this.name, -1);
     }
     this.queue.done(key);
-    return true;
   }
 
   /**
-   * The signal of one reconcile (aborted by shutdown or by its timeout) and its watchdog: a call
-   * still running `stuckAfterMs` after the signal aborted is reported. `ended` stops the timers.
+   * Aborts a reconcile's signal (its timeout, or shutdown) and starts its watchdog: a call still
+   * running `stuckAfterMs` later is reported (a warning and the `stuck` hook).
    */
-  private guard(key: string, logger: Logger): { signal: AbortSignal; ended: () => void } {
-    // One controller per reconcile, aborted by stop() (see `running`) or by its timeout: its own
-    // signal, so listeners a reconcile leaves on it go with it. (Not AbortSignal.any() of the
-    // stop and timeout signals: that cost more than a no-op reconcile.)
-    const own = new AbortController();
-    // Made only when a timer is armed (most reconciles arm none: no timeout, never aborted).
-    let timers: AbortController | undefined;
-    let stuck = false;
-    // Those two are the only ones to abort it, so the stuck watchdog starts here (an abort
-    // listener added and removed per reconcile cost ~3 µs, a third of a no-op reconcile).
-    const abort = (reason: unknown) => {
-      if (own.signal.aborted) return;
-      own.abort(reason);
-      const afterMs = this.options.stuckAfterMs ?? 10_000;
-      this.clock.sleep(afterMs, (timers ??= new AbortController()).signal).then(
-        () => {
-          stuck = true;
-          logger.warn({ afterMs }, "reconcile still running long after its signal aborted: it ignores ctx.signal (the key stays with it)");
-          this.options.observer?.stuck?.(this.name, 1);
-        },
-        () => {},
-      );
-    };
-    if (this.stopping.signal.aborted) abort(this.stopping.signal.reason);
-    this.running.add(abort);
-    const timeoutMs = this.options.reconcileTimeoutMs;
-    if (timeoutMs) {
-      this.clock.sleep(timeoutMs, (timers ??= new AbortController()).signal).then(
-        () => abort(new ReconcileTimeoutError(`reconcile of ${key} took longer than ${timeoutMs} ms`)),
-        () => {},
-      );
-    }
-    const ended = () => {
-      this.running.delete(abort);
-      timers?.abort(RECONCILE_ENDED);
-      if (stuck) this.options.observer?.stuck?.(this.name, -1);
-    };
-    return { signal: own.signal, ended };
+  private abortFlight(flight: InFlight, reason: unknown): void {
+    if (flight.aborted) return;
+    flight.aborted = true;
+    flight.own.abort(reason);
+    const afterMs = this.options.stuckAfterMs ?? 10_000;
+    this.clock.sleep(afterMs, flight.timers()).then(
+      () => {
+        flight.stuck = true;
+        flight.logger.warn({ afterMs }, "reconcile still running long after its signal aborted: it ignores ctx.signal (the key stays with it)");
+        this.options.observer?.stuck?.(this.name, 1);
+      },
+      () => {},
+    );
   }
 
   /** A reconcile returned: forget its failures, requeue if it asked. */
-  private succeeded(key: string, action: Action | void, started: number, logger: Logger): void {
+  private succeeded(key: string, action: Action | void, started: number, flight: InFlight): void {
     this.queue.forget(key);
     const after = action?.requeueAfterMs;
     if (after !== undefined) this.queue.addAfter(key, after);
     this.options.observer?.reconciled?.(this.name, after !== undefined ? "requeue_after" : "success", (this.clock.now() - started) / 1000, false);
-    logger.debug({ ms: Math.round(this.clock.now() - started), ...(after !== undefined ? { requeueAfterMs: after } : {}) }, "reconciled");
+    if (this.logger.isLevelEnabled("debug")) flight.logger.debug({ ms: Math.round(this.clock.now() - started), ...(after !== undefined ? { requeueAfterMs: after } : {}) }, "reconciled");
   }
 
   /** A reconcile threw: the error policy decides when the key comes back. */
@@ -369,21 +387,5 @@ export class Controller<T extends KubeObject> {
       logger.error({ err: error }, terminal ? "reconcile failed with a terminal error: not retried until the object changes" : "reconcile failed: not retried until the object changes (error policy)");
       this.queue.forget(key);
     }
-  }
-
-  private context(key: string, logger: Logger, signal: AbortSignal): ReconcileContext<T> {
-    return reconcileContext({
-      key,
-      object: this.own.store.get(key),
-      kind: this.kind,
-      store: this.own.store,
-      cache: this.cache,
-      client: this.client,
-      logger,
-      signal,
-      retries: this.queue.numRequeues(key),
-      recorder: this.recorder,
-      fieldManager: this.fieldManager,
-    });
   }
 }

@@ -99,13 +99,29 @@ export class WrittenVersions {
   }
 
   /**
+   * Whether `informer`'s store already holds object `key` at the version this process last wrote
+   * (or newer), or no write of it is awaited: {@link settle} without waiting, for the hot path.
+   */
+  isSettled(informer: CacheView, key: string): boolean {
+    this.observe(informer);
+    const ofKind = this.expected.get(kindKey(informer.kind));
+    if (!ofKind) return true;
+    prune(ofKind, this.clock.now()); // a write not seen for EXPIRY_MS is given up on
+    const wanted = ofKind.get(key)?.rv;
+    if (wanted === undefined) return true;
+    const cached = informer.store.get(key);
+    if (!cached) return false; // not in this cache yet (a create whose event has not arrived)
+    const have = version(cached.metadata?.resourceVersion);
+    return have === undefined || have >= wanted;
+  }
+
+  /**
    * Resolves once `informer`'s store holds object `key` at the recorded version or newer (or
    * a delete of it arrives), or after `timeoutMs`; resolves false on timeout. Never rejects.
    */
   async settle(informer: CacheView, key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    this.observe(informer);
+    if (this.isSettled(informer, key)) return true;
     const ofKind = this.expected.get(kindKey(informer.kind));
-    if (ofKind) prune(ofKind, this.clock.now()); // a write not seen for EXPIRY_MS is given up on
     const wanted = ofKind?.get(key)?.rv;
     if (wanted === undefined) return true;
     // Not in this cache yet (a create whose event has not arrived) is not caught up.
@@ -115,7 +131,6 @@ export class WrittenVersions {
       const have = version(cached.metadata?.resourceVersion);
       return have === undefined || have >= wanted;
     };
-    if (caughtUp()) return true;
     if (signal?.aborted) return false;
     return new Promise<boolean>((resolve) => {
       const timer = new AbortController();

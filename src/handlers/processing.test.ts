@@ -94,7 +94,7 @@ async function harness(initial: KubeObject, handlers: KindEntry["handlers"], fau
   const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => informer.store, recorder });
   const processor = new Processor({ client, entry, keys, finalizer: "op.kubeloop.dev/finalizer", recorder, logger: quiet, indexes: new IndexSet().view, tasks });
   const reconcile = (object: KubeObject | undefined = objects.get("ns/w")) =>
-    processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ key: "ns/w", object, kind: Widget, store: informer.store, cache: new CacheReader(informers), client, logger: quiet, signal: new AbortController().signal, retries: 0, recorder, fieldManager: "op" }));
+    processor.reconcile({ namespace: "ns", name: "w" }, reconcileContext({ kind: Widget, store: informer.store, cache: new CacheReader(informers), client, recorder, fieldManager: "op" }, { key: "ns/w", logger: quiet, own: new AbortController() }, object, 0));
   const close = async () => {
     await tasks.stopAll();
     await informers.stop();

@@ -11,6 +11,7 @@ import type { ManagerObserver } from "../controller/manager.js";
 import type { ReconcileResult } from "../controller/reconcile.js";
 import type { WorkQueueHooks } from "../runtime/queue.js";
 import type { WebhookObserver } from "../webhook/server.js";
+import { BoundHistogram, BoundValue } from "./series.js";
 
 /** Options of {@link Metrics}. */
 export interface MetricsOptions {
@@ -30,17 +31,20 @@ type Histogram<L extends string> = PromClient.Histogram<L>;
 /** The metrics of one operator, and the observer that feeds them. */
 export class Metrics {
   readonly registry: PromClient.Registry;
-  private readonly reconcileTotal: Counter<"controller" | "result">;
+  // Updated per reconcile or per queue operation: bound series (see series.ts).
+  private readonly reconcileTotal: BoundValue<"controller" | "result">;
+  private readonly reconcileTime: BoundHistogram<"controller">;
+  private readonly activeWorkers: BoundValue<"controller">;
+  private readonly adds: BoundValue<"name" | "controller">;
+  private readonly queueDuration: BoundHistogram<"name" | "controller">;
+  private readonly workDuration: BoundHistogram<"name" | "controller">;
+  private readonly retries: BoundValue<"name" | "controller">;
+  /** Each controller's bound series. */
+  private readonly controllers = new Map<string, { reconciled: Record<ReconcileResult, (delta: number) => void>; time: (seconds: number) => void; active: (delta: number) => void }>();
   private readonly reconcileErrors: Counter<"controller">;
   private readonly terminalErrors: Counter<"controller">;
-  private readonly reconcileTime: Histogram<"controller">;
-  private readonly activeWorkers: Gauge<"controller">;
   private readonly stuck: Gauge<"controller">;
   private readonly depth: Gauge<"name" | "controller">;
-  private readonly adds: Counter<"name" | "controller">;
-  private readonly queueDuration: Histogram<"name" | "controller">;
-  private readonly workDuration: Histogram<"name" | "controller">;
-  private readonly retries: Counter<"name" | "controller">;
   private readonly leader: Gauge<"name">;
   private readonly webhookRequests: Counter<"webhook" | "code">;
   private readonly webhookLatency: Histogram<"webhook">;
@@ -52,7 +56,7 @@ export class Metrics {
     const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = loadPromClient();
     this.registry = new Registry();
     const registers = [this.registry];
-    this.reconcileTotal = new Counter({ name: "controller_runtime_reconcile_total", help: "Total number of reconciliations per controller", labelNames: ["controller", "result"], registers });
+    this.reconcileTotal = new BoundValue("counter", "controller_runtime_reconcile_total", "Total number of reconciliations per controller", ["controller", "result"], this.registry);
     this.reconcileErrors = new Counter({ name: "controller_runtime_reconcile_errors_total", help: "Total number of reconciliation errors per controller", labelNames: ["controller"], registers });
     this.terminalErrors = new Counter({
       name: "controller_runtime_terminal_reconcile_errors_total",
@@ -60,14 +64,8 @@ export class Metrics {
       labelNames: ["controller"],
       registers,
     });
-    this.reconcileTime = new Histogram({
-      name: "controller_runtime_reconcile_time_seconds",
-      help: "Length of time per reconciliation per controller",
-      labelNames: ["controller"],
-      buckets: RECONCILE_BUCKETS,
-      registers,
-    });
-    this.activeWorkers = new Gauge({ name: "controller_runtime_active_workers", help: "Number of currently used workers per controller", labelNames: ["controller"], registers });
+    this.reconcileTime = new BoundHistogram("controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller", ["controller"], RECONCILE_BUCKETS, this.registry);
+    this.activeWorkers = new BoundValue("gauge", "controller_runtime_active_workers", "Number of currently used workers per controller", ["controller"], this.registry);
     this.stuck = new Gauge({
       name: "kubeloop_stuck_reconciles",
       help: "Reconciles still running long after their signal aborted (timeout or shutdown): they ignore it and keep their key",
@@ -84,22 +82,16 @@ export class Metrics {
         for (const [name, depth] of depths) this.set({ name, controller: name }, depth());
       },
     });
-    this.adds = new Counter({ name: "workqueue_adds_total", help: "Total number of adds handled by workqueue", labelNames: ["name", "controller"], registers });
-    this.queueDuration = new Histogram({
-      name: "workqueue_queue_duration_seconds",
-      help: "How long in seconds an item stays in workqueue before being requested",
-      labelNames: ["name", "controller"],
-      buckets: QUEUE_BUCKETS,
-      registers,
-    });
-    this.workDuration = new Histogram({
-      name: "workqueue_work_duration_seconds",
-      help: "How long in seconds processing an item from workqueue takes",
-      labelNames: ["name", "controller"],
-      buckets: QUEUE_BUCKETS,
-      registers,
-    });
-    this.retries = new Counter({ name: "workqueue_retries_total", help: "Total number of retries handled by workqueue", labelNames: ["name", "controller"], registers });
+    this.adds = new BoundValue("counter", "workqueue_adds_total", "Total number of adds handled by workqueue", ["name", "controller"], this.registry);
+    this.queueDuration = new BoundHistogram(
+      "workqueue_queue_duration_seconds",
+      "How long in seconds an item stays in workqueue before being requested",
+      ["name", "controller"],
+      QUEUE_BUCKETS,
+      this.registry,
+    );
+    this.workDuration = new BoundHistogram("workqueue_work_duration_seconds", "How long in seconds processing an item from workqueue takes", ["name", "controller"], QUEUE_BUCKETS, this.registry);
+    this.retries = new BoundValue("counter", "workqueue_retries_total", "Total number of retries handled by workqueue", ["name", "controller"], this.registry);
     this.leader = new Gauge({ name: "leader_election_master_status", help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master", labelNames: ["name"], registers });
     // controller-runtime's webhook metrics, plus denials.
     this.webhookRequests = new Counter({ name: "controller_runtime_webhook_requests_total", help: "Total number of admission requests by HTTP status code", labelNames: ["webhook", "code"], registers });
@@ -128,23 +120,41 @@ export class Metrics {
         this.depths.set(controller, depth);
         const labels = { name: controller, controller };
         this.depth.set(labels, 0);
+        this.seriesOf(controller); // exported at 0 from the start, as controller-runtime does
+        const [adds, waited, worked, retries] = [this.adds.bind(labels), this.queueDuration.bind(labels), this.workDuration.bind(labels), this.retries.bind(labels)];
         return {
-          added: () => this.adds.inc(labels),
-          started: (_key, waitedMs) => this.queueDuration.observe(labels, waitedMs / 1000),
-          finished: (_key, workedMs) => this.workDuration.observe(labels, workedMs / 1000),
-          retried: () => this.retries.inc(labels),
+          added: () => adds(1),
+          started: (_key, waitedMs) => waited(waitedMs / 1000),
+          finished: (_key, workedMs) => worked(workedMs / 1000),
+          retried: () => retries(1),
         };
       },
       reconciled: (controller: string, result: ReconcileResult, seconds: number, terminal: boolean) => {
-        this.reconcileTotal.inc({ controller, result });
-        this.reconcileTime.observe({ controller }, seconds);
+        const series = this.seriesOf(controller);
+        series.reconciled[result](1);
+        series.time(seconds);
         if (result === "error") this.reconcileErrors.inc({ controller });
         if (terminal) this.terminalErrors.inc({ controller });
       },
-      active: (controller, delta) => this.activeWorkers.inc({ controller }, delta),
+      active: (controller, delta) => this.seriesOf(controller).active(delta),
       stuck: (controller, delta) => this.stuck.inc({ controller }, delta),
       leader: (name, isLeader) => this.leader.set({ name }, isLeader ? 1 : 0),
     };
+  }
+
+  /** A controller's bound series, made on its first update. */
+  private seriesOf(controller: string) {
+    let series = this.controllers.get(controller);
+    if (!series) {
+      const result = (r: ReconcileResult) => this.reconcileTotal.bind({ controller, result: r });
+      series = {
+        reconciled: { success: result("success"), requeue_after: result("requeue_after"), error: result("error") },
+        time: this.reconcileTime.bind({ controller }),
+        active: this.activeWorkers.bind({ controller }),
+      };
+      this.controllers.set(controller, series);
+    }
+    return series;
   }
 
   /** The text exposition format, as served on /metrics. */
