@@ -7,7 +7,7 @@
 // (each patch carries data.sent, the sender's clock in ms), prints {"phase":"done",p50,p99,ms}
 // (send → receipt latency; first counted event → last, ms) and exits. Memory and CPU are read by the harness from /proc. Each mode
 // imports only what it uses.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { request as httpRequest } from "node:http";
 import { performance } from "node:perf_hooks";
@@ -28,6 +28,21 @@ function synced(count) {
 }
 let firstAt = 0;
 let cpuAtFirst;
+// BENCH_ALLOC_DIR (the probe's --alloc): V8's sampling heap profiler over the counted events,
+// objects collected since included, written as <mode>-<pid>.heapprofile (what each event allocates).
+const allocDir = process.env.BENCH_ALLOC_DIR;
+let allocSession;
+async function allocStart() {
+  const { Session } = await import("node:inspector");
+  allocSession = new Session();
+  allocSession.connect();
+  allocSession.post("HeapProfiler.startSampling", { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+}
+function allocStop() {
+  allocSession?.post("HeapProfiler.stopSampling", (error, result) => {
+    if (!error) writeFileSync(`${allocDir}/${mode}-${process.pid}.heapprofile`, JSON.stringify(result.profile));
+  });
+}
 // Every update counts, before "synced" too: in the replay the stream floods in at once (live,
 // the harness patches only after "synced").
 function seen(sent) {
@@ -35,9 +50,11 @@ function seen(sent) {
   if (latencies.length === 0) {
     firstAt = performance.now();
     cpuAtFirst = process.cpuUsage();
+    if (allocDir) void allocStart();
   }
   latencies.push(Date.now() - Number(sent));
   if (latencies.length === wanted) {
+    if (allocDir) allocStop();
     latencies.sort((a, b) => a - b);
     const at = (q) => latencies[Math.floor(q * (latencies.length - 1))];
     const cpu = process.cpuUsage(cpuAtFirst);

@@ -88,6 +88,57 @@ describe("pullEach()", () => {
     assert.deepEqual([aborted, ended], [true, true]);
   });
 
+  it("behaves as the async generator it replaced: lazy start, calls served in order, ends once, map's throw stops the producer", async () => {
+    let starts = 0;
+    const never = pullEach<number>(async () => {
+      starts++;
+    });
+    assert.deepEqual(await never.return(undefined), { value: undefined, done: true });
+    assert.equal(starts, 0, "a return() before the first next() must not start the producer");
+
+    // Three calls made at once, before anything was pushed, get the items in order.
+    let pushLater!: () => void;
+    const inOrder = pullEach<number>(async (push) => {
+      starts++;
+      await new Promise<void>((resolve) => (pushLater = resolve));
+      void push([1, 2]);
+      void push([3]);
+    });
+    assert.equal(starts, 0, "made, not started");
+    const calls = [inOrder.next(), inOrder.next(), inOrder.next(), inOrder.next()];
+    await until("the producer started", () => pushLater !== undefined);
+    pushLater();
+    assert.deepEqual(
+      (await Promise.all(calls)).map((r) => r.value),
+      [1, 2, 3, undefined],
+    );
+    assert.deepEqual(await inOrder.next(), { value: undefined, done: true }, "done stays done");
+
+    // A map that throws ends the iteration with its error and stops the producer.
+    let stopped = false;
+    const failing = pullEach<number, number>(
+      async (push, signal) => {
+        void push([1, 2, 3]);
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+        stopped = true;
+      },
+      undefined,
+      (n) => {
+        if (n === 2) throw new Error("bad item 2");
+        return n;
+      },
+    );
+    const seen: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const n of failing) seen.push(n);
+      })(),
+      /bad item 2/,
+    );
+    assert.deepEqual([seen, stopped], [[1], true]);
+    assert.deepEqual(await failing.next(), { value: undefined, done: true });
+  });
+
   it("a parent signal's abort reaches the producer, which ends the iteration", async () => {
     const parent = new AbortController();
     const seen: number[] = [];

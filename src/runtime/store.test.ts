@@ -40,4 +40,21 @@ describe("Store indexes", () => {
     assert.deepEqual(store.byIndex(byLabel("app"), "web"), []);
     assert.deepEqual(names(store.byIndex(BY_NAMESPACE, "ns")), ["a"]);
   });
+
+  it("an index added later covers the objects stored; one added again under its name replaces it; cluster-scoped objects are in no namespace", () => {
+    const store = new Store();
+    store.beginInit();
+    store.initApply(obj("a", "1", { tier: "x" }));
+    store.initApply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "ns", resourceVersion: "1" } });
+    store.initDone();
+    store.addIndex("tier", (o) => (o.metadata?.labels?.tier ? [o.metadata.labels.tier] : []));
+    assert.deepEqual(names(store.byIndex("tier", "x")), ["a"]);
+    store.addIndex("tier", (o) => (o.metadata?.labels?.tier ? [`t-${o.metadata.labels.tier}`] : []));
+    assert.deepEqual(store.byIndex("tier", "x"), []);
+    store.apply(obj("b", "2", { tier: "x" }));
+    assert.deepEqual(names(store.byIndex("tier", "t-x")), ["a", "b"]);
+    assert.deepEqual(names(store.byIndex(BY_NAMESPACE, "ns")), ["a", "b"], "the Namespace object itself is cluster-scoped");
+    store.delete("ns/a");
+    assert.deepEqual(names(store.byIndex("tier", "t-x")), ["b"]);
+  });
 });

@@ -50,23 +50,38 @@ export interface StoreReader<T extends KubeObject = KubeObject> {
  */
 export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> {
   private objects = new Map<string, T>();
-  private readonly indexers = new Map<string, IndexFunction<T>>();
+  /** Every index, in the order added: its name, function and value → keys (an array: walked per write, no iterator). */
+  private readonly indexers: { name: string; fn: IndexFunction<T>; index: Map<string, Set<string>> }[] = [];
   private readonly indexes = new Map<string, Map<string, Set<string>>>();
+  /** One frozen `[namespace]` per namespace: the namespace index allocates nothing per write. */
+  private readonly namespaceValues = new Map<string, readonly string[]>();
   private ready = false;
   private readyWaiters: (() => void)[] = [];
   private pendingInit: Map<string, T> | undefined;
 
   constructor() {
-    this.addIndex(BY_NAMESPACE, (o) => (o.metadata?.namespace ? [o.metadata.namespace] : []));
-    this.addIndex(BY_OWNER, (o) => (o.metadata?.ownerReferences ?? []).map((r) => r.uid));
+    // The built-in indexes run twice per update (the new and the old object): shared arrays.
+    this.addIndex(BY_NAMESPACE, (o) => {
+      const namespace = o.metadata?.namespace;
+      if (!namespace) return NOT_INDEXED;
+      let values = this.namespaceValues.get(namespace);
+      if (!values) this.namespaceValues.set(namespace, (values = Object.freeze([namespace])));
+      return values;
+    });
+    this.addIndex(BY_OWNER, (o) => {
+      const owners = o.metadata?.ownerReferences;
+      return owners?.length ? owners.map((r) => r.uid) : NOT_INDEXED;
+    });
   }
 
   /** Adds an index; existing objects are indexed at once. A `label:<key>` name indexes that label. */
   addIndex(name: string, fn?: IndexFunction<T>): void {
     const indexer = fn ?? (name.startsWith("label:") ? labelIndexer<T>(name.slice("label:".length)) : undefined);
     if (!indexer) throw new TypeError(`index "${name}" needs an index function`);
-    this.indexers.set(name, indexer);
     const index = new Map<string, Set<string>>();
+    const at = this.indexers.findIndex((i) => i.name === name);
+    if (at >= 0) this.indexers[at] = { name, fn: indexer, index };
+    else this.indexers.push({ name, fn: indexer, index });
     this.indexes.set(name, index);
     for (const [key, object] of this.objects) for (const value of indexer(object)) addTo(index, value, key);
   }
@@ -150,10 +165,11 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
     const next = this.pendingInit ?? new Map<string, T>();
     this.pendingInit = undefined;
     this.objects = next;
-    for (const [name, indexer] of this.indexers) {
+    for (const indexer of this.indexers) {
       const index = new Map<string, Set<string>>();
-      for (const [key, object] of next) for (const value of indexer(object)) addTo(index, value, key);
-      this.indexes.set(name, index);
+      for (const [key, object] of next) for (const value of indexer.fn(object)) addTo(index, value, key);
+      indexer.index = index;
+      this.indexes.set(indexer.name, index);
     }
     if (!this.ready) {
       this.ready = true;
@@ -168,12 +184,11 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
     const key = objectKey(object.metadata);
     const previous = this.objects.get(key);
     this.objects.set(key, object);
-    for (const [name, indexer] of this.indexers) {
-      const index = this.indexes.get(name) as Map<string, Set<string>>;
-      const values = indexer(object);
+    for (const { fn, index } of this.indexers) {
+      const values = fn(object);
       if (previous) {
         // Most updates change no indexed value (namespace, owners, labels): nothing to move.
-        const old = indexer(previous);
+        const old = fn(previous);
         if (sameValues(old, values)) continue;
         for (const value of old) removeFrom(index, value, key);
       }
@@ -192,17 +207,19 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
   }
 
   private unindex(key: string, object: T): void {
-    for (const [name, indexer] of this.indexers) {
-      const index = this.indexes.get(name) as Map<string, Set<string>>;
-      for (const value of indexer(object)) removeFrom(index, value, key);
+    for (const { fn, index } of this.indexers) {
+      for (const value of fn(object)) removeFrom(index, value, key);
     }
   }
 }
 
+/** What an index function returns for an object it does not index (shared). */
+const NOT_INDEXED: readonly string[] = Object.freeze([]);
+
 function labelIndexer<T extends KubeObject>(label: string): IndexFunction<T> {
   return (o) => {
     const value = o.metadata?.labels?.[label];
-    return value === undefined ? [] : [value];
+    return value === undefined ? NOT_INDEXED : [value];
   };
 }
 
