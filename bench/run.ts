@@ -15,7 +15,7 @@ const root = join(import.meta.dirname, "..");
 // default: 1,000, 10,000 and 100,000 objects (and 100,000 of 2 KiB), three repetitions.
 const quick = process.argv.includes("--quick");
 // A probe (to compare a few contenders or profile one; prints, writes no docs):
-//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--bytes 200] [--reps 1] [--profile DIR] [--alloc DIR] [--replay EVENTS [--paced RATE] [--replay-only]] [--against DIR]
+//   npm run bench -- --only kubeloop-watch,client-node [--objects 10000] [--bytes 200] [--reps 1] [--profile DIR] [--alloc DIR] [--threads FILE] [--replay EVENTS [--paced RATE] [--replay-only]] [--against DIR]
 // --bytes: the size of each object's data (default 200).
 // --replay: also the replay ceiling, EVENTS events per contender (prints the replay runs too).
 // --paced RATE: the replay at RATE events per second, one per write, as a live server sends them:
@@ -23,6 +23,8 @@ const quick = process.argv.includes("--quick");
 // --profile: the Node contenders write CPU profiles (--cpu-prof) into DIR.
 // --alloc DIR: the Node contenders write what they allocate over the counted events (V8's sampling
 //   heap profiler, collected objects included) into DIR as <mode>-<pid>.heapprofile.
+// --threads FILE: the Node contenders append their CPU per thread over the counted events (ms;
+//   main thread user and system, V8's and libuv's threads) to FILE, one JSON line per run.
 // --against DIR: another checkout, built (`npm run build` there): each kubeloop contender named in
 //   --only also runs from its build as `<id>@before`, alternating with this one (before/after).
 // --replay-only: no live runs, only the replay stage (with --replay).
@@ -33,6 +35,8 @@ const flag = (name: string) => {
 const only = flag("--only")?.split(",");
 const profile = flag("--profile");
 if (profile) process.env.BENCH_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profile}`;
+const threads = flag("--threads");
+if (threads) process.env.BENCH_THREADS_FILE = resolve(threads);
 const alloc = flag("--alloc");
 if (alloc) process.env.BENCH_ALLOC_DIR = resolve(alloc);
 const against = flag("--against");

@@ -7,7 +7,7 @@
 // (each patch carries data.sent, the sender's clock in ms), prints {"phase":"done",p50,p99,ms}
 // (send → receipt latency; first counted event → last, ms) and exits. Memory and CPU are read by the harness from /proc. Each mode
 // imports only what it uses.
-import { readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { request as httpRequest } from "node:http";
 import { performance } from "node:perf_hooks";
@@ -38,6 +38,31 @@ async function allocStart() {
   allocSession.connect();
   allocSession.post("HeapProfiler.startSampling", { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 }
+// BENCH_THREADS_FILE (the probe's --threads): CPU per thread over the counted events (main
+// thread user/system, V8's helper threads, libuv's), one JSON line per run appended to the file.
+const threadsFile = process.env.BENCH_THREADS_FILE;
+let threadsAtFirst;
+function threadTimes() {
+  const out = {};
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const name = tid === String(process.pid) ? "main" : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ticks = (i) => (Number(fields[i]) * 1000) / 100; // clock ticks (100 Hz) → ms
+      out[`${name}.user`] = (out[`${name}.user`] ?? 0) + ticks(11);
+      out[`${name}.system`] = (out[`${name}.system`] ?? 0) + ticks(12);
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return out;
+}
+function threadsStop() {
+  const now = threadTimes();
+  const ms = Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - (threadsAtFirst[k] ?? 0)]).filter(([, v]) => v > 0));
+  appendFileSync(threadsFile, `${JSON.stringify({ mode, pid: process.pid, events: wanted, ms })}\n`);
+}
 function allocStop() {
   allocSession?.post("HeapProfiler.stopSampling", (error, result) => {
     if (!error) writeFileSync(`${allocDir}/${mode}-${process.pid}.heapprofile`, JSON.stringify(result.profile));
@@ -51,10 +76,12 @@ function seen(sent) {
     firstAt = performance.now();
     cpuAtFirst = process.cpuUsage();
     if (allocDir) void allocStart();
+    if (threadsFile) threadsAtFirst = threadTimes();
   }
   latencies.push(Date.now() - Number(sent));
   if (latencies.length === wanted) {
     if (allocDir) allocStop();
+    if (threadsFile) threadsStop();
     latencies.sort((a, b) => a - b);
     const at = (q) => latencies[Math.floor(q * (latencies.length - 1))];
     const cpu = process.cpuUsage(cpuAtFirst);
