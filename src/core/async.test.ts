@@ -139,6 +139,17 @@ describe("pullEach()", () => {
     assert.deepEqual(await failing.next(), { value: undefined, done: true });
   });
 
+  it("a return() while a call waits ends both with done, even when the stopped producer rejects", async () => {
+    const events = pullEach<number>(
+      (_push, signal) => new Promise<void>((_resolve, reject) => signal.addEventListener("abort", () => reject(new Error("aborted by the stop")))),
+    );
+    const waiting = events.next();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(await events.return(undefined), { value: undefined, done: true });
+    assert.deepEqual(await waiting, { value: undefined, done: true });
+    assert.deepEqual(await events.next(), { value: undefined, done: true });
+  });
+
   it("a parent signal's abort reaches the producer, which ends the iteration", async () => {
     const parent = new AbortController();
     const seen: number[] = [];

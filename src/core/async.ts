@@ -190,9 +190,12 @@ class PullEach<E, R> implements AsyncGenerator<R, void, undefined> {
       this.index = 0;
     }
     if (!this.produced) return NONE;
+    // A failure after the consumer asked to stop (return(), throw(), a map that threw) is the
+    // stop's own doing: the consumer gets the end, not the failure.
+    const failure = this.closed ? undefined : this.failure;
     this.closed = true;
     void this.end();
-    if (this.failure) throw this.failure.error;
+    if (failure) throw failure.error;
     return { value: undefined, done: true };
   }
 
