@@ -6,10 +6,9 @@ import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { StoreReader } from "../runtime/store.js";
 import type { CacheReader } from "./cache.js";
-import type { EventRecorder } from "./events.js";
+import type { EventInput, EventRecorder } from "./events.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "./finalizer.js";
 import { setControllerReference } from "./ownership.js";
-import type { EventInput } from "./events.js";
 import type { ReconcileContext } from "./reconcile.js";
 
 /** What every reconcile of one controller shares: made once per controller. */
