@@ -131,6 +131,39 @@ describe("client authentication", () => {
     await other.close();
   });
 
+  it("a watch stream the server answers 401 runs the plugin again and streams with the new credential", async () => {
+    // Watch streams have their own HTTP path (node:http on a direct connection): the 401 → run the
+    // plugin again → retry must hold there too.
+    const rbac = (kind: string, plural: string) => kindOf("rbac.authorization.k8s.io/v1", kind, { plural, namespaced: true });
+    await admin.resource(rbac("Role", "roles")).namespace(ns).create({ metadata: { name: "watch-configmaps" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["watch"] }] } as never);
+    await admin
+      .resource(rbac("RoleBinding", "rolebindings"))
+      .namespace(ns)
+      .create({
+        metadata: { name: "watch-configmaps" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "watch-configmaps" },
+        subjects: [{ kind: "ServiceAccount", name: serviceAccount, namespace: ns }],
+      } as never);
+    const rotated = execPlugin({ tokens: ["not-a-valid-token", token], expiry: new Date(Date.now() + 3_600_000).toISOString() });
+    const client = await Client.load({ path: kubeconfigWith({ exec: rotated.exec() }), rateLimit: false });
+    const stop = new AbortController();
+    const name = uniqueName("watched");
+    try {
+      const events = client.resource(ConfigMap).namespace(ns).watch({ signal: stop.signal });
+      const seen = (async () => {
+        for await (const e of events) if (e.type === "ADDED" && e.object.metadata?.name === name) return true;
+        return false;
+      })();
+      // The watch is open (with the second token) before the object is made, or lists it as ADDED.
+      await admin.resource(ConfigMap).namespace(ns).create({ metadata: { name } });
+      assert.equal(await seen, true);
+      assert.equal(rotated.state().runs, 2, "401 on the stream → credential dropped → plugin run again → stream open");
+    } finally {
+      stop.abort();
+      await client.close();
+    }
+  });
+
   it("reports a failing plugin with its stderr, and a rejected credential as Unauthorized", async () => {
     const failing = execPlugin({ tokens: [], fail: true });
     const client = await Client.load({ path: kubeconfigWith({ exec: failing.exec() }) });
