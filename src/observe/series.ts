@@ -45,9 +45,13 @@ abstract class SeriesMetric<L extends string> {
     registry.registerMetric(this as unknown as PromClient.Metric);
   }
 
-  protected keyOf(labels: Labels<L>): string {
+  /** The series of `labels` in `series`, made by `make` on first use (a label missing throws, naming it). */
+  protected seriesFor<S>(series: Map<string, S>, labels: Labels<L>, make: (labels: Labels<L>) => S): S {
     for (const name of this.labelNames) if (typeof labels[name] !== "string") throw new TypeError(`metric ${this.name}: label ${name} is missing`);
-    return this.labelNames.map((name) => labels[name]).join("\u0000");
+    const key = this.labelNames.map((name) => labels[name]).join("\u0000");
+    let found = series.get(key);
+    if (!found) series.set(key, (found = make({ ...labels })));
+    return found;
   }
 
   /** Labels splayed into each sample, as prom-client's `get()` (JSON) returns them. */
@@ -81,10 +85,7 @@ export class BoundValue<L extends string> extends SeriesMetric<L> {
 
   /** The series of `labels` (made at 0, so it is exported before its first update). */
   bind(labels: Labels<L>): (delta: number) => void {
-    const key = this.keyOf(labels);
-    let series = this.series.get(key);
-    if (!series) this.series.set(key, (series = { labels: { ...labels }, value: 0 }));
-    const bound = series;
+    const bound = this.seriesFor(this.series, labels, (copy) => ({ labels: copy, value: 0 }));
     return (delta) => {
       bound.value += delta;
     };
@@ -116,10 +117,7 @@ export class BoundHistogram<L extends string> extends SeriesMetric<L> {
 
   /** The series of `labels` (made empty, so it is exported before its first observation). */
   bind(labels: Labels<L>): (value: number) => void {
-    const key = this.keyOf(labels);
-    let series = this.series.get(key);
-    if (!series) this.series.set(key, (series = { labels: { ...labels }, buckets: this.upperBounds.map(() => 0), sum: 0, count: 0 }));
-    const bound = series;
+    const bound = this.seriesFor(this.series, labels, (copy) => ({ labels: copy, buckets: this.upperBounds.map(() => 0), sum: 0, count: 0 }));
     const upper = this.upperBounds;
     return (value) => {
       if (!Number.isFinite(value)) return; // prom-client throws; a metric never fails a reconcile

@@ -52,7 +52,6 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
   private objects = new Map<string, T>();
   /** Every index, in the order added: its name, function and value → keys (an array: walked per write, no iterator). */
   private readonly indexers: { name: string; fn: IndexFunction<T>; index: Map<string, Set<string>> }[] = [];
-  private readonly indexes = new Map<string, Map<string, Set<string>>>();
   /** One frozen `[namespace]` per namespace: the namespace index allocates nothing per write. */
   private readonly namespaceValues = new Map<string, readonly string[]>();
   private ready = false;
@@ -82,7 +81,6 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
     const at = this.indexers.findIndex((i) => i.name === name);
     if (at >= 0) this.indexers[at] = { name, fn: indexer, index };
     else this.indexers.push({ name, fn: indexer, index });
-    this.indexes.set(name, index);
     for (const [key, object] of this.objects) for (const value of indexer(object)) addTo(index, value, key);
   }
 
@@ -112,13 +110,13 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
 
   /** Objects whose index `name` has `value`; `[]` for an unknown value. Throws for an unknown index. */
   byIndex(name: string, value: string): T[] {
-    const index = this.indexes.get(name);
+    const index = this.indexers.find((i) => i.name === name)?.index;
     if (!index) {
       if (name.startsWith("label:")) {
         this.addIndex(name);
         return this.byIndex(name, value);
       }
-      throw new TypeError(`no index "${name}" (known: ${[...this.indexes.keys()].join(", ")})`);
+      throw new TypeError(`no index "${name}" (known: ${this.indexers.map((i) => i.name).join(", ")})`);
     }
     return [...(index.get(value) ?? [])].map((key) => this.objects.get(key) as T);
   }
@@ -169,7 +167,6 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
       const index = new Map<string, Set<string>>();
       for (const [key, object] of next) for (const value of indexer.fn(object)) addTo(index, value, key);
       indexer.index = index;
-      this.indexes.set(indexer.name, index);
     }
     if (!this.ready) {
       this.ready = true;
