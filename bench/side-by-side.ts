@@ -216,6 +216,10 @@ export function renderSideBySide(res: Results, list: Contender[]): { markdown: s
     "÷ M; *above floor* subtracts the raw reader of the same runtime (a process that only splits the",
     "watch stream). RSS is read from /proc (VmRSS at sync, VmHWM peak). Events/s is bounded by the",
     "API server's write rate on two cores, so it ranks nobody: the replay ceiling below does.",
+    "The Go peers' *JSON* rows set `application/json` in their rest.Config; the *protobuf* rows ask",
+    "for protobuf, which is also what client-go's generated clients and controller-runtime use for",
+    "built-in kinds when no content type is set (before 2026-12-01 the JSON rows were protobuf too:",
+    "bench/findings.md). kubeloop and client-node speak JSON.",
     "",
   ];
   for (const [objects, bytes] of sizes) {
@@ -304,6 +308,12 @@ function goals(res: Results, sizes: [number, number][], label: (id: string) => s
     row(`CPU per event above the floor ≤ client-go's (${at})`, aboveFloor("kubeloop-watch", n, b), aboveFloor("client-go", n, b), "µs", true, 1);
     row(`… controller ≤ controller-runtime's (${at})`, aboveFloor("kubeloop-controller", n, b), aboveFloor("controller-runtime", n, b), "µs", true, 1);
     row(`start → synced ≤ client-go's (${at})`, live("kubeloop-watch", n, b, (r) => r.startToSyncedMs), live("client-go", n, b, (r) => r.startToSyncedMs), "ms", true);
+  }
+  // For the record: against client-go as it runs when no content type is set (protobuf for built-in kinds).
+  for (const [n, b] of sizes) {
+    const at = `${n.toLocaleString("en")} × ${b} B`;
+    row(`for the record, client-go with protobuf (its default): CPU per event above the floor (${at})`, aboveFloor("kubeloop-watch", n, b), aboveFloor("client-go-proto", n, b), "µs", true, 1);
+    row(`for the record, client-go with protobuf (its default): start → synced (${at})`, live("kubeloop-watch", n, b, (r) => r.startToSyncedMs), live("client-go-proto", n, b, (r) => r.startToSyncedMs), "ms", true);
   }
   for (const [from, to] of [[1_000, 10_000], [10_000, 100_000]] as const) {
     row(`RSS per cached object ≤ client-go's (${from.toLocaleString("en")} → ${to.toLocaleString("en")})`, perObject("kubeloop-watch", from, to), perObject("client-go", from, to), "KiB", true, 2);
