@@ -253,9 +253,11 @@ export function runOnce(
           partial.startToSyncedMs = performance.now() - spawned;
           partial.rssAfterSyncMiB = procStatus(pid).rss;
           firstSent = performance.now();
-          // Once every change was made, two minutes to see them all: a contender that missed some
-          // (e.g. a relist folded them) would otherwise wait for the whole deadline.
-          produce().then(() => setTimeout(() => killGroup(pid), 120_000).unref(), reject);
+          // Once every change was made, two minutes (or 4 ms per event, for the slowest contenders:
+          // kopf's on.event takes ~110 s for a replay of 100,000 events) to see them all: a
+          // contender that missed some (e.g. a relist folded them) would otherwise wait for the
+          // whole deadline.
+          produce().then(() => setTimeout(() => killGroup(pid), Math.max(120_000, 4 * spec.events)).unref(), reject);
         } else if (line.phase === "done") {
           done = { events: spec.events, ...(line.calls === undefined ? {} : { calls: line.calls }), cpuMicrosPerEvent: (line.cpuMicros ?? 0) / spec.events, drainMs: performance.now() - firstSent, eventsMs: line.ms ?? 0, p50Ms: line.p50 ?? 0, p99Ms: line.p99 ?? 0 };
         }
