@@ -1,16 +1,19 @@
 // Authentication against the real API server: service-account tokens (inline, from a file, from
 // an exec credential plugin), impersonation and RBAC, and the failures each can have.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { dirname, join } from "node:path";
+import { after, before, describe, it, mock } from "node:test";
 import * as YAML from "yaml";
-import { Client, ConfigMap, CredentialError, ForbiddenError, UnauthorizedError, kindOf } from "../src/index.js";
+import { Client, ConfigMap, CredentialError, ForbiddenError, UnauthorizedError, kindOf, type KubeObject, type WatchEvent } from "../src/index.js";
+import { loadCertificateAuthority } from "../src/core/pki.js";
+import type { ControlPlane } from "../src/testing.js";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "kubeloop-auth-test-"));
 let admin: Client;
+let cluster: ControlPlane;
 let adminKubeconfig: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- YAML document
 let token: string;
 let ns: string;
@@ -19,7 +22,7 @@ const serviceAccount = "auth-test";
 const ServiceAccount = kindOf("v1", "ServiceAccount", { plural: "serviceaccounts", namespaced: true });
 
 before(async () => {
-  const cluster = await sharedCluster();
+  cluster = await sharedCluster();
   adminKubeconfig = YAML.parse(readFileSync(cluster.kubeconfigPath, "utf8"));
   admin = await Client.load({ path: cluster.kubeconfigPath, rateLimit: false });
   ns = uniqueName("auth");
@@ -159,6 +162,94 @@ describe("client authentication", () => {
       assert.equal(await seen, true);
       assert.equal(rotated.state().runs, 2, "401 on the stream → credential dropped → plugin run again → stream open");
     } finally {
+      stop.abort();
+      await client.close();
+    }
+  });
+
+  it("a rotated client certificate: new streams and calls use the new one, a stream in flight goes on", async (t) => {
+    // Streams keep their own agents per client certificate (node:http): a new certificate from the
+    // plugin gives new connections, while a stream opened with the old one keeps streaming.
+    // RBAC tells the identities apart: A may watch ConfigMaps only in nsA, B only in nsB.
+    // The certificates are signed with the local control plane's CA, beside its kubeconfig (the
+    // test runner shares that cluster with the files as an existing one, which issues no users).
+    const pki = join(dirname(cluster.kubeconfigPath), "pki");
+    if (!existsSync(join(pki, "ca.key"))) return t.skip("needs the local control plane's CA (pki/ca.key beside its kubeconfig)");
+    const ca = await loadCertificateAuthority({ certificate: readFileSync(join(pki, "ca.crt"), "utf8"), key: readFileSync(join(pki, "ca.key"), "utf8") });
+    const a = await ca.sign({ commonName: "rotation-a", usage: "client" });
+    const b = await ca.sign({ commonName: "rotation-b", usage: "client" });
+    const nsA = uniqueName("rot-a");
+    const nsB = uniqueName("rot-b");
+    const Namespace = kindOf("v1", "Namespace", { plural: "namespaces", namespaced: false });
+    const rbac = (kind: string, plural: string) => kindOf("rbac.authorization.k8s.io/v1", kind, { plural, namespaced: true });
+    for (const [namespace, user] of [[nsA, "rotation-a"], [nsB, "rotation-b"]] as const) {
+      await admin.resource(Namespace).create({ metadata: { name: namespace } });
+      await admin.resource(rbac("Role", "roles")).namespace(namespace).create({ metadata: { name: "watch" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["watch"] }] } as never);
+      await admin
+        .resource(rbac("RoleBinding", "rolebindings"))
+        .namespace(namespace)
+        .create({ metadata: { name: "watch" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "watch" }, subjects: [{ kind: "User", name: user, apiGroup: "rbac.authorization.k8s.io" }] } as never);
+    }
+    // The plugin hands out A (valid an hour), then B: A is replaced once it is within the client's
+    // refresh margin of its expiry, which the test reaches by moving Date (the credential cache
+    // reads the wall clock; sockets and timers are not affected).
+    const now = Date.now();
+    const stateFile = join(scratch, `${uniqueName("cert-plugin")}.json`);
+    writeFileSync(stateFile, JSON.stringify({ runs: 0, certs: [{ ...a, expiry: new Date(now + 3_600_000).toISOString() }, { ...b, expiry: new Date(now + 36_000_000).toISOString() }] }));
+    const script = join(scratch, "cert-plugin.cjs");
+    writeFileSync(
+      script,
+      `const fs = require("fs");
+       const s = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+       s.runs++; fs.writeFileSync(process.argv[2], JSON.stringify(s));
+       const c = s.certs[Math.min(s.runs - 1, s.certs.length - 1)];
+       process.stdout.write(JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential",
+         status: { clientCertificateData: c.certificate, clientKeyData: c.key, expirationTimestamp: c.expiry } }));`,
+    );
+    const runs = () => (JSON.parse(readFileSync(stateFile, "utf8")) as { runs: number }).runs;
+    mock.timers.enable({ apis: ["Date"], now });
+    const client = await Client.load({ path: kubeconfigWith({ exec: { apiVersion: "client.authentication.k8s.io/v1", command: process.execPath, args: [script, stateFile], interactiveMode: "Never" } }), rateLimit: false });
+    const stop = new AbortController();
+    /** Names of the ConfigMaps a watch sees added, as they come. */
+    const follow = (events: AsyncIterable<WatchEvent<KubeObject>>) => {
+      const seen = new Set<string>();
+      const wanted: { name: string; resolve: () => void }[] = [];
+      const done = (async () => {
+        for await (const e of events) {
+          if (e.type !== "ADDED" || !e.object.metadata?.name) continue;
+          seen.add(e.object.metadata.name);
+          for (const w of wanted.filter((w) => w.name === e.object.metadata?.name)) w.resolve();
+        }
+      })();
+      done.catch(() => {}); // reported to whoever waits in sees()
+      const sees = (name: string) => new Promise<void>((resolve, reject) => {
+        if (seen.has(name)) return resolve();
+        wanted.push({ name, resolve });
+        void done.then(() => reject(new Error(`the watch ended before ${name} was added`)), reject);
+      });
+      return { sees, done };
+    };
+    try {
+      assert.equal(await whoAmI(client), "rotation-a");
+      const first = follow(client.resource(ConfigMap).namespace(nsA).watch({ signal: stop.signal }));
+      // The stream is open (as A) once an object made after it is seen.
+      await admin.resource(ConfigMap).namespace(nsA).create({ metadata: { name: "before" } });
+      await first.sees("before");
+      assert.equal(runs(), 1);
+
+      mock.timers.setTime(now + 3_600_000 - 5_000); // A is now within 10 s of its expiry
+      assert.equal(await whoAmI(client), "rotation-b", "a call after the refresh margin runs the plugin and uses B");
+      assert.equal(runs(), 2);
+      const second = follow(client.resource(ConfigMap).namespace(nsB).watch({ signal: stop.signal }));
+      await admin.resource(ConfigMap).namespace(nsB).create({ metadata: { name: "after" } });
+      await second.sees("after"); // only B may watch nsB: a stream still on A's connection would get 403
+
+      await admin.resource(ConfigMap).namespace(nsA).create({ metadata: { name: "during" } });
+      await first.sees("during"); // the stream opened as A goes on after the rotation
+      const denied = await client.resource(ConfigMap).namespace(nsA).watch({ signal: stop.signal })[Symbol.asyncIterator]().next().catch((e: unknown) => e);
+      assert.ok(denied instanceof ForbiddenError, `a new stream in nsA runs as B and is refused: ${String(denied)}`);
+    } finally {
+      mock.timers.reset();
       stop.abort();
       await client.close();
     }
