@@ -109,9 +109,9 @@ func restConfig() *rest.Config {
 		panic(err)
 	}
 	cfg.QPS, cfg.Burst = -1, 0 // no client-side rate limit, as every contender
-	// The content type is set either way: with none set, client-go's generated clients (since
-	// 1.35) and controller-runtime (for built-in kinds) ask for protobuf, so a "JSON" contender
-	// that leaves it empty speaks protobuf to the API server.
+	// The content type is set either way: with none set, client-go 0.37's generated clients and
+	// controller-runtime 0.25 (for built-in kinds) ask for protobuf, so a "JSON" contender that
+	// left it empty spoke protobuf to the API server.
 	if *proto {
 		cfg.ContentType = runtime.ContentTypeProtobuf
 		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
