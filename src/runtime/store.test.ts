@@ -57,4 +57,46 @@ describe("Store indexes", () => {
     store.delete("ns/a");
     assert.deepEqual(names(store.byIndex("tier", "t-x")), ["b"]);
   });
+
+  it("keys, size and lookups agree across namespaces, cluster-scoped objects, relists and deletes", () => {
+    const store = new Store();
+    const at = (namespace: string | undefined, name: string, rv = "1"): KubeObject => ({ apiVersion: "v1", kind: "X", metadata: { name, resourceVersion: rv, ...(namespace ? { namespace } : {}) } });
+    store.beginInit();
+    store.initApply(at("a", "x"));
+    store.initApply(at("b", "x"));
+    store.initApply(at(undefined, "x"));
+    store.initApply(at("a", "x", "2")); // the same object twice in a list counts once
+    assert.equal(store.size, 0, "a list is not seen before initDone");
+    store.initDone();
+    assert.equal(store.size, 3);
+    assert.deepEqual(store.keys().sort(), ["a/x", "b/x", "x"]);
+    assert.equal(store.get("a/x")?.metadata?.resourceVersion, "2");
+    assert.equal(store.get("x")?.metadata?.namespace, undefined);
+    assert.equal(store.getByName("x", "b"), store.get("b/x"));
+    assert.equal(store.getByName("x"), store.get("x"));
+    assert.equal(store.get("c/x"), undefined);
+    assert.deepEqual(store.byIndex(BY_NAMESPACE, ""), [], "cluster-scoped objects are in no namespace");
+
+    assert.equal(store.apply(at("a", "y")), undefined);
+    assert.equal(store.apply(at("a", "y", "3"))?.metadata?.resourceVersion, "1");
+    assert.equal(store.size, 4);
+    assert.deepEqual(names(store.byIndex(BY_NAMESPACE, "a")), ["x", "y"]);
+    assert.equal(store.delete("b/x")?.metadata?.name, "x");
+    assert.equal(store.delete("b/x"), undefined);
+    assert.equal(store.delete("x")?.metadata?.namespace, undefined);
+    assert.equal(store.size, 2);
+    assert.deepEqual(store.byIndex(BY_NAMESPACE, "b"), []);
+    assert.deepEqual(store.list().map((o) => store.keys().includes(`${o.metadata?.namespace}/${o.metadata?.name}`)), [true, true]);
+
+    // A relist replaces everything; a namespace index of one's own replaces the built-in one.
+    store.beginInit();
+    store.initApply(at("c", "z"));
+    store.initDone();
+    assert.equal(store.size, 1);
+    assert.deepEqual(store.keys(), ["c/z"]);
+    assert.deepEqual(store.byIndex(BY_NAMESPACE, "a"), []);
+    store.addIndex(BY_NAMESPACE, (o) => [`ns-${o.metadata?.namespace ?? ""}`]);
+    assert.deepEqual(names(store.byIndex(BY_NAMESPACE, "ns-c")), ["z"]);
+    assert.throws(() => store.byIndex("nope", "v"), /no index "nope" \(known: .*namespace.*owner-uid/);
+  });
 });

@@ -49,31 +49,31 @@ export interface StoreReader<T extends KubeObject = KubeObject> {
  * initial list: it is swapped in whole. Objects are shared, not copied: treat them as read-only.
  */
 export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> {
-  private objects = new Map<string, T>();
-  /** Every index, in the order added: its name, function and value → keys (an array: walked per write, no iterator). */
+  /**
+   * namespace ("" for cluster-scoped objects) → name → object. Two levels on the object's own
+   * strings rather than one map on a built `namespace/name` key: no key to build, flatten and
+   * hash per update, no key string kept per object, and the namespace index is this map itself.
+   */
+  private objects = new Map<string, Map<string, T>>();
+  private count = 0;
+  /** Every further index, in the order added: its name, function and value → keys (an array: walked per write, no iterator). */
   private readonly indexers: { name: string; fn: IndexFunction<T>; index: Map<string, Set<string>> }[] = [];
-  /** One frozen `[namespace]` per namespace: the namespace index allocates nothing per write. */
-  private readonly namespaceValues = new Map<string, readonly string[]>();
   private ready = false;
   private readyWaiters: (() => void)[] = [];
-  private pendingInit: Map<string, T> | undefined;
+  private pendingInit: { objects: Map<string, Map<string, T>>; count: number } | undefined;
 
   constructor() {
-    // The built-in indexes run twice per update (the new and the old object): shared arrays.
-    this.addIndex(BY_NAMESPACE, (o) => {
-      const namespace = o.metadata?.namespace;
-      if (!namespace) return NOT_INDEXED;
-      let values = this.namespaceValues.get(namespace);
-      if (!values) this.namespaceValues.set(namespace, (values = Object.freeze([namespace])));
-      return values;
-    });
+    // The built-in owner index runs twice per update (the new and the old object): a shared empty array for most objects.
     this.addIndex(BY_OWNER, (o) => {
       const owners = o.metadata?.ownerReferences;
       return owners?.length ? owners.map((r) => r.uid) : NOT_INDEXED;
     });
   }
 
-  /** Adds an index; existing objects are indexed at once. A `label:<key>` name indexes that label. */
+  /**
+   * Adds an index; existing objects are indexed at once. A `label:<key>` name indexes that label.
+   * The namespace index ({@link BY_NAMESPACE}) is built in; an index added under its name replaces it.
+   */
   addIndex(name: string, fn?: IndexFunction<T>): void {
     const indexer = fn ?? (name.startsWith("label:") ? labelIndexer<T>(name.slice("label:".length)) : undefined);
     if (!indexer) throw new TypeError(`index "${name}" needs an index function`);
@@ -81,44 +81,51 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
     const at = this.indexers.findIndex((i) => i.name === name);
     if (at >= 0) this.indexers[at] = { name, fn: indexer, index };
     else this.indexers.push({ name, fn: indexer, index });
-    for (const [key, object] of this.objects) for (const value of indexer(object)) addTo(index, value, key);
+    this.indexAll(indexer, index);
   }
 
   /** The object with this key (`namespace/name`, or `name` for cluster-scoped kinds). */
   get(key: string): T | undefined {
-    return this.objects.get(key);
+    const slash = key.indexOf("/");
+    return slash < 0 ? this.objects.get("")?.get(key) : this.objects.get(key.slice(0, slash))?.get(key.slice(slash + 1));
   }
 
   /** The object `name` in `namespace` (omit the namespace for cluster-scoped kinds). */
   getByName(name: string, namespace?: string): T | undefined {
-    return this.objects.get(namespace ? `${namespace}/${name}` : name);
+    return this.objects.get(namespace ?? "")?.get(name);
   }
 
   /** Every object (a new array; the objects themselves are shared). */
   list(): T[] {
-    return [...this.objects.values()];
+    const out: T[] = [];
+    for (const names of this.objects.values()) for (const object of names.values()) out.push(object);
+    return out;
   }
 
   /** Keys of every object. */
   keys(): string[] {
-    return [...this.objects.keys()];
+    const out: string[] = [];
+    for (const [namespace, names] of this.objects) for (const name of names.keys()) out.push(namespace ? `${namespace}/${name}` : name);
+    return out;
   }
 
   get size(): number {
-    return this.objects.size;
+    return this.count;
   }
 
   /** Objects whose index `name` has `value`; `[]` for an unknown value. Throws for an unknown index. */
   byIndex(name: string, value: string): T[] {
     const index = this.indexers.find((i) => i.name === name)?.index;
     if (!index) {
+      // Cluster-scoped objects are in no namespace: "" names none.
+      if (name === BY_NAMESPACE) return value ? [...(this.objects.get(value)?.values() ?? [])] : [];
       if (name.startsWith("label:")) {
         this.addIndex(name);
         return this.byIndex(name, value);
       }
-      throw new TypeError(`no index "${name}" (known: ${this.indexers.map((i) => i.name).join(", ")})`);
+      throw new TypeError(`no index "${name}" (known: ${[BY_NAMESPACE, ...this.indexers.map((i) => i.name)].join(", ")})`);
     }
-    return [...(index.get(value) ?? [])].map((key) => this.objects.get(key) as T);
+    return [...(index.get(value) ?? [])].map((key) => this.get(key) as T);
   }
 
   /** Whether the first complete list has been stored. */
@@ -151,22 +158,23 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
 
   /** A (re)list begins: following `initApply`s are buffered until `initDone`. */
   beginInit(): void {
-    this.pendingInit = new Map();
+    this.pendingInit = { objects: new Map(), count: 0 };
   }
 
   initApply(object: T): void {
-    (this.pendingInit ??= new Map()).set(objectKey(object.metadata), object);
+    const pending = (this.pendingInit ??= { objects: new Map(), count: 0 });
+    if (put(pending.objects, object) === undefined) pending.count++;
   }
 
   /** Swaps the buffered list in, whole, and marks the store ready. */
   initDone(): void {
-    const next = this.pendingInit ?? new Map<string, T>();
+    const next = this.pendingInit ?? { objects: new Map<string, Map<string, T>>(), count: 0 };
     this.pendingInit = undefined;
-    this.objects = next;
+    this.objects = next.objects;
+    this.count = next.count;
     for (const indexer of this.indexers) {
-      const index = new Map<string, Set<string>>();
-      for (const [key, object] of next) for (const value of indexer.fn(object)) addTo(index, value, key);
-      indexer.index = index;
+      indexer.index = new Map<string, Set<string>>();
+      this.indexAll(indexer.fn, indexer.index);
     }
     if (!this.ready) {
       this.ready = true;
@@ -178,36 +186,64 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
 
   /** Inserts or replaces an object; returns the one it replaced. */
   apply(object: T): T | undefined {
-    const key = objectKey(object.metadata);
-    const previous = this.objects.get(key);
-    this.objects.set(key, object);
+    const previous = put(this.objects, object);
+    if (previous === undefined) this.count++;
+    // The key is built only when an index moves (a new object, a changed label or owner).
+    let key: string | undefined;
     for (const { fn, index } of this.indexers) {
       const values = fn(object);
       if (previous) {
-        // Most updates change no indexed value (namespace, owners, labels): nothing to move.
+        // Most updates change no indexed value (owners, labels): nothing to move.
         const old = fn(previous);
         if (sameValues(old, values)) continue;
+        key ??= objectKey(object.metadata);
         for (const value of old) removeFrom(index, value, key);
       }
-      for (const value of values) addTo(index, value, key);
+      if (values.length) key ??= objectKey(object.metadata);
+      for (const value of values) addTo(index, value, key as string);
     }
     return previous;
   }
 
   /** Removes an object by key; returns what was stored. */
   delete(key: string): T | undefined {
-    const previous = this.objects.get(key);
-    if (!previous) return undefined;
-    this.unindex(key, previous);
-    this.objects.delete(key);
+    const slash = key.indexOf("/");
+    const namespace = slash < 0 ? "" : key.slice(0, slash);
+    const names = this.objects.get(namespace);
+    const name = slash < 0 ? key : key.slice(slash + 1);
+    const previous = names?.get(name);
+    if (!names || !previous) return undefined;
+    for (const { fn, index } of this.indexers) {
+      for (const value of fn(previous)) removeFrom(index, value, key);
+    }
+    names.delete(name);
+    if (names.size === 0) this.objects.delete(namespace);
+    this.count--;
     return previous;
   }
 
-  private unindex(key: string, object: T): void {
-    for (const { fn, index } of this.indexers) {
-      for (const value of fn(object)) removeFrom(index, value, key);
+  /** Indexes every stored object with `fn` into `index` (a key is built only for an object it indexes). */
+  private indexAll(fn: IndexFunction<T>, index: Map<string, Set<string>>): void {
+    for (const [namespace, names] of this.objects) {
+      for (const [name, object] of names) {
+        const values = fn(object);
+        if (!values.length) continue;
+        const key = namespace ? `${namespace}/${name}` : name;
+        for (const value of values) addTo(index, value, key);
+      }
     }
   }
+}
+
+/** Stores `object` under its namespace and name in `objects`; returns the object it replaced. */
+function put<T extends KubeObject>(objects: Map<string, Map<string, T>>, object: T): T | undefined {
+  const namespace = object.metadata?.namespace ?? "";
+  const name = object.metadata?.name ?? "";
+  let names = objects.get(namespace);
+  if (!names) objects.set(namespace, (names = new Map()));
+  const previous = names.get(name);
+  names.set(name, object);
+  return previous;
 }
 
 /** What an index function returns for an object it does not index (shared). */

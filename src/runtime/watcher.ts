@@ -27,12 +27,13 @@
 // server that closes every watch at once is not hammered. A continue token that expires during
 // a paged list (410) makes the next list one unpaged request (client-go's FullListIfExpired),
 // after a backoff.
-// Memory: besides what the consumer keeps, one key → resourceVersion entry per object.
+// Memory: besides what the consumer keeps, one resourceVersion entry per object (namespace →
+// name → version, on the object's own strings).
 import { pullEach, type BatchSink } from "../core/async.js";
 import { checkNumber } from "../core/check.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { ApiError, GoneError, errorFromResponse } from "../core/errors.js";
-import { objectKey, type KubeObject, type Status } from "../core/objects.js";
+import type { KubeObject, Status } from "../core/objects.js";
 import type { ResourceClient } from "../client/resource.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 
@@ -458,9 +459,13 @@ interface Attempt {
  * changed objects, `delete` with `finalStateUnknown` for vanished ones).
  */
 class Lister<T extends KubeObject> {
-  /** key → resourceVersion last yielded. */
-  private readonly known = new Map<string, string>();
-  private listed: Set<string> | undefined;
+  /**
+   * namespace ("" for cluster-scoped) → name → resourceVersion last yielded: two levels on the
+   * object's own strings, as the Store, so no `namespace/name` key is built per event or kept per object.
+   */
+  private readonly known = new Map<string, Map<string, string>>();
+  /** What the (re)list in progress listed, the same way. */
+  private listed: Map<string, Set<string>> | undefined;
   synced = false;
   /** The last resourceVersion seen (a streaming relist resumes from it unless consistent). */
   lastRv: string | undefined;
@@ -468,18 +473,22 @@ class Lister<T extends KubeObject> {
   constructor(private readonly kind: { apiVersion: string; kind: string }) {}
 
   start(): WatcherEvent<T>[] {
-    this.listed = new Set();
+    this.listed = new Map();
     return this.synced ? [] : [{ type: "init" }];
   }
 
   // The attempts collect these events into batches: no promise per event.
   /** A listed object: its event, or none when a relist finds it unchanged. */
   item(object: T): WatcherEvent<T> | undefined {
-    const key = objectKey(object.metadata);
+    const namespace = object.metadata?.namespace ?? "";
+    const name = object.metadata?.name ?? "";
     const version = object.metadata?.resourceVersion ?? "";
-    this.listed?.add(key);
-    const known = this.known.get(key);
-    this.known.set(key, version);
+    if (this.listed) {
+      let names = this.listed.get(namespace);
+      if (!names) this.listed.set(namespace, (names = new Set()));
+      names.add(name);
+    }
+    const known = this.book(namespace, name, version);
     if (!this.synced) return { type: "initApply", object };
     return known !== version ? { type: "apply", object } : undefined;
   }
@@ -487,12 +496,15 @@ class Lister<T extends KubeObject> {
   finish(): WatcherEvent<T>[] {
     const out: WatcherEvent<T>[] = [];
     if (this.synced) {
-      for (const [key, version] of [...this.known]) {
-        if (this.listed?.has(key)) continue;
-        this.known.delete(key);
-        const [namespace, name] = key.includes("/") ? key.split("/", 2) : [undefined, key];
-        const object = { apiVersion: this.kind.apiVersion, kind: this.kind.kind, metadata: { name, namespace, resourceVersion: version } } as T;
-        out.push({ type: "delete", object, finalStateUnknown: true });
+      for (const [namespace, names] of [...this.known]) {
+        const listed = this.listed?.get(namespace);
+        for (const [name, version] of [...names]) {
+          if (listed?.has(name)) continue;
+          names.delete(name);
+          const object = { apiVersion: this.kind.apiVersion, kind: this.kind.kind, metadata: { name, namespace: namespace || undefined, resourceVersion: version } } as T;
+          out.push({ type: "delete", object, finalStateUnknown: true });
+        }
+        if (names.size === 0) this.known.delete(namespace);
       }
       out.push({ type: "relisted" });
     } else {
@@ -504,10 +516,23 @@ class Lister<T extends KubeObject> {
   }
 
   change(type: "apply" | "delete", object: T): WatcherEvent<T> {
-    const key = objectKey(object.metadata);
-    if (type === "delete") this.known.delete(key);
-    else this.known.set(key, object.metadata?.resourceVersion ?? "");
+    const namespace = object.metadata?.namespace ?? "";
+    const name = object.metadata?.name ?? "";
+    if (type === "delete") {
+      const names = this.known.get(namespace);
+      names?.delete(name);
+      if (names?.size === 0) this.known.delete(namespace);
+    } else this.book(namespace, name, object.metadata?.resourceVersion ?? "");
     return { type, object };
+  }
+
+  /** Books `version` for the object; returns the version booked before. */
+  private book(namespace: string, name: string, version: string): string | undefined {
+    let names = this.known.get(namespace);
+    if (!names) this.known.set(namespace, (names = new Map()));
+    const before = names.get(name);
+    names.set(name, version);
+    return before;
   }
 }
 
