@@ -41,6 +41,56 @@ export interface StoreReader<T extends KubeObject = KubeObject> {
 }
 
 /**
+ * A map namespace ("" for cluster-scoped) → name → value, on the strings an object already
+ * holds: no `namespace/name` key to build, flatten and hash per update, none kept per entry. An
+ * emptied namespace is dropped. The Store keeps its objects in one, the watcher its
+ * resourceVersions.
+ * @internal
+ */
+export class NamespacedMap<V> {
+  private readonly namespaces = new Map<string, Map<string, V>>();
+
+  get(namespace: string, name: string): V | undefined {
+    return this.namespaces.get(namespace)?.get(name);
+  }
+
+  /** Sets the value; returns the one it replaced. */
+  set(namespace: string, name: string, value: V): V | undefined {
+    let names = this.namespaces.get(namespace);
+    if (!names) this.namespaces.set(namespace, (names = new Map()));
+    const previous = names.get(name);
+    names.set(name, value);
+    return previous;
+  }
+
+  /** Removes the entry; returns its value. */
+  delete(namespace: string, name: string): V | undefined {
+    const names = this.namespaces.get(namespace);
+    const previous = names?.get(name);
+    if (!names || previous === undefined) return undefined;
+    names.delete(name);
+    if (names.size === 0) this.namespaces.delete(namespace);
+    return previous;
+  }
+
+  /** The names and values of one namespace (none: undefined). */
+  in(namespace: string): ReadonlyMap<string, V> | undefined {
+    return this.namespaces.get(namespace);
+  }
+
+  get size(): number {
+    let size = 0;
+    for (const names of this.namespaces.values()) size += names.size;
+    return size;
+  }
+
+  /** Every namespace with its names and values (a namespace emptied while iterating is safe). */
+  entries(): IterableIterator<[string, Map<string, V>]> {
+    return this.namespaces.entries();
+  }
+}
+
+/**
  * A read-mostly cache of objects keyed `namespace/name` (or `name`). The reflector holds it as
  * the writer; everyone else gets it as a {@link StoreReader}.
  *
@@ -49,18 +99,13 @@ export interface StoreReader<T extends KubeObject = KubeObject> {
  * initial list: it is swapped in whole. Objects are shared, not copied: treat them as read-only.
  */
 export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> {
-  /**
-   * namespace ("" for cluster-scoped objects) → name → object. Two levels on the object's own
-   * strings rather than one map on a built `namespace/name` key: no key to build, flatten and
-   * hash per update, no key string kept per object, and the namespace index is this map itself.
-   */
-  private objects = new Map<string, Map<string, T>>();
-  private count = 0;
+  /** By namespace, then name (the namespace index is this map itself). */
+  private objects = new NamespacedMap<T>();
   /** Every further index, in the order added: its name, function and value → keys (an array: walked per write, no iterator). */
   private readonly indexers: { name: string; fn: IndexFunction<T>; index: Map<string, Set<string>> }[] = [];
   private ready = false;
   private readyWaiters: (() => void)[] = [];
-  private pendingInit: { objects: Map<string, Map<string, T>>; count: number } | undefined;
+  private pendingInit: NamespacedMap<T> | undefined;
 
   constructor() {
     // The built-in owner index runs twice per update (the new and the old object): a shared empty array for most objects.
@@ -86,31 +131,31 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
 
   /** The object with this key (`namespace/name`, or `name` for cluster-scoped kinds). */
   get(key: string): T | undefined {
-    const slash = key.indexOf("/");
-    return slash < 0 ? this.objects.get("")?.get(key) : this.objects.get(key.slice(0, slash))?.get(key.slice(slash + 1));
+    const [namespace, name] = splitKey(key);
+    return this.objects.get(namespace, name);
   }
 
   /** The object `name` in `namespace` (omit the namespace for cluster-scoped kinds). */
   getByName(name: string, namespace?: string): T | undefined {
-    return this.objects.get(namespace ?? "")?.get(name);
+    return this.objects.get(namespace ?? "", name);
   }
 
   /** Every object (a new array; the objects themselves are shared). */
   list(): T[] {
     const out: T[] = [];
-    for (const names of this.objects.values()) for (const object of names.values()) out.push(object);
+    for (const [, names] of this.objects.entries()) for (const object of names.values()) out.push(object);
     return out;
   }
 
   /** Keys of every object. */
   keys(): string[] {
     const out: string[] = [];
-    for (const [namespace, names] of this.objects) for (const name of names.keys()) out.push(namespace ? `${namespace}/${name}` : name);
+    for (const [namespace, names] of this.objects.entries()) for (const name of names.keys()) out.push(namespace ? `${namespace}/${name}` : name);
     return out;
   }
 
   get size(): number {
-    return this.count;
+    return this.objects.size;
   }
 
   /** Objects whose index `name` has `value`; `[]` for an unknown value. Throws for an unknown index. */
@@ -118,7 +163,7 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
     const index = this.indexers.find((i) => i.name === name)?.index;
     if (!index) {
       // Cluster-scoped objects are in no namespace: "" names none.
-      if (name === BY_NAMESPACE) return value ? [...(this.objects.get(value)?.values() ?? [])] : [];
+      if (name === BY_NAMESPACE) return value ? [...(this.objects.in(value)?.values() ?? [])] : [];
       if (name.startsWith("label:")) {
         this.addIndex(name);
         return this.byIndex(name, value);
@@ -158,20 +203,17 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
 
   /** A (re)list begins: following `initApply`s are buffered until `initDone`. */
   beginInit(): void {
-    this.pendingInit = { objects: new Map(), count: 0 };
+    this.pendingInit = new NamespacedMap();
   }
 
   initApply(object: T): void {
-    const pending = (this.pendingInit ??= { objects: new Map(), count: 0 });
-    if (put(pending.objects, object) === undefined) pending.count++;
+    put((this.pendingInit ??= new NamespacedMap()), object);
   }
 
   /** Swaps the buffered list in, whole, and marks the store ready. */
   initDone(): void {
-    const next = this.pendingInit ?? { objects: new Map<string, Map<string, T>>(), count: 0 };
+    this.objects = this.pendingInit ?? new NamespacedMap();
     this.pendingInit = undefined;
-    this.objects = next.objects;
-    this.count = next.count;
     for (const indexer of this.indexers) {
       indexer.index = new Map<string, Set<string>>();
       this.indexAll(indexer.fn, indexer.index);
@@ -187,7 +229,6 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
   /** Inserts or replaces an object; returns the one it replaced. */
   apply(object: T): T | undefined {
     const previous = put(this.objects, object);
-    if (previous === undefined) this.count++;
     // The key is built only when an index moves (a new object, a changed label or owner).
     let key: string | undefined;
     for (const { fn, index } of this.indexers) {
@@ -207,24 +248,18 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
 
   /** Removes an object by key; returns what was stored. */
   delete(key: string): T | undefined {
-    const slash = key.indexOf("/");
-    const namespace = slash < 0 ? "" : key.slice(0, slash);
-    const names = this.objects.get(namespace);
-    const name = slash < 0 ? key : key.slice(slash + 1);
-    const previous = names?.get(name);
-    if (!names || !previous) return undefined;
+    const [namespace, name] = splitKey(key);
+    const previous = this.objects.delete(namespace, name);
+    if (!previous) return undefined;
     for (const { fn, index } of this.indexers) {
       for (const value of fn(previous)) removeFrom(index, value, key);
     }
-    names.delete(name);
-    if (names.size === 0) this.objects.delete(namespace);
-    this.count--;
     return previous;
   }
 
   /** Indexes every stored object with `fn` into `index` (a key is built only for an object it indexes). */
   private indexAll(fn: IndexFunction<T>, index: Map<string, Set<string>>): void {
-    for (const [namespace, names] of this.objects) {
+    for (const [namespace, names] of this.objects.entries()) {
       for (const [name, object] of names) {
         const values = fn(object);
         if (!values.length) continue;
@@ -235,15 +270,15 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
   }
 }
 
-/** Stores `object` under its namespace and name in `objects`; returns the object it replaced. */
-function put<T extends KubeObject>(objects: Map<string, Map<string, T>>, object: T): T | undefined {
-  const namespace = object.metadata?.namespace ?? "";
-  const name = object.metadata?.name ?? "";
-  let names = objects.get(namespace);
-  if (!names) objects.set(namespace, (names = new Map()));
-  const previous = names.get(name);
-  names.set(name, object);
-  return previous;
+/** Stores `object` under its namespace and name; returns the object it replaced. */
+function put<T extends KubeObject>(objects: NamespacedMap<T>, object: T): T | undefined {
+  return objects.set(object.metadata?.namespace ?? "", object.metadata?.name ?? "", object);
+}
+
+/** `namespace/name` or `name` (cluster-scoped) as [namespace, name]. */
+function splitKey(key: string): [string, string] {
+  const slash = key.indexOf("/");
+  return slash < 0 ? ["", key] : [key.slice(0, slash), key.slice(slash + 1)];
 }
 
 /** What an index function returns for an object it does not index (shared). */

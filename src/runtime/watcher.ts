@@ -36,6 +36,7 @@ import { ApiError, GoneError, errorFromResponse } from "../core/errors.js";
 import type { KubeObject, Status } from "../core/objects.js";
 import type { ResourceClient } from "../client/resource.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
+import { NamespacedMap } from "./store.js";
 
 /** One event of {@link watch}. */
 export type WatcherEvent<T extends KubeObject> =
@@ -459,13 +460,10 @@ interface Attempt {
  * changed objects, `delete` with `finalStateUnknown` for vanished ones).
  */
 class Lister<T extends KubeObject> {
-  /**
-   * namespace ("" for cluster-scoped) → name → resourceVersion last yielded: two levels on the
-   * object's own strings, as the Store, so no `namespace/name` key is built per event or kept per object.
-   */
-  private readonly known = new Map<string, Map<string, string>>();
+  /** resourceVersion last yielded, by namespace ("" for cluster-scoped) and name. */
+  private readonly known = new NamespacedMap<string>();
   /** What the (re)list in progress listed, the same way. */
-  private listed: Map<string, Set<string>> | undefined;
+  private listed: NamespacedMap<true> | undefined;
   synced = false;
   /** The last resourceVersion seen (a streaming relist resumes from it unless consistent). */
   lastRv: string | undefined;
@@ -473,7 +471,7 @@ class Lister<T extends KubeObject> {
   constructor(private readonly kind: { apiVersion: string; kind: string }) {}
 
   start(): WatcherEvent<T>[] {
-    this.listed = new Map();
+    this.listed = new NamespacedMap();
     return this.synced ? [] : [{ type: "init" }];
   }
 
@@ -483,12 +481,8 @@ class Lister<T extends KubeObject> {
     const namespace = object.metadata?.namespace ?? "";
     const name = object.metadata?.name ?? "";
     const version = object.metadata?.resourceVersion ?? "";
-    if (this.listed) {
-      let names = this.listed.get(namespace);
-      if (!names) this.listed.set(namespace, (names = new Set()));
-      names.add(name);
-    }
-    const known = this.book(namespace, name, version);
+    this.listed?.set(namespace, name, true);
+    const known = this.known.set(namespace, name, version);
     if (!this.synced) return { type: "initApply", object };
     return known !== version ? { type: "apply", object } : undefined;
   }
@@ -496,15 +490,14 @@ class Lister<T extends KubeObject> {
   finish(): WatcherEvent<T>[] {
     const out: WatcherEvent<T>[] = [];
     if (this.synced) {
-      for (const [namespace, names] of [...this.known]) {
-        const listed = this.listed?.get(namespace);
+      for (const [namespace, names] of [...this.known.entries()]) {
+        const listed = this.listed?.in(namespace);
         for (const [name, version] of [...names]) {
           if (listed?.has(name)) continue;
-          names.delete(name);
+          this.known.delete(namespace, name);
           const object = { apiVersion: this.kind.apiVersion, kind: this.kind.kind, metadata: { name, namespace: namespace || undefined, resourceVersion: version } } as T;
           out.push({ type: "delete", object, finalStateUnknown: true });
         }
-        if (names.size === 0) this.known.delete(namespace);
       }
       out.push({ type: "relisted" });
     } else {
@@ -518,21 +511,9 @@ class Lister<T extends KubeObject> {
   change(type: "apply" | "delete", object: T): WatcherEvent<T> {
     const namespace = object.metadata?.namespace ?? "";
     const name = object.metadata?.name ?? "";
-    if (type === "delete") {
-      const names = this.known.get(namespace);
-      names?.delete(name);
-      if (names?.size === 0) this.known.delete(namespace);
-    } else this.book(namespace, name, object.metadata?.resourceVersion ?? "");
+    if (type === "delete") this.known.delete(namespace, name);
+    else this.known.set(namespace, name, object.metadata?.resourceVersion ?? "");
     return { type, object };
-  }
-
-  /** Books `version` for the object; returns the version booked before. */
-  private book(namespace: string, name: string, version: string): string | undefined {
-    let names = this.known.get(namespace);
-    if (!names) this.known.set(namespace, (names = new Map()));
-    const before = names.get(name);
-    names.set(name, version);
-    return before;
   }
 }
 
