@@ -110,6 +110,32 @@ describe("manager", () => {
     }
   });
 
+  it("after a dev pause, the controller the builder returned is the one acting: a key added to its queue is reconciled", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const manager = new Manager(client, { name: "requeue", logger: quiet, leaderElection: { namespace: ns, leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 200 } });
+    const seen = new Set<string>();
+    const c = manager
+      .controller(ConfigMap)
+      .withOptions({ scope: { namespace: ns } })
+      .reconcile(async (ref) => {
+        seen.add(ref.name);
+      });
+    const stop = new AbortController();
+    const done = manager.run(stop.signal);
+    try {
+      await eventually("leading", async () => manager.status.phase === "leading");
+      const dev = await DevOverride.take(client, { namespace: ns, name: "requeue-dev" }, { leaderLease: { namespace: ns, name: "requeue-leader" }, leaseDurationMs: 3_000, renewMs: 500 });
+      assert.equal(manager.status.phase, "paused");
+      await dev.release();
+      await eventually("acting again after the pause", async () => manager.status.phase === "leading");
+      c.queue.add(`${ns}/added-by-hand`);
+      await eventually("the key added after the pause is reconciled", async () => seen.has("added-by-hand"));
+    } finally {
+      stop.abort();
+      await done;
+    }
+  });
+
   it("on shutdown stops taking work and lets reconciles in flight finish", { timeout: 60_000 }, async () => {
     const ns = await namespace();
     let started = 0;

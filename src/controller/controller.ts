@@ -27,7 +27,7 @@ import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { TerminalError } from "../core/errors.js";
 import { InformerFactory, type Informer, type InformerHandle, type InformerScope } from "../runtime/informer.js";
-import { WorkQueue } from "../runtime/queue.js";
+import { WorkQueue, type WorkQueueOptions } from "../runtime/queue.js";
 import type { StoreReader } from "../runtime/store.js";
 import { hasObject, type WatcherEvent } from "../runtime/watcher.js";
 import { pino, type Logger } from "pino";
@@ -74,6 +74,23 @@ class InFlight implements ReconcileParts {
   }
 }
 
+/**
+ * One start() … stop() of a controller: its queue, its workers and the reconciles they run. A
+ * reconcile keeps the run it started in, so one abandoned by a stop never touches the queue of
+ * a later start.
+ */
+class Run {
+  readonly stopping = new AbortController();
+  /** The reconcile each worker runs now, by worker (a slot per worker: no Set to add to and delete from per reconcile). */
+  readonly inFlight: (InFlight | undefined)[] = [];
+  readonly unsubscribe: (() => void)[] = [];
+  workers: Promise<void>[] = [];
+  starting = false;
+  started = false;
+
+  constructor(readonly queue: WorkQueue) {}
+}
+
 /** Longest run of reconciles a worker does without letting the event loop turn (see work()). */
 const YIELD_AFTER_MS = 10;
 
@@ -89,16 +106,12 @@ export const defaultErrorPolicy: ErrorPolicy = (error) => (error instanceof Term
  */
 export class Controller<T extends KubeObject> {
   readonly name: string;
-  readonly queue: WorkQueue;
   readonly informers: InformerFactory;
   private readonly own: Informer<T>;
   private readonly others: { source: Source; informer: Informer }[];
-  private readonly unsubscribe: (() => void)[] = [];
-  private workers: Promise<void>[] = [];
-  private started = false;
-  private readonly stopping = new AbortController();
-  /** The reconcile each worker runs now, by worker (a slot per worker: no Set to add to and delete from per reconcile). */
-  private readonly inFlight: (InFlight | undefined)[] = [];
+  /** The current run (the next one, before start()). */
+  private run: Run;
+  private readonly queueOptions: WorkQueueOptions;
   /** What every reconcile's context shares. */
   private readonly parts: ControllerParts<T>;
   private readonly clock: Clock;
@@ -130,9 +143,10 @@ export class Controller<T extends KubeObject> {
     this.filters = spec.eventFilters ?? [];
     this.options = options;
     this.name = options.name ?? kind.kind.toLowerCase();
-    const depth = () => this.queue.length;
+    const depth = () => this.run.queue.length;
     const hooks = options.observer?.queue?.(this.name, depth);
-    this.queue = new WorkQueue({ ...options.queue, ...(hooks ? { hooks } : {}) });
+    this.queueOptions = { ...options.queue, ...(hooks ? { hooks } : {}) };
+    this.run = new Run(new WorkQueue(this.queueOptions));
     this.informers = options.informers ?? new InformerFactory(client);
     this.ownsInformers = options.informers === undefined;
     this.own = this.informers.informer(kind, options.scope ?? {});
@@ -156,6 +170,15 @@ export class Controller<T extends KubeObject> {
     this.parts = { kind, store: this.own.store, cache: this.cache, client, recorder: this.recorder, fieldManager: this.fieldManager };
   }
 
+  /**
+   * The work queue of the current run (add a key to have it reconciled). A controller started
+   * again after stop() (a Manager does so after a dev pause) has a new queue: read this
+   * property each time rather than keeping the queue.
+   */
+  get queue(): WorkQueue {
+    return this.run.queue;
+  }
+
   /** Every (kind, scope) this controller watches: its own kind first. */
   get watched(): InformerHandle[] {
     return [this.own, ...this.others.map((o) => o.informer)];
@@ -169,55 +192,64 @@ export class Controller<T extends KubeObject> {
   /**
    * Starts the informers and the workers; resolves once every cache has synced (so the first
    * reconciles see complete caches) and every existing object is queued. Rejects if `signal`
-   * aborts first, e.g. `AbortSignal.timeout(ms)`.
+   * aborts first, e.g. `AbortSignal.timeout(ms)`. Throws if the controller runs already.
+   *
+   * After stop(), start() runs it again with a new queue (every object is queued anew; the
+   * failure counts start from zero). A reconcile that stop() abandoned may still run then:
+   * the new run does not know it holds its key.
    */
   async start(signal?: AbortSignal): Promise<void> {
+    if (this.run.queue.isShuttingDown) this.run = new Run(new WorkQueue(this.queueOptions));
+    const run = this.run;
+    if (run.starting) throw new Error(`controller ${this.name} is already started`);
+    run.starting = true;
     if (this.others.some((o) => o.source.needsScope)) this.ownNamespaced = (await this.client.mapper.mapping(this.kind, signal)).namespaced;
     const ownNamespaced = this.ownNamespaced;
-    this.unsubscribe.push(
+    const queue = run.queue;
+    run.unsubscribe.push(
       this.own.subscribe((e) => {
-        if (e.type === "relisted" && this.options.requeueAfterRelist && this.started) this.requeueAll();
+        if (e.type === "relisted" && this.options.requeueAfterRelist && run.started) this.requeueAll(queue);
         if (!hasObject(e)) return;
         if (!this.preds.every((p) => p(e as WatcherEvent<KubeObject>)) || !this.filters.every((p) => p(e as WatcherEvent<KubeObject>))) return;
-        this.queue.add(objectKey(e.object.metadata));
+        queue.add(objectKey(e.object.metadata));
       }),
     );
     for (const { source, informer } of this.others) {
-      this.unsubscribe.push(
+      run.unsubscribe.push(
         informer.subscribe((e) => {
           if (!hasObject(e) || !this.filters.every((p) => p(e))) return;
           const own: StoreReader<KubeObject> = this.own.store;
           const refs = [...source.map(e.object, own, ownNamespaced), ...(e.type === "apply" && e.old ? source.map(e.old, own, ownNamespaced) : [])];
-          for (const ref of refs) this.queue.add(objectKey(ref));
+          for (const ref of refs) queue.add(objectKey(ref));
         }),
       );
     }
     this.startInformers();
     await Promise.all(this.watched.map((i) => i.waitUntilReady(signal)));
     // Caches may have synced before we subscribed (a Manager warms them while following): queue what they hold.
-    for (const key of this.own.store.keys()) this.queue.add(key);
-    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store, ownNamespaced)) this.queue.add(objectKey(ref));
-    this.workers = Array.from({ length: this.options.concurrency ?? 1 }, (_, worker) => this.work(worker));
-    this.started = true;
-    if (this.options.resyncMs) void this.resync(this.options.resyncMs);
+    this.requeueAll(queue);
+    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store, ownNamespaced)) queue.add(objectKey(ref));
+    run.workers = Array.from({ length: this.options.concurrency ?? 1 }, (_, worker) => this.work(run, worker));
+    run.started = true;
+    if (this.options.resyncMs) void this.resync(run, this.options.resyncMs);
   }
 
   /** Queues every object of the own kind. */
-  private requeueAll(): void {
-    for (const key of this.own.store.keys()) this.queue.add(key);
+  private requeueAll(queue: WorkQueue): void {
+    for (const key of this.own.store.keys()) queue.add(key);
   }
 
   /** Every `periodMs` (+ up to 10 % jitter, so replicas and controllers spread out) until stopped: every object again. */
-  private async resync(periodMs: number): Promise<void> {
+  private async resync(run: Run, periodMs: number): Promise<void> {
     for (;;) {
       try {
-        await this.clock.sleep(periodMs * (1 + Math.random() * 0.1), this.stopping.signal);
+        await this.clock.sleep(periodMs * (1 + Math.random() * 0.1), run.stopping.signal);
       } catch {
         return; // stopped
       }
-      if (this.queue.isShuttingDown) return;
+      if (run.queue.isShuttingDown) return;
       this.logger.debug({ periodMs }, "resync: queueing every object");
-      this.requeueAll();
+      this.requeueAll(run.queue);
     }
   }
 
@@ -228,28 +260,29 @@ export class Controller<T extends KubeObject> {
    * Stops the informers unless they come from a shared factory.
    */
   async stop(timeoutMs?: number, hurry?: AbortSignal): Promise<StopResult> {
-    for (const u of this.unsubscribe.splice(0)) u();
-    this.queue.shutDown();
+    const run = this.run;
+    for (const u of run.unsubscribe.splice(0)) u();
+    run.queue.shutDown();
     const abort = (why: string) => {
-      if (this.stopping.signal.aborted) return;
-      this.stopping.abort(new Error(`controller ${this.name} stopped: ${why}`));
-      for (const flight of this.inFlight) if (flight) this.abortFlight(flight, this.stopping.signal.reason);
+      if (run.stopping.signal.aborted) return;
+      run.stopping.abort(new Error(`controller ${this.name} stopped: ${why}`));
+      for (const flight of run.inFlight) if (flight) this.abortFlight(flight, run.stopping.signal.reason);
     };
     const onHurry = () => abort("leadership lost");
     if (hurry?.aborted) onHurry();
     hurry?.addEventListener("abort", onHurry, { once: true });
-    const idle = Promise.all(this.workers);
+    const idle = Promise.all(run.workers);
     let abandoned = 0;
     try {
       if (timeoutMs === undefined) await idle;
       else if (!(await within(idle, timeoutMs, this.clock))) {
-        this.logger.warn({ timeoutMs, inFlight: this.queue.inFlight }, "reconciles still running at the shutdown deadline: aborting their signals");
+        this.logger.warn({ timeoutMs, inFlight: run.queue.inFlight }, "reconciles still running at the shutdown deadline: aborting their signals");
         abort("shutdown deadline");
         const unwindMs = this.options.unwindMs ?? 2_000;
         if (!(await within(idle, unwindMs, this.clock))) {
           // Their workers keep waiting for them; nothing waits for those workers any more.
-          abandoned = this.queue.inFlight;
-          for (const flight of this.inFlight) flight?.logger.error("reconcile abandoned at shutdown: it ignored its aborted signal");
+          abandoned = run.queue.inFlight;
+          for (const flight of run.inFlight) flight?.logger.error("reconcile abandoned at shutdown: it ignored its aborted signal");
           this.logger.error({ abandoned, unwindMs }, "reconciles ignore their aborted signal: abandoning them (they may still act; exit the process)");
         }
       }
@@ -261,14 +294,15 @@ export class Controller<T extends KubeObject> {
     return { abandoned };
   }
 
-  private async work(worker: number): Promise<void> {
+  private async work(run: Run, worker: number): Promise<void> {
+    const queue = run.queue;
     let since = performance.now();
     for (;;) {
-      const idle = this.queue.length === 0;
-      const key = await this.queue.get();
+      const idle = queue.length === 0;
+      const key = await queue.get();
       if (key === undefined) return;
       if (idle) since = performance.now(); // it waited: the event loop turned meanwhile
-      await this.process(key, worker);
+      await this.process(run, key, worker);
       // Reconciles that never wait on I/O (a no-op, a cache read) chain promise after promise:
       // nothing else would run (no socket read, no timer such as the Lease renewal) until the
       // whole backlog is done. Past YIELD_AFTER_MS of such work, let the event loop turn.
@@ -283,12 +317,12 @@ export class Controller<T extends KubeObject> {
    * Reconciles one key on worker `worker`. Returns when the reconcile function really returned:
    * a reconcile abandoned at shutdown keeps its worker (stop() does not wait for it).
    */
-  private async process(key: string, worker: number): Promise<void> {
+  private async process(run: Run, key: string, worker: number): Promise<void> {
     const slash = key.indexOf("/");
     const ref: ObjectRef = slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
     const flight = new InFlight(key, this.logger);
-    this.inFlight[worker] = flight;
-    if (this.stopping.signal.aborted) this.abortFlight(flight, this.stopping.signal.reason);
+    run.inFlight[worker] = flight;
+    if (run.stopping.signal.aborted) this.abortFlight(flight, run.stopping.signal.reason);
     const timeoutMs = this.options.reconcileTimeoutMs;
     if (timeoutMs) {
       this.clock.sleep(timeoutMs, flight.timers()).then(
@@ -314,21 +348,21 @@ export class Controller<T extends KubeObject> {
         }
       }
       // A timeout or shutdown aborts ctx.signal; only the function's return ends the reconcile.
-      if (action === undefined) action = await this.fn(ref, reconcileContext(this.parts, flight, this.own.store.get(key), this.queue.numRequeues(key)));
+      if (action === undefined) action = await this.fn(ref, reconcileContext(this.parts, flight, this.own.store.get(key), run.queue.numRequeues(key)));
     } catch (thrown) {
       failed = true;
       error = thrown;
     }
-    this.inFlight[worker] = undefined;
+    run.inFlight[worker] = undefined;
     flight.end();
     if (flight.stuck) this.options.observer?.stuck?.(this.name, -1);
     try {
-      if (failed) this.failed(key, ref, error, started, flight.logger);
-      else this.succeeded(key, action, started, flight);
+      if (failed) this.failed(run, key, ref, error, started, flight.logger);
+      else this.succeeded(run.queue, key, action, started, flight);
     } finally {
       this.options.observer?.active?.(this.name, -1);
     }
-    this.queue.done(key);
+    run.queue.done(key);
   }
 
   /**
@@ -351,23 +385,24 @@ export class Controller<T extends KubeObject> {
   }
 
   /** A reconcile returned: forget its failures, requeue if it asked. */
-  private succeeded(key: string, action: Action | void, started: number, flight: InFlight): void {
-    this.queue.forget(key);
+  private succeeded(queue: WorkQueue, key: string, action: Action | void, started: number, flight: InFlight): void {
+    queue.forget(key);
     const after = action?.requeueAfterMs;
-    if (after !== undefined) this.queue.addAfter(key, after);
+    if (after !== undefined) queue.addAfter(key, after);
     this.options.observer?.reconciled?.(this.name, after !== undefined ? "requeue_after" : "success", (this.clock.now() - started) / 1000, false);
     if (this.logger.isLevelEnabled("debug")) flight.logger.debug({ ms: Math.round(this.clock.now() - started), ...(after !== undefined ? { requeueAfterMs: after } : {}) }, "reconciled");
   }
 
   /** A reconcile threw: the error policy decides when the key comes back. */
-  private failed(key: string, ref: ObjectRef, error: unknown, started: number, logger: Logger): void {
+  private failed(run: Run, key: string, ref: ObjectRef, error: unknown, started: number, logger: Logger): void {
+    const queue = run.queue;
     const terminal = error instanceof TerminalError;
     this.options.observer?.reconciled?.(this.name, "error", (this.clock.now() - started) / 1000, terminal);
-    if (this.stopping.signal.aborted) {
+    if (run.stopping.signal.aborted) {
       logger.warn({ err: error }, "reconcile aborted by shutdown");
       return;
     }
-    const retries = this.queue.numRequeues(key);
+    const retries = queue.numRequeues(key);
     let next: Action;
     try {
       next = this.errorPolicy(error, { ref, retries, logger });
@@ -378,14 +413,14 @@ export class Controller<T extends KubeObject> {
     this.options.onError?.(ref, error, next.backoff === true || next.requeueAfterMs !== undefined);
     if (next.backoff) {
       logger.error({ err: error, retries }, "reconcile failed: retrying with backoff");
-      this.queue.addRateLimited(key);
+      queue.addRateLimited(key);
     } else if (next.requeueAfterMs !== undefined) {
       logger.error({ err: error, requeueAfterMs: next.requeueAfterMs }, "reconcile failed: retrying as the error policy says");
-      this.queue.forget(key);
-      this.queue.addAfter(key, next.requeueAfterMs);
+      queue.forget(key);
+      queue.addAfter(key, next.requeueAfterMs);
     } else {
       logger.error({ err: error }, terminal ? "reconcile failed with a terminal error: not retried until the object changes" : "reconcile failed: not retried until the object changes (error policy)");
-      this.queue.forget(key);
+      queue.forget(key);
     }
   }
 }

@@ -105,8 +105,8 @@ export interface ManagerOptions {
    * The dev override (with leader election only): while a `kubeloop run --dev` holds the Lease
    * `<name>-dev` beside the leader Lease, the leader stops its work (as on a graceful stop, keeping
    * its Lease), reports phase "paused" (not ready), and starts it again once that Lease is
-   * released or expires. Runnables must therefore be restartable (start after stop); controllers
-   * are made anew. `false` turns it off. Default: on.
+   * released or expires. Runnables must therefore be restartable (start after stop); a
+   * controller starts again with a new queue. `false` turns it off. Default: on.
    */
   devOverride?: false | { name?: string };
 }
@@ -223,21 +223,19 @@ export class Manager {
 
   /** Makes and registers a controller from a builder's spec, wired to this manager. */
   addController<T extends KubeObject>(spec: ControllerSpec<T>): Controller<T> {
-    const make = () =>
-      new Controller<T>(this.client, {
-        ...spec,
-        options: {
-          logger: this.logger,
-          recorder: this.recorder,
-          fieldManager: this.name,
-          ...(this.options.observer ? { observer: this.options.observer } : {}),
-          ...spec.options,
-          informers: this.informers,
-          writes: this.writes,
-        },
-      });
-    const c = make();
-    this.register(c, make);
+    const c = new Controller<T>(this.client, {
+      ...spec,
+      options: {
+        logger: this.logger,
+        recorder: this.recorder,
+        fieldManager: this.name,
+        ...(this.options.observer ? { observer: this.options.observer } : {}),
+        ...spec.options,
+        informers: this.informers,
+        writes: this.writes,
+      },
+    });
+    this.register(c);
     return c;
   }
 
@@ -380,29 +378,17 @@ export class Manager {
     return this.options.gracefulShutdownTimeoutMs ?? 30_000;
   }
 
-  private register<T extends KubeObject>(c: Controller<T>, remake: () => Controller<T>): void {
+  private register<T extends KubeObject>(c: Controller<T>): void {
     if (this.state.phase !== "created") throw new Error("add controllers before manager.run()");
     if (this.controllers.some((o) => o.name === c.name)) {
       throw new Error(`a controller named "${c.name}" is already registered: give one another name with .withOptions({ name })`);
     }
     this.controllers.push(c);
-    // A controller cannot start again once stopped (its queue is shut down): after a pause it
-    // is made anew from the same spec.
-    let current = c;
-    let stopped = false;
+    // After a dev pause, the same controller starts again (with a new queue).
     this.runnables.push({
-      start: (signal) => {
-        if (stopped) {
-          current = remake();
-          stopped = false;
-        }
-        return current.start(signal);
-      },
-      stop: (timeoutMs, hurry) => {
-        stopped = true;
-        return current.stop(timeoutMs, hurry);
-      },
-      informers: () => current.watched,
+      start: (signal) => c.start(signal),
+      stop: (timeoutMs, hurry) => c.stop(timeoutMs, hurry),
+      informers: () => c.watched,
     });
   }
 
