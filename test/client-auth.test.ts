@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it, mock } from "node:test";
 import * as YAML from "yaml";
-import { Client, ConfigMap, CredentialError, ForbiddenError, UnauthorizedError, kindOf, type KubeObject, type WatchEvent } from "../src/index.js";
+import { Client, ConfigMap, CredentialError, ForbiddenError, Namespace, Role, RoleBinding, ServiceAccount, UnauthorizedError, type KubeObject, type WatchEvent } from "../src/index.js";
 import { loadCertificateAuthority } from "../src/core/pki.js";
 import type { ControlPlane } from "../src/testing.js";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
@@ -19,14 +19,12 @@ let token: string;
 let ns: string;
 const serviceAccount = "auth-test";
 
-const ServiceAccount = kindOf("v1", "ServiceAccount", { plural: "serviceaccounts", namespaced: true });
-
 before(async () => {
   cluster = await sharedCluster();
   adminKubeconfig = YAML.parse(readFileSync(cluster.kubeconfigPath, "utf8"));
   admin = await Client.load({ path: cluster.kubeconfigPath, rateLimit: false });
   ns = uniqueName("auth");
-  await admin.resource(kindOf("v1", "Namespace", { plural: "namespaces", namespaced: false })).create({ metadata: { name: ns } });
+  await admin.resource(Namespace).create({ metadata: { name: ns } });
   await admin.resource(ServiceAccount).namespace(ns).create({ metadata: { name: serviceAccount } });
   const review = await admin.request<{ status: { token: string } }>({
     method: "POST",
@@ -50,6 +48,19 @@ function kubeconfigWith(user: Record<string, unknown>): string {
   const path = join(scratch, `${uniqueName("kc")}.yaml`);
   writeFileSync(path, YAML.stringify(doc));
   return path;
+}
+
+/** Lets `subject` watch ConfigMaps in `namespace`: a Role and its RoleBinding, both named `name`. */
+async function grantWatchConfigMaps(namespace: string, name: string, subject: { kind: "User" | "ServiceAccount"; name: string }): Promise<void> {
+  await admin.resource(Role).namespace(namespace).create({ metadata: { name }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["watch"] }] });
+  await admin
+    .resource(RoleBinding)
+    .namespace(namespace)
+    .create({
+      metadata: { name },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      subjects: [subject.kind === "User" ? { kind: "User", name: subject.name, apiGroup: "rbac.authorization.k8s.io" } : { kind: "ServiceAccount", name: subject.name, namespace }],
+    });
 }
 
 async function whoAmI(client: Client): Promise<string> {
@@ -137,16 +148,7 @@ describe("client authentication", () => {
   it("a watch stream the server answers 401 runs the plugin again and streams with the new credential", async () => {
     // Watch streams have their own HTTP path (node:http on a direct connection): the 401 → run the
     // plugin again → retry must hold there too.
-    const rbac = (kind: string, plural: string) => kindOf("rbac.authorization.k8s.io/v1", kind, { plural, namespaced: true });
-    await admin.resource(rbac("Role", "roles")).namespace(ns).create({ metadata: { name: "watch-configmaps" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["watch"] }] } as never);
-    await admin
-      .resource(rbac("RoleBinding", "rolebindings"))
-      .namespace(ns)
-      .create({
-        metadata: { name: "watch-configmaps" },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "watch-configmaps" },
-        subjects: [{ kind: "ServiceAccount", name: serviceAccount, namespace: ns }],
-      } as never);
+    await grantWatchConfigMaps(ns, "watch-configmaps", { kind: "ServiceAccount", name: serviceAccount });
     const rotated = execPlugin({ tokens: ["not-a-valid-token", token], expiry: new Date(Date.now() + 3_600_000).toISOString() });
     const client = await Client.load({ path: kubeconfigWith({ exec: rotated.exec() }), rateLimit: false });
     const stop = new AbortController();
@@ -180,15 +182,9 @@ describe("client authentication", () => {
     const b = await ca.sign({ commonName: "rotation-b", usage: "client" });
     const nsA = uniqueName("rot-a");
     const nsB = uniqueName("rot-b");
-    const Namespace = kindOf("v1", "Namespace", { plural: "namespaces", namespaced: false });
-    const rbac = (kind: string, plural: string) => kindOf("rbac.authorization.k8s.io/v1", kind, { plural, namespaced: true });
     for (const [namespace, user] of [[nsA, "rotation-a"], [nsB, "rotation-b"]] as const) {
       await admin.resource(Namespace).create({ metadata: { name: namespace } });
-      await admin.resource(rbac("Role", "roles")).namespace(namespace).create({ metadata: { name: "watch" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["watch"] }] } as never);
-      await admin
-        .resource(rbac("RoleBinding", "rolebindings"))
-        .namespace(namespace)
-        .create({ metadata: { name: "watch" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "watch" }, subjects: [{ kind: "User", name: user, apiGroup: "rbac.authorization.k8s.io" }] } as never);
+      await grantWatchConfigMaps(namespace, "watch", { kind: "User", name: user });
     }
     // The plugin hands out A (valid an hour), then B: A is replaced once it is within the client's
     // refresh margin of its expiry, which the test reaches by moving Date (the credential cache
