@@ -91,3 +91,52 @@ op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["h
     assert.equal(await cluster.exited, 0, cluster.out().slice(-2000));
   });
 });
+
+describe("kubeloop dev --kubeconfig", () => {
+  it("pauses the operator running in the cluster, across the restarts of its own operator, until it stops", { timeout: 180_000 }, async () => {
+    const ns = uniqueName("devk");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    // A directory of its own: `kubeloop dev` restarts its operator when a file next to it changes.
+    const dir = join(scratch, "dev-cli");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "operator.ts");
+    const source = (comment: string) => `// ${comment}
+import { ConfigMap, Operator } from "../../../../src/index.js";
+export const op = new Operator({ name: "devk", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
+op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["handled-by"] = process.env.WHO ?? "?"));
+`;
+    writeFileSync(file, source("first"));
+    const cms = client.resource(ConfigMap).namespace(ns);
+    const handledBy = async (name: string) => (await cms.get(name)).metadata?.annotations?.["handled-by"];
+    const create = async (name: string) => cms.create({ metadata: { name } });
+    const synced = (run: CliRun) => run.out().split("caches synced").length - 1;
+
+    const cluster = kubeloop(["run", file, "--kubeconfig", kubeconfig, "--health-bind", "0", "--metrics-bind", "0", "--log-format", "json"], "cluster");
+    try {
+      await create("c1");
+      await eventually("the cluster's operator acts", async () => (await handledBy("c1")) === "cluster", { timeoutMs: 60_000 });
+
+      const dev = kubeloop(["dev", file, "--kubeconfig", kubeconfig, "--", "--metrics-bind", "0", "--health-bind", "0", "--log-format", "json"], "dev");
+      try {
+        await eventually("the dev loop sees the pause acknowledged and runs its operator", async () => /kubeloop dev: .* paused/.test(dev.out()) && synced(dev) >= 1, { timeoutMs: 60_000 });
+        assert.match(cluster.out(), /paused by a dev run/);
+        // A change restarts the dev loop's operator; the cluster's stays paused in between.
+        writeFileSync(file, source("second"));
+        await eventually("the dev loop restarts its operator", async () => dev.out().includes("operator.ts changed: restarting the operator"), { timeoutMs: 30_000 });
+        for (let i = 0; i < 3; i++) await create(`d${i}`);
+        await eventually("the restarted operator synced", async () => synced(dev) >= 2, { timeoutMs: 60_000 });
+        for (let i = 0; i < 3; i++) await eventually(`d${i} handled`, async () => (await handledBy(`d${i}`)) !== undefined);
+        for (let i = 0; i < 3; i++) assert.equal(await handledBy(`d${i}`), "dev", `d${i}, made while the dev loop restarted, handled by the dev loop only`);
+      } finally {
+        dev.kill("SIGTERM");
+        assert.equal(await dev.exited, 0, dev.out().slice(-2000));
+      }
+      await eventually("the cluster's operator resumes", async () => /the dev run ended: acting again/.test(cluster.out()), { timeoutMs: 20_000 });
+      await create("c2");
+      await eventually("c2 handled by the cluster's operator", async () => (await handledBy("c2")) === "cluster");
+    } finally {
+      cluster.kill("SIGTERM");
+      assert.equal(await cluster.exited, 0, cluster.out().slice(-2000));
+    }
+  });
+});
