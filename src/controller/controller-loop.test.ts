@@ -103,6 +103,40 @@ describe("reconcile loop", () => {
     }
   });
 
+  it("a start() that fails (its caches did not sync in time) leaves nothing behind: start() again works", { timeout: 20_000 }, async () => {
+    const scripted = new ScriptedEvents(); // no list yet: the cache cannot sync
+    const client = offlineClient();
+    const informers = new InformerFactory(client, { source: scripted.source });
+    let reconciles = 0;
+    let filtered = 0; // the event filter runs once per event per subscription
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet })
+      .withEventFilter(() => {
+        filtered++;
+        return true;
+      })
+      .reconcile(async () => {
+        reconciles++;
+      });
+    try {
+      const giveUp = new AbortController();
+      setTimeout(() => giveUp.abort(new Error("caches not synced")), 50); // AbortSignal.timeout() would not keep the test alive
+      await assert.rejects(c.start(giveUp.signal), /caches not synced/);
+      scripted.list(ConfigMap, [cm("a")]);
+      await c.start();
+      await until("a reconciled", () => reconciles >= 1);
+      // The failed attempt's subscription is gone: a change is seen by one subscription.
+      filtered = 0;
+      scripted.apply(ConfigMap, { ...cm("b"), metadata: { ...cm("b").metadata, resourceVersion: "2" } });
+      await until("b reconciled", () => reconciles >= 2);
+      assert.equal(filtered, 1, "the event went through one subscription");
+    } finally {
+      await c.stop(1_000);
+      await informers.stop();
+      await client.close();
+    }
+  });
+
   it("a reconcile timeout aborts the signal but keeps the key owned until the reconcile returns", { timeout: 20_000 }, async () => {
     const { scripted, client, informers } = setup([cm("a")]);
     let running = 0;

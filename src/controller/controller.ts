@@ -192,7 +192,8 @@ export class Controller<T extends KubeObject> {
   /**
    * Starts the informers and the workers; resolves once every cache has synced (so the first
    * reconciles see complete caches) and every existing object is queued. Rejects if `signal`
-   * aborts first, e.g. `AbortSignal.timeout(ms)`. Throws if the controller runs already.
+   * aborts first, e.g. `AbortSignal.timeout(ms)`; then nothing of it stays and start() may be
+   * called again. Throws if the controller runs (or is starting) already.
    *
    * After stop(), start() runs it again with a new queue (every object is queued anew; the
    * failure counts start from zero). A reconcile that stop() abandoned may still run then:
@@ -203,6 +204,21 @@ export class Controller<T extends KubeObject> {
     const run = this.run;
     if (run.starting) throw new Error(`controller ${this.name} is already started`);
     run.starting = true;
+    try {
+      await this.subscribeAndSync(run, signal);
+    } catch (error) {
+      // Not started: a later start() may try again, without this attempt's subscriptions.
+      for (const u of run.unsubscribe.splice(0)) u();
+      run.starting = false;
+      throw error;
+    }
+    run.workers = Array.from({ length: this.options.concurrency ?? 1 }, (_, worker) => this.work(run, worker));
+    run.started = true;
+    if (this.options.resyncMs) void this.resync(run, this.options.resyncMs);
+  }
+
+  /** start()'s first part: subscribes `run`'s queue to the informers, waits for them to sync, queues what they hold. */
+  private async subscribeAndSync(run: Run, signal: AbortSignal | undefined): Promise<void> {
     if (this.others.some((o) => o.source.needsScope)) this.ownNamespaced = (await this.client.mapper.mapping(this.kind, signal)).namespaced;
     const ownNamespaced = this.ownNamespaced;
     const queue = run.queue;
@@ -229,9 +245,6 @@ export class Controller<T extends KubeObject> {
     // Caches may have synced before we subscribed (a Manager warms them while following): queue what they hold.
     this.requeueAll(queue);
     for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store, ownNamespaced)) queue.add(objectKey(ref));
-    run.workers = Array.from({ length: this.options.concurrency ?? 1 }, (_, worker) => this.work(run, worker));
-    run.started = true;
-    if (this.options.resyncMs) void this.resync(run, this.options.resyncMs);
   }
 
   /** Queues every object of the own kind. */
