@@ -284,6 +284,43 @@ describe("reconcile loop", () => {
     await client.close();
   });
 
+  it("started again after a stop that abandoned a reconcile, it reconciles that key only once the abandoned reconcile returned", { timeout: 20_000 }, async () => {
+    const { client, informers } = setup([cm("a"), cm("b")]);
+    let release: (() => void) | undefined;
+    const starts = new Map<string, number>();
+    let runningA = 0;
+    let mostA = 0;
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet, unwindMs: 20 })
+      .reconcile(async (ref) => {
+        starts.set(ref.name, (starts.get(ref.name) ?? 0) + 1);
+        if (ref.name !== "a") return;
+        runningA++;
+        mostA = Math.max(mostA, runningA);
+        // The first reconcile of "a" ignores its signal until released.
+        if (starts.get("a") === 1) await new Promise<void>((resolve) => (release = resolve));
+        runningA--;
+      });
+    try {
+      await c.start();
+      await until("a's first reconcile runs (and keeps the one worker)", () => release !== undefined);
+      assert.equal((await c.stop(20)).abandoned, 1);
+      await c.start();
+      // One worker: "a" comes first in the queue; had the new run not held it, "a" would start
+      // again (beside the abandoned one) before "b".
+      await until("b reconciled by the new run", () => starts.get("b") === 1);
+      assert.equal(starts.get("a"), 1, "a is not reconciled while its abandoned reconcile runs");
+      release?.();
+      await until("a reconciled by the new run once the old one returned", () => starts.get("a") === 2);
+      assert.equal(mostA, 1, "never two reconciles of a at once");
+    } finally {
+      release?.();
+      await c.stop(1_000);
+      await informers.stop();
+      await client.close();
+    }
+  });
+
   it("Action.requeueAfter(30 days) waits (it used to fire after 1 ms, again and again)", { timeout: 20_000 }, async () => {
     const { client, informers } = setup([cm("later")]);
     let calls = 0;

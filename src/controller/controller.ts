@@ -77,7 +77,8 @@ class InFlight implements ReconcileParts {
 /**
  * One start() … stop() of a controller: its queue, its workers and the reconciles they run. A
  * reconcile keeps the run it started in, so one abandoned by a stop never touches the queue of
- * a later start.
+ * a later start; the later run holds its key until it returns (one key, one reconcile at a
+ * time, across runs too).
  */
 class Run {
   readonly stopping = new AbortController();
@@ -87,8 +88,36 @@ class Run {
   workers: Promise<void>[] = [];
   starting = false;
   started = false;
+  /** The run started after this one (set while reconciles of this one may still run). */
+  next: Run | undefined;
+  /** Keys of reconciles of earlier runs that still run: this run's queue holds them. */
+  private readonly held = new Set<string>();
 
   constructor(readonly queue: WorkQueue) {}
+
+  /** The run after this one, holding the keys of this run's reconciles still running (and of those it holds). */
+  successor(queue: WorkQueue): Run {
+    const next = new Run(queue);
+    for (const flight of this.inFlight) if (flight) next.hold(flight.key);
+    for (const key of this.held) next.hold(key);
+    this.next = next;
+    return next;
+  }
+
+  /** A reconcile of this run returned: the runs after it may have `key` now. */
+  finished(key: string): void {
+    this.queue.done(key);
+    for (let later = this.next; later; later = later.next) later.release(key);
+  }
+
+  private hold(key: string): void {
+    this.held.add(key);
+    this.queue.hold(key);
+  }
+
+  private release(key: string): void {
+    if (this.held.delete(key)) this.queue.release(key);
+  }
 }
 
 /** Longest run of reconciles a worker does without letting the event loop turn (see work()). */
@@ -196,11 +225,11 @@ export class Controller<T extends KubeObject> {
    * called again. Throws if the controller runs (or is starting) already.
    *
    * After stop(), start() runs it again with a new queue (every object is queued anew; the
-   * failure counts start from zero). A reconcile that stop() abandoned may still run then:
-   * the new run does not know it holds its key.
+   * failure counts start from zero). A reconcile that stop() abandoned and that still runs
+   * keeps its key: the new run reconciles that key only once it returned.
    */
   async start(signal?: AbortSignal): Promise<void> {
-    if (this.run.queue.isShuttingDown) this.run = new Run(new WorkQueue(this.queueOptions));
+    if (this.run.queue.isShuttingDown) this.run = this.run.successor(new WorkQueue(this.queueOptions));
     const run = this.run;
     if (run.starting) throw new Error(`controller ${this.name} is already started`);
     run.starting = true;
@@ -375,7 +404,7 @@ export class Controller<T extends KubeObject> {
     } finally {
       this.options.observer?.active?.(this.name, -1);
     }
-    run.queue.done(key);
+    run.finished(key);
   }
 
   /**

@@ -245,4 +245,32 @@ describe("WorkQueue at its edges", () => {
     q.addRateLimited("b");
     assert.equal(retries, 2);
   });
+
+  it("hold(key): no worker gets a held key, even one already queued; release() queues it if added meanwhile", async () => {
+    const q = new WorkQueue({ clock: new ManualClock() });
+    q.add("a");
+    q.add("b");
+    q.hold("a"); // queued already: taken out until released
+    q.hold("c");
+    assert.equal(q.inFlight, 0, "held keys are not this queue's work in flight");
+    assert.equal(q.length, 1);
+    assert.equal(await q.get(), "b");
+    q.add("c");
+    q.done("a"); // a worker's done() does not end a hold
+    assert.equal(q.length, 0, "a and c stay held");
+    let next: string | undefined;
+    void q.get().then((k) => (next = k));
+    q.release("c");
+    await Promise.resolve();
+    assert.equal(next, "c", "c, added while held, goes to the waiting worker on release");
+    q.release("a");
+    assert.equal(q.length, 1, "a, queued before the hold, is queued again on release");
+    assert.equal(await q.get(), "a");
+    q.release("a"); // not held (a worker has it): no-op
+    q.add("a");
+    assert.equal(q.length, 0, "still a worker's: not queued");
+    q.hold("a"); // a worker has it: no-op
+    q.done("a");
+    assert.equal(await q.get(), "a", "re-queued by done() as usual");
+  });
 });

@@ -50,6 +50,8 @@ export class WorkQueue {
   private head = 0;
   private readonly dirty = new Set<string>();
   private readonly processing = new Map<string, number>(); // key → start time
+  /** Keys processed elsewhere (see hold()): in `processing`, handed to no worker. */
+  private readonly held = new Set<string>();
   private readonly addedAt = new Map<string, number>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private readonly delayed = new Map<string, { at: number; cancel: AbortController }>();
@@ -158,9 +160,37 @@ export class WorkQueue {
   /** Marks a key processed. If it was added while processing, it is queued again. */
   done(key: string): void {
     const started = this.processing.get(key);
-    if (started === undefined) return;
+    if (started === undefined || this.held.has(key)) return;
     this.processing.delete(key);
     this.hooks.finished?.(key, this.clock.now() - started);
+    if (this.dirty.has(key) && !this.shuttingDown) {
+      const waiter = this.waiters.shift();
+      if (waiter) this.hand(key, waiter);
+      else this.queue.push(key);
+    }
+    if (this.processing.size === 0) this.releaseDrains();
+  }
+
+  /**
+   * Marks `key` as processed elsewhere (a controller's reconcile that outlived the run of this
+   * queue's predecessor): no worker gets it until `release(key)`, and an add meanwhile queues it
+   * then, as for a key a worker holds. No-op if a worker holds it.
+   */
+  hold(key: string): void {
+    if (this.processing.has(key)) return;
+    if (this.dirty.has(key)) {
+      // Waiting in the queue: out of it until released (dirty, so release() queues it again).
+      const at = this.queue.indexOf(key, this.head);
+      if (at >= 0) this.queue.splice(at, 1);
+    }
+    this.processing.set(key, this.clock.now());
+    this.held.add(key);
+  }
+
+  /** Ends a `hold(key)`: a key added meanwhile is queued. No-op for a key not held. */
+  release(key: string): void {
+    if (!this.held.delete(key)) return;
+    this.processing.delete(key);
     if (this.dirty.has(key) && !this.shuttingDown) {
       const waiter = this.waiters.shift();
       if (waiter) this.hand(key, waiter);
@@ -191,9 +221,9 @@ export class WorkQueue {
     await new Promise<void>((resolve) => this.drains.push(resolve));
   }
 
-  /** Keys being processed now. */
+  /** Keys being processed now by this queue's workers (held keys aside). */
   get inFlight(): number {
-    return this.processing.size;
+    return this.processing.size - this.held.size;
   }
 
   private releaseDrains(): void {
