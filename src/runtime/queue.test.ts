@@ -35,7 +35,7 @@ describe("WorkQueue", () => {
     assert.equal(q.length, 0);
   });
 
-  it("keeps one key with one worker at a time across 100,000 random operations", async () => {
+  it("keeps one key with one worker at a time across 100,000 random operations (holds and releases among them)", async () => {
     const q = new WorkQueue({ clock: new ManualClock() });
     const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
     const active = new Set<string>();
@@ -66,9 +66,30 @@ describe("WorkQueue", () => {
         q.done(key);
       }
     });
+    // Keys held (hold()) as by a reconcile of an earlier run: in `active` too, so a worker
+    // taking one counts as a violation.
+    const held = new Set<string>();
     while (ops < 100_000) {
       add(keys[Math.floor(random() * keys.length)]!);
+      const r = random();
+      if (r < 0.02) {
+        const key = keys[Math.floor(random() * keys.length)]!;
+        // Not held if a worker has it, even one whose get() has not returned yet.
+        if (q.hold(key)) {
+          held.add(key);
+          active.add(key);
+        }
+      } else if (r < 0.04 && held.size > 0) {
+        const key = held.values().next().value as string;
+        held.delete(key);
+        active.delete(key);
+        q.release(key);
+      }
       if (random() < 0.5) await yieldRandomly();
+    }
+    for (const key of held) {
+      active.delete(key);
+      q.release(key);
     }
     // Let the workers empty the queue, then stop.
     while (q.length > 0 || active.size > 0) await new Promise((r) => setImmediate(r));
@@ -250,8 +271,9 @@ describe("WorkQueue at its edges", () => {
     const q = new WorkQueue({ clock: new ManualClock() });
     q.add("a");
     q.add("b");
-    q.hold("a"); // queued already: taken out until released
-    q.hold("c");
+    assert.equal(q.hold("a"), true); // queued already: taken out until released
+    assert.equal(q.hold("c"), true);
+    assert.equal(q.hold("c"), false, "held already");
     assert.equal(q.inFlight, 0, "held keys are not this queue's work in flight");
     assert.equal(q.length, 1);
     assert.equal(await q.get(), "b");
@@ -269,7 +291,7 @@ describe("WorkQueue at its edges", () => {
     q.release("a"); // not held (a worker has it): no-op
     q.add("a");
     assert.equal(q.length, 0, "still a worker's: not queued");
-    q.hold("a"); // a worker has it: no-op
+    assert.equal(q.hold("a"), false, "a worker has it: not held");
     q.done("a");
     assert.equal(await q.get(), "a", "re-queued by done() as usual");
   });

@@ -174,10 +174,11 @@ export class WorkQueue {
   /**
    * Marks `key` as processed elsewhere (a controller's reconcile that outlived the run of this
    * queue's predecessor): no worker gets it until `release(key)`, and an add meanwhile queues it
-   * then, as for a key a worker holds. No-op if a worker holds it.
+   * then, as for a key a worker holds. Returns false, and does nothing, if the key is processed
+   * already (a worker has it, or it is held).
    */
-  hold(key: string): void {
-    if (this.processing.has(key)) return;
+  hold(key: string): boolean {
+    if (this.processing.has(key)) return false;
     if (this.dirty.has(key)) {
       // Waiting in the queue: out of it until released (dirty, so release() queues it again).
       const at = this.queue.indexOf(key, this.head);
@@ -185,6 +186,7 @@ export class WorkQueue {
     }
     this.processing.set(key, this.clock.now());
     this.held.add(key);
+    return true;
   }
 
   /** Ends a `hold(key)`: a key added meanwhile is queued. No-op for a key not held. */
