@@ -90,16 +90,14 @@ class Run {
   started = false;
   /** The run started after this one (set while reconciles of this one may still run). */
   next: Run | undefined;
-  /** Keys of reconciles of earlier runs that still run: this run's queue holds them. */
-  private readonly held = new Set<string>();
 
   constructor(readonly queue: WorkQueue) {}
 
-  /** The run after this one, holding the keys of this run's reconciles still running (and of those it holds). */
+  /** The run after this one: its queue holds the keys of this run's reconciles still running (and those this run's queue holds). */
   successor(queue: WorkQueue): Run {
     const next = new Run(queue);
-    for (const flight of this.inFlight) if (flight) next.hold(flight.key);
-    for (const key of this.held) next.hold(key);
+    for (const flight of this.inFlight) if (flight) queue.hold(flight.key);
+    for (const key of this.queue.heldKeys()) queue.hold(key);
     this.next = next;
     return next;
   }
@@ -107,16 +105,7 @@ class Run {
   /** A reconcile of this run returned: the runs after it may have `key` now. */
   finished(key: string): void {
     this.queue.done(key);
-    for (let later = this.next; later; later = later.next) later.release(key);
-  }
-
-  private hold(key: string): void {
-    this.held.add(key);
-    this.queue.hold(key);
-  }
-
-  private release(key: string): void {
-    if (this.held.delete(key)) this.queue.release(key);
+    for (let later = this.next; later; later = later.next) later.queue.release(key);
   }
 }
 

@@ -161,14 +161,8 @@ export class WorkQueue {
   done(key: string): void {
     const started = this.processing.get(key);
     if (started === undefined || this.held.has(key)) return;
-    this.processing.delete(key);
     this.hooks.finished?.(key, this.clock.now() - started);
-    if (this.dirty.has(key) && !this.shuttingDown) {
-      const waiter = this.waiters.shift();
-      if (waiter) this.hand(key, waiter);
-      else this.queue.push(key);
-    }
-    if (this.processing.size === 0) this.releaseDrains();
+    this.endProcessing(key);
   }
 
   /**
@@ -189,16 +183,14 @@ export class WorkQueue {
     return true;
   }
 
+  /** The keys held now (see hold()). */
+  heldKeys(): IterableIterator<string> {
+    return this.held.values();
+  }
+
   /** Ends a `hold(key)`: a key added meanwhile is queued. No-op for a key not held. */
   release(key: string): void {
-    if (!this.held.delete(key)) return;
-    this.processing.delete(key);
-    if (this.dirty.has(key) && !this.shuttingDown) {
-      const waiter = this.waiters.shift();
-      if (waiter) this.hand(key, waiter);
-      else this.queue.push(key);
-    }
-    if (this.processing.size === 0) this.releaseDrains();
+    if (this.held.delete(key)) this.endProcessing(key);
   }
 
   /**
@@ -226,6 +218,17 @@ export class WorkQueue {
   /** Keys being processed now by this queue's workers (held keys aside). */
   get inFlight(): number {
     return this.processing.size - this.held.size;
+  }
+
+  /** A key is processed no more (done, or released): queued again if added meanwhile. */
+  private endProcessing(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.has(key) && !this.shuttingDown) {
+      const waiter = this.waiters.shift();
+      if (waiter) this.hand(key, waiter);
+      else this.queue.push(key);
+    }
+    if (this.processing.size === 0) this.releaseDrains();
   }
 
   private releaseDrains(): void {

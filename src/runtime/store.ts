@@ -150,7 +150,7 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
   /** Keys of every object. */
   keys(): string[] {
     const out: string[] = [];
-    for (const [namespace, names] of this.objects.entries()) for (const name of names.keys()) out.push(namespace ? `${namespace}/${name}` : name);
+    for (const [namespace, names] of this.objects.entries()) for (const name of names.keys()) out.push(objectKey({ namespace, name }));
     return out;
   }
 
@@ -263,7 +263,7 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
       for (const [name, object] of names) {
         const values = fn(object);
         if (!values.length) continue;
-        const key = namespace ? `${namespace}/${name}` : name;
+        const key = objectKey({ namespace, name });
         for (const value of values) addTo(index, value, key);
       }
     }
