@@ -22,6 +22,7 @@ export * from "./core/builtins.js";
 export {
   ApiError,
   NotFoundError,
+  ObjectReplacedError,
   AlreadyExistsError,
   ConflictError,
   GoneError,

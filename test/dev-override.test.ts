@@ -3,11 +3,16 @@
 // While the dev run lives, only it acts: the other pauses and says so in its log and readiness;
 // it acts again when the dev run stops (at once) or is killed (after the dev Lease expires).
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { tmpdir } from "node:os";
+import { pino } from "pino";
 import { Client, ConfigMap, Namespace } from "../src/index.js";
+import { Manager } from "../src/runtime.js";
+import { FaultProxy } from "../src/testing.js";
+import { DevOverride } from "../src/controller/dev-pause.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnKubeloop, type CliRun } from "./support.js";
 
@@ -137,6 +142,122 @@ op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["h
     } finally {
       cluster.kill("SIGTERM");
       assert.equal(await cluster.exited, 0, cluster.out().slice(-2000));
+    }
+  });
+});
+
+describe("kubeloop dev --kubeconfig, SIGKILLed", () => {
+  it("its operator child stops acting at once, before the deployed operator's pause expires (fencing record from both)", { timeout: 180_000 }, async () => {
+    const ns = uniqueName("devkill");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const dir = join(scratch, "dev-kill");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "operator.ts");
+    const journal = join(scratch, `journal-${ns}`);
+    writeFileSync(journal, "");
+    // Every tick of a timer appends who acted, its pid and when: the fencing record.
+    writeFileSync(
+      file,
+      `import { appendFileSync } from "node:fs";
+import { ConfigMap, Operator } from "../../../../src/index.js";
+export const op = new Operator({ name: "devkill", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
+op.timer(ConfigMap, { intervalMs: 200 }, async () => appendFileSync(${JSON.stringify(journal)}, \`\${process.env.WHO} \${process.pid} \${Date.now()}\n\`));
+`,
+    );
+    const ticks = () =>
+      readFileSync(journal, "utf8").split("\n").filter(Boolean).map((line) => {
+        const [who, pid, at] = line.split(" ");
+        return { who: who as string, pid: Number(pid), at: Number(at) };
+      });
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "t" } });
+    const cluster = kubeloop(["run", file, "--kubeconfig", kubeconfig, "--health-bind", "0", "--metrics-bind", "0", "--log-format", "json"], "cluster");
+    let childPid: number | undefined;
+    try {
+      await eventually("the cluster's operator ticks", async () => ticks().some((t) => t.who === "cluster"), { timeoutMs: 60_000 });
+      const dev = kubeloop(["dev", file, "--kubeconfig", kubeconfig, "--", "--metrics-bind", "0", "--health-bind", "0", "--log-format", "json"], "dev");
+      await eventually("the dev loop's operator ticks", async () => ticks().some((t) => t.who === "dev"), { timeoutMs: 60_000 });
+      childPid = ticks().find((t) => t.who === "dev")?.pid;
+      dev.kill("SIGKILL");
+      await dev.exited;
+      const killedAt = Date.now();
+      await eventually("the dev loop's operator child is gone", async () => !alive(childPid as number), { timeoutMs: 30_000, intervalMs: 50 });
+      const goneAfter = Date.now() - killedAt;
+      await eventually("the cluster's operator acts again once the dev Lease expired", async () => ticks().some((t) => t.who === "cluster" && t.at > killedAt), { timeoutMs: 60_000 }).catch((error: unknown) => {
+        throw new Error(`${String(error)}\n${cluster.out().slice(-3000)}`);
+      });
+      const all = ticks();
+      const lastDev = Math.max(...all.filter((t) => t.who === "dev").map((t) => t.at));
+      const resumed = Math.min(...all.filter((t) => t.who === "cluster" && t.at > killedAt).map((t) => t.at));
+      assert.ok(lastDev < resumed, `the dev child acted at ${lastDev - killedAt} ms after the kill, the cluster's operator resumed at ${resumed - killedAt} ms: two actors`);
+      assert.ok(lastDev - killedAt < 5_000, `the dev child acted ${lastDev - killedAt} ms after its parent was killed`);
+      process.stdout.write(`# dev child gone ${goneAfter} ms after its parent's SIGKILL (last act at ${lastDev - killedAt} ms); the cluster's operator resumed at ${resumed - killedAt} ms\n`);
+    } finally {
+      if (childPid !== undefined && alive(childPid)) process.kill(childPid, "SIGKILL");
+      cluster.kill("SIGTERM");
+      assert.equal(await cluster.exited, 0, cluster.out().slice(-2000));
+    }
+  });
+});
+
+/** Whether a process of this id runs (and is not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+describe("a paused operator whose reads of the dev Lease fail", () => {
+  it("stays paused through a 5 s connection cut, and acts again only once a read shows the dev Lease released", { timeout: 120_000 }, async () => {
+    const ns = uniqueName("devcut");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const cluster = await sharedCluster();
+    const proxy = await FaultProxy.start(cluster.server);
+    const dir = mkdtempSync(join(tmpdir(), "kubeloop-devcut-"));
+    const cut = await Client.load({ path: proxy.rewriteKubeconfig(cluster.kubeconfigPath, join(dir, "k")), rateLimit: false, timeoutMs: 2_000 });
+    const log: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void log.push(line) });
+    // Leader election whose renew deadline outlasts the cut: only the dev pause is under test.
+    const manager = new Manager(cut, { name: "devcut", logger, leaderElection: { namespace: ns, leaseDurationMs: 20_000, renewDeadlineMs: 15_000, retryPeriodMs: 300 } });
+    const reconciled: string[] = [];
+    manager.controller(ConfigMap).withOptions({ scope: { namespace: ns } }).reconcile(async (ref) => void reconciled.push(ref.name));
+    const stop = new AbortController();
+    const running = manager.run(stop.signal);
+    const cms = client.resource(ConfigMap).namespace(ns);
+    let override: DevOverride | undefined;
+    try {
+      await cms.create({ metadata: { name: "before" } });
+      await eventually("the operator acts", async () => reconciled.includes("before"), { timeoutMs: 60_000 });
+      override = await DevOverride.take(client, { namespace: ns, name: "devcut-dev" }, { leaderLease: { namespace: ns, name: "devcut-leader" }, leaseDurationMs: 15_000, renewMs: 1_000 });
+      await eventually("paused", async () => manager.status.phase === "paused", { timeoutMs: 30_000 });
+      const atPause = reconciled.length;
+
+      proxy.cutAll();
+      proxy.refuse();
+      const cutAt = Date.now();
+      while (Date.now() - cutAt < 5_000) {
+        assert.equal(manager.status.phase, "paused", `${Date.now() - cutAt} ms into the cut the operator left its pause:\n${log.slice(-5).join("")}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(log.some((l) => l.includes("cannot read the dev override Lease")), "the failed read is logged");
+      proxy.heal();
+      await cms.create({ metadata: { name: "during" } });
+      await eventually("a read succeeds again", async () => log.some((l) => l.includes("can be read again")), { timeoutMs: 30_000 });
+      assert.equal(manager.status.phase, "paused", "the dev run still holds its Lease");
+      assert.equal(reconciled.length, atPause, `nothing reconciled while paused: ${reconciled.slice(atPause).join(", ")}`);
+
+      await override.release();
+      override = undefined;
+      await eventually("acts again once the dev Lease is released", async () => reconciled.includes("during"), { timeoutMs: 30_000 });
+      assert.equal(manager.status.phase, "leading");
+    } finally {
+      proxy.heal();
+      await override?.release();
+      stop.abort();
+      await running;
+      await cut.close();
+      await proxy.close();
     }
   });
 });

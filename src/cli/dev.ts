@@ -82,7 +82,9 @@ class OperatorChild {
 
   start(): void {
     const mine = ++this.generation;
-    const child = spawn(process.execPath, this.args, { env: this.env, stdio: ["ignore", "inherit", "inherit"] });
+    // The IPC channel is the child's lifeline: it closes when this process dies, however it dies,
+    // and the child then exits at once (run.ts stopWithParent).
+    const child = spawn(process.execPath, this.args, { env: this.env, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child = child;
     child.on("exit", (code, signal) => {
       if (this.stopping || mine !== this.generation) return;

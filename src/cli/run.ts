@@ -123,6 +123,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const { operator, crds } = await loadOperator(file);
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });
   const client = await operatorClient(operator, logger, values, env);
+  stopWithParent(logger);
   try {
     await prepareCluster(client, operator, values["install-crds"] ? crds : [], logger);
     const override = values.dev
@@ -201,4 +202,21 @@ async function prepareCluster(client: Client, operator: Operator, crds: LoadedOp
       throw error;
     }
   }
+}
+
+/**
+ * Under `kubeloop dev` (which spawns this process with an IPC channel), the parent holds the dev
+ * Lease that pauses the operator deployed in the cluster. When the parent is gone, SIGKILL
+ * included, the channel closes: this process exits at once. A graceful stop has no bound below
+ * the pause's expiry (work may ignore its signal), and the deployed operator resumes when the
+ * Lease expires; what was in flight is left as after a SIGKILL, which handlers' progress
+ * records already cover. Without a channel (a plain `kubeloop run`), nothing changes.
+ */
+function stopWithParent(logger: Logger): void {
+  if (!process.channel) return;
+  process.channel.unref(); // the channel alone must not keep the operator's process alive
+  process.once("disconnect", () => {
+    logger.error("the parent process (kubeloop dev) is gone: exiting at once, before the pause it held on the deployed operator can expire");
+    process.exit(1);
+  });
 }

@@ -7,12 +7,14 @@
 //
 // Liveness is judged as leader election judges it: a Lease is live while its resourceVersion
 // changed within leaseDurationSeconds of this process's own clock (no trust in remote clocks).
+// A read that fails is "unknown", never "free": a paused operator stays paused until a read
+// shows the Lease released, expired or deleted.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { Client } from "../client/client.js";
 import { Lease } from "../core/builtins.js";
 import { systemClock, type Clock } from "../core/clock.js";
-import { AlreadyExistsError, ConflictError, NotFoundError } from "../core/errors.js";
+import { AlreadyExistsError, ConflictError, ForbiddenError, NotFoundError } from "../core/errors.js";
 import { microTime } from "../core/objects.js";
 import type * as coordination from "kubernetes-types/coordination/v1.js";
 
@@ -28,26 +30,42 @@ export interface DevLeaseRef {
   name: string;
 }
 
+/**
+ * What one read of the dev Lease said: held by a live dev run, free (absent, released or
+ * expired), or unknown (the read failed). Unknown is never free: a pause ends only on a read
+ * that shows the Lease released or expired (client-go's elector treats a failed read as "not
+ * acquired" in the same way).
+ */
+export type PauseState = { state: "held"; holder: string } | { state: "free" } | { state: "unknown"; error: unknown };
+
 /** The operator's side: is a dev run holding the Lease? Polled; never throws. */
 export class PauseWatch {
   private observedRv: string | undefined;
   private observedAt = 0;
   private lease: LeaseBody | undefined;
   private readonly clock: Clock;
-  private warned = false;
+  private failing = false;
 
   constructor(
     private readonly client: Client,
     private readonly ref: DevLeaseRef,
-    private readonly options: { identity: string; periodMs: number; clock?: Clock; onError?: (error: unknown) => void },
+    private readonly options: { identity: string; periodMs: number; clock?: Clock; onError?: (error: unknown) => void; onRecovered?: () => void },
   ) {
     this.clock = options.clock ?? systemClock;
   }
 
-  /** The dev run holding the Lease now (one read), or undefined. Errors count as "none" (reported once). */
-  async holder(signal?: AbortSignal): Promise<string | undefined> {
+  /**
+   * One read of the dev Lease. A Lease that does not exist is free; one whose holder is empty,
+   * or whose resourceVersion has not changed for its duration by this process's clock, is free
+   * (expired); a failed read is unknown (its first failure in a row is reported to `onError`).
+   */
+  async read(signal?: AbortSignal): Promise<PauseState> {
     try {
-      const lease = (await this.leases().get(this.ref.name, signal ? { signal } : {}));
+      const lease = await this.leases().get(this.ref.name, signal ? { signal } : {});
+      if (this.failing) {
+        this.failing = false;
+        this.options.onRecovered?.();
+      }
       const rv = lease.metadata?.resourceVersion;
       if (rv !== this.observedRv) {
         this.observedRv = rv;
@@ -56,22 +74,44 @@ export class PauseWatch {
       this.lease = lease;
       const holder = lease.spec?.holderIdentity ?? "";
       const live = holder !== "" && this.observedAt + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > this.clock.now();
-      return live ? holder : undefined;
+      return live ? { state: "held", holder } : { state: "free" };
     } catch (error) {
-      if (!(error instanceof NotFoundError) && !this.warned && !signal?.aborted) {
-        this.warned = true;
+      if (error instanceof NotFoundError) {
+        this.lease = undefined;
+        return { state: "free" };
+      }
+      if (!this.failing && !signal?.aborted) {
+        this.failing = true;
         this.options.onError?.(error);
       }
-      return undefined;
+      return { state: "unknown", error };
     }
   }
 
-  /** Polls every period until the Lease is held ("held", with the holder) or free ("free"); rejects when `signal` aborts. */
-  async until(state: "held" | "free", signal: AbortSignal): Promise<{ state: "held" | "free"; holder?: string }> {
+  /**
+   * Polls every period until a read shows the Lease in `state` ("held", with the holder, or
+   * "free"); failed reads change nothing and polling goes on. Rejects when `signal` aborts.
+   */
+  async until(state: "held" | "free", signal: AbortSignal): Promise<PauseState & { state: "held" | "free" }> {
     for (;;) {
-      const holder = await this.holder(signal);
-      if (state === "held" && holder) return { state, holder };
-      if (state === "free" && !holder) return { state };
+      const read = await this.read(signal);
+      if (signal.aborted) throw signal.reason;
+      if (read.state === state) return read;
+      await this.clock.sleep(this.options.periodMs, signal);
+    }
+  }
+
+  /**
+   * Polls until a read says held or free. A refused read (403) counts as free: an operator whose
+   * RBAC does not let it read the dev Lease cannot be paused, so it acts (`onError` said why).
+   * Rejects when `signal` aborts.
+   */
+  async settled(signal: AbortSignal): Promise<PauseState & { state: "held" | "free" }> {
+    for (;;) {
+      const read = await this.read(signal);
+      if (signal.aborted) throw signal.reason;
+      if (read.state !== "unknown") return read;
+      if (read.error instanceof ForbiddenError) return { state: "free" };
       await this.clock.sleep(this.options.periodMs, signal);
     }
   }
@@ -88,7 +128,7 @@ export class PauseWatch {
         return;
       } catch (error) {
         if (!(error instanceof ConflictError)) return this.options.onError?.(error);
-        await this.holder();
+        await this.read();
       }
     }
   }

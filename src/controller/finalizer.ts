@@ -7,7 +7,7 @@
 // changed since it was read, the patch fails, the object is read again and the patch retried.
 import type { Client } from "../client/client.js";
 import type { JsonPatchOperation } from "../client/resource.js";
-import { ConflictError, InvalidError, NotFoundError } from "../core/errors.js";
+import { ConflictError, InvalidError, NotFoundError, ObjectReplacedError } from "../core/errors.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 
 const ATTEMPTS = 5;
@@ -53,6 +53,23 @@ export async function removeFinalizer<T extends KubeObject>(client: Client, kind
   }
 }
 
+/**
+ * Runs `write`, a write to `object` bound to its uid; when it fails, and the name now holds
+ * another object (or none), throws an {@link ObjectReplacedError} instead of the write's error.
+ */
+export async function boundToUid<R>(handle: { get(name: string): Promise<KubeObject> }, object: KubeObject, write: () => Promise<R>): Promise<R> {
+  try {
+    return await write();
+  } catch (error) {
+    const uid = object.metadata?.uid;
+    if (!uid || !(error instanceof InvalidError || error instanceof ConflictError || error instanceof NotFoundError) || error instanceof ObjectReplacedError) throw error;
+    const now = await handle.get(object.metadata?.name ?? "").catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+    const actual = now?.metadata?.uid;
+    if (actual === uid) throw error;
+    throw new ObjectReplacedError(uid, actual, `${object.metadata?.namespace ? `${object.metadata.namespace}/` : ""}${object.metadata?.name} (uid ${uid}) is gone${actual ? `: the name now holds another object (uid ${actual})` : ""}; nothing was written to it`, { cause: error });
+  }
+}
+
 async function patchFinalizers<T extends KubeObject>(
   client: Client,
   kind: ResourceKind<T>,
@@ -64,11 +81,14 @@ async function patchFinalizers<T extends KubeObject>(
   const ns = object.metadata?.namespace;
   const scoped = ns ? handle.namespace(ns) : handle;
   let current = object;
+  const uid = object.metadata?.uid;
   for (let attempt = 1; ; attempt++) {
+    if (uid && current.metadata?.uid !== uid) throw new ObjectReplacedError(uid, current.metadata?.uid, `${name} (uid ${uid}) was deleted and created again: its finalizers are not ours to change`);
     const patch = ops(current);
     if (!patch) return current;
     try {
-      return await scoped.patch(name, patch, { type: "json" });
+      // Bound to the uid the patch was computed for (a re-created object has another).
+      return await scoped.patch(name, uid ? [{ op: "test", path: "/metadata/uid", value: uid }, ...patch] : patch, { type: "json" });
     } catch (error) {
       // A failed `test` is 422 Invalid; a stale resourceVersion may be a 409 Conflict.
       if (!(error instanceof InvalidError || error instanceof ConflictError) || attempt >= ATTEMPTS) throw error;

@@ -209,7 +209,12 @@ export class Manager {
         this.pause = new PauseWatch(
           client,
           { namespace: le.namespace ?? client.defaultNamespace, name: options.devOverride?.name ?? `${options.name}-dev` },
-          { identity: this.identity, periodMs: this.elector.retryPeriodMs, onError: (error) => this.logger.warn({ err: error }, "cannot read the dev override Lease (a `kubeloop run --dev` could not pause this operator)") },
+          {
+            identity: this.identity,
+            periodMs: this.elector.retryPeriodMs,
+            onError: (error) => this.logger.warn({ err: error }, "cannot read the dev override Lease: what it said last holds (paused stays paused; a 403 at start means no `kubeloop run --dev` can pause this operator)"),
+            onRecovered: () => this.logger.info("the dev override Lease can be read again"),
+          },
         );
       }
     }
@@ -292,12 +297,9 @@ export class Manager {
       if (held === "aborted") return; // stopped while following
       const end = held?.end;
       for (;;) {
-        const pausedBy = await this.pause?.holder(signal);
-        if (pausedBy) {
-          const after = await this.pausedFor(pausedBy, signal, end);
-          if (after === "lost") await this.onLeadershipLost();
-          if (after === "aborted") break;
-        }
+        const after = await this.whilePaused(signal, end);
+        if (after === "lost") await this.onLeadershipLost();
+        if (after === "aborted") break;
         this.state = { ...this.state, phase: "leading", leadershipSettled: true, pausedBy: undefined, ...(this.elector ? { leader: this.identity } : {}) };
         await this.startRunnables(signal, true);
         const watching = new AbortController();
@@ -442,23 +444,35 @@ export class Manager {
   }
 
   /**
-   * Paused by a dev run (holding the leader Lease, acting not at all): acknowledges, then waits
-   * until the dev run's Lease is free ("resumed"), the signal aborts, or leadership is lost.
+   * Before acting: reads the dev Lease until a read is definite (a failed read is not "free").
+   * Held by a dev run: pauses (holding the leader Lease, acting not at all), acknowledges, and
+   * waits until a read shows the dev Lease released or expired ("act"); or the signal aborts
+   * ("aborted"), or leadership is lost ("lost").
    */
-  private async pausedFor(by: string, signal: AbortSignal, end: Promise<LeadershipEnd> | undefined): Promise<"resumed" | "aborted" | "lost"> {
-    const pause = this.pause as PauseWatch;
-    this.state = { ...this.state, phase: "paused", pausedBy: by };
-    this.logger.warn({ devRun: by }, "paused by a dev run: not acting until it ends (its Lease is released or expires)");
-    await pause.acknowledge();
+  private async whilePaused(signal: AbortSignal, end: Promise<LeadershipEnd> | undefined): Promise<"act" | "aborted" | "lost"> {
+    const pause = this.pause;
+    if (!pause) return "act";
     const watching = new AbortController();
-    const outcome = await Promise.race([
-      pause.until("free", AbortSignal.any([signal, watching.signal])).then(() => "resumed" as const, () => "aborted" as const),
-      aborted(signal, watching.signal),
-      ...(end ? [end.then((o) => (o === "lost" ? ("lost" as const) : ("aborted" as const)))] : []),
-    ]);
-    watching.abort();
-    if (outcome === "resumed") this.logger.warn({ devRun: by }, "the dev run ended: acting again");
-    return outcome;
+    const stop = AbortSignal.any([signal, watching.signal]);
+    const paused = async (): Promise<"act"> => {
+      const now = await pause.settled(stop);
+      if (now.state === "free") return "act";
+      this.state = { ...this.state, phase: "paused", pausedBy: now.holder };
+      this.logger.warn({ devRun: now.holder }, "paused by a dev run: not acting until it ends (its Lease is released or expires)");
+      await pause.acknowledge();
+      await pause.until("free", stop);
+      this.logger.warn({ devRun: now.holder }, "the dev run ended: acting again");
+      return "act";
+    };
+    try {
+      return await Promise.race([
+        paused().catch(() => "aborted" as const),
+        aborted(signal, watching.signal),
+        ...(end ? [end.then((o) => (o === "lost" ? ("lost" as const) : ("aborted" as const)))] : []),
+      ]);
+    } finally {
+      watching.abort();
+    }
   }
 
   /** Stops every started runnable (only those needing the leader, for a pause); returns how many tasks were abandoned. */
@@ -470,7 +484,6 @@ export class Manager {
   }
 }
 
-/** Resolves "aborted" when `signal` aborts. */
 /** Resolves "aborted" once `signal` aborts; its listener goes when `done` aborts (a race that ended otherwise). */
 function aborted(signal: AbortSignal, done: AbortSignal): Promise<"aborted"> {
   return new Promise((resolve) => {

@@ -77,6 +77,24 @@ export class ApiError extends Error {
 export class NotFoundError extends ApiError {
   override name = "NotFoundError";
 }
+/**
+ * A write bound to an object's uid found another object under its name (deleted and created
+ * again meanwhile), or none: the object it was computed for is gone. A {@link NotFoundError},
+ * so code that treats "gone" as done does the same here.
+ */
+export class ObjectReplacedError extends NotFoundError {
+  override name = "ObjectReplacedError";
+  /** The uid the write was bound to, and the uid now under the name (undefined: nothing is). */
+  constructor(
+    readonly expectedUid: string,
+    readonly actualUid: string | undefined,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super("NotFound", message, options);
+  }
+}
+
 /** 409 AlreadyExists: create of a name that exists. */
 export class AlreadyExistsError extends ApiError {
   override name = "AlreadyExistsError";

@@ -3,6 +3,7 @@
 // status subresource (or with the main patch, for kinds that have none: discovery says which).
 import type { Client } from "../client/client.js";
 import { objectKey, type KubeObject, type ResourceKind } from "../core/objects.js";
+import { boundToUid } from "../controller/finalizer.js";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../controller/events.js";
 import type { HandlerContext, HandlerEventInput, HandlerLogger } from "./registry.js";
@@ -90,8 +91,15 @@ export class PatchWriter {
     // Status first: the main patch carries the handler's progress ("success"), so it must land
     // only after the result did. If the status write fails, nothing is recorded and the handler
     // runs again (at least once, never lost).
-    if (viaSubresource) latest = await handle.patchStatus(name, { status: statusPatch }, { type: "merge" });
-    if (Object.keys(main).length) latest = await handle.patch(name, main, { type: "merge" });
+    // Every write carries the uid it was computed for (the API server refuses a uid that differs:
+    // the garbage collector's precondition idiom), so nothing lands on an object re-created
+    // under the same name meanwhile.
+    const uid = object.metadata?.uid;
+    const guard = <P extends Record<string, unknown>>(p: P): P => (uid ? { ...p, metadata: { ...(p.metadata as object), uid } } : p);
+    await boundToUid(handle, object, async () => {
+      if (viaSubresource) latest = await handle.patchStatus(name, guard({ status: statusPatch }), { type: "merge" });
+      if (Object.keys(main).length) latest = await handle.patch(name, guard(main as Record<string, unknown>), { type: "merge" });
+    });
     return latest;
   }
 

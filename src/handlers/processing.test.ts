@@ -119,8 +119,9 @@ describe("Processor (server-less)", () => {
     ]);
     await h.reconcile();
     assert.equal(h.writes.length, 2, h.writes.join("\n"));
-    assert.match(h.writes[0] ?? "", /^PATCH status {"status":{"summary":{"ok":true}}}$/);
-    const main = JSON.parse((h.writes[1] ?? "").replace(/^PATCH main /, "")) as { metadata: { labels: Record<string, string>; annotations: Record<string, string | null> } };
+    assert.match(h.writes[0] ?? "", /^PATCH status {"status":{"summary":{"ok":true}},"metadata":{"uid":"u1"}}$/, "bound to the object's uid");
+    const main = JSON.parse((h.writes[1] ?? "").replace(/^PATCH main /, "")) as { metadata: { uid: string; labels: Record<string, string>; annotations: Record<string, string | null> } };
+    assert.equal(main.metadata.uid, "u1", "bound to the object's uid");
     assert.deepEqual(main.metadata.labels, { seen: "yes" });
     assert.equal(main.metadata.annotations[keys.progress], null, "progress cleared");
     assert.deepEqual(JSON.parse(main.metadata.annotations[keys.lastHandled] ?? "{}"), { metadata: { labels: { seen: "yes" } }, spec: { size: 1 } }, "the diff base includes the handler's own label");

@@ -23,7 +23,7 @@ import { mergePatch } from "./diff.js";
 import { detectCause, planSteps, type Detected, type Step } from "./causes.js";
 import { annotationsProgress, statusProgress, type ProgressStorage } from "./storage.js";
 import { HandlerRetriesError, HandlerTimeoutError, PermanentError, TemporaryError } from "./errors.js";
-import { InvalidError, TerminalError } from "../core/errors.js";
+import { InvalidError, ObjectReplacedError, TerminalError } from "../core/errors.js";
 import { matches } from "./filters.js";
 import { DIFF_BASE_LIMIT, encodeDiffBase, essence, type HandlerProgress, type ProgressKeys } from "./progress.js";
 import type { Cause, HandlerFn, HandlerLogger, Indexes, KindEntry, ObjectHandler, SubhandlerOptions } from "./registry.js";
@@ -175,6 +175,12 @@ export class Processor {
     const uid = objectId(object);
     try {
       return await this.process(object, uid, ctx);
+    } catch (error) {
+      if (!(error instanceof ObjectReplacedError)) throw error;
+      // Deleted (and perhaps created again under its name) while its handlers ran: what they
+      // did is not recorded anywhere; the new object's own events queue it as a new object.
+      this.o.logger.info({ object: objectKey(object.metadata), uid, now: error.actualUid }, "the object was deleted while its handlers ran: their outcome is dropped (a new object under the name is handled as new)");
+      return;
     } finally {
       // The object may have left the cache while we worked (deleted without our finalizer):
       // its delete event already came, so drop what this reconcile may have added back.

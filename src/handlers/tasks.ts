@@ -41,6 +41,8 @@ export interface TasksOptions {
   /** Where the latest state of each object is read (the informer's store), by key. */
   store: (entry: KindEntry) => StoreReader<KubeObject>;
   clock?: Clock;
+  /** Counts each failed run of a timer or daemon (the metric `kubeloop_task_failures_total`). */
+  onFailure?: (kind: string, task: string) => void;
 }
 
 /** The timers and daemons running for objects. */
@@ -88,7 +90,11 @@ export class Tasks {
     }
     if (!tasks) this.running.set(uid, (tasks = new Map()));
     if (!this.lastChange.has(uid)) this.lastChange.set(uid, this.clock.now());
-    const latest = () => this.o.store(entry).get(key) ?? object;
+    // The object as cached now, while it is the same object (a re-created one is not this task's).
+    const latest = () => {
+      const now = this.o.store(entry).get(key);
+      return now && objectId(now) === uid ? now : object;
+    };
     const sleep = (ms: number, signal: AbortSignal) => this.clock.sleep(ms, signal).catch(() => {});
     for (const t of entry.timers) {
       if (tasks.has(`timer/${t.id}`) || !wanted.has(`timer/${t.id}`)) continue;
@@ -111,15 +117,20 @@ export class Tasks {
           } catch (error) {
             failure = error ?? new Error("timer threw undefined");
           }
+          // Only a write to the timer's own object that finds it gone ends the timer: a 404 the
+          // function met (another object, not made yet) is a failure like any other.
           if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return gone(); // the object is gone: so is the timer's reason
           if (signal.aborted) return;
-          if (failure === undefined) retry = 0;
-          else if (failure instanceof NotFoundError) return gone();
-          else {
-            retry++;
-            log.warn(`timer failed: ${failure instanceof Error ? failure.message : String(failure)}`);
+          if (failure === undefined) {
+            retry = 0;
+            await sleep(t.options.intervalMs, signal);
+            continue;
           }
-          await sleep(t.options.intervalMs, signal);
+          retry++;
+          // As kopf: the next run comes at the next interval, or after a TemporaryError's delay.
+          const delay = failure instanceof TemporaryError ? failure.delayMs : t.options.intervalMs;
+          this.failed(entry, latest(), `timer/${t.id}`, failure, `timer failed (${retry} in a row); next run in ${delay} ms`);
+          await sleep(delay, signal);
         }
       }));
     }
@@ -138,13 +149,12 @@ export class Tasks {
           // As kopf: the patch is applied after every attempt, failed ones included.
           if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return;
           if (failure === undefined || signal.aborted) return; // finished: not restarted until the operator restarts
-          const message = failure instanceof Error ? failure.message : String(failure);
           if (failure instanceof TerminalError) {
-            log.error(`daemon failed permanently, not restarted: ${message}`);
+            this.failed(entry, latest(), `daemon/${d.id}`, failure, "daemon failed permanently, not restarted");
             return;
           }
           const delay = failure instanceof TemporaryError ? failure.delayMs : (d.options.backoffMs ?? 10_000);
-          log.warn(`daemon failed, restarting in ${delay} ms: ${message}`);
+          this.failed(entry, latest(), `daemon/${d.id}`, failure, `daemon failed (${retry + 1} in a row), restarting in ${delay} ms`);
           await sleep(delay, signal);
         }
       }));
@@ -196,6 +206,18 @@ export class Tasks {
       if (!signal.aborted) this.o.logger.error({ err: error }, "background task crashed");
     });
     return { stop, done, cancellationTimeoutMs };
+  }
+
+  /**
+   * Reports a failed run of a timer or daemon, whatever it threw: a log line with the stack, a
+   * Warning Event on the object (whatever the event level), and the failure metric.
+   */
+  private failed(entry: KindEntry, object: KubeObject, task: string, failure: unknown, what: string): void {
+    const message = failure instanceof Error ? failure.message : String(failure);
+    this.o.logger[failure instanceof TerminalError ? "error" : "warn"]({ err: failure, object: objectKey(object.metadata), task }, `${what}: ${message}`);
+    this.o.recorder.event(object, { type: "Warning", reason: task.startsWith("timer/") ? "TimerFailed" : "DaemonFailed", action: task, note: `${what}: ${message}`.slice(0, 1000) });
+    const group = entry.kind.apiVersion.includes("/") ? `.${entry.kind.apiVersion.split("/")[0]}` : "";
+    this.o.onFailure?.(`${entry.kind.kind}${group}`, task);
   }
 
   /** Aborts a task and waits for it; false if it ignored its signal past its cancellation timeout. */

@@ -50,6 +50,7 @@ export class Metrics {
   private readonly webhookLatency: Histogram<"webhook">;
   private readonly webhookInFlight: Gauge<"webhook">;
   private readonly webhookDenials: Counter<"webhook">;
+  private readonly taskFailures: Counter<"kind" | "task">;
   private readonly depths = new Map<string, () => number>();
 
   constructor(options: MetricsOptions = {}) {
@@ -98,7 +99,13 @@ export class Metrics {
     this.webhookLatency = new Histogram({ name: "controller_runtime_webhook_latency_seconds", help: "Histogram of the latency of processing admission requests", labelNames: ["webhook"], registers });
     this.webhookInFlight = new Gauge({ name: "controller_runtime_webhook_requests_in_flight", help: "Current number of admission requests being served", labelNames: ["webhook"], registers });
     this.webhookDenials = new Counter({ name: "kubeloop_webhook_denials_total", help: "Admission requests denied", labelNames: ["webhook"], registers });
+    this.taskFailures = new Counter({ name: "kubeloop_task_failures_total", help: "Failed runs of timers and daemons (each is logged with its stack and posted as a Warning Event)", labelNames: ["kind", "task"], registers });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts a failed run of a timer or daemon (`kind` as Kind.group, `task` its id). */
+  taskFailed(kind: string, task: string): void {
+    this.taskFailures.inc({ kind, task });
   }
 
   /** The hooks to give a webhook server. */

@@ -349,7 +349,7 @@ export class Operator {
   }
 
   /** Turns the registry into controllers (one per kind), index feeds, event feeds and the task runner. */
-  private wireHandlers(manager: Manager, client: Client, logger: Logger, namespaces: string[] | undefined): { tasks: Tasks; indexes: Indexes } {
+  private wireHandlers(manager: Manager, client: Client, logger: Logger, namespaces: string[] | undefined, metrics: Metrics): { tasks: Tasks; indexes: Indexes } {
     const indexSet = new IndexSet();
     const keys = progressKeys(this.options.annotationPrefix ?? `${this.name}.kubeloop.dev`);
     const finalizer = `${keys.prefix}/finalizer`;
@@ -358,7 +358,11 @@ export class Operator {
     // followers too, so indexes are warm and timers read the latest state).
     const caches = new Map([...this.registry.kinds.values()].map((entry) => [entry, manager.informer(entry.kind, forKind(entry.kind))] as const));
     const cacheOf = (entry: KindEntry) => caches.get(entry) as CacheView<KubeObject>;
-    const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => cacheOf(entry).store, recorder: manager.recorder, ...(this.options.eventLevel ? { eventLevel: this.options.eventLevel } : {}) });
+    const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => cacheOf(entry).store, recorder: manager.recorder, onFailure: (kind, task) => metrics.taskFailed(kind, task), ...(this.options.eventLevel ? { eventLevel: this.options.eventLevel } : {}) });
+    // Timers and daemons start with their objects (in the handlers' reconciles); this stops them
+    // all. Added before the handlers' controllers, so that after a pause it has started again
+    // before their first reconciles ask for tasks (the Manager starts runnables in order).
+    manager.add({ start: async () => tasks.resume(), stop: () => tasks.stopAll() });
     const processors: Processor[] = [];
     for (const entry of this.registry.kinds.values()) {
       const scope = forKind(entry.kind);
@@ -398,8 +402,6 @@ export class Operator {
         manager.add(eventHandlers(entry, informer, inScope, logger, context));
       }
     }
-    // Timers and daemons start with their objects (in the handlers' reconciles); this stops them all.
-    manager.add({ start: async () => tasks.resume(), stop: () => tasks.stopAll() });
     this.tracked = { processors, tasks };
     return { tasks, indexes: indexSet.view };
   }
@@ -535,7 +537,7 @@ export class Operator {
       for (const warning of client.config.warnings ?? []) logger.warn({ source: client.config.source }, warning);
       const metrics = new Metrics();
       const manager = this.assemble(client, logger, metrics, options);
-      const wired = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces);
+      const wired = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces, metrics);
       tasks = wired.tasks;
       servers.push(...(await this.serve(manager, metrics, options, logger, { client, logger, indexes: wired.indexes })));
       if (this.admission.length || this.conversions.size) {

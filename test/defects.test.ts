@@ -1,0 +1,107 @@
+// Defects a newcomer met first (issue 31), each against the real API server: a handler's outcome
+// bound to the object it ran for (an object re-created under its name gets its own create
+// handlers), and timers that go on after a failure of any kind, reported each time.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { Client, ConfigMap, Deployment, Event, Namespace, NotFoundError, Operator } from "../src/index.js";
+import { runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { DevOverride } from "../src/controller/dev-pause.js";
+import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+
+const quiet = pino({ level: "silent" });
+let client: Client;
+const running: OperatorUnderTest[] = [];
+
+before(async () => {
+  client = await Client.load({ path: (await sharedCluster()).kubeconfigPath, rateLimit: false });
+});
+after(async () => {
+  for (const op of running) await op.stop().catch(() => {});
+  await client?.close();
+  await releaseSharedCluster();
+});
+
+async function namespace(prefix: string): Promise<string> {
+  const ns = uniqueName(prefix);
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  return ns;
+}
+
+async function start(op: Operator, logger = quiet): Promise<OperatorUnderTest> {
+  const r = await runOperator(op, { client, logger });
+  running.push(r);
+  return r;
+}
+
+describe("an object deleted and created again under its name while its create handler runs", () => {
+  it("gets its own create handler; the old run's record lands nowhere", { timeout: 60_000 }, async () => {
+    const ns = await namespace("recreate");
+    const calls: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const op = new Operator({ name: "recreate", namespaces: [ns], leaderElection: false });
+    op.on.create(ConfigMap, async ({ object }) => {
+      calls.push(`create ${object.data?.v}`);
+      if (object.data?.v === "1") await gate;
+    });
+    op.on.update(ConfigMap, async ({ object }) => void calls.push(`update ${object.data?.v}`));
+    await start(op);
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "x" }, data: { v: "1" } });
+    await eventually("the first object's create handler runs", async () => calls.includes("create 1"));
+    await cms.delete("x");
+    await eventually("it is gone", async () => cms.get("x").then(() => false, (e: unknown) => e instanceof NotFoundError));
+    const second = await cms.create({ metadata: { name: "x" }, data: { v: "2" } });
+    release();
+    await eventually("the second object's create handler runs", async () => calls.includes("create 2"), { timeoutMs: 30_000 });
+    await eventually("the second object is marked handled", async () => (await cms.get("x")).metadata?.annotations?.["recreate.kubeloop.dev/last-handled"] !== undefined);
+    const now = await cms.get("x");
+    assert.equal(now.metadata?.uid, second.metadata?.uid);
+    assert.match(now.metadata?.annotations?.["recreate.kubeloop.dev/last-handled"] ?? "", /"v":"2"/, "the diff base is the second object's");
+    assert.deepEqual(calls, ["create 1", "create 2"], "no update handler for the second object, no second run for the first");
+  });
+});
+
+describe("a timer whose function fails", () => {
+  it("a 404 about another object is a failure like any other: logged with its stack, a Warning Event, a metric, and the timer runs on", { timeout: 60_000 }, async () => {
+    const ns = await namespace("timer404");
+    let ticks = 0;
+    const lines: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
+    const op = new Operator({ name: "timer404", namespaces: [ns], leaderElection: false });
+    op.timer(ConfigMap, { intervalMs: 200 }, async ({ object, client: c }) => {
+      ticks++;
+      await c.resource(Deployment).namespace(object.metadata?.namespace ?? "").get("not-made-yet");
+    });
+    const r = await start(op, logger);
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "t" } });
+    await eventually("the timer runs on after its 404s", async () => ticks >= 4, { timeoutMs: 30_000 });
+    const logged = lines.map((l) => JSON.parse(l) as { msg: string; err?: { stack?: string } }).find((l) => l.msg.startsWith("timer failed"));
+    assert.ok(logged, `a log line for the failure: ${lines.join("")}`);
+    assert.match(logged.err?.stack ?? "", /NotFoundError/, "with its stack");
+    await eventually("a Warning Event on the object", async () =>
+      (await client.resource(Event).namespace(ns).list()).items.some((e) => e.type === "Warning" && e.reason === "TimerFailed" && e.regarding?.name === "t"),
+    );
+    assert.match(await r.metrics.text(), /kubeloop_task_failures_total\{kind="ConfigMap",task="timer\/[^"]+"\} [1-9]/);
+  });
+});
+
+describe("timers across a dev pause", () => {
+  it("stop while the operator is paused and run again when it acts again", { timeout: 90_000 }, async () => {
+    const ns = await namespace("timerpause");
+    const ticks: number[] = [];
+    const op = new Operator({ name: "timerpause", namespaces: [ns], leaderElection: { namespace: ns, leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 300 } });
+    op.timer(ConfigMap, { intervalMs: 200 }, async () => void ticks.push(Date.now()));
+    await start(op);
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "t" } });
+    await eventually("the timer ticks", async () => ticks.length >= 2, { timeoutMs: 30_000 });
+    const override = await DevOverride.take(client, { namespace: ns, name: "timerpause-dev" }, { leaderLease: { namespace: ns, name: "timerpause-leader" } });
+    const pausedAt = Date.now();
+    const before = ticks.length;
+    await override.release();
+    const releasedAt = Date.now();
+    assert.ok(ticks.filter((t) => t > pausedAt).length <= 1, `no ticks while paused (${ticks.length - before})`);
+    await eventually("the timer ticks again after the pause", async () => ticks.some((t) => t > releasedAt), { timeoutMs: 30_000 });
+  });
+});
