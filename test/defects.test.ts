@@ -105,3 +105,30 @@ describe("timers across a dev pause", () => {
     await eventually("the timer ticks again after the pause", async () => ticks.some((t) => t > releasedAt), { timeoutMs: 30_000 });
   });
 });
+
+describe("a handler with filters", () => {
+  it("writes nothing onto objects its filters exclude (their resourceVersions do not move), and runs its create handler once for an object that starts matching", { timeout: 60_000 }, async () => {
+    const ns = await namespace("filtered");
+    const cms = client.resource(ConfigMap).namespace(ns);
+    const others = await Promise.all(["a", "b", "c"].map((name) => cms.create({ metadata: { name } })));
+    const created: string[] = [];
+    const op = new Operator({ name: "filtered", namespaces: [ns], leaderElection: false });
+    op.on.create(ConfigMap, async ({ object }) => void created.push(object.metadata?.name ?? ""), { labels: { pick: "yes" } });
+    await start(op);
+    // Queued after the others: once it is handled, they were reconciled too.
+    await cms.create({ metadata: { name: "z-picked", labels: { pick: "yes" } } });
+    await eventually("the matching object is handled", async () => (await cms.get("z-picked")).metadata?.annotations?.["filtered.kubeloop.dev/last-handled"] !== undefined);
+    for (const before of others) {
+      const now = await cms.get(before.metadata?.name ?? "");
+      assert.equal(now.metadata?.resourceVersion, before.metadata?.resourceVersion, `${now.metadata?.name} was written to: ${JSON.stringify(now.metadata?.annotations)}`);
+    }
+    // Labelled later: a creation for the handler that now matches, once.
+    await cms.patch("a", { metadata: { labels: { pick: "yes" } } }, { type: "merge" });
+    await eventually("a, labelled later, gets the create handler", async () => created.includes("a"));
+    await eventually("a is marked handled", async () => (await cms.get("a")).metadata?.annotations?.["filtered.kubeloop.dev/last-handled"] !== undefined);
+    await cms.patch("a", { data: { x: "1" } }, { type: "merge" });
+    await cms.create({ metadata: { name: "z2", labels: { pick: "yes" } } });
+    await eventually("z2 handled", async () => created.includes("z2"));
+    assert.deepEqual(created.sort(), ["a", "z-picked", "z2"], "one create run each");
+  });
+});

@@ -238,6 +238,9 @@ export class Processor {
 
     if (!detected.cause) return;
     this.o.tasks.touch(uid);
+    // Nothing is written on an object that no handler, timer or daemon of ours matches (kopf): no
+    // diff base, so when it starts matching, that is a creation for the handlers that now match.
+    if (!needsFinalizer && !entry.handlers.some((h) => matches(object, h.options))) return;
     const outcome = await this.runSteps(object, detected.cause, steps, ctx, { base: detected.current, finish: (patch, seen) => this.handled(seen.object, seen.base ?? detected.current, patch) });
     if (outcome.pending) return outcome.action;
     if (!outcome.finalWritten) {
