@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { pino } from "pino";
-import { Client, ConfigMap, Namespace } from "../src/index.js";
+import { Client, ConfigMap, Namespace, ValidatingWebhookConfiguration } from "../src/index.js";
 import { Manager } from "../src/runtime.js";
 import { FaultProxy } from "../src/testing.js";
 import { DevOverride } from "../src/controller/dev-pause.js";
@@ -258,6 +258,62 @@ describe("a paused operator whose reads of the dev Lease fail", () => {
       await running;
       await cut.close();
       await proxy.close();
+    }
+  });
+});
+
+describe("webhooks and the dev override", () => {
+  it("a dev run puts the deployed operator's registration back when it stops; killed, the resumed operator takes it back at once", { timeout: 180_000 }, async () => {
+    const ns = uniqueName("devwh");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const file = join(scratch, `webhooks-${ns}.ts`);
+    writeFileSync(
+      file,
+      `import { AdmissionError, ConfigMap, Operator } from "../../../src/index.js";
+export const op = new Operator({ name: "${ns}", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
+op.on.validate(ConfigMap, ({ object }) => {
+  if (Number(object?.data?.size ?? 0) > 10) throw new AdmissionError("denied by " + process.env.WHO);
+});
+`,
+    );
+    const cms = client.resource(ConfigMap).namespace(ns);
+    let n = 0;
+    // Who answers the API server's call now (or why the call failed).
+    const answeredBy = async () => {
+      try {
+        await cms.create({ metadata: { name: `big-${n++}` }, data: { size: "20" } });
+        return "nobody: admitted";
+      } catch (error) {
+        const m = /denied by (\w+)/.exec(String(error));
+        return m ? m[1] : String(error);
+      }
+    };
+    const flags = ["--kubeconfig", kubeconfig, "--webhook-bind", "127.0.0.1:0", "--health-bind", "0", "--metrics-bind", "0", "--log-format", "json"];
+    const cluster = kubeloop(["run", file, ...flags], "cluster");
+    try {
+      await eventually("the deployed operator answers", async () => (await answeredBy()) === "cluster", { timeoutMs: 60_000 });
+
+      const dev = kubeloop(["run", file, ...flags, "--dev", "--dev-lease-ms", "3000"], "dev");
+      await eventually("the dev run answers", async () => (await answeredBy()) === "dev", { timeoutMs: 60_000 });
+      dev.kill("SIGTERM");
+      assert.equal(await dev.exited, 0, dev.out().slice(-2000));
+      assert.match(dev.out(), /webhook configurations restored as they were before this run/);
+      assert.equal(await answeredBy(), "cluster", "at once after the dev run stopped, the deployed operator answers");
+
+      const killed = kubeloop(["run", file, ...flags, "--dev", "--dev-lease-ms", "3000"], "dev2");
+      await eventually("the second dev run answers", async () => (await answeredBy()) === "dev2", { timeoutMs: 60_000 });
+      killed.kill("SIGKILL");
+      await killed.exited;
+      const killedAt = Date.now();
+      await eventually("the deployed operator answers again", async () => (await answeredBy()) === "cluster", { timeoutMs: 60_000, intervalMs: 200 });
+      const unwritable = Date.now() - killedAt;
+      assert.ok(unwritable < 3_000 + 10_000, `the kind was unwritable for ${unwritable} ms after the dev run was killed (dev Lease 3 s)`);
+      assert.match(cluster.out(), /the dev run ended: acting again/);
+      process.stdout.write(`# after a SIGKILLed dev run, the kind was unwritable for ${unwritable} ms (dev Lease 3 s, retry 0.5 s)\n`);
+    } finally {
+      cluster.kill("SIGTERM");
+      assert.equal(await cluster.exited, 0, cluster.out().slice(-2000));
+      await client.resource(ValidatingWebhookConfiguration).delete(ns).catch(() => {});
     }
   });
 });

@@ -137,6 +137,35 @@ describe("admission webhooks, called by the API server", () => {
     assert.match(metrics, /controller_runtime_webhook_latency_seconds_count\{webhook="slow-fail"\} [1-9]/);
   });
 
+  it("handlers see the call's headers and the caller's client certificate, read-only (kopf's headers and sslpeer)", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const seen: { headers: Record<string, unknown>; peer: string | undefined; frozen: boolean }[] = [];
+    const op = new Operator({ name: uniqueName("wh-peer"), namespaces: [ns], leaderElection: false });
+    op.on.validate(Gizmo, ({ headers, peer }) => void seen.push({ headers: { ...headers }, peer: peer?.subject?.CN === undefined ? undefined : String(peer.subject.CN), frozen: Object.isFrozen(headers) }));
+    const r = await start(op);
+    assert.equal((await call(id, "POST", path(ns), gizmo("via-api", { size: 1 }))).status, 201);
+    const viaServer = seen.at(-1);
+    assert.match(String(viaServer?.headers["content-type"]), /application\/json/);
+    assert.equal(viaServer?.peer, undefined, "the API server presents no client certificate unless configured to");
+    assert.ok(viaServer?.frozen, "read-only");
+    // A caller with a client certificate: its subject reaches the handler.
+    const { createCertificateAuthority } = await import("../src/core/pki.js");
+    const ca = await createCertificateAuthority("caller-ca");
+    const leaf = await ca.sign({ commonName: "the-caller", usage: "client" });
+    const review = { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "u1", kind: { group: Gizmo.crd.spec.group, version: "v1", kind: "Gizmo" }, resource: { group: Gizmo.crd.spec.group, version: "v1", resource: "gizmos" }, operation: "CREATE", userInfo: {}, object: gizmo("direct", { size: 1 }), namespace: ns } };
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequest(new URL(`${r.webhookUrl}/validate/validate-gizmo`), { method: "POST", rejectUnauthorized: false, cert: leaf.certificate, key: leaf.key, headers: { "content-type": "application/json", "x-caller": "test" } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify(review));
+    });
+    assert.equal(status, 200);
+    assert.equal(seen.at(-1)?.peer, "the-caller");
+    assert.equal(seen.at(-1)?.headers["x-caller"], "test");
+  });
+
   it("bad requests get a 400 with a reason, a client without TLS too; the server keeps serving", { timeout: 60_000 }, async () => {
     const ns = await namespace();
     const op = new Operator({ name: uniqueName("wh-bad"), namespaces: [ns], leaderElection: false });

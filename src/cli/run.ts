@@ -119,7 +119,11 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     values["health-bind"] ? parseBind(values["health-bind"], "--health-bind") : undefined,
   );
 
-  const webhooks = webhookSettings(values);
+  // A development run (--dev, or the operator child of `kubeloop dev`) registers its loopback
+  // URL, which dies with it: it puts back what it replaced when it stops.
+  const development = values.dev === true || process.channel !== undefined;
+  const settings = webhookSettings(values);
+  const webhooks = development ? { ...settings, restoreOnStop: true } : settings;
   const { operator, crds } = await loadOperator(file);
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });
   const client = await operatorClient(operator, logger, values, env);

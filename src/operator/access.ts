@@ -16,6 +16,8 @@ export interface AccessInputs {
   /** The Lease's namespace, or undefined without leader election. */
   leaseNamespace: string | undefined;
   manageWebhooks: boolean;
+  /** The operator's own namespace (where the shared webhook certificate's Secret lives). */
+  home: string;
   extra: readonly AccessNeed[];
 }
 
@@ -55,6 +57,11 @@ export function accessNeeds(inputs: AccessInputs): AccessNeed[] {
       if (!inputs.admission.some((a) => a.hook.type === type)) continue;
       needs.push({ group: "admissionregistration.k8s.io", resource, namespaced: false, verbs: ["create"], why: "managed webhooks: create the configuration" });
       needs.push({ group: "admissionregistration.k8s.io", resource, namespaced: false, verbs: ["delete", "get", "update"], resourceNames: [inputs.name], why: "managed webhooks: keep its own configuration current" });
+    }
+    if (inputs.admission.length || inputs.conversions.length) {
+      // The self-signed certificate every replica shares (webhook/certificates.ts).
+      needs.push({ group: "", resource: "secrets", namespaced: true, namespace: inputs.home, verbs: ["create"], why: "managed webhooks: the first replica stores the shared self-signed certificate" });
+      needs.push({ group: "", resource: "secrets", namespaced: true, namespace: inputs.home, verbs: ["get", "update"], resourceNames: [`${inputs.name}-webhook-selfsigned`], why: "managed webhooks: read the shared certificate; renew it" });
     }
     if (inputs.conversions.length) {
       needs.push({ group: "apiextensions.k8s.io", resource: "customresourcedefinitions", namespaced: false, verbs: ["patch"], resourceNames: inputs.conversions.map((c) => c.crd), why: "conversion webhooks: set the CRD's conversion" });

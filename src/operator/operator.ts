@@ -490,6 +490,7 @@ export class Operator {
       conversions: [...this.conversions.values()],
       leaseNamespace: le === false ? undefined : (le?.namespace ?? leaseNamespace),
       manageWebhooks: options.manageWebhooks ?? this.options.webhooks?.manage ?? true,
+      home: (le ? le.namespace : undefined) ?? leaseNamespace,
       extra: this.extraAccess,
     });
   }
@@ -544,7 +545,11 @@ export class Operator {
         // The operator's namespaces: admission reads never start cluster-wide informers of namespaced kinds.
         const { forKind } = watchScope(options.namespaces ?? this.options.namespaces);
         const extras = { indexes: wired.indexes, cache: new CacheReader(manager.informers, manager.writes, undefined, forKind) };
-        webhooks = await serveWebhooks(client, this.name, this.admission, [...this.conversions.values()], extras, { ...this.options.webhooks, ...options.webhooks }, logger, options.namespaces ?? this.options.namespaces, metrics.webhookObserver);
+        const le = options.leaderElection ?? this.options.leaderElection;
+        const home = (le ? le.namespace : undefined) ?? client.defaultNamespace;
+        webhooks = await serveWebhooks(client, this.name, this.admission, [...this.conversions.values()], extras, { ...this.options.webhooks, ...options.webhooks }, { logger, namespaces: options.namespaces ?? this.options.namespaces, observer: metrics.webhookObserver, home });
+        // The leader keeps the registration (and takes it back after a dev pause).
+        if (webhooks.keeper) manager.add(webhooks.keeper);
       }
       let started = true;
       for (const startup of this.startups) started &&= await runStartup(startup, { client, logger }, signals.signal);

@@ -8,8 +8,13 @@ import { checkHost, checkPort, isDnsSubdomain } from "../core/check.js";
 import { matches, type Filters } from "../handlers/filters.js";
 import { mutate, validate, type AdmissionExtras, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
 import { convert, type Converter } from "../webhook/conversion.js";
-import { CustomResourceDefinition } from "../core/builtins.js";
-import { registerWebhooks, unregisterWebhooks, webhookConfigurations, type AdmissionHook } from "../webhook/registration.js";
+import { registerWebhooks, unregisterWebhooks, webhookConfigurations, type AdmissionHook, type WebhookConfigurations } from "../webhook/registration.js";
+import { sharedCertificate } from "../webhook/certificates.js";
+import { CustomResourceDefinition, MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from "../core/builtins.js";
+import { NotFoundError } from "../core/errors.js";
+import { systemClock } from "../core/clock.js";
+import type { Runnable } from "../controller/manager.js";
+import type * as admissionregistration from "kubernetes-types/admissionregistration/v1.js";
 import { WebhookServer, type ServingCertificate, type WebhookObserver } from "../webhook/server.js";
 import { readFileSync } from "node:fs";
 
@@ -63,6 +68,12 @@ export interface WebhookOptions {
   manage?: boolean;
   /** Delete the configurations after a graceful stop. Default false (a restarting operator keeps them). */
   removeOnStop?: boolean;
+  /**
+   * After a graceful stop, put back the configurations this run replaced, as they were (delete
+   * them when there were none). For development runs, whose loopback URL dies with them:
+   * `kubeloop run --dev` and `kubeloop dev` set it. Wins over `removeOnStop`. Default false.
+   */
+  restoreOnStop?: boolean;
 }
 
 /**
@@ -115,7 +126,27 @@ export interface ConversionSpec {
 export interface RunningWebhooks {
   server: WebhookServer;
   caBundle: string;
+  /**
+   * Managed mode: keeps the registration this operator wants while it acts (a leader-gated
+   * runnable for the Manager): writes it when it starts (so an operator resuming after a dev
+   * pause takes its webhooks back at once), then re-asserts it within `keepPeriodMs` whenever
+   * someone else changed a URL, a caBundle or the set of webhooks. Undefined when unmanaged.
+   */
+  keeper?: Runnable;
   stop(): Promise<void>;
+}
+
+/** What serving needs besides the user's options. */
+export interface ServeContext {
+  logger: Logger;
+  /** The operator's namespaces (a namespaceSelector on the webhooks). */
+  namespaces: readonly string[] | undefined;
+  observer?: WebhookObserver;
+  /** Where the shared self-signed certificate's Secret lives (the operator's namespace). */
+  home: string;
+  /** How often the keeper checks the registration, and every replica the certificate's Secret. Default 5 000 / 60 000 ms. */
+  keepPeriodMs?: number;
+  certificatePeriodMs?: number;
 }
 
 /** Starts the server, routes every spec, and (managed mode) registers the configurations. */
@@ -126,12 +157,24 @@ export async function serveWebhooks(
   conversions: readonly ConversionSpec[],
   extras: AdmissionExtras,
   options: WebhookOptions,
-  logger: Logger,
-  namespaces: readonly string[] | undefined,
-  observer?: WebhookObserver,
+  context: ServeContext,
 ): Promise<RunningWebhooks> {
-  const { tls, caBundle } = await certificates(options, options.manage ?? true);
-  const server = await WebhookServer.start({ port: options.port ?? 9443, ...(options.host ? { host: options.host } : {}), tls, logger, ...(observer ? { observer } : {}) });
+  const { logger } = context;
+  const manage = options.manage ?? true;
+  const shared = !options.certificate && manage ? { namespace: context.home, name: `${operator}-webhook-selfsigned` } : undefined;
+  const names = { dnsNames: ["localhost", ...(options.dnsNames ?? [])], ipAddresses: ["127.0.0.1"] };
+  const first = shared ? await sharedCertificate(client, shared, names).then((c) => ({ tls: { certificate: c.certificate, key: c.key }, caBundle: c.caBundle, version: c.version })) : { ...(await certificates(options, manage)), version: "" };
+  let caBundle = first.caBundle;
+  const server = await WebhookServer.start({ port: options.port ?? 9443, ...(options.host ? { host: options.host } : {}), tls: first.tls, logger, ...(context.observer ? { observer: context.observer } : {}) });
+  const stopping = new AbortController();
+  let following: Promise<void> = Promise.resolve();
+  let saved: WebhookConfigurations | undefined;
+  const baseUrl = options.url ?? server.url;
+  const wanted = async () => (specs.length ? webhookConfigurations(client, operator, baseUrl, caBundle, specs.map((s) => s.hook), context.namespaces) : {});
+  const register = async () => {
+    if (specs.length) await registerWebhooks(client, await wanted());
+    for (const conversion of conversions) await setConversion(client, conversion.crd, { url: `${baseUrl}/convert/${conversion.crd}`, caBundle });
+  };
   try {
     for (const spec of specs) {
       const { hook } = spec;
@@ -139,39 +182,161 @@ export async function serveWebhooks(
         name: hook.id,
         budgetMs: Math.max(500, hook.timeoutSeconds * 1000 - 500),
         failurePolicy: hook.failurePolicy,
-        run: async (request) => {
+        run: async (request, transport) => {
           // Objects the handler's filters do not match are admitted unchanged.
           const subject = (request.object ?? request.oldObject ?? undefined) as KubeObject | undefined;
           if (subject && !matches(subject, spec.filters)) return { uid: request.uid, allowed: true };
-          return spec.validate ? validate(request, spec.validate, extras) : mutate(request, spec.mutate as MutateFn<KubeObject>, extras);
+          const withTransport = { ...extras, ...transport };
+          return spec.validate ? validate(request, spec.validate, withTransport) : mutate(request, spec.mutate as MutateFn<KubeObject>, withTransport);
         },
       });
     }
     for (const conversion of conversions) {
       server.conversionRoute(`/convert/${conversion.crd}`, { name: `convert-${conversion.crd}`, run: (request) => convert(request, conversion.converters, conversion.storage) });
     }
-    const baseUrl = options.url ?? server.url;
     logger.info({ url: baseUrl, webhooks: [...specs.map((s) => `/${s.hook.type}/${s.hook.id}`), ...conversions.map((c) => `/convert/${c.crd}`)] }, "serving webhooks");
-    if (options.manage ?? true) {
-      if (specs.length) await registerWebhooks(client, await webhookConfigurations(client, operator, baseUrl, caBundle, specs.map((s) => s.hook), namespaces));
-      for (const conversion of conversions) await setConversion(client, conversion.crd, { url: `${baseUrl}/convert/${conversion.crd}`, caBundle });
+    if (manage) {
+      if (options.restoreOnStop) saved = await currentConfigurations(client, operator);
+      await register();
       logger.info("webhook configurations registered");
     }
+    if (shared) {
+      // Every replica serves what the Secret holds now (another replica may have renewed it).
+      following = follow(context.certificatePeriodMs ?? 60_000, stopping.signal, async () => {
+        const now = await sharedCertificate(client, shared, names);
+        if (now.version === first.version && now.caBundle === caBundle) return;
+        server.setCertificate(now.certificate, now.key);
+        const caChanged = now.caBundle !== caBundle;
+        caBundle = now.caBundle;
+        logger.info({ secret: `${shared.namespace}/${shared.name}`, caChanged }, "webhook certificate changed in its Secret: serving the new one");
+      }, (error) => logger.warn({ err: error }, "cannot read the webhook certificate's Secret: serving the current one"));
+    }
   } catch (error) {
+    stopping.abort();
     await server.close();
     throw error;
   }
+  const keeper: Runnable | undefined = manage
+    ? keepRegistration(operator, { register, wanted, client, logger, conversions, baseUrl, caBundle: () => caBundle, periodMs: context.keepPeriodMs ?? 5_000 })
+    : undefined;
   return {
     server,
-    caBundle,
+    get caBundle() {
+      return caBundle;
+    },
+    ...(keeper ? { keeper } : {}),
     stop: async () => {
-      if ((options.manage ?? true) && options.removeOnStop) {
+      stopping.abort();
+      await following;
+      if (manage && options.restoreOnStop) {
+        await restoreConfigurations(client, operator, saved).then(
+          () => logger.info(saved?.validating || saved?.mutating ? "webhook configurations restored as they were before this run" : "webhook configurations removed (there were none before this run)"),
+          (error: unknown) => logger.warn({ err: error }, "could not restore the webhook configurations"),
+        );
+      } else if (manage && options.removeOnStop) {
         await unregisterWebhooks(client, operator).catch((error: unknown) => logger.warn({ err: error }, "could not remove the webhook configurations"));
         for (const conversion of conversions) await setConversion(client, conversion.crd, undefined).catch((error: unknown) => logger.warn({ err: error, crd: conversion.crd }, "could not remove the CRD's conversion webhook"));
       }
       await server.close();
     },
   };
+}
+
+/** Runs `check` every `periodMs` until `signal` aborts; a failure goes to `onError` and the next period. */
+async function follow(periodMs: number, signal: AbortSignal, check: () => Promise<void>, onError: (error: unknown) => void): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      await systemClock.sleep(periodMs, signal);
+    } catch {
+      return;
+    }
+    await check().catch(onError);
+  }
+}
+
+/**
+ * The leader-gated runnable that keeps the registration: writes it at start, then every period
+ * compares what the API server holds with what this operator wants (per webhook: its name, URL
+ * and caBundle; per CRD: its conversion URL and caBundle) and writes it again when they differ.
+ */
+function keepRegistration(
+  operator: string,
+  o: {
+    register: () => Promise<void>;
+    wanted: () => Promise<WebhookConfigurations>;
+    client: Client;
+    logger: Logger;
+    conversions: readonly ConversionSpec[];
+    baseUrl: string;
+    caBundle: () => string;
+    periodMs: number;
+  },
+): Runnable {
+  let run: { stop: AbortController; done: Promise<void> } | undefined;
+  const drifted = async (): Promise<string | undefined> => {
+    const want = await o.wanted();
+    const have = await currentConfigurations(o.client, operator);
+    for (const type of ["validating", "mutating"] as const) {
+      const a = fingerprint(want[type]);
+      if (a !== fingerprint(have[type])) return `the ${type} webhook configuration ${operator}`;
+    }
+    for (const c of o.conversions) {
+      const crd = await o.client.resource(CustomResourceDefinition).get(c.crd);
+      const config = crd.spec.conversion?.webhook?.clientConfig;
+      if (crd.spec.conversion?.strategy !== "Webhook" || config?.url !== `${o.baseUrl}/convert/${c.crd}` || config.caBundle !== Buffer.from(o.caBundle()).toString("base64")) return `the conversion of ${c.crd}`;
+    }
+    return undefined;
+  };
+  return {
+    start: async () => {
+      await o.register().catch((error: unknown) => o.logger.warn({ err: error }, "could not write the webhook configurations: trying again"));
+      const stop = new AbortController();
+      const done = follow(o.periodMs, stop.signal, async () => {
+        const what = await drifted();
+        if (!what) return;
+        o.logger.warn({ changed: what }, "someone else changed this operator's webhook registration: writing it again");
+        await o.register();
+      }, (error) => o.logger.warn({ err: error }, "cannot check or write the webhook registration: trying again"));
+      run = { stop, done };
+    },
+    stop: async () => {
+      run?.stop.abort();
+      await run?.done;
+      run = undefined;
+      return { abandoned: 0 };
+    },
+  };
+}
+
+/** What a configuration says where its webhooks are called: sorted names, URLs and caBundles. */
+function fingerprint(config: { webhooks?: { name: string; clientConfig: { url?: string; caBundle?: string } }[] } | undefined): string {
+  return JSON.stringify((config?.webhooks ?? []).map((w) => [w.name, w.clientConfig.url, w.clientConfig.caBundle]).sort());
+}
+
+/** The operator's configurations as the API server holds them now. */
+async function currentConfigurations(client: Client, operator: string): Promise<WebhookConfigurations> {
+  const get = async <K extends typeof ValidatingWebhookConfiguration | typeof MutatingWebhookConfiguration>(kind: K) =>
+    client.resource(kind as typeof ValidatingWebhookConfiguration).get(operator).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
+  const [validating, mutating] = await Promise.all([get(ValidatingWebhookConfiguration), get(MutatingWebhookConfiguration)]);
+  return { ...(validating ? { validating } : {}), ...(mutating ? { mutating: mutating as unknown as WebhookConfigurations["mutating"] } : {}) };
+}
+
+/** Puts back the configurations a run replaced (`saved`), or deletes those it made. */
+async function restoreConfigurations(client: Client, operator: string, saved: WebhookConfigurations | undefined): Promise<void> {
+  for (const [type, kind] of [["validating", ValidatingWebhookConfiguration], ["mutating", MutatingWebhookConfiguration]] as const) {
+    const resource = client.resource(kind as typeof ValidatingWebhookConfiguration);
+    const before = saved?.[type] as admissionregistration.ValidatingWebhookConfiguration | undefined;
+    if (!before) {
+      await resource.delete(operator).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
+      continue;
+    }
+    const now = await resource.get(operator).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
+    // Its content as it was; the server-set fields of metadata go (the current object's resourceVersion guards the write).
+    const metadata = { ...before.metadata };
+    for (const field of ["resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"] as const) delete metadata[field];
+    if (now) await resource.replace({ ...before, metadata: { ...metadata, name: operator, resourceVersion: now.metadata?.resourceVersion } });
+    else await resource.create({ ...before, metadata: { ...metadata, name: operator } });
+  }
 }
 
 async function certificates(options: WebhookOptions, manage: boolean): Promise<{ tls: ServingCertificate; caBundle: string }> {

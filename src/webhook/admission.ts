@@ -1,6 +1,7 @@
 // Admission webhooks (admission.k8s.io/v1): what a validating or mutating handler gets and
 // returns, and how one AdmissionReview is answered. Pure: no server, no I/O, so every rule of
 // the protocol is tested without one.
+import type { PeerCertificate as TlsPeerCertificate } from "node:tls";
 import jsonPatch from "fast-json-patch";
 import { deepFreeze, type KubeObject } from "../core/objects.js";
 import type { CacheReader } from "../controller/cache.js";
@@ -55,10 +56,28 @@ export interface ValidateContext<T extends KubeObject> {
   indexes: Indexes;
   /** The operator's cached reader (`cache.get(Kind, name, namespace)`, `cache.list(Kind)`): no API call per admission. */
   cache: CacheReader;
+  /**
+   * The HTTP request headers of the call (kopf's `headers`), names in lower case, read-only: e.g.
+   * an `Authorization` header when the API server is configured to send credentials to webhooks.
+   */
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  /**
+   * The client certificate the caller presented over TLS (kopf's `sslpeer`), read-only; undefined
+   * when it presented none (the API server sends one only when its admission control
+   * configuration names a client certificate for this webhook). Not verified against a CA here:
+   * check `issuer` / `fingerprint256` yourself before trusting it.
+   */
+  peer: Readonly<PeerCertificate> | undefined;
 }
 
+/** The TLS client certificate a caller presented: subject, issuer, validity and fingerprints (Node's `PeerCertificate`). */
+export type PeerCertificate = Pick<TlsPeerCertificate, "subject" | "issuer" | "subjectaltname" | "valid_from" | "valid_to" | "fingerprint256" | "serialNumber" | "raw">;
+
+/** What the transport says about one call: its headers and the caller's certificate. */
+export type CallTransport = Pick<ValidateContext<KubeObject>, "headers" | "peer">;
+
 /** What the operator gives every admission handler besides the request. */
-export type AdmissionExtras = Pick<ValidateContext<KubeObject>, "indexes" | "cache">;
+export type AdmissionExtras = Pick<ValidateContext<KubeObject>, "indexes" | "cache"> & Partial<CallTransport>;
 
 /** What a mutating handler gets: `object` is a mutable copy; change it in place. */
 export interface MutateContext<T extends KubeObject> extends Omit<ValidateContext<T>, "object"> {
@@ -122,6 +141,8 @@ function common<T extends KubeObject>(request: AdmissionRequest, warnings: strin
     userInfo: request.userInfo,
     request,
     warn: (message) => void warnings.push(message),
+    headers: {},
+    peer: undefined,
     ...extras,
   };
 }

@@ -10,7 +10,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from "n
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import type { Logger } from "pino";
-import { parseReview, review, denied, type AdmissionRequest, type AdmissionResponse } from "./admission.js";
+import { TLSSocket } from "node:tls";
+import { parseReview, review, denied, type AdmissionRequest, type AdmissionResponse, type CallTransport } from "./admission.js";
 import { AdmissionError } from "./admission.js";
 import { conversionReview, parseConversionReview, type ConversionRequest, type ConversionResponse } from "./conversion.js";
 
@@ -18,7 +19,8 @@ import { conversionReview, parseConversionReview, type ConversionRequest, type C
 export interface WebhookRoute {
   /** Name in logs and metrics, e.g. "validate-widget". */
   name: string;
-  run: (request: AdmissionRequest) => Promise<AdmissionResponse>;
+  /** `transport`: the call's headers and the caller's TLS certificate, if it presented one. */
+  run: (request: AdmissionRequest, transport: CallTransport) => Promise<AdmissionResponse>;
   /** Answer by then (the API server waits `timeoutSeconds`). */
   budgetMs: number;
   /** What to answer when the handler is too slow: deny ("Fail") or admit ("Ignore"). */
@@ -70,7 +72,9 @@ export class WebhookServer {
   /** Starts listening; rejects naming the port if it cannot be bound, or the files if the certificate cannot be read. */
   static async start(options: WebhookServerOptions): Promise<WebhookServer> {
     const pem = readCertificate(options.tls);
-    const https = createHttpsServer({ cert: pem.certificate, key: pem.key });
+    // requestCert: a caller may present a client certificate (handlers see it as `ctx.peer`);
+    // none is required, and none is verified here.
+    const https = createHttpsServer({ cert: pem.certificate, key: pem.key, requestCert: true, rejectUnauthorized: false });
     // Plain HTTP on this port gets a readable 400 instead of a TLS alert; TLS goes to the HTTPS server.
     const tcp = createNetServer({ pauseOnConnect: true }, (socket) => sniff(socket, https));
     await new Promise<void>((resolve, reject) => {
@@ -163,7 +167,7 @@ export class WebhookServer {
       }
       const request = parseReview(parsed);
       if (typeof request === "string") return bad(400, request);
-      const response = await answerInTime(route, request, this.options.logger);
+      const response = await answerInTime(route, request, transportOf(req), this.options.logger);
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(review(response)));
       this.options.observer?.request(route.name, 200, (performance.now() - started) / 1000, response.allowed);
     } catch (error) {
@@ -175,8 +179,17 @@ export class WebhookServer {
   }
 }
 
+/** The call's headers and the certificate its caller presented (frozen copies: handlers only read them). */
+function transportOf(req: IncomingMessage): CallTransport {
+  const cert = req.socket instanceof TLSSocket ? req.socket.getPeerCertificate() : undefined;
+  const peer = cert && Object.keys(cert).length > 0
+    ? Object.freeze({ subject: cert.subject, issuer: cert.issuer, subjectaltname: cert.subjectaltname, valid_from: cert.valid_from, valid_to: cert.valid_to, fingerprint256: cert.fingerprint256, serialNumber: cert.serialNumber, raw: cert.raw })
+    : undefined;
+  return { headers: Object.freeze({ ...req.headers }), peer };
+}
+
 /** The handler's answer, or, past its budget, the failurePolicy's (the handler goes on unawaited; its late answer is dropped). */
-async function answerInTime(route: WebhookRoute, request: AdmissionRequest, logger: Logger | undefined): Promise<AdmissionResponse> {
+async function answerInTime(route: WebhookRoute, request: AdmissionRequest, transport: CallTransport, logger: Logger | undefined): Promise<AdmissionResponse> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<AdmissionResponse>((resolve) => {
     timer = setTimeout(() => {
@@ -186,7 +199,7 @@ async function answerInTime(route: WebhookRoute, request: AdmissionRequest, logg
     }, route.budgetMs);
   });
   try {
-    return await Promise.race([route.run(request).catch((error: unknown) => denied(request.uid, error)), late]);
+    return await Promise.race([route.run(request, transport).catch((error: unknown) => denied(request.uid, error)), late]);
   } finally {
     clearTimeout(timer);
   }
