@@ -103,12 +103,14 @@ async function e2e(example: string, saDir: string, stopAtRefusal: boolean): Prom
   return { code, refusals: refusals(), output };
 }
 
-/** After a run that may have been killed: the Lease free for the next run, a managed webhook registration gone. */
+/** After a run that may have been killed: the Lease free for the next run, a managed webhook registration and its certificate gone. */
 async function tidy(ns: string, op: Operator): Promise<void> {
   const leases = await call(id, "GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`);
   for (const lease of (leases.body.items ?? []) as KubeObject[]) await call(id, "DELETE", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${lease.metadata?.name ?? ""}`);
   if (op.hasWebhooks) {
     for (const kind of ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]) await call(id, "DELETE", `/apis/admissionregistration.k8s.io/v1/${kind}/${op.name}`);
+    // The shared self-signed certificate too: each run starts as a first deployment would.
+    await call(id, "DELETE", `/api/v1/namespaces/${ns}/secrets/${op.name}-webhook-selfsigned`);
     for (const crd of op.webhooks.conversions) await call(id, "PATCH", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}`, { spec: { conversion: { strategy: "None", webhook: null } } }, { "content-type": "application/merge-patch+json" });
   }
 }

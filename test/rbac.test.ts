@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, Event, Lease, Operator, Role, RoleBinding, ServiceAccount } from "../src/index.js";
+import { Client, ConfigMap, Event, ForbiddenError, Lease, Operator, Role, RoleBinding, Secret, ServiceAccount } from "../src/index.js";
 import { settleWithin } from "./support.js";
 import { createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, tokenKubeconfig, type Identity } from "./helpers.js";
 
@@ -106,6 +106,46 @@ describe("least-privilege RBAC", () => {
       assert.match(text, /configmaps/i, text);
       assert.match(text, /forbidden|watch/i, text);
     } finally {
+      await client.close();
+    }
+  });
+
+  it("a ctx.cache read of a kind it may not watch fails the reconcile with the 403 (logged, a Warning Event, counted) instead of hanging; a stop is not held up", { timeout: 60_000 }, async () => {
+    const { ns, kubeconfig } = await serviceAccount(LEAST);
+    const lines: string[] = [];
+    const client = await Client.load({ path: kubeconfig, rateLimit: false });
+    const errors: unknown[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const op = new Operator({ name: "rbacread", namespaces: [ns], leaderElection: false, probes: false, logger, gracefulShutdownTimeoutMs: 20_000 });
+    op.controller(ConfigMap).reconcile(async (ref, ctx) => {
+      try {
+        await ctx.cache.get(Secret, ref.name, ref.namespace); // no signal passed: the reconcile's is used
+      } catch (error) {
+        errors.push(error);
+        throw error;
+      }
+    });
+    const stop = new AbortController();
+    let reconcileErrors: () => Promise<string> = async () => "";
+    const running = op.run({ client, handleSignals: false, signal: stop.signal, onStarted: ({ metrics }) => void (reconcileErrors = () => metrics.text()) });
+    try {
+      await admin.resource(ConfigMap).namespace(ns).create({ metadata: { name: "needs-a-secret" } });
+      await eventually("the read fails with the 403", async () => errors.length > 0, { timeoutMs: 30_000 });
+      assert.ok(errors[0] instanceof ForbiddenError, String(errors[0]));
+      assert.match(String((errors[0] as Error).message), /Secret .*refused to list or watch/);
+      assert.ok(lines.some((l) => l.includes("reconcile failed") && l.includes("secrets")), "logged with the refusal");
+      await eventually("a Warning Event on the object", async () =>
+        (await admin.resource(Event).namespace(ns).list()).items.some((e) => e.type === "Warning" && e.reason === "Forbidden" && e.regarding?.name === "needs-a-secret"),
+      );
+      assert.match(await reconcileErrors(), /controller_runtime_reconcile_errors_total\{controller="configmap"\} [1-9]/);
+      const stoppedAt = Date.now();
+      stop.abort();
+      await settleWithin("run() after the stop", running, 15_000);
+      assert.ok(Date.now() - stoppedAt < 15_000);
+      assert.ok(!lines.some((l) => l.includes("abandon")), "nothing abandoned at the stop");
+    } finally {
+      stop.abort();
+      await running.catch(() => {});
       await client.close();
     }
   });

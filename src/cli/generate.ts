@@ -17,6 +17,7 @@ import { Client } from "../client/client.js";
 import { CustomResourceDefinition as CustomResourceDefinitionKind } from "../core/builtins.js";
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 import { loadOperator } from "./load.js";
+import { findCacheReads } from "./cache-reads.js";
 
 export const USAGE = `usage: kubeloop generate <rbac|crds|deploy|webhooks|all> <operator.ts> [-o DIR] [--namespace NS] [--image IMAGE]
                         [--replicas N] [--webhooks managed|cert-manager]
@@ -69,7 +70,10 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const loaded = await loadOperator(file);
-  const settings = { namespace: values.namespace ?? "default", image: values.image ?? `${loaded.operator.name}:latest`, webhooks: mode, ...(values.replicas ? { replicas: Number(values.replicas) } : {}) } as const;
+  // Reads through ctx.cache start informers: their kinds need get, list and watch too.
+  const reads = await findCacheReads(loaded.path);
+  for (const u of reads.unknown) process.stderr.write(`kubeloop generate: ${u.where}: cannot tell which kind cache.get/list(${u.name}, …) reads: declare its access with op.permissions() if the RBAC lacks it\n`);
+  const settings = { namespace: values.namespace ?? "default", image: values.image ?? `${loaded.operator.name}:latest`, webhooks: mode, cacheReads: reads.kinds.map((k) => k.kind), ...(values.replicas ? { replicas: Number(values.replicas) } : {}) } as const;
   const render = (p: Part, s: typeof settings) => operatorManifests(p, loaded.operator, loaded.crds, s).map((o) => YAML.stringify(o, { aliasDuplicateObjects: false })).join("---\n");
   const write = (path: string, text: string) => {
     mkdirSync(dirname(path), { recursive: true });

@@ -45,7 +45,6 @@ class Context<T extends KubeObject> implements ReconcileContext<T> {
   object: T | undefined;
   readonly kind: ResourceKind<T>;
   readonly store: StoreReader<T>;
-  readonly cache: CacheReader;
   readonly client: Client;
   readonly retries: number;
   readonly event: (input: EventInput) => void;
@@ -53,6 +52,8 @@ class Context<T extends KubeObject> implements ReconcileContext<T> {
   readonly applyStatus: (status: Record<string, unknown>) => Promise<T>;
   readonly finalizer: (name: string, cleanup: (object: T) => Promise<void>) => Promise<boolean>;
   readonly #reconcile: ReconcileParts;
+  readonly #shared: CacheReader;
+  #cache: CacheReader | undefined;
 
   constructor(shared: ControllerParts<T>, reconcile: ReconcileParts, object: T | undefined, retries: number) {
     const { kind, client, fieldManager } = shared;
@@ -60,7 +61,7 @@ class Context<T extends KubeObject> implements ReconcileContext<T> {
     this.object = object;
     this.kind = kind;
     this.store = shared.store;
-    this.cache = shared.cache;
+    this.#shared = shared.cache;
     this.client = client;
     this.retries = retries;
     this.#reconcile = reconcile;
@@ -104,6 +105,12 @@ class Context<T extends KubeObject> implements ReconcileContext<T> {
 
   get signal(): AbortSignal {
     return this.#reconcile.own.signal;
+  }
+
+  /** Cached reads; a read that passes no signal has this reconcile's (a shutdown or timeout ends it). */
+  get cache(): CacheReader {
+    const own = this.#reconcile.own;
+    return (this.#cache ??= this.#shared.withSignal(() => own.signal));
   }
 }
 

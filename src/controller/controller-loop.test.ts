@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pino } from "pino";
 import { offlineClient, until } from "../../test/support.js";
-import { ConfigMap } from "../core/builtins.js";
+import { ConfigMap, Secret } from "../core/builtins.js";
 import { kindOf, type KubeObject } from "../core/objects.js";
 import { InformerFactory } from "../runtime/informer.js";
 import { ScriptedEvents } from "../testing/scripted-events.js";
@@ -52,6 +52,33 @@ describe("reconcile loop", () => {
       await client.close();
     }
     assert.deepEqual(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning")), []);
+  });
+
+  it("ctx.cache reads honour the reconcile's signal when given none: a stop ends a read waiting on a cache that never fills", { timeout: 20_000 }, async () => {
+    const { client, informers } = setup([cm("a")]);
+    const outcomes: string[] = [];
+    const c = controller(client, ConfigMap)
+      .withOptions({ informers, logger: quiet })
+      .reconcile(async (ref, ctx) => {
+        outcomes.push("reading");
+        try {
+          await ctx.cache.get(Secret, ref.name, ref.namespace); // Secrets are never listed here: the cache never syncs
+          outcomes.push("read");
+        } catch (error) {
+          outcomes.push(`ended: ${(error as Error).name}`);
+          throw error;
+        }
+      });
+    try {
+      await c.start();
+      await until("the read waits", () => outcomes.includes("reading"));
+      const result = await c.stop(2_000);
+      assert.equal(result.abandoned, 0, "the reconcile returned at the stop");
+      assert.ok(outcomes.some((o) => o.startsWith("ended")), outcomes.join(", "));
+    } finally {
+      await informers.stop();
+      await client.close();
+    }
   });
 
   it("a backlog of quick reconciles does not starve the event loop: timers and I/O run while it drains", { timeout: 60_000 }, async () => {

@@ -22,10 +22,10 @@
 // result of `stop()`; JavaScript cannot kill them, so the host should exit).
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
-import { objectKey } from "../core/objects.js";
+import { describeKind, objectKey } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
-import { TerminalError } from "../core/errors.js";
+import { ApiError, TerminalError } from "../core/errors.js";
 import { InformerFactory, type Informer, type InformerHandle, type InformerScope } from "../runtime/informer.js";
 import { WorkQueue, type WorkQueueOptions } from "../runtime/queue.js";
 import type { StoreReader } from "../runtime/store.js";
@@ -183,7 +183,10 @@ export class Controller<T extends KubeObject> {
       const { namespace, namespaces } = options.scope ?? {};
       return k.namespaced === false ? {} : namespace !== undefined ? { namespace } : namespaces ? { namespaces } : {};
     };
-    this.cache = new CacheReader(this.informers, options.writes, options.settleMs, scopeOf);
+    // Informers a read starts lazily: their recovered failures are logged, as the Manager logs those it starts.
+    this.cache = new CacheReader(this.informers, options.writes, options.settleMs, scopeOf, (informer, error) =>
+      this.logger.warn({ kind: describeKind(informer.kind), namespace: informer.scope.namespace, err: error }, "watch interrupted: recovering"),
+    );
     this.clock = options.clock ?? systemClock;
     this.parts = { kind, store: this.own.store, cache: this.cache, client, recorder: this.recorder, fieldManager: this.fieldManager };
   }
@@ -432,6 +435,11 @@ export class Controller<T extends KubeObject> {
     if (run.stopping.signal.aborted) {
       logger.warn({ err: error }, "reconcile aborted by shutdown");
       return;
+    }
+    // A refusal (RBAC) is a Warning Event on the object too: the operator cannot fix it itself.
+    if (error instanceof ApiError && (error.code === 403 || error.code === 401)) {
+      const object = this.own.store.get(key);
+      if (object) this.recorder.event(object, { type: "Warning", reason: "Forbidden", action: "Reconcile", note: error.message.slice(0, 1000) });
     }
     const retries = queue.numRequeues(key);
     let next: Action;

@@ -18,6 +18,8 @@ export interface AccessInputs {
   manageWebhooks: boolean;
   /** The operator's own namespace (where the shared webhook certificate's Secret lives). */
   home: string;
+  /** Kinds its code reads through `ctx.cache` (found in its source by `kubeloop generate`). */
+  reads?: readonly ResourceKind[];
   extra: readonly AccessNeed[];
 }
 
@@ -47,6 +49,7 @@ export function accessNeeds(inputs: AccessInputs): AccessNeed[] {
       else on(source.kind, READ, "controller: kinds it watches");
     }
   }
+  for (const kind of inputs.reads ?? []) on(kind, READ, "ctx.cache reads in the operator's code (an informer starts on the first read)");
   // Events come from handlers and controllers; admission and conversion webhooks write none.
   if (needs.length) needs.push({ group: "events.k8s.io", resource: "events", namespaced: true, verbs: ["create", "patch"], why: "Events (handler logs, failures, ctx.event)" });
   if (inputs.leaseNamespace !== undefined) {

@@ -4,6 +4,7 @@ import { deployManifests } from "../manifests/deploy.js";
 import { rbacManifests } from "../manifests/rbac.js";
 import { certManagerWebhookManifests, webhookNames, withConversionWebhook } from "../manifests/webhooks.js";
 import type { Operator } from "./operator.js";
+import type { ResourceKind } from "../core/objects.js";
 
 /** The parts `operatorManifests` makes. */
 export type ManifestPart = "rbac" | "crds" | "deploy" | "webhooks";
@@ -21,6 +22,8 @@ export interface ManifestSettings {
    * Deployment mounts the certificate Secret, and the RBAC has no registration rules.
    */
   webhooks?: "managed" | "cert-manager";
+  /** Kinds the operator's code reads through `ctx.cache` (RBAC: get, list, watch). */
+  cacheReads?: readonly ResourceKind[];
 }
 
 /**
@@ -35,7 +38,7 @@ export function operatorManifests(part: ManifestPart, operator: Operator, crds: 
   const names = { name: operator.name, namespace: s.namespace };
   switch (part) {
     case "rbac":
-      return rbacManifests(operator.access(s.namespace, unmanaged ? { manageWebhooks: false } : {}), { ...names, ...(operator.servedNamespaces ? { namespaces: operator.servedNamespaces } : {}) });
+      return rbacManifests(operator.access(s.namespace, { ...(unmanaged ? { manageWebhooks: false } : {}), ...(s.cacheReads ? { reads: s.cacheReads } : {}) }), { ...names, ...(operator.servedNamespaces ? { namespaces: operator.servedNamespaces } : {}) });
     case "crds": {
       const converted = new Set(unmanaged ? operator.webhooks.conversions : []);
       return crds.map((crd) => (converted.has(crd.metadata?.name ?? "") ? withConversionWebhook(crd, names) : crd));

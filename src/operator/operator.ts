@@ -477,10 +477,10 @@ export class Operator {
    * (handlers, controllers and their children, indexes, raw events, Events, its Lease, managed
    * webhooks) plus `op.permissions()`: the input of `kubeloop generate rbac`. The Lease is in
    * `leaseNamespace` (the leader election's namespace wins). `manageWebhooks: false` leaves out
-   * what registering webhooks needs (manifests register them). Fails naming a kind whose plural
-   * is unknown.
+   * what registering webhooks needs (manifests register them); `reads` are kinds the code reads
+   * through `ctx.cache` (get, list and watch). Fails naming a kind whose plural is unknown.
    */
-  access(leaseNamespace: string, options: { manageWebhooks?: boolean } = {}): AccessNeed[] {
+  access(leaseNamespace: string, options: { manageWebhooks?: boolean; reads?: readonly ResourceKind[] } = {}): AccessNeed[] {
     const le = this.options.leaderElection;
     return accessNeeds({
       name: this.name,
@@ -491,6 +491,7 @@ export class Operator {
       leaseNamespace: le === false ? undefined : (le?.namespace ?? leaseNamespace),
       manageWebhooks: options.manageWebhooks ?? this.options.webhooks?.manage ?? true,
       home: (le ? le.namespace : undefined) ?? leaseNamespace,
+      ...(options.reads ? { reads: options.reads } : {}),
       extra: this.extraAccess,
     });
   }
