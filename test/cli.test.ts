@@ -1,7 +1,8 @@
 // The kubeloop command against the shared cluster: `run` (errors by name, a real run, graceful
 // SIGTERM) and `dev` (restart on a file change).
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -190,19 +191,36 @@ export const op = new Operator({ name: "dev-test" });
 op.on.create(Greeting, async function greet() { return "${greeting}"; });
 `;
     writeFileSync(join(dir, "operator.ts"), source("first"));
-    const dev = kubeloop(["dev", join(dir, "operator.ts"), "--kubeconfig", kubeconfig, "--", "--metrics-bind", "0", "--log-format", "json"]);
+    // Another process holds 8080 (another operator on the machine): the dev loop must not need it.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => {
+      squatter.once("error", () => resolve()); // already held by someone: the same situation
+      squatter.listen(8080, "0.0.0.0", () => resolve());
+    });
+    // An editor's atomic save: a temporary file renamed over the original (vim, JetBrains, sed -i).
+    const atomicSave = (text: string) => {
+      writeFileSync(join(dir, ".operator.ts.swp"), text);
+      renameSync(join(dir, ".operator.ts.swp"), join(dir, "operator.ts"));
+    };
+    const dev = kubeloop(["dev", join(dir, "operator.ts"), "--kubeconfig", kubeconfig, "--", "--log-format", "json"]);
+    const synced = () => dev.out().split("caches synced").length - 1;
+    const ns = uniqueName("dev");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const greeted = async (name: string) => ((await client.resource(Greeting).namespace(ns).get(name)).status as { greet?: unknown })?.greet;
     try {
-      await eventually("operator running", async () => dev.out().includes("caches synced"), { timeoutMs: 60_000 });
+      await eventually("operator running", async () => synced() >= 1, { timeoutMs: 60_000 });
       assert.match(dev.out(), new RegExp(`KUBECONFIG=${kubeconfig}`));
-      writeFileSync(join(dir, "operator.ts"), source("second"));
-      await eventually("restarted", async () => dev.out().includes("operator.ts changed: restarting the operator") && dev.out().split("caches synced").length > 2, { timeoutMs: 60_000 });
-      const ns = uniqueName("dev");
-      await client.resource(Namespace).create({ metadata: { name: ns } });
-      await client.resource(Greeting).namespace(ns).create({ metadata: { name: "d" }, spec: { name: "d" } });
-      await eventually("handled by the new code", async () => ((await client.resource(Greeting).namespace(ns).get("d")).status as { greet?: unknown })?.greet === "second");
+      for (const [i, version] of ["second", "third"].entries()) {
+        atomicSave(source(version));
+        await eventually(`restarted after atomic save ${i + 1}`, async () => synced() >= i + 2, { timeoutMs: 60_000 });
+        await client.resource(Greeting).namespace(ns).create({ metadata: { name: version }, spec: { name: version } });
+        await eventually(`handled by the ${version} code`, async () => (await greeted(version)) === version);
+      }
+      assert.match(dev.out(), /operator\.ts changed: restarting the operator/);
     } finally {
       dev.kill("SIGINT");
       assert.equal(await dev.exited, 0);
+      await new Promise((resolve) => squatter.close(resolve));
     }
   });
 });

@@ -2,8 +2,8 @@
 // --kubeconfig), then runs `kubeloop run --install-crds --standalone` on the file in a child
 // process, restarting it whenever a file next to it changes; prints how to reach the cluster.
 import { spawn, type ChildProcess } from "node:child_process";
-import { watch } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import chokidar from "chokidar";
+import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
 import { Client } from "../client/client.js";
@@ -54,11 +54,14 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   process.stdout.write(`KUBECONFIG=${kubeconfig}\n`);
   say(`play with it: kubectl --kubeconfig ${kubeconfig} get all,events -A`);
 
-  const child = new OperatorChild([join(packageRoot(), "bin", "kubeloop.mjs"), "run", path, "--kubeconfig", kubeconfig, "--install-crds", "--standalone", ...passOn], env, file);
+  // Free ports for the probes and webhooks (the operator logs their URLs): a dev loop must not
+  // need 8080 or 9443, which another operator on the machine may hold. Flags after -- win.
+  const ports = ["--metrics-bind", "127.0.0.1:0", "--webhook-bind", "127.0.0.1:0"];
+  const child = new OperatorChild([join(packageRoot(), "bin", "kubeloop.mjs"), "run", path, "--kubeconfig", kubeconfig, "--install-crds", "--standalone", ...ports, ...passOn], env, file);
   child.start();
   const watcher = restartOnChange(dirname(path), child);
   await untilSignal();
-  watcher.close();
+  await watcher.close();
   await child.stop();
   await override?.release();
   await override?.client.close();
@@ -105,24 +108,34 @@ class OperatorChild {
   }
 }
 
-/** Restarts `child` 300 ms after the last change of a file under `dir` (node_modules and .git aside). */
-function restartOnChange(dir: string, child: OperatorChild): { close(): void } {
+/**
+ * Restarts `child` 300 ms after the last change of a file under `dir` (node_modules and .git
+ * aside). chokidar watches the directories, not the files' inodes, so an editor's atomic save
+ * (write a temporary file, rename it over the original: vim, JetBrains, `sed -i`) is a change
+ * like any other, and every later one is seen too; `fs.watch` lost the file after the first
+ * rename, and its recursive mode held a watch per directory of node_modules.
+ */
+function restartOnChange(dir: string, child: OperatorChild): { close(): Promise<void> } {
   let debounce: NodeJS.Timeout | undefined;
-  const watcher = watch(dir, { recursive: true }, (_event, name) => {
-    if (!name || /(^|\/)(node_modules|\.git)(\/|$)/.test(String(name))) return;
+  const watcher = chokidar.watch(dir, {
+    ignoreInitial: true,
+    ignored: (path) => /(^|[\\/])(node_modules|\.git)([\\/]|$)/.test(relative(dir, path)),
+  });
+  watcher.on("all", (_event, path) => {
     clearTimeout(debounce);
     debounce = setTimeout(() => {
-      say(`${String(name)} changed: restarting the operator`);
+      say(`${relative(dir, path) || path} changed: restarting the operator`);
       void child.stop().then(() => {
         if (!child.stopping) child.start();
       });
     }, 300);
   });
+  watcher.on("error", (error) => say(`watching ${dir} failed: ${error instanceof Error ? error.message : String(error)}`));
   return {
-    close() {
+    async close() {
       child.stopping = true;
-      watcher.close();
       clearTimeout(debounce);
+      await watcher.close();
     },
   };
 }
