@@ -9,7 +9,8 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { pino } from "pino";
-import { Client, ConfigMap, Namespace, ValidatingWebhookConfiguration } from "../src/index.js";
+import * as YAML from "yaml";
+import { Client, ConfigMap, Deployment, Namespace, ValidatingWebhookConfiguration } from "../src/index.js";
 import { Manager } from "../src/runtime.js";
 import { FaultProxy } from "../src/testing.js";
 import { DevOverride } from "../src/controller/dev-pause.js";
@@ -315,5 +316,58 @@ op.on.validate(ConfigMap, ({ object }) => {
       assert.equal(await cluster.exited, 0, cluster.out().slice(-2000));
       await client.resource(ValidatingWebhookConfiguration).delete(ns).catch(() => {});
     }
+  });
+});
+
+describe("kubeloop dev --kubeconfig finds the deployed operator's Leases", () => {
+  it("in the operator's own namespace (where generated manifests put them), whatever the developer's kubeconfig says; refuses when a deployed operator of that name cannot be paused", { timeout: 180_000 }, async () => {
+    const ns = uniqueName("devns");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const dir = join(scratch, `devns-${ns}`);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "operator.ts");
+    // No namespace for the Lease: as deployed, it goes to the operator's own (its kubeconfig's) namespace.
+    writeFileSync(
+      file,
+      `import { ConfigMap, Operator } from "../../../../src/index.js";
+export const op = new Operator({ name: "${ns}", namespaces: ["${ns}"], leaderElection: { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
+op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["handled-by"] = process.env.WHO ?? "?"));
+`,
+    );
+    const doc = YAML.parse(readFileSync(kubeconfig, "utf8")) as { contexts: { context: { namespace?: string } }[] };
+    for (const c of doc.contexts) c.context.namespace = ns;
+    const inNamespace = join(dir, "kubeconfig");
+    writeFileSync(inNamespace, YAML.stringify(doc));
+    const cms = client.resource(ConfigMap).namespace(ns);
+    const handledBy = async (name: string) => (await cms.get(name)).metadata?.annotations?.["handled-by"];
+    const cluster = kubeloop(["run", file, "--kubeconfig", inNamespace, "--health-bind", "0", "--metrics-bind", "0", "--log-format", "json"], "cluster");
+    try {
+      await cms.create({ metadata: { name: "c1" } });
+      await eventually("the deployed operator acts", async () => (await handledBy("c1")) === "cluster", { timeoutMs: 60_000 });
+      const dev = kubeloop(["dev", file, "--kubeconfig", kubeconfig, "--", "--health-bind", "0", "--log-format", "json"], "dev");
+      try {
+        await eventually("the dev loop paused the deployed operator", async () => /kubeloop dev: .* paused/.test(dev.out()) && dev.out().includes("caches synced"), { timeoutMs: 60_000 });
+        assert.match(dev.out(), new RegExp(`Leases are in namespace ${ns}`));
+        assert.match(cluster.out(), /paused by a dev run/);
+        await cms.create({ metadata: { name: "d1" } });
+        await eventually("d1 handled", async () => (await handledBy("d1")) !== undefined);
+        assert.equal(await handledBy("d1"), "dev");
+      } finally {
+        dev.kill("SIGTERM");
+        assert.equal(await dev.exited, 0, dev.out().slice(-2000));
+      }
+    } finally {
+      cluster.kill("SIGTERM");
+      assert.equal(await cluster.exited, 0, cluster.out().slice(-2000));
+    }
+
+    // A Deployment of the operator with no Lease beside it (deployed --standalone): it cannot be paused.
+    const other = uniqueName("devns");
+    await client.resource(Namespace).create({ metadata: { name: other } });
+    const labels = { "app.kubernetes.io/name": ns };
+    await client.resource(Deployment).namespace(other).create({ metadata: { name: ns, labels }, spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "operator", image: "operator:latest" }] } } } });
+    const refused = kubeloop(["dev", file, "--kubeconfig", kubeconfig], "dev");
+    assert.notEqual(await refused.exited, 0);
+    assert.match(refused.out(), new RegExp(`the Deployment ${ns} runs in ${other} with no Lease ${ns}-leader beside it: .*cannot be paused`));
   });
 });

@@ -11,12 +11,13 @@ import { packageRoot } from "../core/package.js";
 import { holdDevOverride } from "./dev-override.js";
 import { loadOperator } from "./load.js";
 
-export const USAGE = `usage: kubeloop dev <operator.ts> [--kubeconfig FILE] [--data-dir DIR] [-- run flags]
+export const USAGE = `usage: kubeloop dev <operator.ts> [--kubeconfig FILE] [--dev-namespace NS] [--data-dir DIR] [-- run flags]
 
 Starts a local Kubernetes control plane (unless --kubeconfig is given), installs the operator's
 CRDs, runs the operator and restarts it when its files change. Ctrl-C stops everything.
 With --kubeconfig, the operator of the same name running in that cluster is paused meanwhile
-(as kubeloop run --dev).
+(as kubeloop run --dev); its Leases are found where the generated manifests put them (the
+namespace holding the Lease <operator>-leader), or in --dev-namespace NS.
 `;
 
 const say = (m: string) => process.stderr.write(`kubeloop dev: ${m}\n`);
@@ -29,7 +30,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     args: own,
     allowPositionals: true,
     strict: true,
-    options: { kubeconfig: { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { kubeconfig: { type: "string" }, "dev-namespace": { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -50,7 +51,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   }
   // On a real cluster, the operator of the same name running there pauses while this runs (held
   // here, across the restarts of the child, so it never acts in between).
-  const override = values.kubeconfig ? await pauseDeployed(path, values.kubeconfig, env) : undefined;
+  if (values["dev-namespace"] && !values.kubeconfig) throw new Error("--dev-namespace goes with --kubeconfig: on the local control plane there is no deployed operator to pause");
+  const override = values.kubeconfig ? await pauseDeployed(path, values.kubeconfig, env, values["dev-namespace"]) : undefined;
   process.stdout.write(`KUBECONFIG=${kubeconfig}\n`);
   say(`play with it: kubectl --kubeconfig ${kubeconfig} get all,events -A`);
 
@@ -155,11 +157,11 @@ function untilSignal(): Promise<void> {
 }
 
 /** Holds the dev override for the operator in `path` on the cluster of `kubeconfig`. */
-async function pauseDeployed(path: string, kubeconfig: string, env: NodeJS.ProcessEnv): Promise<{ release: () => Promise<void>; client: Client }> {
+async function pauseDeployed(path: string, kubeconfig: string, env: NodeJS.ProcessEnv, namespace: string | undefined): Promise<{ release: () => Promise<void>; client: Client }> {
   const { operator } = await loadOperator(path);
   const client = await Client.load({ path: kubeconfig, env, rateLimit: false });
   try {
-    const held = await holdDevOverride(operator, client, { log: say });
+    const held = await holdDevOverride(operator, client, { log: say, ...(namespace ? { namespace } : {}) });
     return { release: () => held.release(), client };
   } catch (error) {
     await client.close();

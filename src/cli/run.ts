@@ -26,7 +26,8 @@ export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
                          runs (implies --standalone); it acts again when this ends, or 15 s after
                          this is killed
       --dev-namespace NS where that operator's Leases are (default: its leader election namespace,
-                         else the kubeconfig's namespace)
+                         else the namespace holding the Lease <operator>-leader, else the
+                         kubeconfig's namespace)
       --metrics-bind ADDR  serve /metrics (and /healthz, /readyz) on ADDR, e.g. 0.0.0.0:8080; "0": no /metrics
       --health-bind ADDR   serve /healthz, /readyz (and /metrics) on ADDR, e.g. 0.0.0.0:8081; "0": no health
       --install-crds     create the CRDs the operator declares (defineResource) if missing
