@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, Deployment, Event, Namespace, NotFoundError, Operator } from "../src/index.js";
-import { runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { Client, ConfigMap, CustomResourceDefinition, Deployment, Event, Namespace, NotFoundError, Operator, Type, defineResource } from "../src/index.js";
+import { installCrd, runOperator, type OperatorUnderTest } from "../src/testing.js";
 import { DevOverride } from "../src/controller/dev-pause.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
@@ -130,5 +130,35 @@ describe("a handler with filters", () => {
     await cms.create({ metadata: { name: "z2", labels: { pick: "yes" } } });
     await eventually("z2 handled", async () => created.includes("z2"));
     assert.deepEqual(created.sort(), ["a", "z-picked", "z2"], "one create run each");
+  });
+});
+
+describe("installCrd (kubeloop run --install-crds, the dev loop)", () => {
+  it("applies a changed schema and says what changed; refuses, naming it, to drop a version objects are stored in", { timeout: 60_000 }, async () => {
+    const group = `${uniqueName("crdup")}.kubeloop.dev`;
+    const v1 = (spec: Parameters<typeof Type.Object>[0]) => defineResource({ group, version: "v1", kind: "Site", spec: Type.Object(spec) });
+    const before = v1({ host: Type.String() });
+    const after = v1({ host: Type.String(), tls: Type.Optional(Type.Boolean()) });
+    const crdName = before.crd.metadata?.name ?? "";
+    try {
+      assert.equal((await installCrd(client, before.crd)).outcome, "created");
+      assert.deepEqual(await installCrd(client, before.crd), { outcome: "unchanged", changes: [] });
+      const ns = await namespace("crdup");
+      const sites = client.resource(after).namespace(ns);
+      const updated = await installCrd(client, after.crd, undefined, { fieldManager: "crdup" });
+      assert.deepEqual(updated, { outcome: "updated", changes: ["v1: schema"] });
+      const managers = (await client.resource(CustomResourceDefinition).get(crdName)).metadata?.managedFields?.map((f) => f.manager);
+      assert.ok(managers?.includes("crdup"), `applied with the operator's field manager: ${managers?.join(", ")}`);
+      await eventually("the new field is kept (not pruned)", async () => {
+        await sites.delete("s").catch(() => {});
+        const made = await sites.create({ metadata: { name: "s" }, spec: { host: "h", tls: true } });
+        return made.spec?.tls === true;
+      });
+      // A definition that drops v1 (the only stored version) for v2.
+      const v2 = defineResource({ group, version: "v2", kind: "Site", spec: Type.Object({ host: Type.String() }) });
+      await assert.rejects(installCrd(client, v2.crd), /removes version v1, which the API server still stores objects in/);
+    } finally {
+      await client.resource(CustomResourceDefinition).delete(crdName).catch(() => {});
+    }
   });
 });

@@ -194,8 +194,9 @@ async function operatorClient(operator: Operator, logger: Logger, values: RunFla
 /** Installs `crds`, then fails fast, by name, on kinds the server does not serve (typically: a CRD not installed). */
 async function prepareCluster(client: Client, operator: Operator, crds: LoadedOperator["crds"], logger: Logger): Promise<void> {
   for (const crd of crds) {
-    await installCrd(client, crd);
-    logger.info({ crd: crd.metadata?.name }, "CRD installed");
+    const { outcome, changes } = await installCrd(client, crd, undefined, { fieldManager: operator.name });
+    if (outcome === "updated") logger.info({ crd: crd.metadata?.name, changes }, `CRD updated (server-side apply): ${changes.join(", ")}`);
+    else logger.info({ crd: crd.metadata?.name }, outcome === "created" ? "CRD installed" : "CRD unchanged");
   }
   for (const kind of operator.kinds) {
     try {
