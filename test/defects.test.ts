@@ -162,3 +162,14 @@ describe("installCrd (kubeloop run --install-crds, the dev loop)", () => {
     }
   });
 });
+
+describe("runOperator with a kind the server does not serve", () => {
+  it("rejects at once, naming the kind (it waited 60 s and named nothing)", { timeout: 60_000 }, async () => {
+    const Ghost = defineResource({ group: `${uniqueName("ghosts")}.kubeloop.dev`, version: "v1", kind: "Ghost", spec: Type.Object({}) });
+    const op = new Operator({ name: "ghosts", leaderElection: false });
+    op.on.create(Ghost, async () => {});
+    const started = Date.now();
+    await assert.rejects(runOperator(op, { client, logger: quiet, startTimeoutMs: 50_000 }), /ghosts-[^ ]+\.kubeloop\.dev\/v1 Ghost is not served by .*install its CustomResourceDefinition/);
+    assert.ok(Date.now() - started < 10_000, `rejected after ${Date.now() - started} ms`);
+  });
+});

@@ -85,6 +85,8 @@ describe("the npm package", () => {
     const { stdout: tested } = await run("npm", ["test"], { cwd: generated, maxBuffer: 1 << 24, env });
     assert.match(tested, /pass 1/);
     assert.match(tested, /fail 0/);
+    // Fast by default: the test's own client has no client-side rate limit (it shared the operator's 5 requests/s).
+    assert.match(readFileSync(join(generated, "operator.test.ts"), "utf8"), /Client\.load\(\{[^}]*rateLimit: false/);
     await assert.rejects(run("npx", ["--no-install", "kubeloop", "init", "hello-op"], { cwd: project }), /exists and is not empty/);
 
     // Its manifests and its image. The Dockerfile cannot be built here: it is linted, and the

@@ -126,7 +126,8 @@ let client: Client;
 let running: OperatorUnderTest;
 before(async () => {
   cp = await startControlPlane();
-  client = await Client.load({ path: cp.kubeconfigPath });
+  // No client-side rate limit in tests (the operator's default is 5 requests/s, as client-go's).
+  client = await Client.load({ path: cp.kubeconfigPath, rateLimit: false });
   await installCrd(client, Hello.crd);
   running = await runOperator(op, { client });
 });

@@ -18,14 +18,21 @@ export interface Condition {
 export type WithConditions = KubeObject & { status?: { conditions?: Condition[] } & Record<string, unknown> };
 
 /**
- * Sets condition `condition.type` on `object.status.conditions` (in place), stamping
- * `observedGeneration` with the object's generation and `lastTransitionTime` when the status
- * changed (or the condition is new). Returns whether anything changed, so a caller writes the
- * status only when needed.
+ * Sets condition `condition.type` on `object.status.conditions`, stamping `observedGeneration`
+ * with the object's generation and `lastTransitionTime` when the status changed (or the
+ * condition is new). Returns whether anything changed, so a caller writes the status only when
+ * needed.
+ *
+ * Copy on write: `object.status` and its `conditions` are replaced by new ones, never changed in
+ * place, so a shallow copy of a cached (frozen) object works: `const next = { ...ctx.object };
+ * setCondition(next, …)`. Only `object` itself must be mutable: a frozen one (`ctx.object`, a
+ * cache read) throws a TypeError saying so.
  */
 export function setCondition(object: WithConditions, condition: Omit<Condition, "lastTransitionTime" | "observedGeneration">, now: Date = new Date()): boolean {
-  object.status ??= {};
-  const conditions = (object.status.conditions ??= []);
+  if (Object.isFrozen(object)) {
+    throw new TypeError(`setCondition: ${object.metadata?.name ?? "the object"} is frozen (cached objects are read-only): pass a copy, e.g. setCondition({ ...ctx.object }, …), then write its status`);
+  }
+  const conditions = [...(object.status?.conditions ?? [])];
   const generation = object.metadata?.generation;
   const i = conditions.findIndex((c) => c.type === condition.type);
   const before = i >= 0 ? conditions[i] : undefined;
@@ -41,6 +48,7 @@ export function setCondition(object: WithConditions, condition: Omit<Condition, 
   if (before && same("status") && same("reason") && same("message") && same("observedGeneration") && same("lastTransitionTime")) return false;
   if (i >= 0) conditions[i] = next;
   else conditions.push(next);
+  object.status = { ...object.status, conditions };
   return true;
 }
 

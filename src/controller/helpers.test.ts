@@ -31,6 +31,19 @@ describe("setCondition", () => {
   });
 });
 
+describe("setCondition on cached (deeply frozen) objects", () => {
+  it("works on a shallow copy (status and conditions are replaced, never changed in place); a frozen object is refused naming the idiom", async () => {
+    const { deepFreeze } = await import("../core/objects.js");
+    const cached = deepFreeze({ metadata: { name: "x", generation: 2 }, status: { phase: "Up", conditions: [{ type: "Ready", status: "False", reason: "Starting", message: "" }] } }) as WithConditions;
+    const next = { ...cached };
+    assert.equal(setCondition(next, { type: "Ready", status: "True", reason: "Done" }), true);
+    assert.equal(getCondition(next, "Ready")?.status, "True");
+    assert.equal(next.status?.phase, "Up", "the rest of the status is kept");
+    assert.equal(getCondition(cached, "Ready")?.status, "False", "the cached object is untouched");
+    assert.throws(() => setCondition(cached, { type: "Ready", status: "True", reason: "Done" }), /x is frozen \(cached objects are read-only\): pass a copy/);
+  });
+});
+
 describe("setControllerReference", () => {
   const owner = { apiVersion: "examples.kubeloop.dev/v1", kind: "Set", metadata: { name: "s", namespace: "n", uid: "u1" } };
   it("adds one controller reference, idempotently", () => {

@@ -20,13 +20,13 @@ import { Processor, type EventLevel } from "../handlers/processing.js";
 import { Registry, type KindEntry, type RawEvent, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause, type ActivityContext, type ProbeContext, type StartupOptions, type Indexes } from "../handlers/registry.js";
 import { objectLogger } from "../handlers/context.js";
 import { TemporaryError } from "../handlers/errors.js";
-import { TerminalError } from "../core/errors.js";
+import { NotFoundError, TerminalError } from "../core/errors.js";
 import { systemClock } from "../core/clock.js";
 import { checkNamespacePatterns, watchScope } from "../handlers/scope.js";
 import { Tasks } from "../handlers/tasks.js";
 import { progressKeys } from "../handlers/progress.js";
 import { parsePath } from "../handlers/diff.js";
-import { objectKey, objectId } from "../core/objects.js";
+import { describeKind, objectKey, objectId } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { matches, type Filters } from "../handlers/filters.js";
 import { Manager, checkManagerTimings, checkOperatorName, type ManagerLeaderElection, type ManagerStatus, type Runnable } from "../controller/manager.js";
@@ -537,6 +537,7 @@ export class Operator {
     try {
       client = options.client ?? (this.login ? await this.login({ logger }) : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT }));
       for (const warning of client.config.warnings ?? []) logger.warn({ source: client.config.source }, warning);
+      await checkServed(client, this.kinds);
       const metrics = new Metrics();
       const manager = this.assemble(client, logger, metrics, options);
       const wired = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces, metrics);
@@ -605,6 +606,26 @@ export class Operator {
     }
     options.onListening?.(servers[0] as ProbeServer);
     return servers;
+  }
+}
+
+/**
+ * Fails at once, naming the kind, when the server does not serve a kind the operator watches
+ * (typically: its CRD is not installed), instead of waiting for a cache that cannot sync.
+ * Discovery is asked, not the kind's descriptor.
+ */
+async function checkServed(client: Client, kinds: readonly ResourceKind[]): Promise<void> {
+  const seen = new Set<string>();
+  for (const kind of kinds) {
+    const id = `${kind.apiVersion}/${kind.kind}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    try {
+      await client.mapper.mapping({ apiVersion: kind.apiVersion, kind: kind.kind });
+    } catch (error) {
+      if (error instanceof NotFoundError) throw new Error(`${describeKind(kind)} is not served by ${client.config.server}: install its CustomResourceDefinition first (kubeloop run --install-crds, installCrd() in tests)`, { cause: error });
+      throw error;
+    }
   }
 }
 
