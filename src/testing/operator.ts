@@ -112,10 +112,11 @@ export async function installCrd(client: Client, crd: Crd, timeoutMs = 30_000, o
   const crds = client.resource(CustomResourceDefinition);
   const name = crd.metadata?.name ?? "";
   let result: CrdInstalled = { outcome: "created", changes: [] };
-  try {
-    await crds.create(crd);
-  } catch (error) {
-    if (!(error instanceof AlreadyExistsError)) throw error;
+  const exists = await crds.create(crd).then(
+    () => false,
+    (error: unknown) => (error instanceof AlreadyExistsError ? true : Promise.reject(error)),
+  );
+  if (exists) {
     const current = await crds.get(name);
     const changes = crdChanges(current, crd);
     const wanted = new Set(crd.spec.versions.map((v) => v.name));
