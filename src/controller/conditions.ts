@@ -23,8 +23,9 @@ export type WithConditions = KubeObject & { status?: { conditions?: Condition[] 
  * condition is new). Returns whether anything changed, so a caller writes the status only when
  * needed.
  *
- * Copy on write: `object.status` and its `conditions` are replaced by new ones, never changed in
- * place, so a shallow copy of a cached (frozen) object works: `const next = { ...ctx.object };
+ * In place where it can be: a mutable `status` and `conditions` are changed in place (so a
+ * caller holding `object.status` sees the change); a frozen one is replaced by a copy (copy on
+ * write), so a shallow copy of a cached (frozen) object works: `const next = { ...ctx.object };
  * setCondition(next, …)`. Only `object` itself must be mutable: a frozen one (`ctx.object`, a
  * cache read) throws a TypeError saying so.
  */
@@ -32,7 +33,10 @@ export function setCondition(object: WithConditions, condition: Omit<Condition, 
   if (Object.isFrozen(object)) {
     throw new TypeError(`setCondition: ${object.metadata?.name ?? "the object"} is frozen (cached objects are read-only): pass a copy, e.g. setCondition({ ...ctx.object }, …), then write its status`);
   }
-  const conditions = [...(object.status?.conditions ?? [])];
+  if (!object.status || Object.isFrozen(object.status)) object.status = { ...object.status };
+  const status = object.status;
+  if (!status.conditions || Object.isFrozen(status.conditions)) status.conditions = [...(status.conditions ?? [])];
+  const conditions = status.conditions;
   const generation = object.metadata?.generation;
   const i = conditions.findIndex((c) => c.type === condition.type);
   const before = i >= 0 ? conditions[i] : undefined;
@@ -48,7 +52,6 @@ export function setCondition(object: WithConditions, condition: Omit<Condition, 
   if (before && same("status") && same("reason") && same("message") && same("observedGeneration") && same("lastTransitionTime")) return false;
   if (i >= 0) conditions[i] = next;
   else conditions.push(next);
-  object.status = { ...object.status, conditions };
   return true;
 }
 
