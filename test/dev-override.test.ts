@@ -371,3 +371,52 @@ op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["h
     assert.match(refused.out(), new RegExp(`the Deployment ${ns} runs in ${other} with no Lease ${ns}-leader beside it: .*cannot be paused`));
   });
 });
+
+describe("kubeloop pause / resume", () => {
+  it("pauses the operator running in the cluster without a running process: until the time has passed, or until resumed", { timeout: 180_000 }, async () => {
+    const ns = uniqueName("pause");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const file = join(scratch, `pause-${ns}.ts`);
+    writeFileSync(
+      file,
+      `import { ConfigMap, Operator } from "../../../src/index.js";
+export const op = new Operator({ name: "${ns}", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
+op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["handled-at"] = String(Date.now())));
+`,
+    );
+    const cms = client.resource(ConfigMap).namespace(ns);
+    const handledAt = async (name: string) => Number((await cms.get(name)).metadata?.annotations?.["handled-at"] ?? NaN);
+    const cluster = kubeloop(["run", file, "--kubeconfig", kubeconfig, "--health-bind", "0", "--metrics-bind", "0", "--log-format", "json"], "cluster");
+    try {
+      await cms.create({ metadata: { name: "c1" } });
+      await eventually("the operator acts", async () => !Number.isNaN(await handledAt("c1")), { timeoutMs: 60_000 });
+
+      // A pause for 5 s: acknowledged, then over by itself.
+      const pausedAt = Date.now();
+      const paused = kubeloop(["pause", ns, "--for", "5s", "--kubeconfig", kubeconfig], "cli");
+      assert.equal(await paused.exited, 0, paused.out());
+      assert.match(paused.out(), new RegExp(`${ns} is paused in ${ns} until`));
+      assert.match(cluster.out(), /"devRun":"pause:[^"]+","msg":"paused by a dev run/);
+      await cms.create({ metadata: { name: "c2" } });
+      await eventually("c2 handled once the pause expired", async () => !Number.isNaN(await handledAt("c2")), { timeoutMs: 60_000 });
+      assert.ok((await handledAt("c2")) >= pausedAt + 5_000, `c2 handled ${(await handledAt("c2")) - pausedAt} ms after the 5 s pause began`);
+
+      // A long pause, ended by kubeloop resume.
+      const long = kubeloop(["pause", ns, "--for", "1h", "--kubeconfig", kubeconfig], "cli");
+      assert.equal(await long.exited, 0, long.out());
+      await cms.create({ metadata: { name: "c3" } });
+      const resumedAt = Date.now();
+      const resumed = kubeloop(["resume", ns, "--kubeconfig", kubeconfig], "cli");
+      assert.equal(await resumed.exited, 0, resumed.out());
+      assert.match(resumed.out(), /resumed/);
+      await eventually("c3 handled after the resume", async () => !Number.isNaN(await handledAt("c3")), { timeoutMs: 20_000 });
+      assert.ok((await handledAt("c3")) >= resumedAt, "not handled while paused");
+      const bad = kubeloop(["pause", ns, "--for", "soon", "--kubeconfig", kubeconfig], "cli");
+      assert.equal(await bad.exited, 1);
+      assert.match(bad.out(), /--for soon: expected a duration/);
+    } finally {
+      cluster.kill("SIGTERM");
+      assert.equal(await cluster.exited, 0, cluster.out().slice(-2000));
+    }
+  });
+});

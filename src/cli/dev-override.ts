@@ -16,7 +16,9 @@ import type { Operator } from "../operator/operator.js";
  * be paused, and both would act).
  */
 export async function holdDevOverride(operator: Operator, client: Client, options: { namespace?: string; leaseMs?: number; log: (message: string) => void }): Promise<DevOverride> {
-  const namespace = options.namespace ?? (await findLeases(operator, client, options.log));
+  const own = operator.leases(client.defaultNamespace);
+  // The operator's own leader election namespace, when it names one; else where it is deployed.
+  const namespace = options.namespace ?? (own.namespace !== client.defaultNamespace ? own.namespace : await findOperatorNamespace(client, operator.name, own.leader, options.log));
   const leases = operator.leases(namespace);
   return DevOverride.take(
     client,
@@ -25,10 +27,15 @@ export async function holdDevOverride(operator: Operator, client: Client, option
   );
 }
 
-/** The namespace of the deployed operator's Leases (see {@link holdDevOverride}). */
-async function findLeases(operator: Operator, client: Client, log: (message: string) => void): Promise<string> {
-  const own = operator.leases(client.defaultNamespace);
-  if (own.namespace !== client.defaultNamespace) return own.namespace; // the operator names it
+/**
+ * The namespace of a deployed operator's Leases: the one namespace holding its leader Lease
+ * (`leader`, default `<name>-leader`), else the client's. Refuses, naming the problem, when several
+ * namespaces hold it, or when a Deployment of the operator (label `app.kubernetes.io/name`) runs
+ * with no Lease beside it (it cannot be paused).
+ */
+export async function findOperatorNamespace(client: Client, name: string, leader: string, log: (message: string) => void): Promise<string> {
+  const own = { leader };
+  const operator = { name };
   let found: string[];
   let deployed: string[];
   try {

@@ -3,6 +3,7 @@ import * as controlPlane from "./control-plane.js";
 import * as dev from "./dev.js";
 import * as generate from "./generate.js";
 import * as init from "./init.js";
+import * as pause from "./pause.js";
 import * as runCommand from "./run.js";
 
 const USAGE = `usage: kubeloop <command>
@@ -10,6 +11,8 @@ const USAGE = `usage: kubeloop <command>
 commands:
   run <operator.ts>                      run an operator against the current kubeconfig (run --help)
   dev <operator.ts>                      local control plane + CRDs + the operator, restarted on changes
+  pause <name> [--for 1h]                the operator of that name in the cluster stops acting until resumed (or the time passed)
+  resume <name>                          ends a pause made by kubeloop pause
   init <dir>                             a new operator project (operator, test, package.json)
   generate <part> <operator.ts>          rbac, crds, deploy or all: manifests from the operator's code
   control-plane start [--data-dir DIR]   start a local Kubernetes control plane; prints KUBECONFIG=...
@@ -27,6 +30,9 @@ async function main(argv: string[]): Promise<number> {
       return dev.run(rest, process.env);
     case "init":
       return init.run(rest);
+    case "pause":
+    case "resume":
+      return pause.run(command, rest, process.env);
     case "generate":
       return generate.run(rest);
     case undefined:

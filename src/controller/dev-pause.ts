@@ -73,7 +73,8 @@ export class PauseWatch {
       }
       this.lease = lease;
       const holder = lease.spec?.holderIdentity ?? "";
-      const live = holder !== "" && this.observedAt + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > this.clock.now();
+      const durationMs = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
+      const live = holder !== "" && this.observedAt + durationMs > this.clock.now() && !pauseOver(lease, holder, Date.now()); // wall clock: renewTime is one
       return live ? { state: "held", holder } : { state: "free" };
     } catch (error) {
       if (error instanceof NotFoundError) {
@@ -211,15 +212,32 @@ export class DevOverride {
   async release(): Promise<void> {
     this.stop.abort();
     await this.renewing;
-    try {
-      const lease = (await this.leases().get(this.ref.name));
-      if (lease.spec?.holderIdentity !== this.identity) return;
-      const annotations = { ...lease.metadata?.annotations };
-      delete annotations[PAUSED_ANNOTATION];
-      await this.leases().replace({ ...lease, metadata: { ...lease.metadata, annotations }, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } });
-    } catch {
-      // It expires by itself.
-    }
+    await DevOverride.free(this.client, this.ref, this.identity).catch(() => {}); // else it expires by itself
+  }
+
+  /**
+   * Stops renewing and leaves the Lease held: the pause lasts until the Lease's duration has
+   * passed without renewal, or until someone frees it (`kubeloop pause` / `kubeloop resume`).
+   */
+  async detach(): Promise<void> {
+    this.stop.abort();
+    await this.renewing;
+  }
+
+  /**
+   * Frees the dev Lease (holder emptied, acknowledgement removed): the paused operator acts again
+   * at its next poll. Only if `holder` holds it, when given. Resolves the holder it freed, or
+   * undefined when nobody (or someone else) held it. Rejects with the API error.
+   */
+  static async free(client: Client, ref: DevLeaseRef, holder?: string): Promise<string | undefined> {
+    const leases = client.resource(Lease).namespace(ref.namespace);
+    const lease = await leases.get(ref.name).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
+    const current = lease?.spec?.holderIdentity ?? "";
+    if (!lease || current === "" || (holder !== undefined && current !== holder)) return undefined;
+    const annotations = { ...lease.metadata?.annotations };
+    delete annotations[PAUSED_ANNOTATION];
+    await leases.replace({ ...lease, metadata: { ...lease.metadata, annotations }, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } });
+    return current;
   }
 
   private async acquire(): Promise<void> {
@@ -277,6 +295,21 @@ export class DevOverride {
   private leases() {
     return this.client.resource(Lease).namespace(this.ref.namespace);
   }
+}
+
+/** Holders of pauses made by `kubeloop pause` (no process renews them). */
+export const PAUSE_PREFIX = "pause:";
+/** How far the clock of whoever ran `kubeloop pause` may be behind ours. */
+const PAUSE_SKEW_MS = 10 * 60_000;
+
+/**
+ * Whether a `kubeloop pause` is over by its own renewTime plus duration (with 10 minutes for clock
+ * skew): a replica that first sees a long pause late must not hold it for a whole duration more.
+ * Dev runs renew their Lease, so only observation counts for them (no trust in remote clocks).
+ */
+function pauseOver(lease: LeaseBody, holder: string, now: number): boolean {
+  if (!holder.startsWith(PAUSE_PREFIX) || !lease.spec?.renewTime) return false;
+  return Date.parse(lease.spec.renewTime) + (lease.spec.leaseDurationSeconds ?? 0) * 1000 + PAUSE_SKEW_MS < now;
 }
 
 /** The holder of `lease` if it was renewed within its duration, by the server's renewTime (the dev run's own check, before it can watch for changes). */
