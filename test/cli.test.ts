@@ -224,3 +224,43 @@ op.on.create(Greeting, async function greet() { return "${greeting}"; });
     }
   });
 });
+
+describe("kubeloop run after a graceful stop (kopf's 13-hooks)", () => {
+  it("lets background tasks a cleanup handler asked to stop finish, within the graceful-shutdown budget; past it, exits", { timeout: 120_000 }, async () => {
+    const dir = join(scratch, "hooks");
+    mkdirSync(dir, { recursive: true });
+    const source = (finishMs: number) => `import { ConfigMap, Operator } from "../../../../src/index.js";
+export const op = new Operator({ name: "hooks-${process.pid}", namespaces: ["default"], gracefulShutdownTimeoutMs: 3000 });
+let stopping = false;
+const tasks: Promise<void>[] = [];
+op.on.startup(() => {
+  tasks.push((async () => {
+    while (!stopping) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, ${finishMs})); // cleaning up after the request
+    console.log("background task finished by request");
+  })());
+});
+op.on.cleanup(() => { stopping = true; console.log("cleanup: asked the background task to stop"); });
+op.on.event(ConfigMap, () => {});
+`;
+    for (const [finishMs, finishes] of [[500, true], [60_000, false]] as const) {
+      const file = join(dir, `operator-${finishMs}.ts`);
+      writeFileSync(file, source(finishMs));
+      const run = kubeloop(["run", file, "--kubeconfig", kubeconfig, "--standalone", "--metrics-bind", "0", "--health-bind", "0", "--log-format", "json"]);
+      await eventually("running", async () => run.out().includes("caches synced"), { timeoutMs: 60_000 });
+      const termAt = Date.now();
+      run.kill("SIGTERM");
+      assert.equal(await run.exited, 0, run.out().slice(-2000));
+      const took = Date.now() - termAt;
+      assert.match(run.out(), /cleanup: asked the background task to stop/);
+      if (finishes) {
+        assert.match(run.out(), /background task finished by request/);
+        assert.doesNotMatch(run.out(), /still ran at the shutdown deadline/, "the process exits once nothing runs (nothing of kubeloop's lingers)");
+      } else {
+        assert.doesNotMatch(run.out(), /background task finished by request/);
+        assert.match(run.out(), /still ran at the shutdown deadline/);
+        assert.ok(took < 3_000 + 5_000, `exited ${took} ms after SIGTERM (budget 3 s)`);
+      }
+    }
+  });
+});

@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
     case "control-plane":
       return controlPlane.run(rest, process.env);
     case "run":
-      return runCommand.run(rest, process.env);
+      return runCommand.run(rest, process.env, shutdown);
     case "dev":
       return dev.run(rest, process.env);
     case "init":
@@ -48,14 +48,24 @@ async function main(argv: string[]): Promise<number> {
 }
 
 
-// `kubeloop run` exits as soon as the operator has stopped: work abandoned at the shutdown
-// deadline (a reconcile or daemon that ignores its aborted signal) must not keep a replica that
-// lost or gave up its Lease alive and acting. Other commands end when their work is done.
+// `kubeloop run` exits as soon as the operator has failed (a lost Lease, above all: work that
+// ignored its aborted signal must not keep a replica that lost its Lease alive and acting).
+// After a graceful stop it lets work the operator's hooks started (background tasks a cleanup
+// handler asked to stop) end by themselves, until what is left of the graceful-shutdown budget:
+// the timer does not keep the process alive, so it exits as soon as nothing else runs, and at the
+// deadline at the latest. Other commands end when their work is done.
 const exitNow = process.argv[2] === "run";
+const shutdown: runCommand.Shutdown = { drainUntil: 0 };
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
-    if (exitNow) process.exit(code);
+    if (!exitNow) return;
+    const drainMs = code === 0 ? shutdown.drainUntil - Date.now() : 0;
+    if (drainMs <= 0) process.exit(code);
+    setTimeout(() => {
+      process.stderr.write(`kubeloop: work started by the operator's hooks still ran at the shutdown deadline (${Math.round(drainMs)} ms after the operator stopped): exiting\n`);
+      process.exit(code);
+    }, drainMs).unref();
   },
   (error: unknown) => {
     process.stderr.write(`kubeloop: ${error instanceof Error ? error.message : String(error)}\n`);

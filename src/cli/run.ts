@@ -5,14 +5,12 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "../client/client.js";
 import { ConfigError } from "../client/config.js";
-import { ApiError, NotFoundError } from "../core/errors.js";
-import { describeKind } from "../core/objects.js";
 import { checkNamespacePatterns } from "../handlers/scope.js";
 import { createLogger } from "../observe/logging.js";
 import { installCrd } from "../testing/operator.js";
 import { loadOperator, type LoadedOperator } from "./load.js";
 import { holdDevOverride } from "./dev-override.js";
-import type { Operator, ProbeOptions } from "../operator/operator.js";
+import { checkServed, type Operator, type ProbeOptions } from "../operator/operator.js";
 import type { Logger } from "../observe/logging.js";
 
 export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
@@ -100,7 +98,12 @@ function parseRunArgs(args: string[]) {
 
 type RunFlags = ReturnType<typeof parseRunArgs>["values"];
 
-export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** Filled in by {@link run}: when the graceful-shutdown budget ends (the stop signal's time plus the operator's graceful-shutdown timeout; 0: no graceful stop). */
+export interface Shutdown {
+  drainUntil: number;
+}
+
+export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shutdown = { drainUntil: 0 }): Promise<number> {
   const { values, positionals } = parseRunArgs(args);
   if (values.help) {
     process.stdout.write(USAGE);
@@ -129,6 +132,11 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });
   const client = await operatorClient(operator, logger, values, env);
   stopWithParent(logger);
+  // The graceful-shutdown budget counts from the stop signal (Kubernetes' grace period does too).
+  const budgetMs = operator.gracefulShutdownTimeoutMs;
+  const onStop = () => (shutdown.drainUntil = Date.now() + budgetMs);
+  process.once("SIGTERM", onStop);
+  process.once("SIGINT", onStop);
   try {
     await prepareCluster(client, operator, values["install-crds"] ? crds : [], logger);
     const override = values.dev
@@ -198,16 +206,7 @@ async function prepareCluster(client: Client, operator: Operator, crds: LoadedOp
     if (outcome === "updated") logger.info({ crd: crd.metadata?.name, changes }, `CRD updated (server-side apply): ${changes.join(", ")}`);
     else logger.info({ crd: crd.metadata?.name }, outcome === "created" ? "CRD installed" : "CRD unchanged");
   }
-  for (const kind of operator.kinds) {
-    try {
-      await client.mapper.mapping({ apiVersion: kind.apiVersion, kind: kind.kind }); // ask discovery, not the descriptor
-    } catch (error) {
-      if (error instanceof NotFoundError || (error instanceof ApiError && /not served|no kind/.test(error.message))) {
-        throw new Error(`${describeKind(kind)} is not served by ${client.config.server}: install its CustomResourceDefinition first (or pass --install-crds)`, { cause: error });
-      }
-      throw error;
-    }
-  }
+  await checkServed(client, operator.kinds, "install its CustomResourceDefinition first (or pass --install-crds)");
 }
 
 /**

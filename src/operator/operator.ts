@@ -20,7 +20,7 @@ import { Processor, type EventLevel } from "../handlers/processing.js";
 import { Registry, type KindEntry, type RawEvent, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause, type ActivityContext, type ProbeContext, type StartupOptions, type Indexes } from "../handlers/registry.js";
 import { objectLogger } from "../handlers/context.js";
 import { TemporaryError } from "../handlers/errors.js";
-import { NotFoundError, TerminalError } from "../core/errors.js";
+import { ApiError, NotFoundError, TerminalError } from "../core/errors.js";
 import { systemClock } from "../core/clock.js";
 import { checkNamespacePatterns, watchScope } from "../handlers/scope.js";
 import { Tasks } from "../handlers/tasks.js";
@@ -516,6 +516,11 @@ export class Operator {
     return this.options.namespaces;
   }
 
+  /** How long a graceful stop may take (the `gracefulShutdownTimeoutMs` option, default 30 000 ms). */
+  get gracefulShutdownTimeoutMs(): number {
+    return this.options.gracefulShutdownTimeoutMs ?? 30_000;
+  }
+
   /** Kinds the operator watches (for RBAC generation and `kubeloop dev`). */
   get kinds(): ResourceKind[] {
     return [...this.specs.flatMap((s) => [s.kind as ResourceKind, ...s.sources.map((x) => x.kind)]), ...[...this.registry.kinds.values()].map((e) => e.kind)];
@@ -537,7 +542,6 @@ export class Operator {
     try {
       client = options.client ?? (this.login ? await this.login({ logger }) : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT }));
       for (const warning of client.config.warnings ?? []) logger.warn({ source: client.config.source }, warning);
-      await checkServed(client, this.kinds);
       const metrics = new Metrics();
       const manager = this.assemble(client, logger, metrics, options);
       const wired = this.wireHandlers(manager, client, logger, options.namespaces ?? this.options.namespaces, metrics);
@@ -610,11 +614,12 @@ export class Operator {
 }
 
 /**
- * Fails at once, naming the kind, when the server does not serve a kind the operator watches
- * (typically: its CRD is not installed), instead of waiting for a cache that cannot sync.
- * Discovery is asked, not the kind's descriptor.
+ * Fails at once, naming the kind, when the server does not serve one of `kinds` (typically: its
+ * CRD is not installed), instead of waiting for a cache that cannot sync; `hint` says how to
+ * install it. Discovery is asked, not the kind's descriptor. (`op.run()` itself waits for a
+ * CRD that appears later, not ready meanwhile; `kubeloop run` and `runOperator` check first.)
  */
-async function checkServed(client: Client, kinds: readonly ResourceKind[]): Promise<void> {
+export async function checkServed(client: Client, kinds: readonly ResourceKind[], hint = "install its CustomResourceDefinition first"): Promise<void> {
   const seen = new Set<string>();
   for (const kind of kinds) {
     const id = `${kind.apiVersion}/${kind.kind}`;
@@ -623,7 +628,7 @@ async function checkServed(client: Client, kinds: readonly ResourceKind[]): Prom
     try {
       await client.mapper.mapping({ apiVersion: kind.apiVersion, kind: kind.kind });
     } catch (error) {
-      if (error instanceof NotFoundError) throw new Error(`${describeKind(kind)} is not served by ${client.config.server}: install its CustomResourceDefinition first (kubeloop run --install-crds, installCrd() in tests)`, { cause: error });
+      if (error instanceof NotFoundError || (error instanceof ApiError && /not served|no kind/.test(error.message))) throw new Error(`${describeKind(kind)} is not served by ${client.config.server}: ${hint}`, { cause: error });
       throw error;
     }
   }

@@ -6,7 +6,7 @@ import { Client } from "../client/client.js";
 import { inClusterConfig } from "../client/config.js";
 import { CustomResourceDefinition } from "../core/builtins.js";
 import { AlreadyExistsError } from "../core/errors.js";
-import type { Operator, RunningOperator } from "../operator/operator.js";
+import { checkServed, type Operator, type RunningOperator } from "../operator/operator.js";
 import type { WebhookOptions } from "../operator/webhooks.js";
 import type { CustomResourceDefinition as Crd } from "kubernetes-types/apiextensions/v1.js";
 
@@ -52,6 +52,13 @@ export async function runOperator(op: Operator, options: RunOperatorOptions = {}
   const asIdentity = process.env.KUBELOOP_OPERATOR_KUBECONFIG;
   const identity = async () => (asIdentity === "in-cluster" ? new Client(inClusterConfig(), { rateLimit: false }) : Client.load({ path: asIdentity as string, rateLimit: false }));
   const loginClient = (await op.clientFromLogin(logger)) ?? (asIdentity ? await identity() : undefined);
+  // A kind the server does not serve fails the start at once, naming it (op.run() alone waits for it).
+  try {
+    await checkServed(client, op.kinds, "install its CustomResourceDefinition first (installCrd(client, Kind.crd))");
+  } catch (error) {
+    if (ownClient) await client.close();
+    throw error;
+  }
   const controller = new AbortController();
   let started!: (r: RunningOperator) => void;
   const ready = new Promise<RunningOperator>((resolve) => (started = resolve));
