@@ -10,7 +10,8 @@
 //
 // With KUBELOOP_KUBECONFIG already set, tests run against that cluster and nothing is started.
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { startControlPlane, type ControlPlane } from "../src/testing.js";
 
@@ -50,7 +51,16 @@ const env: NodeJS.ProcessEnv = { ...process.env, KUBELOOP_TEST_RUN: runId };
 let cp: ControlPlane | undefined;
 if (needsCluster && !process.env.KUBELOOP_KUBECONFIG) {
   const started = Date.now();
-  cp = await startControlPlane({ env, onProgress: log });
+  // An audit log of what ServiceAccounts ask (metadata only): the RBAC proofs read it to show that
+  // every generated verb is one an operator really uses (test/rbac-examples.serial.test.ts).
+  const auditDir = mkdtempSync(join(tmpdir(), "kubeloop-audit-"));
+  writeFileSync(
+    join(auditDir, "policy.yaml"),
+    'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: ["RequestReceived"]\nrules:\n  - level: Metadata\n    userGroups: ["system:serviceaccounts"]\n  - level: None\n',
+  );
+  env.KUBELOOP_AUDIT_LOG = join(auditDir, "audit.log");
+  process.on("exit", () => rmSync(auditDir, { recursive: true, force: true }));
+  cp = await startControlPlane({ env, onProgress: log, apiServerFlags: [`--audit-policy-file=${join(auditDir, "policy.yaml")}`, `--audit-log-path=${env.KUBELOOP_AUDIT_LOG}`] });
   log(`shared control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${cp.kubeconfigPath}`);
   env.KUBELOOP_KUBECONFIG = cp.kubeconfigPath;
 }

@@ -4,9 +4,12 @@
 // token) and leader election on. The test passes and the operator is refused nothing; and with
 // any one generated rule removed, the operator is refused a request or the test fails (each rule
 // is needed). The test itself keeps the admin identity to set the scene and check the result.
+// Every generated verb must also be one the operators were seen using: the API server's audit
+// log (written by the test run's control plane, KUBELOOP_AUDIT_LOG) records each request of a
+// ServiceAccount; a verb no example's operator ever asked for is an unused grant.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -45,6 +48,33 @@ async function create(objects: KubeObject[]): Promise<void> {
 }
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+/** Each generated verb (group/resource verb) and the examples that were granted it. */
+const granted = new Map<string, Set<string>>();
+/** Each group/resource verb some example's operator asked for (audit log), with the examples. */
+const used = new Map<string, Set<string>>();
+const add = (map: Map<string, Set<string>>, key: string, example: string) => map.set(key, (map.get(key) ?? new Set()).add(example));
+
+/**
+ * What the ServiceAccount `system:serviceaccount:<ns>:<name>` asked for, from the audit log, as
+ * "group/resource[/subresource] verb". A server-side apply that created its object was
+ * authorized as create too (the API server checks create for it), so it counts as both.
+ */
+function audited(ns: string, name: string): string[] {
+  const path = process.env.KUBELOOP_AUDIT_LOG;
+  if (!path || !existsSync(path)) return [];
+  const user = `system:serviceaccount:${ns}:${name}`;
+  const out = new Set<string>();
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    if (!line.includes(user)) continue;
+    const e = JSON.parse(line) as { user?: { username?: string }; verb?: string; objectRef?: { apiGroup?: string; resource?: string; subresource?: string }; responseStatus?: { code?: number } };
+    if (e.user?.username !== user || !e.objectRef?.resource) continue;
+    const resource = `${e.objectRef.apiGroup || "core"}/${e.objectRef.resource}${e.objectRef.subresource ? `/${e.objectRef.subresource}` : ""}`;
+    out.add(`${resource} ${e.verb}`);
+    if (e.verb === "patch" && e.responseStatus?.code === 201) out.add(`${resource} create`);
+  }
+  return [...out];
+}
 type RoleObject = KubeObject & { rules: Rule[] };
 
 /**
@@ -158,6 +188,15 @@ describe("every example as its generated ServiceAccount", () => {
       }
       await applyRbac(client, objects);
       assert.deepEqual(unneeded, [], "rules the scenario did not need");
+      for (const { rule } of all) for (const verb of rule.verbs) add(granted, `${rule.apiGroups[0] || "core"}/${rule.resources[0]} ${verb}`, example);
+      for (const key of audited(ns, op.name)) add(used, key, example);
     });
   }
+
+  it("every generated verb was used by some example's operator (the API server's audit log)", { skip: !process.env.KUBELOOP_AUDIT_LOG && "no audit log: the cluster was not started by this test run" }, (t) => {
+    assert.ok(used.size > 0, "the audit log recorded the operators' requests");
+    const unused = [...granted.keys()].filter((key) => !used.has(key)).map((key) => `${key} (granted to ${[...(granted.get(key) ?? [])].join(", ")})`);
+    t.diagnostic(`${granted.size} generated verbs, each used by some example`);
+    assert.deepEqual(unused, [], "generated verbs no operator asked for");
+  });
 });

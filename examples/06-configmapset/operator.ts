@@ -15,6 +15,9 @@ export const FINALIZER = "examples.kubeloop.dev/registry";
 export const REGISTRY = "configmapset-registry";
 
 export const op = new Operator({ name: "configmapsets", leaderElection: false });
+// The reconcile deletes ConfigMaps its set no longer names (the generated RBAC grants owned
+// children what ctx.apply needs, not delete).
+op.permissions({ group: "", resource: "configmaps", verbs: ["delete"] });
 
 op.controller(ConfigMapSet)
   .owns(ConfigMap)

@@ -12,8 +12,14 @@ export const Website = defineResource({
 });
 
 export const op = new Operator({ name: "websites" });
-// What the handlers do by hand, for the generated RBAC: they create the children and scale them.
-op.permissions({ group: "apps", resource: "deployments", verbs: ["create", "patch"] }, { group: "", resource: "services", verbs: ["create"] });
+// What the handlers do by hand, for the generated RBAC: they create the children and scale them,
+// and adopt() sets blockOwnerDeletion on their owner references, which needs update on the
+// Website's finalizers where the OwnerReferencesPermissionEnforcement admission plugin runs.
+op.permissions(
+  { group: "apps", resource: "deployments", verbs: ["create", "patch"] },
+  { group: "", resource: "services", verbs: ["create"] },
+  { group: "examples.kubeloop.dev", resource: "websites/finalizers", verbs: ["update"] },
+);
 
 op.on.create(Website, async function children({ object, spec, client }) {
   const name = object.metadata?.name as string;

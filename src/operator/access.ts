@@ -42,12 +42,21 @@ export function accessNeeds(inputs: AccessInputs): AccessNeed[] {
     }
   }
   for (const spec of inputs.specs) {
-    on(spec.kind, [...READ, "patch", "update"], "controller: watch its kind; finalizers and server-side apply");
-    if (hasStatus(spec.kind)) on(spec.kind, ["patch", "update"], "controller: ctx.applyStatus", "status");
+    // Finalizers are JSON patches, status a server-side apply (a PATCH): no update.
+    on(spec.kind, [...READ, "patch"], "controller: watch its kind; ctx.finalizer");
+    if (hasStatus(spec.kind)) on(spec.kind, ["patch"], "controller: ctx.applyStatus", "status");
+    const owns = spec.sources.filter((s) => s.needsScope);
     for (const source of spec.sources) {
-      if (source.needsScope) on(source.kind, [...READ, "create", "update", "patch", "delete"], "controller: children it owns");
+      // ctx.apply is a server-side apply: a PATCH, which needs create too when it makes the
+      // child. Deleting children is the garbage collector's work; a reconcile that deletes by
+      // hand declares it with op.permissions().
+      if (source.needsScope) on(source.kind, [...READ, "create", "patch"], "controller: children it owns (ctx.apply)");
       else on(source.kind, READ, "controller: kinds it watches");
     }
+    // Its children's owner references block the owner's deletion (blockOwnerDeletion), which the
+    // OwnerReferencesPermissionEnforcement admission plugin allows only with update on the owner's
+    // finalizers (as kubebuilder's markers grant).
+    if (owns.length) on(spec.kind, ["update"], "controller: owner references with blockOwnerDeletion on its children", "finalizers");
   }
   for (const kind of inputs.reads ?? []) on(kind, READ, "ctx.cache reads in the operator's code (an informer starts on the first read)");
   // Events come from handlers and controllers; admission and conversion webhooks write none.

@@ -292,6 +292,9 @@ function apiServerFlags(dataDir: string, pki: string, etcdUrl: string, server: s
     // this machine by writing an EndpointSlice with its address.
     "--enable-aggregator-routing=true",
     "--disable-admission-plugins=ServiceAccount",
+    // As on clusters that enforce it (OpenShift among them): setting blockOwnerDeletion on an
+    // owner reference needs update on the owner's finalizers subresource.
+    "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
     "--service-cluster-ip-range=10.0.0.0/24",
     "--allow-privileged=true",
     `--service-account-issuer=${server}`,
