@@ -16,6 +16,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Client, ClusterRole, ClusterRoleBinding, Operator, type KubeObject } from "../src/index.js";
 import { rbacManifests } from "../src/manifests/rbac.js";
+import { findCacheReads } from "../src/cli/cache-reads.js";
 import { applyRbac, call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, type Identity } from "./helpers.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -48,6 +49,17 @@ async function create(objects: KubeObject[]): Promise<void> {
 }
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+/**
+ * Generated verbs that the examples' scenarios cannot show in an audit log, and why each is
+ * granted all the same. Every other generated verb must appear there.
+ */
+const OFF_SCENARIO: [RegExp, string][] = [
+  [/ (get|list)$/, "the read triple with watch: list for the paged list when a server refuses a streaming one (informers stream), get for re-reads after a conflict (finalizer and uid-bound patches)"],
+  [/^events\.k8s\.io\/events patch$/, "an Event series (the same Event again within 6 minutes)"],
+  [/\/finalizers update$/, "checked by OwnerReferencesPermissionEnforcement when a child's owner reference blocks deletion: an authorization, not a request (removing the rule is refused above)"],
+  [/^core\/secrets update$/, "renewing the shared webhook certificate (30 days before it expires, or for a new name)"],
+];
 
 /** Each generated verb (group/resource verb) and the examples that were granted it. */
 const granted = new Map<string, Set<string>>();
@@ -152,7 +164,9 @@ describe("every example as its generated ServiceAccount", () => {
       const op = Object.values(mod).find((v): v is Operator => v instanceof Operator);
       assert.ok(op, `${example} exports an Operator`);
       const ns = await createNamespace(client, "rbacex");
-      const objects = rbacManifests(op.access(ns), { name: op.name, namespace: ns }) as KubeObject[];
+      // As `kubeloop generate rbac` makes it: with what the source says (ctx.cache reads, ctx.finalizer).
+      const scanned = await findCacheReads(join(root, "examples", example, "operator.ts"));
+      const objects = rbacManifests(op.access(ns, { reads: scanned.kinds.map((k) => k.kind), finalizers: scanned.finalizers }), { name: op.name, namespace: ns }) as KubeObject[];
       await create(objects);
       // In-cluster config, as the operator's Pod would have it: a TokenRequest token, the CA and the namespace.
       const saDir = join(dir, example);
@@ -195,8 +209,13 @@ describe("every example as its generated ServiceAccount", () => {
 
   it("every generated verb was used by some example's operator (the API server's audit log)", { skip: !process.env.KUBELOOP_AUDIT_LOG && "no audit log: the cluster was not started by this test run" }, (t) => {
     assert.ok(used.size > 0, "the audit log recorded the operators' requests");
-    const unused = [...granted.keys()].filter((key) => !used.has(key)).map((key) => `${key} (granted to ${[...(granted.get(key) ?? [])].join(", ")})`);
-    t.diagnostic(`${granted.size} generated verbs, each used by some example`);
+    const unseen = [...granted.keys()].filter((key) => !used.has(key));
+    const unused = unseen.filter((key) => !OFF_SCENARIO.some(([pattern]) => pattern.test(key))).map((key) => `${key} (granted to ${[...(granted.get(key) ?? [])].join(", ")})`);
+    for (const [pattern, why] of OFF_SCENARIO) {
+      const these = unseen.filter((key) => pattern.test(key));
+      if (these.length) t.diagnostic(`not seen, granted because ${why}: ${these.length} (${these.slice(0, 4).join("; ")}${these.length > 4 ? "; …" : ""})`);
+    }
+    t.diagnostic(`${granted.size} generated verbs; ${granted.size - unseen.length} seen in the audit log`);
     assert.deepEqual(unused, [], "generated verbs no operator asked for");
   });
 });

@@ -39,10 +39,13 @@ op.controller(ConfigMap).reconcile(async (ref, { cache, ...ctx }) => {
     const reads = await findCacheReads(join(dir, "operator.ts"));
     assert.deepEqual(reads.kinds.map((k) => `${k.kind.kind} ${k.where}`).sort(), ["Secret lib/reconcile.ts:4", "Widget operator.ts:6"]);
     assert.deepEqual(reads.unknown, [{ name: "kind", where: "lib/reconcile.ts:5" }]);
+    assert.equal(reads.finalizers, false, "no ctx.finalizer call");
 
     const { operator, crds } = await loadOperator(join(dir, "operator.ts"));
-    const rbac = operatorManifests("rbac", operator, crds, { namespace: "ops", image: "x", cacheReads: reads.kinds.map((k) => k.kind) });
+    const rbac = operatorManifests("rbac", operator, crds, { namespace: "ops", image: "x", cacheReads: reads.kinds.map((k) => k.kind), finalizers: reads.finalizers });
     const rules = rbac.flatMap((o) => ((o as { rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }).rules ?? []));
+    const own = rules.find((r) => r.apiGroups.includes("") && r.resources.includes("configmaps"));
+    assert.deepEqual(own?.verbs.slice().sort(), ["get", "list", "watch"], "no patch on the controller's own kind without ctx.finalizer");
     for (const [group, resource] of [["", "secrets"], ["reads.kubeloop.dev", "widgets"]] as const) {
       const rule = rules.find((r) => r.apiGroups.includes(group) && r.resources.includes(resource));
       assert.ok(rule, `a rule for ${resource}: ${JSON.stringify(rules)}`);

@@ -1,10 +1,11 @@
-// The kinds an operator's code reads through `ctx.cache` (`cache.get(Kind, …)`, `cache.list(Kind,
+// What an operator's code does that nothing it registers says: the kinds it reads through `ctx.cache` (`cache.get(Kind, …)`, `cache.list(Kind,
 // …)`), found in its source for `kubeloop generate rbac`: such a read starts an informer of the
 // kind on first use, which needs get, list and watch, and nothing registered says so. The source
 // is scanned as text (the operator's file and the local files it imports, transitively), and each
 // kind's name is resolved to a kind descriptor among the built-in kinds and the values those
 // modules export. A kind named otherwise (a variable, a call) cannot be known: it is reported, to
-// be declared with op.permissions().
+// be declared with op.permissions(). Also whether it calls `ctx.finalizer(…)`: a controller's
+// own kind needs patch only for that.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -18,9 +19,12 @@ export interface CacheReads {
   kinds: { kind: ResourceKind; where: string }[];
   /** Reads whose kind could not be resolved: `name` as written, and where. */
   unknown: { name: string; where: string }[];
+  /** Whether the code calls a reconcile context's `finalizer(…)` (its controllers then patch their own kind). */
+  finalizers: boolean;
 }
 
 const READ = /\bcache\s*\.\s*(?:get|list)\s*(?:<[^>()]*>)?\s*\(\s*([A-Za-z_$][\w$]*)/g;
+const FINALIZER = /\bfinalizer\s*\(\s*["'`A-Za-z_$]/;
 const LOCAL_IMPORT = /\bfrom\s+["'](\.{1,2}\/[^"']+)["']|\bimport\s*\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g;
 const MAX_FILES = 200;
 
@@ -34,12 +38,14 @@ export async function findCacheReads(entry: string, root = dirname(entry)): Prom
   const queue = [resolve(entry)];
   const kinds = new Map<string, { kind: ResourceKind; where: string }>();
   const unknown: CacheReads["unknown"] = [];
+  let finalizers = false;
   const library = `${join(packageRoot(), "src")}/`;
   while (queue.length && seen.size < MAX_FILES) {
     const file = queue.shift() as string;
     if (seen.has(file)) continue;
     seen.add(file);
     const text = readFileSync(file, "utf8");
+    finalizers ||= FINALIZER.test(text);
     for (const m of text.matchAll(LOCAL_IMPORT)) {
       const next = resolveLocal(dirname(file), (m[1] ?? m[2]) as string);
       // The operator's own files: not kubeloop's sources (a checkout's examples import them relatively), not dependencies.
@@ -61,7 +67,7 @@ export async function findCacheReads(entry: string, root = dirname(entry)): Prom
       if (!kinds.has(id)) kinds.set(id, { kind: value, where });
     }
   }
-  return { kinds: [...kinds.values()], unknown };
+  return { kinds: [...kinds.values()], unknown, finalizers };
 }
 
 /** The value `name` is imported as from a local module of `file` (`import { name } from "./kinds.js"`). */

@@ -73,7 +73,7 @@ export async function run(args: string[]): Promise<number> {
   // Reads through ctx.cache start informers: their kinds need get, list and watch too.
   const reads = await findCacheReads(loaded.path);
   for (const u of reads.unknown) process.stderr.write(`kubeloop generate: ${u.where}: cannot tell which kind cache.get/list(${u.name}, …) reads: declare its access with op.permissions() if the RBAC lacks it\n`);
-  const settings = { namespace: values.namespace ?? "default", image: values.image ?? `${loaded.operator.name}:latest`, webhooks: mode, cacheReads: reads.kinds.map((k) => k.kind), ...(values.replicas ? { replicas: Number(values.replicas) } : {}) } as const;
+  const settings = { namespace: values.namespace ?? "default", image: values.image ?? `${loaded.operator.name}:latest`, webhooks: mode, cacheReads: reads.kinds.map((k) => k.kind), finalizers: reads.finalizers, ...(values.replicas ? { replicas: Number(values.replicas) } : {}) } as const;
   const render = (p: Part, s: typeof settings) => operatorManifests(p, loaded.operator, loaded.crds, s).map((o) => YAML.stringify(o, { aliasDuplicateObjects: false })).join("---\n");
   const write = (path: string, text: string) => {
     mkdirSync(dirname(path), { recursive: true });

@@ -20,6 +20,8 @@ export interface AccessInputs {
   home: string;
   /** Kinds its code reads through `ctx.cache` (found in its source by `kubeloop generate`). */
   reads?: readonly ResourceKind[];
+  /** Whether its controllers use `ctx.finalizer` (a patch of their own kind); unknown (undefined): assumed. */
+  finalizers?: boolean;
   extra: readonly AccessNeed[];
 }
 
@@ -42,8 +44,9 @@ export function accessNeeds(inputs: AccessInputs): AccessNeed[] {
     }
   }
   for (const spec of inputs.specs) {
-    // Finalizers are JSON patches, status a server-side apply (a PATCH): no update.
-    on(spec.kind, [...READ, "patch"], "controller: watch its kind; ctx.finalizer");
+    // Finalizers are JSON patches, status a server-side apply (a PATCH): no update; and no
+    // patch at all when the source shows no ctx.finalizer.
+    on(spec.kind, inputs.finalizers === false ? READ : [...READ, "patch"], inputs.finalizers === false ? "controller: watch its kind" : "controller: watch its kind; ctx.finalizer");
     if (hasStatus(spec.kind)) on(spec.kind, ["patch"], "controller: ctx.applyStatus", "status");
     const owns = spec.sources.filter((s) => s.needsScope);
     for (const source of spec.sources) {

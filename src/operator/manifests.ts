@@ -24,6 +24,8 @@ export interface ManifestSettings {
   webhooks?: "managed" | "cert-manager";
   /** Kinds the operator's code reads through `ctx.cache` (RBAC: get, list, watch). */
   cacheReads?: readonly ResourceKind[];
+  /** Whether the operator's code calls `ctx.finalizer` (undefined: assumed; false: no patch on controllers' own kinds). */
+  finalizers?: boolean;
 }
 
 /**
@@ -38,7 +40,7 @@ export function operatorManifests(part: ManifestPart, operator: Operator, crds: 
   const names = { name: operator.name, namespace: s.namespace };
   switch (part) {
     case "rbac":
-      return rbacManifests(operator.access(s.namespace, { ...(unmanaged ? { manageWebhooks: false } : {}), ...(s.cacheReads ? { reads: s.cacheReads } : {}) }), { ...names, ...(operator.servedNamespaces ? { namespaces: operator.servedNamespaces } : {}) });
+      return rbacManifests(operator.access(s.namespace, { ...(unmanaged ? { manageWebhooks: false } : {}), ...(s.cacheReads ? { reads: s.cacheReads } : {}), ...(s.finalizers !== undefined ? { finalizers: s.finalizers } : {}) }), { ...names, ...(operator.servedNamespaces ? { namespaces: operator.servedNamespaces } : {}) });
     case "crds": {
       const converted = new Set(unmanaged ? operator.webhooks.conversions : []);
       return crds.map((crd) => (converted.has(crd.metadata?.name ?? "") ? withConversionWebhook(crd, names) : crd));

@@ -478,9 +478,10 @@ export class Operator {
    * webhooks) plus `op.permissions()`: the input of `kubeloop generate rbac`. The Lease is in
    * `leaseNamespace` (the leader election's namespace wins). `manageWebhooks: false` leaves out
    * what registering webhooks needs (manifests register them); `reads` are kinds the code reads
-   * through `ctx.cache` (get, list and watch). Fails naming a kind whose plural is unknown.
+   * through `ctx.cache` (get, list and watch); `finalizers: false` (the source calls no
+   * `ctx.finalizer`) leaves out patch on controllers' own kinds. Fails naming a kind whose plural is unknown.
    */
-  access(leaseNamespace: string, options: { manageWebhooks?: boolean; reads?: readonly ResourceKind[] } = {}): AccessNeed[] {
+  access(leaseNamespace: string, options: { manageWebhooks?: boolean; reads?: readonly ResourceKind[]; finalizers?: boolean } = {}): AccessNeed[] {
     const le = this.options.leaderElection;
     return accessNeeds({
       name: this.name,
@@ -492,6 +493,7 @@ export class Operator {
       manageWebhooks: options.manageWebhooks ?? this.options.webhooks?.manage ?? true,
       home: (le ? le.namespace : undefined) ?? leaseNamespace,
       ...(options.reads ? { reads: options.reads } : {}),
+      ...(options.finalizers !== undefined ? { finalizers: options.finalizers } : {}),
       extra: this.extraAccess,
     });
   }
