@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { Client, ClusterRole, ClusterRoleBinding, Operator, type KubeObject } from "../src/index.js";
+import { Client, ClusterRole, ClusterRoleBinding, Operator, type KubeObject, type ResourceKind } from "../src/index.js";
+import { installCrd } from "../src/testing.js";
 import { rbacManifests } from "../src/manifests/rbac.js";
 import { findCacheReads } from "../src/cli/cache-reads.js";
 import { applyRbac, call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, type Identity } from "./helpers.js";
@@ -31,7 +32,34 @@ before(async () => {
   client = await Client.load({ path: kubeconfig, rateLimit: false });
   id = identityFromKubeconfig(kubeconfig);
   dir = mkdtempSync(join(tmpdir(), "kubeloop-rbacex-"));
+  await ownersKnown();
 });
+
+/**
+ * Installs the examples' CRDs and waits until the API server's admission can map each of their
+ * kinds: OwnerReferencesPermissionEnforcement looks an owner's kind up in a discovery cache the
+ * API server refreshes every 30 s, and refuses a child whose owner reference blocks deletion
+ * ("cannot set blockOwnerDeletion … cannot find RESTMapping") until it knows the kind, for
+ * anyone, as on any cluster right after a CRD is installed.
+ */
+async function ownersKnown(): Promise<void> {
+  const kinds = new Map<string, ResourceKind>();
+  for (const example of EXAMPLES) {
+    const mod = (await import(pathToFileURL(join(root, "examples", example, "operator.ts")).href)) as Record<string, unknown>;
+    for (const value of Object.values(mod)) {
+      const crd = (value as { crd?: { metadata?: { name?: string } } } | null)?.crd;
+      if (crd?.metadata?.name) kinds.set(crd.metadata.name, value as ResourceKind);
+    }
+  }
+  for (const kind of kinds.values()) await installCrd(client, (kind as unknown as { crd: Parameters<typeof installCrd>[1] }).crd);
+  for (const kind of kinds.values()) {
+    const child = { metadata: { generateName: "owner-probe-", ownerReferences: [{ apiVersion: kind.apiVersion, kind: kind.kind, name: "probe", uid: "00000000-0000-0000-0000-000000000000", blockOwnerDeletion: true }] } };
+    await eventually(`the API server's admission maps ${kind.kind}`, async () => {
+      const r = await call(id, "POST", "/api/v1/namespaces/default/configmaps?dryRun=All", child);
+      return r.status === 201 || !/cannot find RESTMapping/.test(String(r.body?.message));
+    }, { timeoutMs: 90_000, intervalMs: 1_000 });
+  }
+}
 after(async () => {
   for (const c of cleanup) await c().catch(() => {});
   await client?.close();
