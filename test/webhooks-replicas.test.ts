@@ -74,10 +74,21 @@ describe("managed webhooks with two replicas", () => {
     const b = await replica("b");
     const portOf = (r: OperatorUnderTest) => Number(new URL(r.webhookUrl ?? "").port);
     const cms = client.resource(ConfigMap).namespace(ns);
+    let n = 0;
+    // A denied create, answered by replica `who`. Right after a pin the API server may still write
+    // on a kept-alive connection the forwarder just cut (broken pipe, reset): the test's own cut,
+    // tried again; any other failure (x509: unknown authority) fails the test at once.
+    const deniedBy = (who: string) =>
+      eventually(`a call answered by replica ${who}`, async () => {
+        const refused = await cms.create({ metadata: { name: `big-${n++}` }, data: { size: "20" } }).then(() => new Error("admitted"), (error: unknown) => error as Error);
+        if (new RegExp(`denied by ${who}: size too large`).test(refused.message)) return true;
+        if (/broken pipe|connection reset|EOF/.test(refused.message)) return false;
+        throw refused;
+      }, { timeoutMs: 30_000, intervalMs: 100 });
     for (const [who, r] of [["a", a], ["b", b]] as const) {
       proxy.pin(portOf(r));
+      await deniedBy(who);
       await cms.create({ metadata: { name: `ok-${who}` }, data: { size: "1" } });
-      await assert.rejects(cms.create({ metadata: { name: `big-${who}` }, data: { size: "20" } }), new RegExp(`denied by ${who}: size too large`), `the call reached replica ${who} and was answered by it`);
       assert.ok((proxy.connections.get(portOf(r)) ?? 0) > 0);
     }
     const secret = await client.resource(Secret).namespace(ns).get(`${name}-webhook-selfsigned`);
@@ -89,6 +100,6 @@ describe("managed webhooks with two replicas", () => {
     await client.resource(ValidatingWebhookConfiguration).replace(bogus);
     await eventually("the registration is written back", async () => (await client.resource(ValidatingWebhookConfiguration).get(name)).webhooks?.[0]?.clientConfig.url?.startsWith(`https://127.0.0.1:${proxy.port}/`) === true, { timeoutMs: 30_000 });
     proxy.pin(portOf(a));
-    await assert.rejects(cms.create({ metadata: { name: "big-again" }, data: { size: "20" } }), /size too large/);
+    await deniedBy("a");
   });
 });
