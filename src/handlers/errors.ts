@@ -1,5 +1,5 @@
 // How a handler says what kind of failure it had. Any other thrown error is retried with
-// backoff until the handler's `retries` run out.
+// backoff until the handler's `attempts` run out.
 import { TerminalError } from "../core/errors.js";
 
 /** Retry after `delayMs` (default 60 s): the world is not ready yet (a dependency is missing, a quota is full). */
@@ -28,7 +28,7 @@ export class HandlerTimeoutError extends PermanentError {
   override readonly reason: string = "HandlerTimeout";
 }
 
-/** A handler failed more often than its `retries` allow: permanent; `cause` is the last error. */
+/** A handler failed more often than its `attempts` allow: permanent; `cause` is the last error. */
 export class HandlerRetriesError extends PermanentError {
   override name = "HandlerRetriesError";
   override readonly reason: string = "HandlerRetries";
