@@ -33,3 +33,18 @@ export class HandlerRetriesError extends PermanentError {
   override name = "HandlerRetriesError";
   override readonly reason: string = "HandlerRetries";
 }
+
+/**
+ * The handler level's one retry policy: how long to wait after failed attempt `retries + 1`. A
+ * {@link TemporaryError} says it itself (`delayMs`); anything else waits `backoff.ms`, doubled per
+ * retry up to 60 s when `backoff.doubling` (handlers and startup hooks: 1 s, 2 s, 4 s …), or the
+ * same each time (timers: their interval; daemons: their `backoffMs`). TerminalErrors are not
+ * retried at all: callers check them first.
+ */
+export function retryDelay(error: unknown, retries: number, backoff: { ms: number; doubling: boolean }): number {
+  if (error instanceof TemporaryError) return error.delayMs;
+  return backoff.doubling ? Math.min(MAX_BACKOFF_MS, backoff.ms * 2 ** Math.min(retries, 16)) : backoff.ms;
+}
+
+/** The longest doubling backoff between two attempts. */
+export const MAX_BACKOFF_MS = 60_000;

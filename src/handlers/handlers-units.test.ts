@@ -154,3 +154,12 @@ describe("one error policy for both levels", () => {
     assert.equal(new TerminalError("x").reason, "Terminal");
   });
 });
+
+describe("retryDelay: the handler level's one retry policy", () => {
+  it("a TemporaryError's own delay; else doubling from the backoff up to 60 s, or the same each time", async () => {
+    const { retryDelay, TemporaryError } = await import("./errors.js");
+    assert.equal(retryDelay(new TemporaryError("later", { delayMs: 1234 }), 5, { ms: 1_000, doubling: true }), 1234);
+    assert.deepEqual([0, 1, 2, 3, 10].map((r) => retryDelay(new Error("x"), r, { ms: 1_000, doubling: true })), [1_000, 2_000, 4_000, 8_000, 60_000]);
+    assert.deepEqual([0, 7].map((r) => retryDelay(new Error("x"), r, { ms: 10_000, doubling: false })), [10_000, 10_000]);
+  });
+});

@@ -22,7 +22,7 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../controller/final
 import { mergePatch } from "./diff.js";
 import { detectCause, planSteps, type Detected, type Step } from "./causes.js";
 import { annotationsProgress, statusProgress, type ProgressStorage } from "./storage.js";
-import { HandlerRetriesError, HandlerTimeoutError, PermanentError, TemporaryError } from "./errors.js";
+import { HandlerRetriesError, HandlerTimeoutError, PermanentError, retryDelay } from "./errors.js";
 import { InvalidError, ObjectReplacedError, TerminalError } from "../core/errors.js";
 import { matches } from "./filters.js";
 import { DIFF_BASE_LIMIT, encodeDiffBase, essence, type HandlerProgress, type ProgressKeys } from "./progress.js";
@@ -489,7 +489,7 @@ export class Processor {
     if (handler.options.attempts !== undefined && retries + 1 >= handler.options.attempts) {
       return this.failed(object, handler, startedIso, retries, new HandlerRetriesError(`${message} (gave up after ${retries} retries)`, { cause: error }));
     }
-    let delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, (handler.options.backoffMs ?? 1_000) * 2 ** Math.min(retries, 16));
+    let delay = retryDelay(error, retries, { ms: handler.options.backoffMs ?? 1_000, doubling: true });
     if (deadline !== undefined) delay = Math.min(delay, Math.max(0, deadline - Date.now())); // the next attempt, or the timeout, comes no later than the deadline
     this.o.logger.warn({ object: objectKey(object.metadata), handler: handler.id, retries: retries + 1, delayMs: delay, err: error }, "handler failed: will retry");
     return { next: { started: startedIso, retries: retries + 1, delayedUntil: Date.now() + delay, message }, result: undefined, patch: {}, done: false };

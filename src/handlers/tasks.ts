@@ -16,7 +16,7 @@ import { objectKey, objectId } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { NotFoundError, TerminalError } from "../core/errors.js";
-import { TemporaryError } from "./errors.js";
+import { retryDelay } from "./errors.js";
 import type { StopResult } from "../controller/spec.js";
 import type { StoreReader } from "../runtime/store.js";
 import { matches } from "./filters.js";
@@ -128,7 +128,7 @@ export class Tasks {
           }
           retry++;
           // As kopf: the next run comes at the next interval, or after a TemporaryError's delay.
-          const delay = failure instanceof TemporaryError ? failure.delayMs : t.options.intervalMs;
+          const delay = retryDelay(failure, retry - 1, { ms: t.options.intervalMs, doubling: false });
           this.failed(entry, latest(), `timer/${t.id}`, failure, `timer failed (${retry} in a row); next run in ${delay} ms`);
           await sleep(delay, signal);
         }
@@ -153,7 +153,7 @@ export class Tasks {
             this.failed(entry, latest(), `daemon/${d.id}`, failure, "daemon failed permanently, not restarted");
             return;
           }
-          const delay = failure instanceof TemporaryError ? failure.delayMs : (d.options.backoffMs ?? 10_000);
+          const delay = retryDelay(failure, retry, { ms: d.options.backoffMs ?? 10_000, doubling: false });
           this.failed(entry, latest(), `daemon/${d.id}`, failure, `daemon failed (${retry + 1} in a row), restarting in ${delay} ms`);
           await sleep(delay, signal);
         }

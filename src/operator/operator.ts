@@ -19,7 +19,7 @@ import { IndexSet } from "../handlers/indexes.js";
 import { Processor, type EventLevel } from "../handlers/processing.js";
 import { Registry, type KindEntry, type RawEvent, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type HandlerOptions, type TimerOptions, type Cause, type ActivityContext, type ProbeContext, type StartupOptions, type Indexes } from "../handlers/registry.js";
 import { objectLogger } from "../handlers/context.js";
-import { TemporaryError } from "../handlers/errors.js";
+import { retryDelay } from "../handlers/errors.js";
 import { ApiError, NotFoundError, TerminalError } from "../core/errors.js";
 import { systemClock } from "../core/clock.js";
 import { checkNamespacePatterns, watchScope } from "../handlers/scope.js";
@@ -734,7 +734,7 @@ async function runStartup(startup: { fn: (ctx: ActivityContext) => Promise<void>
       return true;
     } catch (error) {
       if (error instanceof TerminalError || (attempts !== undefined && retries + 1 >= attempts)) throw error;
-      const delay = error instanceof TemporaryError ? error.delayMs : Math.min(60_000, backoffMs * 2 ** Math.min(retries, 16));
+      const delay = retryDelay(error, retries, { ms: backoffMs, doubling: true });
       ctx.logger.error({ err: error, handler: startup.fn.name || "startup", retries: retries + 1, delayMs: delay }, "startup handler failed: will retry");
       await systemClock.sleep(delay, signal).catch(() => {}); // aborted: checked above
     }
