@@ -7,7 +7,7 @@ import { Client } from "../client/client.js";
 import { ConfigError } from "../client/config.js";
 import { checkNamespacePatterns } from "../handlers/scope.js";
 import { createLogger } from "../observe/logging.js";
-import { installCrd } from "../testing/operator.js";
+import { installCrd } from "../manifests/install.js";
 import { loadOperator, type LoadedOperator } from "./load.js";
 import { holdDevOverride } from "./dev-override.js";
 import { checkServed, type Operator, type ProbeOptions } from "../operator/operator.js";

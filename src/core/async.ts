@@ -253,3 +253,24 @@ class PullEach<E, R> implements AsyncGenerator<R, void, undefined> {
     for (const call of this.later.splice(0)) call();
   }
 }
+
+/**
+ * Polls `check` until it returns something other than undefined/false; throws at the deadline
+ * naming `what` and the last error `check` threw.
+ */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<T> {
+  const until = Date.now() + (options.timeoutMs ?? 30_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > until) {
+      throw new Error(`timed out after ${options.timeoutMs ?? 30_000} ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ""}`);
+    }
+    await systemClock.sleep(options.intervalMs ?? 200);
+  }
+}
