@@ -24,6 +24,24 @@ export default tseslint.config(
         "error",
         { object: "process", property: "exit", message: "library code never exits the process" },
         { object: "AbortSignal", property: "timeout", message: "use deadline() from core/async.ts: inside AbortSignal.any(), Node 20 can garbage-collect a timeout signal before it fires, and the deadline is lost" },
+        { object: "process", property: "env", message: "library code reads no environment: take an option (the CLI reads the environment and passes it on)" },
+      ],
+    },
+  },
+  {
+    // The documented exceptions to "no process.env below the CLI": each reads it only as the
+    // default of an explicit `env` option, or hands it to a child process it starts.
+    //  - client/config.ts: `Client.load({ env })` (KUBECONFIG, HOME, the in-cluster variables);
+    //  - client/credentials.ts: an exec plugin inherits the environment, as kubectl's does;
+    //  - testing/: the toolkit's `startControlPlane({ env })` and `runOperator`'s
+    //    KUBELOOP_OPERATOR_KUBECONFIG (the RBAC proofs run a test's operator as another identity).
+    files: ["src/client/config.ts", "src/client/credentials.ts", "src/testing/**/*.ts"],
+    ignores: ["src/**/*.test.ts"],
+    rules: {
+      "no-restricted-properties": [
+        "error",
+        { object: "process", property: "exit", message: "library code never exits the process" },
+        { object: "AbortSignal", property: "timeout", message: "use deadline() from core/async.ts: inside AbortSignal.any(), Node 20 can garbage-collect a timeout signal before it fires, and the deadline is lost" },
       ],
     },
   },
