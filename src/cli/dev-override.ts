@@ -34,14 +34,12 @@ export async function holdDevOverride(operator: Operator, client: Client, option
  * with no Lease beside it (it cannot be paused).
  */
 export async function findOperatorNamespace(client: Client, name: string, leader: string, log: (message: string) => void): Promise<string> {
-  const own = { leader };
-  const operator = { name };
   let found: string[];
   let deployed: string[];
   try {
-    const leases = await client.resource(Lease).list({ fieldSelector: `metadata.name=${own.leader}` });
+    const leases = await client.resource(Lease).list({ fieldSelector: `metadata.name=${leader}` });
     found = [...new Set(leases.items.map((l) => l.metadata?.namespace ?? ""))].sort();
-    const deployments = await client.resource(Deployment).list({ labelSelector: `app.kubernetes.io/name=${operator.name}` });
+    const deployments = await client.resource(Deployment).list({ labelSelector: `app.kubernetes.io/name=${name}` });
     deployed = deployments.items.filter((d) => (d.spec?.replicas ?? 1) > 0).map((d) => d.metadata?.namespace ?? "");
   } catch (error) {
     if (!(error instanceof ForbiddenError)) throw error;
@@ -49,12 +47,12 @@ export async function findOperatorNamespace(client: Client, name: string, leader
     return client.defaultNamespace;
   }
   if (found.length > 1) {
-    throw new Error(`a Lease ${own.leader} is in several namespaces (${found.join(", ")}): pass --dev-namespace NS to say which operator to pause`);
+    throw new Error(`a Lease ${leader} is in several namespaces (${found.join(", ")}): pass --dev-namespace NS to say which operator to pause`);
   }
   const unpausable = deployed.filter((ns) => !found.includes(ns));
   if (unpausable.length) {
     throw new Error(
-      `the Deployment ${operator.name} runs in ${unpausable.join(", ")} with no Lease ${own.leader} beside it: it runs without leader election and cannot be paused, so it would act beside this dev run. Scale it to 0 first (kubectl scale deployment ${operator.name} -n ${unpausable[0]} --replicas 0), or deploy it with leader election`,
+      `the Deployment ${name} runs in ${unpausable.join(", ")} with no Lease ${leader} beside it: it runs without leader election and cannot be paused, so it would act beside this dev run. Scale it to 0 first (kubectl scale deployment ${name} -n ${unpausable[0]} --replicas 0), or deploy it with leader election`,
     );
   }
   if (found[0] !== undefined && found[0] !== client.defaultNamespace) log(`the operator's Leases are in namespace ${found[0]}`);

@@ -6,7 +6,6 @@
 import { hostname, userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { Client } from "../client/client.js";
-import { Lease } from "../core/builtins.js";
 import { DevOverride, PAUSE_PREFIX } from "../controller/dev-pause.js";
 import { findOperatorNamespace } from "./dev-override.js";
 
@@ -51,7 +50,8 @@ export async function run(command: "pause" | "resume", args: string[], env: Node
     const namespace = values.namespace ?? (await findOperatorNamespace(client, name, `${name}-leader`, say));
     const ref = { namespace, name: `${name}-dev` };
     if (command === "resume") {
-      const lease = await DevOverride.free(client, ref, values.force ? undefined : await pauseHolder(client, ref));
+      // Without --force, only a pause kubeloop pause made (a dev run's hold ends when it stops).
+      const lease = await DevOverride.free(client, ref, values.force ? undefined : (holder) => holder.startsWith(PAUSE_PREFIX));
       say(lease ? `${name} resumed (the pause held by ${lease} in ${namespace} is over)` : `${name} is not paused by kubeloop pause in ${namespace}${values.force ? "" : " (a dev run's hold ends when it stops, or with --force)"}`);
       return 0;
     }
@@ -63,11 +63,4 @@ export async function run(command: "pause" | "resume", args: string[], env: Node
   } finally {
     await client.close();
   }
-}
-
-/** The holder of the pause if `kubeloop pause` made it (not a dev run), else a name nobody holds. */
-async function pauseHolder(client: Client, ref: { namespace: string; name: string }): Promise<string> {
-  const lease = await client.resource(Lease).namespace(ref.namespace).get(ref.name).catch(() => undefined);
-  const holder = lease?.spec?.holderIdentity ?? "";
-  return holder.startsWith(PAUSE_PREFIX) ? holder : "\0nobody";
 }

@@ -212,7 +212,7 @@ export class DevOverride {
   async release(): Promise<void> {
     this.stop.abort();
     await this.renewing;
-    await DevOverride.free(this.client, this.ref, this.identity).catch(() => {}); // else it expires by itself
+    await DevOverride.free(this.client, this.ref, (holder) => holder === this.identity).catch(() => {}); // else it expires by itself
   }
 
   /**
@@ -226,14 +226,14 @@ export class DevOverride {
 
   /**
    * Frees the dev Lease (holder emptied, acknowledgement removed): the paused operator acts again
-   * at its next poll. Only if `holder` holds it, when given. Resolves the holder it freed, or
-   * undefined when nobody (or someone else) held it. Rejects with the API error.
+   * at its next poll. Only if its holder passes `holds`, when given. Resolves the holder it freed,
+   * or undefined when nobody (or nobody it may free) held it. Rejects with the API error.
    */
-  static async free(client: Client, ref: DevLeaseRef, holder?: string): Promise<string | undefined> {
+  static async free(client: Client, ref: DevLeaseRef, holds?: (holder: string) => boolean): Promise<string | undefined> {
     const leases = client.resource(Lease).namespace(ref.namespace);
     const lease = await leases.get(ref.name).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
     const current = lease?.spec?.holderIdentity ?? "";
-    if (!lease || current === "" || (holder !== undefined && current !== holder)) return undefined;
+    if (!lease || current === "" || (holds && !holds(current))) return undefined;
     const annotations = { ...lease.metadata?.annotations };
     delete annotations[PAUSED_ANNOTATION];
     await leases.replace({ ...lease, metadata: { ...lease.metadata, annotations }, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } });
