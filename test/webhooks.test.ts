@@ -143,7 +143,9 @@ describe("admission webhooks, called by the API server", () => {
     const op = new Operator({ name: uniqueName("wh-peer"), namespaces: [ns], leaderElection: false });
     op.on.validate(Gizmo, ({ headers, peer }) => void seen.push({ headers: { ...headers }, peer: peer?.subject?.CN === undefined ? undefined : String(peer.subject.CN), frozen: Object.isFrozen(headers) }));
     const r = await start(op);
-    assert.equal((await call(id, "POST", path(ns), gizmo("via-api", { size: 1 }))).status, 201);
+    // The API server learns of a new registration through its own watch: create until it calls.
+    let n = 0;
+    await eventually("the API server calls the webhook", async () => (await call(id, "POST", path(ns), gizmo(`via-api-${n++}`, { size: 1 }))).status === 201 && seen.length > 0);
     const viaServer = seen.at(-1);
     assert.match(String(viaServer?.headers["content-type"]), /application\/json/);
     assert.equal(viaServer?.peer, undefined, "the API server presents no client certificate unless configured to");
