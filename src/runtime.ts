@@ -17,7 +17,7 @@ export {
   type InformerHandle,
 } from "./runtime/informer.js";
 export { WorkQueue, type WorkQueueOptions, type WorkQueueHooks, type QueueRateLimit } from "./runtime/queue.js";
-export { Backoff, type BackoffOptions } from "./runtime/backoff.js";
+export { Backoff, type BackoffOptions } from "./core/retry.js";
 export { controller, ControllerBuilder } from "./controller/builder.js";
 export { Controller, defaultErrorPolicy } from "./controller/controller.js";
 export type { ControllerOptions, StopResult } from "./controller/spec.js";

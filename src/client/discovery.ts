@@ -1,8 +1,8 @@
 // The REST mapper: kind → plural resource name and scope, from discovery. It asks only for the
 // group-version it needs (`/api/v1`, `/apis/<group>/<version>`: one small request), caches the
 // answer, and asks again when a kind is missing, so a CRD installed after start is found.
-import { NotFoundError, type ApiError } from "../core/errors.js";
-import { parseApiVersion, type ResourceKind } from "../core/objects.js";
+import { ApiError, NotFoundError } from "../core/errors.js";
+import { describeKind, parseApiVersion, type ResourceKind } from "../core/objects.js";
 import type { Transport } from "./transport.js";
 import { raceSignal } from "../core/async.js";
 
@@ -108,5 +108,26 @@ export class RestMapper {
       kinds.set(r.kind, { group, version, kind: r.kind, plural: r.name, namespaced: r.namespaced, subresources: subresources.get(r.name) ?? [] });
     }
     return { fetchedAt: Date.now(), kinds };
+  }
+}
+
+/**
+ * Fails at once, naming the kind, when the server does not serve one of `kinds` (typically: its
+ * CRD is not installed), instead of waiting for a cache that cannot sync; `hint` says how to
+ * install it. Discovery is asked, not the kind's descriptor. (`op.run()` itself waits for a
+ * CRD that appears later, not ready meanwhile; `kubeloop run` and `runOperator` check first.)
+ */
+export async function checkServed(client: { mapper: RestMapper; config: { server: string } }, kinds: readonly ResourceKind[], hint = "install its CustomResourceDefinition first"): Promise<void> {
+  const seen = new Set<string>();
+  for (const kind of kinds) {
+    const id = `${kind.apiVersion}/${kind.kind}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    try {
+      await client.mapper.mapping({ apiVersion: kind.apiVersion, kind: kind.kind });
+    } catch (error) {
+      if (error instanceof NotFoundError || (error instanceof ApiError && /not served|no kind/.test(error.message))) throw new Error(`${describeKind(kind)} is not served by ${client.config.server}: ${hint}`, { cause: error });
+      throw error;
+    }
   }
 }

@@ -50,17 +50,24 @@ export interface LeaderElectionOptions {
   onError?: (error: unknown) => void;
 }
 
+/** The Lease timings when an option is left out (client-go's defaults). */
+export const LEASE_DEFAULTS = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 } as const;
+
+type LeaseTimings = { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+
 /**
- * Refuses Lease timings that cannot work (a RangeError naming them): each a finite number > 0,
- * retryPeriodMs < renewDeadlineMs < leaseDurationMs (as client-go requires).
+ * The Lease timings with their defaults, refused (a RangeError naming them) when they cannot
+ * work: each a finite number > 0, retryPeriodMs < renewDeadlineMs < leaseDurationMs (as
+ * client-go requires).
  */
-export function checkLeaseTimings(t: { leaseDurationMs?: number | undefined; renewDeadlineMs?: number | undefined; retryPeriodMs?: number | undefined }): void {
-  const lease = t.leaseDurationMs ?? 15_000;
-  const renew = t.renewDeadlineMs ?? 10_000;
-  const retry = t.retryPeriodMs ?? 2_000;
+export function leaseTimings(t: { leaseDurationMs?: number | undefined; renewDeadlineMs?: number | undefined; retryPeriodMs?: number | undefined }): LeaseTimings {
+  const lease = t.leaseDurationMs ?? LEASE_DEFAULTS.leaseDurationMs;
+  const renew = t.renewDeadlineMs ?? LEASE_DEFAULTS.renewDeadlineMs;
+  const retry = t.retryPeriodMs ?? LEASE_DEFAULTS.retryPeriodMs;
   for (const [name, value] of [["leaseDurationMs", lease], ["renewDeadlineMs", renew], ["retryPeriodMs", retry]] as const) checkNumber(`leader election: ${name}`, value, "> 0");
   if (renew >= lease) throw new RangeError(`leader election: renewDeadlineMs (${renew}) must be less than leaseDurationMs (${lease})`);
   if (retry >= renew) throw new RangeError(`leader election: retryPeriodMs (${retry}) must be less than renewDeadlineMs (${renew})`);
+  return { leaseDurationMs: lease, renewDeadlineMs: renew, retryPeriodMs: retry };
 }
 
 /** How leadership ended. */
@@ -98,11 +105,8 @@ export class LeaderElector {
     private readonly client: Client,
     private readonly options: LeaderElectionOptions,
   ) {
-    this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
-    this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
-    this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    ({ leaseDurationMs: this.leaseDurationMs, renewDeadlineMs: this.renewDeadlineMs, retryPeriodMs: this.retryPeriodMs } = leaseTimings(options));
     this.clock = options.clock ?? systemClock;
-    checkLeaseTimings(this);
   }
 
   /** Whether this candidate currently holds the Lease (as far as it knows). */

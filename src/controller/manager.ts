@@ -31,7 +31,7 @@ import { Controller } from "./controller.js";
 import type { ControllerObserver } from "./reconcile.js";
 import type { ControllerSpec, StopResult } from "./spec.js";
 import { EventRecorder } from "./events.js";
-import { checkLeaseTimings, LeaderElectionLostError, LeaderElector, type LeadershipEnd } from "./leader-election.js";
+import { leaseTimings, LeaderElectionLostError, LeaderElector, type LeadershipEnd } from "./leader-election.js";
 import { WrittenVersions } from "./read-your-writes.js";
 import { PauseWatch } from "./dev-pause.js";
 
@@ -71,11 +71,24 @@ export function checkOperatorName(name: string): void {
   }
 }
 
+/** The Manager's timings when an option is left out. */
+export const MANAGER_DEFAULTS = { cacheSyncTimeoutMs: 60_000, gracefulShutdownTimeoutMs: 30_000 } as const;
+
+/**
+ * Where an operator's Leases live: the leader Lease (`<name>-leader` unless named) and the dev
+ * override Lease (`<name>-dev`) beside it, in the leader election's namespace, else
+ * `defaultNamespace`. The one place these names are made.
+ */
+export function leaseNames(name: string, leaderElection: { namespace?: string; name?: string } | false | undefined, defaultNamespace: string, devName?: string): { namespace: string; leader: string; dev: string } {
+  const le = leaderElection || {};
+  return { namespace: le.namespace ?? defaultNamespace, leader: le.name ?? `${name}-leader`, dev: devName ?? `${name}-dev` };
+}
+
 /** Refuses timings that cannot work (a RangeError naming them). The Operator checks its own with it. */
 export function checkManagerTimings(options: Pick<ManagerOptions, "cacheSyncTimeoutMs" | "gracefulShutdownTimeoutMs" | "leaderElection">): void {
   checkNumber("cacheSyncTimeoutMs", options.cacheSyncTimeoutMs, "> 0");
   checkNumber("gracefulShutdownTimeoutMs", options.gracefulShutdownTimeoutMs, "≥ 0");
-  if (options.leaderElection) checkLeaseTimings(options.leaderElection);
+  if (options.leaderElection) leaseTimings(options.leaderElection);
 }
 
 /** Options of a {@link Manager}. */
@@ -190,9 +203,10 @@ export class Manager {
       onError: (error) => this.logger.warn({ err: error }, "could not record an event"),
     });
     if (le) {
+      const leases = leaseNames(options.name, le, client.defaultNamespace, options.devOverride ? options.devOverride.name : undefined);
       this.elector = new LeaderElector(client, {
-        namespace: le.namespace ?? client.defaultNamespace,
-        name: le.name ?? `${options.name}-leader`,
+        namespace: leases.namespace,
+        name: leases.leader,
         identity: this.identity,
         ...(le.leaseDurationMs !== undefined ? { leaseDurationMs: le.leaseDurationMs } : {}),
         ...(le.renewDeadlineMs !== undefined ? { renewDeadlineMs: le.renewDeadlineMs } : {}),
@@ -208,7 +222,7 @@ export class Manager {
       if (options.devOverride !== false) {
         this.pause = new PauseWatch(
           client,
-          { namespace: le.namespace ?? client.defaultNamespace, name: options.devOverride?.name ?? `${options.name}-dev` },
+          { namespace: leases.namespace, name: leases.dev },
           {
             identity: this.identity,
             periodMs: this.elector.retryPeriodMs,
@@ -377,7 +391,7 @@ export class Manager {
   }
 
   private get graceMs(): number {
-    return this.options.gracefulShutdownTimeoutMs ?? 30_000;
+    return this.options.gracefulShutdownTimeoutMs ?? MANAGER_DEFAULTS.gracefulShutdownTimeoutMs;
   }
 
   private register<T extends KubeObject>(c: Controller<T>): void {
@@ -404,7 +418,7 @@ export class Manager {
       });
       i.start();
     }
-    const timeoutMs = this.options.cacheSyncTimeoutMs ?? 60_000;
+    const timeoutMs = this.options.cacheSyncTimeoutMs ?? MANAGER_DEFAULTS.cacheSyncTimeoutMs;
     const syncDeadline = deadline(timeoutMs, [signal]);
     const started = performance.now();
     // Progress on a slow sync (large lists, an API server far away, a CRD still missing).

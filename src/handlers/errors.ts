@@ -1,6 +1,7 @@
 // How a handler says what kind of failure it had. Any other thrown error is retried with
 // backoff until the handler's `attempts` run out.
 import { TerminalError } from "../core/errors.js";
+import { backoffDelay } from "../core/retry.js";
 
 /** Retry after `delayMs` (default 60 s): the world is not ready yet (a dependency is missing, a quota is full). */
 export class TemporaryError extends Error {
@@ -35,15 +36,16 @@ export class HandlerRetriesError extends PermanentError {
 }
 
 /**
- * The handler level's one retry policy: how long to wait after failed attempt `retries + 1`. A
- * {@link TemporaryError} says it itself (`delayMs`); anything else waits `backoff.ms`, doubled per
- * retry up to 60 s when `backoff.doubling` (handlers and startup hooks: 1 s, 2 s, 4 s …), or the
- * same each time (timers: their interval; daemons: their `backoffMs`). TerminalErrors are not
- * retried at all: callers check them first.
+ * The handler level's retry delay: how long to wait after failed attempt `retries + 1`. A
+ * {@link TemporaryError} says it itself (`delayMs`); anything else waits by the one backoff rule
+ * (`backoffDelay` in core/retry.ts): `backoff.ms`, doubled per retry up to 60 s when
+ * `backoff.doubling` (handlers and startup hooks: 1 s, 2 s, 4 s …), or the same each time
+ * (timers: their interval; daemons: their `backoffMs`). TerminalErrors are not retried at all:
+ * callers check them first.
  */
 export function retryDelay(error: unknown, retries: number, backoff: { ms: number; doubling: boolean }): number {
   if (error instanceof TemporaryError) return error.delayMs;
-  return backoff.doubling ? Math.min(MAX_BACKOFF_MS, backoff.ms * 2 ** Math.min(retries, 16)) : backoff.ms;
+  return backoffDelay({ baseMs: backoff.ms, maxMs: MAX_BACKOFF_MS, factor: backoff.doubling ? 2 : 1 }, retries);
 }
 
 /** The longest doubling backoff between two attempts. */

@@ -1,6 +1,9 @@
 // What an operator registered: handlers per kind and cause, timers, daemons, indexes, and the
-// operator-level hooks. Pure data; processing.ts and tasks.ts act on it.
+// operator-level hooks, each checked as it is registered. Data; processing.ts and tasks.ts act on
+// it, wiring.ts puts it on the Manager.
 import type { Client } from "../client/client.js";
+import { checkNumber } from "../core/check.js";
+import { parsePath } from "./diff.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { DiffOp } from "./diff.js";
 import type { Filters } from "./filters.js";
@@ -216,7 +219,11 @@ export interface KindEntry {
   indexes: { id: string; fn: (object: KubeObject) => Record<string, unknown> | undefined }[];
 }
 
-/** The registry of an operator. */
+/**
+ * The registry of an operator: what `op.on.*`, `op.timer`, `op.daemon` and `op.index` add, with
+ * their options checked (a TypeError or RangeError naming the option) and their ids made unique
+ * per kind (an explicit id used twice throws).
+ */
 export class Registry {
   readonly kinds = new Map<string, KindEntry>();
   private readonly ids = new Set<string>();
@@ -240,5 +247,34 @@ export class Registry {
     }
     this.ids.add(`${kind.apiVersion}/${kind.kind}/${candidate}`);
     return candidate;
+  }
+
+  /** A create/update/delete/resume/field handler. */
+  handler(kind: ResourceKind, cause: Cause, fn: HandlerFn<KubeObject>, options: FieldHandlerOptions<KubeObject>, field?: string): void {
+    // A kopf user's `retries: 3` (from JavaScript, where the type does not stop it) would count differently.
+    if ((options as { retries?: unknown }).retries !== undefined) throw new TypeError("handler option 'retries' is now 'attempts' (attempts in all; kopf's retries=3 is attempts: 3)");
+    checkNumber("handler option 'attempts'", options.attempts, "integer ≥ 1");
+    checkNumber("handler option timeoutMs", options.timeoutMs, "> 0");
+    checkNumber("handler option backoffMs", options.backoffMs, "≥ 0");
+    const fallback = fn.name && fn.name !== "fn" ? fn.name : field ? `${cause}-${field}` : cause;
+    const id = this.claim(kind, options.id ?? fallback, options.id !== undefined);
+    this.entry(kind).handlers.push({ id, cause, ...(field ? { field: parsePath(field) } : {}), fn, options });
+  }
+
+  /** A timer: `intervalMs` is required (a timer every 0 ms, or NaN ms, would spin). */
+  timer(kind: ResourceKind, options: TimerOptions<KubeObject>, fn: HandlerFn<KubeObject>): void {
+    checkNumber("timer option intervalMs", options.intervalMs, "> 0", { required: true });
+    checkNumber("timer option initialDelayMs", options.initialDelayMs, "≥ 0");
+    checkNumber("timer option idleMs", options.idleMs, "≥ 0");
+    const id = this.claim(kind, options.id ?? (fn.name ? `timer-${fn.name}` : "timer"), options.id !== undefined);
+    this.entry(kind).timers.push({ id, fn, options });
+  }
+
+  /** A daemon. */
+  daemon(kind: ResourceKind, fn: HandlerFn<KubeObject>, options: DaemonOptions<KubeObject>): void {
+    checkNumber("daemon option backoffMs", options.backoffMs, "≥ 0");
+    checkNumber("daemon option cancellationTimeoutMs", options.cancellationTimeoutMs, "≥ 0");
+    const id = this.claim(kind, options.id ?? (fn.name ? `daemon-${fn.name}` : "daemon"), options.id !== undefined);
+    this.entry(kind).daemons.push({ id, fn, options });
   }
 }

@@ -32,12 +32,18 @@ export function singleNamespace(patterns: readonly string[] | undefined): string
   return watchScope(patterns).forKind({}).namespace;
 }
 
+/** How an operator's namespaces are watched (`forKind`: the watch's scope) and matched. */
+export interface WatchScope {
+  forKind: (kind: { namespaced?: boolean }) => { namespace?: string; namespaces?: string[] };
+  matches: (namespace: string | undefined) => boolean;
+}
+
 /**
  * How to watch what the patterns name: exact names become namespaced watches (`namespace` for
  * one, `namespaces` for several: namespaced RBAC suffices); globs and negations watch
  * cluster-wide and filter. Cluster-scoped kinds are never narrowed.
  */
-export function watchScope(patterns: readonly string[] | undefined): { forKind: (kind: { namespaced?: boolean }) => { namespace?: string; namespaces?: string[] }; matches: (namespace: string | undefined) => boolean } {
+export function watchScope(patterns: readonly string[] | undefined): WatchScope {
   const matches = namespaceMatcher(patterns);
   const exact = patterns && patterns.length > 0 && patterns.every((p) => !/[*?!]/.test(p)) ? [...new Set(patterns)] : undefined;
   const scope = !exact ? {} : exact.length === 1 ? { namespace: exact[0] as string } : { namespaces: exact };

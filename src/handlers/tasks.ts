@@ -16,12 +16,13 @@ import { objectKey, objectId } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { NotFoundError, TerminalError } from "../core/errors.js";
+import { retrying } from "../core/retry.js";
 import { retryDelay } from "./errors.js";
 import type { StopResult } from "../controller/spec.js";
 import type { StoreReader } from "../runtime/store.js";
 import { matches } from "./filters.js";
 import { PatchWriter, liveContext, objectLogger } from "./context.js";
-import type { EventLevel, HandlerContext, HandlerLogger, Indexes, KindEntry } from "./registry.js";
+import type { DaemonSpec, EventLevel, HandlerContext, HandlerLogger, Indexes, KindEntry, TimerSpec } from "./registry.js";
 import type { EventRecorder } from "../controller/events.js";
 
 interface Running {
@@ -95,70 +96,90 @@ export class Tasks {
       const now = this.o.store(entry).get(key);
       return now && objectId(now) === uid ? now : object;
     };
-    const sleep = (ms: number, signal: AbortSignal) => this.clock.sleep(ms, signal).catch(() => {});
     for (const t of entry.timers) {
       if (tasks.has(`timer/${t.id}`) || !wanted.has(`timer/${t.id}`)) continue;
-      tasks.set(`timer/${t.id}`, this.spawn(30_000, async (signal, gone) => {
-        const log = this.logger(object, t.id);
-        await sleep(t.options.initialDelayMs ?? 0, signal);
-        let retry = 0;
-        while (!signal.aborted) {
-          if (t.options.idleMs) {
-            const idleFor = this.clock.now() - (this.lastChange.get(uid) ?? 0);
-            if (idleFor < t.options.idleMs) {
-              await sleep(t.options.idleMs - idleFor, signal);
-              continue;
-            }
-          }
-          const ctx = this.context(latest, log, signal, retry);
-          let failure: unknown;
-          try {
-            await t.fn(ctx);
-          } catch (error) {
-            failure = error ?? new Error("timer threw undefined");
-          }
-          // Only a write to the timer's own object that finds it gone ends the timer: a 404 the
-          // function met (another object, not made yet) is a failure like any other.
-          if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return gone(); // the object is gone: so is the timer's reason
-          if (signal.aborted) return;
-          if (failure === undefined) {
-            retry = 0;
-            await sleep(t.options.intervalMs, signal);
-            continue;
-          }
-          retry++;
-          // As kopf: the next run comes at the next interval, or after a TemporaryError's delay.
-          const delay = retryDelay(failure, retry - 1, { ms: t.options.intervalMs, doubling: false });
-          this.failed(entry, latest(), `timer/${t.id}`, failure, `timer failed (${retry} in a row); next run in ${delay} ms`);
-          await sleep(delay, signal);
-        }
-      }));
+      tasks.set(`timer/${t.id}`, this.spawn(30_000, (signal, gone) => this.runTimer(t, { entry, object, uid, latest }, signal, gone)));
     }
     for (const d of entry.daemons) {
       if (tasks.has(`daemon/${d.id}`) || !wanted.has(`daemon/${d.id}`)) continue;
-      tasks.set(`daemon/${d.id}`, this.spawn(d.options.cancellationTimeoutMs ?? 30_000, async (signal) => {
-        const log = this.logger(object, d.id);
-        for (let retry = 0; !signal.aborted; retry++) {
-          const ctx = this.context(latest, log, signal, retry);
-          let failure: unknown;
-          try {
-            await d.fn(ctx);
-          } catch (error) {
-            failure = error ?? new Error("daemon threw undefined");
-          }
-          // As kopf: the patch is applied after every attempt, failed ones included.
-          if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return;
-          if (failure === undefined || signal.aborted) return; // finished: not restarted until the operator restarts
+      tasks.set(`daemon/${d.id}`, this.spawn(d.options.cancellationTimeoutMs ?? 30_000, (signal) => this.runDaemon(d, { entry, object, latest }, signal)));
+    }
+  }
+
+  /** A timer's loop: every interval (after idling, when asked), until stopped or its object is gone. */
+  private async runTimer(t: TimerSpec, of: { entry: KindEntry; object: KubeObject; uid: string; latest: () => KubeObject }, signal: AbortSignal, gone: () => void): Promise<void> {
+    const { entry, latest } = of;
+    const sleep = (ms: number) => this.clock.sleep(ms, signal).catch(() => {});
+    const log = this.logger(of.object, t.id);
+    await sleep(t.options.initialDelayMs ?? 0);
+    let retry = 0;
+    while (!signal.aborted) {
+      if (t.options.idleMs) {
+        const idleFor = this.clock.now() - (this.lastChange.get(of.uid) ?? 0);
+        if (idleFor < t.options.idleMs) {
+          await sleep(t.options.idleMs - idleFor);
+          continue;
+        }
+      }
+      const ctx = this.context(latest, log, signal, retry);
+      let failure: unknown;
+      try {
+        await t.fn(ctx);
+      } catch (error) {
+        failure = error ?? new Error("timer threw undefined");
+      }
+      // Only a write to the timer's own object that finds it gone ends the timer: a 404 the
+      // function met (another object, not made yet) is a failure like any other.
+      if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return gone(); // the object is gone: so is the timer's reason
+      if (signal.aborted) return;
+      if (failure === undefined) {
+        retry = 0;
+        await sleep(t.options.intervalMs);
+        continue;
+      }
+      retry++;
+      // As kopf: the next run comes at the next interval, or after a TemporaryError's delay.
+      const delay = retryDelay(failure, retry - 1, { ms: t.options.intervalMs, doubling: false });
+      this.failed(entry, latest(), `timer/${t.id}`, failure, `timer failed (${retry} in a row); next run in ${delay} ms`);
+      await sleep(delay);
+    }
+  }
+
+  /**
+   * A daemon: run until it returns, restarted after a failure (the one retry loop, with the
+   * daemon's fixed backoff), not after a TerminalError, its object's disappearance or a stop.
+   */
+  private async runDaemon(d: DaemonSpec, of: { entry: KindEntry; object: KubeObject; latest: () => KubeObject }, signal: AbortSignal): Promise<void> {
+    const { entry, latest } = of;
+    const log = this.logger(of.object, d.id);
+    await retrying(
+      async (retry) => {
+        const ctx = this.context(latest, log, signal, retry);
+        let failure: unknown;
+        try {
+          await d.fn(ctx);
+        } catch (error) {
+          failure = error ?? new Error("daemon threw undefined");
+        }
+        // As kopf: the patch is applied after every attempt, failed ones included.
+        if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return; // the object is gone
+        // Finished (not restarted until the operator restarts), or failed: restarted.
+        if (failure !== undefined && !signal.aborted) throw failure;
+      },
+      {
+        clock: this.clock,
+        signal,
+        delayOf: (failure, retry) => {
           if (failure instanceof TerminalError) {
             this.failed(entry, latest(), `daemon/${d.id}`, failure, "daemon failed permanently, not restarted");
-            return;
+            return undefined;
           }
           const delay = retryDelay(failure, retry, { ms: d.options.backoffMs ?? 10_000, doubling: false });
           this.failed(entry, latest(), `daemon/${d.id}`, failure, `daemon failed (${retry + 1} in a row), restarting in ${delay} ms`);
-          await sleep(delay, signal);
-        }
-      }));
-    }
+          return delay;
+        },
+      },
+    );
   }
 
   /** Stops the object's tasks and waits for them (each up to its cancellation timeout); returns how many were abandoned. */

@@ -136,8 +136,15 @@ export interface RunningWebhooks {
   stop(): Promise<void>;
 }
 
-/** What serving needs besides the user's options. */
-export interface ServeContext {
+/** What serving the webhooks needs: what was registered, the user's options, and the operator's settings. */
+export interface WebhookServing {
+  /** The operator's name (the configurations' and the shared certificate Secret's names). */
+  operator: string;
+  admission: readonly AdmissionSpec[];
+  conversions: readonly ConversionSpec[];
+  /** What admission handlers get besides the request (indexes, a cache reader). */
+  extras: AdmissionExtras;
+  options: WebhookOptions;
   logger: Logger;
   /** The operator's namespaces (a namespaceSelector on the webhooks). */
   namespaces: readonly string[] | undefined;
@@ -150,51 +157,26 @@ export interface ServeContext {
 }
 
 /** Starts the server, routes every spec, and (managed mode) registers the configurations. */
-export async function serveWebhooks(
-  client: Client,
-  operator: string,
-  specs: readonly AdmissionSpec[],
-  conversions: readonly ConversionSpec[],
-  extras: AdmissionExtras,
-  options: WebhookOptions,
-  context: ServeContext,
-): Promise<RunningWebhooks> {
-  const { logger } = context;
+export async function serveWebhooks(client: Client, serving: WebhookServing): Promise<RunningWebhooks> {
+  const { logger, options, operator, admission, conversions } = serving;
   const manage = options.manage ?? true;
-  const shared = !options.certificate && manage ? { namespace: context.home, name: `${operator}-webhook-selfsigned` } : undefined;
+  const shared = !options.certificate && manage ? { namespace: serving.home, name: `${operator}-webhook-selfsigned` } : undefined;
   const names = { dnsNames: ["localhost", ...(options.dnsNames ?? [])], ipAddresses: ["127.0.0.1"] };
   const first = shared ? await sharedCertificate(client, shared, names).then((c) => ({ tls: { certificate: c.certificate, key: c.key }, caBundle: c.caBundle, version: c.version })) : { ...(await certificates(options, manage)), version: "" };
   let caBundle = first.caBundle;
-  const server = await WebhookServer.start({ port: options.port ?? 9443, ...(options.host ? { host: options.host } : {}), tls: first.tls, logger, ...(context.observer ? { observer: context.observer } : {}) });
+  const server = await WebhookServer.start({ port: options.port ?? 9443, ...(options.host ? { host: options.host } : {}), tls: first.tls, logger, ...(serving.observer ? { observer: serving.observer } : {}) });
   const stopping = new AbortController();
   let following: Promise<void> = Promise.resolve();
   let saved: WebhookConfigurations | undefined;
   const baseUrl = options.url ?? server.url;
-  const wanted = async () => (specs.length ? webhookConfigurations(client, operator, baseUrl, caBundle, specs.map((s) => s.hook), context.namespaces) : {});
+  const wanted = async () => (admission.length ? webhookConfigurations(client, operator, baseUrl, caBundle, admission.map((s) => s.hook), serving.namespaces) : {});
   const register = async () => {
-    if (specs.length) await registerWebhooks(client, await wanted());
+    if (admission.length) await registerWebhooks(client, await wanted());
     for (const conversion of conversions) await setConversion(client, conversion.crd, { url: `${baseUrl}/convert/${conversion.crd}`, caBundle });
   };
   try {
-    for (const spec of specs) {
-      const { hook } = spec;
-      server.route(`/${hook.type}/${hook.id}`, {
-        name: hook.id,
-        budgetMs: Math.max(500, hook.timeoutSeconds * 1000 - 500),
-        failurePolicy: hook.failurePolicy,
-        run: async (request, transport) => {
-          // Objects the handler's filters do not match are admitted unchanged.
-          const subject = (request.object ?? request.oldObject ?? undefined) as KubeObject | undefined;
-          if (subject && !matches(subject, spec.filters)) return { uid: request.uid, allowed: true };
-          const withTransport = { ...extras, ...transport };
-          return spec.validate ? validate(request, spec.validate, withTransport) : mutate(request, spec.mutate as MutateFn<KubeObject>, withTransport);
-        },
-      });
-    }
-    for (const conversion of conversions) {
-      server.conversionRoute(`/convert/${conversion.crd}`, { name: `convert-${conversion.crd}`, run: (request) => convert(request, conversion.converters, conversion.storage) });
-    }
-    logger.info({ url: baseUrl, webhooks: [...specs.map((s) => `/${s.hook.type}/${s.hook.id}`), ...conversions.map((c) => `/convert/${c.crd}`)] }, "serving webhooks");
+    route(server, serving);
+    logger.info({ url: baseUrl, webhooks: [...admission.map((s) => `/${s.hook.type}/${s.hook.id}`), ...conversions.map((c) => `/convert/${c.crd}`)] }, "serving webhooks");
     if (manage) {
       if (options.restoreOnStop) saved = await currentConfigurations(client, operator);
       await register();
@@ -202,7 +184,7 @@ export async function serveWebhooks(
     }
     if (shared) {
       // Every replica serves what the Secret holds now (another replica may have renewed it).
-      following = follow(context.certificatePeriodMs ?? 60_000, stopping.signal, async () => {
+      following = follow(serving.certificatePeriodMs ?? 60_000, stopping.signal, async () => {
         const now = await sharedCertificate(client, shared, names);
         if (now.version === first.version && now.caBundle === caBundle) return;
         server.setCertificate(now.certificate, now.key);
@@ -217,7 +199,7 @@ export async function serveWebhooks(
     throw error;
   }
   const keeper: Runnable | undefined = manage
-    ? keepRegistration(operator, { register, wanted, client, logger, conversions, baseUrl, caBundle: () => caBundle, periodMs: context.keepPeriodMs ?? 5_000 })
+    ? keepRegistration(operator, { register, wanted, client, logger, conversions, baseUrl, caBundle: () => caBundle, periodMs: serving.keepPeriodMs ?? 5_000 })
     : undefined;
   return {
     server,
@@ -228,18 +210,45 @@ export async function serveWebhooks(
     stop: async () => {
       stopping.abort();
       await following;
-      if (manage && options.restoreOnStop) {
-        await restoreConfigurations(client, operator, saved).then(
-          () => logger.info(saved?.validating || saved?.mutating ? "webhook configurations restored as they were before this run" : "webhook configurations removed (there were none before this run)"),
-          (error: unknown) => logger.warn({ err: error }, "could not restore the webhook configurations"),
-        );
-      } else if (manage && options.removeOnStop) {
-        await unregisterWebhooks(client, operator).catch((error: unknown) => logger.warn({ err: error }, "could not remove the webhook configurations"));
-        for (const conversion of conversions) await setConversion(client, conversion.crd, undefined).catch((error: unknown) => logger.warn({ err: error, crd: conversion.crd }, "could not remove the CRD's conversion webhook"));
-      }
+      if (manage) await unregister(client, serving, saved);
       await server.close();
     },
   };
+}
+
+/** The server's routes: one per admission hook (objects its filters do not match are admitted unchanged), one per converted CRD. */
+function route(server: WebhookServer, serving: WebhookServing): void {
+  for (const spec of serving.admission) {
+    const { hook } = spec;
+    server.route(`/${hook.type}/${hook.id}`, {
+      name: hook.id,
+      budgetMs: Math.max(500, hook.timeoutSeconds * 1000 - 500),
+      failurePolicy: hook.failurePolicy,
+      run: async (request, transport) => {
+        const subject = (request.object ?? request.oldObject ?? undefined) as KubeObject | undefined;
+        if (subject && !matches(subject, spec.filters)) return { uid: request.uid, allowed: true };
+        const withTransport = { ...serving.extras, ...transport };
+        return spec.validate ? validate(request, spec.validate, withTransport) : mutate(request, spec.mutate as MutateFn<KubeObject>, withTransport);
+      },
+    });
+  }
+  for (const conversion of serving.conversions) {
+    server.conversionRoute(`/convert/${conversion.crd}`, { name: `convert-${conversion.crd}`, run: (request) => convert(request, conversion.converters, conversion.storage) });
+  }
+}
+
+/** At stop (managed mode): the registration as it was before the run (`restoreOnStop`), or none (`removeOnStop`), or left. */
+async function unregister(client: Client, serving: WebhookServing, saved: WebhookConfigurations | undefined): Promise<void> {
+  const { logger, options, operator } = serving;
+  if (options.restoreOnStop) {
+    await restoreConfigurations(client, operator, saved).then(
+      () => logger.info(saved?.validating || saved?.mutating ? "webhook configurations restored as they were before this run" : "webhook configurations removed (there were none before this run)"),
+      (error: unknown) => logger.warn({ err: error }, "could not restore the webhook configurations"),
+    );
+  } else if (options.removeOnStop) {
+    await unregisterWebhooks(client, operator).catch((error: unknown) => logger.warn({ err: error }, "could not remove the webhook configurations"));
+    for (const conversion of serving.conversions) await setConversion(client, conversion.crd, undefined).catch((error: unknown) => logger.warn({ err: error, crd: conversion.crd }, "could not remove the CRD's conversion webhook"));
+  }
 }
 
 /** Runs `check` every `periodMs` until `signal` aborts; a failure goes to `onError` and the next period. */

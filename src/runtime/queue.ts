@@ -14,6 +14,7 @@
 //   as client-go's AddAfter does; a key's queue wait is measured from its first add.
 // Time is injectable (a Clock), so delays and backoff are tested without sleeping.
 import { systemClock, type Clock } from "../core/clock.js";
+import { backoffDelay } from "../core/retry.js";
 import { TokenBucket, type RateLimit } from "../client/rate-limit.js";
 
 /** Rate-limit settings of a queue. */
@@ -124,7 +125,7 @@ export class WorkQueue {
 
   /** The delay `addRateLimited` would use now for a key with `failures` earlier failures. */
   private when(_key: string, failures: number): number {
-    const perKey = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** failures);
+    const perKey = backoffDelay({ baseMs: this.baseDelayMs, maxMs: this.maxDelayMs, factor: 2 }, failures);
     const overall = this.bucket?.reserve() ?? 0;
     return Math.max(perKey, overall);
   }

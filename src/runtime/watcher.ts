@@ -35,7 +35,7 @@ import { systemClock, type Clock } from "../core/clock.js";
 import { ApiError, GoneError, errorFromResponse } from "../core/errors.js";
 import type { KubeObject, Status } from "../core/objects.js";
 import type { ResourceClient } from "../client/resource.js";
-import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Backoff, type BackoffOptions } from "../core/retry.js";
 import { NamespacedMap } from "./store.js";
 
 /** One event of {@link watch}. */
