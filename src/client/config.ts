@@ -154,61 +154,12 @@ interface Named<T> {
 
 /** Loads and merges kubeconfig files, then resolves one context. See {@link loadConfig}. */
 export function loadKubeconfig(options: LoadConfigOptions = {}): ClusterConfig {
-  const env = options.env ?? process.env;
-  const files = kubeconfigFiles(options, env);
-  const clusters = new Map<string, Named<Record<string, unknown>>>();
-  const users = new Map<string, Named<Record<string, unknown>>>();
-  const contexts = new Map<string, Named<Record<string, unknown>>>();
-  let currentContext: string | undefined;
-  for (const file of files) {
-    const doc = parseFile(file);
-    currentContext ||= typeof doc["current-context"] === "string" ? doc["current-context"] : undefined;
-    collect(doc, "clusters", "cluster", file, clusters);
-    collect(doc, "users", "user", file, users);
-    collect(doc, "contexts", "context", file, contexts);
-  }
+  const files = kubeconfigFiles(options, options.env ?? process.env);
+  const { context, contextName, cluster, clusterName, user, userName } = resolveContext(files, options.context);
   const fileList = files.join(", ");
-  const contextName = options.context ?? currentContext;
-  if (!contextName) {
-    throw new ConfigError("Invalid", `no current-context is set in ${fileList}; choose a context (available: ${[...contexts.keys()].join(", ") || "none"})`);
-  }
-  const context = contexts.get(contextName);
-  if (!context) {
-    throw new ConfigError("Invalid", `context "${contextName}" not found in ${fileList} (available: ${[...contexts.keys()].join(", ") || "none"})`);
-  }
   const ctxField = `contexts["${contextName}"].context`;
-  const clusterName = optionalString(context.value.cluster, context.file, `${ctxField}.cluster`);
-  const userName = optionalString(context.value.user, context.file, `${ctxField}.user`);
-  if (!clusterName) throw new ConfigError("Invalid", "is missing", { file: context.file, field: `${ctxField}.cluster` });
-  const cluster = clusters.get(clusterName);
-  if (!cluster) {
-    throw new ConfigError("Invalid", `names cluster "${clusterName}", which is not defined in ${fileList}`, { file: context.file, field: `${ctxField}.cluster` });
-  }
-  const user = userName ? users.get(userName) : undefined;
-  if (userName && !user) {
-    throw new ConfigError("Invalid", `names user "${userName}", which is not defined in ${fileList}`, { file: context.file, field: `${ctxField}.user` });
-  }
-
-  const c = cluster.value;
   const cField = `clusters["${clusterName}"].cluster`;
-  const server = optionalString(c.server, cluster.file, `${cField}.server`);
-  if (!server) throw new ConfigError("Invalid", "is missing", { file: cluster.file, field: `${cField}.server` });
-  try {
-    const url = new URL(server);
-    if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`unsupported scheme ${url.protocol}`);
-  } catch (error) {
-    throw new ConfigError("Invalid", `is not a valid http(s) URL: ${server}`, { file: cluster.file, field: `${cField}.server`, cause: error });
-  }
-  const tls: ClusterConfig["tls"] = { insecureSkipVerify: c["insecure-skip-tls-verify"] === true };
-  const ca = pem(c, "certificate-authority", cluster.file, cField);
-  if (ca) tls.ca = ca;
-  const serverName = optionalString(c["tls-server-name"], cluster.file, `${cField}.tls-server-name`);
-  if (serverName) tls.serverName = serverName;
-  const proxyUrl = optionalString(c["proxy-url"], cluster.file, `${cField}.proxy-url`);
-  if (proxyUrl && !/^https?:\/\//.test(proxyUrl)) {
-    throw new ConfigError("Invalid", `only http:// and https:// proxies are supported, not ${proxyUrl}`, { file: cluster.file, field: `${cField}.proxy-url` });
-  }
-
+  const { server, tls, proxyUrl } = clusterSettings(cluster, cField);
   let auth: AuthConfig = { type: "none" };
   let impersonate: ClusterConfig["impersonate"];
   if (user) {
@@ -236,6 +187,66 @@ export function loadKubeconfig(options: LoadConfigOptions = {}): ClusterConfig {
       ? { warnings: [`${cluster.file}: ${cField}.insecure-skip-tls-verify is set: the server's identity is not verified, anyone on the path can read and change the traffic (and the credentials)`] }
       : {}),
   };
+}
+
+/** The merged files' context (`chosen`, else the first current-context), with its cluster and user, each checked to exist. */
+function resolveContext(files: string[], chosen: string | undefined) {
+  const clusters = new Map<string, Named<Record<string, unknown>>>();
+  const users = new Map<string, Named<Record<string, unknown>>>();
+  const contexts = new Map<string, Named<Record<string, unknown>>>();
+  let currentContext: string | undefined;
+  for (const file of files) {
+    const doc = parseFile(file);
+    currentContext ||= typeof doc["current-context"] === "string" ? doc["current-context"] : undefined;
+    collect(doc, "clusters", "cluster", file, clusters);
+    collect(doc, "users", "user", file, users);
+    collect(doc, "contexts", "context", file, contexts);
+  }
+  const fileList = files.join(", ");
+  const contextName = chosen ?? currentContext;
+  if (!contextName) {
+    throw new ConfigError("Invalid", `no current-context is set in ${fileList}; choose a context (available: ${[...contexts.keys()].join(", ") || "none"})`);
+  }
+  const context = contexts.get(contextName);
+  if (!context) {
+    throw new ConfigError("Invalid", `context "${contextName}" not found in ${fileList} (available: ${[...contexts.keys()].join(", ") || "none"})`);
+  }
+  const ctxField = `contexts["${contextName}"].context`;
+  const clusterName = optionalString(context.value.cluster, context.file, `${ctxField}.cluster`);
+  const userName = optionalString(context.value.user, context.file, `${ctxField}.user`);
+  if (!clusterName) throw new ConfigError("Invalid", "is missing", { file: context.file, field: `${ctxField}.cluster` });
+  const cluster = clusters.get(clusterName);
+  if (!cluster) {
+    throw new ConfigError("Invalid", `names cluster "${clusterName}", which is not defined in ${fileList}`, { file: context.file, field: `${ctxField}.cluster` });
+  }
+  const user = userName ? users.get(userName) : undefined;
+  if (userName && !user) {
+    throw new ConfigError("Invalid", `names user "${userName}", which is not defined in ${fileList}`, { file: context.file, field: `${ctxField}.user` });
+  }
+  return { context, contextName, cluster, clusterName, user, userName };
+}
+
+/** A cluster entry's server URL, TLS settings and proxy, each checked. */
+function clusterSettings(cluster: Named<Record<string, unknown>>, cField: string): { server: string; tls: ClusterConfig["tls"]; proxyUrl: string | undefined } {
+  const c = cluster.value;
+  const server = optionalString(c.server, cluster.file, `${cField}.server`);
+  if (!server) throw new ConfigError("Invalid", "is missing", { file: cluster.file, field: `${cField}.server` });
+  try {
+    const url = new URL(server);
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`unsupported scheme ${url.protocol}`);
+  } catch (error) {
+    throw new ConfigError("Invalid", `is not a valid http(s) URL: ${server}`, { file: cluster.file, field: `${cField}.server`, cause: error });
+  }
+  const tls: ClusterConfig["tls"] = { insecureSkipVerify: c["insecure-skip-tls-verify"] === true };
+  const ca = pem(c, "certificate-authority", cluster.file, cField);
+  if (ca) tls.ca = ca;
+  const serverName = optionalString(c["tls-server-name"], cluster.file, `${cField}.tls-server-name`);
+  if (serverName) tls.serverName = serverName;
+  const proxyUrl = optionalString(c["proxy-url"], cluster.file, `${cField}.proxy-url`);
+  if (proxyUrl && !/^https?:\/\//.test(proxyUrl)) {
+    throw new ConfigError("Invalid", `only http:// and https:// proxies are supported, not ${proxyUrl}`, { file: cluster.file, field: `${cField}.proxy-url` });
+  }
+  return { server, tls, proxyUrl };
 }
 
 function kubeconfigFiles(options: LoadConfigOptions, env: NodeJS.ProcessEnv): string[] {

@@ -143,39 +143,44 @@ class ExecCredentials implements Credentials {
     if (code !== 0) {
       throw new CredentialError("ExecFailed", `${what} exited with ${code}: ${stderr.trim() || "(no stderr)"}`);
     }
-    let parsed: {
-      apiVersion?: string;
-      kind?: string;
-      status?: { token?: string; clientCertificateData?: string; clientKeyData?: string; expirationTimestamp?: string };
-    };
-    try {
-      parsed = JSON.parse(stdout);
-    } catch {
-      // Not echoed: a broken credential may still hold a token.
-      throw new CredentialError("ExecOutputInvalid", `${what} printed no JSON ExecCredential (${stdout.length} bytes, not shown: they may hold a credential)`);
-    }
-    if (parsed.kind !== "ExecCredential") throw new CredentialError("ExecOutputInvalid", `${what} printed kind ${parsed.kind}, not ExecCredential`);
-    if (parsed.apiVersion !== e.apiVersion) {
-      throw new CredentialError("ExecOutputInvalid", `${what} answered apiVersion ${parsed.apiVersion}, but ${e.apiVersion} was asked for`);
-    }
-    const status = parsed.status ?? {};
-    const credential: Credential = {};
-    if (status.token) credential.authorization = `Bearer ${status.token}`;
-    if (status.clientCertificateData || status.clientKeyData) {
-      if (!status.clientCertificateData || !status.clientKeyData) {
-        throw new CredentialError("ExecOutputInvalid", `${what}: clientCertificateData and clientKeyData must come together`);
-      }
-      credential.clientCertificate = { cert: status.clientCertificateData, key: status.clientKeyData };
-    }
-    if (!credential.authorization && !credential.clientCertificate) {
-      throw new CredentialError("ExecOutputInvalid", `${what}: the ExecCredential has neither a token nor a client certificate`);
-    }
-    const expiresAt = status.expirationTimestamp ? Date.parse(status.expirationTimestamp) : undefined;
-    if (expiresAt !== undefined && Number.isNaN(expiresAt)) {
-      throw new CredentialError("ExecOutputInvalid", `${what}: expirationTimestamp ${status.expirationTimestamp} is not a date`);
-    }
-    return { credential, expiresAt };
+    return parseExecCredential(stdout, e.apiVersion, what);
   }
+}
+
+/** A plugin's output as a credential, refused (ExecOutputInvalid) when it is not a usable ExecCredential of `apiVersion`; never echoes the output. */
+function parseExecCredential(stdout: string, apiVersion: string, what: string): ExecResult {
+    let parsed: {
+    apiVersion?: string;
+    kind?: string;
+    status?: { token?: string; clientCertificateData?: string; clientKeyData?: string; expirationTimestamp?: string };
+  };
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    // Not echoed: a broken credential may still hold a token.
+    throw new CredentialError("ExecOutputInvalid", `${what} printed no JSON ExecCredential (${stdout.length} bytes, not shown: they may hold a credential)`);
+  }
+  if (parsed.kind !== "ExecCredential") throw new CredentialError("ExecOutputInvalid", `${what} printed kind ${parsed.kind}, not ExecCredential`);
+  if (parsed.apiVersion !== apiVersion) {
+    throw new CredentialError("ExecOutputInvalid", `${what} answered apiVersion ${parsed.apiVersion}, but ${apiVersion} was asked for`);
+  }
+  const status = parsed.status ?? {};
+  const credential: Credential = {};
+  if (status.token) credential.authorization = `Bearer ${status.token}`;
+  if (status.clientCertificateData || status.clientKeyData) {
+    if (!status.clientCertificateData || !status.clientKeyData) {
+      throw new CredentialError("ExecOutputInvalid", `${what}: clientCertificateData and clientKeyData must come together`);
+    }
+    credential.clientCertificate = { cert: status.clientCertificateData, key: status.clientKeyData };
+  }
+  if (!credential.authorization && !credential.clientCertificate) {
+    throw new CredentialError("ExecOutputInvalid", `${what}: the ExecCredential has neither a token nor a client certificate`);
+  }
+  const expiresAt = status.expirationTimestamp ? Date.parse(status.expirationTimestamp) : undefined;
+  if (expiresAt !== undefined && Number.isNaN(expiresAt)) {
+    throw new CredentialError("ExecOutputInvalid", `${what}: expirationTimestamp ${status.expirationTimestamp} is not a date`);
+  }
+  return { credential, expiresAt };
 }
 
 /**

@@ -304,90 +304,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       if (signal?.aborted) return;
       throw error;
     }
-    const kind = this.kind;
-    return new Promise<void>((resolve, reject) => {
-      const partial: Buffer[] = [];
-      let batch: WatchEvent<T>[] = [];
-      let settled = false;
-      let ended = false;
-      const add = (line: string) => {
-        if (!line.trim()) return;
-        try {
-          batch.push(JSON.parse(line) as WatchEvent<T>);
-        } catch (error) {
-          throw new ApiError("Unknown", `malformed watch event from the server: ${(error as Error).message}`, { cause: error });
-        }
-      };
-      // A batch the consumer still holds: the watch ends only once it is done with it.
-      let inflight: Promise<void> | undefined;
-      // Ends the watch: cleanly (no error, or the caller aborted), or with the consumer's error
-      // as it is, or with the stream's as an ApiError.
-      const finish = (error?: unknown, consumer = false) => {
-        if (settled) return;
-        settled = true;
-        if (error !== undefined) body.destroy();
-        const settle = () => {
-          if (error === undefined || signal?.aborted) resolve();
-          else if (consumer || error instanceof ApiError) reject(error);
-          else reject(new ApiError("Network", `the watch of ${describeKind(kind)} broke: ${(error as Error).message}`, { cause: error }));
-        };
-        if (inflight) void inflight.then(settle, settle);
-        else settle();
-      };
-      // Hands the events parsed so far to the consumer, then ends with `failure` if any (the
-      // events before a malformed line still go out first); pauses the connection meanwhile.
-      const deliver = (failure: unknown, end: boolean) => {
-        if (batch.length) {
-          const out = batch;
-          batch = [];
-          let pending: void | Promise<void>;
-          try {
-            pending = onBatch(out);
-          } catch (error) {
-            return finish(error, true);
-          }
-          if (pending) {
-            if (!end) body.pause();
-            inflight = pending.then(
-              () => {
-                inflight = undefined;
-                if (failure !== undefined || end) finish(failure);
-                else if (!settled) body.resume();
-              },
-              (error: unknown) => {
-                inflight = undefined;
-                finish(error, true);
-              },
-            );
-            return;
-          }
-        }
-        if (failure !== undefined || end) finish(failure);
-      };
-      body.on("data", (bytes: Buffer) => {
-        let failure: unknown;
-        try {
-          splitLines(bytes, partial, add);
-        } catch (error) {
-          failure = error;
-        }
-        deliver(failure, false);
-      });
-      body.on("end", () => {
-        ended = true;
-        let failure: unknown;
-        try {
-          if (partial.length) add(Buffer.concat(partial.splice(0)).toString("utf8"));
-        } catch (error) {
-          failure = error;
-        }
-        deliver(failure, true);
-      });
-      body.on("error", (error) => finish(error));
-      body.on("close", () => {
-        if (!ended) finish(new Error("the connection closed before the stream ended"));
-      });
-    });
+    return new Promise<void>((resolve, reject) => new WatchStream<T>(body, describeKind(this.kind), signal, onBatch, resolve, reject).start());
   }
 
   /** The REST mapping of this handle's kind (from the descriptor or discovery). */
@@ -527,4 +444,112 @@ export function splitLines(bytes: Uint8Array, partial: Buffer[], onLine: (line: 
     start = newline + 1;
   }
   if (start < chunk.length) partial.push(chunk.subarray(start));
+}
+
+/**
+ * One watch response being read: bytes are split into lines and parsed as they arrive, each
+ * read's events go to `onBatch` at once, and the connection is paused while a promise `onBatch`
+ * returned is pending (backpressure). It ends once: cleanly (the stream ended, or the caller
+ * aborted), with the consumer's error as it is, or with the stream's as an ApiError, and only
+ * after the consumer is done with the batch it holds.
+ */
+class WatchStream<T extends KubeObject> {
+  private readonly partial: Buffer[] = [];
+  private batch: WatchEvent<T>[] = [];
+  private settled = false;
+  private ended = false;
+  /** A batch the consumer still holds. */
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly body: Readable,
+    private readonly what: string,
+    private readonly signal: AbortSignal | undefined,
+    private readonly onBatch: (batch: WatchEvent<T>[]) => void | Promise<void>,
+    private readonly resolve: () => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  start(): void {
+    const { body } = this;
+    body.on("data", (bytes: Buffer) => {
+      let failure: unknown;
+      try {
+        splitLines(bytes, this.partial, this.add);
+      } catch (error) {
+        failure = error;
+      }
+      this.deliver(failure, false);
+    });
+    body.on("end", () => {
+      this.ended = true;
+      let failure: unknown;
+      try {
+        if (this.partial.length) this.add(Buffer.concat(this.partial.splice(0)).toString("utf8"));
+      } catch (error) {
+        failure = error;
+      }
+      this.deliver(failure, true);
+    });
+    body.on("error", (error) => this.finish(error));
+    body.on("close", () => {
+      if (!this.ended) this.finish(new Error("the connection closed before the stream ended"));
+    });
+  }
+
+  private readonly add = (line: string): void => {
+    if (!line.trim()) return;
+    try {
+      this.batch.push(JSON.parse(line) as WatchEvent<T>);
+    } catch (error) {
+      throw new ApiError("Unknown", `malformed watch event from the server: ${(error as Error).message}`, { cause: error });
+    }
+  };
+
+  /**
+   * Hands the events parsed so far to the consumer, then ends with `failure` if any (the events
+   * before a malformed line still go out first); pauses the connection meanwhile.
+   */
+  private deliver(failure: unknown, end: boolean): void {
+    if (this.batch.length) {
+      const out = this.batch;
+      this.batch = [];
+      let pending: void | Promise<void>;
+      try {
+        pending = this.onBatch(out);
+      } catch (error) {
+        return this.finish(error, true);
+      }
+      if (pending) {
+        if (!end) this.body.pause();
+        this.inflight = pending.then(
+          () => {
+            this.inflight = undefined;
+            if (failure !== undefined || end) this.finish(failure);
+            else if (!this.settled) this.body.resume();
+          },
+          (error: unknown) => {
+            this.inflight = undefined;
+            this.finish(error, true);
+          },
+        );
+        return;
+      }
+    }
+    if (failure !== undefined || end) this.finish(failure);
+  }
+
+  /** Ends the watch (once), after the batch the consumer holds. */
+  private finish(error?: unknown, consumer = false): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (error !== undefined) this.body.destroy();
+    const settle = () => {
+      if (error === undefined || this.signal?.aborted) this.resolve();
+      else if (consumer || error instanceof ApiError) this.reject(error);
+      else this.reject(new ApiError("Network", `the watch of ${this.what} broke: ${(error as Error).message}`, { cause: error }));
+    };
+    if (this.inflight) void this.inflight.then(settle, settle);
+    else settle();
+  }
 }

@@ -204,18 +204,7 @@ export class Transport {
       };
       let response: Answer;
       try {
-        response = mode.node
-          ? await this.sendByNode(credential, req.method, path, headers, body, signal)
-          : await this.dispatcherFor(credential).request({
-              origin: this.origin,
-              path,
-              method: req.method,
-              headers,
-              ...(body !== undefined ? { body } : {}),
-              ...(signal ? { signal } : {}),
-              headersTimeout: timeoutMs > 0 ? timeoutMs : 0,
-              bodyTimeout: mode.streaming ? 0 : timeoutMs > 0 ? timeoutMs : 0,
-            });
+        response = await this.send(credential, { method: req.method, path, headers, body, signal, timeoutMs }, mode);
       } catch (error) {
         timer?.clear();
         const failure = this.failure(error, info, req, timer?.signal);
@@ -228,15 +217,8 @@ export class Transport {
       }
       if (response.statusCode < 300) return { response, info, timer };
 
-      const text = await textOf(response.body).catch(() => "");
+      const { parsed, retryAfterMs } = await refusal(response);
       timer?.clear();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON (a proxy's HTML page, plain text): keep the text for the message
-      }
-      const retryAfterMs = retryAfter(response.headers["retry-after"]);
       const code = response.statusCode;
       if (code === 401 && !reauthenticated && this.credentials.invalidate()) {
         reauthenticated = true;
@@ -250,6 +232,21 @@ export class Transport {
       }
       throw errorFromResponse(code, parsed, info, retryAfterMs);
     }
+  }
+
+  /** One attempt: over node:http(s) for streams on direct connections, else through undici's dispatcher. */
+  private send(credential: Credential, r: { method: HttpMethod; path: string; headers: Record<string, string>; body: string | undefined; signal: AbortSignal | undefined; timeoutMs: number }, mode: { streaming?: boolean; node?: boolean }): Promise<Answer> {
+    if (mode.node) return this.sendByNode(credential, r.method, r.path, r.headers, r.body, r.signal);
+    return this.dispatcherFor(credential).request({
+      origin: this.origin,
+      path: r.path,
+      method: r.method,
+      headers: r.headers,
+      ...(r.body !== undefined ? { body: r.body } : {}),
+      ...(r.signal ? { signal: r.signal } : {}),
+      headersTimeout: r.timeoutMs > 0 ? r.timeoutMs : 0,
+      bodyTimeout: mode.streaming ? 0 : r.timeoutMs > 0 ? r.timeoutMs : 0,
+    });
   }
 
   /**
@@ -422,4 +419,16 @@ function impersonationHeaders(imp: ClusterConfig["impersonate"]): Record<string,
   if (imp.groups?.length) headers["impersonate-group"] = imp.groups;
   for (const [key, values] of Object.entries(imp.extra ?? {})) headers[`impersonate-extra-${encodeURIComponent(key)}`] = values;
   return headers;
+}
+
+/** A refused answer's body (JSON when it is, else its text: a proxy's HTML page, plain text) and its Retry-After. */
+async function refusal(response: Answer): Promise<{ parsed: unknown; retryAfterMs: number | undefined }> {
+  const text = await textOf(response.body).catch(() => "");
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text for the message
+  }
+  return { parsed, retryAfterMs: retryAfter(response.headers["retry-after"]) };
 }

@@ -43,21 +43,7 @@ export function deployManifests(o: DeployOptions): (apps.Deployment | core.Servi
   const replicas = o.replicas ?? (o.leaderElection ? 2 : 1);
   const labels = { "app.kubernetes.io/name": o.name, "app.kubernetes.io/managed-by": "kubeloop" };
   const selector = { "app.kubernetes.io/name": o.name };
-  const serviceHost = `${o.name}.${o.namespace}.svc`;
-  const args = [
-    "run",
-    o.module ?? "/app/dist/operator.js",
-    "--metrics-bind",
-    `0.0.0.0:${METRICS_PORT}`,
-    "--health-bind",
-    `0.0.0.0:${HEALTH_PORT}`,
-    "--log-format",
-    "json",
-    ...(o.leaderElection ? [] : ["--standalone"]),
-    ...(!o.webhooks ? [] : o.webhookCertSecret
-      ? ["--webhook-bind", `0.0.0.0:${WEBHOOK_PORT}`, "--webhook-cert-dir", WEBHOOK_CERT_DIR, "--webhook-unmanaged"]
-      : ["--webhook-bind", `0.0.0.0:${WEBHOOK_PORT}`, "--webhook-url", `https://${serviceHost}:443`, "--webhook-dns-name", serviceHost]),
-  ];
+  const args = operatorArgs(o);
   const certs = o.webhooks && o.webhookCertSecret !== undefined;
   const deployment: apps.Deployment = {
     apiVersion: "apps/v1",
@@ -72,22 +58,7 @@ export function deployManifests(o: DeployOptions): (apps.Deployment | core.Servi
           serviceAccountName: o.name,
           securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
           containers: [
-            {
-              name: "operator",
-              image: o.image,
-              args,
-              env: [{ name: "NODE_ENV", value: "production" }],
-              ports: [
-                { name: "metrics", containerPort: METRICS_PORT },
-                { name: "health", containerPort: HEALTH_PORT },
-                ...(o.webhooks ? [{ name: "webhooks", containerPort: WEBHOOK_PORT }] : []),
-              ],
-              livenessProbe: { httpGet: { path: "/healthz", port: "health" }, periodSeconds: 10, failureThreshold: 3 },
-              readinessProbe: { httpGet: { path: "/readyz", port: "health" }, periodSeconds: 5 },
-              resources: o.resources ?? { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
-              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
-              volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...(certs ? [{ name: "webhook-certificate", mountPath: WEBHOOK_CERT_DIR, readOnly: true }] : [])],
-            },
+            operatorContainer(o, args, certs),
           ],
           volumes: [{ name: "tmp", emptyDir: {} }, ...(certs ? [{ name: "webhook-certificate", secret: { secretName: o.webhookCertSecret as string } }] : [])],
         },
@@ -108,6 +79,45 @@ export function deployManifests(o: DeployOptions): (apps.Deployment | core.Servi
   };
   const pdb: policy.PodDisruptionBudget = { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: o.name, namespace: o.namespace, labels }, spec: { minAvailable: 1, selector: { matchLabels: selector } } };
   return replicas > 1 ? [deployment, service, pdb] : [deployment, service];
+}
+
+/** The operator container's arguments: `kubeloop run` with the probe ports, JSON logs, and the webhook flags of its certificate mode. */
+function operatorArgs(o: DeployOptions): string[] {
+  const serviceHost = `${o.name}.${o.namespace}.svc`;
+  return [
+    "run",
+    o.module ?? "/app/dist/operator.js",
+    "--metrics-bind",
+    `0.0.0.0:${METRICS_PORT}`,
+    "--health-bind",
+    `0.0.0.0:${HEALTH_PORT}`,
+    "--log-format",
+    "json",
+    ...(o.leaderElection ? [] : ["--standalone"]),
+    ...(!o.webhooks ? [] : o.webhookCertSecret
+      ? ["--webhook-bind", `0.0.0.0:${WEBHOOK_PORT}`, "--webhook-cert-dir", WEBHOOK_CERT_DIR, "--webhook-unmanaged"]
+      : ["--webhook-bind", `0.0.0.0:${WEBHOOK_PORT}`, "--webhook-url", `https://${serviceHost}:443`, "--webhook-dns-name", serviceHost]),
+  ];
+}
+
+/** The operator's container: hardened (non-root, read-only root, no capabilities), with its probes. */
+function operatorContainer(o: DeployOptions, args: string[], certs: boolean | undefined): core.Container {
+  return {
+    name: "operator",
+    image: o.image,
+    args,
+    env: [{ name: "NODE_ENV", value: "production" }],
+    ports: [
+      { name: "metrics", containerPort: METRICS_PORT },
+      { name: "health", containerPort: HEALTH_PORT },
+      ...(o.webhooks ? [{ name: "webhooks", containerPort: WEBHOOK_PORT }] : []),
+    ],
+    livenessProbe: { httpGet: { path: "/healthz", port: "health" }, periodSeconds: 10, failureThreshold: 3 },
+    readinessProbe: { httpGet: { path: "/readyz", port: "health" }, periodSeconds: 5 },
+    resources: o.resources ?? { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...(certs ? [{ name: "webhook-certificate", mountPath: WEBHOOK_CERT_DIR, readOnly: true }] : [])],
+  };
 }
 
 /** A kustomization listing the generated files. */

@@ -144,20 +144,7 @@ export function defineResource<S extends TSchema, St extends TSchema | undefined
           ...(definition.printerColumns ? { additionalPrinterColumns: definition.printerColumns } : {}),
           ...(definition.selectableFields ? { selectableFields: definition.selectableFields.map((jsonPath) => ({ jsonPath })) } : {}),
         },
-        ...Object.entries(definition.versions ?? {}).map(([name, v]) => {
-          if (name === version) throw new TypeError(`defineResource: version "${name}" is the storage version; list only the others in versions`);
-          if (!/^v[0-9]+((alpha|beta)[0-9]+)?$/.test(name)) throw new TypeError(`defineResource: version "${name}" must look like v1, v2beta1 or v1alpha2`);
-          const props: Record<string, unknown> = { spec: structural(v.spec, `${name}.spec`) };
-          if (v.status) props.status = structural(v.status, `${name}.status`);
-          return {
-            name,
-            served: v.served ?? true,
-            storage: false,
-            ...(v.deprecated ? { deprecated: true, ...(typeof v.deprecated === "string" ? { deprecationWarning: v.deprecated } : {}) } : {}),
-            schema: { openAPIV3Schema: { type: "object", properties: props, required: ["spec"] } as never },
-            ...(v.status ? { subresources: { status: {} } } : {}),
-          };
-        }),
+        ...Object.entries(definition.versions ?? {}).map(([name, v]) => otherVersion(name, v, version)),
       ],
     },
   };
@@ -169,6 +156,22 @@ export function defineResource<S extends TSchema, St extends TSchema | undefined
     return kindOf(`${group}/${name}`, kind, { plural, namespaced: scope === "Namespaced" });
   };
   return Object.freeze({ ...descriptor, crd, group, version, scope, versions, at }) as unknown as DefinedResource<S, St>;
+}
+
+/** A served version besides the storage one (`defineResource({ versions })`), checked. */
+function otherVersion(name: string, v: NonNullable<ResourceDefinition<TSchema, TSchema | undefined>["versions"]>[string], storage: string) {
+  if (name === storage) throw new TypeError(`defineResource: version "${name}" is the storage version; list only the others in versions`);
+  if (!/^v[0-9]+((alpha|beta)[0-9]+)?$/.test(name)) throw new TypeError(`defineResource: version "${name}" must look like v1, v2beta1 or v1alpha2`);
+  const props: Record<string, unknown> = { spec: structural(v.spec, `${name}.spec`) };
+  if (v.status) props.status = structural(v.status, `${name}.status`);
+  return {
+    name,
+    served: v.served ?? true,
+    storage: false,
+    ...(v.deprecated ? { deprecated: true, ...(typeof v.deprecated === "string" ? { deprecationWarning: v.deprecated } : {}) } : {}),
+    schema: { openAPIV3Schema: { type: "object", properties: props, required: ["spec"] } as never },
+    ...(v.status ? { subresources: { status: {} } } : {}),
+  };
 }
 
 function pluralize(word: string): string {

@@ -3,7 +3,7 @@
 // serves them. Plain HTTP on a port of its own, usually scraped inside the cluster.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Manager } from "../controller/manager.js";
+import type { Manager, ManagerStatus } from "../controller/manager.js";
 import type { Metrics } from "./metrics.js";
 
 /** Options of {@link serveProbes}. */
@@ -57,32 +57,11 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
     if (!serveHealth) return reply(404, "not found: this server answers /metrics only\n");
     if (path === "/healthz" || path === "/livez") {
       if (status.phase === "failed") return reply(500, `failed: ${status.error ?? "unknown"}\n`);
-      const checks = Object.entries(options.healthChecks ?? {});
-      if (checks.length === 0) return reply(200, "ok\n");
-      void Promise.all(
-        checks.map(async ([id, check]) => {
-          try {
-            return [id, { ok: true, result: (await Promise.race([Promise.resolve().then(check), timeout(5_000)])) ?? null }] as const;
-          } catch (error) {
-            return [id, { ok: false, error: error instanceof Error ? error.message : String(error) }] as const;
-          }
-        }),
-      ).then((results) => {
-        const body = Object.fromEntries(results);
-        reply(results.every(([, r]) => r.ok) ? 200 : 500, JSON.stringify(body) + "\n", "application/json");
-      });
+      void health(options.healthChecks ?? {}).then(({ ok, body }) => (body === undefined ? reply(200, "ok\n") : reply(ok ? 200 : 500, body, "application/json")));
       return;
     }
     if (path === "/readyz") {
-      const problems: string[] = [];
-      if (!status.synced) problems.push("caches: not synced");
-      if (!status.leadershipSettled) problems.push("leader election: not settled");
-      if (status.phase === "paused") problems.push(`manager: paused by the dev run ${status.pausedBy ?? "?"}`);
-      else if (status.phase !== "leading" && status.phase !== "following") problems.push(`manager: ${status.phase}`);
-      for (const [name, check] of Object.entries(options.readyChecks ?? {})) {
-        const problem = check();
-        if (problem) problems.push(`${name}: ${problem}`);
-      }
+      const problems = readiness(status, options.readyChecks ?? {});
       return problems.length ? reply(503, problems.join("\n") + "\n") : reply(200, "ok\n");
     }
     reply(404, `not found: try ${serveMetrics ? "/metrics, " : ""}/healthz or /readyz\n`);
@@ -103,6 +82,36 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
       });
     });
   });
+}
+
+/** The liveness checks' results as JSON (each within 5 s), and whether all passed; no body when there are none. */
+async function health(checks: Record<string, () => Promise<unknown> | unknown>): Promise<{ ok: boolean; body?: string }> {
+  const entries = Object.entries(checks);
+  if (entries.length === 0) return { ok: true };
+  const results = await Promise.all(
+    entries.map(async ([id, check]) => {
+      try {
+        return [id, { ok: true, result: (await Promise.race([Promise.resolve().then(check), timeout(5_000)])) ?? null }] as const;
+      } catch (error) {
+        return [id, { ok: false, error: error instanceof Error ? error.message : String(error) }] as const;
+      }
+    }),
+  );
+  return { ok: results.every(([, r]) => r.ok), body: JSON.stringify(Object.fromEntries(results)) + "\n" };
+}
+
+/** What keeps the operator from being ready (none: ready): caches, the Lease, the Manager's phase, the extra checks. */
+function readiness(status: ManagerStatus, checks: Record<string, () => string | undefined>): string[] {
+  const problems: string[] = [];
+  if (!status.synced) problems.push("caches: not synced");
+  if (!status.leadershipSettled) problems.push("leader election: not settled");
+  if (status.phase === "paused") problems.push(`manager: paused by the dev run ${status.pausedBy ?? "?"}`);
+  else if (status.phase !== "leading" && status.phase !== "following") problems.push(`manager: ${status.phase}`);
+  for (const [name, check] of Object.entries(checks)) {
+    const problem = check();
+    if (problem) problems.push(`${name}: ${problem}`);
+  }
+  return problems;
 }
 
 function timeout(ms: number): Promise<never> {

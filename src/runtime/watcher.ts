@@ -261,7 +261,24 @@ export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>
     describe,
   };
   let state: WatchState = streaming !== false ? { phase: "stream", consistent: false } : { phase: "list", consistent: false, full: false };
-  const deliver = (batch: WatcherEvent<T>[]): void | Promise<void> => {
+  const deliver = sinkCaller(sink);
+  while (!signal?.aborted) {
+    const outcome = await attemptOnce(base, state, { clock, signal, inactivityMs, deliver });
+    if (!outcome || signal?.aborted) break;
+    const next = transition(state, outcome, streaming, { describe, inactivityMs });
+    if (next.noStreaming) streaming = false;
+    if (next.progress) backoff.reset();
+    const delay = next.backoff ? backoff.next() : 0;
+    // Between attempts a sink's throw needs no wrapping: it leaves runWatch as it is.
+    if (next.report) await sink([{ type: "error", error: next.report, retryInMs: delay }]);
+    if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
+    state = next.state;
+  }
+}
+
+/** The sink, with what it throws or rejects with marked as its own (a SinkFailure). */
+function sinkCaller<T extends KubeObject>(sink: BatchSink<WatcherEvent<T>>): (batch: WatcherEvent<T>[]) => void | Promise<void> {
+  return (batch) => {
     let pending: void | Promise<void>;
     try {
       pending = sink(batch);
@@ -272,51 +289,50 @@ export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>
       throw new SinkFailure(error);
     });
   };
+}
 
-  while (!signal?.aborted) {
-    const attempt = new AbortController();
-    const onAbort = () => attempt.abort(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const activity: Activity = { last: clock.now(), suspended: false, inactive: false };
-    const watchdog = watchForInactivity(activity, attempt, inactivityMs, clock);
-    const run: Attempt = { pagesRead: 0, received: 0, listed: false, rv: state.phase === "watch" ? state.rv : undefined };
-    // While the consumer holds a batch, the stream's silence is not the server's fault.
-    const handOver = (batch: WatcherEvent<T>[]): void | Promise<void> => {
-      const pending = deliver(batch);
-      if (!pending) {
-        activity.last = clock.now();
-        return;
-      }
-      activity.suspended = true;
-      return pending.then(() => {
-        activity.suspended = false;
-        activity.last = clock.now();
-      });
-    };
-    const ctx: AttemptContext<T> = { ...base, signal: attempt.signal, activity, run, clock, deliver: handOver };
-    const opened = clock.now();
-    let outcome: AttemptOutcome;
-    try {
-      await (state.phase === "list" ? listAttempt(ctx, state) : watchAttempt(ctx, state));
-      outcome = state.phase === "list" ? { kind: "listed", rv: run.rv } : { kind: "closed", rv: run.rv, received: run.received, ms: clock.now() - opened, inactive: activity.inactive, listed: run.listed };
-    } catch (error) {
-      if (error instanceof SinkFailure) throw error.error;
-      if (signal?.aborted) break;
-      outcome = { kind: "failed", error: error instanceof Error ? error : new Error(String(error)), pagesRead: run.pagesRead, listed: run.listed, rv: run.rv };
-    } finally {
-      attempt.abort(new Error("attempt over"));
-      signal?.removeEventListener("abort", onAbort);
-      await watchdog;
+/**
+ * One attempt of the state machine (a list, or a watch), under an inactivity watchdog: what came
+ * of it, or undefined when the caller's signal stopped it. A sink's failure is rethrown as it is.
+ */
+async function attemptOnce<T extends KubeObject>(
+  base: Omit<AttemptContext<T>, "signal" | "activity" | "run" | "clock" | "deliver">,
+  state: WatchState,
+  o: { clock: Clock; signal: AbortSignal | undefined; inactivityMs: number; deliver: (batch: WatcherEvent<T>[]) => void | Promise<void> },
+): Promise<AttemptOutcome | undefined> {
+  const { clock, signal } = o;
+  const attempt = new AbortController();
+  const onAbort = () => attempt.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const activity: Activity = { last: clock.now(), suspended: false, inactive: false };
+  const watchdog = watchForInactivity(activity, attempt, o.inactivityMs, clock);
+  const run: Attempt = { pagesRead: 0, received: 0, listed: false, rv: state.phase === "watch" ? state.rv : undefined };
+  // While the consumer holds a batch, the stream's silence is not the server's fault.
+  const handOver = (batch: WatcherEvent<T>[]): void | Promise<void> => {
+    const pending = o.deliver(batch);
+    if (!pending) {
+      activity.last = clock.now();
+      return;
     }
-    if (signal?.aborted) break;
-    const next = transition(state, outcome, streaming, { describe, inactivityMs });
-    if (next.noStreaming) streaming = false;
-    if (next.progress) backoff.reset();
-    const delay = next.backoff ? backoff.next() : 0;
-    // Between attempts a sink's throw needs no wrapping: it leaves runWatch as it is.
-    if (next.report) await sink([{ type: "error", error: next.report, retryInMs: delay }]);
-    if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
-    state = next.state;
+    activity.suspended = true;
+    return pending.then(() => {
+      activity.suspended = false;
+      activity.last = clock.now();
+    });
+  };
+  const ctx: AttemptContext<T> = { ...base, signal: attempt.signal, activity, run, clock, deliver: handOver };
+  const opened = clock.now();
+  try {
+    await (state.phase === "list" ? listAttempt(ctx, state) : watchAttempt(ctx, state));
+    return state.phase === "list" ? { kind: "listed", rv: run.rv } : { kind: "closed", rv: run.rv, received: run.received, ms: clock.now() - opened, inactive: activity.inactive, listed: run.listed };
+  } catch (error) {
+    if (error instanceof SinkFailure) throw error.error;
+    if (signal?.aborted) return undefined;
+    return { kind: "failed", error: error instanceof Error ? error : new Error(String(error)), pagesRead: run.pagesRead, listed: run.listed, rv: run.rv };
+  } finally {
+    attempt.abort(new Error("attempt over"));
+    signal?.removeEventListener("abort", onAbort);
+    await watchdog;
   }
 }
 

@@ -170,19 +170,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     start("kube-apiserver", executables.kubeApiserver, [...apiServerFlags(dataDir, dirs.pki, etcdUrl, server, state.ports.apiServer), ...(options.apiServerFlags ?? [])]);
     await waitUntilServing(server, certs, components, Date.now() + (options.startTimeoutMs ?? 120_000));
 
-    const controllers = options.controllers ?? DEFAULT_CONTROLLERS;
-    if (controllers.length > 0) {
-      if (executables.kubeControllerManager) {
-        start("kube-controller-manager", executables.kubeControllerManager, [
-          `--kubeconfig=${kubeconfigPath}`,
-          `--controllers=${controllers.join(",")}`,
-          "--leader-elect=false",
-          "--secure-port=0",
-        ]);
-      } else {
-        progress(`no kube-controller-manager in ${executables.origin}: garbage collection and namespace deletion will not run`);
-      }
-    }
+    startControllers(start, executables, options.controllers ?? DEFAULT_CONTROLLERS, kubeconfigPath, progress);
     progress(`control plane ready at ${server}`);
 
     return running({ components, reaper, cleanup, kubeconfigPath, server, etcdUrl, dataDir, certs, usersDir: dirs.users });
@@ -190,6 +178,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await cleanup();
     throw error;
   }
+}
+
+/** kube-controller-manager with `controllers` (none: not started), talking to the API server through `kubeconfigPath`. */
+function startControllers(start: (name: string, command: binaries.Command, flags: string[]) => unknown, executables: Awaited<ReturnType<typeof resolveExecutables>>, controllers: readonly string[], kubeconfigPath: string, progress: (message: string) => void): void {
+  if (controllers.length === 0) return;
+  if (!executables.kubeControllerManager) {
+    progress(`no kube-controller-manager in ${executables.origin}: garbage collection and namespace deletion will not run`);
+    return;
+  }
+  start("kube-controller-manager", executables.kubeControllerManager, [`--kubeconfig=${kubeconfigPath}`, `--controllers=${controllers.join(",")}`, "--leader-elect=false", "--secure-port=0"]);
 }
 
 /** The handle of a started control plane: stop (once), `ended` (a component died), users. */
@@ -247,13 +245,16 @@ function running(p: {
     ended,
     stop,
     restart,
-    async issueUser(user, groups = []) {
-      const identity = await certs.ca.sign({ commonName: user, organizations: groups, usage: "client" });
-      const path = join(p.usersDir, `${user.replace(/[^\w.-]/g, "_")}.kubeconfig`);
-      await writeKubeconfig(path, server, certs.ca.certificate, identity, user);
-      return { kubeconfigPath: path, ...identity };
-    },
+    issueUser: (user, groups = []) => issueUser(certs, server, p.usersDir, user, groups),
   };
+}
+
+/** A kubeconfig for `user` in `groups`, with a client certificate signed by the control plane's CA. */
+async function issueUser(certs: Awaited<ReturnType<typeof ensureCertificates>>, server: string, usersDir: string, user: string, groups: readonly string[]): ReturnType<ControlPlane["issueUser"]> {
+  const identity = await certs.ca.sign({ commonName: user, organizations: groups, usage: "client" });
+  const path = join(usersDir, `${user.replace(/[^\w.-]/g, "_")}.kubeconfig`);
+  await writeKubeconfig(path, server, certs.ca.certificate, identity, user);
+  return { kubeconfigPath: path, ...identity };
 }
 
 /** etcd on loopback, for one member, without fsync (tests: speed over durability). */
