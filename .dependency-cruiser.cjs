@@ -44,9 +44,18 @@ const innerLayers = {
     ["errors", "filters", "diff", "scope", "adopt", "indexes"],
     ["registry", "progress"],
     ["storage", "context", "causes"],
-    ["tasks"],
+    ["tasks", "activities"],
     ["processing"],
+    ["wiring"],
   ],
+};
+// Layer 5's folders are independent of each other but for these three uses (named in
+// docs/architecture.md): anything else from a sibling of layer 5 is refused.
+const layer5 = ["handlers", "webhook", "manifests", "observe"];
+const layer5Uses = {
+  webhook: "handlers/registry", // filters and indexes for admission handlers
+  manifests: "webhook/registration", // the webhook configurations they write
+  observe: "webhook/server", // the webhook server's metrics hooks
 };
 for (const [folder, inner] of Object.entries(innerLayers)) {
   inner.forEach((names, level) => {
@@ -62,6 +71,17 @@ for (const [folder, inner] of Object.entries(innerLayers)) {
   });
 }
 
+for (const name of layer5) {
+  const allowed = layer5Uses[name];
+  forbidden.push({
+    name: `layer5-${name}-peers`,
+    comment: `src/${name} may use the other folders of layer 5 only as docs/architecture.md says${allowed ? ` (${allowed}.ts)` : " (not at all)"}`,
+    severity: "error",
+    from: { path: `^src/${name}/`, pathNot: "\\.test\\.ts$" },
+    to: { path: `^src/(${layer5.filter((n) => n !== name).join("|")})/`, ...(allowed ? { pathNot: `^src/${allowed}\\.ts$` } : {}) },
+  });
+}
+
 forbidden.push(
   {
     name: "testing-not-cli",
@@ -71,11 +91,18 @@ forbidden.push(
     to: { path: "^src/cli/" },
   },
   {
-    name: "no-facade-inside",
-    comment: "the facades (src/index.ts, src/runtime.ts, src/testing.ts) are for users; code inside imports modules directly",
+    name: "no-io-in-core",
+    comment: "core/ is pure (shared/DESIGN.md): no files, sockets or processes; what needs them lives in the layer that does I/O",
     severity: "error",
-    from: { path: "^src/.+/" },
-    to: { path: "^src/(index|runtime|testing)\\.ts$" },
+    from: { path: "^src/core/", pathNot: "\\.test\\.ts$" },
+    to: { dependencyTypes: ["core"], path: "^(node:)?(fs|fs/promises|net|http|https|http2|tls|dgram|child_process)$" },
+  },
+  {
+    name: "no-facade-inside",
+    comment: "the facades (src/entries/index.ts, src/entries/runtime.ts, src/entries/testing.ts) are for users; code inside imports modules directly",
+    severity: "error",
+    from: { path: "^src/(?!entries/).+/" },
+    to: { path: "^src/entries/" },
   },
   {
     name: "no-circular",

@@ -6,7 +6,7 @@
 // bounded by the API server (a separate process on the same 2 cores); the CPU column is what
 // the client itself spends per call: parsing, object conversion, HTTP.
 import * as k8s from "@kubernetes/client-node";
-import { Client, ConfigMap, Namespace } from "../src/index.js";
+import { Client, ConfigMap, Namespace } from "../src/entries/index.js";
 
 export interface ClientBenchOptions {
   kubeconfigPath: string;

@@ -14,7 +14,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConfigMap, Namespace, type Client } from "../src/index.js";
+import { ConfigMap, Namespace, type Client } from "../src/entries/index.js";
 
 const root = join(import.meta.dirname, "..");
 

@@ -21,7 +21,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { request } from "node:https";
 import { writeFileSync } from "node:fs";
 import * as YAML from "yaml";
-import type { Client } from "../src/index.js";
+import type { Client } from "../src/entries/index.js";
 import { churn } from "./peers.js";
 
 export interface Recording {

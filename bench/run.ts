@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { startControlPlane } from "../src/testing.js";
+import { startControlPlane } from "../src/entries/testing.js";
 import { benchClient, type Measurement } from "./client.js";
 import { contenders, goBinary } from "./peers.js";
 import { kopfExecutable, renderSideBySide, sideBySide } from "./side-by-side.js";

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus, homedir, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client, Namespace } from "../src/index.js";
+import { Client, Namespace } from "../src/entries/index.js";
 import { churn, contenders, goBinary, median, populate, quiet, runOnce, type Contender, type Run } from "./peers.js";
 import { capture, replayServer } from "./replay.js";
 

@@ -30,7 +30,7 @@ execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "
 
 const result = await build({
   absWorkingDir: root,
-  entryPoints: { index: "src/index.ts", runtime: "src/runtime.ts", testing: "src/testing.ts", "cli/main": "src/cli/main.ts" },
+  entryPoints: { index: "src/entries/index.ts", runtime: "src/entries/runtime.ts", testing: "src/entries/testing.ts", "cli/main": "src/cli/main.ts" },
   outdir: "dist",
   chunkNames: "chunks/[name]-[hash]",
   bundle: true,

@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { startControlPlane } from "../src/testing.js";
+import { startControlPlane } from "../src/entries/testing.js";
 import { FAULTS, runChaos, type ChaosPlan, type ChaosReport, type FaultKind } from "../test/chaos/harness.js";
 
 const { values } = parseArgs({ options: { "soak-minutes": { type: "string", default: "30" }, "phase-seconds": { type: "string", default: "240" } } });

@@ -32,7 +32,7 @@ const findings: Finding[] = [];
 const find = (file: string, line: number, what: string) => findings.push({ where: `${file}:${line}`, what });
 
 // ---- what the code offers -----------------------------------------------------------------
-const program = ts.createProgram([join(root, "src/index.ts"), join(root, "src/runtime.ts"), join(root, "src/testing.ts")], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true, noEmit: true });
+const program = ts.createProgram([join(root, "src/entries/index.ts"), join(root, "src/entries/runtime.ts"), join(root, "src/entries/testing.ts")], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true, noEmit: true });
 const checker = program.getTypeChecker();
 /** Exported names per source file (relative path), and the public names of the entry points. */
 const exportsByFile = new Map<string, Set<string>>();
@@ -42,7 +42,7 @@ for (const sf of program.getSourceFiles()) {
   const symbol = checker.getSymbolAtLocation(sf);
   exportsByFile.set(rel, new Set(symbol ? checker.getExportsOfModule(symbol).map((s) => s.name) : []));
 }
-const publicNames = new Set(["src/index.ts", "src/runtime.ts", "src/testing.ts"].flatMap((f) => [...(exportsByFile.get(f) ?? [])]));
+const publicNames = new Set(["src/entries/index.ts", "src/entries/runtime.ts", "src/entries/testing.ts"].flatMap((f) => [...(exportsByFile.get(f) ?? [])]));
 const exportedAnywhere = new Set([...exportsByFile.values()].flatMap((s) => [...s]));
 const opHandlers = new Set(operatorOnMembers());
 
@@ -180,6 +180,12 @@ function splitTopLevel(text: string): string[] {
         if (!(row[2] as string).includes(f)) find("docs/architecture.md", i + 1, `the ${folder}/ row does not name ${f}`);
       }
     }
+    // And the other way: every file the row names is in one of its folders (or one level below).
+    const folders = [...(row[1] as string).matchAll(/`([\w-]+)\/`/g)].map((m) => join(root, "src", m[1] as string));
+    const dirs = folders.flatMap((d) => (existsSync(d) ? [d, ...readdirSync(d).map((e) => join(d, e)).filter((e) => statSync(e).isDirectory())] : []));
+    for (const [, name] of (row[2] as string).matchAll(/`([\w-]+\.ts)`/g)) {
+      if (!dirs.some((d) => existsSync(join(d, name as string)))) find("docs/architecture.md", i + 1, `the row names ${name}, which is in none of its folders`);
+    }
   });
 }
 
@@ -187,7 +193,7 @@ function splitTopLevel(text: string): string[] {
 const scratch = join(root, "node_modules", ".cache", "kubeloop-docs-check");
 rmSync(scratch, { recursive: true, force: true });
 mkdirSync(scratch, { recursive: true });
-const kubeloopNames = [...(exportsByFile.get("src/index.ts") ?? [])];
+const kubeloopNames = [...(exportsByFile.get("src/entries/index.ts") ?? [])];
 const snippetFiles = snippets.map((s, i) => {
   const path = join(scratch, `snippet-${i}.ts`);
   const usesImports = /^import /m.test(s.code);
@@ -205,7 +211,7 @@ const options: ts.CompilerOptions = {
   noEmit: true,
   types: ["node"],
   baseUrl: root,
-  paths: { kubeloop: ["./src/index.ts"], "kubeloop/runtime": ["./src/runtime.ts"], "kubeloop/testing": ["./src/testing.ts"] },
+  paths: { kubeloop: ["./src/entries/index.ts"], "kubeloop/runtime": ["./src/entries/runtime.ts"], "kubeloop/testing": ["./src/entries/testing.ts"] },
 };
 writeFileSync(join(scratch, "package.json"), JSON.stringify({ type: "module" }));
 for (let round = 0; round < 4; round++) {

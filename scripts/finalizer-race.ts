@@ -6,8 +6,8 @@
 //   node --import tsx scripts/finalizer-race.ts [ITERATIONS]   (default 300; ~30 s)
 // Prints {"iterations","bothSucceeded","goneDespiteFinalizer"}. On v1.37.1, 2026-12-01:
 // 10 of 292 pairs where both succeeded left no object.
-import { Client, ConfigMap, Namespace } from "../src/index.js";
-import { startControlPlane } from "../src/testing.js";
+import { Client, ConfigMap, Namespace } from "../src/entries/index.js";
+import { startControlPlane } from "../src/entries/testing.js";
 
 const iterations = Number(process.argv[2] ?? 300);
 const cp = await startControlPlane({ kubeconfig: false, controllers: [] });

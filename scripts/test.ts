@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
-import { startControlPlane, type ControlPlane } from "../src/testing.js";
+import { startControlPlane, type ControlPlane } from "../src/entries/testing.js";
 
 const root = join(import.meta.dirname, "..");
 const args = process.argv.slice(2);

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CustomResourceDefinition, Event, Operator, Type, defineResource } from "../src/index.js";
-import { installCrd, runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { Client, ConfigMap, CustomResourceDefinition, Event, Operator, Type, defineResource } from "../src/entries/index.js";
+import { installCrd, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { createNamespace, eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: process.env.LOG ?? "silent" });

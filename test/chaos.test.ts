@@ -4,7 +4,7 @@
 // fault meet 410s.
 import assert from "node:assert/strict";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { startControlPlane, type ControlPlane } from "../src/testing.js";
+import { startControlPlane, type ControlPlane } from "../src/entries/testing.js";
 import { FAULTS, runChaos, type ChaosReport } from "./chaos/harness.js";
 
 let cp: ControlPlane;

@@ -6,8 +6,8 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Client, ConfigMap, Namespace } from "../src/index.js";
-import { FaultProxy } from "../src/testing.js";
+import { Client, ConfigMap, Namespace } from "../src/entries/index.js";
+import { FaultProxy } from "../src/entries/testing.js";
 import { Greeting } from "../examples/10-minimal/operator.js";
 import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnKubeloop } from "./support.js";
@@ -50,7 +50,7 @@ describe("kubeloop run", () => {
     // A kind whose CRD was never installed (other tests share the cluster: not one of theirs).
     writeFileSync(
       join(scratch, "uninstalled.ts"),
-      `import { Operator, Type, defineResource } from "../../../src/index.js";
+      `import { Operator, Type, defineResource } from "../../../src/entries/index.js";
 export const Ghost = defineResource({ group: "ghosts-${process.pid}.kubeloop.dev", version: "v1", kind: "Ghost", spec: Type.Object({}) });
 export const op = new Operator({ name: "ghosts" });
 op.on.create(Ghost, async () => {});
@@ -84,7 +84,7 @@ describe("kubeloop run with op.on.login", () => {
     await client.resource(Namespace).create({ metadata: { name: ns } });
     writeFileSync(
       join(scratch, "login.ts"),
-      `import { Client, ConfigMap, Operator } from "../../../src/index.js";
+      `import { Client, ConfigMap, Operator } from "../../../src/entries/index.js";
 export const op = new Operator({ name: "login", namespaces: ["${ns}"] });
 op.on.login(async ({ logger }) => {
   logger.info("LOGIN HANDLER CALLED");
@@ -112,7 +112,7 @@ describe("kubeloop dev with webhooks", () => {
     const group = `${name}.kubeloop.dev`;
     writeFileSync(
       join(dir, "operator.ts"),
-      `import { AdmissionError, Operator, Type, defineResource } from "../../../../src/index.js";
+      `import { AdmissionError, Operator, Type, defineResource } from "../../../../src/entries/index.js";
 export const Thing = defineResource({ group: "${group}", version: "v1", kind: "Thing", spec: Type.Object({ n: Type.Integer() }) });
 export const op = new Operator({ name: "${name}", webhooks: { port: 0, host: "127.0.0.1", removeOnStop: true } });
 op.on.validate(Thing, ({ object }) => {
@@ -146,7 +146,7 @@ describe("kubeloop run when the Lease is lost", () => {
     const cut = proxy.rewriteKubeconfig(kubeconfig, join(scratch, `lost-${ns}`));
     writeFileSync(
       join(scratch, "stubborn.ts"),
-      `import { ConfigMap, Operator } from "../../../src/index.js";
+      `import { ConfigMap, Operator } from "../../../src/entries/index.js";
 export const op = new Operator({
   name: "stubborn",
   namespaces: ["${ns}"],
@@ -185,7 +185,7 @@ describe("kubeloop dev", () => {
   it("restarts the operator when its file changes", { timeout: 120_000 }, async () => {
     const dir = join(scratch, "dev");
     mkdirSync(dir, { recursive: true });
-    const source = (greeting: string) => `import { Operator } from "../../../../src/index.js";
+    const source = (greeting: string) => `import { Operator } from "../../../../src/entries/index.js";
 import { Greeting } from "../../../../examples/10-minimal/operator.js";
 export const op = new Operator({ name: "dev-test" });
 op.on.create(Greeting, async function greet() { return "${greeting}"; });
@@ -229,7 +229,7 @@ describe("kubeloop run after a graceful stop (kopf's 13-hooks)", () => {
   it("lets background tasks a cleanup handler asked to stop finish, within the graceful-shutdown budget; past it, exits", { timeout: 120_000 }, async () => {
     const dir = join(scratch, "hooks");
     mkdirSync(dir, { recursive: true });
-    const source = (finishMs: number) => `import { ConfigMap, Operator } from "../../../../src/index.js";
+    const source = (finishMs: number) => `import { ConfigMap, Operator } from "../../../../src/entries/index.js";
 export const op = new Operator({ name: "hooks-${process.pid}", namespaces: ["default"], gracefulShutdownTimeoutMs: 3000 });
 let stopping = false;
 const tasks: Promise<void>[] = [];

@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it, mock } from "node:test";
 import * as YAML from "yaml";
-import { Client, ConfigMap, CredentialError, ForbiddenError, Namespace, Role, RoleBinding, ServiceAccount, UnauthorizedError, type KubeObject, type WatchEvent } from "../src/index.js";
+import { Client, ConfigMap, CredentialError, ForbiddenError, Namespace, Role, RoleBinding, ServiceAccount, UnauthorizedError, type KubeObject, type WatchEvent } from "../src/entries/index.js";
 import { loadCertificateAuthority } from "../src/core/pki.js";
-import type { ControlPlane } from "../src/testing.js";
+import type { ControlPlane } from "../src/entries/testing.js";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "kubeloop-auth-test-"));

@@ -14,7 +14,7 @@ import {
   RequestTimeoutError,
   TooManyRequestsError,
   type ClusterConfig,
-} from "../src/index.js";
+} from "../src/entries/index.js";
 import { releaseSharedCluster, sharedCluster } from "./helpers.js";
 
 let kubeconfigPath: string;

@@ -15,7 +15,7 @@ import {
   kindOf,
   type KubeObject,
   type WatchEvent,
-} from "../src/index.js";
+} from "../src/entries/index.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 let client: Client;

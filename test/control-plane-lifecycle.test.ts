@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { ControlPlaneError, ensureControlPlaneBinary, startControlPlane } from "../src/testing.js";
+import { ControlPlaneError, ensureControlPlaneBinary, startControlPlane } from "../src/entries/testing.js";
 import { call, eventually, identityFromKubeconfig } from "./helpers.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "kubeloop-cp-test-"));

@@ -2,9 +2,9 @@
 // growing delays, terminal errors not retried, one worker per key under a burst of updates.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Client, ConfigMap, Namespace, NotFoundError } from "../src/index.js";
-import { Action, TerminalError, predicates } from "../src/index.js";
-import { controller, type Controller } from "../src/runtime.js";
+import { Client, ConfigMap, Namespace, NotFoundError } from "../src/entries/index.js";
+import { Action, TerminalError, predicates } from "../src/entries/index.js";
+import { controller, type Controller } from "../src/entries/runtime.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { pino } from "pino";
 

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, CustomResourceDefinition, Namespace, Operator, Type, defineResource } from "../src/index.js";
-import { installCrd, runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { Client, CustomResourceDefinition, Namespace, Operator, Type, defineResource } from "../src/entries/index.js";
+import { installCrd, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
 
 const group = `${uniqueName("conv")}.kubeloop.dev`;

@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CustomResourceDefinition, Event, Namespace, NotFoundError, Operator, Role, RoleBinding, Secret, TemporaryError, Type, defineResource, kindOf, type KubeObject } from "../src/index.js";
-import { Manager } from "../src/runtime.js";
+import { Client, ConfigMap, CustomResourceDefinition, Event, Namespace, NotFoundError, Operator, Role, RoleBinding, Secret, TemporaryError, Type, defineResource, kindOf, type KubeObject } from "../src/entries/index.js";
+import { Manager } from "../src/entries/runtime.js";
 import { PatchWriter } from "../src/handlers/context.js";
-import { runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: "silent" });

@@ -4,8 +4,8 @@
 // shows) and descriptions (what `kubectl explain` shows).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Client, CustomResourceDefinition, IntOrString, Namespace, Type, cel, defineResource } from "../src/index.js";
-import { installCrd } from "../src/testing.js";
+import { Client, CustomResourceDefinition, IntOrString, Namespace, Type, cel, defineResource } from "../src/entries/index.js";
+import { installCrd } from "../src/entries/testing.js";
 import { call, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
 
 const group = `${uniqueName("feat")}.kubeloop.dev`;

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CustomResourceDefinition, Deployment, Event, Namespace, NotFoundError, Operator, Type, defineResource } from "../src/index.js";
-import { installCrd, runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { Client, ConfigMap, CustomResourceDefinition, Deployment, Event, Namespace, NotFoundError, Operator, Type, defineResource } from "../src/entries/index.js";
+import { installCrd, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { DevOverride } from "../src/controller/dev-pause.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 

@@ -2,7 +2,7 @@
 // accepted (structural), objects round-trip, the schema is enforced, unknown fields kept where allowed.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Client, CustomResourceDefinition, InvalidError, Namespace, Type, defineResource } from "../src/index.js";
+import { Client, CustomResourceDefinition, InvalidError, Namespace, Type, defineResource } from "../src/entries/index.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 let client: Client;

@@ -10,9 +10,9 @@ import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { pino } from "pino";
 import * as YAML from "yaml";
-import { Client, ConfigMap, Deployment, Namespace, ValidatingWebhookConfiguration } from "../src/index.js";
-import { Manager } from "../src/runtime.js";
-import { FaultProxy } from "../src/testing.js";
+import { Client, ConfigMap, Deployment, Namespace, ValidatingWebhookConfiguration } from "../src/entries/index.js";
+import { Manager } from "../src/entries/runtime.js";
+import { FaultProxy } from "../src/entries/testing.js";
 import { DevOverride } from "../src/controller/dev-pause.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnKubeloop, type CliRun } from "./support.js";
@@ -49,7 +49,7 @@ describe("kubeloop run --dev", () => {
     const file = join(scratch, "operator.ts");
     writeFileSync(
       file,
-      `import { ConfigMap, Operator } from "../../../src/index.js";
+      `import { ConfigMap, Operator } from "../../../src/entries/index.js";
 export const op = new Operator({ name: "devo", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
 op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["handled-by"] = process.env.WHO ?? "?"));
 `,
@@ -107,7 +107,7 @@ describe("kubeloop dev --kubeconfig", () => {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, "operator.ts");
     const source = (comment: string) => `// ${comment}
-import { ConfigMap, Operator } from "../../../../src/index.js";
+import { ConfigMap, Operator } from "../../../../src/entries/index.js";
 export const op = new Operator({ name: "devk", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
 op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["handled-by"] = process.env.WHO ?? "?"));
 `;
@@ -160,7 +160,7 @@ describe("kubeloop dev --kubeconfig, SIGKILLed", () => {
     writeFileSync(
       file,
       `import { appendFileSync } from "node:fs";
-import { ConfigMap, Operator } from "../../../../src/index.js";
+import { ConfigMap, Operator } from "../../../../src/entries/index.js";
 export const op = new Operator({ name: "devkill", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
 op.timer(ConfigMap, { intervalMs: 200 }, async () => appendFileSync(${JSON.stringify(journal)}, \`\${process.env.WHO} \${process.pid} \${Date.now()}\n\`));
 `,
@@ -270,7 +270,7 @@ describe("webhooks and the dev override", () => {
     const file = join(scratch, `webhooks-${ns}.ts`);
     writeFileSync(
       file,
-      `import { AdmissionError, ConfigMap, Operator } from "../../../src/index.js";
+      `import { AdmissionError, ConfigMap, Operator } from "../../../src/entries/index.js";
 export const op = new Operator({ name: "${ns}", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
 op.on.validate(ConfigMap, ({ object }) => {
   if (Number(object?.data?.size ?? 0) > 10) throw new AdmissionError("denied by " + process.env.WHO);
@@ -329,7 +329,7 @@ describe("kubeloop dev --kubeconfig finds the deployed operator's Leases", () =>
     // No namespace for the Lease: as deployed, it goes to the operator's own (its kubeconfig's) namespace.
     writeFileSync(
       file,
-      `import { ConfigMap, Operator } from "../../../../src/index.js";
+      `import { ConfigMap, Operator } from "../../../../src/entries/index.js";
 export const op = new Operator({ name: "${ns}", namespaces: ["${ns}"], leaderElection: { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
 op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["handled-by"] = process.env.WHO ?? "?"));
 `,
@@ -379,7 +379,7 @@ describe("kubeloop pause / resume", () => {
     const file = join(scratch, `pause-${ns}.ts`);
     writeFileSync(
       file,
-      `import { ConfigMap, Operator } from "../../../src/index.js";
+      `import { ConfigMap, Operator } from "../../../src/entries/index.js";
 export const op = new Operator({ name: "${ns}", namespaces: ["${ns}"], leaderElection: { namespace: "${ns}", leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } });
 op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["handled-at"] = String(Date.now())));
 `,

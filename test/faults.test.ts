@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, Operator } from "../src/index.js";
-import { HttpFaultProxy, runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { Client, ConfigMap, Operator } from "../src/entries/index.js";
+import { HttpFaultProxy, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: "silent" });

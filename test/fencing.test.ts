@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Client, ConfigMap, Lease, Namespace, type KubeObject } from "../src/index.js";
-import { watch } from "../src/runtime.js";
+import { Client, ConfigMap, Lease, Namespace, type KubeObject } from "../src/entries/index.js";
+import { watch } from "../src/entries/runtime.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnTs, type Spawned } from "./support.js";
 

@@ -17,7 +17,7 @@ import {
   defineResource,
   type DiffOp,
   type OperatorOptions,
-} from "../src/index.js";
+} from "../src/entries/index.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: "silent" });

@@ -4,8 +4,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import { request } from "node:https";
 import * as YAML from "yaml";
-import { startControlPlane, waitFor, type ControlPlane } from "../src/testing.js";
-import { ClusterRole, ClusterRoleBinding, Namespace, Role, RoleBinding, ServiceAccount, type Client, type KubeObject } from "../src/index.js";
+import { startControlPlane, waitFor, type ControlPlane } from "../src/entries/testing.js";
+import { ClusterRole, ClusterRoleBinding, Namespace, Role, RoleBinding, ServiceAccount, type Client, type KubeObject } from "../src/entries/index.js";
 
 /** TLS material of a certificate-authenticated kubeconfig. */
 export interface Identity {

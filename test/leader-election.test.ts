@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { pino } from "pino";
-import { Client, ConfigMap, LeaderElectionLostError, Lease, Namespace } from "../src/index.js";
-import { LeaderElector, Manager } from "../src/runtime.js";
-import { FaultProxy } from "../src/testing.js";
+import { Client, ConfigMap, LeaderElectionLostError, Lease, Namespace } from "../src/entries/index.js";
+import { LeaderElector, Manager } from "../src/entries/runtime.js";
+import { FaultProxy } from "../src/entries/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { collectGarbage, spawnTs, type Spawned } from "./support.js";
 

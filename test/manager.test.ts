@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Action, CacheSyncTimeoutError, Client, ConfigMap, CustomResourceDefinition, Event, Namespace, Operator, addFinalizer, kindOf, removeFinalizer, type RunningOperator } from "../src/index.js";
-import { EventRecorder, Manager } from "../src/runtime.js";
+import { Action, CacheSyncTimeoutError, Client, ConfigMap, CustomResourceDefinition, Event, Namespace, Operator, addFinalizer, kindOf, removeFinalizer, type RunningOperator } from "../src/entries/index.js";
+import { EventRecorder, Manager } from "../src/entries/runtime.js";
 import { DevOverride } from "../src/controller/dev-pause.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 

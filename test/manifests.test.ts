@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as YAML from "yaml";
-import { Client, Namespace } from "../src/index.js";
+import { Client, Namespace } from "../src/entries/index.js";
 import { call, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
 import { spawnKubeloop } from "./support.js";
 

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, describe, it } from "node:test";
-import { ensureControlPlaneBinary } from "../src/testing.js";
-import { Client, Namespace } from "../src/index.js";
+import { ensureControlPlaneBinary } from "../src/entries/testing.js";
+import { Client, Namespace } from "../src/entries/index.js";
 import { call, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster } from "./helpers.js";
 
 const run = promisify(execFile);

@@ -7,10 +7,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Client, ClusterRole, ClusterRoleBinding, type KubeObject } from "../src/index.js";
+import { Client, ClusterRole, ClusterRoleBinding, type KubeObject } from "../src/entries/index.js";
 import { rbacManifests } from "../src/manifests/rbac.js";
 import { Greeting, op } from "../examples/10-minimal/operator.js";
-import { installCrd } from "../src/testing.js";
+import { installCrd } from "../src/entries/testing.js";
 import { applyRbac, call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, type Identity } from "./helpers.js";
 import { spawnKubeloop } from "./support.js";
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, Event, ForbiddenError, Lease, Operator, Role, RoleBinding, Secret, ServiceAccount } from "../src/index.js";
+import { Client, ConfigMap, Event, ForbiddenError, Lease, Operator, Role, RoleBinding, Secret, ServiceAccount } from "../src/entries/index.js";
 import { settleWithin } from "./support.js";
 import { createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, tokenKubeconfig, type Identity } from "./helpers.js";
 

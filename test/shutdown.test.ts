@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Client, ConfigMap, Namespace } from "../src/index.js";
+import { Client, ConfigMap, Namespace } from "../src/entries/index.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnTs } from "./support.js";
 

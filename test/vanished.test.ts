@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, Namespace, Operator } from "../src/index.js";
-import { runOperator, startControlPlane, type ControlPlane } from "../src/testing.js";
+import { Client, ConfigMap, Namespace, Operator } from "../src/entries/index.js";
+import { runOperator, startControlPlane, type ControlPlane } from "../src/entries/testing.js";
 import { eventually } from "./helpers.js";
 
 let cp: ControlPlane;

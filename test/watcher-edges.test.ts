@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, describe, it } from "node:test";
-import { Client, ConfigMap, type ClusterConfig, type WatcherEvent } from "../src/index.js";
-import { watch } from "../src/runtime.js";
+import { Client, ConfigMap, type ClusterConfig, type WatcherEvent } from "../src/entries/index.js";
+import { watch } from "../src/entries/runtime.js";
 import { eventually } from "./helpers.js";
 
 const closers: (() => void)[] = [];

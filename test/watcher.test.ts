@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Client, ConfigMap, Namespace, type KubeObject } from "../src/index.js";
+import { Client, ConfigMap, Namespace, type KubeObject } from "../src/entries/index.js";
 import { InformerFactory } from "../src/runtime/informer.js";
 import { reflect } from "../src/runtime/reflector.js";
 import { Store } from "../src/runtime/store.js";
 import { watch, type WatcherEvent } from "../src/runtime/watcher.js";
-import { FaultProxy, startControlPlane, type ControlPlane } from "../src/testing.js";
+import { FaultProxy, startControlPlane, type ControlPlane } from "../src/entries/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "kubeloop-watch-test-"));

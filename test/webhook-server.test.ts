@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, MutatingWebhookConfiguration, Namespace, Operator, ValidatingWebhookConfiguration } from "../src/index.js";
+import { Client, ConfigMap, MutatingWebhookConfiguration, Namespace, Operator, ValidatingWebhookConfiguration } from "../src/entries/index.js";
 import { createCertificateAuthority } from "../src/core/pki.js";
 import { WebhookServer } from "../src/webhook/server.js";
 import { validate } from "../src/webhook/admission.js";
-import { runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 let client: Client;

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { AdmissionError, Client, ConfigMap, Operator, Secret, ValidatingWebhookConfiguration } from "../src/index.js";
-import { runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { AdmissionError, Client, ConfigMap, Operator, Secret, ValidatingWebhookConfiguration } from "../src/entries/index.js";
+import { runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { createNamespace, eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 let client: Client;

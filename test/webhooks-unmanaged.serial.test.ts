@@ -18,7 +18,7 @@ import { connect } from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
 import * as YAML from "yaml";
-import { Client } from "../src/index.js";
+import { Client } from "../src/entries/index.js";
 import { createCertificateAuthority, type CertificateAuthority } from "../src/core/pki.js";
 import { call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, type Identity } from "./helpers.js";
 import { spawnKubeloop, type CliRun } from "./support.js";

@@ -5,8 +5,8 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { AdmissionError, Client, ConfigMap, CustomResourceDefinition, MutatingWebhookConfiguration, Operator, Type, ValidatingWebhookConfiguration, defineResource } from "../src/index.js";
-import { installCrd, runOperator, type OperatorUnderTest } from "../src/testing.js";
+import { AdmissionError, Client, ConfigMap, CustomResourceDefinition, MutatingWebhookConfiguration, Operator, Type, ValidatingWebhookConfiguration, defineResource } from "../src/entries/index.js";
+import { installCrd, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName, type Identity } from "./helpers.js";
 
 const Gizmo = defineResource({

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { packageRoot } from "../core/package.js";
+import { packageRoot } from "../testing/package-root.js";
 import { operatorManifests } from "../operator/manifests.js";
 import { findCacheReads } from "./cache-reads.js";
 import { loadOperator } from "./load.js";

@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as builtins from "../core/builtins.js";
 import type { ResourceKind } from "../core/objects.js";
-import { packageRoot } from "../core/package.js";
+import { packageRoot } from "../testing/package-root.js";
 
 /** What the scan found. */
 export interface CacheReads {

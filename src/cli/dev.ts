@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
 import { Client } from "../client/client.js";
-import { packageRoot } from "../core/package.js";
+import { packageRoot } from "../testing/package-root.js";
 import { holdDevOverride } from "./dev-override.js";
 import { loadOperator } from "./load.js";
 

@@ -5,7 +5,7 @@
 // (`file:` dependency), which must be an installed or built package (it has dist/).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { packageRoot } from "../core/package.js";
+import { packageRoot } from "../testing/package-root.js";
 
 export const USAGE = "usage: kubeloop init <dir>   (creates dir with operator.ts, a test, package.json, tsconfig.json)\n";
 

@@ -16,8 +16,8 @@ import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Client, CustomResourceDefinition, Namespace, NotFoundError, Type, defineResource, type KubeObject } from "../../src/index.js";
-import { FaultProxy, HttpFaultProxy, installCrd, type ControlPlane } from "../../src/testing.js";
+import { Client, CustomResourceDefinition, Namespace, NotFoundError, Type, defineResource, type KubeObject } from "../../src/entries/index.js";
+import { FaultProxy, HttpFaultProxy, installCrd, type ControlPlane } from "../../src/entries/testing.js";
 import { spawnTs, type Spawned } from "../support.js";
 
 export const FAULTS = ["operator-sigkill", "operator-sigterm", "apiserver-restart", "etcd-restart", "connections-cut", "stream-hang", "429-storm", "503-storm", "slow-responses"] as const;

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, promises as fs } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { packageRoot } from "../../core/package.js";
+import { packageRoot } from "../package-root.js";
 import { ControlPlaneError } from "./errors.js";
 import { releasePidLock, tryPidLock } from "./pid-lock.js";
 import { isAlive } from "./supervisor.js";

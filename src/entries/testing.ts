@@ -1,0 +1,17 @@
+// kubeloop/testing: the local control plane harness, the fault proxy, the in-process operator
+// runner, and the fakes for tests without a server (ScriptedEvents, ManualClock).
+export {
+  startControlPlane,
+  DEFAULT_CONTROLLERS,
+  type ControlPlane,
+  type ControlPlaneOptions,
+  type IssuedUser,
+} from "../testing/control-plane/control-plane.js";
+export { ensureControlPlaneBinary, type BuildOptions } from "../testing/control-plane/binaries.js";
+export { ControlPlaneError, type ControlPlaneErrorReason } from "../testing/control-plane/errors.js";
+export type { KeyPairPem } from "../core/pki.js";
+export { FaultProxy } from "../testing/fault-proxy.js";
+export { HttpFaultProxy, type HttpFault, type HttpFaultProxyTarget, type ProxiedRequest } from "../testing/http-fault-proxy.js";
+export { ScriptedEvents } from "../testing/scripted-events.js";
+export { ManualClock } from "../core/clock.js";
+export { runOperator, installCrd, waitFor, type RunOperatorOptions, type OperatorUnderTest } from "../testing/operator.js";
