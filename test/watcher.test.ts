@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, Namespace, type KubeObject } from "../src/entries/index.js";
 import { InformerFactory } from "../src/runtime/informer.js";
 import { reflect } from "../src/runtime/reflector.js";
-import { Store } from "../src/runtime/store.js";
+import { createStore, type Store, type StoreWriter } from "../src/runtime/store.js";
 import { watch, type WatcherEvent } from "../src/runtime/watcher.js";
 import { FaultProxy, startControlPlane, type ControlPlane } from "../src/entries/testing.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
@@ -38,7 +38,7 @@ after(() => {
  * than one already seen for its key (a watch resumed from too old a version replays events; the
  * cache then goes back, and deleted objects come back until their delete replays).
  */
-function run<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: Store<T>) {
+function run<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: StoreWriter<T>) {
   const seen: WatcherEvent<T>[] = [];
   const backwards: string[] = [];
   const newest = new Map<string, bigint>();
@@ -115,9 +115,9 @@ describe("watcher on the shared cluster", () => {
     for (let i = 0; i < 10_000; i += 100) {
       await Promise.all(Array.from({ length: 100 }, (_, j) => cms.create({ metadata: { name: `cm-${i + j}` }, data: { i: String(i + j) } })));
     }
-    const store = new Store();
+    const { store, writer: storeWriter } = createStore();
     const controller = stopper();
-    const loop = run(watch(client.resource(ConfigMap), { namespace: ns, signal: controller.signal }), store);
+    const loop = run(watch(client.resource(ConfigMap), { namespace: ns, signal: controller.signal }), storeWriter);
     await store.waitUntilReady(AbortSignal.timeout(120_000));
     assert.equal(store.size, 10_000);
     assert.deepEqual(loop.seen.filter((e) => e.type === "init").length, 1);
@@ -142,9 +142,9 @@ describe("watcher on the shared cluster", () => {
       await Promise.all(Array.from({ length: 50 }, (_, j) => cms.create({ metadata: { name: `cm-${i + j}` } })));
     }
     for (const initialList of ["list", "stream"] as const) {
-      const store = new Store();
+      const { store, writer: storeWriter } = createStore();
       const controller = stopper();
-      const loop = run(watch(client.resource(ConfigMap), { namespace: ns, initialList, pageSize: 100, signal: controller.signal }), store);
+      const loop = run(watch(client.resource(ConfigMap), { namespace: ns, initialList, pageSize: 100, signal: controller.signal }), storeWriter);
       await store.waitUntilReady(AbortSignal.timeout(60_000));
       // A paged list asks for resourceVersion 0, which the watch cache may serve slightly behind
       // the objects just created; the watch then catches up. So: complete as listed, then converged.
@@ -200,9 +200,9 @@ describe("watcher on the shared cluster", () => {
     await client.resource(Namespace).create({ metadata: { name: ns } });
     const cms = client.resource(ConfigMap).namespace(ns);
     await cms.create({ metadata: { name: "big", labels: { a: "b" } }, data: { payload: "x".repeat(10_000) } });
-    const store = new Store();
+    const { store, writer: storeWriter } = createStore();
     const controller = stopper();
-    const loop = run(watch(client.resource(ConfigMap), { namespace: ns, metadataOnly: true, signal: controller.signal }), store);
+    const loop = run(watch(client.resource(ConfigMap), { namespace: ns, metadataOnly: true, signal: controller.signal }), storeWriter);
     await store.waitUntilReady(AbortSignal.timeout(30_000));
     const listed = store.getByName("big", ns) as KubeObject & { data?: unknown };
     assert.equal(listed.kind, "PartialObjectMetadata");
@@ -225,10 +225,10 @@ describe("watcher on the shared cluster", () => {
     const owner = await cms.create({ metadata: { name: "owner" } });
     const ownerRef = { apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: owner.metadata!.uid! };
     await cms.create({ metadata: { name: "a", labels: { app: "web" }, ownerReferences: [ownerRef] } });
-    const store = new Store();
+    const { store, writer: storeWriter } = createStore();
     store.addIndex("label:app");
     const controller = stopper();
-    const loop = run(watch(client.resource(ConfigMap), { namespace: ns, signal: controller.signal }), store);
+    const loop = run(watch(client.resource(ConfigMap), { namespace: ns, signal: controller.signal }), storeWriter);
     await store.waitUntilReady(AbortSignal.timeout(30_000));
     assert.deepEqual(store.byIndex("label:app", "web").map((o) => o.metadata?.name), ["a"]);
     assert.deepEqual(store.byIndex("owner-uid", owner.metadata!.uid!).map((o) => o.metadata?.name), ["a"]);
@@ -278,9 +278,9 @@ describe("watcher under faults", () => {
   }
 
   it("converges while its connections are cut again and again", { timeout: 120_000 }, async () => {
-    const store = new Store();
+    const { store, writer: storeWriter } = createStore();
     const controller = stopper();
-    const loop = run(watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff }), store);
+    const loop = run(watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff }), storeWriter);
     await store.waitUntilReady(AbortSignal.timeout(30_000));
     for (let round = 0; round < 6; round++) {
       const accepted = proxy.accepted;
@@ -297,11 +297,11 @@ describe("watcher under faults", () => {
   });
 
   it("detects a hung stream by inactivity and resumes", { timeout: 120_000 }, async () => {
-    const store = new Store();
+    const { store, writer: storeWriter } = createStore();
     const controller = stopper();
     const loop = run(
       watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff, inactivityTimeoutMs: 1_500 }),
-      store,
+      storeWriter,
     );
     await store.waitUntilReady(AbortSignal.timeout(30_000));
     proxy.hang();
@@ -318,9 +318,9 @@ describe("watcher under faults", () => {
   });
 
   it("relists after its resourceVersion expired (410), yielding only the differences", { timeout: 120_000 }, async () => {
-    const store = new Store();
+    const { store, writer: storeWriter } = createStore();
     const controller = stopper();
-    const loop = run(watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff, inactivityTimeoutMs: 600_000 }), store);
+    const loop = run(watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff, inactivityTimeoutMs: 600_000 }), storeWriter);
     await store.waitUntilReady(AbortSignal.timeout(30_000));
     const before = loop.seen.length;
     const stale = (await admin.resource(ConfigMap).namespace(ns).list()).metadata.resourceVersion!;
@@ -359,9 +359,9 @@ describe("watcher under faults", () => {
   });
 
   it("rides out an API server restart on the same data dir", { timeout: 180_000 }, async () => {
-    const store = new Store();
+    const { store, writer: storeWriter } = createStore();
     const controller = stopper();
-    const loop = run(watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff }), store);
+    const loop = run(watch(proxied.resource(ConfigMap), { namespace: ns, signal: controller.signal, backoff: fastBackoff }), storeWriter);
     await store.waitUntilReady(AbortSignal.timeout(30_000));
     await admin.close();
     await cp.stop();

@@ -92,11 +92,12 @@ function seen(sent) {
 
 if (mode === "kubeloop-watch") {
   const { Client, ConfigMap } = await import(`${dist}/index.js`);
-  const { reflect, Store, watch } = await import(`${dist}/runtime.js`);
+  const { reflect, Store, createStore, watch } = await import(`${dist}/runtime.js`);
   const client = await Client.load({ path: kubeconfig, rateLimit: false });
-  const store = new Store();
+  // createStore() since issue 32; a build from before it (`--against`) writes through the Store.
+  const { store, writer } = createStore ? createStore() : ((s) => ({ store: s, writer: s }))(new Store());
   void store.waitUntilReady().then(() => synced(store.size));
-  for await (const e of reflect(watch(client.resource(ConfigMap), { namespace }), store)) {
+  for await (const e of reflect(watch(client.resource(ConfigMap), { namespace }), writer)) {
     if (e.type === "apply") seen(e.object.data?.sent);
   }
 } else if (mode === "kubeloop-client") {

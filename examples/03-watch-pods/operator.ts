@@ -3,7 +3,7 @@
 // line per change. Run: node --import tsx examples/03-watch-pods/operator.ts [namespace]
 import { pathToFileURL } from "node:url";
 import { Client, Pod as PodKind, type ObjectOf } from "kubeloop";
-import { Store, reflect, watch } from "kubeloop/runtime";
+import { createStore, reflect, watch } from "kubeloop/runtime";
 
 type Pod = ObjectOf<typeof PodKind>;
 
@@ -13,8 +13,8 @@ type Pod = ObjectOf<typeof PodKind>;
  * state (`old`): that is how an update is told from an addition.
  */
 export async function watchPods(client: Client, namespace: string, signal: AbortSignal, print: (line: string) => void): Promise<void> {
-  const pods = new Store<Pod>();
-  for await (const event of reflect(watch(client.resource(PodKind), { namespace, signal }), pods)) {
+  const pods = createStore<Pod>(); // pods.store: the cache, for readers; pods.writer: for reflect() alone
+  for await (const event of reflect(watch(client.resource(PodKind), { namespace, signal }), pods.writer)) {
     switch (event.type) {
       case "initApply":
       case "apply": {

@@ -12,7 +12,7 @@ import { loadOperator } from "./load.js";
 
 const dir = mkdtempSync(join(packageRoot(), "test", "fixtures", "cache-reads-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const kubeloop = pathToFileURL(join(packageRoot(), "src", "index.ts")).href;
+const kubeloop = pathToFileURL(join(packageRoot(), "src", "entries", "index.ts")).href;
 
 describe("cache reads in an operator's source", () => {
   it("finds built-in and own kinds read through ctx.cache (in local imports too), reports what it cannot tell, and the generated RBAC lets the operator watch them", async () => {

@@ -4,7 +4,7 @@
 // metrics, probes and logging. Re-exports only. Operator authors need `kubeloop` alone.
 export { watch, watchBatches, stripManagedFields, hasObject, transition, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
 export { reflect, applyToStore } from "../runtime/reflector.js";
-export { Store, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type IndexFunction } from "../runtime/store.js";
+export { Store, createStore, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type StoreWriter, type IndexFunction } from "../runtime/store.js";
 export {
   Informer,
   InformerFactory,

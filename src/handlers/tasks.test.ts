@@ -7,7 +7,7 @@ import { offlineClient } from "../../test/support.js";
 import { ManualClock } from "../core/clock.js";
 import { ConfigMap } from "../core/builtins.js";
 import type { KubeObject } from "../core/objects.js";
-import { Store } from "../runtime/store.js";
+import { createStore } from "../runtime/store.js";
 import { IndexSet } from "./indexes.js";
 import type { KindEntry } from "./registry.js";
 import { Tasks } from "./tasks.js";
@@ -20,15 +20,15 @@ const settle = () => new Promise((r) => setImmediate(r));
 
 function setup(entry: Partial<KindEntry>, objects: KubeObject[]) {
   const clock = new ManualClock();
-  const store = new Store<KubeObject>();
-  store.beginInit();
-  for (const o of objects) store.initApply(o);
-  store.initDone();
+  const { store, writer: storeWriter } = createStore<KubeObject>();
+  storeWriter.beginInit();
+  for (const o of objects) storeWriter.initApply(o);
+  storeWriter.initDone();
   const full: KindEntry = { kind: ConfigMap, handlers: [], timers: [], daemons: [], events: [], indexes: [], ...entry };
   const client = offlineClient();
   const recorder = new EventRecorder(client, { controller: "kubeloop.dev/test", instance: "test", onError: () => {} });
   const tasks = new Tasks({ client, logger: quiet, indexes: new IndexSet().view, store: () => store, clock, recorder });
-  return { clock, store, tasks, entry: full, client };
+  return { clock, store, storeWriter, tasks, entry: full, client };
 }
 
 describe("timers and daemons on a ManualClock", () => {
@@ -122,7 +122,7 @@ describe("timers and daemons on a ManualClock", () => {
   it("a daemon reads the object's current state, not a snapshot from its start", async () => {
     const seen: unknown[] = [];
     let next!: () => void;
-    const { tasks, entry, client, store } = setup({}, [{ ...cm("a"), data: { v: "1" } } as KubeObject]);
+    const { tasks, entry, client, store, storeWriter } = setup({}, [{ ...cm("a"), data: { v: "1" } } as KubeObject]);
     entry.daemons.push({
       id: "d",
       // ctx.object is a getter: read it when needed (a destructured copy is the value then).
@@ -136,7 +136,7 @@ describe("timers and daemons on a ManualClock", () => {
     });
     tasks.ensure(store.get("ns/a")!, entry);
     await settle();
-    store.apply({ ...cm("a"), data: { v: "2" } } as KubeObject);
+    storeWriter.apply({ ...cm("a"), data: { v: "2" } } as KubeObject);
     next();
     await settle();
     assert.deepEqual(seen, ["1", "2"]);

@@ -4,7 +4,7 @@
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { Client } from "../client/client.js";
 import { applyToStore } from "./reflector.js";
-import { Store, type StoreReader } from "./store.js";
+import { createStore, type StoreReader } from "./store.js";
 import { runWatch, watch, type WatcherEvent, type WatcherOptions } from "./watcher.js";
 
 /** What an informer watches. */
@@ -53,7 +53,7 @@ export interface InformerHandle<T extends KubeObject = KubeObject> extends Cache
 /** One running watch with its store and subscribers. Start it with `start()`; it runs until `stop()`. */
 export class Informer<T extends KubeObject = KubeObject> implements InformerHandle<T> {
   /** The writer: only the reflector (in start()) writes it. */
-  private readonly writer = new Store<T>();
+  private readonly writer = createStore<T>().writer;
   private readonly listeners = new Set<InformerListener<T>>();
   private controller: AbortController | undefined;
   private running: Promise<void> | undefined;
@@ -70,7 +70,7 @@ export class Informer<T extends KubeObject = KubeObject> implements InformerHand
 
   /** The cache, read-only: readers never write (the reflector alone does). */
   get store(): StoreReader<T> {
-    return this.writer;
+    return this.writer.store;
   }
 
   /** Adds a listener; returns a function that removes it. Events from before subscribing are not replayed: read the store. */

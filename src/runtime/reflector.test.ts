@@ -7,7 +7,7 @@ import { localWatchServer, offlineClient, watchLine } from "../../test/support.j
 import { ConfigMap } from "../core/builtins.js";
 import type { ObjectOf } from "../core/objects.js";
 import { reflect } from "./reflector.js";
-import { Store } from "./store.js";
+import { createStore } from "./store.js";
 import { watch, type WatcherEvent } from "./watcher.js";
 
 type CM = ObjectOf<typeof ConfigMap>;
@@ -20,7 +20,7 @@ async function run(readFirst: number): Promise<{ seen: string[]; storeAt: string
     res.write(watchLine("ADDED", "a", 1) + watchLine("ADDED", "b", 2) + watchLine("BOOKMARK", "", 2, { "k8s.io/initial-events-end": "true" }) + watchLine("MODIFIED", "a", 3) + watchLine("MODIFIED", "b", 4) + watchLine("DELETED", "a", 5));
   });
   const stop = new AbortController();
-  const store = new Store<CM>();
+  const { store, writer: storeWriter } = createStore<CM>();
   const seen: string[] = [];
   const storeAt: string[] = [];
   try {
@@ -29,7 +29,7 @@ async function run(readFirst: number): Promise<{ seen: string[]; storeAt: string
       const first = await events.next();
       if (!first.done) seen.push(`(direct) ${describeEvent(first.value)}`);
     }
-    for await (const e of reflect(events, store)) {
+    for await (const e of reflect(events, storeWriter)) {
       seen.push(describeEvent(e));
       // What the store holds when the consumer gets the event: this event applied, no later one.
       storeAt.push(store.list().map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`).sort().join(","));
@@ -53,7 +53,7 @@ describe("reflect(watch())", () => {
     const client = offlineClient();
     const stop = new AbortController();
     const events = watch(client.resource(ConfigMap), { namespace: "ns", signal: stop.signal });
-    reflect(events, new Store<CM>());
+    reflect(events, createStore<CM>().writer);
     await assert.rejects(events.next(), /already read through reflect\(\)/);
     stop.abort();
     await client.close();

@@ -3,20 +3,20 @@
 // read the store and find the object in the state the event describes. Objects are deep-frozen
 // on the way in: the store is shared by every reader, and none may change it in place.
 import { deepFreeze, objectKey, type KubeObject } from "../core/objects.js";
-import type { Store } from "./store.js";
+import type { StoreWriter } from "./store.js";
 import { takeWatch, type WatcherEvent } from "./watcher.js";
 
 /**
- * Writes `events` to `store` and yields them on. A `delete` with `finalStateUnknown` (an object
+ * Writes `events` through `store` (the store's one writer, from `createStore()`) and yields them on. A `delete` with `finalStateUnknown` (an object
  * that vanished while the watch was down) is yielded with the last state the store had.
  */
-export function reflect<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: Store<T>): AsyncGenerator<WatcherEvent<T>, void, undefined> {
+export function reflect<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: StoreWriter<T>): AsyncGenerator<WatcherEvent<T>, void, undefined> {
   // A fresh watch() runs pushed, each event applied as the consumer asks for it: the same
   // events, no async step per event between the connection and the store.
   return takeWatch(events, (event) => applyToStore(event, store)) ?? reflectEach(events, store);
 }
 
-async function* reflectEach<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: Store<T>): AsyncGenerator<WatcherEvent<T>, void, undefined> {
+async function* reflectEach<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: StoreWriter<T>): AsyncGenerator<WatcherEvent<T>, void, undefined> {
   for await (const event of events) yield applyToStore(event, store);
 }
 
@@ -26,7 +26,7 @@ async function* reflectEach<T extends KubeObject>(events: AsyncIterable<WatcherE
  * `finalStateUnknown` carries the last stored state). The Informer calls it per event of a batch,
  * and hands each event to its listeners before the next one is applied.
  */
-export function applyToStore<T extends KubeObject>(event: WatcherEvent<T>, store: Store<T>): WatcherEvent<T> {
+export function applyToStore<T extends KubeObject>(event: WatcherEvent<T>, store: StoreWriter<T>): WatcherEvent<T> {
   switch (event.type) {
     case "init":
       store.beginInit();

@@ -91,8 +91,9 @@ export class NamespacedMap<V> {
 }
 
 /**
- * A read-mostly cache of objects keyed `namespace/name` (or `name`). The reflector holds it as
- * the writer; everyone else gets it as a {@link StoreReader}.
+ * A read-mostly cache of objects keyed `namespace/name` (or `name`), made with its one writer by
+ * {@link createStore}: the reflector holds the {@link StoreWriter}; everyone else reads the
+ * Store (or gets it as a {@link StoreReader}).
  *
  * Guarantees: after `waitUntilReady()` resolves, the store holds a complete list of the server's
  * state as of some moment, kept current as events arrive. Readers never see a half-applied
@@ -100,14 +101,15 @@ export class NamespacedMap<V> {
  */
 export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> {
   /** By namespace, then name (the namespace index is this map itself). */
-  private objects = new NamespacedMap<T>();
+  protected objects = new NamespacedMap<T>();
   /** Every further index, in the order added: its name, function and value → keys (an array: walked per write, no iterator). */
-  private readonly indexers: { name: string; fn: IndexFunction<T>; index: Map<string, Set<string>> }[] = [];
-  private ready = false;
-  private readyWaiters: (() => void)[] = [];
-  private pendingInit: NamespacedMap<T> | undefined;
+  protected readonly indexers: { name: string; fn: IndexFunction<T>; index: Map<string, Set<string>> }[] = [];
+  protected ready = false;
+  protected readyWaiters: (() => void)[] = [];
+  protected pendingInit: NamespacedMap<T> | undefined;
 
-  constructor() {
+  /** Made by {@link createStore} only: a store is written by its one writer. */
+  protected constructor() {
     // The built-in owner index runs twice per update (the new and the old object): a shared empty array for most objects.
     this.addIndex(BY_OWNER, (o) => {
       const owners = o.metadata?.ownerReferences;
@@ -199,7 +201,52 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
     });
   }
 
-  // --- the writer's side (the reflector) ---
+  /** Indexes every stored object with `fn` into `index` (a key is built only for an object it indexes). */
+  protected indexAll(fn: IndexFunction<T>, index: Map<string, Set<string>>): void {
+    for (const [namespace, names] of this.objects.entries()) {
+      for (const [name, object] of names) {
+        const values = fn(object);
+        if (!values.length) continue;
+        const key = objectKey({ namespace, name });
+        for (const value of values) addTo(index, value, key);
+      }
+    }
+  }
+}
+
+/**
+ * The one writer of a {@link Store} (kube-rs's reflector `Writer`): what the reflector calls as
+ * a watch's events arrive. Nothing else writes a store.
+ */
+export interface StoreWriter<T extends KubeObject = KubeObject> {
+  /** The store it writes, for its readers. */
+  readonly store: Store<T>;
+  /** A (re)list begins: following `initApply`s are buffered until `initDone`. */
+  beginInit(): void;
+  initApply(object: T): void;
+  /** Swaps the buffered list in, whole, and marks the store ready. */
+  initDone(): void;
+  /** Inserts or replaces an object; returns the one it replaced. */
+  apply(object: T): T | undefined;
+  /** Removes an object by key; returns what was stored. */
+  delete(key: string): T | undefined;
+}
+
+/** A new, empty store and its one writer: hand `writer` to `reflect()` and `store` to readers. */
+export function createStore<T extends KubeObject = KubeObject>(): { store: Store<T>; writer: StoreWriter<T> } {
+  const writer = new WritableStore<T>();
+  return { store: writer, writer };
+}
+
+/** The writer's side of a store: the same object, so a read after a write needs no hop. */
+class WritableStore<T extends KubeObject> extends Store<T> implements StoreWriter<T> {
+  constructor() {
+    super();
+  }
+
+  get store(): Store<T> {
+    return this;
+  }
 
   /** A (re)list begins: following `initApply`s are buffered until `initDone`. */
   beginInit(): void {
@@ -255,18 +302,6 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
       for (const value of fn(previous)) removeFrom(index, value, key);
     }
     return previous;
-  }
-
-  /** Indexes every stored object with `fn` into `index` (a key is built only for an object it indexes). */
-  private indexAll(fn: IndexFunction<T>, index: Map<string, Set<string>>): void {
-    for (const [namespace, names] of this.objects.entries()) {
-      for (const [name, object] of names) {
-        const values = fn(object);
-        if (!values.length) continue;
-        const key = objectKey({ namespace, name });
-        for (const value of values) addTo(index, value, key);
-      }
-    }
   }
 }
 
