@@ -2,7 +2,7 @@
 // controller-runtime's packages offer them): the watcher, the reflector and stores, shared
 // informers, the work queue, standalone controllers, the Manager, leader election, Events,
 // metrics, probes and logging. Re-exports only. Operator authors need `kubeloop` alone.
-export { watch, watchBatches, stripManagedFields, hasObject, transition, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
+export { watch, watchBatches, stripManagedFields, hasObject, transition, type Watch, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
 export { reflect, applyToStore } from "../runtime/reflector.js";
 export { Store, createStore, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type StoreWriter, type IndexFunction } from "../runtime/store.js";
 export {

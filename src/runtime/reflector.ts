@@ -4,7 +4,7 @@
 // on the way in: the store is shared by every reader, and none may change it in place.
 import { deepFreeze, objectKey, type KubeObject } from "../core/objects.js";
 import type { StoreWriter } from "./store.js";
-import { takeWatch, type WatcherEvent } from "./watcher.js";
+import type { Watch, WatcherEvent } from "./watcher.js";
 
 /**
  * Writes `events` through `store` (the store's one writer, from `createStore()`) and yields them on. A `delete` with `finalStateUnknown` (an object
@@ -13,7 +13,8 @@ import { takeWatch, type WatcherEvent } from "./watcher.js";
 export function reflect<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: StoreWriter<T>): AsyncGenerator<WatcherEvent<T>, void, undefined> {
   // A fresh watch() runs pushed, each event applied as the consumer asks for it: the same
   // events, no async step per event between the connection and the store.
-  return takeWatch(events, (event) => applyToStore(event, store)) ?? reflectEach(events, store);
+  const pushed = typeof (events as Partial<Watch<T>>).pushed === "function" ? (events as Watch<T>).pushed((event) => applyToStore(event, store)) : undefined;
+  return pushed ?? reflectEach(events, store);
 }
 
 async function* reflectEach<T extends KubeObject>(events: AsyncIterable<WatcherEvent<T>>, store: StoreWriter<T>): AsyncGenerator<WatcherEvent<T>, void, undefined> {

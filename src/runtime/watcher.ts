@@ -180,40 +180,33 @@ export function transition(
   }
 }
 
+/**
+ * What {@link watch} returns: its events, and the same watch read pushed, for `reflect()`.
+ */
+export interface Watch<T extends KubeObject> extends AsyncGenerator<WatcherEvent<T>, void, undefined> {
+  /**
+   * This watch, run pushed, with `map` applied to each event just before it is yielded: no async
+   * step per event between the connection and `map` (reflect() writes its store so, in the
+   * consumer's turn). Only before anyone iterated the watch, and once; else undefined. Once it
+   * is taken, iterating the watch itself throws, naming why.
+   */
+  pushed<R>(map: (event: WatcherEvent<T>) => R): AsyncGenerator<R, void, undefined> | undefined;
+}
+
 /** Watches a resource: see the module documentation for the events and guarantees. */
-export function watch<T extends KubeObject>(resource: ResourceClient<T>, options: WatcherOptions<T> = {}): AsyncGenerator<WatcherEvent<T>, void, undefined> {
-  const link: WatchLink = { resource: resource as unknown as ResourceClient<KubeObject>, options: options as unknown as WatcherOptions<KubeObject>, taken: false };
+export function watch<T extends KubeObject>(resource: ResourceClient<T>, options: WatcherOptions<T> = {}): Watch<T> {
+  let taken = false;
   const events = pullEach<WatcherEvent<T>>((push, signal) => {
-    if (link.taken) return Promise.reject(new Error("this watch() is already read through reflect(): read reflect()'s events instead"));
-    link.taken = true;
+    if (taken) return Promise.reject(new Error("this watch() is already read through reflect(): read reflect()'s events instead"));
+    taken = true;
     return runWatch(resource, { ...options, signal }, push);
   }, options.signal);
-  links.set(events, link);
-  return events;
-}
-
-/** What a {@link watch} was made of, until someone iterates it. */
-interface WatchLink {
-  resource: ResourceClient<KubeObject>;
-  options: WatcherOptions<KubeObject>;
-  taken: boolean;
-}
-const links = new WeakMap<object, WatchLink>();
-
-/**
- * When `events` is a {@link watch} nobody has iterated yet, the means to run it pushed instead
- * (and from then on, only so), with `map` applied to each event just before it is yielded; else
- * undefined. reflect() reads a watch this way: the store is written in the consumer's turn, as
- * before, with no async step per event between the connection and it.
- * @internal
- */
-export function takeWatch<T extends KubeObject, R>(events: AsyncIterable<WatcherEvent<T>>, map: (event: WatcherEvent<T>) => R): AsyncGenerator<R, void, undefined> | undefined {
-  const link = links.get(events);
-  if (!link || link.taken) return undefined;
-  link.taken = true;
-  const resource = link.resource as unknown as ResourceClient<T>;
-  const options = link.options as unknown as WatcherOptions<T>;
-  return pullEach<WatcherEvent<T>, R>((push, signal) => runWatch(resource, { ...options, signal }, push), options.signal, map);
+  const pushed = <R>(map: (event: WatcherEvent<T>) => R): AsyncGenerator<R, void, undefined> | undefined => {
+    if (taken) return undefined;
+    taken = true;
+    return pullEach<WatcherEvent<T>, R>((push, signal) => runWatch(resource, { ...options, signal }, push), options.signal, map);
+  };
+  return Object.assign(events, { pushed });
 }
 
 /**
