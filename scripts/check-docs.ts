@@ -10,6 +10,9 @@
 //   docs/architecture.md names every source file of each folder it lists.
 // - Tense: a line that says something will come, or is not there yet, about a name the code
 //   exports (or a kopf feature whose `op.on.<name>` exists) is stale.
+// - Names: every type, class or camelCase name in a code span, and every function or method
+//   called in one, is declared by the code (src/, examples/) or used in its strings, or is one
+//   of the platform's or a peer framework's names listed below.
 // - Types: every ```ts block, and every `op.<method>(…, { options })` code span, type-checks
 //   against the package (names a block uses without declaring are taken as `any`; an unknown
 //   option is an error).
@@ -73,6 +76,28 @@ function help(command: string): string {
   return text;
 }
 
+/** Every name the code (src/ and examples/) declares (exports, members, options, parameters) and every word of its string literals. */
+const declared = new Set<string>();
+for (const path of tsFiles(join(root, "src")).concat(tsFiles(join(root, "examples")))) {
+  const sf = ts.createSourceFile(path, readFileSync(path, "utf8"), ts.ScriptTarget.ES2022, true);
+  sf.forEachChild(function visit(node) {
+    const name = (node as { name?: ts.Node }).name;
+    if (name && (ts.isIdentifier(name) || ts.isStringLiteral(name))) declared.add(name.text);
+    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) for (const word of node.text.split(/\W+/)) declared.add(word);
+    node.forEachChild(visit);
+  });
+}
+function tsFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") ? [join(dir, e.name)] : []));
+}
+/** Names the docs use that are not kubeloop's: JavaScript's, Kubernetes', other frameworks'. */
+const ELSEWHERE = new Set([
+  ...["AbortSignal", "AsyncIterable", "Error", "Map", "structuredClone"], // JavaScript
+  ...["Pending", "PR_SET_PDEATHSIG"], // Kubernetes' Pod phases, Linux
+  ...["FullListIfExpired", "KubeConfig", "SyncPeriod"], // client-go / controller-runtime
+  ...["KopfPeering", "KopfRunner", "exception"], // kopf
+]);
+
 // ---- the checks --------------------------------------------------------------------------
 const PATH = /^(src|test|examples|docs|scripts|bench|controlplane)\/[\w.@/-]*$/;
 const FUTURE = /\b(will (?:expose|come|be added|be built)|until then|still to come|is to come|not (?:built|implemented) yet|comes? with the \w+ issue)\b/i;
@@ -111,6 +136,14 @@ for (const file of files) {
       if (!cmd) continue;
       const usage = help(cmd[1] as string);
       for (const flag of (cmd[2] ?? "").match(/(?<=\s|^)--[a-z][\w-]*/g) ?? []) if (!usage.includes(flag)) find(file, n, `\`kubeloop ${cmd[1]}\` has no flag ${flag} (its --help does not list it)`);
+    }
+    // Names: a type, class or camelCase name in a code span, and every function or method called
+    // in one, is a name the code declares (an export, a member, an option) or a word it uses (an
+    // Event reason, an error reason), or a name of the platform or a peer framework (listed).
+    for (const span of spans) {
+      const called = [...span.matchAll(/(?:^|[^.\w])(?:new )?([a-z]\w*)\(/g)].map((m) => m[1] as string);
+      const single = /^[A-Za-z]\w*$/.test(span) && /[a-z][A-Z]|^[A-Z]/.test(span) ? [span] : [];
+      for (const name of [...called, ...single]) if (!declared.has(name) && !ELSEWHERE.has(name)) find(file, n, `\`${name}\` is named nowhere in the code (a renamed or removed name?)`);
     }
     // Rooms: a row naming a src folder and the names that live there.
     if (line.startsWith("|")) {

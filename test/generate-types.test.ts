@@ -11,7 +11,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { Value } from "@sinclair/typebox/value";
 import * as YAML from "yaml";
-import { IntOrString, Type, cel, defineResource, structural, type TSchema } from "../src/entries/index.js";
+import { IntOrString, Type, cel, defineResource, type TSchema } from "../src/entries/index.js";
+import { structural } from "../src/entries/runtime.js";
 import { typesFromCrd } from "../src/manifests/types.js";
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
 

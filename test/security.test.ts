@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import * as YAML from "yaml";
-import { Client, ConfigMap, Namespace, Operator, loadConfig } from "../src/entries/index.js";
+import { Client, ConfigMap, Namespace, Operator } from "../src/entries/index.js";
+import { loadConfig } from "../src/entries/runtime.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 let kubeconfig: string;

@@ -1,6 +1,7 @@
-// kubeloop: what operator authors use. Re-exports only; see docs/architecture.md for the layers.
-// The parts for composing one's own loops are in `kubeloop/runtime`; test helpers in
-// `kubeloop/testing`. Wiring types (observers, specs) are not exported.
+// kubeloop: what operator authors use. Re-exports only; see docs/architecture.md for the layers
+// and the budget of this surface. The parts for composing one's own loops (the watcher, stores,
+// the Manager, config loading, manifest parts) are in `kubeloop/runtime`; test helpers in
+// `kubeloop/testing`. api/kubeloop.api.md is this surface as reviewed (`npm run api`).
 export { VERSION } from "../core/version.js";
 
 // core
@@ -40,16 +41,7 @@ export type { Clock } from "../core/clock.js";
 
 // client
 export { Client, type ClientOptions } from "../client/client.js";
-export {
-  loadConfig,
-  loadKubeconfig,
-  inClusterConfig,
-  ConfigError,
-  type ClusterConfig,
-  type AuthConfig,
-  type ExecConfig,
-  type LoadConfigOptions,
-} from "../client/config.js";
+export { ConfigError, type ClusterConfig, type AuthConfig, type ExecConfig, type LoadConfigOptions } from "../client/config.js";
 export { CredentialError } from "../client/credentials.js";
 export {
   ResourceClient,
@@ -65,7 +57,8 @@ export {
   type JsonPatchOperation,
 } from "../client/resource.js";
 export type { ResourceMapping } from "../client/discovery.js";
-export type { TransportOptions, HttpRequest, HttpMethod } from "../client/transport.js";
+export type { TransportOptions } from "../client/transport.js";
+export type { RequestInfo } from "../core/errors.js";
 export type { RateLimit } from "../client/rate-limit.js";
 
 // controllers (controller-runtime's level)
@@ -85,30 +78,30 @@ export type { StoreReader } from "../runtime/store.js";
 export type { WatcherEvent } from "../runtime/watcher.js";
 
 // the operator
-export { Operator, type OperatorOptions, type RunOptions, type RunningOperator } from "../operator/operator.js";
+export { Operator, type OperatorOptions, type RunOptions, type RunningOperator, type ProbeOptions } from "../operator/operator.js";
+export type { OperatorOn } from "../operator/on.js";
 export type { Logger } from "../observe/logging.js";
 
 // manifests from code (what `kubeloop generate` writes, as objects)
+// (the parts each is made of: `kubeloop/runtime`)
 export { operatorManifests, type ManifestPart, type ManifestSettings } from "../operator/manifests.js";
-export { certManagerWebhookManifests, withConversionWebhook, webhookNames, WEBHOOK_CERT_DIR, type CertManagerOptions } from "../manifests/webhooks.js";
-export { rbacManifests, type AccessNeed, type RbacOptions } from "../manifests/rbac.js";
-export { deployManifests, helmChart, kustomization, type DeployOptions } from "../manifests/deploy.js";
-export { typesFromCrd } from "../manifests/types.js";
+export type { AccessNeed } from "../manifests/rbac.js";
+export type { AdmissionHook } from "../webhook/registration.js";
 
 // admission webhooks
-export { AdmissionError, type AdmissionRequest, type ValidateContext, type MutateContext, type ValidateFn, type MutateFn, type Operation } from "../webhook/admission.js";
+export { AdmissionError, type AdmissionRequest, type ValidateContext, type MutateContext, type ValidateFn, type MutateFn, type Operation, type PeerCertificate } from "../webhook/admission.js";
 export type { AdmissionOptions, MutateOptions, WebhookOptions } from "../operator/webhooks.js";
 export type { ConvertFn } from "../webhook/conversion.js";
 
 // custom resources from TypeBox schemas
 export { Type, type Static, type TSchema } from "@sinclair/typebox";
-export { defineResource, structural, SchemaError, ConditionSchema, ConditionsSchema, IntOrString, cel, type ResourceDefinition, type DefinedResource, type OtherVersion, type CustomObject, type PrinterColumn } from "../manifests/resource.js";
+export { defineResource, SchemaError, ConditionSchema, ConditionsSchema, IntOrString, cel, type ResourceDefinition, type DefinedResource, type OtherVersion, type CustomObject, type PrinterColumn } from "../manifests/resource.js";
 
 // handlers (kopf's level)
 export { TemporaryError, PermanentError, HandlerTimeoutError, HandlerRetriesError } from "../handlers/errors.js";
 export { adopt, type AdoptOptions } from "../handlers/adopt.js";
 export { PRESENT, ABSENT, type Filters, type MetaFilter } from "../handlers/filters.js";
-export { diff, getPath, type DiffOp } from "../handlers/diff.js";
+export type { DiffOp } from "../handlers/diff.js";
 export type {
   Cause,
   HandlerContext,
@@ -120,5 +113,11 @@ export type {
   DaemonOptions,
   Indexes,
   RawEvent,
+  LogMethod,
+  SubhandlerOptions,
+  HandlerEventInput,
+  ActivityContext,
+  ProbeContext,
+  StartupOptions,
 } from "../handlers/registry.js";
 export type { EventLevel } from "../handlers/processing.js";

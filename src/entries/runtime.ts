@@ -1,7 +1,9 @@
 // kubeloop/runtime: the parts for composing one's own loops (as kube-runtime and
 // controller-runtime's packages offer them): the watcher, the reflector and stores, shared
 // informers, the work queue, standalone controllers, the Manager, leader election, Events,
-// metrics, probes and logging. Re-exports only. Operator authors need `kubeloop` alone.
+// metrics, probes and logging; loading a cluster's config, the client's transport and mapper;
+// the parts of the manifests `kubeloop generate` writes. Re-exports only; operator authors need
+// `kubeloop` alone. api/kubeloop-runtime.api.md is this surface as reviewed (`npm run api`).
 export { watch, watchBatches, stripManagedFields, hasObject, transition, type Watch, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
 export { reflect, applyToStore } from "../runtime/reflector.js";
 export { Store, createStore, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type StoreWriter, type IndexFunction } from "../runtime/store.js";
@@ -30,3 +32,23 @@ export { serveProbes, type ProbeServer, type ProbeServerOptions } from "../obser
 export { createLogger, type LoggingOptions, type Logger } from "../observe/logging.js";
 export { TokenBucket, type RateLimit } from "../client/rate-limit.js";
 export { systemClock, MAX_TIMER_MS, type Clock } from "../core/clock.js";
+export type { ControllerObserver } from "../controller/reconcile.js";
+export type { ControllerSpec } from "../controller/spec.js";
+export type { ManagerObserver } from "../controller/manager.js";
+export type { WrittenVersions } from "../controller/read-your-writes.js";
+export type { InformerListener } from "../runtime/informer.js";
+export type { WebhookObserver } from "../webhook/server.js";
+
+// the client's parts
+export { loadConfig, loadKubeconfig, inClusterConfig } from "../client/config.js";
+export type { Transport, HttpRequest, HttpMethod } from "../client/transport.js";
+export type { RestMapper, ResourceMapping } from "../client/discovery.js";
+export type { ResourceContext, WriteListener } from "../client/resource.js";
+
+// the parts of the manifests (kubeloop's `operatorManifests()` puts them together)
+export { certManagerWebhookManifests, withConversionWebhook, webhookNames, WEBHOOK_CERT_DIR, type CertManagerOptions } from "../manifests/webhooks.js";
+export { rbacManifests, type RbacOptions, type RbacObject } from "../manifests/rbac.js";
+export { deployManifests, helmChart, kustomization, type DeployOptions } from "../manifests/deploy.js";
+export { typesFromCrd } from "../manifests/types.js";
+export { structural } from "../manifests/resource.js";
+export { diff, getPath } from "../handlers/diff.js";

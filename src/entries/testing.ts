@@ -15,3 +15,4 @@ export { HttpFaultProxy, type HttpFault, type HttpFaultProxyTarget, type Proxied
 export { ScriptedEvents } from "../testing/scripted-events.js";
 export { ManualClock } from "../core/clock.js";
 export { runOperator, installCrd, waitFor, type RunOperatorOptions, type OperatorUnderTest } from "../testing/operator.js";
+export type { CrdInstalled } from "../manifests/install.js";

@@ -32,10 +32,11 @@ export interface RbacOptions {
   namespaces?: readonly string[];
 }
 
-type Obj = rbac.ClusterRole | rbac.Role | rbac.ClusterRoleBinding | rbac.RoleBinding | core.ServiceAccount;
+/** What `rbacManifests` returns: the RBAC objects and the ServiceAccount. */
+export type RbacObject = rbac.ClusterRole | rbac.Role | rbac.ClusterRoleBinding | rbac.RoleBinding | core.ServiceAccount;
 
 /** The ServiceAccount, Roles, ClusterRole and bindings granting exactly `needs`. */
-export function rbacManifests(needs: readonly AccessNeed[], options: RbacOptions): Obj[] {
+export function rbacManifests(needs: readonly AccessNeed[], options: RbacOptions): RbacObject[] {
   const { name, namespace } = options;
   const exact = options.namespaces?.length ? [...options.namespaces] : undefined;
   const labels = { "app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "kubeloop" };
@@ -48,7 +49,7 @@ export function rbacManifests(needs: readonly AccessNeed[], options: RbacOptions
     else clusterNeeds.push(need);
   }
   const subject = { kind: "ServiceAccount", name, namespace };
-  const objects: Obj[] = [{ apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace, labels } }];
+  const objects: RbacObject[] = [{ apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace, labels } }];
   if (clusterNeeds.length) {
     objects.push({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name, labels }, rules: rules(clusterNeeds) });
     objects.push({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name, labels }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name }, subjects: [subject] });

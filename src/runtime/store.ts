@@ -101,11 +101,16 @@ export class NamespacedMap<V> {
  */
 export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> {
   /** By namespace, then name (the namespace index is this map itself). */
+  /** @internal */
   protected objects = new NamespacedMap<T>();
   /** Every further index, in the order added: its name, function and value → keys (an array: walked per write, no iterator). */
+  /** @internal */
   protected readonly indexers: { name: string; fn: IndexFunction<T>; index: Map<string, Set<string>> }[] = [];
+  /** @internal */
   protected ready = false;
+  /** @internal */
   protected readyWaiters: (() => void)[] = [];
+  /** @internal */
   protected pendingInit: NamespacedMap<T> | undefined;
 
   /** Made by {@link createStore} only: a store is written by its one writer. */
@@ -202,6 +207,7 @@ export class Store<T extends KubeObject = KubeObject> implements StoreReader<T> 
   }
 
   /** Indexes every stored object with `fn` into `index` (a key is built only for an object it indexes). */
+  /** @internal */
   protected indexAll(fn: IndexFunction<T>, index: Map<string, Set<string>>): void {
     for (const [namespace, names] of this.objects.entries()) {
       for (const [name, object] of names) {

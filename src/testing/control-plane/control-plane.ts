@@ -10,6 +10,7 @@ import * as YAML from "yaml";
 import * as binaries from "./binaries.js";
 import { ControlPlaneError } from "./errors.js";
 import * as pki from "../../core/pki.js";
+import type { KeyPairPem } from "../../core/pki.js";
 import { releasePidLock, tryPidLock } from "./pid-lock.js";
 import { Component, Reaper } from "./supervisor.js";
 
@@ -78,7 +79,7 @@ export interface ControlPlane {
   /** PEM of the cluster CA (local control planes only). */
   readonly caCertificate: string | undefined;
   /** The admin client certificate, in system:masters (local control planes only). */
-  readonly admin: pki.KeyPairPem | undefined;
+  readonly admin: KeyPairPem | undefined;
   /** Process ids of the components and of the reaper (local control planes only). */
   readonly pids: Readonly<Record<string, number>>;
   /**
