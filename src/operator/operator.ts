@@ -1,51 +1,38 @@
-// Operator: the composition root, above both levels. It collects what an operator does
-// (controllers, kopf-style handlers, timers, daemons, indexes, hooks, webhooks) while the module
-// loads, and `run()` assembles the parts: the settings (settings.ts), the client, the Manager
-// with the operator's controllers, the handler level (handlers/wiring.ts), the probe servers,
-// the webhooks (webhooks.ts), the startup and cleanup activities (handlers/activities.ts) and
-// signal handling. Nothing touches the cluster before `run()`, so `kubeloop run operator.ts`
-// and tools that only read what an operator declares can import the same module.
+// Operator: what operator authors hold. It collects what an operator does (controllers,
+// kopf-style handlers, timers, daemons, indexes, activities, webhooks) while the module loads,
+// each checked as it is registered (handlers/registry.ts, webhook-registry.ts), and answers
+// what tools ask of it (kinds, CRDs, RBAC, Leases). `run()` resolves the settings once
+// (settings.ts) and hands what was declared to the composition (assembly.ts). Nothing touches
+// the cluster before `run()`, so `kubeloop run operator.ts` and tools that only read what an
+// operator declares can import the same module.
 import type { Logger } from "pino";
 import type { TSchema } from "@sinclair/typebox";
 import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
-import { Client } from "../client/client.js";
-import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
-import { systemClock } from "../core/clock.js";
+import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { ControllerBuilder } from "../controller/builder.js";
-import { CacheReader } from "../controller/cache.js";
-import { Manager, type ManagerStatus } from "../controller/manager.js";
+import type { ManagerStatus } from "../controller/manager.js";
 import type { ControllerSpec } from "../controller/spec.js";
-import { runCleanups, runStartups, type Startup } from "../handlers/activities.js";
+import type { Startup } from "../handlers/activities.js";
 import type { Filters } from "../handlers/filters.js";
 import { Registry, type DaemonOptions, type EventSpec, type FieldHandlerOptions, type HandlerFn, type TimerOptions, type Cause, type ActivityContext, type ProbeContext } from "../handlers/registry.js";
-import { scopedSpec, wireHandlers, type WiredHandlers } from "../handlers/wiring.js";
+import type { WiredHandlers } from "../handlers/wiring.js";
 import type { AccessNeed } from "../manifests/rbac.js";
 import type { DefinedResource } from "../manifests/resource.js";
 import { createLogger } from "../observe/logging.js";
-import { Metrics } from "../observe/metrics.js";
-import { serveProbes, servedEndpoints, type ProbeServer } from "../observe/server.js";
 import type { MutateFn, ValidateFn } from "../webhook/admission.js";
 import type { ConvertFn } from "../webhook/conversion.js";
 import type { AdmissionHook } from "../webhook/registration.js";
 import { accessNeeds } from "./access.js";
-import { leasesOf, resolveSettings, type OperatorOptions, type RunOptions, type Settings } from "./settings.js";
-import { trapSignals } from "./signals.js";
-import { WebhookRegistry } from "./webhook-registry.js";
+import { runAssembled } from "./assembly.js";
 import type { OperatorOn } from "./on.js";
-import { serveWebhooks, type AdmissionSpec, type MutateOptions, type RunningWebhooks } from "./webhooks.js";
+import { leasesOf, resolveSettings, type OperatorOptions, type RunOptions, type Settings } from "./settings.js";
+import { WebhookRegistry } from "./webhook-registry.js";
+import type { AdmissionSpec, MutateOptions } from "./webhooks.js";
 
 export type { OperatorOptions, ProbeOptions, RunOptions, RunningOperator } from "./settings.js";
 export { checkServed } from "../client/discovery.js";
 export type { ManagerStatus, OperatorOn };
-
-/** What one run holds, to be released when it ends. */
-interface Parts {
-  client?: Client;
-  handlers?: WiredHandlers;
-  webhooks?: RunningWebhooks;
-  servers: ProbeServer[];
-}
 
 /**
  * An operator: register controllers (and handlers) on it, then `await op.run()`.
@@ -256,78 +243,13 @@ export class Operator {
     if (this.running) throw new Error(`operator ${this.name} is already running`);
     const settings = resolveSettings(this.options, options);
     this.running = true;
-    const logger = options.logger ?? this.options.logger ?? createLogger(this.name, { level: settings.logLevel });
-    const parts: Parts = { servers: [] };
-    const signals = trapSignals(settings.handleSignals, options.signal, logger);
     try {
-      const client = (parts.client = options.client ?? (this.login ? await this.login({ logger }) : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT })));
-      for (const warning of client.config.warnings ?? []) logger.warn({ source: client.config.source }, warning);
-      const metrics = new Metrics();
-      const manager = this.assemble(settings, client, logger, metrics);
-      const handlers = (this.wired = parts.handlers = wireHandlers(manager, this.registry, settings, { client, logger, onTaskFailure: (kind, task) => metrics.taskFailed(kind, task) }));
-      parts.servers = await this.serveProbes(settings, manager, metrics, { client, logger, indexes: handlers.indexes });
-      options.onListening?.(parts.servers[0] as ProbeServer);
-      if (this.hooks.any) parts.webhooks = await this.serveWebhooks(settings, manager, metrics, { client, logger, indexes: handlers.indexes });
-      if (!(await runStartups(this.startups, { client, logger }, signals.signal, options.clock ?? systemClock))) return; // stopped while a startup handler was being retried
-      const webhookUrl = parts.webhooks?.server.url;
-      void manager.whenSynced().then(() => options.onStarted?.({ probes: parts.servers[0], manager, metrics, ...(webhookUrl ? { webhookUrl } : {}) }));
-      await manager.run(signals.signal);
-      await runCleanups(this.cleanups, { client, logger });
+      const declared = { name: this.name, logger: this.options.logger, specs: this.specs, registry: this.registry, hooks: this.hooks, startups: this.startups, cleanups: this.cleanups, probes: this.probes, login: this.login };
+      await runAssembled(declared, settings, options, (wired) => (this.wired = wired));
     } finally {
-      await parts.webhooks?.stop();
-      await parts.handlers?.tasks.stopAll();
-      signals.release();
-      for (const server of parts.servers) await server.close();
-      if (!options.client) await parts.client?.close();
       this.wired = undefined;
       this.running = false;
     }
-  }
-
-  /** The Manager, with the operator's settings and every controller declared (narrowed to its namespaces). */
-  private assemble(settings: Settings, client: Client, logger: Logger, metrics: Metrics): Manager {
-    const manager = new Manager(client, {
-      name: this.name,
-      logger,
-      observer: metrics.observer,
-      leaderElection: settings.leaderElection,
-      cacheSyncTimeoutMs: settings.cacheSyncTimeoutMs,
-      gracefulShutdownTimeoutMs: settings.gracefulShutdownTimeoutMs,
-      ...(settings.devOverride ? {} : { devOverride: false as const }),
-    });
-    for (const spec of this.specs) manager.addController(scopedSpec(spec, settings.namespaces, settings.scope));
-    return manager;
-  }
-
-  /** The probe servers (/metrics, /healthz, /readyz), listening before caches sync. */
-  private async serveProbes(settings: Settings, manager: Manager, metrics: Metrics, probeContext: ProbeContext): Promise<ProbeServer[]> {
-    const healthChecks = Object.fromEntries([...this.probes].map(([id, fn]) => [id, () => fn(probeContext)]));
-    const servers: ProbeServer[] = [];
-    for (const each of settings.probes) {
-      const server = await serveProbes(manager, metrics, { ...each, healthChecks });
-      servers.push(server);
-      probeContext.logger.info({ url: server.url }, `serving ${servedEndpoints(each)}`);
-    }
-    return servers;
-  }
-
-  /** The webhook server, with the registration's keeper added to the Manager (the leader keeps it, and takes it back after a dev pause). */
-  private async serveWebhooks(settings: Settings, manager: Manager, metrics: Metrics, context: ProbeContext): Promise<RunningWebhooks> {
-    // The operator's namespaces: admission reads never start cluster-wide informers of namespaced kinds.
-    const cache = new CacheReader(manager.informers, manager.writes, undefined, settings.scope.forKind);
-    const webhooks = await serveWebhooks(context.client, {
-      operator: this.name,
-      admission: this.hooks.admission,
-      conversions: [...this.hooks.conversions.values()],
-      extras: { indexes: context.indexes, cache },
-      options: settings.webhooks,
-      logger: context.logger,
-      namespaces: settings.namespaces,
-      observer: metrics.webhookObserver,
-      home: leasesOf(settings, context.client.defaultNamespace).namespace,
-    });
-    if (webhooks.keeper) manager.add(webhooks.keeper);
-    return webhooks;
   }
 
   private handler<T extends KubeObject>(kind: ResourceKind<T>, cause: Cause, fn: HandlerFn<T>, options: FieldHandlerOptions<T>, field?: string): void {

@@ -1,0 +1,125 @@
+// Running what an operator declared: the composition, as a list of parts in the order they
+// start (the client, the Manager with the controllers, the handler level, the probe servers, the
+// webhooks, the startup activities, the Manager's run, the cleanup activities) and how each is
+// stopped. The Operator (operator.ts) is the registration facade in front of it.
+import type { Logger } from "pino";
+import { Client } from "../client/client.js";
+import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
+import { systemClock } from "../core/clock.js";
+import type { KubeObject } from "../core/objects.js";
+import { CacheReader } from "../controller/cache.js";
+import { Manager } from "../controller/manager.js";
+import type { ControllerSpec } from "../controller/spec.js";
+import { runCleanups, runStartups, type Startup } from "../handlers/activities.js";
+import type { ActivityContext, ProbeContext, Registry } from "../handlers/registry.js";
+import { scopedSpec, wireHandlers, type WiredHandlers } from "../handlers/wiring.js";
+import { createLogger } from "../observe/logging.js";
+import { Metrics } from "../observe/metrics.js";
+import { serveProbes, servedEndpoints, type ProbeServer } from "../observe/server.js";
+import { leasesOf, type RunOptions, type Settings } from "./settings.js";
+import { trapSignals } from "./signals.js";
+import type { WebhookRegistry } from "./webhook-registry.js";
+import { serveWebhooks, type RunningWebhooks } from "./webhooks.js";
+
+/** What an operator declared (read only while it runs). */
+export interface Declared {
+  readonly name: string;
+  /** The operator's own logger, if it was given one. */
+  readonly logger: Logger | undefined;
+  readonly specs: readonly ControllerSpec<KubeObject>[];
+  readonly registry: Registry;
+  readonly hooks: WebhookRegistry;
+  readonly startups: readonly Startup[];
+  readonly cleanups: readonly ((ctx: ActivityContext) => Promise<void> | void)[];
+  readonly probes: ReadonlyMap<string, (ctx: ProbeContext) => Promise<unknown> | unknown>;
+  readonly login: ((ctx: { logger: Logger }) => Promise<Client> | Client) | undefined;
+}
+
+/** What one run holds, to be released when it ends. */
+interface Parts {
+  client?: Client;
+  handlers?: WiredHandlers;
+  webhooks?: RunningWebhooks;
+  servers: ProbeServer[];
+}
+
+/**
+ * Runs what an operator declared with its settings until stopped: the client, the Manager with
+ * the controllers, the handler level, the probe servers, the webhooks, the startup activities,
+ * then the Manager's run; the cleanup activities after a graceful stop. Everything it started is
+ * stopped when it ends, however it ends. `onWired` hears of the handler level (for
+ * `op.trackedObjects()`).
+ */
+export async function runAssembled(d: Declared, settings: Settings, options: RunOptions, onWired: (wired: WiredHandlers) => void): Promise<void> {
+  const logger = options.logger ?? d.logger ?? createLogger(d.name, { level: settings.logLevel });
+  const parts: Parts = { servers: [] };
+  const signals = trapSignals(settings.handleSignals, options.signal, logger);
+  try {
+    const client = (parts.client = options.client ?? (d.login ? await d.login({ logger }) : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT })));
+    for (const warning of client.config.warnings ?? []) logger.warn({ source: client.config.source }, warning);
+    const metrics = new Metrics();
+    const manager = assemble(d, settings, client, logger, metrics);
+    const handlers = (parts.handlers = wireHandlers(manager, d.registry, settings, { client, logger, onTaskFailure: (kind, task) => metrics.taskFailed(kind, task) }));
+    onWired(handlers);
+    parts.servers = await serveAllProbes(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes });
+    options.onListening?.(parts.servers[0] as ProbeServer);
+    if (d.hooks.any) parts.webhooks = await serveHooks(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes });
+    if (!(await runStartups(d.startups, { client, logger }, signals.signal, options.clock ?? systemClock))) return; // stopped while a startup handler was being retried
+    const webhookUrl = parts.webhooks?.server.url;
+    void manager.whenSynced().then(() => options.onStarted?.({ probes: parts.servers[0], manager, metrics, ...(webhookUrl ? { webhookUrl } : {}) }));
+    await manager.run(signals.signal);
+    await runCleanups(d.cleanups, { client, logger });
+  } finally {
+    await parts.webhooks?.stop();
+    await parts.handlers?.tasks.stopAll();
+    signals.release();
+    for (const server of parts.servers) await server.close();
+    if (!options.client) await parts.client?.close();
+  }
+}
+
+/** The Manager, with the operator's settings and every controller declared (narrowed to its namespaces). */
+function assemble(d: Declared, settings: Settings, client: Client, logger: Logger, metrics: Metrics): Manager {
+  const manager = new Manager(client, {
+    name: d.name,
+    logger,
+    observer: metrics.observer,
+    leaderElection: settings.leaderElection,
+    cacheSyncTimeoutMs: settings.cacheSyncTimeoutMs,
+    gracefulShutdownTimeoutMs: settings.gracefulShutdownTimeoutMs,
+    ...(settings.devOverride ? {} : { devOverride: false as const }),
+  });
+  for (const spec of d.specs) manager.addController(scopedSpec(spec, settings.namespaces, settings.scope));
+  return manager;
+}
+
+/** The probe servers (/metrics, /healthz, /readyz), listening before caches sync. */
+async function serveAllProbes(d: Declared, settings: Settings, manager: Manager, metrics: Metrics, probeContext: ProbeContext): Promise<ProbeServer[]> {
+  const healthChecks = Object.fromEntries([...d.probes].map(([id, fn]) => [id, () => fn(probeContext)]));
+  const servers: ProbeServer[] = [];
+  for (const each of settings.probes) {
+    const server = await serveProbes(manager, metrics, { ...each, healthChecks });
+    servers.push(server);
+    probeContext.logger.info({ url: server.url }, `serving ${servedEndpoints(each)}`);
+  }
+  return servers;
+}
+
+/** The webhook server, with the registration's keeper added to the Manager (the leader keeps it, and takes it back after a dev pause). */
+async function serveHooks(d: Declared, settings: Settings, manager: Manager, metrics: Metrics, context: ProbeContext): Promise<RunningWebhooks> {
+  // The operator's namespaces: admission reads never start cluster-wide informers of namespaced kinds.
+  const cache = new CacheReader(manager.informers, manager.writes, undefined, settings.scope.forKind);
+  const webhooks = await serveWebhooks(context.client, {
+    operator: d.name,
+    admission: d.hooks.admission,
+    conversions: [...d.hooks.conversions.values()],
+    extras: { indexes: context.indexes, cache },
+    options: settings.webhooks,
+    logger: context.logger,
+    namespaces: settings.namespaces,
+    observer: metrics.webhookObserver,
+    home: leasesOf(settings, context.client.defaultNamespace).namespace,
+  });
+  if (webhooks.keeper) manager.add(webhooks.keeper);
+  return webhooks;
+}
