@@ -22,6 +22,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { checkNumber } from "../core/check.js";
 import { Agent, ProxyAgent, type Dispatcher } from "./undici.js";
+import { backoffDelay } from "../core/retry.js";
 import { deadline, type Deadline } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { VERSION } from "../core/version.js";
@@ -336,7 +337,7 @@ export class Transport {
   }
 
   private async backoff(attempt: number, retryAfterMs: number | undefined, req: HttpRequest, info: RequestInfo): Promise<void> {
-    const exponential = Math.min(this.options.maxRetryDelayMs, this.options.retryDelayMs * 2 ** attempt);
+    const exponential = backoffDelay({ baseMs: this.options.retryDelayMs, maxMs: this.options.maxRetryDelayMs, factor: 2 }, attempt);
     const delay = retryAfterMs !== undefined ? Math.min(retryAfterMs, this.options.maxRetryDelayMs) : exponential / 2 + Math.random() * (exponential / 2);
     try {
       await this.clock.sleep(delay, req.signal);

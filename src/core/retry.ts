@@ -1,5 +1,6 @@
 // The one backoff rule and the one retry loop. Every place that waits after a failure uses
 // `backoffDelay`: the watcher (0.8 s doubling to 30 s with jitter, as kube-runtime: `Backoff`),
+// the transport's retries of a failed request (doubling to its cap, then jittered, as client-go),
 // the work queue's per-key rate limiter (5 ms doubling to 1000 s, as client-go's), handlers and
 // startup hooks (1 s doubling to 60 s, as kopf's), daemons and failed timers (a fixed delay).
 // Every place that retries one piece of work until it succeeds, gives up or is stopped uses
