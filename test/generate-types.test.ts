@@ -20,7 +20,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const out = join(root, "test", "fixtures", `types-${process.pid}`);
 mkdirSync(out, { recursive: true });
 after(() => rmSync(out, { recursive: true, force: true }));
-const from = join(root, "src", "index.js");
+const from = join(root, "src", "entries", "index.js");
 
 /** Writes the generated source for `crd` and imports it. */
 async function generate(crd: CustomResourceDefinition, name: string): Promise<Record<string, TSchema>> {
