@@ -100,7 +100,12 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
   const ns = `chaos-${Date.now().toString(36)}`;
   const debugDir = process.env.CHAOS_DEBUG_DIR ? join(process.env.CHAOS_DEBUG_DIR, ns) : undefined;
   if (debugDir) mkdirSync(debugDir, { recursive: true });
-  const timeline = (entry: Record<string, unknown>) => debugDir && appendFileSync(join(debugDir, "timeline.jsonl"), `${JSON.stringify({ time: Date.now(), ...entry })}\n`);
+  // Kept in memory too: a failure's report says when its object was deleted and who was killed when.
+  const events: { time: number; [key: string]: unknown }[] = [];
+  const timeline = (entry: Record<string, unknown>) => {
+    events.push({ time: Date.now(), ...entry });
+    if (debugDir) appendFileSync(join(debugDir, "timeline.jsonl"), `${JSON.stringify({ time: Date.now(), ...entry })}\n`);
+  };
   const debugEnv = debugDir ? { CHAOS_LOG: "debug", CHAOS_LOG_FILE: join(debugDir, "operator.log") } : {};
   const killed = new Set<number>();
   const terminated = new Set<number>();
@@ -113,6 +118,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
     starts++;
     const current = spawnTs(fixture, [operatorConfig, group, ns, journal], () => {}, { env: { ...process.env, CHAOS_QPS: String(plan.qps), ...debugEnv } });
     operator = current;
+    timeline({ start: current.process.pid });
     void current.exited.then((code) => {
       if (stopping.has(current) || ending) return;
       crashes.push(`exit ${code}: ${current.stderr().slice(-1500)}`);
@@ -222,7 +228,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
     ending = true;
     await stopOperator("SIGTERM");
 
-    const report = analyse(readJournal(journal), list, deleted, { killed, terminated }, started);
+    const report = analyse(readJournal(journal), list, deleted, { killed, terminated }, started, events);
     const itemRequests = http.requestsSince(started).filter((r) => r.path.includes(`/apis/${group}/`));
     const stormRequests = storms.flatMap((s) => http.requestsSince(s.from).filter((r) => r.at <= s.to));
     return {
@@ -319,7 +325,7 @@ function handledAt(object: KubeObject): boolean {
 }
 
 interface Journal {
-  creates: Map<string, { pid: number; seq: number; rv: string }[]>;
+  creates: Map<string, { pid: number; seq: number; rv: string; at: number }[]>;
   deletes: Set<string>;
   samples: { at: number; rss: number; tracked: number; pid: number }[];
 }
@@ -334,14 +340,14 @@ function readJournal(path: string): Journal {
   }
   for (const row of text.split("\n")) {
     const [kind, a = "", b = "", c = "", d = "", e = ""] = row.split(" ");
-    if (kind === "C") j.creates.set(a, [...(j.creates.get(a) ?? []), { pid: Number(b), seq: Number(c), rv: e }]);
+    if (kind === "C") j.creates.set(a, [...(j.creates.get(a) ?? []), { pid: Number(b), seq: Number(c), rv: e, at: Number(d) }]);
     if (kind === "D") j.deletes.add(a);
     if (kind === "T") j.samples.push({ at: Number(c), tracked: Number(a), rss: Number(b), pid: Number(d) });
   }
   return j;
 }
 
-function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: { killed: Set<number>; terminated: Set<number> }, started: number) {
+function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: { killed: Set<number>; terminated: Set<number> }, started: number, events: { time: number; [key: string]: unknown }[]) {
   const unexplainedRepeats: string[] = [];
   let repeatsAfterKill = 0;
   let createRuns = 0;
@@ -364,7 +370,17 @@ function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: 
   }
   const present = new Set(list.map((o) => o.metadata?.uid ?? ""));
   const notGone = [...deleted].filter((uid) => present.has(uid));
-  const deleteHandlerMissed = [...deleted].filter((uid) => j.creates.has(uid) && !j.deletes.has(uid));
+  // With what a reader of a failure needs: the create runs (pid/seq@resourceVersion, at +s,
+  // whether that pid was SIGKILLed), when the driver deleted it, and the faults and operator starts within 2 s of that.
+  const at = (time: number) => `+${((time - started) / 1000).toFixed(2)}s`;
+  const deleteHandlerMissed = [...deleted]
+    .filter((uid) => j.creates.has(uid) && !j.deletes.has(uid))
+    .map((uid) => {
+      const runs = (j.creates.get(uid) ?? []).map((r) => `${r.pid}${stopped.killed.has(r.pid) ? " (killed later)" : ""}/${r.seq}@${r.rv} at ${at(r.at)}`);
+      const deletedAt = events.find((e) => e.driver === "delete" && e.uid === uid)?.time;
+      const near = deletedAt === undefined ? [] : events.filter((e) => (e.fault !== undefined || e.start !== undefined) && Math.abs(e.time - deletedAt) < 2_000).map((e) => `${e.fault !== undefined ? String(e.fault) : `operator ${String(e.start)} started`} at ${at(e.time)}`);
+      return `${uid}: create runs ${runs.join(", ")}; deleted ${deletedAt === undefined ? "at ?" : at(deletedAt)}; faults and starts within 2 s: ${near.join(", ") || "none"}`;
+    });
   return {
     createRuns,
     repeatsAfterKill,
