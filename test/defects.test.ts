@@ -2,12 +2,16 @@
 // bound to the object it ran for (an object re-created under its name gets its own create
 // handlers), and timers that go on after a failure of any kind, reported each time.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { Client, ConfigMap, CustomResourceDefinition, Deployment, Event, Namespace, NotFoundError, Operator, Type, defineResource } from "../src/entries/index.js";
-import { installCrd, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
+import { HttpFaultProxy, installCrd, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
+import { checkServed } from "../src/client/discovery.js";
 import { DevOverride } from "../src/controller/dev-pause.js";
-import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: "silent" });
 let client: Client;
@@ -159,6 +163,32 @@ describe("installCrd (kubeloop run --install-crds, the dev loop)", () => {
       await assert.rejects(installCrd(client, v2.crd), /removes version v1, which the API server still stores objects in/);
     } finally {
       await client.resource(CustomResourceDefinition).delete(crdName).catch(() => {});
+    }
+  });
+});
+
+describe("installCrd while discovery lags behind the CRD's Established condition", () => {
+  // The API server's discovery of a new CRD's group-version is updated apart from the CRD's
+  // Established condition (kubernetes#130235, the reason behind kubernetes#85851): a client that
+  // asks at once may get a 404. Fresh CI met it: the scaffold's test installed its CRD and
+  // runOperator's checkServed found the kind "not served". The proxy answers the group-version's
+  // discovery with 404 three times, as a server that has not caught up does.
+  it("returns only once discovery serves the kind, so checkServed right after it passes", { timeout: 60_000 }, async () => {
+    const Lagging = defineResource({ group: `${uniqueName("lag")}.kubeloop.dev`, version: "v1", kind: "Lagging", spec: Type.Object({}) });
+    const id = identityFromKubeconfig((await sharedCluster()).kubeconfigPath);
+    const proxy = await HttpFaultProxy.start({ server: id.server, ca: id.ca, certificate: id.cert, key: id.key });
+    const dir = mkdtempSync(join(tmpdir(), "kubeloop-lag-"));
+    const proxied = await Client.load({ path: proxy.writeKubeconfig(join(dir, "kubeconfig")), rateLimit: false });
+    try {
+      proxy.inject({ status: 404, times: 3, match: (r) => r.method === "GET" && r.path.startsWith(`/apis/${Lagging.group}/v1`) });
+      await installCrd(proxied, Lagging.crd);
+      await checkServed(proxied, [Lagging]);
+      assert.equal(proxy.requestsSince(0).filter((r) => r.injected === 404).length, 3, "discovery was asked until it caught up");
+    } finally {
+      await proxied.close();
+      await proxy.close();
+      rmSync(dir, { recursive: true, force: true });
+      await client.resource(CustomResourceDefinition).delete(Lagging.crd.metadata?.name ?? "").catch(() => {});
     }
   });
 });

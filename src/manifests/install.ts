@@ -5,7 +5,7 @@ import type { CustomResourceDefinition as Crd } from "kubernetes-types/apiextens
 import type { Client } from "../client/client.js";
 import { waitFor } from "../core/async.js";
 import { CustomResourceDefinition } from "../core/builtins.js";
-import { AlreadyExistsError } from "../core/errors.js";
+import { AlreadyExistsError, NotFoundError } from "../core/errors.js";
 
 /** What {@link installCrd} did. */
 export interface CrdInstalled {
@@ -18,7 +18,9 @@ export interface CrdInstalled {
 /**
  * Creates a CRD, or brings an existing one to `crd` with server-side apply (field manager
  * `options.fieldManager`, default "kubeloop"; forced, as the definition in code is the truth), and
- * waits until it is Established. Returns what changed. Refuses, naming the version, to remove a
+ * waits until it is Established and the API server's discovery lists its kind in every served
+ * version (discovery is updated apart from the Established condition and may lag it: a client
+ * that asked at once could be told the kind is not served). Returns what changed. Refuses, naming the version, to remove a
  * version the API server still stores objects in (`status.storedVersions`): the API server would
  * refuse it too; keep it with `served: false` until its objects are migrated.
  */
@@ -47,7 +49,22 @@ export async function installCrd(client: Client, crd: Crd, timeoutMs = 30_000, o
       result = { outcome: "unchanged", changes: [] };
     }
   }
+  const until = Date.now() + timeoutMs;
   await waitFor(`CRD ${name} to be established`, async () => (await crds.get(name)).status?.conditions?.some((c) => c.type === "Established" && c.status === "True"), { timeoutMs });
+  for (const version of crd.spec.versions.filter((v) => v.served)) {
+    const apiVersion = `${crd.spec.group}/${version.name}`;
+    await waitFor(
+      `${crd.spec.names.kind} in ${apiVersion} to be listed by discovery`,
+      async () => {
+        client.mapper.invalidate(apiVersion);
+        return client.mapper.mapping({ apiVersion, kind: crd.spec.names.kind }).then(
+          () => true,
+          (error: unknown) => (error instanceof NotFoundError ? false : Promise.reject(error)),
+        );
+      },
+      { timeoutMs: Math.max(1, until - Date.now()) },
+    );
+  }
   return result;
 }
 

@@ -13,8 +13,11 @@ import * as YAML from "yaml";
 
 /** What the proxy does to the requests a fault matches. */
 export interface HttpFault {
-  /** Answer with this status (and a Kubernetes Status body) instead of forwarding. */
-  status?: 429 | 500 | 502 | 503 | 504;
+  /**
+   * Answer with this status (and a Kubernetes Status body) instead of forwarding. 404 stands for
+   * what a server that has not caught up answers (e.g. discovery of a CRD just established).
+   */
+  status?: 404 | 429 | 500 | 502 | 503 | 504;
   /** The `Retry-After` header sent with `status`, in seconds. None when absent. */
   retryAfterSeconds?: number;
   /** Wait this long before answering or forwarding: a slow server. */
@@ -147,7 +150,7 @@ export class HttpFaultProxy {
       req.resume();
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (fault?.retryAfterSeconds !== undefined) headers["retry-after"] = String(fault.retryAfterSeconds);
-      const reason = injected === 429 ? "TooManyRequests" : injected === 503 ? "ServiceUnavailable" : "InternalError";
+      const reason = injected === 404 ? "NotFound" : injected === 429 ? "TooManyRequests" : injected === 503 ? "ServiceUnavailable" : "InternalError";
       res.writeHead(injected, headers).end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason, code: injected, message: `injected by the HTTP fault proxy (${injected})` }));
       return;
     }
