@@ -38,6 +38,13 @@ export interface ListOptions extends CallOptions {
   resourceVersionMatch?: "NotOlderThan" | "Exact";
   /** Ask only for metadata (PartialObjectMetadata): far less to transfer and keep. */
   metadataOnly?: boolean;
+  /**
+   * The API server's shard selector (KEP-5866; alpha, feature gate ShardedListAndWatch), e.g.
+   * `shardRange(object.metadata.uid, '0x0000000000000000', '0x8000000000000000')` (see
+   * `shardSelector()` in core/shards.ts). A server that applied it says so in the list's
+   * `metadata.shardInfo`; one without the gate ignores it and sends everything.
+   */
+  shardSelector?: string;
 }
 
 /** Options of a raw watch. */
@@ -408,6 +415,7 @@ function listQuery(o: ListOptions): HttpRequest["query"] {
     continue: o.continue,
     resourceVersion: o.resourceVersion,
     resourceVersionMatch: o.resourceVersionMatch,
+    shardSelector: o.shardSelector,
   };
 }
 

@@ -15,7 +15,8 @@ export interface KubeObject {
 export interface KubeList<T extends KubeObject = KubeObject> {
   apiVersion?: string;
   kind?: string;
-  metadata: ListMeta;
+  /** `shardInfo`: set by a server that applied the request's `shardSelector` (KEP-5866; kubernetes-types 1.30 predates it). */
+  metadata: ListMeta & { shardInfo?: { selector: string } };
   items: T[];
 }
 

@@ -3,6 +3,7 @@
 export {
   startControlPlane,
   DEFAULT_CONTROLLERS,
+  DEFAULT_FEATURE_GATES,
   type ControlPlane,
   type ControlPlaneOptions,
   type IssuedUser,

@@ -42,6 +42,12 @@ export interface ControlPlaneOptions {
   controllers?: readonly string[];
   /** Extra kube-apiserver flags, appended after kubeloop's own (a later flag wins). */
   apiServerFlags?: readonly string[];
+  /**
+   * kube-apiserver feature gates, over kubeloop's: {@link DEFAULT_FEATURE_GATES} turns on
+   * `ShardedListAndWatch` (alpha: the server-side `shardSelector` sharded operators use), so the
+   * server-side path is what developers see. `{ ShardedListAndWatch: false }` turns it off.
+   */
+  featureGates?: Readonly<Record<string, boolean>>;
   /** How long to wait for /readyz. Default 120 000 ms. */
   startTimeoutMs?: number;
   /** How long each component gets to exit on SIGTERM before SIGKILL. Default 10 000 ms. */
@@ -168,7 +174,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     progress(`starting etcd and kube-apiserver (${executables.origin})`);
     const etcdUrl = `http://127.0.0.1:${state.ports.etcdClient}`;
     start("etcd", executables.etcd, etcdFlags(dirs.etcd, etcdUrl, `http://127.0.0.1:${state.ports.etcdPeer}`));
-    start("kube-apiserver", executables.kubeApiserver, [...apiServerFlags(dataDir, dirs.pki, etcdUrl, server, state.ports.apiServer), ...(options.apiServerFlags ?? [])]);
+    const gates = Object.entries({ ...DEFAULT_FEATURE_GATES, ...options.featureGates }).map(([gate, on]) => `${gate}=${on}`);
+    start("kube-apiserver", executables.kubeApiserver, [...apiServerFlags(dataDir, dirs.pki, etcdUrl, server, state.ports.apiServer), `--feature-gates=${gates.join(",")}`, ...(options.apiServerFlags ?? [])]);
     await waitUntilServing(server, certs, components, Date.now() + (options.startTimeoutMs ?? 120_000));
 
     startControllers(start, executables, options.controllers ?? DEFAULT_CONTROLLERS, kubeconfigPath, progress);
@@ -180,6 +187,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     throw error;
   }
 }
+
+/** The kube-apiserver feature gates the local control plane turns on unless told otherwise. */
+export const DEFAULT_FEATURE_GATES: Readonly<Record<string, boolean>> = Object.freeze({ ShardedListAndWatch: true });
 
 /** kube-controller-manager with `controllers` (none: not started), talking to the API server through `kubeconfigPath`. */
 function startControllers(start: (name: string, command: binaries.Command, flags: string[]) => unknown, executables: Awaited<ReturnType<typeof resolveExecutables>>, controllers: readonly string[], kubeconfigPath: string, progress: (message: string) => void): void {
