@@ -4,7 +4,9 @@
 // so a replica filtering on the client where the server does not gets the same share.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Client, ConfigMap, Namespace } from "../src/entries/index.js";
+import { Client, ConfigMap, Namespace, type KubeObject } from "../src/entries/index.js";
+import { createStore, reflect, watch } from "../src/entries/runtime.js";
+import { startControlPlane } from "../src/entries/testing.js";
 import { bucketOf, fnv1a64, shardSelector, shardValue, type ShardKey } from "../src/core/shards.js";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
@@ -79,5 +81,78 @@ describe("the API server's shard selector", () => {
     stop.abort();
     await watching;
     assert.deepEqual([...seen].sort(), inShare, "the watch sent the share's objects and only those");
+  });
+});
+
+/**
+ * Runs watch() with a share into a store until `until` holds; returns what it saw. Stops the watch
+ * by its signal.
+ */
+async function watchShare(c: Client, ns: string, shard: { buckets: number[]; count: number }, initialList: "stream" | "list", until: (names: string[]) => boolean): Promise<{ names: string[]; mode: string | undefined }> {
+  const { store, writer } = createStore<KubeObject>();
+  const stop = new AbortController();
+  let mode: string | undefined;
+  const running = (async () => {
+    for await (const e of reflect(watch(c.resource(ConfigMap), { namespace: ns, initialList, signal: stop.signal, shard: { key: "uid", ...shard, onMode: (m) => (mode = m) } }), writer)) void e;
+  })().catch(() => {});
+  const deadline = Date.now() + 30_000;
+  while (!(store.isReady && until(names(store.list()))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  stop.abort();
+  await running;
+  return { names: names(store.list()), mode };
+}
+
+async function shareOf(c: Client, ns: string, buckets: number[], count: number): Promise<string[]> {
+  return names((await c.resource(ConfigMap).namespace(ns).list()).items.filter((o) => buckets.includes(bucketOf(fnv1a64(shardValue(o, "uid")), count))));
+}
+
+describe("watch() with a share", () => {
+  for (const initialList of ["stream", "list"] as const) {
+    it(`caches only its share, filtered by the server (initial ${initialList})`, { timeout: 90_000 }, async () => {
+      const ns = await namespaceWith(40);
+      const expected = await shareOf(client, ns, [1, 2], 3);
+      const seen = await watchShare(client, ns, { buckets: [1, 2], count: 3 }, initialList, (n) => n.length >= expected.length);
+      assert.deepEqual(seen.names, expected);
+      assert.equal(seen.mode, "server");
+    });
+  }
+
+  describe("on a server without ShardedListAndWatch", () => {
+    let off: Awaited<ReturnType<typeof startControlPlane>>;
+    let offClient: Client;
+    before(async () => {
+      off = await startControlPlane({ kubeconfig: false, controllers: [], featureGates: { ShardedListAndWatch: false } });
+      offClient = await Client.load({ path: off.kubeconfigPath, rateLimit: false });
+    });
+    after(async () => {
+      await offClient?.close();
+      await off?.stop();
+    });
+
+    for (const initialList of ["stream", "list"] as const) {
+      it(`caches the same share, filtering on the client (initial ${initialList}), and its events too`, { timeout: 90_000 }, async () => {
+        const ns = uniqueName("shards-off");
+        await offClient.resource(Namespace).create({ metadata: { name: ns } });
+        const cms = offClient.resource(ConfigMap).namespace(ns);
+        await Promise.all(Array.from({ length: 30 }, (_, i) => cms.create({ metadata: { name: `cm-${i}` } })));
+        const unfiltered = await cms.list({ shardSelector: shardSelector("uid", [0], 2) as string });
+        assert.equal(unfiltered.metadata.shardInfo, undefined, "the server ignored the selector");
+        assert.equal(unfiltered.items.length, 30, "and sent everything");
+        const expected = await shareOf(offClient, ns, [0], 2);
+        const first = await watchShare(offClient, ns, { buckets: [0], count: 2 }, initialList, (n) => n.length >= expected.length);
+        assert.deepEqual(first.names, expected);
+        assert.equal(first.mode, "client");
+        // Objects made while it watches (or before its list: either way they must be filtered).
+        let wanted: string[] | undefined;
+        const later = watchShare(offClient, ns, { buckets: [0], count: 2 }, initialList, (n) => wanted !== undefined && wanted.every((w) => n.includes(w)));
+        const made = await Promise.all(Array.from({ length: 20 }, (_, i) => cms.create({ metadata: { name: `late-${i}` } })));
+        const lateShare = made.filter((o) => bucketOf(fnv1a64(shardValue(o, "uid")), 2) === 0).map((o) => o.metadata?.name ?? "");
+        wanted = lateShare;
+        const result = await later;
+        const lateOthers = made.filter((o) => bucketOf(fnv1a64(shardValue(o, "uid")), 2) !== 0).map((o) => o.metadata?.name ?? "");
+        for (const n of lateShare) assert.ok(result.names.includes(n), `${n} (in the share) cached`);
+        for (const n of lateOthers) assert.ok(!result.names.includes(n), `${n} (another share) not cached`);
+      });
+    }
   });
 });

@@ -52,3 +52,4 @@ export { deployManifests, helmChart, kustomization, type DeployOptions } from ".
 export { typesFromCrd } from "../manifests/types.js";
 export { structural } from "../manifests/resource.js";
 export { diff, getPath } from "../handlers/diff.js";
+export { shardSelector, type ShardKey } from "../core/shards.js";

@@ -36,6 +36,7 @@ import { ApiError, GoneError, errorFromResponse } from "../core/errors.js";
 import type { KubeObject, Status } from "../core/objects.js";
 import type { ResourceClient } from "../client/resource.js";
 import { Backoff, type BackoffOptions } from "../core/retry.js";
+import { bucketOf, checkBucketCount, fnv1a64, shardSelector, shardValue, type ShardKey } from "../core/shards.js";
 import { NamespacedMap } from "./store.js";
 
 /** One event of {@link watch}. */
@@ -87,9 +88,43 @@ export interface WatcherOptions<T extends KubeObject> {
    * so a transform that always throws on one object holds the watch there (retried with backoff).
    */
   transform?: (object: T) => T;
+  /**
+   * Only the objects whose shard hash falls in `buckets` (of `count`, by `key`): the list and the
+   * watch send the API server's `shardSelector` (KEP-5866), and where the server does not apply it
+   * (the ShardedListAndWatch gate off, an older server: its lists carry no `shardInfo`) the watcher
+   * drops the other objects itself, with the same hash. Either way the events are the share's.
+   * `onMode` hears once which it is ("server" or "client").
+   */
+  shard?: { key: ShardKey; buckets: readonly number[]; count: number; onMode?: (mode: "server" | "client") => void };
   /** Ends the iteration. */
   signal?: AbortSignal;
   clock?: Clock;
+}
+
+/** A sharded watch's selector, and its own filter until a list shows the server applied the selector. */
+class ShardFilter {
+  readonly selector: string | undefined;
+  mode: "server" | "client" | undefined;
+  private readonly buckets: Set<number>;
+
+  constructor(private readonly shard: NonNullable<WatcherOptions<KubeObject>["shard"]>) {
+    checkBucketCount(shard.count);
+    this.buckets = new Set(shard.buckets);
+    this.selector = shardSelector(shard.key, shard.buckets, shard.count);
+  }
+
+  /** Whether the watcher passes `object` on: the server filtered, or its hash is in the share. */
+  keeps(object: KubeObject): boolean {
+    if (this.mode === "server" || this.buckets.size === this.shard.count) return true;
+    return this.buckets.has(bucketOf(fnv1a64(shardValue(object, this.shard.key)), this.shard.count));
+  }
+
+  /** Learns from a list's metadata whether the server applied the selector. */
+  learn(metadata: { shardInfo?: { selector: string } } | undefined): void {
+    if (this.mode !== undefined || this.selector === undefined) return;
+    this.mode = metadata?.shardInfo?.selector === this.selector ? "server" : "client";
+    this.shard.onMode?.(this.mode);
+  }
 }
 
 const INITIAL_EVENTS_END = "k8s.io/initial-events-end";
@@ -239,6 +274,7 @@ export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>
   const backoff = new Backoff(options.backoff);
   const describe = `${resource.kind.apiVersion} ${resource.kind.kind}${options.namespace ? ` in ${options.namespace}` : ""}`;
   let streaming: boolean | "auto" = options.initialList === "list" ? false : options.initialList === "stream" ? true : "auto";
+  const shard = options.shard ? new ShardFilter(options.shard) : undefined;
   const base = {
     resource,
     handle: options.namespace ? resource.namespace(options.namespace) : resource,
@@ -248,7 +284,9 @@ export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>
       ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
       ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
       ...(options.metadataOnly ? { metadataOnly: true } : {}),
+      ...(shard?.selector ? { shardSelector: shard.selector } : {}),
     },
+    shard,
     lists: new Lister<T>(resource.kind),
     backoff,
     describe,
@@ -361,7 +399,9 @@ interface AttemptContext<T extends KubeObject> {
   handle: ResourceClient<T>;
   options: WatcherOptions<T>;
   transform: (object: T) => T;
-  selectors: { labelSelector?: string; fieldSelector?: string; metadataOnly?: boolean };
+  selectors: { labelSelector?: string; fieldSelector?: string; metadataOnly?: boolean; shardSelector?: string };
+  /** The share of a sharded watch (undefined: everything). */
+  shard: ShardFilter | undefined;
   lists: Lister<T>;
   backoff: Backoff;
   describe: string;
@@ -382,7 +422,9 @@ async function listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extrac
   for await (const page of pages) {
     run.pagesRead++;
     c.activity.last = c.clock.now();
+    c.shard?.learn(page.metadata);
     for (const item of page.items) {
+      if (c.shard && !c.shard.keeps(item)) continue;
       // List items come without apiVersion/kind for built-in types; objects in our stores always have them.
       if (!item.kind && !c.options.metadataOnly) Object.assign(item, { apiVersion: resource.kind.apiVersion, kind: resource.kind.kind });
       const event = lists.item(c.transform(item));
@@ -402,6 +444,7 @@ async function listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extrac
 function watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<WatchState, { phase: "list" }>): Promise<void> {
   const { lists, run } = c;
   const stream = s.phase === "stream";
+  if (c.shard?.mode === undefined && c.shard?.selector) return probeShardMode(c).then(() => watchAttempt(c, s));
   let out: WatcherEvent<T>[] = stream ? lists.start() : [];
   const options = {
     ...c.selectors,
@@ -432,6 +475,12 @@ function watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<Wat
           }
           continue;
         }
+        if (c.shard && !c.shard.keeps(raw.object)) {
+          // Another replica's (the server did not filter): passed over, its resourceVersion kept.
+          run.rv = raw.object.metadata?.resourceVersion ?? run.rv;
+          lists.lastRv = run.rv;
+          continue;
+        }
         const object = c.transform(raw.object);
         run.rv = object.metadata?.resourceVersion ?? run.rv;
         lists.lastRv = run.rv;
@@ -452,6 +501,15 @@ function watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<Wat
     if (pending) return pending.then(() => Promise.reject(failure));
     throw failure;
   });
+}
+
+/**
+ * Before a sharded stream (which carries no list metadata): one small list with the selector
+ * says whether the server applies it.
+ */
+async function probeShardMode<T extends KubeObject>(c: AttemptContext<T>): Promise<void> {
+  const page = await c.handle.list({ ...c.selectors, limit: 1, resourceVersion: "0", signal: c.signal });
+  c.shard?.learn(page.metadata);
 }
 
 /** What an attempt learned on the way (read by the state machine after it ends). */
