@@ -32,7 +32,7 @@ for (const [name, level] of Object.entries(levelOf)) {
 // siblings below it in this order (the helpers first, the composition last).
 const innerLayers = {
   controller: [
-    ["events", "finalizer", "ownership", "conditions", "read-your-writes", "predicates", "leader-election"],
+    ["events", "finalizer", "ownership", "conditions", "read-your-writes", "predicates", "leader-election", "shard-members"],
     ["cache"],
     ["reconcile"],
     ["spec", "context"],

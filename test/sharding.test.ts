@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, Namespace, type KubeObject } from "../src/entries/index.js";
 import { createStore, reflect, watch } from "../src/entries/runtime.js";
 import { startControlPlane } from "../src/entries/testing.js";
+import { ShardMembers } from "../src/controller/shard-members.js";
 import { bucketOf, fnv1a64, shardSelector, shardValue, type ShardKey } from "../src/core/shards.js";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
@@ -143,16 +144,54 @@ describe("watch() with a share", () => {
         assert.deepEqual(first.names, expected);
         assert.equal(first.mode, "client");
         // Objects made while it watches (or before its list: either way they must be filtered).
-        let wanted: string[] | undefined;
-        const later = watchShare(offClient, ns, { buckets: [0], count: 2 }, initialList, (n) => wanted !== undefined && wanted.every((w) => n.includes(w)));
+        const wanted: { names?: string[] } = {};
+        const later = watchShare(offClient, ns, { buckets: [0], count: 2 }, initialList, (n) => wanted.names !== undefined && wanted.names.every((w) => n.includes(w)));
         const made = await Promise.all(Array.from({ length: 20 }, (_, i) => cms.create({ metadata: { name: `late-${i}` } })));
         const lateShare = made.filter((o) => bucketOf(fnv1a64(shardValue(o, "uid")), 2) === 0).map((o) => o.metadata?.name ?? "");
-        wanted = lateShare;
+        wanted.names = lateShare;
         const result = await later;
         const lateOthers = made.filter((o) => bucketOf(fnv1a64(shardValue(o, "uid")), 2) !== 0).map((o) => o.metadata?.name ?? "");
         for (const n of lateShare) assert.ok(result.names.includes(n), `${n} (in the share) cached`);
         for (const n of lateOthers) assert.ok(!result.names.includes(n), `${n} (another share) not cached`);
       });
     }
+  });
+});
+
+describe("member Leases", () => {
+  const members = (ns: string, identity: string, extra: Partial<ConstructorParameters<typeof ShardMembers>[1]> = {}) => new ShardMembers(client, { operator: "sharded", namespace: ns, identity, buckets: 16, key: "uid", leaseDurationMs: 2_000, ...extra });
+  const until = async (what: string, check: () => Promise<boolean>) => {
+    const deadline = Date.now() + 20_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  it("each replica sees the live members; one that leaves is gone at once, one that stops renewing after its lease duration; another sharding is reported, not counted", { timeout: 60_000 }, async () => {
+    const ns = await namespaceWith(0);
+    const [a, b, c] = [members(ns, "replica-a"), members(ns, "replica-b"), members(ns, "replica-c")];
+    for (const m of [a, b, c]) await m.renew();
+    assert.deepEqual((await a.view()).members, ["replica-a", "replica-b", "replica-c"]);
+    assert.deepEqual((await c.view()).members, ["replica-a", "replica-b", "replica-c"], "every replica sees the same");
+    // b stops gracefully: gone at once.
+    await b.leave();
+    assert.deepEqual((await a.view()).members, ["replica-a", "replica-c"]);
+    // c stops renewing (SIGKILLed): a sees it until its lease duration passes without a change.
+    const stopped = Date.now();
+    const renewing = setInterval(() => void a.renew(), 300);
+    try {
+      await until("c to count as gone", async () => !(await a.view()).members.includes("replica-c"));
+      assert.ok(Date.now() - stopped >= 1_500, `c was dropped ${Date.now() - stopped} ms after its last renewal, before its 2 s lease duration`);
+      assert.deepEqual((await a.view()).members, ["replica-a"], "a renewing itself stays live");
+    } finally {
+      clearInterval(renewing);
+    }
+    // A replica running another bucket count (a rolling update that changes it).
+    const other = members(ns, "replica-d", { buckets: 32 });
+    await other.renew();
+    const view = await a.view();
+    assert.deepEqual(view.members, ["replica-a"]);
+    assert.deepEqual([...view.disagreeing], [["replica-d", "32/uid"]]);
   });
 });
