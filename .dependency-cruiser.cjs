@@ -33,7 +33,7 @@ for (const [name, level] of Object.entries(levelOf)) {
 const innerLayers = {
   controller: [
     ["events", "finalizer", "ownership", "conditions", "read-your-writes", "predicates", "leader-election", "shard-members"],
-    ["cache"],
+    ["cache", "sharding"],
     ["reconcile"],
     ["spec", "context"],
     ["controller"],

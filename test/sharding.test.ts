@@ -8,6 +8,7 @@ import { Client, ConfigMap, Namespace, type KubeObject } from "../src/entries/in
 import { createStore, reflect, watch } from "../src/entries/runtime.js";
 import { startControlPlane } from "../src/entries/testing.js";
 import { ShardMembers } from "../src/controller/shard-members.js";
+import { ShardCoordinator } from "../src/controller/sharding.js";
 import { bucketOf, fnv1a64, shardSelector, shardValue, type ShardKey } from "../src/core/shards.js";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
@@ -193,5 +194,63 @@ describe("member Leases", () => {
     const view = await a.view();
     assert.deepEqual(view.members, ["replica-a"]);
     assert.deepEqual([...view.disagreeing], [["replica-d", "32/uid"]]);
+  });
+});
+
+describe("bucket ownership (claims on member Leases)", () => {
+  const timings = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
+  const coordinator = (ns: string, identity: string) => new ShardCoordinator(client, { operator: "owners", namespace: ns, identity, buckets: 16, ...timings });
+  /** No bucket acted on by two replicas at once: checked after every step of every replica. */
+  const assertNoOverlap = (cs: ShardCoordinator[], where: string) => {
+    for (let b = 0; b < 16; b++) {
+      const acting = cs.filter((c) => c.acting(b));
+      assert.ok(acting.length <= 1, `${where}: bucket ${b} acted on by ${acting.length} replicas`);
+    }
+  };
+  const owners = (cs: ShardCoordinator[]) => cs.map((c) => c.status.active);
+  /** Ticks every replica in turn (after each, the overlap check) until `done`, within 30 s. */
+  const run = async (cs: ShardCoordinator[], ticking: ShardCoordinator[], done: () => boolean, where: string) => {
+    const deadline = Date.now() + 30_000;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`${where}: not converged: ${JSON.stringify(owners(cs))}`);
+      for (const c of ticking) {
+        await c.tick();
+        assertNoOverlap(cs, where);
+      }
+      await new Promise((r) => setTimeout(r, timings.retryPeriodMs / 2));
+    }
+  };
+  const covered = (cs: ShardCoordinator[]) => new Set(cs.flatMap((c) => c.status.active)).size === 16;
+
+  it("splits the buckets among the replicas with no bucket on two at once, moves about 1/N to a newcomer, and takes a silent replica's buckets only after its lease duration", { timeout: 120_000 }, async () => {
+    const ns = await namespaceWith(0);
+    const [a, b, c] = [coordinator(ns, "r-a"), coordinator(ns, "r-b"), coordinator(ns, "r-c")];
+    await run([a, b, c], [a, b, c], () => covered([a, b, c]) && [a, b, c].every((x) => x.status.members.length === 3), "three replicas");
+    for (const x of [a, b, c]) assert.ok(x.status.active.length >= 2, `each owns a share: ${JSON.stringify(owners([a, b, c]))}`);
+    const before = owners([a, b, c]);
+
+    const d = coordinator(ns, "r-d");
+    await run([a, b, c, d], [a, b, c, d], () => covered([a, b, c, d]) && d.status.active.length > 0 && [a, b, c, d].every((x) => x.status.members.length === 4), "a fourth joins");
+    const moved = [a, b, c].reduce((n, x, i) => n + (before[i] as number[]).filter((bk) => !x.status.active.includes(bk)).length, 0);
+    assert.equal(moved, d.status.active.length, "only the buckets the newcomer won moved");
+    assert.ok(moved >= 1 && moved <= 8, `about a quarter moved: ${moved} of 16`);
+
+    // d stops renewing (SIGKILLed): it stops acting at its renew deadline; the others take its
+    // buckets only after its Lease went its lease duration without a change.
+    const dBuckets = d.status.active;
+    const silentSince = Date.now();
+    let takenAt: number | undefined;
+    await run([a, b, c, d], [a, b, c], () => {
+      if (takenAt === undefined && dBuckets.some((bk) => [a, b, c].some((x) => x.acting(bk)))) takenAt = Date.now();
+      return covered([a, b, c]);
+    }, "d silent");
+    assert.ok(takenAt !== undefined && takenAt - silentSince >= timings.leaseDurationMs - 500, `d's buckets were taken ${takenAt === undefined ? "never" : takenAt - silentSince} ms after d fell silent (lease ${timings.leaseDurationMs} ms)`);
+    assert.deepEqual(d.status.active, [], "the silent replica no longer counts itself an owner");
+
+    // c leaves gracefully: the others take over at once (no lease duration to wait).
+    const leftAt = Date.now();
+    await c.leave();
+    await run([a, b, c, d], [a, b], () => covered([a, b]), "c left");
+    assert.ok(Date.now() - leftAt < timings.leaseDurationMs, `taken over ${Date.now() - leftAt} ms after c left`);
   });
 });

@@ -43,6 +43,8 @@ export interface MemberView {
   members: string[];
   /** Live members running another sharding: identity → what they run ("16/uid"). */
   disagreeing: Map<string, string>;
+  /** The buckets each live member of this sharding claims (its Lease's claims annotation). */
+  claims: Map<string, Set<number>>;
 }
 
 /** A replica's membership: its own Lease, and what it sees of the others'. */
@@ -69,11 +71,11 @@ export class ShardMembers {
     return `${this.o.buckets}/${this.o.key}`;
   }
 
-  /** Writes (creates or renews) this replica's member Lease. */
-  async renew(): Promise<void> {
+  /** Writes (creates or renews) this replica's member Lease, claiming `claims`. */
+  async renew(claims: Iterable<number> = []): Promise<void> {
     const leases = this.client.resource(Lease).namespace(this.o.namespace);
     const spec = { holderIdentity: this.o.identity, leaseDurationSeconds: Math.ceil(this.durationMs / 1000), renewTime: microTime(new Date(this.clock.now())) };
-    const metadata = { name: this.leaseName, labels: { [MEMBER_LABEL]: this.o.operator }, annotations: { [SHARDING_ANNOTATION]: this.sharding } };
+    const metadata = { name: this.leaseName, labels: { [MEMBER_LABEL]: this.o.operator }, annotations: { [SHARDING_ANNOTATION]: this.sharding, [CLAIMS_ANNOTATION]: formatClaims(claims) } };
     for (let attempt = 0; attempt < 3; attempt++) {
       const current = await leases.get(this.leaseName).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
       try {
@@ -95,7 +97,7 @@ export class ShardMembers {
   async view(): Promise<MemberView> {
     const list = await this.client.resource(Lease).namespace(this.o.namespace).list({ labelSelector: `${MEMBER_LABEL}=${this.o.operator}` });
     const now = this.clock.now();
-    const view: MemberView = { members: [], disagreeing: new Map() };
+    const view: MemberView = { members: [], disagreeing: new Map(), claims: new Map() };
     const names = new Set<string>();
     for (const lease of list.items) {
       const name = lease.metadata?.name ?? "";
@@ -108,8 +110,10 @@ export class ShardMembers {
       const durationMs = (lease.spec?.leaseDurationSeconds ?? this.durationMs / 1000) * 1000;
       if (now - (this.seen.get(name)?.changedAt ?? now) >= durationMs) continue; // not renewed: gone
       const sharding = lease.metadata?.annotations?.[SHARDING_ANNOTATION] ?? "?";
-      if (sharding === this.sharding) view.members.push(identity);
-      else view.disagreeing.set(identity, sharding);
+      if (sharding === this.sharding) {
+        view.members.push(identity);
+        view.claims.set(identity, parseClaims(lease.metadata?.annotations?.[CLAIMS_ANNOTATION]));
+      } else view.disagreeing.set(identity, sharding);
     }
     for (const name of this.seen.keys()) if (!names.has(name)) this.seen.delete(name);
     view.members.sort();
@@ -120,4 +124,31 @@ export class ShardMembers {
 /** The member Lease name of `identity` in `operator`: `<operator>-member-<16 hex digits of its hash>`. */
 export function memberLeaseName(operator: string, identity: string): string {
   return `${operator}-member-${fnv1a64(identity).toString(16).padStart(16, "0")}`;
+}
+
+/** The annotation of a member Lease listing the buckets it claims, e.g. "0-3,7,9". */
+export const CLAIMS_ANNOTATION = "kubeloop.dev/shard-claims";
+
+/** Buckets as a claims annotation: ascending runs, "0-3,7,9". */
+export function formatClaims(buckets: Iterable<number>): string {
+  const sorted = [...new Set(buckets)].sort((a, b) => a - b);
+  const runs: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && (sorted[j + 1] as number) === (sorted[j] as number) + 1) j++;
+    runs.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return runs.join(",");
+}
+
+/** A claims annotation read back (what cannot be read claims nothing). */
+export function parseClaims(text: string | undefined): Set<number> {
+  const out = new Set<number>();
+  for (const part of (text ?? "").split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) continue;
+    for (let b = Number(m[1]); b <= Number(m[2] ?? m[1]); b++) out.add(b);
+  }
+  return out;
 }

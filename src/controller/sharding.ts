@@ -1,0 +1,138 @@
+// Bucket ownership among the replicas of a sharded operator (issue 33), fenced on the member
+// Leases of shard-members.ts. Each replica's Lease says which buckets it claims; each bucket's
+// rightful owner follows from the live members by rendezvous hashing. One step (`tick`):
+//
+//   1. read the member Leases (the live members and their claims);
+//   2. let go of claimed buckets another member should own: stop acting on them first (the
+//      caller's `release` returns once its work on them has stopped), then drop the claim;
+//   3. claim the buckets this replica should own that no live member claims;
+//   4. write the Lease (the renewal carries the claims);
+//   5. read again: a bucket just claimed becomes active only if no other live member claims it
+//      (claim, then verify: of two replicas that claim one bucket at once, the later reader sees
+//      the other's claim and backs off; both may back off, never both act);
+//
+// A replica acts on its active buckets only while its last renewal is younger than
+// `renewDeadlineMs`; another takes a bucket over only once the holder's Lease went
+// `leaseDurationMs` without a change by its own clock (renewDeadline < leaseDuration), or the
+// holder let go of it. These are leader election's rules, per bucket, at the cost of one Lease
+// write per replica per period whatever the bucket count. While a live member runs another
+// sharding (another bucket count or key: a rolling update), no bucket is claimed anew: buckets
+// of different counts overlap, and only claims made under one sharding are known not to.
+import type { Client } from "../client/client.js";
+import { systemClock, type Clock } from "../core/clock.js";
+import { checkBucketCount, rendezvousOwner, type ShardKey } from "../core/shards.js";
+import { leaseTimings } from "./leader-election.js";
+import { ShardMembers, type MemberView } from "./shard-members.js";
+
+/** Options of a {@link ShardCoordinator}. */
+export interface ShardCoordinatorOptions {
+  operator: string;
+  namespace: string;
+  identity: string;
+  /** How many buckets the hash space is cut into (the same on every replica). Default 32. */
+  buckets?: number;
+  /** Default "uid". */
+  key?: ShardKey;
+  /** The member Leases' timings, as leader election's (defaults 15 000 / 10 000 / 2 000 ms). */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  clock?: Clock;
+  /** Called with buckets before the claim on them is dropped: resolve once nothing acts on them any more. */
+  release?: (buckets: number[]) => Promise<void> | void;
+  /** Called with buckets that became this replica's (after claim and verify). */
+  acquire?: (buckets: number[]) => Promise<void> | void;
+}
+
+/** What one replica owns, and why it owns no more. */
+export interface ShardStatus {
+  /** The buckets this replica may act on now (empty once its renewal is older than the renew deadline). */
+  active: number[];
+  /** Live members of this sharding. */
+  members: string[];
+  /** Live members running another sharding (while any, no bucket is claimed anew). */
+  disagreeing: Map<string, string>;
+}
+
+/** One replica's share of the buckets, kept by {@link ShardCoordinator.tick}. */
+export class ShardCoordinator {
+  readonly count: number;
+  readonly key: ShardKey;
+  private readonly members: ShardMembers;
+  private readonly clock: Clock;
+  private readonly timings: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  private claims = new Set<number>();
+  private active = new Set<number>();
+  private lastRenew = Number.NEGATIVE_INFINITY;
+  private view: MemberView = { members: [], disagreeing: new Map(), claims: new Map() };
+
+  constructor(
+    client: Client,
+    private readonly o: ShardCoordinatorOptions,
+  ) {
+    this.count = o.buckets ?? 32;
+    checkBucketCount(this.count);
+    this.key = o.key ?? "uid";
+    this.timings = leaseTimings(o);
+    this.clock = o.clock ?? systemClock;
+    this.members = new ShardMembers(client, { operator: o.operator, namespace: o.namespace, identity: o.identity, buckets: this.count, key: this.key, leaseDurationMs: this.timings.leaseDurationMs, clock: this.clock });
+  }
+
+  /** The retry period: how often `tick` should run. */
+  get periodMs(): number {
+    return this.timings.retryPeriodMs;
+  }
+
+  /** Where things stand (as of the last tick; `active` also honours the renew deadline now). */
+  get status(): ShardStatus {
+    const fresh = this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs;
+    return { active: fresh ? [...this.active].sort((a, b) => a - b) : [], members: this.view.members, disagreeing: this.view.disagreeing };
+  }
+
+  /** Whether this replica may act on `bucket` now. */
+  acting(bucket: number): boolean {
+    return this.active.has(bucket) && this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs;
+  }
+
+  /** One step of the protocol (see the module comment). A failed read or write rejects; the caller retries next period. */
+  async tick(): Promise<void> {
+    this.view = await this.members.view();
+    const members = [...new Set([...this.view.members, this.o.identity])];
+    const mine = (b: number) => rendezvousOwner(b, members) === this.o.identity;
+    const claimedElsewhere = (b: number) => [...this.view.claims].some(([who, claims]) => who !== this.o.identity && claims.has(b));
+    const leaving = [...this.claims].filter((b) => !mine(b));
+    if (leaving.length) {
+      for (const b of leaving) this.active.delete(b);
+      await this.o.release?.(leaving);
+      for (const b of leaving) this.claims.delete(b);
+    }
+    const claiming: number[] = [];
+    if (this.view.disagreeing.size === 0) {
+      for (let b = 0; b < this.count; b++) if (mine(b) && !this.claims.has(b) && !claimedElsewhere(b)) claiming.push(b);
+    }
+    for (const b of claiming) this.claims.add(b);
+    const writing = this.clock.now();
+    await this.members.renew(this.claims);
+    this.lastRenew = writing;
+    if (claiming.length) await this.verify(claiming);
+  }
+
+  /** Step 5: a new claim counts only if, read after this replica wrote it, no other live member claims the bucket. */
+  private async verify(claimed: number[]): Promise<void> {
+    this.view = await this.members.view();
+    const others = [...this.view.claims].filter(([who]) => who !== this.o.identity).map(([, claims]) => claims);
+    const won = claimed.filter((b) => !others.some((claims) => claims.has(b)));
+    for (const b of claimed) if (!won.includes(b)) this.claims.delete(b); // dropped on the next write
+    for (const b of won) this.active.add(b);
+    if (won.length) await this.o.acquire?.(won);
+  }
+
+  /** A graceful stop: stop acting on everything, then delete the member Lease (the others take over at once). */
+  async leave(): Promise<void> {
+    const held = [...this.active];
+    this.active.clear();
+    if (held.length) await this.o.release?.(held);
+    this.claims.clear();
+    await this.members.leave();
+  }
+}
