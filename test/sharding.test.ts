@@ -254,3 +254,25 @@ describe("bucket ownership (claims on member Leases)", () => {
     assert.ok(Date.now() - leftAt < timings.leaseDurationMs, `taken over ${Date.now() - leftAt} ms after c left`);
   });
 });
+
+describe("bucket ownership across a change of the bucket count (a rolling update)", () => {
+  it("the replica with the new count claims nothing while one with the old count lives, and everything once it is gone", { timeout: 60_000 }, async () => {
+    const ns = await namespaceWith(0);
+    const timings = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
+    const old = new ShardCoordinator(client, { operator: "rolling", namespace: ns, identity: "old", buckets: 16, ...timings });
+    const next = new ShardCoordinator(client, { operator: "rolling", namespace: ns, identity: "new", buckets: 32, ...timings });
+    await old.tick();
+    assert.equal(old.status.active.length, 16, "alone, the old replica owns every bucket");
+    for (let i = 0; i < 4; i++) {
+      await next.tick();
+      await old.tick();
+    }
+    assert.deepEqual(next.status.active, [], "the new count claims nothing beside the old");
+    assert.deepEqual([...next.status.disagreeing], [["old", "16/uid"]]);
+    assert.equal(old.status.active.length, 16, "the old replica keeps working meanwhile");
+    assert.deepEqual([...old.status.disagreeing], [["new", "32/uid"]]);
+    await old.leave();
+    await next.tick();
+    assert.equal(next.status.active.length, 32, "with the old replica gone, the new one owns every bucket");
+  });
+});
