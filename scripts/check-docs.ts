@@ -132,7 +132,7 @@ for (const file of files) {
     }
     // CLI flags.
     for (const span of spans) {
-      const cmd = /^(?:npx )?kubeloop (run|dev|generate|init|pause|resume|control-plane(?: start| build)?)\b(.*)$/.exec(span);
+      const cmd = /^(?:npx )?kubeloop (run|dev|generate|init|pause|resume|shards|control-plane(?: start| build)?)\b(.*)$/.exec(span);
       if (!cmd) continue;
       const usage = help(cmd[1] as string);
       for (const flag of (cmd[2] ?? "").match(/(?<=\s|^)--[a-z][\w-]*/g) ?? []) if (!usage.includes(flag)) find(file, n, `\`kubeloop ${cmd[1]}\` has no flag ${flag} (its --help does not list it)`);

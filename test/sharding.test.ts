@@ -7,10 +7,11 @@ import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, Namespace, type KubeObject } from "../src/entries/index.js";
 import { createStore, reflect, watch } from "../src/entries/runtime.js";
 import { startControlPlane } from "../src/entries/testing.js";
-import { ShardMembers } from "../src/controller/shard-members.js";
+import { ShardMembers, formatClaims } from "../src/controller/shard-members.js";
 import { ShardCoordinator } from "../src/controller/sharding.js";
 import { bucketOf, fnv1a64, shardSelector, shardValue, type ShardKey } from "../src/core/shards.js";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { spawnKubeloop } from "./support.js";
 
 let client: Client;
 const namespaces: string[] = [];
@@ -228,6 +229,27 @@ describe("bucket ownership (claims on member Leases)", () => {
     await run([a, b, c], [a, b, c], () => covered([a, b, c]) && [a, b, c].every((x) => x.status.members.length === 3), "three replicas");
     for (const x of [a, b, c]) assert.ok(x.status.active.length >= 2, `each owns a share: ${JSON.stringify(owners([a, b, c]))}`);
     const before = owners([a, b, c]);
+    // `kubeloop shards` prints the same, read from the Leases (the replicas go on renewing meanwhile).
+    let renewing = true;
+    const renewals = (async () => {
+      while (renewing) {
+        for (const x of [a, b, c]) await x.tick();
+        await new Promise((r) => setTimeout(r, timings.retryPeriodMs));
+      }
+    })();
+    const cli = spawnKubeloop(["shards", "owners", "--namespace", ns, "--kubeconfig", (await sharedCluster()).kubeconfigPath]);
+    const code = await cli.exited;
+    renewing = false;
+    await renewals;
+    assert.equal(code, 0, cli.out());
+    assert.deepEqual(owners([a, b, c]), before, "nothing moved meanwhile");
+    for (const [i, id] of ["r-a", "r-b", "r-c"].entries()) {
+      const row = cli.out().split("\n").find((l) => l.split(/\s+/)[1] === id);
+      assert.ok(row, `a row for ${id}: ${cli.out()}`);
+      assert.equal(row.split(/\s+/)[5], formatClaims(before[i] as number[]), `${id}'s claims as printed`);
+      assert.equal(row.split(/\s+/)[2], "yes", `${id} live`);
+    }
+    assert.match(cli.out(), /16\/uid: every bucket claimed/);
 
     const d = coordinator(ns, "r-d");
     await run([a, b, c, d], [a, b, c, d], () => covered([a, b, c, d]) && d.status.active.length > 0 && [a, b, c, d].every((x) => x.status.members.length === 4), "a fourth joins");

@@ -5,6 +5,7 @@ import * as generate from "./generate.js";
 import * as init from "./init.js";
 import * as pause from "./pause.js";
 import * as runCommand from "./run.js";
+import * as shards from "./shards.js";
 
 const USAGE = `usage: kubeloop <command>
 
@@ -13,6 +14,7 @@ commands:
   dev <operator.ts>                      local control plane + CRDs + the operator, restarted on changes
   pause <name> [--for 1h]                the operator of that name in the cluster stops acting until resumed (or the time passed)
   resume <name>                          ends a pause made by kubeloop pause
+  shards <name>                          which replica of a sharded operator claims which buckets
   init <dir>                             a new operator project (operator, test, package.json)
   generate <part> <operator.ts>          rbac, crds, deploy or all: manifests from the operator's code
   control-plane start [--data-dir DIR]   start a local Kubernetes control plane; prints KUBECONFIG=...
@@ -35,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
       return pause.run(command, rest, process.env);
     case "generate":
       return generate.run(rest);
+    case "shards":
+      return shards.run(rest, process.env);
     case undefined:
     case "help":
     case "--help":

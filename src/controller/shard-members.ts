@@ -74,7 +74,7 @@ export class ShardMembers {
   /** Writes (creates or renews) this replica's member Lease, claiming `claims`. */
   async renew(claims: Iterable<number> = []): Promise<void> {
     const leases = this.client.resource(Lease).namespace(this.o.namespace);
-    const spec = { holderIdentity: this.o.identity, leaseDurationSeconds: Math.ceil(this.durationMs / 1000), renewTime: microTime(new Date(this.clock.now())) };
+    const spec = { holderIdentity: this.o.identity, leaseDurationSeconds: Math.ceil(this.durationMs / 1000), renewTime: microTime(new Date()) }; // wall-clock time, for readers (the clock is monotonic)
     const metadata = { name: this.leaseName, labels: { [MEMBER_LABEL]: this.o.operator }, annotations: { [SHARDING_ANNOTATION]: this.sharding, [CLAIMS_ANNOTATION]: formatClaims(claims) } };
     for (let attempt = 0; attempt < 3; attempt++) {
       const current = await leases.get(this.leaseName).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
