@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, Namespace, type KubeObject } from "../src/entries/index.js";
-import { createStore, reflect, watch } from "../src/entries/runtime.js";
+import { Share, createStore, hasObject, reflect, watch } from "../src/entries/runtime.js";
 import { startControlPlane } from "../src/entries/testing.js";
 import { ShardMembers, formatClaims } from "../src/controller/shard-members.js";
 import { ShardCoordinator } from "../src/controller/sharding.js";
@@ -296,5 +296,45 @@ describe("bucket ownership across a change of the bucket count (a rolling update
     await old.leave();
     await next.tick();
     assert.equal(next.status.active.length, 32, "with the old replica gone, the new one owns every bucket");
+  });
+});
+
+describe("a watch following a Share", () => {
+  it("relists with the new buckets when the share changes: objects that left it come as unshared deletes, the new ones as applies", { timeout: 90_000 }, async () => {
+    const ns = await namespaceWith(30);
+    const share0 = await shareOf(client, ns, [0], 2);
+    const share1 = await shareOf(client, ns, [1], 2);
+    const share = new Share({ key: "uid", buckets: [0], count: 2 });
+    const { store, writer } = createStore<KubeObject>();
+    const events: { type: string; name?: string; unshared?: boolean; finalStateUnknown?: boolean }[] = [];
+    const stop = new AbortController();
+    const running = (async () => {
+      for await (const e of reflect(watch(client.resource(ConfigMap), { namespace: ns, signal: stop.signal, shard: share }), writer)) {
+        events.push({ type: e.type, ...(hasObject(e) ? { name: e.object.metadata?.name } : {}), ...(e.type === "delete" ? { unshared: e.unshared, finalStateUnknown: e.finalStateUnknown } : {}) });
+      }
+    })().catch(() => {});
+    const until = async (what: string, check: () => boolean) => {
+      const deadline = Date.now() + 30_000;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(names(store.list()))}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      await until("the first share", () => store.isReady && names(store.list()).join() === share0.join());
+      const mark = events.length;
+      share.set([1]);
+      await until("the second share", () => names(store.list()).join() === share1.join());
+      const after = events.slice(mark);
+      const deleted = after.filter((e) => e.type === "delete");
+      assert.deepEqual(deleted.map((e) => e.name).sort(), share0, "every object of the old share left");
+      assert.ok(deleted.every((e) => e.unshared === true && !e.finalStateUnknown), `marked unshared, not vanished: ${JSON.stringify(deleted.slice(0, 3))}`);
+      assert.deepEqual(after.filter((e) => e.type === "apply").map((e) => e.name).sort(), share1, "every object of the new share came");
+      assert.ok(after.some((e) => e.type === "relisted"), "as a relist");
+      assert.ok(!after.some((e) => e.type === "error"), "no error reported for the change");
+    } finally {
+      stop.abort();
+      await running;
+    }
   });
 });

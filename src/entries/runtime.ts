@@ -6,6 +6,7 @@
 // `kubeloop` alone. api/kubeloop-runtime.api.md is this surface as reviewed (`npm run api`).
 export { watch, watchBatches, stripManagedFields, hasObject, transition, type Watch, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
 export { reflect, applyToStore } from "../runtime/reflector.js";
+export { Share, type ShareOptions } from "../runtime/share.js";
 export { Store, createStore, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type StoreWriter, type IndexFunction } from "../runtime/store.js";
 export {
   Informer,

@@ -44,7 +44,8 @@ export function applyToStore<T extends KubeObject>(event: WatcherEvent<T>, store
     }
     case "delete": {
       const last = store.delete(objectKey(event.object.metadata));
-      return event.finalStateUnknown && last ? { type: "delete", object: last, finalStateUnknown: true } : event;
+      // Vanished on a relist (or left the share): the last state the store had, with the event's marks.
+      return (event.finalStateUnknown || event.unshared) && last ? { ...event, object: last } : event;
     }
     default:
       return event;

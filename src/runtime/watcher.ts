@@ -36,7 +36,7 @@ import { ApiError, GoneError, errorFromResponse } from "../core/errors.js";
 import type { KubeObject, Status } from "../core/objects.js";
 import type { ResourceClient } from "../client/resource.js";
 import { Backoff, type BackoffOptions } from "../core/retry.js";
-import { bucketOf, checkBucketCount, fnv1a64, shardSelector, shardValue, type ShardKey } from "../core/shards.js";
+import { Share, ShardFilter, type ShareOptions } from "./share.js";
 import { NamespacedMap } from "./store.js";
 
 /** One event of {@link watch}. */
@@ -47,7 +47,11 @@ export type WatcherEvent<T extends KubeObject> =
   /** A relist after the first list has ended; its differences came before it. */
   | { type: "relisted" }
   | { type: "apply"; object: T; /** The stored state it replaced (set by reflect()). */ old?: T }
-  | { type: "delete"; object: T; finalStateUnknown?: boolean }
+  /**
+   * `finalStateUnknown`: it vanished while the watch was down (a relist found it gone);
+   * `unshared`: it left the watch's share (its {@link Share} changed), it is not known to be deleted.
+   */
+  | { type: "delete"; object: T; finalStateUnknown?: boolean; unshared?: boolean }
   | { type: "error"; error: Error; retryInMs: number };
 
 /** The events that carry an object (`initApply`, `apply`, `delete`). */
@@ -93,38 +97,14 @@ export interface WatcherOptions<T extends KubeObject> {
    * watch send the API server's `shardSelector` (KEP-5866), and where the server does not apply it
    * (the ShardedListAndWatch gate off, an older server: its lists carry no `shardInfo`) the watcher
    * drops the other objects itself, with the same hash. Either way the events are the share's.
-   * `onMode` hears once which it is ("server" or "client").
+   * `onMode` hears once which it is ("server" or "client"). Given a {@link Share}, the watch
+   * follows its changes: it relists with the new selector, and objects that left the share come
+   * as `delete` events marked `unshared`.
    */
-  shard?: { key: ShardKey; buckets: readonly number[]; count: number; onMode?: (mode: "server" | "client") => void };
+  shard?: Share | ShareOptions;
   /** Ends the iteration. */
   signal?: AbortSignal;
   clock?: Clock;
-}
-
-/** A sharded watch's selector, and its own filter until a list shows the server applied the selector. */
-class ShardFilter {
-  readonly selector: string | undefined;
-  mode: "server" | "client" | undefined;
-  private readonly buckets: Set<number>;
-
-  constructor(private readonly shard: NonNullable<WatcherOptions<KubeObject>["shard"]>) {
-    checkBucketCount(shard.count);
-    this.buckets = new Set(shard.buckets);
-    this.selector = shardSelector(shard.key, shard.buckets, shard.count);
-  }
-
-  /** Whether the watcher passes `object` on: the server filtered, or its hash is in the share. */
-  keeps(object: KubeObject): boolean {
-    if (this.mode === "server" || this.buckets.size === this.shard.count) return true;
-    return this.buckets.has(bucketOf(fnv1a64(shardValue(object, this.shard.key)), this.shard.count));
-  }
-
-  /** Learns from a list's metadata whether the server applied the selector. */
-  learn(metadata: { shardInfo?: { selector: string } } | undefined): void {
-    if (this.mode !== undefined || this.selector === undefined) return;
-    this.mode = metadata?.shardInfo?.selector === this.selector ? "server" : "client";
-    this.shard.onMode?.(this.mode);
-  }
 }
 
 const INITIAL_EVENTS_END = "k8s.io/initial-events-end";
@@ -274,7 +254,7 @@ export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>
   const backoff = new Backoff(options.backoff);
   const describe = `${resource.kind.apiVersion} ${resource.kind.kind}${options.namespace ? ` in ${options.namespace}` : ""}`;
   let streaming: boolean | "auto" = options.initialList === "list" ? false : options.initialList === "stream" ? true : "auto";
-  const shard = options.shard ? new ShardFilter(options.shard) : undefined;
+  const shard = options.shard ? new ShardFilter(options.shard instanceof Share ? options.shard : new Share(options.shard)) : undefined;
   const base = {
     resource,
     handle: options.namespace ? resource.namespace(options.namespace) : resource,
@@ -293,17 +273,28 @@ export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>
   };
   let state: WatchState = streaming !== false ? { phase: "stream", consistent: false } : { phase: "list", consistent: false, full: false };
   const deliver = sinkCaller(sink);
-  while (!signal?.aborted) {
-    const outcome = await attemptOnce(base, state, { clock, signal, inactivityMs, deliver });
-    if (!outcome || signal?.aborted) break;
-    const next = transition(state, outcome, streaming, { describe, inactivityMs });
-    if (next.noStreaming) streaming = false;
-    if (next.progress) backoff.reset();
-    const delay = next.backoff ? backoff.next() : 0;
-    // Between attempts a sink's throw needs no wrapping: it leaves runWatch as it is.
-    if (next.report) await sink([{ type: "error", error: next.report, retryInMs: delay }]);
-    if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
-    state = next.state;
+  const reshared = shard?.follow(base);
+  try {
+    while (!signal?.aborted) {
+      const outcome = await attemptOnce(base, state, { clock, signal, inactivityMs, deliver, interrupt: reshared?.signal() });
+      if (signal?.aborted) break;
+      if (reshared?.changed()) {
+        // A new share: relist with its selector (the Lister marks what vanishes as unshared).
+        state = streaming !== false ? { phase: "stream", consistent: false } : { phase: "list", consistent: false, full: false };
+        continue;
+      }
+      if (!outcome) break;
+      const next = transition(state, outcome, streaming, { describe, inactivityMs });
+      if (next.noStreaming) streaming = false;
+      if (next.progress) backoff.reset();
+      const delay = next.backoff ? backoff.next() : 0;
+      // Between attempts a sink's throw needs no wrapping: it leaves runWatch as it is.
+      if (next.report) await sink([{ type: "error", error: next.report, retryInMs: delay }]);
+      if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
+      state = next.state;
+    }
+  } finally {
+    reshared?.stop();
   }
 }
 
@@ -329,12 +320,14 @@ function sinkCaller<T extends KubeObject>(sink: BatchSink<WatcherEvent<T>>): (ba
 async function attemptOnce<T extends KubeObject>(
   base: Omit<AttemptContext<T>, "signal" | "activity" | "run" | "clock" | "deliver">,
   state: WatchState,
-  o: { clock: Clock; signal: AbortSignal | undefined; inactivityMs: number; deliver: (batch: WatcherEvent<T>[]) => void | Promise<void> },
+  o: { clock: Clock; signal: AbortSignal | undefined; inactivityMs: number; deliver: (batch: WatcherEvent<T>[]) => void | Promise<void>; interrupt?: AbortSignal | undefined },
 ): Promise<AttemptOutcome | undefined> {
   const { clock, signal } = o;
   const attempt = new AbortController();
   const onAbort = () => attempt.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
+  const onInterrupt = () => attempt.abort(new Error("the share changed"));
+  o.interrupt?.addEventListener("abort", onInterrupt, { once: true });
   const activity: Activity = { last: clock.now(), suspended: false, inactive: false };
   const watchdog = watchForInactivity(activity, attempt, o.inactivityMs, clock);
   const run: Attempt = { pagesRead: 0, received: 0, listed: false, rv: state.phase === "watch" ? state.rv : undefined };
@@ -358,11 +351,12 @@ async function attemptOnce<T extends KubeObject>(
     return state.phase === "list" ? { kind: "listed", rv: run.rv } : { kind: "closed", rv: run.rv, received: run.received, ms: clock.now() - opened, inactive: activity.inactive, listed: run.listed };
   } catch (error) {
     if (error instanceof SinkFailure) throw error.error;
-    if (signal?.aborted) return undefined;
+    if (signal?.aborted || o.interrupt?.aborted) return undefined;
     return { kind: "failed", error: error instanceof Error ? error : new Error(String(error)), pagesRead: run.pagesRead, listed: run.listed, rv: run.rv };
   } finally {
     attempt.abort(new Error("attempt over"));
     signal?.removeEventListener("abort", onAbort);
+    o.interrupt?.removeEventListener("abort", onInterrupt);
     await watchdog;
   }
 }
@@ -532,6 +526,8 @@ class Lister<T extends KubeObject> {
   /** What the (re)list in progress listed, the same way. */
   private listed: NamespacedMap<true> | undefined;
   synced = false;
+  /** The relist in progress follows a change of share: what it does not list left the share. */
+  unsharing = false;
   /** The last resourceVersion seen (a streaming relist resumes from it unless consistent). */
   lastRv: string | undefined;
 
@@ -563,13 +559,15 @@ class Lister<T extends KubeObject> {
           if (listed?.has(name)) continue;
           this.known.delete(namespace, name);
           const object = { apiVersion: this.kind.apiVersion, kind: this.kind.kind, metadata: { name, namespace: namespace || undefined, resourceVersion: version } } as T;
-          out.push({ type: "delete", object, finalStateUnknown: true });
+          out.push(this.unsharing ? { type: "delete", object, unshared: true } : { type: "delete", object, finalStateUnknown: true });
         }
       }
       out.push({ type: "relisted" });
+      this.unsharing = false;
     } else {
       out.push({ type: "initDone" });
       this.synced = true;
+      this.unsharing = false; // a first list has nothing to unshare
     }
     this.listed = undefined;
     return out;
