@@ -28,6 +28,11 @@ export function parseDuration(text: string): number {
   return ms;
 }
 
+/** The client of an admin command's `--kubeconfig` / `--context` flags (no rate limit: one-off calls). */
+export function clientFromFlags(values: { kubeconfig?: string | undefined; context?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Client> {
+  return Client.load({ env, rateLimit: false, ...(values.kubeconfig ? { path: values.kubeconfig } : {}), ...(values.context ? { context: values.context } : {}) });
+}
+
 export async function run(command: "pause" | "resume", args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -45,7 +50,7 @@ export async function run(command: "pause" | "resume", args: string[], env: Node
     return 2;
   }
   const forMs = command === "pause" ? parseDuration(values.for ?? "1h") : 0;
-  const client = await Client.load({ env, rateLimit: false, ...(values.kubeconfig ? { path: values.kubeconfig } : {}), ...(values.context ? { context: values.context } : {}) });
+  const client = await clientFromFlags(values, env);
   try {
     const namespace = values.namespace ?? (await findOperatorNamespace(client, name, `${name}-leader`, say));
     const ref = { namespace, name: `${name}-dev` };

@@ -3,8 +3,9 @@
 // its Lease's renewTime plus its duration is still ahead by this machine's clock (a display; the
 // replicas themselves judge liveness by observed changes, not by remote clocks).
 import { parseArgs } from "node:util";
-import { Client } from "../client/client.js";
+import type { Client } from "../client/client.js";
 import { Lease } from "../core/builtins.js";
+import { clientFromFlags } from "./pause.js";
 import { CLAIMS_ANNOTATION, MEMBER_LABEL, SHARDING_ANNOTATION, formatClaims, parseClaims } from "../controller/shard-members.js";
 
 export const SHARDS_USAGE = `usage: kubeloop shards <operator name> [--namespace NS] [--kubeconfig FILE] [--context NAME]
@@ -71,7 +72,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     process.stderr.write(SHARDS_USAGE);
     return 2;
   }
-  const client = await Client.load({ env, rateLimit: false, ...(values.kubeconfig ? { path: values.kubeconfig } : {}), ...(values.context ? { context: values.context } : {}) });
+  const client = await clientFromFlags(values, env);
   try {
     const rows = await memberRows(client, name, values.namespace);
     if (rows.length === 0) {

@@ -22,7 +22,7 @@ import type { StopResult } from "../controller/spec.js";
 import type { StoreReader } from "../runtime/store.js";
 import { matches } from "./filters.js";
 import { PatchWriter, liveContext, objectLogger } from "./context.js";
-import type { DaemonSpec, EventLevel, HandlerContext, HandlerLogger, Indexes, KindEntry, TimerSpec } from "./registry.js";
+import type { DaemonSpec, EventLevel, HandlerContext, HandlerFn, HandlerLogger, Indexes, KindEntry, TimerSpec } from "./registry.js";
 import type { EventRecorder } from "../controller/events.js";
 
 interface Running {
@@ -121,13 +121,7 @@ export class Tasks {
           continue;
         }
       }
-      const ctx = this.context(latest, log, signal, retry);
-      let failure: unknown;
-      try {
-        await t.fn(ctx);
-      } catch (error) {
-        failure = error ?? new Error("timer threw undefined");
-      }
+      const { ctx, failure } = await this.attempt(t.fn, this.context(latest, log, signal, retry), "timer");
       // Only a write to the timer's own object that finds it gone ends the timer: a 404 the
       // function met (another object, not made yet) is a failure like any other.
       if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return gone(); // the object is gone: so is the timer's reason
@@ -145,6 +139,16 @@ export class Tasks {
     }
   }
 
+  /** One run of a timer's or daemon's function: its context (with the patch it made) and what it threw, if anything. */
+  private async attempt(fn: HandlerFn<KubeObject>, ctx: HandlerContext<KubeObject>, what: "timer" | "daemon"): Promise<{ ctx: HandlerContext<KubeObject>; failure: unknown }> {
+    try {
+      await fn(ctx);
+      return { ctx, failure: undefined };
+    } catch (error) {
+      return { ctx, failure: error ?? new Error(`${what} threw undefined`) };
+    }
+  }
+
   /**
    * A daemon: run until it returns, restarted after a failure (the one retry loop, with the
    * daemon's fixed backoff), not after a TerminalError, its object's disappearance or a stop.
@@ -154,13 +158,7 @@ export class Tasks {
     const log = this.logger(of.object, d.id);
     await retrying(
       async (retry) => {
-        const ctx = this.context(latest, log, signal, retry);
-        let failure: unknown;
-        try {
-          await d.fn(ctx);
-        } catch (error) {
-          failure = error ?? new Error("daemon threw undefined");
-        }
+        const { ctx, failure } = await this.attempt(d.fn, this.context(latest, log, signal, retry), "daemon");
         // As kopf: the patch is applied after every attempt, failed ones included.
         if (!(await this.applyPatch(entry, latest, ctx.patch, log))) return; // the object is gone
         // Finished (not restarted until the operator restarts), or failed: restarted.

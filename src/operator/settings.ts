@@ -186,13 +186,12 @@ function checkOptions(o: OperatorOptions): void {
   }
 }
 
-/** Refuses probe and webhook server options and Lease timings that cannot work (before anything listens or registers). */
-function checkServerOptions(o: { probes?: ProbeOptions | false; extraProbes?: ProbeOptions; webhooks?: WebhookOptions; leaderElection?: ManagerLeaderElection | false }): void {
+/** Refuses probe and webhook server options that cannot work (before anything listens or registers). */
+function checkServerOptions(o: { probes?: ProbeOptions | false; extraProbes?: ProbeOptions; webhooks?: WebhookOptions }): void {
   for (const [name, probes] of [["probes", o.probes], ["extraProbes", o.extraProbes]] as const) {
     if (!probes) continue;
     checkPort(`${name}.port`, probes.port);
     checkHost(`${name}.host`, probes.host);
   }
   if (o.webhooks) checkWebhookOptions(o.webhooks);
-  if (o.leaderElection) leaseTimings(o.leaderElection);
 }
