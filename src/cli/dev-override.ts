@@ -4,6 +4,7 @@ import type { Client } from "../client/client.js";
 import { Deployment, Lease } from "../core/builtins.js";
 import { ForbiddenError } from "../core/errors.js";
 import { DevOverride } from "../controller/dev-pause.js";
+import { MEMBER_LABEL } from "../controller/shard-members.js";
 import type { Operator } from "../operator/operator.js";
 
 /**
@@ -20,6 +21,7 @@ export async function holdDevOverride(operator: Operator, client: Client, option
   // The operator's own leader election namespace, when it names one; else where it is deployed.
   const namespace = options.namespace ?? (own.namespace !== client.defaultNamespace ? own.namespace : await findOperatorNamespace(client, operator.name, own.leader, options.log));
   const leases = operator.leases(namespace);
+  await refuseSharded(client, operator.name, leases.namespace);
   return DevOverride.take(
     client,
     { namespace: leases.namespace, name: leases.dev },
@@ -57,4 +59,26 @@ export async function findOperatorNamespace(client: Client, name: string, leader
   }
   if (found[0] !== undefined && found[0] !== client.defaultNamespace) log(`the operator's Leases are in namespace ${found[0]}`);
   return found[0] ?? client.defaultNamespace;
+}
+
+/**
+ * A sharded operator's replicas act on their shares whether or not they lead, and a dev run does
+ * not pause them yet (docs/scaling.md): refuses, naming the way out, while member Leases renewed
+ * within the last minute are found.
+ */
+async function refuseSharded(client: Client, name: string, namespace: string): Promise<void> {
+  let members: string[];
+  try {
+    const leases = await client.resource(Lease).namespace(namespace).list({ labelSelector: `${MEMBER_LABEL}=${name}` });
+    const recent = Date.now() - 60_000;
+    members = leases.items.filter((l) => Date.parse(l.spec?.renewTime ?? "") > recent).map((l) => l.spec?.holderIdentity ?? "?");
+  } catch (error) {
+    if (error instanceof ForbiddenError) return; // cannot tell: the leader's pause still holds its singular work
+    throw error;
+  }
+  if (members.length) {
+    throw new Error(
+      `${name} runs sharded in ${namespace} (${members.length} replica(s): ${members.join(", ")}): a dev run cannot pause sharded replicas yet, so both would act. Scale it to 0 first (kubectl scale deployment ${name} -n ${namespace} --replicas 0)`,
+    );
+  }
 }

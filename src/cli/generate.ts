@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import * as YAML from "yaml";
 import { VERSION } from "../core/version.js";
-import { helmChart, kustomization } from "../manifests/deploy.js";
+import { defaultReplicas, helmChart, kustomization } from "../manifests/deploy.js";
 import { operatorManifests } from "../operator/manifests.js";
 import { typesFromCrd } from "../manifests/types.js";
 import { Client } from "../client/client.js";
@@ -36,7 +36,7 @@ export const USAGE = `usage: kubeloop generate <rbac|crds|deploy|webhooks|all> <
   -o DIR               write DIR/<part>.yaml instead of standard output
       --namespace NS   where the operator runs; default "default"
       --image IMAGE    the operator image; default <operator name>:latest
-      --replicas N     default 2 with leader election, else 1
+      --replicas N     default 3 sharded, 2 with leader election, else 1
       --webhooks MODE  managed (default): the operator makes its certificate and registers its
                        webhooks itself; cert-manager: manifests register them (the webhooks
                        part, conversion stanzas in the CRDs), the Deployment mounts the
@@ -93,7 +93,7 @@ export async function run(args: string[]): Promise<number> {
   write(join(dir, "kustomization.yaml"), kustomization(files, settings.namespace));
   // The chart: rendered with a sentinel namespace that becomes {{ .Release.Namespace }}.
   const sentinel = "kubeloop-chart-namespace";
-  const replicas = settings.replicas ?? (loaded.operator.usesLeaderElection ? 2 : 1);
+  const replicas = settings.replicas ?? defaultReplicas({ leaderElection: loaded.operator.usesLeaderElection, sharding: loaded.operator.usesSharding });
   const chart = helmChart(loaded.operator.name, VERSION, Object.fromEntries(parts.map((p) => [`${p}.yaml`, render(p, { ...settings, namespace: sentinel, replicas })])), { image: settings.image, replicas, namespace: sentinel });
   for (const [name, text] of Object.entries(chart)) write(join(dir, "chart", name), text);
   process.stderr.write(`kubeloop generate: wrote ${files.join(", ")}, kustomization.yaml and chart/ to ${dir}\n`);

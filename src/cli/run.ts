@@ -20,9 +20,12 @@ export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
       --kubeconfig FILE  default: KUBECONFIG, in-cluster, ~/.kube/config
       --context NAME     a kubeconfig context other than the current one
       --standalone       no leader election (one replica, or development)
+      --sharding         split the objects among the replicas that run with it (docs/scaling.md)
+      --shard-buckets N  with --sharding: how many buckets (default 32; the same on every replica)
+      --shard-key KEY    with --sharding: uid (default) or namespace
       --dev              pause the operator of the same name running in the cluster while this
-                         runs (implies --standalone); it acts again when this ends, or 15 s after
-                         this is killed
+                         runs (implies --standalone, not sharded); it acts again when this ends,
+                         or 15 s after this is killed
       --dev-namespace NS where that operator's Leases are (default: its leader election namespace,
                          else the namespace holding the Lease <operator>-leader, else the
                          kubeconfig's namespace)
@@ -78,6 +81,9 @@ function parseRunArgs(args: string[]) {
       kubeconfig: { type: "string" },
       context: { type: "string" },
       standalone: { type: "boolean" },
+      sharding: { type: "boolean" },
+      "shard-buckets": { type: "string" },
+      "shard-key": { type: "string" },
       dev: { type: "boolean" },
       "dev-namespace": { type: "string" },
       "dev-lease-ms": { type: "string" },
@@ -97,6 +103,19 @@ function parseRunArgs(args: string[]) {
 }
 
 type RunFlags = ReturnType<typeof parseRunArgs>["values"];
+
+/** `--sharding` with its buckets and key (`run()` checks the values, naming the option); a dev run is never sharded. */
+function shardingFlags(values: RunFlags): { sharding?: { buckets?: number; key?: "uid" | "namespace" } | false } {
+  if (values.dev) return { sharding: false };
+  const buckets = values["shard-buckets"];
+  const key = values["shard-key"];
+  if (!values.sharding) {
+    if (buckets !== undefined || key !== undefined) throw new Error("--shard-buckets and --shard-key go with --sharding");
+    return {};
+  }
+  if (buckets !== undefined && !/^\d+$/.test(buckets)) throw new Error(`--shard-buckets ${buckets}: expected a whole number from 1 to 65536`);
+  return { sharding: { ...(buckets !== undefined ? { buckets: Number(buckets) } : {}), ...(key !== undefined ? { key: key as "uid" | "namespace" } : {}) } };
+}
 
 /** Filled in by {@link run}: when the graceful-shutdown budget ends (the stop signal's time plus the operator's graceful-shutdown timeout; 0: no graceful stop). */
 export interface Shutdown {
@@ -152,6 +171,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
         logger,
         ...(values.namespace ? { namespaces: values.namespace } : values["all-namespaces"] ? { namespaces: [] } : {}),
         ...(values.standalone || values.dev ? { leaderElection: false } : {}),
+        ...shardingFlags(values),
         ...(probes !== undefined ? { probes } : {}),
         ...(extraProbes ? { extraProbes } : {}),
         ...(webhooks ? { webhooks } : {}),

@@ -192,6 +192,15 @@ export class Controller<T extends KubeObject> {
   }
 
   /**
+   * Whether its own kind is watched through a share (a sharded operator): it then runs on every
+   * replica, each on its share, rather than on the leader alone.
+   * @internal
+   */
+  get sharded(): boolean {
+    return this.own.scope.share !== undefined;
+  }
+
+  /**
    * The work queue of the current run (add a key to have it reconciled). A controller started
    * again after stop() (a Manager does so after a dev pause) has a new queue: read this
    * property each time rather than keeping the queue.

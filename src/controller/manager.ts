@@ -405,6 +405,8 @@ export class Manager {
       start: (signal) => c.start(signal),
       stop: (timeoutMs, hurry) => c.stop(timeoutMs, hurry),
       informers: () => c.watched,
+      // A sharded controller acts on its share on every replica; the others, on the leader.
+      needsLeader: !c.sharded,
     });
   }
 

@@ -38,10 +38,17 @@ export interface ShardCoordinatorOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   clock?: Clock;
-  /** Called with buckets before the claim on them is dropped: resolve once nothing acts on them any more. */
-  release?: (buckets: number[]) => Promise<void> | void;
-  /** Called with buckets that became this replica's (after claim and verify). */
-  acquire?: (buckets: number[]) => Promise<void> | void;
+  /**
+   * Called with buckets before the claim on them is dropped: resolve once nothing acts on them
+   * any more, with the buckets it could release (default: all). A bucket not released stays
+   * claimed (and not acted on) and is released again on the next tick.
+   */
+  release?: (buckets: number[]) => Promise<number[] | void> | number[] | void;
+  /**
+   * Called with buckets that became this replica's (after claim and verify), and for each how
+   * long it waited since this replica first found it should own it (the hand-over time).
+   */
+  acquire?: (buckets: number[], waitedMs: number[]) => Promise<void> | void;
 }
 
 /** What one replica owns, and why it owns no more. */
@@ -62,6 +69,8 @@ export class ShardCoordinator {
   private readonly clock: Clock;
   private readonly timings: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   private claims = new Set<number>();
+  /** Buckets this replica should own and does not act on yet, since when (by its clock). */
+  private readonly wanted = new Map<number, number>();
   private active = new Set<number>();
   private lastRenew = Number.NEGATIVE_INFINITY;
   private view: MemberView = { members: [], disagreeing: new Map(), claims: new Map() };
@@ -101,10 +110,11 @@ export class ShardCoordinator {
     const mine = (b: number) => rendezvousOwner(b, members) === this.o.identity;
     const claimedElsewhere = (b: number) => [...this.view.claims].some(([who, claims]) => who !== this.o.identity && claims.has(b));
     const leaving = [...this.claims].filter((b) => !mine(b));
-    if (leaving.length) {
-      for (const b of leaving) this.active.delete(b);
-      await this.o.release?.(leaving);
-      for (const b of leaving) this.claims.delete(b);
+    if (leaving.length) for (const b of await this.let(leaving)) this.claims.delete(b);
+    const now = this.clock.now();
+    for (let b = 0; b < this.count; b++) {
+      if (!mine(b) || this.active.has(b)) this.wanted.delete(b);
+      else if (!this.wanted.has(b)) this.wanted.set(b, now);
     }
     const claiming: number[] = [];
     if (this.view.disagreeing.size === 0) {
@@ -124,15 +134,40 @@ export class ShardCoordinator {
     const won = claimed.filter((b) => !others.some((claims) => claims.has(b)));
     for (const b of claimed) if (!won.includes(b)) this.claims.delete(b); // dropped on the next write
     for (const b of won) this.active.add(b);
-    if (won.length) await this.o.acquire?.(won);
+    const now = this.clock.now();
+    const waited = won.map((b) => now - (this.wanted.get(b) ?? now));
+    for (const b of won) this.wanted.delete(b);
+    if (won.length) await this.o.acquire?.(won, waited);
   }
 
-  /** A graceful stop: stop acting on everything, then delete the member Lease (the others take over at once). */
-  async leave(): Promise<void> {
-    const held = [...this.active];
-    this.active.clear();
-    if (held.length) await this.o.release?.(held);
-    this.claims.clear();
+  /**
+   * After a renewal failed past the renew deadline (this replica may already count as gone):
+   * stops acting on every bucket, and drops the claims once released, so that the next tick
+   * claims and verifies anew. Does nothing while renewals are in time.
+   */
+  async lapse(): Promise<void> {
+    if (this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs || this.claims.size === 0) return;
+    for (const b of await this.let([...this.claims])) this.claims.delete(b);
+  }
+
+  /**
+   * A graceful stop: stop acting on everything, then delete the member Lease (the others take
+   * over at once). If some bucket could not be released (work on it still runs), the Lease is
+   * left to expire instead. Returns whether it was deleted.
+   */
+  async leave(): Promise<boolean> {
+    const held = [...this.claims];
+    const released = held.length ? await this.let(held) : [];
+    for (const b of released) this.claims.delete(b);
+    if (this.claims.size > 0) return false;
     await this.members.leave();
+    return true;
+  }
+
+  /** Stops acting on `buckets`, then asks the caller to release them; returns those released. */
+  private async let(buckets: number[]): Promise<number[]> {
+    for (const b of buckets) this.active.delete(b);
+    const released = (await this.o.release?.(buckets)) ?? buckets;
+    return buckets.filter((b) => released.includes(b));
   }
 }

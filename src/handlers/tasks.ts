@@ -44,12 +44,19 @@ export interface TasksOptions {
   clock?: Clock;
   /** Counts each failed run of a timer or daemon (the metric `kubeloop_task_failures_total`). */
   onFailure?: (kind: string, task: string) => void;
+  /**
+   * Whether this replica may act on the object now (a sharded operator: its bucket is owned and
+   * fenced). Checked before every run of a timer and every patch; default: always.
+   */
+  acting?: (object: KubeObject) => boolean;
 }
 
 /** The timers and daemons running for objects. */
 export class Tasks {
   private readonly running = new Map<string, Map<string, Running>>(); // uid → task id → task
   private readonly lastChange = new Map<string, number>();
+  /** The object each uid's tasks run for (to stop them by bucket). */
+  private readonly objects = new Map<string, KubeObject>();
   private root = new AbortController();
   private readonly writers = new Map<KindEntry, PatchWriter>();
   private readonly clock: Clock;
@@ -90,6 +97,7 @@ export class Tasks {
       return;
     }
     if (!tasks) this.running.set(uid, (tasks = new Map()));
+    this.objects.set(uid, object);
     if (!this.lastChange.has(uid)) this.lastChange.set(uid, this.clock.now());
     // The object as cached now, while it is the same object (a re-created one is not this task's).
     const latest = () => {
@@ -120,6 +128,10 @@ export class Tasks {
           await sleep(t.options.idleMs - idleFor);
           continue;
         }
+      }
+      if (this.o.acting && !this.o.acting(latest())) {
+        await sleep(t.options.intervalMs); // not this replica's now: its release stops this timer
+        continue;
       }
       const { ctx, failure } = await this.attempt(t.fn, this.context(latest, log, signal, retry), "timer");
       // Only a write to the timer's own object that finds it gone ends the timer: a 404 the
@@ -189,6 +201,13 @@ export class Tasks {
     return ended.filter((finished) => !finished).length;
   }
 
+  /** Stops the tasks of every object `test` picks (a sharded operator's released buckets); returns how many were abandoned. */
+  async stopWhere(test: (object: KubeObject) => boolean): Promise<number> {
+    const picked = [...this.objects].filter(([, object]) => test(object)).map(([uid]) => uid);
+    const abandoned = await Promise.all(picked.map((uid) => this.stop(uid)));
+    return abandoned.reduce((a, b) => a + b, 0);
+  }
+
   /** After `stopAll()` (a pause for a dev run): tasks may start again. */
   resume(): void {
     if (this.root.signal.aborted) this.root = new AbortController();
@@ -214,6 +233,7 @@ export class Tasks {
 
   private forgetState(uid: string): void {
     this.running.delete(uid);
+    this.objects.delete(uid);
     this.lastChange.delete(uid);
   }
 
@@ -249,10 +269,11 @@ export class Tasks {
 
   /**
    * Writes a timer's or daemon's patch (nothing when it is empty). Not once the operator stops or
-   * lost its Lease: a replica that may no longer lead must not write. False when the object is gone.
+   * lost its Lease, nor on an object of a bucket this replica no longer acts on: a replica that
+   * may no longer lead (or own the bucket) must not write. False when the object is gone.
    */
   private async applyPatch(entry: KindEntry, latest: () => KubeObject, patch: HandlerContext<KubeObject>["patch"], log: HandlerLogger): Promise<boolean> {
-    if (this.root.signal.aborted) return true;
+    if (this.root.signal.aborted || (this.o.acting && !this.o.acting(latest()))) return true;
     try {
       await this.writer(entry).write(latest(), patch);
       return true;

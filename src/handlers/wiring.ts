@@ -9,6 +9,7 @@ import type { KubeObject } from "../core/objects.js";
 import { objectId, objectKey } from "../core/objects.js";
 import { within } from "../core/async.js";
 import type { Manager, Runnable } from "../controller/manager.js";
+import type { ShardFence } from "../controller/shard-fence.js";
 import type { ControllerSpec } from "../controller/spec.js";
 import type { CacheView } from "../runtime/informer.js";
 import { hasObject } from "../runtime/watcher.js";
@@ -28,6 +29,11 @@ export interface HandlerSettings {
   readonly eventLevel: EventLevel;
   readonly progressIn: "annotations" | "status";
   readonly concurrency: number;
+  /**
+   * A sharded operator's fence: the kinds' caches hold its share, every replica runs the
+   * handlers on its share (not only the leader), and work runs only on buckets acted on.
+   */
+  readonly fence?: ShardFence | undefined;
 }
 
 /** The handler level, wired: its task runner, its indexes, and its per-kind processors. */
@@ -43,15 +49,26 @@ export interface WiredHandlers {
  */
 export function wireHandlers(manager: Manager, registry: Registry, settings: HandlerSettings, context: { client: Client; logger: Logger; onTaskFailure?: (kind: string, task: string) => void }): WiredHandlers {
   const { client, logger } = context;
-  const { forKind, matches: inScope } = settings.scope;
+  const { fence } = settings;
+  const { matches: inScope } = settings.scope;
+  const forKind = (kind: KindEntry["kind"]) => ({ ...settings.scope.forKind(kind), ...(fence ? { share: fence.share } : {}) });
   const indexSet = new IndexSet();
   const caches = new Map([...registry.kinds.values()].map((entry) => [entry, manager.informer(entry.kind, forKind(entry.kind))] as const));
   const cacheOf = (entry: KindEntry) => caches.get(entry) as CacheView<KubeObject>;
-  const tasks = new Tasks({ client, logger, indexes: indexSet.view, store: (entry) => cacheOf(entry).store, recorder: manager.recorder, eventLevel: settings.eventLevel, ...(context.onTaskFailure ? { onFailure: context.onTaskFailure } : {}) });
+  const tasks = new Tasks({
+    client,
+    logger,
+    indexes: indexSet.view,
+    store: (entry) => cacheOf(entry).store,
+    recorder: manager.recorder,
+    eventLevel: settings.eventLevel,
+    ...(context.onTaskFailure ? { onFailure: context.onTaskFailure } : {}),
+    ...(fence ? { acting: fence.owns } : {}),
+  });
   // Timers and daemons start with their objects (in the handlers' reconciles); this stops them
   // all. Added before the handlers' controllers, so that after a pause it has started again
   // before their first reconciles ask for tasks (the Manager starts runnables in order).
-  manager.add({ start: async () => tasks.resume(), stop: () => tasks.stopAll() });
+  manager.add({ start: async () => tasks.resume(), stop: () => tasks.stopAll(), needsLeader: !fence });
   const processors: Processor[] = [];
   for (const entry of registry.kinds.values()) {
     const informer = cacheOf(entry);
@@ -63,27 +80,34 @@ export function wireHandlers(manager: Manager, registry: Registry, settings: Han
       });
     }
     if (entry.handlers.length || entry.timers.length || entry.daemons.length) {
-      processors.push(handlersController(manager, entry, informer, settings, { client, logger, tasks, indexes: indexSet.view }));
+      processors.push(handlersController(manager, entry, informer, { ...settings, forKind }, { client, logger, tasks, indexes: indexSet.view }));
     }
     if (entry.events.length) {
       const eventContext = { client, indexes: indexSet.view, logger: (object: KubeObject) => objectLogger(logger, object, "event", { recorder: manager.recorder, level: settings.eventLevel }) };
-      manager.add(eventHandlers(entry, informer, inScope, logger, eventContext));
+      manager.add({ ...eventHandlers(entry, informer, inScope, logger, eventContext), needsLeader: !fence });
     }
   }
   return { tasks, indexes: indexSet.view, processors };
 }
 
 /** One kind's handlers: a Processor reconciled by a controller of its own, fed the kind's deletes. */
-function handlersController(manager: Manager, entry: KindEntry, informer: CacheView<KubeObject>, settings: HandlerSettings, context: { client: Client; logger: Logger; tasks: Tasks; indexes: Indexes }): Processor {
+function handlersController(
+  manager: Manager,
+  entry: KindEntry,
+  informer: CacheView<KubeObject>,
+  settings: HandlerSettings & { forKind: (kind: KindEntry["kind"]) => ReturnType<WatchScope["forKind"]> },
+  context: { client: Client; logger: Logger; tasks: Tasks; indexes: Indexes },
+): Processor {
   const { tasks } = context;
+  const { fence } = settings;
   const keys = progressKeys(settings.annotationPrefix);
   const inScope = settings.scope.matches;
   const processor: Processor = new Processor({ ...context, entry, keys, finalizer: `${keys.prefix}/finalizer`, recorder: manager.recorder, eventLevel: settings.eventLevel, progressIn: settings.progressIn });
   manager
     .controller(entry.kind)
-    .withPredicates((e) => !hasObject(e) || inScope(e.object.metadata?.namespace))
-    .withOptions({ name: `handlers-${entry.kind.kind.toLowerCase()}`, scope: settings.scope.forKind(entry.kind), concurrency: settings.concurrency, requeueAfterRelist: true })
-    .reconcile(processor.reconcile);
+    .withPredicates((e) => !hasObject(e) || inScope(e.object.metadata?.namespace), ...(fence ? [fence.admit(entry.kind)] : []))
+    .withOptions({ name: `handlers-${entry.kind.kind.toLowerCase()}`, scope: settings.forKind(entry.kind), concurrency: settings.concurrency, requeueAfterRelist: true })
+    .reconcile(fence ? fence.guard(processor.reconcile) : processor.reconcile);
   // Per-object state lives as long as the object is cached: a delete event (also one a
   // relist discovers for an object deleted while the watch was down) drops it.
   informer.subscribe((e) => {
@@ -92,12 +116,15 @@ function handlersController(manager: Manager, entry: KindEntry, informer: CacheV
     const uid = objectId(e.object);
     processor.forget(uid);
     void tasks.stop(uid);
+    // Another replica's now (its share changed), not deleted: nothing more to do here.
+    if (e.unshared) return;
     // Gone with our finalizer, never seen being deleted: its delete handlers still run (the
     // controller takes the key this event queues).
     if (inScope(e.object.metadata?.namespace)) processor.vanish(e.object);
   });
-  // Only the leader finalizes vanished objects (as it alone runs the handlers' controller).
-  manager.add({ start: async () => processor.setLeading(true), stop: async () => processor.setLeading(false) });
+  // Only the leader finalizes vanished objects (as it alone runs the handlers' controller);
+  // sharded, every replica does, on its share (the fence holds the reconciles to it).
+  manager.add({ start: async () => processor.setLeading(true), stop: async () => processor.setLeading(false), needsLeader: !fence });
   return processor;
 }
 
@@ -106,14 +133,33 @@ function handlersController(manager: Manager, entry: KindEntry, informer: CacheV
  * and its sources are watched in those namespaces (namespaced watches for exact names), and
  * events from elsewhere do not reconcile. A scope the controller sets itself wins.
  */
-export function scopedSpec<T extends KubeObject>(spec: ControllerSpec<T>, namespaces: readonly string[] | undefined, scope: WatchScope): ControllerSpec<T> {
-  if (!namespaces || namespaces.length === 0) return spec;
+export function scopedSpec<T extends KubeObject>(spec: ControllerSpec<T>, namespaces: readonly string[] | undefined, scope: WatchScope, fence?: ShardFence): ControllerSpec<T> {
+  const narrowed = !namespaces || namespaces.length === 0 ? spec : inNamespaces(spec, scope);
+  return fence ? sharded(narrowed, fence) : narrowed;
+}
+
+function inNamespaces<T extends KubeObject>(spec: ControllerSpec<T>, scope: WatchScope): ControllerSpec<T> {
   const { forKind, matches: inScope } = scope;
   return {
     ...spec,
     predicates: [...spec.predicates, (e) => !hasObject(e) || inScope(e.object.metadata?.namespace)],
     sources: spec.sources.map((s) => ({ ...s, scope: { ...forKind(s.kind), ...s.scope } })),
     options: { ...spec.options, scope: { ...forKind(spec.kind), ...spec.options.scope } },
+  };
+}
+
+/**
+ * A controller of a sharded operator: its own kind watched through the share (so it runs on
+ * every replica, each on its share), unshared deletes reconcile nothing, and reconciles run only
+ * on buckets acted on. Its other sources (owns(), watches()) are watched whole: their events map
+ * to owners, and the fence drops those of other replicas' owners.
+ */
+function sharded<T extends KubeObject>(spec: ControllerSpec<T>, fence: ShardFence): ControllerSpec<T> {
+  return {
+    ...spec,
+    predicates: [...spec.predicates, fence.admit(spec.kind)],
+    reconciler: fence.guard(spec.reconciler),
+    options: { ...spec.options, scope: { ...spec.options.scope, share: fence.share } },
   };
 }
 
@@ -146,7 +192,7 @@ function eventHandlers(
   return {
     start: async () => {
       unsubscribe = informer.subscribe((e) => {
-        if (!hasObject(e)) return;
+        if (!hasObject(e) || (e.type === "delete" && e.unshared)) return; // unshared: another replica's now, not deleted
         deliver({ type: e.type === "delete" ? "delete" : "apply", object: e.object, ...(e.type === "apply" && e.old ? { old: e.old } : {}) });
       });
       // What exists already (the cache synced before this replica started leading).

@@ -20,9 +20,11 @@ export interface DeployOptions {
   image: string;
   /** The operator module inside the image. Default "/app/dist/operator.js". */
   module?: string;
-  /** Default 2 with leader election (a warm follower), else 1. */
+  /** Default 3 with sharding (the work split three ways), 2 with leader election (a warm follower), else 1. */
   replicas?: number;
   leaderElection: boolean;
+  /** The operator shards its objects among its replicas (its `sharding` option). */
+  sharding?: boolean;
   /** Serve webhooks: port 9443 in the Pod, 443 on the Service; the API server calls the Service. */
   webhooks: boolean;
   /**
@@ -40,7 +42,7 @@ const WEBHOOK_PORT = 9443;
 
 /** Deployment, Service, and (replicas > 1) PodDisruptionBudget. */
 export function deployManifests(o: DeployOptions): (apps.Deployment | core.Service | policy.PodDisruptionBudget)[] {
-  const replicas = o.replicas ?? (o.leaderElection ? 2 : 1);
+  const replicas = o.replicas ?? defaultReplicas(o);
   const labels = { "app.kubernetes.io/name": o.name, "app.kubernetes.io/managed-by": "kubeloop" };
   const selector = { "app.kubernetes.io/name": o.name };
   const args = operatorArgs(o);
@@ -82,6 +84,11 @@ export function deployManifests(o: DeployOptions): (apps.Deployment | core.Servi
 }
 
 /** The operator container's arguments: `kubeloop run` with the probe ports, JSON logs, and the webhook flags of its certificate mode. */
+/** The replicas a generated Deployment runs unless told: 3 sharded, 2 with leader election, else 1. */
+export function defaultReplicas(o: { leaderElection: boolean; sharding?: boolean }): number {
+  return o.sharding ? 3 : o.leaderElection ? 2 : 1;
+}
+
 function operatorArgs(o: DeployOptions): string[] {
   const serviceHost = `${o.name}.${o.namespace}.svc`;
   return [

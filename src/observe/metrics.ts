@@ -28,6 +28,20 @@ type Counter<L extends string> = PromClient.Counter<L>;
 type Gauge<L extends string> = PromClient.Gauge<L>;
 type Histogram<L extends string> = PromClient.Histogram<L>;
 
+/** What a sharded operator reports (issue 33; the series exist only when sharding is on). */
+export interface ShardObserver {
+  /** Buckets this replica acts on now. */
+  owned(buckets: number): void;
+  /** Buckets that came to this replica ("acquired") or left it ("released"). */
+  moved(direction: "acquired" | "released", buckets: number): void;
+  /** A bucket's hand-over time: from this replica finding it should own it to acting on it. */
+  handover(seconds: number): void;
+  /** A sharded watch's filtering: by the API server or by the replica. */
+  mode(mode: "server" | "client"): void;
+  /** Live members, and of them those running another sharding. */
+  members(live: number, disagreeing: number): void;
+}
+
 /** The metrics of one operator, and the observer that feeds them. */
 export class Metrics {
   readonly registry: PromClient.Registry;
@@ -146,6 +160,43 @@ export class Metrics {
       active: (controller, delta) => this.seriesOf(controller).active(delta),
       stuck: (controller, delta) => this.stuck.inc({ controller }, delta),
       leader: (name, isLeader) => this.leader.set({ name }, isLeader ? 1 : 0),
+    };
+  }
+
+  /**
+   * The hooks of a sharded operator, and its series: `kubeloop_shard_buckets_owned`,
+   * `kubeloop_shard_bucket_moves_total{direction}`, `kubeloop_shard_handover_seconds`,
+   * `kubeloop_shard_filtering{mode}` (watches), `kubeloop_shard_members{state}`, and
+   * `kubeloop_shard_cached_objects{kind}` read from `cached` when scraped. Call once.
+   */
+  shardObserver(cached: () => { kind: string; objects: number }[]): ShardObserver {
+    const { Counter, Gauge, Histogram } = loadPromClient();
+    const registers = [this.registry];
+    const owned = new Gauge({ name: "kubeloop_shard_buckets_owned", help: "Buckets this replica acts on", registers });
+    const moves = new Counter({ name: "kubeloop_shard_bucket_moves_total", help: "Buckets acquired by or released from this replica", labelNames: ["direction"], registers });
+    const handover = new Histogram({ name: "kubeloop_shard_handover_seconds", help: "From a replica finding it should own a bucket to acting on it", buckets: [0.1, 0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120], registers });
+    const filtering = new Gauge({ name: "kubeloop_shard_filtering", help: "Sharded watches by who filters them: the API server (server) or this replica (client)", labelNames: ["mode"], registers });
+    const members = new Gauge({ name: "kubeloop_shard_members", help: "Live members of this operator: agreeing on its sharding, or running another", labelNames: ["state"], registers });
+    new Gauge({
+      name: "kubeloop_shard_cached_objects",
+      help: "Objects of each sharded kind in this replica's cache",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        for (const { kind, objects } of cached()) this.set({ kind }, objects);
+      },
+    });
+    moves.inc({ direction: "acquired" }, 0);
+    moves.inc({ direction: "released" }, 0);
+    return {
+      owned: (n) => owned.set(n),
+      moved: (direction, n) => moves.inc({ direction }, n),
+      handover: (seconds) => handover.observe(seconds),
+      mode: (mode) => filtering.inc({ mode }),
+      members: (live, disagreeing) => {
+        members.set({ state: "agreeing" }, live);
+        members.set({ state: "disagreeing" }, disagreeing);
+      },
     };
   }
 

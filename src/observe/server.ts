@@ -16,6 +16,8 @@ export interface ProbeServerOptions {
   healthChecks?: Record<string, () => Promise<unknown> | unknown>;
   /** Extra readiness checks: each returns undefined when fine, else what is wrong. */
   readyChecks?: Record<string, () => string | undefined>;
+  /** Lines /readyz adds after "ok" when ready (`name: line`), e.g. a sharded replica's buckets. */
+  readyDetails?: Record<string, () => string>;
   /** Which endpoints this server answers (the others are 404). Default: both. */
   serve?: { metrics?: boolean; health?: boolean };
 }
@@ -62,7 +64,9 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
     }
     if (path === "/readyz") {
       const problems = readiness(status, options.readyChecks ?? {});
-      return problems.length ? reply(503, problems.join("\n") + "\n") : reply(200, "ok\n");
+      if (problems.length) return reply(503, problems.join("\n") + "\n");
+      const details = Object.entries(options.readyDetails ?? {}).map(([name, line]) => `${name}: ${line()}\n`);
+      return reply(200, ["ok\n", ...details].join(""));
     }
     reply(404, `not found: try ${serveMetrics ? "/metrics, " : ""}/healthz or /readyz\n`);
   });

@@ -13,8 +13,10 @@ export interface AccessInputs {
   entries: readonly KindEntry[];
   admission: readonly AdmissionSpec[];
   conversions: readonly ConversionSpec[];
-  /** The Lease's namespace, or undefined without leader election. */
+  /** The Lease's namespace, or undefined without leader election (nor sharding). */
   leaseNamespace: string | undefined;
+  /** Whether the operator shards its objects (member Leases: listed, and deleted on leaving). */
+  sharding?: boolean;
   manageWebhooks: boolean;
   /** The operator's own namespace (where the shared webhook certificate's Secret lives). */
   home: string;
@@ -66,6 +68,7 @@ export function accessNeeds(inputs: AccessInputs): AccessNeed[] {
   if (needs.length) needs.push({ group: "events.k8s.io", resource: "events", namespaced: true, verbs: ["create", "patch"], why: "Events (handler logs, failures, ctx.event)" });
   if (inputs.leaseNamespace !== undefined) {
     needs.push({ group: "coordination.k8s.io", resource: "leases", namespaced: true, namespace: inputs.leaseNamespace, verbs: ["create", "get", "update"], why: "leader election, and the dev override's Lease" });
+    if (inputs.sharding) needs.push({ group: "coordination.k8s.io", resource: "leases", namespaced: true, namespace: inputs.leaseNamespace, verbs: ["delete", "list"], why: "sharding: read the members' Leases; delete its own on leaving" });
   }
   if (inputs.manageWebhooks) {
     for (const [type, resource] of [["validate", "validatingwebhookconfigurations"], ["mutate", "mutatingwebhookconfigurations"]] as const) {

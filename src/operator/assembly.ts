@@ -2,21 +2,26 @@
 // start (the client, the Manager with the controllers, the handler level, the probe servers, the
 // webhooks, the startup activities, the Manager's run, the cleanup activities) and how each is
 // stopped. The Operator (operator.ts) is the registration facade in front of it.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
 import { systemClock } from "../core/clock.js";
 import type { KubeObject } from "../core/objects.js";
 import { CacheReader } from "../controller/cache.js";
+import { describeKind } from "../core/objects.js";
 import { Manager } from "../controller/manager.js";
 import type { ControllerSpec } from "../controller/spec.js";
 import { runCleanups, runStartups, type Startup } from "../handlers/activities.js";
 import type { ActivityContext, ProbeContext, Registry } from "../handlers/registry.js";
 import { scopedSpec, wireHandlers, type WiredHandlers } from "../handlers/wiring.js";
 import { createLogger } from "../observe/logging.js";
-import { Metrics } from "../observe/metrics.js";
+import { Metrics, type ShardObserver } from "../observe/metrics.js";
 import { serveProbes, servedEndpoints, type ProbeServer } from "../observe/server.js";
+import { leaseTimings } from "../controller/leader-election.js";
 import { leasesOf, type RunOptions, type Settings } from "./settings.js";
+import { ShardedRun } from "./sharding.js";
 import { trapSignals } from "./signals.js";
 import type { WebhookRegistry } from "./webhook-registry.js";
 import { serveWebhooks, type RunningWebhooks } from "./webhooks.js";
@@ -41,6 +46,7 @@ interface Parts {
   handlers?: WiredHandlers;
   webhooks?: RunningWebhooks;
   servers: ProbeServer[];
+  sharded?: ShardedRun;
 }
 
 /**
@@ -58,13 +64,19 @@ export async function runAssembled(d: Declared, settings: Settings, options: Run
     const client = (parts.client = options.client ?? (d.login ? await d.login({ logger }) : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT })));
     for (const warning of client.config.warnings ?? []) logger.warn({ source: client.config.source }, warning);
     const metrics = new Metrics();
-    const manager = assemble(d, settings, client, logger, metrics);
-    const handlers = (parts.handlers = wireHandlers(manager, d.registry, settings, { client, logger, onTaskFailure: (kind, task) => metrics.taskFailed(kind, task) }));
+    const identity = (settings.leaderElection && settings.leaderElection.identity) || `${hostname()}_${randomBytes(4).toString("hex")}`;
+    const made: { manager?: Manager } = {}; // the cached-objects metric reads the Manager's informers when scraped
+    const sharded = (parts.sharded = settings.sharding ? shardedRun(d, settings, client, logger, metrics.shardObserver(() => shardedCaches(made.manager)), identity) : undefined);
+    const manager = (made.manager = assemble(d, settings, client, logger, metrics, identity, sharded));
+    const handlers = (parts.handlers = wireHandlers(manager, d.registry, { ...settings, fence: sharded?.fence }, { client, logger, onTaskFailure: (kind, task) => metrics.taskFailed(kind, task) }));
+    sharded?.onRelease((test) => handlers.tasks.stopWhere(test));
     onWired(handlers);
-    parts.servers = await serveAllProbes(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes });
+    parts.servers = await serveAllProbes(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes }, sharded);
     options.onListening?.(parts.servers[0] as ProbeServer);
     if (d.hooks.any) parts.webhooks = await serveHooks(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes });
     if (!(await runStartups(d.startups, { client, logger }, signals.signal, options.clock ?? systemClock))) return; // stopped while a startup handler was being retried
+    // The share is known before the caches list (they list it alone).
+    if (sharded && !(await sharded.start(signals.signal).then(() => true, () => false))) return;
     const webhookUrl = parts.webhooks?.server.url;
     void manager.whenSynced().then(() => options.onStarted?.({ probes: parts.servers[0], manager, metrics, ...(webhookUrl ? { webhookUrl } : {}) }));
     await manager.run(signals.signal);
@@ -72,33 +84,53 @@ export async function runAssembled(d: Declared, settings: Settings, options: Run
   } finally {
     await parts.webhooks?.stop();
     await parts.handlers?.tasks.stopAll();
+    await parts.sharded?.stop(); // after the work stopped: leaves, so the others take over at once
     signals.release();
     for (const server of parts.servers) await server.close();
     if (!options.client) await parts.client?.close();
   }
 }
 
-/** The Manager, with the operator's settings and every controller declared (narrowed to its namespaces). */
-function assemble(d: Declared, settings: Settings, client: Client, logger: Logger, metrics: Metrics): Manager {
+/** A sharded operator's part: the coordinator on the member Leases beside the leader Lease, its share and fence. */
+function shardedRun(d: Declared, settings: Settings, client: Client, logger: Logger, observer: ShardObserver, identity: string): ShardedRun {
+  return new ShardedRun(client, {
+    operator: d.name,
+    namespace: leasesOf(settings, client.defaultNamespace).namespace,
+    identity,
+    sharding: settings.sharding as Exclude<Settings["sharding"], false>,
+    timings: settings.leaderElection || leaseTimings({}),
+    logger,
+    observer,
+  });
+}
+
+/** The objects in each sharded cache, by kind (for `kubeloop_shard_cached_objects`). */
+function shardedCaches(manager: Manager | undefined): { kind: string; objects: number }[] {
+  return (manager?.informers.all() ?? []).filter((i) => i.scope.share).map((i) => ({ kind: describeKind(i.kind), objects: i.store.size }));
+}
+
+/** The Manager, with the operator's settings and every controller declared (narrowed to its namespaces; sharded when `sharded`). */
+function assemble(d: Declared, settings: Settings, client: Client, logger: Logger, metrics: Metrics, identity: string, sharded: ShardedRun | undefined): Manager {
   const manager = new Manager(client, {
     name: d.name,
     logger,
     observer: metrics.observer,
-    leaderElection: settings.leaderElection,
+    leaderElection: settings.leaderElection && { ...settings.leaderElection, identity },
     cacheSyncTimeoutMs: settings.cacheSyncTimeoutMs,
     gracefulShutdownTimeoutMs: settings.gracefulShutdownTimeoutMs,
     ...(settings.devOverride ? {} : { devOverride: false as const }),
   });
-  for (const spec of d.specs) manager.addController(scopedSpec(spec, settings.namespaces, settings.scope));
+  for (const spec of d.specs) manager.addController(scopedSpec(spec, settings.namespaces, settings.scope, sharded?.fence));
   return manager;
 }
 
 /** The probe servers (/metrics, /healthz, /readyz), listening before caches sync. */
-async function serveAllProbes(d: Declared, settings: Settings, manager: Manager, metrics: Metrics, probeContext: ProbeContext): Promise<ProbeServer[]> {
+async function serveAllProbes(d: Declared, settings: Settings, manager: Manager, metrics: Metrics, probeContext: ProbeContext, sharded: ShardedRun | undefined): Promise<ProbeServer[]> {
   const healthChecks = Object.fromEntries([...d.probes].map(([id, fn]) => [id, () => fn(probeContext)]));
+  const readyDetails: Record<string, () => string> = sharded ? { sharding: () => sharded.describe() } : {};
   const servers: ProbeServer[] = [];
   for (const each of settings.probes) {
-    const server = await serveProbes(manager, metrics, { ...each, healthChecks });
+    const server = await serveProbes(manager, metrics, { ...each, healthChecks, readyDetails });
     servers.push(server);
     probeContext.logger.info({ url: server.url }, `serving ${servedEndpoints(each)}`);
   }

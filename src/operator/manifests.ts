@@ -50,6 +50,7 @@ export function operatorManifests(part: ManifestPart, operator: Operator, crds: 
         ...names,
         image: s.image,
         leaderElection: operator.usesLeaderElection,
+        sharding: operator.usesSharding,
         webhooks: operator.hasWebhooks,
         ...(unmanaged ? { webhookCertSecret: webhookNames(names).secret } : {}),
         ...(s.replicas ? { replicas: s.replicas } : {}),

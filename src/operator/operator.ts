@@ -162,7 +162,8 @@ export class Operator {
       entries: [...this.registry.kinds.values()],
       admission: this.hooks.admission,
       conversions: [...this.hooks.conversions.values()],
-      leaseNamespace: this.settings.leaderElection === false ? undefined : home,
+      leaseNamespace: this.settings.leaderElection === false && !this.settings.sharding ? undefined : home,
+      sharding: this.settings.sharding !== false,
       manageWebhooks: options.manageWebhooks ?? this.settings.manageWebhooks,
       home,
       ...(options.reads ? { reads: options.reads } : {}),
@@ -188,6 +189,11 @@ export class Operator {
   /** Whether the operator serves webhooks (admission or conversion). */
   get hasWebhooks(): boolean {
     return this.hooks.any;
+  }
+
+  /** Whether it shards its objects among replicas (the `sharding` option). */
+  get usesSharding(): boolean {
+    return this.settings.sharding !== false;
   }
 
   /** Whether it runs with leader election (the default). */

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { RateLimit } from "../client/rate-limit.js";
 import type { Clock } from "../core/clock.js";
+import { checkBucketCount, type ShardKey } from "../core/shards.js";
 import { checkHost, checkNumber, checkOneOf, checkPort, isDnsSubdomain } from "../core/check.js";
 import { leaseTimings } from "../controller/leader-election.js";
 import { MANAGER_DEFAULTS, checkManagerTimings, checkOperatorName, leaseNames, type Manager, type ManagerLeaderElection } from "../controller/manager.js";
@@ -60,6 +61,25 @@ export interface OperatorOptions {
    * outside that domain is seen by them as content (they would handle your bookkeeping as a change).
    */
   annotationPrefix?: string;
+  /**
+   * Split the objects of the handlers' kinds and the controllers' own kinds among the replicas
+   * that run with it (docs/scaling.md). Default off: one leader acts. `true` takes the defaults.
+   */
+  sharding?: Sharding | boolean;
+}
+
+/**
+ * How a sharded operator cuts its objects among replicas: every replica must run with the same
+ * values (while they disagree, no bucket changes hands).
+ */
+export interface Sharding {
+  /** How many buckets the hash space is cut into: an integer from 1 to 65536, at least the replicas you will run. Default 32. */
+  buckets?: number;
+  /**
+   * What is hashed: "uid" (default: an even spread) or "namespace" (every object of a namespace,
+   * and so most owner/child families, on one replica; as even as the namespaces are).
+   */
+  key?: ShardKey;
 }
 
 /** Options of {@link Operator.run}. */
@@ -80,6 +100,8 @@ export interface RunOptions {
   namespaces?: string[];
   /** Overrides the operator's leader election setting. */
   leaderElection?: ManagerLeaderElection | false;
+  /** Overrides the operator's sharding setting (`kubeloop run --sharding`). */
+  sharding?: Sharding | boolean;
   /** Overrides fields of the operator's `webhooks` option (tests use `{ port: 0 }`). */
   webhooks?: WebhookOptions;
   /** The clock startup retries wait on (tests pass a `ManualClock`). Default: the system clock. */
@@ -127,6 +149,8 @@ export interface Settings {
   /** Whether webhooks are registered by the operator (managed mode, the default). */
   readonly manageWebhooks: boolean;
   readonly handleSignals: boolean;
+  /** `false`, or the sharding with its defaults. */
+  readonly sharding: false | Readonly<Required<Sharding>>;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -141,6 +165,8 @@ export function resolveSettings(options: OperatorOptions, run: Omit<RunOptions, 
   checkOptions(options);
   checkNamespacePatterns(run.namespaces);
   checkServerOptions(run);
+  checkSharding(run.sharding);
+  const sharding = run.sharding ?? options.sharding ?? false;
   const namespaces = run.namespaces ?? options.namespaces;
   const le = run.leaderElection ?? options.leaderElection ?? {};
   const probes = run.probes ?? options.probes;
@@ -162,6 +188,7 @@ export function resolveSettings(options: OperatorOptions, run: Omit<RunOptions, 
     webhooks,
     manageWebhooks: webhooks.manage ?? true,
     handleSignals: run.handleSignals ?? true,
+    sharding: sharding === false ? false : Object.freeze({ buckets: 32, key: "uid" as const, ...(sharding === true ? {} : sharding) }),
   });
 }
 
@@ -180,10 +207,19 @@ function checkOptions(o: OperatorOptions): void {
   checkOneOf("eventLevel", o.eventLevel, EVENT_LEVELS);
   checkOneOf("progressIn", o.progressIn, ["annotations", "status"]);
   checkServerOptions(o);
+  checkSharding(o.sharding);
   const prefix = o.annotationPrefix;
   if (prefix !== undefined && !isDnsSubdomain(prefix)) {
     throw new TypeError(`annotationPrefix ${JSON.stringify(prefix)} must be a lower-case DNS subdomain (it prefixes annotation keys and the finalizer)`);
   }
+}
+
+/** Refuses a sharding that cannot work (naming `sharding.buckets` or `sharding.key`). */
+function checkSharding(sharding: Sharding | boolean | undefined): void {
+  if (sharding === undefined || typeof sharding === "boolean") return;
+  if (typeof sharding !== "object" || sharding === null) throw new TypeError(`sharding must be true, false or { buckets, key }, not ${JSON.stringify(sharding)}`);
+  if (sharding.buckets !== undefined) checkBucketCount(sharding.buckets);
+  checkOneOf("sharding.key", sharding.key, ["uid", "namespace"]);
 }
 
 /** Refuses probe and webhook server options that cannot work (before anything listens or registers). */

@@ -4,6 +4,7 @@
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import type { Client } from "../client/client.js";
 import { applyToStore } from "./reflector.js";
+import type { Share } from "./share.js";
 import { createStore, type StoreReader } from "./store.js";
 import { runWatch, watch, type WatcherEvent, type WatcherOptions } from "./watcher.js";
 
@@ -18,6 +19,12 @@ export interface InformerScope {
   labelSelector?: string;
   fieldSelector?: string;
   metadataOnly?: boolean;
+  /**
+   * Only the objects in this share of the shard hash space (a sharded operator's buckets; see
+   * `watch()`'s `shard`). The watch follows the share's changes in place.
+   * @internal
+   */
+  share?: Share;
 }
 
 /**
@@ -84,8 +91,9 @@ export class Informer<T extends KubeObject = KubeObject> implements InformerHand
     if (this.running) return;
     const controller = new AbortController();
     this.controller = controller;
-    const { source, ...watchOptions } = this.options;
-    const { namespaces, ...scope } = this.scope;
+    const { source, ...rest } = this.options;
+    const { namespaces, share, ...scope } = this.scope;
+    const watchOptions = share ? { ...rest, shard: share } : rest;
     const one = (s: InformerScope) => (source ? source(this.kind, s, controller.signal) : watch(this.client.resource(this.kind), { ...watchOptions, ...s, signal: controller.signal }));
     // Each event is applied, then handed to every listener, before the next is applied: a
     // listener reads the store in the state its event describes.
@@ -144,7 +152,7 @@ export class InformerFactory {
 
   /** The informer for `kind` in `scope`, created (not started) on first use. */
   informer<T extends KubeObject>(kind: ResourceKind<T>, scope: InformerScope = {}): Informer<T> {
-    const key = JSON.stringify([kind.apiVersion, kind.kind, scope.namespace ?? "", [...(scope.namespaces ?? [])].sort(), scope.labelSelector ?? "", scope.fieldSelector ?? "", Boolean(scope.metadataOnly)]);
+    const key = JSON.stringify([kind.apiVersion, kind.kind, scope.namespace ?? "", [...(scope.namespaces ?? [])].sort(), scope.labelSelector ?? "", scope.fieldSelector ?? "", Boolean(scope.metadataOnly), Boolean(scope.share)]);
     let informer = this.informers.get(key);
     if (!informer) {
       const { onListenerError, ...options } = this.options;

@@ -44,7 +44,7 @@ export type WatcherEvent<T extends KubeObject> =
   | { type: "init" }
   | { type: "initApply"; object: T }
   | { type: "initDone" }
-  /** A relist after the first list has ended; its differences came before it. */
+  /** A relist after the first list has ended (a recovery: not one that follows a change of share); its differences came before it. */
   | { type: "relisted" }
   | { type: "apply"; object: T; /** The stored state it replaced (set by reflect()). */ old?: T }
   /**
@@ -562,7 +562,9 @@ class Lister<T extends KubeObject> {
           out.push(this.unsharing ? { type: "delete", object, unshared: true } : { type: "delete", object, finalStateUnknown: true });
         }
       }
-      out.push({ type: "relisted" });
+      // A relist for a change of share is no recovery: nothing was missed that its differences
+      // do not carry, and readers of "relisted" (resume handlers run again) must not hear it.
+      if (!this.unsharing) out.push({ type: "relisted" });
       this.unsharing = false;
     } else {
       out.push({ type: "initDone" });
