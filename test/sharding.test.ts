@@ -226,8 +226,8 @@ describe("bucket ownership (claims on member Leases)", () => {
   it("splits the buckets among the replicas with no bucket on two at once, moves about 1/N to a newcomer, and takes a silent replica's buckets only after its lease duration", { timeout: 120_000 }, async () => {
     const ns = await namespaceWith(0);
     const [a, b, c] = [coordinator(ns, "r-a"), coordinator(ns, "r-b"), coordinator(ns, "r-c")];
-    await run([a, b, c], [a, b, c], () => covered([a, b, c]) && [a, b, c].every((x) => x.status.members.length === 3), "three replicas");
-    for (const x of [a, b, c]) assert.ok(x.status.active.length >= 2, `each owns a share: ${JSON.stringify(owners([a, b, c]))}`);
+    await run([a, b, c], [a, b, c], () => covered([a, b, c]) && [a, b, c].every((x) => x.status.members.length === 3 && x.status.active.length >= 5), "three replicas");
+    for (const x of [a, b, c]) assert.ok(x.status.active.length === 5 || x.status.active.length === 6, `each owns a third of 16: ${JSON.stringify(owners([a, b, c]))}`);
     const before = owners([a, b, c]);
     // `kubeloop shards` prints the same, read from the Leases (the replicas go on renewing meanwhile).
     let renewing = true;
@@ -252,10 +252,10 @@ describe("bucket ownership (claims on member Leases)", () => {
     assert.match(cli.out(), /16\/uid: every bucket claimed/);
 
     const d = coordinator(ns, "r-d");
-    await run([a, b, c, d], [a, b, c, d], () => covered([a, b, c, d]) && d.status.active.length > 0 && [a, b, c, d].every((x) => x.status.members.length === 4), "a fourth joins");
+    await run([a, b, c, d], [a, b, c, d], () => covered([a, b, c, d]) && [a, b, c, d].every((x) => x.status.members.length === 4 && x.status.active.length === 4), "a fourth joins");
     const moved = [a, b, c].reduce((n, x, i) => n + (before[i] as number[]).filter((bk) => !x.status.active.includes(bk)).length, 0);
-    assert.equal(moved, d.status.active.length, "only the buckets the newcomer won moved");
-    assert.ok(moved >= 1 && moved <= 8, `about a quarter moved: ${moved} of 16`);
+    assert.equal(d.status.active.length, 4, "the newcomer owns its quarter of 16");
+    assert.ok(moved >= 4 && moved <= 7, `about a quarter moved (bounded loads move a few more between the others): ${moved} of 16`);
 
     // d stops renewing (SIGKILLed): it stops acting at its renew deadline; the others take its
     // buckets only after its Lease went its lease duration without a change.

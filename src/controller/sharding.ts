@@ -20,7 +20,7 @@
 // of different counts overlap, and only claims made under one sharding are known not to.
 import type { Client } from "../client/client.js";
 import { systemClock, type Clock } from "../core/clock.js";
-import { checkBucketCount, rendezvousOwner, type ShardKey } from "../core/shards.js";
+import { bucketOwners, checkBucketCount, type ShardKey } from "../core/shards.js";
 import { leaseTimings } from "./leader-election.js";
 import { ShardMembers, type MemberView } from "./shard-members.js";
 
@@ -73,6 +73,7 @@ export class ShardCoordinator {
   private readonly wanted = new Map<number, number>();
   private active = new Set<number>();
   private lastRenew = Number.NEGATIVE_INFINITY;
+  private assigned: { key: string; owners: string[] } | undefined;
   private view: MemberView = { members: [], disagreeing: new Map(), claims: new Map() };
 
   constructor(
@@ -107,7 +108,8 @@ export class ShardCoordinator {
   async tick(): Promise<void> {
     this.view = await this.members.view();
     const members = [...new Set([...this.view.members, this.o.identity])];
-    const mine = (b: number) => rendezvousOwner(b, members) === this.o.identity;
+    const owners = this.owners(members);
+    const mine = (b: number) => owners[b] === this.o.identity;
     const claimedElsewhere = (b: number) => [...this.view.claims].some(([who, claims]) => who !== this.o.identity && claims.has(b));
     const leaving = [...this.claims].filter((b) => !mine(b));
     if (leaving.length) for (const b of await this.let(leaving)) this.claims.delete(b);
@@ -125,6 +127,13 @@ export class ShardCoordinator {
     await this.members.renew(this.claims);
     this.lastRenew = writing;
     if (claiming.length) await this.verify(claiming);
+  }
+
+  /** Each bucket's rightful owner among `members` (computed again only when they change). */
+  private owners(members: string[]): string[] {
+    const key = [...members].sort().join("\n");
+    if (this.assigned?.key !== key) this.assigned = { key, owners: bucketOwners(members, this.count) };
+    return this.assigned.owners;
   }
 
   /** Step 5: a new claim counts only if, read after this replica wrote it, no other live member claims the bucket. */

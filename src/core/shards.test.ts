@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HASH_SPACE, assignBuckets, bucketOf, bucketRange, checkBucketCount, fnv1a64, rendezvousOwner, shardSelector, shardValue } from "./shards.js";
+import { HASH_SPACE, assignBuckets, bucketOf, bucketOwners, bucketRange, checkBucketCount, fnv1a64, shardSelector, shardValue } from "./shards.js";
 
 describe("the API server's shard hash", () => {
   it("is 64-bit FNV-1a over UTF-8 bytes: the values Go's hash/fnv (k8s.io/apimachinery/pkg/sharding) gives", () => {
@@ -58,25 +58,32 @@ describe("shardSelector", () => {
   });
 });
 
-describe("rendezvous ownership", () => {
+describe("bucket ownership (rendezvous with bounded loads)", () => {
   const members = (n: number) => Array.from({ length: n }, (_, i) => `replica-${i}`);
+  const byBucket = (ms: string[], count: number) => new Map(bucketOwners(ms, count).map((m, b) => [b, m] as const));
 
-  it("gives every bucket one owner, the same for every replica whatever the order of members, spread about evenly", () => {
-    const owned = assignBuckets(members(3), 300);
-    assert.equal([...owned.values()].flat().length, 300);
-    assert.deepEqual(assignBuckets([...members(3)].reverse(), 300), owned);
-    for (const [member, buckets] of owned) assert.ok(buckets.length > 70 && buckets.length < 130, `${member}: ${buckets.length} of 300`);
-    assert.equal(rendezvousOwner(5, []), undefined);
+  it("gives every bucket one owner, the same for every replica whatever the order of members, balanced to one bucket", () => {
+    for (const [n, count] of [[3, 32], [3, 300], [5, 16], [4, 4], [7, 3]] as const) {
+      const owned = assignBuckets(members(n), count);
+      assert.equal([...owned.values()].flat().length, count);
+      assert.deepEqual(assignBuckets([...members(n)].reverse(), count), owned);
+      const loads = members(n).map((m) => owned.get(m)?.length ?? 0);
+      assert.ok(Math.max(...loads) - Math.min(...loads) <= 1, `${count} buckets over ${n}: ${loads.join("/")}`);
+    }
+    assert.deepEqual(bucketOwners([], 5), []);
   });
 
-  it("moves only the buckets a joining member wins, and only a leaving member's buckets", () => {
-    const before = new Map([...assignBuckets(members(3), 600)].flatMap(([m, bs]) => bs.map((b) => [b, m] as const)));
-    const joined = new Map([...assignBuckets(members(4), 600)].flatMap(([m, bs]) => bs.map((b) => [b, m] as const)));
+  it("moves about a newcomer's share when a member joins, and about a leaver's share when one leaves", () => {
+    const before = byBucket(members(3), 600);
+    const joined = byBucket(members(4), 600);
     const moved = [...joined].filter(([b, m]) => before.get(b) !== m);
-    assert.ok(moved.every(([, m]) => m === "replica-3"), "every moved bucket went to the newcomer");
-    assert.ok(moved.length > 100 && moved.length < 200, `about a quarter moved: ${moved.length} of 600`);
-    const left = new Map([...assignBuckets(members(4).filter((m) => m !== "replica-1"), 600)].flatMap(([m, bs]) => bs.map((b) => [b, m] as const)));
+    const won = moved.filter(([, m]) => m === "replica-3").length;
+    assert.equal(won, 150, "the newcomer owns its quarter");
+    assert.ok(moved.length - won <= 12, `few moved between the others: ${moved.length - won} of 600`);
+    const left = byBucket(members(4).filter((m) => m !== "replica-1"), 600);
     const changed = [...left].filter(([b, m]) => joined.get(b) !== m);
-    assert.ok(changed.every(([b]) => joined.get(b) === "replica-1"), "only the leaver's buckets moved");
+    const held = changed.filter(([b]) => joined.get(b) === "replica-1").length;
+    assert.equal(held, 150, "every bucket of the leaver moved");
+    assert.ok(changed.length - held <= 12, `few others moved: ${changed.length - held} of 600`);
   });
 });

@@ -10,8 +10,8 @@
 // the server does not (the gate off, an older server) with identical results.
 //
 // Buckets: the hash space cut into `count` contiguous ranges, so any set of buckets is a few
-// ranges of one selector. Ownership: rendezvous (highest random weight) hashing over the live
-// members, so a member that joins or leaves moves only the buckets it wins or held.
+// ranges of one selector. Ownership: rendezvous (highest random weight) hashing with bounded
+// loads over the live members: balanced, and a member that joins or leaves moves about its share.
 
 /** The size of the hash space: 2^64. */
 export const HASH_SPACE = 1n << 64n;
@@ -114,28 +114,42 @@ function fmix64(value: bigint): bigint {
 }
 
 /**
- * The member that owns `bucket`: the one with the highest weight, fmix64(fnv1a64(member) ^
- * fmix64(bucket)) (ties, vanishingly rare, go to the lower name). Every replica computes the same
- * owner from the same members; a member's arrival or departure changes only the buckets it wins
- * or held.
+ * Every bucket's owner among `members` (index: bucket), balanced: each member owns
+ * floor(count / n) or ceil(count / n) buckets. Rendezvous hashing with bounded loads: every
+ * (bucket, member) pair has a weight, fmix64(fnv1a64(member) ^ fmix64(bucket + 1)); pairs are
+ * taken heaviest first, a bucket going to the first member still under its cap (ties, vanishingly
+ * rare, go to the lower name). Every replica computes the same owners from the same members,
+ * whatever their order. A member's arrival or departure moves the buckets it wins or held and a
+ * few more (the caps change: 1 to 3 extra of 32 when a fourth member joins three, measured);
+ * plain rendezvous moves no extra, but spreads 32 buckets over 3 members as unevenly as 6/11/15.
  */
-export function rendezvousOwner(bucket: number, members: readonly string[]): string | undefined {
-  let best: { member: string; weight: bigint } | undefined;
-  const b = fmix64(BigInt(bucket) + 1n);
-  for (const member of members) {
-    const weight = fmix64(fnv1a64(member) ^ b);
-    if (!best || weight > best.weight || (weight === best.weight && member < best.member)) best = { member, weight };
+export function bucketOwners(members: readonly string[], count: number): string[] {
+  const sorted = [...new Set(members)].sort();
+  const n = sorted.length;
+  if (n === 0) return [];
+  const floor = Math.floor(count / n);
+  let extra = count % n; // members that may still own floor + 1
+  const hashes = sorted.map((m) => fnv1a64(m));
+  const pairs: { bucket: number; member: number; weight: bigint }[] = [];
+  for (let bucket = 0; bucket < count; bucket++) {
+    const b = fmix64(BigInt(bucket) + 1n);
+    for (let member = 0; member < n; member++) pairs.push({ bucket, member, weight: fmix64((hashes[member] as bigint) ^ b) });
   }
-  return best?.member;
+  pairs.sort((x, y) => (x.weight > y.weight ? -1 : x.weight < y.weight ? 1 : x.member - y.member));
+  const owners: string[] = new Array<string>(count);
+  const load = new Array<number>(n).fill(0);
+  for (const { bucket, member } of pairs) {
+    if (owners[bucket] !== undefined || (load[member] as number) >= (extra > 0 ? floor + 1 : floor)) continue;
+    owners[bucket] = sorted[member] as string;
+    load[member] = (load[member] as number) + 1;
+    if (load[member] === floor + 1) extra--;
+  }
+  return owners;
 }
 
-/** Every bucket's owner among `members`: member → its buckets, ascending (members without any are absent). */
+/** Every bucket's owner among `members` (see {@link bucketOwners}): member → its buckets, ascending (members without any are absent). */
 export function assignBuckets(members: readonly string[], count: number): Map<string, number[]> {
   const owned = new Map<string, number[]>();
-  for (let bucket = 0; bucket < count; bucket++) {
-    const owner = rendezvousOwner(bucket, members);
-    if (owner === undefined) continue;
-    owned.set(owner, [...(owned.get(owner) ?? []), bucket]);
-  }
+  bucketOwners(members, count).forEach((owner, bucket) => owned.set(owner, [...(owned.get(owner) ?? []), bucket]));
   return owned;
 }
