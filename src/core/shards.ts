@@ -100,6 +100,14 @@ export function shardSelector(key: ShardKey, buckets: Iterable<number>, count: n
 }
 
 /**
+ * A selector the server accepts that keeps (almost) nothing, for a share of no bucket: the one
+ * hash value 0 (the server refuses an empty range). Without it, no selector would mean everything.
+ */
+export function emptyShardSelector(key: ShardKey): string {
+  return `shardRange(${shardField(key)}, '0x0000000000000000', '0x0000000000000001')`;
+}
+
+/**
  * MurmurHash3's 64-bit finalizer: every input bit moves every output bit. FNV-1a alone is weak in
  * its high bits for strings that differ in their last characters (`replica-3/7` against
  * `replica-2/7`), which skews who wins a bucket; the weights go through this.

@@ -167,9 +167,10 @@ export class Metrics {
    * The hooks of a sharded operator, and its series: `kubeloop_shard_buckets_owned`,
    * `kubeloop_shard_bucket_moves_total{direction}`, `kubeloop_shard_handover_seconds`,
    * `kubeloop_shard_filtering{mode}` (watches), `kubeloop_shard_members{state}`, and
-   * `kubeloop_shard_cached_objects{kind}` read from `cached` when scraped. Call once.
+   * `kubeloop_shard_cached_objects{kind,selector}` (each sharded cache) read from `cached` when
+   * scraped. Call once.
    */
-  shardObserver(cached: () => { kind: string; objects: number }[]): ShardObserver {
+  shardObserver(cached: () => { kind: string; selector: string; objects: number }[]): ShardObserver {
     const { Counter, Gauge, Histogram } = loadPromClient();
     const registers = [this.registry];
     const owned = new Gauge({ name: "kubeloop_shard_buckets_owned", help: "Buckets this replica acts on", registers });
@@ -179,11 +180,11 @@ export class Metrics {
     const members = new Gauge({ name: "kubeloop_shard_members", help: "Live members of this operator: agreeing on its sharding, or running another", labelNames: ["state"], registers });
     new Gauge({
       name: "kubeloop_shard_cached_objects",
-      help: "Objects of each sharded kind in this replica's cache",
-      labelNames: ["kind"],
+      help: "Objects in each sharded cache of this replica (by kind and label selector)",
+      labelNames: ["kind", "selector"],
       registers,
       collect() {
-        for (const { kind, objects } of cached()) this.set({ kind }, objects);
+        for (const { kind, selector, objects } of cached()) this.set({ kind, selector }, objects);
       },
     });
     moves.inc({ direction: "acquired" }, 0);

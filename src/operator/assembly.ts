@@ -10,7 +10,6 @@ import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
 import { systemClock } from "../core/clock.js";
 import type { KubeObject } from "../core/objects.js";
 import { CacheReader } from "../controller/cache.js";
-import { describeKind } from "../core/objects.js";
 import { Manager } from "../controller/manager.js";
 import type { ControllerSpec } from "../controller/spec.js";
 import { runCleanups, runStartups, type Startup } from "../handlers/activities.js";
@@ -104,9 +103,15 @@ function shardedRun(d: Declared, settings: Settings, client: Client, logger: Log
   });
 }
 
+/** `Kind` or `Kind.group`, as the task failures' metric labels kinds. */
+function kindLabel(kind: { apiVersion: string; kind: string }): string {
+  const slash = kind.apiVersion.indexOf("/");
+  return slash < 0 ? kind.kind : `${kind.kind}.${kind.apiVersion.slice(0, slash)}`;
+}
+
 /** The objects in each sharded cache, by kind (for `kubeloop_shard_cached_objects`). */
-function shardedCaches(manager: Manager | undefined): { kind: string; objects: number }[] {
-  return (manager?.informers.all() ?? []).filter((i) => i.scope.share).map((i) => ({ kind: describeKind(i.kind), objects: i.store.size }));
+function shardedCaches(manager: Manager | undefined): { kind: string; selector: string; objects: number }[] {
+  return (manager?.informers.all() ?? []).filter((i) => i.scope.share).map((i) => ({ kind: kindLabel(i.kind), selector: i.scope.labelSelector ?? "", objects: i.store.size }));
 }
 
 /** The Manager, with the operator's settings and every controller declared (narrowed to its namespaces; sharded when `sharded`). */

@@ -96,7 +96,7 @@ export class ShardedRun {
   /** A line for /readyz: what this replica owns and how its watches filter. */
   describe(): string {
     const status = this.coordinator.status;
-    const modes = [...this.modes].join("+") || "not listed yet";
+    const modes = status.active.length === this.o.sharding.buckets ? "none (every bucket)" : [...this.modes].join("+") || "not listed yet";
     const disagreeing = status.disagreeing.size ? `; ${status.disagreeing.size} member(s) run another sharding (${[...new Set(status.disagreeing.values())].join(", ")}): no bucket changes hands` : "";
     return `buckets ${formatClaims(status.active) || "none"} of ${this.o.sharding.buckets} by ${this.o.sharding.key}, ${status.members.length} member(s), filtering: ${modes}${disagreeing}`;
   }

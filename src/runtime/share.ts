@@ -3,7 +3,7 @@
 // a watch applies with it (the server's selector, or the same test on the client where the server
 // does not apply the selector).
 import type { KubeObject } from "../core/objects.js";
-import { bucketOf, checkBucketCount, fnv1a64, shardSelector, shardValue, type ShardKey } from "../core/shards.js";
+import { bucketOf, checkBucketCount, emptyShardSelector, fnv1a64, shardSelector, shardValue, type ShardKey } from "../core/shards.js";
 
 /** A share, given once. */
 export interface ShareOptions {
@@ -62,11 +62,12 @@ export class ShardFilter {
 
   constructor(readonly share: Share) {
     this.buckets = new Set(share.buckets);
-    this.selector = shardSelector(share.key, share.buckets, share.count);
+    this.selector = selectorOf(share);
   }
 
   /** Whether the watcher passes `object` on: the server filtered, or its hash is in the share. */
   keeps(object: KubeObject): boolean {
+    if (this.buckets.size === 0) return false; // the server's selector for none still keeps hash 0
     if (this.mode === "server" || this.buckets.size === this.share.count) return true;
     return this.buckets.has(bucketOf(fnv1a64(shardValue(object, this.share.key)), this.share.count));
   }
@@ -92,7 +93,7 @@ export class ShardFilter {
         if (!interrupt.signal.aborted) return false;
         interrupt = new AbortController();
         this.buckets = new Set(this.share.buckets);
-        this.selector = shardSelector(this.share.key, this.share.buckets, this.share.count);
+        this.selector = selectorOf(this.share);
         if (this.selector) base.selectors.shardSelector = this.selector;
         else delete base.selectors.shardSelector;
         base.lists.unsharing = true;
@@ -101,4 +102,9 @@ export class ShardFilter {
       stop,
     };
   }
+}
+
+/** The server's selector for a share: none for every bucket; one that keeps (almost) nothing for none (the watcher's own test drops the rest). */
+function selectorOf(share: Share): string | undefined {
+  return share.buckets.length === 0 ? emptyShardSelector(share.key) : shardSelector(share.key, share.buckets, share.count);
 }

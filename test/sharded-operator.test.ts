@@ -1,0 +1,251 @@
+// A sharded operator under churn, as users run it: replica processes of one operator
+// (test/fixtures/sharded-operator.ts: a two-step create, a field handler, and a controller that
+// owns a Secret per parent) split the objects of a namespace, while the objects change, a replica
+// is SIGKILLed, one joins and one leaves gracefully. A fencing record like test/fencing.test.ts:
+// every write a replica makes (a marker in the annotation `last-write`) is matched, by the server's
+// own revision order, with the claims of the writer's member Lease at that revision. A write on an
+// object whose bucket its writer did not claim then is an overlap. At the end every change must
+// have been handled, and no create step run twice except by a replica killed in between.
+// Run twice: on the shared control plane (ShardedListAndWatch on: the server filters) and on one
+// with the gate off (each replica filters what the server sends).
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Client, ConfigMap, Lease, Namespace, Secret, type KubeObject } from "../src/entries/index.js";
+import { watch } from "../src/entries/runtime.js";
+import { startControlPlane } from "../src/entries/testing.js";
+import { bucketOf, fnv1a64 } from "../src/core/shards.js";
+import { MEMBER_LABEL, parseClaims } from "../src/controller/shard-members.js";
+import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { spawnTs, type Spawned } from "./support.js";
+
+const BUCKETS = 16;
+const ITEMS = Number(process.env.SHARDED_ITEMS ?? 240);
+const PARENTS = 24;
+const LEASE_MS = 3_000; // the fixture's timings: lease 3 s, renew deadline 2 s, retry 0.5 s
+const RETRY_MS = 500;
+const fixture = fileURLToPath(new URL("./fixtures/sharded-operator.ts", import.meta.url));
+const children: ChildProcess[] = [];
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await releaseSharedCluster();
+});
+
+interface Replica extends Spawned {
+  identity: string;
+  ready: Promise<string>;
+}
+
+function replica(kubeconfig: string, ns: string, identity: string): Replica {
+  let resolveReady!: (url: string) => void;
+  const ready = new Promise<string>((r) => (resolveReady = r));
+  const spawned = spawnTs(fixture, [kubeconfig, ns, identity, "uid", String(BUCKETS)], (line) => {
+    const [word, who, url] = line.split(" ");
+    if (word === "READY" && who === identity) resolveReady(url ?? "");
+  });
+  children.push(spawned.process);
+  return { ...spawned, identity, ready };
+}
+
+/** A member Lease's claims, or a write on an object, at the server's revision. */
+type Entry = { rv: number; member: string; claims: Set<number> } | { rv: number; write: string; by: string; uid: string };
+
+/** Records every member Lease change and every marked write in `ns`; resolves the progress so far. */
+function record(client: Client, ns: string, into: Entry[], stop: AbortSignal): { leaseRv: number; writeRv: number } {
+  const progress = { leaseRv: 0, writeRv: 0 };
+  void (async () => {
+    for await (const e of watch(client.resource(Lease).namespace(ns), { signal: stop, labelSelector: MEMBER_LABEL })) {
+      if (e.type !== "apply" && e.type !== "initApply" && e.type !== "delete") continue;
+      progress.leaseRv = Math.max(progress.leaseRv, Number(e.object.metadata?.resourceVersion));
+      const member = e.object.spec?.holderIdentity ?? "";
+      into.push({ rv: Number(e.object.metadata?.resourceVersion), member, claims: e.type === "delete" ? new Set() : parseClaims(e.object.metadata?.annotations?.["kubeloop.dev/shard-claims"]) });
+    }
+  })();
+  const seen = new Set<string>();
+  for (const kind of [ConfigMap, Secret] as const) {
+    void (async () => {
+      for await (const e of watch<KubeObject>(client.resource(kind as typeof ConfigMap).namespace(ns), { signal: stop })) {
+        if (e.type !== "apply" && e.type !== "initApply") continue;
+        const rv = Number(e.object.metadata?.resourceVersion);
+        progress.writeRv = Math.max(progress.writeRv, rv);
+        const annotations = e.object.metadata?.annotations ?? {};
+        const write = annotations["last-write"];
+        if (!write || seen.has(write)) continue;
+        seen.add(write);
+        // A child's writes count against its parent's bucket: the parent is what its writer acts on.
+        into.push({ rv, write, by: write.split("/")[0] ?? "", uid: annotations["parent-uid"] ?? e.object.metadata?.uid ?? "" });
+      }
+    })();
+  }
+  return progress;
+}
+
+/** Writes on an object whose bucket the writer's member Lease did not claim at that revision. */
+function overlaps(entries: Entry[]): string[] {
+  const claims = new Map<string, Set<number>>();
+  const bad: string[] = [];
+  for (const e of [...entries].sort((a, b) => a.rv - b.rv)) {
+    if ("member" in e) claims.set(e.member, e.claims);
+    else {
+      const bucket = bucketOf(fnv1a64(e.uid), BUCKETS);
+      if (!claims.get(e.by)?.has(bucket)) bad.push(`write ${e.write} at revision ${e.rv} on bucket ${bucket}, which ${e.by} did not claim (it claimed ${[...(claims.get(e.by) ?? [])].join(",") || "nothing"})`);
+    }
+  }
+  return bad;
+}
+
+async function metricsOf(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+/** The scenario, on the cluster of `kubeconfig`; `serverFilters`: whether its API server applies shard selectors. */
+async function scenario(kubeconfig: string, serverFilters: boolean): Promise<void> {
+  const client = await Client.load({ path: kubeconfig, rateLimit: false });
+  const stop = new AbortController();
+  const ns = uniqueName("sharded");
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  const cms = client.resource(ConfigMap).namespace(ns);
+  const entries: Entry[] = [];
+  const progress = record(client, ns, entries, stop.signal);
+  const replicas = new Map<string, Replica>();
+  const killed = new Set<string>();
+  let next = 0;
+  const add = () => {
+    const r = replica(kubeconfig, ns, `r${next++}`);
+    replicas.set(r.identity, r);
+    return r;
+  };
+  let churning = true;
+  let churn: Promise<void> = Promise.resolve();
+  try {
+    for (let i = 0; i < ITEMS; i += 40) {
+      await Promise.all(Array.from({ length: Math.min(40, ITEMS - i) }, (_, j) => cms.create({ metadata: { name: `item-${i + j}`, labels: { role: "item" } }, data: { gen: "0" } })));
+    }
+    for (let i = 0; i < PARENTS; i++) await cms.create({ metadata: { name: `parent-${i}`, labels: { role: "parent" } }, data: { gen: "0" } });
+    const urls = await Promise.all([add(), add(), add()].map((r) => r.ready));
+
+    // Spread: each replica's caches hold its share only, about a third.
+    await eventually("three replicas with about a third of the buckets each", async () => {
+      const texts = await Promise.all(urls.map(metricsOf));
+      return texts.every((t) => /kubeloop_shard_buckets_owned (5|6)\b/.test(t));
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    // Each share's objects come by a relist after its buckets were acquired.
+    const total = (await cms.list()).items.length; // with the namespace's kube-root-ca.crt, where a controller made one
+    const cachedNow = () => Promise.all(urls.map(async (u) => Number(/kubeloop_shard_cached_objects\{kind="ConfigMap",selector=""\} (\d+)/.exec(await metricsOf(u))?.[1])));
+    let cached: number[] = [];
+    await eventually("the shares add up to every object", async () => (cached = await cachedNow()).reduce((a, b) => a + b, 0) === total, { timeoutMs: 30_000, intervalMs: 200 }).catch(() => {
+      throw new Error(`the shares add up to every object, none twice: ${cached.join(" + ")} against ${total}`);
+    });
+    for (const n of cached) assert.ok(Math.abs(n - total / 3) <= 0.15 * (total / 3) + 3, `each replica caches about a third: ${cached.join(", ")} of ${total}`);
+    const readyz = await (await fetch(`${urls[0]}/readyz`)).text();
+    assert.match(readyz, new RegExp(`^ok\\nsharding: buckets [0-9,-]+ of ${BUCKETS} by uid, 3 member\\(s\\), filtering: ${serverFilters ? "server" : "client"}`), readyz);
+
+    // Churn: items and parents change, children are deleted (the controller makes them again).
+    churn = (async () => {
+      for (let gen = 1; churning; gen++) {
+        const patches = [
+          cms.patch(`item-${(gen * 7) % ITEMS}`, { data: { gen: String(gen) } }, { type: "merge" }),
+          cms.patch(`parent-${gen % PARENTS}`, { data: { gen: String(gen) } }, { type: "merge" }),
+          ...(gen % 5 === 0 ? [client.resource(Secret).namespace(ns).delete(`parent-${(gen * 3) % PARENTS}`)] : []),
+        ];
+        await Promise.allSettled(patches);
+        await new Promise((r) => setTimeout(r, 40));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 3_000));
+
+    // SIGKILL one: its buckets are taken once its Lease has gone a lease duration unrenewed.
+    const victim = replicas.get("r1") as Replica;
+    victim.process.kill("SIGKILL");
+    await victim.exited;
+    killed.add("r1");
+    replicas.delete("r1");
+    const killedAt = Date.now();
+    await eventually("the survivors own every bucket", async () => {
+      const texts = await Promise.all([urls[0], urls[2]].map((u) => metricsOf(u as string)));
+      return texts.map((t) => Number(/kubeloop_shard_buckets_owned (\d+)/.exec(t)?.[1])).reduce((a, b) => a + b, 0) === BUCKETS;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+    const takeover = Date.now() - killedAt;
+
+    // One joins, one leaves gracefully.
+    const joined = add();
+    const joinedUrl = await joined.ready;
+    await eventually("the newcomer owns its third", async () => /kubeloop_shard_buckets_owned (5|6)\b/.test(await metricsOf(joinedUrl)), { timeoutMs: 30_000, intervalMs: 200 });
+    const leaver = replicas.get("r0") as Replica;
+    leaver.process.kill("SIGTERM");
+    assert.equal(await leaver.exited, 0, `a SIGTERMed replica exits cleanly:\n${leaver.stderr()}`);
+    replicas.delete("r0");
+    const leftAt = Date.now();
+    await eventually("the two left own every bucket", async () => {
+      const texts = await Promise.all([urls[2] as string, joinedUrl].map(metricsOf));
+      return texts.map((t) => Number(/kubeloop_shard_buckets_owned (\d+)/.exec(t)?.[1])).reduce((a, b) => a + b, 0) === BUCKETS;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+    const handover = Date.now() - leftAt;
+    await new Promise((r) => setTimeout(r, 2_000));
+    churning = false;
+    await churn;
+
+    // Every change handled: both create steps, the last gen, every child at its parent's gen.
+    await eventually("every change handled", async () => {
+      const items = (await cms.list({ labelSelector: "role=item" })).items;
+      const parents = (await cms.list({ labelSelector: "role=parent" })).items;
+      const secrets = new Map((await client.resource(Secret).namespace(ns).list()).items.map((s) => [s.metadata?.name, s]));
+      return (
+        items.every((i) => i.metadata?.annotations?.["handled-gen"] === i.data?.gen && i.metadata?.annotations?.stepA && i.metadata?.annotations?.stepB) &&
+        parents.every((p) => secrets.get(p.metadata?.name)?.metadata?.annotations?.gen === p.data?.gen)
+      );
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    const runs = new Map<string, string[]>();
+    for (const r of [...replicas.values(), victim, leaver]) {
+      for (const line of r.lines) {
+        const [word, step, uid, who] = line.split(" ");
+        if (word === "RUN") runs.set(`${step} ${uid}`, [...(runs.get(`${step} ${uid}`) ?? []), who as string]);
+      }
+    }
+    const items = (await cms.list({ labelSelector: "role=item" })).items;
+    for (const i of items) for (const step of ["stepA", "stepB"]) assert.ok(runs.has(`${step} ${i.metadata?.uid}`), `${step} ran for ${i.metadata?.name}`);
+    const twice = [...runs].filter(([, who]) => who.length > 1 && !who.slice(0, -1).every((w) => killed.has(w)));
+    assert.deepEqual(twice, [], "no create step ran twice, except where a replica was killed before its record");
+
+    for (const r of replicas.values()) r.process.kill("SIGTERM");
+    await Promise.all([...replicas.values()].map((r) => r.exited));
+    const lastWrite = Math.max(...(await cms.list()).items.map((c) => Number(c.metadata?.resourceVersion)));
+    await eventually("the record caught up", async () => progress.writeRv >= lastWrite);
+    const bad = overlaps(entries);
+    const writes = entries.filter((e) => "by" in e);
+    const moves = entries.filter((e) => "member" in e).length;
+    process.stdout.write(`# ${serverFilters ? "server" : "client"} filtering: ${writes.length} writes by ${new Set(writes.map((w) => "by" in w && w.by)).size} replicas, ${moves} member Lease changes, ${bad.length} overlaps; SIGKILL taken over in ${takeover} ms, graceful leave in ${handover} ms\n`);
+    assert.deepEqual(bad, [], `writes on buckets their writer did not claim:\n${bad.slice(0, 10).join("\n")}`);
+    assert.ok(writes.length > ITEMS * 2, `enough writes to mean something (${writes.length})`);
+    assert.ok(takeover >= LEASE_MS - 1_000 && takeover <= LEASE_MS + 4 * RETRY_MS + 6_000, `a SIGKILLed replica's buckets taken after its lease duration, within lease + retry (and room for a loaded machine): ${takeover} ms`);
+    assert.ok(handover < LEASE_MS, `a graceful leaver's buckets taken at once, not after its lease: ${handover} ms`);
+  } finally {
+    churning = false;
+    await churn.catch(() => {});
+    for (const r of replicas.values()) if (r.process.exitCode === null) r.process.kill("SIGKILL");
+    stop.abort();
+    await client.resource(Namespace).delete(ns).catch(() => {});
+    await client.close();
+  }
+}
+
+describe("a sharded operator's replicas under churn", () => {
+  it("with server-side filtering: no write outside its writer's claimed buckets, every change handled, SIGKILL / join / leave", { timeout: 300_000 }, async () => {
+    await scenario((await sharedCluster()).kubeconfigPath, true);
+  });
+
+  describe("on a server without ShardedListAndWatch", () => {
+    let off: Awaited<ReturnType<typeof startControlPlane>>;
+    before(async () => {
+      off = await startControlPlane({ kubeconfig: false, controllers: [], featureGates: { ShardedListAndWatch: false } });
+    });
+    after(async () => {
+      await off?.stop();
+    });
+    it("the same with client-side filtering", { timeout: 300_000 }, async () => {
+      await scenario(off.kubeconfigPath, false);
+    });
+  });
+});
