@@ -5,7 +5,8 @@
 // every write a replica makes (a marker in the annotation `last-write`) is matched, by the server's
 // own revision order, with the claims of the writer's member Lease at that revision. A write on an
 // object whose bucket its writer did not claim then is an overlap. At the end every change must
-// have been handled, and no create step run twice except by a replica killed in between.
+// have been handled, no create step run twice except by a replica killed in between, and the
+// timers run on the replicas left.
 // Run twice: on the shared control plane (ShardedListAndWatch on: the server filters) and on one
 // with the gate off (each replica filters what the server sends).
 import assert from "node:assert/strict";
@@ -20,11 +21,15 @@ import { MEMBER_LABEL, parseClaims } from "../src/controller/shard-members.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnTs, type Spawned } from "./support.js";
 
-const BUCKETS = 16;
+const BUCKETS = 32; // the default: 10 or 11 to each of 3 replicas (16 would give 5 or 6: ±12 % from the buckets alone)
 const ITEMS = Number(process.env.SHARDED_ITEMS ?? 240);
 const PARENTS = 24;
 const LEASE_MS = 3_000; // the fixture's timings: lease 3 s, renew deadline 2 s, retry 0.5 s
 const RETRY_MS = 500;
+/** A third of the buckets (floor or ceil), as the owned-buckets metric says it. */
+const THIRD = new RegExp(`kubeloop_shard_buckets_owned (${Math.floor(BUCKETS / 3)}|${Math.ceil(BUCKETS / 3)})\\b`);
+/** How far a replica's share may be from a third: ±15 % at 3,000 objects (the issue's bar); more at the suite's size, where the hash's own spread is larger (±3σ). */
+const SPREAD = (n: number) => Math.max(0.15, 3 * Math.sqrt(2 / n));
 const fixture = fileURLToPath(new URL("./fixtures/sharded-operator.ts", import.meta.url));
 const children: ChildProcess[] = [];
 
@@ -121,7 +126,7 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
   let churn: Promise<void> = Promise.resolve();
   try {
     for (let i = 0; i < ITEMS; i += 40) {
-      await Promise.all(Array.from({ length: Math.min(40, ITEMS - i) }, (_, j) => cms.create({ metadata: { name: `item-${i + j}`, labels: { role: "item" } }, data: { gen: "0" } })));
+      await Promise.all(Array.from({ length: Math.min(40, ITEMS - i) }, (_, j) => cms.create({ metadata: { name: `item-${i + j}`, labels: { role: "item", ...((i + j) % 10 === 0 ? { tick: "yes" } : {}) } }, data: { gen: "0" } })));
     }
     for (let i = 0; i < PARENTS; i++) await cms.create({ metadata: { name: `parent-${i}`, labels: { role: "parent" } }, data: { gen: "0" } });
     const urls = await Promise.all([add(), add(), add()].map((r) => r.ready));
@@ -129,7 +134,7 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     // Spread: each replica's caches hold its share only, about a third.
     await eventually("three replicas with about a third of the buckets each", async () => {
       const texts = await Promise.all(urls.map(metricsOf));
-      return texts.every((t) => /kubeloop_shard_buckets_owned (5|6)\b/.test(t));
+      return texts.every((t) => THIRD.test(t));
     }, { timeoutMs: 30_000, intervalMs: 200 });
     // Each share's objects come by a relist after its buckets were acquired.
     const total = (await cms.list()).items.length; // with the namespace's kube-root-ca.crt, where a controller made one
@@ -138,7 +143,7 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     await eventually("the shares add up to every object", async () => (cached = await cachedNow()).reduce((a, b) => a + b, 0) === total, { timeoutMs: 30_000, intervalMs: 200 }).catch(() => {
       throw new Error(`the shares add up to every object, none twice: ${cached.join(" + ")} against ${total}`);
     });
-    for (const n of cached) assert.ok(Math.abs(n - total / 3) <= 0.15 * (total / 3) + 3, `each replica caches about a third: ${cached.join(", ")} of ${total}`);
+    for (const n of cached) assert.ok(Math.abs(n - total / 3) <= SPREAD(total) * (total / 3), `each replica caches a third ±${Math.round(SPREAD(total) * 100)} %: ${cached.join(", ")} of ${total}`);
     const readyz = await (await fetch(`${urls[0]}/readyz`)).text();
     assert.match(readyz, new RegExp(`^ok\\nsharding: buckets [0-9,-]+ of ${BUCKETS} by uid, 3 member\\(s\\), filtering: ${serverFilters ? "server" : "client"}`), readyz);
 
@@ -172,7 +177,7 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     // One joins, one leaves gracefully.
     const joined = add();
     const joinedUrl = await joined.ready;
-    await eventually("the newcomer owns its third", async () => /kubeloop_shard_buckets_owned (5|6)\b/.test(await metricsOf(joinedUrl)), { timeoutMs: 30_000, intervalMs: 200 });
+    await eventually("the newcomer owns its third", async () => THIRD.test(await metricsOf(joinedUrl)), { timeoutMs: 30_000, intervalMs: 200 });
     const leaver = replicas.get("r0") as Replica;
     leaver.process.kill("SIGTERM");
     assert.equal(await leaver.exited, 0, `a SIGTERMed replica exits cleanly:\n${leaver.stderr()}`);
@@ -197,6 +202,12 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
         parents.every((p) => secrets.get(p.metadata?.name)?.metadata?.annotations?.gen === p.data?.gen)
       );
     }, { timeoutMs: 60_000, intervalMs: 500 });
+    // Timers run on the owners of their objects' buckets: after the moves, on the two replicas left.
+    const left = new Set(replicas.keys());
+    await eventually("every timer runs on a replica that is left", async () => {
+      const ticking = (await cms.list({ labelSelector: "tick=yes" })).items;
+      return ticking.length > 0 && ticking.every((i) => left.has(i.metadata?.annotations?.ticked ?? ""));
+    }, { timeoutMs: 30_000, intervalMs: 500 });
     const runs = new Map<string, string[]>();
     for (const r of [...replicas.values(), victim, leaver]) {
       for (const line of r.lines) {
@@ -216,7 +227,7 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     const bad = overlaps(entries);
     const writes = entries.filter((e) => "by" in e);
     const moves = entries.filter((e) => "member" in e).length;
-    process.stdout.write(`# ${serverFilters ? "server" : "client"} filtering: ${writes.length} writes by ${new Set(writes.map((w) => "by" in w && w.by)).size} replicas, ${moves} member Lease changes, ${bad.length} overlaps; SIGKILL taken over in ${takeover} ms, graceful leave in ${handover} ms\n`);
+    process.stdout.write(`# ${serverFilters ? "server" : "client"} filtering, ${total} objects: cached ${cached.join(" / ")}; ${writes.length} writes by ${new Set(writes.map((w) => "by" in w && w.by)).size} replicas, ${moves} member Lease changes, ${bad.length} overlaps; SIGKILL taken over in ${takeover} ms, graceful leave in ${handover} ms\n`);
     assert.deepEqual(bad, [], `writes on buckets their writer did not claim:\n${bad.slice(0, 10).join("\n")}`);
     assert.ok(writes.length > ITEMS * 2, `enough writes to mean something (${writes.length})`);
     assert.ok(takeover >= LEASE_MS - 1_000 && takeover <= LEASE_MS + 4 * RETRY_MS + 6_000, `a SIGKILLed replica's buckets taken after its lease duration, within lease + retry (and room for a loaded machine): ${takeover} ms`);
