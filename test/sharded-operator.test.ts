@@ -55,15 +55,19 @@ function replica(kubeconfig: string, ns: string, identity: string): Replica {
 }
 
 /** A member Lease's claims, or a write on an object, at the server's revision. */
-type Entry = { rv: number; member: string; claims: Set<number> } | { rv: number; write: string; by: string; uid: string };
+type Entry = { rv: number; member: string; claims: Set<number> } | { rv: number; leader: string } | { rv: number; write: string; by: string; uid: string; singular: boolean };
 
 /** Records every member Lease change and every marked write in `ns`; resolves the progress so far. */
 function record(client: Client, ns: string, into: Entry[], stop: AbortSignal): { leaseRv: number; writeRv: number } {
   const progress = { leaseRv: 0, writeRv: 0 };
   void (async () => {
-    for await (const e of watch(client.resource(Lease).namespace(ns), { signal: stop, labelSelector: MEMBER_LABEL })) {
+    for await (const e of watch(client.resource(Lease).namespace(ns), { signal: stop })) {
       if (e.type !== "apply" && e.type !== "initApply" && e.type !== "delete") continue;
       progress.leaseRv = Math.max(progress.leaseRv, Number(e.object.metadata?.resourceVersion));
+      if (!e.object.metadata?.labels?.[MEMBER_LABEL]) {
+        into.push({ rv: Number(e.object.metadata?.resourceVersion), leader: e.type === "delete" ? "" : (e.object.spec?.holderIdentity ?? "") });
+        continue;
+      }
       const member = e.object.spec?.holderIdentity ?? "";
       into.push({ rv: Number(e.object.metadata?.resourceVersion), member, claims: e.type === "delete" ? new Set() : parseClaims(e.object.metadata?.annotations?.["kubeloop.dev/shard-claims"]) });
     }
@@ -80,20 +84,27 @@ function record(client: Client, ns: string, into: Entry[], stop: AbortSignal): {
         if (!write || seen.has(write)) continue;
         seen.add(write);
         // A child's writes count against its parent's bucket: the parent is what its writer acts on.
-        into.push({ rv, write, by: write.split("/")[0] ?? "", uid: annotations["parent-uid"] ?? e.object.metadata?.uid ?? "" });
+        into.push({ rv, write, by: write.split("/")[0] ?? "", uid: annotations["parent-uid"] ?? e.object.metadata?.uid ?? "", singular: annotations.singular === "yes" });
       }
     })();
   }
   return progress;
 }
 
-/** Writes on an object whose bucket the writer's member Lease did not claim at that revision. */
+/**
+ * Writes on an object whose bucket the writer's member Lease did not claim at that revision, and
+ * writes of the controller kept whole by a replica that did not hold the leader Lease then.
+ */
 function overlaps(entries: Entry[]): string[] {
   const claims = new Map<string, Set<number>>();
+  let leader = "";
   const bad: string[] = [];
   for (const e of [...entries].sort((a, b) => a.rv - b.rv)) {
     if ("member" in e) claims.set(e.member, e.claims);
-    else {
+    else if ("leader" in e) leader = e.leader;
+    else if (e.singular) {
+      if (e.by !== leader) bad.push(`singular write ${e.write} at revision ${e.rv} while "${leader}" held the leader Lease`);
+    } else {
       const bucket = bucketOf(fnv1a64(e.uid), BUCKETS);
       if (!claims.get(e.by)?.has(bucket)) bad.push(`write ${e.write} at revision ${e.rv} on bucket ${bucket}, which ${e.by} did not claim (it claimed ${[...(claims.get(e.by) ?? [])].join(",") || "nothing"})`);
     }
@@ -129,6 +140,7 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
       await Promise.all(Array.from({ length: Math.min(40, ITEMS - i) }, (_, j) => cms.create({ metadata: { name: `item-${i + j}`, labels: { role: "item", ...((i + j) % 10 === 0 ? { tick: "yes" } : {}) } }, data: { gen: "0" } })));
     }
     for (let i = 0; i < PARENTS; i++) await cms.create({ metadata: { name: `parent-${i}`, labels: { role: "parent" } }, data: { gen: "0" } });
+    await cms.create({ metadata: { name: "summary", labels: { role: "summary" } }, data: { gen: "0" } });
     const urls = await Promise.all([add(), add(), add()].map((r) => r.ready));
 
     // Spread: each replica's caches hold its share only, about a third.
@@ -154,6 +166,7 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
           cms.patch(`item-${(gen * 7) % ITEMS}`, { data: { gen: String(gen) } }, { type: "merge" }),
           cms.patch(`parent-${gen % PARENTS}`, { data: { gen: String(gen) } }, { type: "merge" }),
           ...(gen % 5 === 0 ? [client.resource(Secret).namespace(ns).delete(`parent-${(gen * 3) % PARENTS}`)] : []),
+          ...(gen % 3 === 0 ? [cms.patch("summary", { data: { gen: String(gen) } }, { type: "merge" })] : []),
         ];
         await Promise.allSettled(patches);
         await new Promise((r) => setTimeout(r, 40));
@@ -193,15 +206,23 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     await churn;
 
     // Every change handled: both create steps, the last gen, every child at its parent's gen.
+    let unhandled: string[] = [];
     await eventually("every change handled", async () => {
       const items = (await cms.list({ labelSelector: "role=item" })).items;
       const parents = (await cms.list({ labelSelector: "role=parent" })).items;
       const secrets = new Map((await client.resource(Secret).namespace(ns).list()).items.map((s) => [s.metadata?.name, s]));
-      return (
-        items.every((i) => i.metadata?.annotations?.["handled-gen"] === i.data?.gen && i.metadata?.annotations?.stepA && i.metadata?.annotations?.stepB) &&
-        parents.every((p) => secrets.get(p.metadata?.name)?.metadata?.annotations?.gen === p.data?.gen)
-      );
-    }, { timeoutMs: 60_000, intervalMs: 500 });
+      const summary = await cms.get("summary");
+      const a = (o: KubeObject) => o.metadata?.annotations ?? {};
+      unhandled = [
+        ...items.filter((i) => a(i)["handled-gen"] !== (i as { data?: { gen?: string } }).data?.gen).map((i) => `${i.metadata?.name}: gen ${i.data?.gen} handled ${a(i)["handled-gen"]}`),
+        ...items.filter((i) => !a(i).stepA || !a(i).stepB).map((i) => `${i.metadata?.name}: stepA ${a(i).stepA} stepB ${a(i).stepB}`),
+        ...parents.filter((p) => a(secrets.get(p.metadata?.name) ?? {}).gen !== p.data?.gen).map((p) => `${p.metadata?.name}: gen ${p.data?.gen}, child ${a(secrets.get(p.metadata?.name) ?? {}).gen}`),
+        ...(a(summary)["handled-gen"] !== summary.data?.gen ? [`summary: gen ${summary.data?.gen} handled ${a(summary)["handled-gen"]}`] : []),
+      ];
+      return unhandled.length === 0;
+    }, { timeoutMs: 60_000 + 40 * ITEMS, intervalMs: 500 }).catch(() => {
+      throw new Error(`${unhandled.length} changes not handled:\n${unhandled.slice(0, 20).join("\n")}\nreplica logs:\n${[...replicas.values()].map((r) => r.stderr()).join("\n")}`);
+    });
     // Timers run on the owners of their objects' buckets: after the moves, on the two replicas left.
     const left = new Set(replicas.keys());
     await eventually("every timer runs on a replica that is left", async () => {
@@ -226,10 +247,12 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     await eventually("the record caught up", async () => progress.writeRv >= lastWrite);
     const bad = overlaps(entries);
     const writes = entries.filter((e) => "by" in e);
+    const singular = writes.filter((e) => "singular" in e && e.singular);
     const moves = entries.filter((e) => "member" in e).length;
-    process.stdout.write(`# ${serverFilters ? "server" : "client"} filtering, ${total} objects: cached ${cached.join(" / ")}; ${writes.length} writes by ${new Set(writes.map((w) => "by" in w && w.by)).size} replicas, ${moves} member Lease changes, ${bad.length} overlaps; SIGKILL taken over in ${takeover} ms, graceful leave in ${handover} ms\n`);
+    process.stdout.write(`# ${serverFilters ? "server" : "client"} filtering, ${total} objects: cached ${cached.join(" / ")}; ${writes.length} writes (${singular.length} by the leader's controller kept whole) by ${new Set(writes.map((w) => "by" in w && w.by)).size} replicas, ${moves} member Lease changes, ${bad.length} overlaps; SIGKILL taken over in ${takeover} ms, graceful leave in ${handover} ms\n`);
     assert.deepEqual(bad, [], `writes on buckets their writer did not claim:\n${bad.slice(0, 10).join("\n")}`);
     assert.ok(writes.length > ITEMS * 2, `enough writes to mean something (${writes.length})`);
+    assert.ok(singular.length > 0, "the controller kept whole wrote (on the leader)");
     assert.ok(takeover >= LEASE_MS - 1_000 && takeover <= LEASE_MS + 4 * RETRY_MS + 6_000, `a SIGKILLed replica's buckets taken after its lease duration, within lease + retry (and room for a loaded machine): ${takeover} ms`);
     assert.ok(handover < LEASE_MS, `a graceful leaver's buckets taken at once, not after its lease: ${handover} ms`);
   } finally {

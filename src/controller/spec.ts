@@ -59,6 +59,11 @@ export interface ControllerOptions {
   writes?: WrittenVersions;
   /** How long a reconcile waits for the cache to show the operator's own last write. Default 5 000 ms. */
   settleMs?: number;
+  /**
+   * In an operator with `sharding`: `false` keeps this controller whole, on the leader alone
+   * (it sees every object of its kind: aggregates, singletons). Default: sharded like the rest.
+   */
+  sharded?: false;
 }
 
 /**

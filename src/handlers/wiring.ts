@@ -135,7 +135,7 @@ function handlersController(
  */
 export function scopedSpec<T extends KubeObject>(spec: ControllerSpec<T>, namespaces: readonly string[] | undefined, scope: WatchScope, fence?: ShardFence): ControllerSpec<T> {
   const narrowed = !namespaces || namespaces.length === 0 ? spec : inNamespaces(spec, scope);
-  return fence ? sharded(narrowed, fence) : narrowed;
+  return fence && spec.options.sharded !== false ? sharded(narrowed, fence) : narrowed;
 }
 
 function inNamespaces<T extends KubeObject>(spec: ControllerSpec<T>, scope: WatchScope): ControllerSpec<T> {

@@ -39,6 +39,12 @@ describe("operator options", () => {
     [{ webhooks: { url: "https://user:pw@op.ns.svc" } }, /webhooks.url .* must have no user information/],
     [{ webhooks: { dnsNames: ["op.ns.svc", "Bad Name"] } }, /webhooks.dnsNames: "Bad Name" is not a DNS name/],
     [{ webhooks: { certificate: { certFile: "tls.crt" } } }, /webhooks.certificate needs certFile and keyFile/],
+    // Sharding: a bucket count that cannot cut the hash space, a key the server cannot hash by.
+    [{ sharding: { buckets: 0 } }, /sharding.buckets must be an integer from 1 to 65536, not 0/],
+    [{ sharding: { buckets: 70_000 } }, /sharding.buckets must be an integer from 1 to 65536, not 70000/],
+    [{ sharding: { buckets: 2.5 } }, /sharding.buckets must be an integer from 1 to 65536, not 2.5/],
+    [{ sharding: { key: "name" } }, /sharding.key "name" is not one of uid, namespace/],
+    [{ sharding: "yes" }, /sharding must be true, false or \{ buckets, key \}, not "yes"/],
   ] as [Record<string, unknown>, RegExp][]) {
     it(`refuses ${JSON.stringify(options)} when made, naming the option`, () => {
       assert.throws(() => new Operator({ name: "opts", ...options }), (e: unknown) => (e instanceof RangeError || e instanceof TypeError) && message.test(e.message));
@@ -48,6 +54,9 @@ describe("operator options", () => {
     new Operator({ name: "opts", concurrency: 1, namespaces: ["team-*", "!kube-*", "default", "a?c"], logLevel: "silent", eventLevel: "off", progressIn: "status", annotationPrefix: "ops.example.com" });
     new Operator({ name: "opts", probes: { port: 0, host: "127.0.0.1" }, webhooks: { port: 9443, url: "https://op.ns.svc:443/hooks", dnsNames: ["op.ns.svc", "*.ns.svc"], certificate: { certFile: "tls.crt", keyFile: "tls.key" } } });
     new Operator({ name: "opts", probes: false, webhooks: { port: 65_535, url: "https://[::1]:9443" } });
+    new Operator({ name: "opts", sharding: true });
+    new Operator({ name: "opts", sharding: { buckets: 1 } });
+    new Operator({ name: "opts", sharding: { buckets: 65_536, key: "namespace" }, leaderElection: false });
   });
   it("refuses bad server options given to run() before connecting", async () => {
     await assert.rejects(new Operator({ name: "opts" }).run({ probes: { port: 1e6 }, handleSignals: false }), /probes.port must be a port number 0–65535/);
@@ -83,4 +92,19 @@ describe("handler, timer and daemon options", () => {
       assert.throws(register, (e: unknown) => (e instanceof RangeError || e instanceof TypeError) && message.test(e.message));
     });
   }
+});
+
+describe("a sharded operator's access", () => {
+  it("adds list and delete on Leases (the members' Leases; its own deleted on leaving), with or without leader election", () => {
+    for (const leaderElection of [undefined, false] as const) {
+      const op = new Operator({ name: "sharded", sharding: true, ...(leaderElection === false ? { leaderElection } : {}) });
+      op.on.create(ConfigMap, async () => {});
+      const leases = op.access("ops").filter((n) => n.resource === "leases");
+      assert.deepEqual(leases.flatMap((n) => n.verbs).sort(), ["create", "delete", "get", "list", "update"], JSON.stringify(leases));
+      assert.ok(leases.every((n) => n.namespace === "ops"));
+    }
+    const plain = new Operator({ name: "plain" });
+    plain.on.create(ConfigMap, async () => {});
+    assert.deepEqual(plain.access("ops").filter((n) => n.resource === "leases").flatMap((n) => n.verbs).sort(), ["create", "get", "update"]);
+  });
 });
