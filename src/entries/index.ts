@@ -78,7 +78,7 @@ export type { StoreReader } from "../runtime/store.js";
 export type { WatcherEvent } from "../runtime/watcher.js";
 
 // the operator
-export { Operator, type OperatorOptions, type RunOptions, type RunningOperator, type ProbeOptions } from "../operator/operator.js";
+export { Operator, type OperatorOptions, type RunOptions, type RunningOperator, type ProbeOptions, type Sharding } from "../operator/operator.js";
 export type { OperatorOn } from "../operator/on.js";
 export type { Logger } from "../observe/logging.js";
 

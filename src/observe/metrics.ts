@@ -169,6 +169,7 @@ export class Metrics {
    * `kubeloop_shard_filtering{mode}` (watches), `kubeloop_shard_members{state}`, and
    * `kubeloop_shard_cached_objects{kind,selector}` (each sharded cache) read from `cached` when
    * scraped. Call once.
+   * @internal
    */
   shardObserver(cached: () => { kind: string; selector: string; objects: number }[]): ShardObserver {
     const { Counter, Gauge, Histogram } = loadPromClient();

@@ -30,7 +30,7 @@ import { leasesOf, resolveSettings, type OperatorOptions, type RunOptions, type 
 import { WebhookRegistry } from "./webhook-registry.js";
 import type { AdmissionSpec, MutateOptions } from "./webhooks.js";
 
-export type { OperatorOptions, ProbeOptions, RunOptions, RunningOperator } from "./settings.js";
+export type { OperatorOptions, ProbeOptions, RunOptions, RunningOperator, Sharding } from "./settings.js";
 export { checkServed } from "../client/discovery.js";
 export type { ManagerStatus, OperatorOn };
 

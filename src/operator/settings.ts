@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { RateLimit } from "../client/rate-limit.js";
 import type { Clock } from "../core/clock.js";
-import { checkBucketCount, type ShardKey } from "../core/shards.js";
+import { checkBucketCount } from "../core/shards.js";
 import { checkHost, checkNumber, checkOneOf, checkPort, isDnsSubdomain } from "../core/check.js";
 import { leaseTimings } from "../controller/leader-election.js";
 import { MANAGER_DEFAULTS, checkManagerTimings, checkOperatorName, leaseNames, type Manager, type ManagerLeaderElection } from "../controller/manager.js";
@@ -79,7 +79,7 @@ export interface Sharding {
    * What is hashed: "uid" (default: an even spread) or "namespace" (every object of a namespace,
    * and so most owner/child families, on one replica; as even as the namespaces are).
    */
-  key?: ShardKey;
+  key?: "uid" | "namespace";
 }
 
 /** Options of {@link Operator.run}. */
