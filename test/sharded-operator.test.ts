@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { Client, ConfigMap, Lease, Namespace, Secret, type KubeObject } from "../src/entries/index.js";
 import { watch } from "../src/entries/runtime.js";
 import { startControlPlane } from "../src/entries/testing.js";
+import { DevOverride } from "../src/controller/dev-pause.js";
 import { bucketOf, fnv1a64 } from "../src/core/shards.js";
 import { MEMBER_LABEL, parseClaims } from "../src/controller/shard-members.js";
 import { eventually, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
@@ -264,6 +265,53 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     await client.close();
   }
 }
+
+describe("a dev run pauses every sharded replica", () => {
+  it("each lets its buckets go and says so on its member Lease before the dev run acts; nothing is handled meanwhile; all is handled once it ends", { timeout: 120_000 }, async () => {
+    const kubeconfig = (await sharedCluster()).kubeconfigPath;
+    const client = await Client.load({ path: kubeconfig, rateLimit: false });
+    const ns = uniqueName("sharded-dev");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const cms = client.resource(ConfigMap).namespace(ns);
+    const started: Replica[] = [];
+    try {
+      await Promise.all(Array.from({ length: 40 }, (_, i) => cms.create({ metadata: { name: `item-${i}`, labels: { role: "item" } }, data: { gen: "0" } })));
+      started.push(replica(kubeconfig, ns, "d0"), replica(kubeconfig, ns, "d1"));
+      const urls = await Promise.all(started.map((r) => r.ready));
+      const handled = async (gen: string) => (await cms.list({ labelSelector: "role=item" })).items.filter((i) => i.metadata?.annotations?.["handled-gen"] === gen).length;
+      await eventually("both replicas own half and handled every item", async () => (await Promise.all(urls.map(metricsOf))).every((t) => /kubeloop_shard_buckets_owned 16\b/.test(t)) && (await handled("0")) === 40, { timeoutMs: 30_000, intervalMs: 200 });
+
+      const logs: string[] = [];
+      const dev = await DevOverride.take(client, { namespace: ns, name: "sharded-test-dev" }, { leaderLease: { namespace: ns, name: "sharded-test-leader" }, members: "sharded-test", leaseDurationMs: 5_000, renewMs: 1_000, log: (m) => logs.push(m) });
+      try {
+        const members = (await client.resource(Lease).namespace(ns).list({ labelSelector: MEMBER_LABEL })).items;
+        assert.equal(members.length, 2, "two member Leases");
+        for (const m of members) {
+          assert.equal(m.metadata?.annotations?.["kubeloop.dev/shard-claims"], "", `${m.spec?.holderIdentity} claims nothing while paused`);
+          assert.equal(m.metadata?.annotations?.["kubeloop.dev/paused"], dev.identity, `${m.spec?.holderIdentity} says it paused for the dev run`);
+        }
+        assert.ok(logs.some((l) => /2 sharded replica\(s\) paused/.test(l)), logs.join("\n"));
+        for (const url of urls) {
+          const readyz = await fetch(`${url}/readyz`);
+          assert.equal(readyz.status, 503);
+          assert.match(await readyz.text(), new RegExp(`paused by the dev run ${dev.identity}`));
+        }
+        await Promise.all(Array.from({ length: 40 }, (_, i) => cms.patch(`item-${i}`, { data: { gen: "1" } }, { type: "merge" })));
+        // Nothing may handle them while the dev run holds its Lease: give the replicas time to (wrongly) act.
+        await new Promise((r) => setTimeout(r, 3_000));
+        assert.equal(await handled("1"), 0, "no change handled during the pause");
+      } finally {
+        await dev.release();
+      }
+      await eventually("every change handled once the dev run ended", async () => (await handled("1")) === 40, { timeoutMs: 30_000, intervalMs: 200 });
+    } finally {
+      for (const r of started) r.process.kill("SIGTERM");
+      await Promise.all(started.map((r) => r.exited));
+      await client.resource(Namespace).delete(ns).catch(() => {});
+      await client.close();
+    }
+  });
+});
 
 describe("a sharded operator's replicas under churn", () => {
   it("with server-side filtering: no write outside its writer's claimed buckets, every change handled, SIGKILL / join / leave", { timeout: 300_000 }, async () => {

@@ -4,11 +4,10 @@ import type { Client } from "../client/client.js";
 import { Deployment, Lease } from "../core/builtins.js";
 import { ForbiddenError } from "../core/errors.js";
 import { DevOverride } from "../controller/dev-pause.js";
-import { MEMBER_LABEL } from "../controller/shard-members.js";
 import type { Operator } from "../operator/operator.js";
 
 /**
- * Takes the operator's dev Lease and waits until the operator leading in the cluster paused.
+ * Takes the operator's dev Lease and waits until the operator leading in the cluster paused (and every sharded replica of it let its buckets go).
  * Where its Leases are: `namespace` (--dev-namespace), else the operator's leader election
  * namespace, else where a Lease `<operator>-leader` is found in the cluster (generated manifests
  * put it in the operator's own namespace, whatever the developer's kubeconfig says), else the
@@ -21,11 +20,10 @@ export async function holdDevOverride(operator: Operator, client: Client, option
   // The operator's own leader election namespace, when it names one; else where it is deployed.
   const namespace = options.namespace ?? (own.namespace !== client.defaultNamespace ? own.namespace : await findOperatorNamespace(client, operator.name, own.leader, options.log));
   const leases = operator.leases(namespace);
-  await refuseSharded(client, operator.name, leases.namespace);
   return DevOverride.take(
     client,
     { namespace: leases.namespace, name: leases.dev },
-    { leaderLease: { namespace: leases.namespace, name: leases.leader }, ...(options.leaseMs ? { leaseDurationMs: options.leaseMs } : {}), log: options.log },
+    { leaderLease: { namespace: leases.namespace, name: leases.leader }, members: operator.name, ...(options.leaseMs ? { leaseDurationMs: options.leaseMs } : {}), log: options.log },
   );
 }
 
@@ -61,24 +59,3 @@ export async function findOperatorNamespace(client: Client, name: string, leader
   return found[0] ?? client.defaultNamespace;
 }
 
-/**
- * A sharded operator's replicas act on their shares whether or not they lead, and a dev run does
- * not pause them yet (docs/scaling.md): refuses, naming the way out, while member Leases renewed
- * within the last minute are found.
- */
-async function refuseSharded(client: Client, name: string, namespace: string): Promise<void> {
-  let members: string[];
-  try {
-    const leases = await client.resource(Lease).namespace(namespace).list({ labelSelector: `${MEMBER_LABEL}=${name}` });
-    const recent = Date.now() - 60_000;
-    members = leases.items.filter((l) => Date.parse(l.spec?.renewTime ?? "") > recent).map((l) => l.spec?.holderIdentity ?? "?");
-  } catch (error) {
-    if (error instanceof ForbiddenError) return; // cannot tell: the leader's pause still holds its singular work
-    throw error;
-  }
-  if (members.length) {
-    throw new Error(
-      `${name} runs sharded in ${namespace} (${members.length} replica(s): ${members.join(", ")}): a dev run cannot pause sharded replicas yet, so both would act. Scale it to 0 first (kubectl scale deployment ${name} -n ${namespace} --replicas 0)`,
-    );
-  }
-}

@@ -61,7 +61,7 @@ export async function run(command: "pause" | "resume", args: string[], env: Node
       return 0;
     }
     const identity = `${PAUSE_PREFIX}${userInfo().username}@${hostname()}`;
-    const held = await DevOverride.take(client, ref, { leaderLease: { namespace, name: `${name}-leader` }, identity, leaseDurationMs: forMs, log: say });
+    const held = await DevOverride.take(client, ref, { leaderLease: { namespace, name: `${name}-leader` }, members: name, identity, leaseDurationMs: forMs, log: say });
     await held.detach(); // held, not renewed: it ends by itself after the duration
     say(`${name} is paused in ${namespace} until ${new Date(Date.now() + forMs).toISOString()} (kubeloop resume ${name} ends it sooner)`);
     return 0;

@@ -17,6 +17,7 @@ import { systemClock, type Clock } from "../core/clock.js";
 import { AlreadyExistsError, ConflictError, ForbiddenError, NotFoundError } from "../core/errors.js";
 import { microTime } from "../core/objects.js";
 import type * as coordination from "kubernetes-types/coordination/v1.js";
+import { CLAIMS_ANNOTATION, MEMBER_LABEL, MEMBER_PAUSED_ANNOTATION } from "./shard-members.js";
 
 /** The annotation by which a paused operator acknowledges a dev run. */
 export const PAUSED_ANNOTATION = "kubeloop.dev/paused";
@@ -151,12 +152,15 @@ export interface DevOverrideOptions {
   renewMs?: number;
   /** How long to wait for the operator in the cluster to acknowledge. Default 60 000 ms. */
   ackTimeoutMs?: number;
+  /** The operator's name, to wait for its sharded replicas too (each says so on its member Lease). */
+  members?: string;
   log?: (message: string) => void;
 }
 
 /**
  * The dev run's side: holds (and renews) the `<operator>-dev` Lease, waits until the operator
- * leading in the cluster acknowledged, and releases the Lease at the end.
+ * leading in the cluster acknowledged (and, given `members`, every live sharded replica of it
+ * let its buckets go), and releases the Lease at the end.
  *
  * Fails: when another live dev run holds the Lease (naming it), and when a leader is live but
  * does not acknowledge within `ackTimeoutMs` (an operator built without the dev override, or
@@ -181,30 +185,55 @@ export class DevOverride {
     await self.acquire();
     self.renewing = self.renew(options.renewMs ?? 2_000);
     try {
-      const leader = await self.liveLeader(options.leaderLease);
-      if (!leader) {
-        log(`no operator leads in ${options.leaderLease.namespace} (Lease ${options.leaderLease.name}): nothing to pause`);
-        return self;
-      }
-      log(`asking ${leader} to pause (Lease ${ref.namespace}/${ref.name})`);
       const deadline = Date.now() + (options.ackTimeoutMs ?? 60_000);
-      for (;;) {
-        const lease = (await self.leases().get(ref.name));
-        const acked = lease.metadata?.annotations?.[PAUSED_ANNOTATION];
-        if (acked === leader) {
-          log(`${leader} paused`);
-          return self;
-        }
-        const now = await self.liveLeader(options.leaderLease);
-        if (!now) return self; // the leader went away meanwhile: nothing acts in the cluster
-        if (Date.now() > deadline) {
-          throw new Error(`the operator leading in the cluster (${leader}) did not pause within ${options.ackTimeoutMs ?? 60_000} ms: it may predate the dev override, or lack RBAC to read and update the Lease ${ref.namespace}/${ref.name}`);
-        }
-        await systemClock.sleep(500);
-      }
+      await self.leaderPaused(options, deadline, log);
+      if (options.members !== undefined) await self.membersPaused(options.members, deadline, options.ackTimeoutMs ?? 60_000, log);
+      return self;
     } catch (error) {
       await self.release();
       throw error;
+    }
+  }
+
+  /** Waits until the live leader (if any) acknowledged this dev run on the dev Lease. */
+  private async leaderPaused(options: DevOverrideOptions, deadline: number, log: (message: string) => void): Promise<void> {
+    const leader = await this.liveLeader(options.leaderLease);
+    if (!leader) {
+      if (options.members === undefined) log(`no operator leads in ${options.leaderLease.namespace} (Lease ${options.leaderLease.name}): nothing to pause`);
+      return;
+    }
+    log(`asking ${leader} to pause (Lease ${this.ref.namespace}/${this.ref.name})`);
+    for (;;) {
+      const lease = await this.leases().get(this.ref.name);
+      if (lease.metadata?.annotations?.[PAUSED_ANNOTATION] === leader) return log(`${leader} paused`);
+      if (!(await this.liveLeader(options.leaderLease))) return; // the leader went away meanwhile: nothing acts in the cluster
+      if (Date.now() > deadline) {
+        throw new Error(`the operator leading in the cluster (${leader}) did not pause within ${options.ackTimeoutMs ?? 60_000} ms: it may predate the dev override, or lack RBAC to read and update the Lease ${this.ref.namespace}/${this.ref.name}`);
+      }
+      await systemClock.sleep(500);
+    }
+  }
+
+  /**
+   * A sharded operator: waits until every live member (a member Lease renewed within its
+   * duration, by its renewTime) says it paused for this dev run and claims no bucket.
+   */
+  private async membersPaused(operator: string, deadline: number, timeoutMs: number, log: (message: string) => void): Promise<void> {
+    let told = false;
+    for (;;) {
+      const leases = (await this.leases().list({ labelSelector: `${MEMBER_LABEL}=${operator}` })).items;
+      const live = leases.filter((l) => renewedHolder(l) !== undefined);
+      const busy = live.filter((l) => l.metadata?.annotations?.[MEMBER_PAUSED_ANNOTATION] !== this.identity || (l.metadata?.annotations?.[CLAIMS_ANNOTATION] ?? "") !== "");
+      if (busy.length === 0) {
+        if (live.length) log(`${live.length} sharded replica(s) paused`);
+        return;
+      }
+      if (!told) log(`asking ${live.length} sharded replica(s) to pause`);
+      told = true;
+      if (Date.now() > deadline) {
+        throw new Error(`sharded replicas of ${operator} did not pause within ${timeoutMs} ms: ${busy.map((l) => l.spec?.holderIdentity).join(", ")} (they may predate pausing sharded replicas, or lack RBAC to read the Lease ${this.ref.namespace}/${this.ref.name})`);
+      }
+      await systemClock.sleep(500);
     }
   }
 

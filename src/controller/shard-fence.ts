@@ -19,7 +19,7 @@ import { objectKey } from "../core/objects.js";
 import { bucketOf, fnv1a64, shardValue } from "../core/shards.js";
 import type { Share } from "../runtime/share.js";
 import type { WatcherEvent } from "../runtime/watcher.js";
-import type { Reconciler } from "./reconcile.js";
+import { Action, type Reconciler } from "./reconcile.js";
 
 /** Deleted objects whose reconcile has not run yet are remembered up to this many (the oldest go first). */
 const MAX_DELETED = 100_000;
@@ -33,7 +33,8 @@ export class ShardFence {
 
   constructor(
     readonly share: Share,
-    private readonly acting: (bucket: number) => boolean,
+    private readonly standing: (bucket: number) => "act" | "wait" | "none",
+    private readonly waitMs: number,
     clock?: Clock,
   ) {
     this.clock = clock ?? systemClock;
@@ -45,7 +46,7 @@ export class ShardFence {
   }
 
   /** Whether this replica may act on `object` now. */
-  readonly owns = (object: KubeObject): boolean => this.acting(this.bucket(object));
+  readonly owns = (object: KubeObject): boolean => this.standing(this.bucket(object)) === "act";
 
   /**
    * The predicate of a controller of `kind` (its own kind's events): false for a delete marked
@@ -65,14 +66,19 @@ export class ShardFence {
   }
 
   /**
-   * `reconcile`, run only on objects of buckets acted on now: others (another replica's, or not
-   * known to be this replica's: no longer cached and not seen deleted) return at once.
+   * `reconcile`, run only on objects of buckets acted on now. Others return at once: another
+   * replica's (or not known to be this one's: no longer cached and not seen deleted) with nothing
+   * to do here, since the replica acquiring a bucket reconciles its objects as they enter its
+   * share; this replica's whose renewal is late, requeued after `waitMs` (dropped, the change
+   * would be lost until the object changes again).
    */
   guard<T extends KubeObject>(reconcile: Reconciler<T>): Reconciler<T> {
     return async (ref, ctx) => {
       const id = this.id(ctx.kind, objectKey(ref));
       const bucket = ctx.object ? this.bucket(ctx.object) : this.deleted.get(id);
-      if (bucket === undefined || !this.acting(bucket)) return undefined;
+      const standing = bucket === undefined ? "none" : this.standing(bucket);
+      if (standing === "wait") return Action.requeueAfter(this.waitMs);
+      if (standing === "none" || bucket === undefined) return undefined;
       this.inFlight.set(bucket, (this.inFlight.get(bucket) ?? 0) + 1);
       try {
         const action = await reconcile(ref, ctx);

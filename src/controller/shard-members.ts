@@ -20,6 +20,8 @@ import { fnv1a64, type ShardKey } from "../core/shards.js";
 
 /** The label every member Lease of an operator carries (its value: the operator's name). */
 export const MEMBER_LABEL = "kubeloop.dev/shard-member-of";
+/** The annotation by which a member says it is paused for a dev run (its value: the dev run's identity); it then claims nothing. */
+export const MEMBER_PAUSED_ANNOTATION = "kubeloop.dev/paused";
 /** The annotation saying which sharding a member runs: `<buckets>/<key>`, e.g. "32/uid". */
 export const SHARDING_ANNOTATION = "kubeloop.dev/sharding";
 
@@ -71,11 +73,12 @@ export class ShardMembers {
     return `${this.o.buckets}/${this.o.key}`;
   }
 
-  /** Writes (creates or renews) this replica's member Lease, claiming `claims`. */
-  async renew(claims: Iterable<number> = []): Promise<void> {
+  /** Writes (creates or renews) this replica's member Lease, claiming `claims`; `pausedFor`: the dev run it has paused for. */
+  async renew(claims: Iterable<number> = [], pausedFor?: string): Promise<void> {
     const leases = this.client.resource(Lease).namespace(this.o.namespace);
     const spec = { holderIdentity: this.o.identity, leaseDurationSeconds: Math.ceil(this.durationMs / 1000), renewTime: microTime(new Date()) }; // wall-clock time, for readers (the clock is monotonic)
-    const metadata = { name: this.leaseName, labels: { [MEMBER_LABEL]: this.o.operator }, annotations: { [SHARDING_ANNOTATION]: this.sharding, [CLAIMS_ANNOTATION]: formatClaims(claims) } };
+    const annotations = { [SHARDING_ANNOTATION]: this.sharding, [CLAIMS_ANNOTATION]: formatClaims(claims), ...(pausedFor ? { [MEMBER_PAUSED_ANNOTATION]: pausedFor } : {}) };
+    const metadata = { name: this.leaseName, labels: { [MEMBER_LABEL]: this.o.operator }, annotations };
     for (let attempt = 0; attempt < 3; attempt++) {
       const current = await leases.get(this.leaseName).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
       try {

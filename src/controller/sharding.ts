@@ -59,6 +59,8 @@ export interface ShardStatus {
   members: string[];
   /** Live members running another sharding (while any, no bucket is claimed anew). */
   disagreeing: Map<string, string>;
+  /** The dev run this replica is paused for (it claims nothing meanwhile). */
+  pausedFor: string | undefined;
 }
 
 /** One replica's share of the buckets, kept by {@link ShardCoordinator.tick}. */
@@ -74,6 +76,12 @@ export class ShardCoordinator {
   private active = new Set<number>();
   private lastRenew = Number.NEGATIVE_INFINITY;
   private assigned: { key: string; owners: string[] } | undefined;
+  /**
+   * A dev run holds the operator's dev Lease: this replica lets every bucket go (as on a
+   * hand-over) and claims none until it is cleared; its member Lease says so once nothing is
+   * claimed (the dev run waits for that). It still counts as a member, so ownership does not move.
+   */
+  pausedFor: string | undefined;
   private view: MemberView = { members: [], disagreeing: new Map(), claims: new Map() };
 
   constructor(
@@ -96,12 +104,22 @@ export class ShardCoordinator {
   /** Where things stand (as of the last tick; `active` also honours the renew deadline now). */
   get status(): ShardStatus {
     const fresh = this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs;
-    return { active: fresh ? [...this.active].sort((a, b) => a - b) : [], members: this.view.members, disagreeing: this.view.disagreeing };
+    return { active: fresh ? [...this.active].sort((a, b) => a - b) : [], members: this.view.members, disagreeing: this.view.disagreeing, pausedFor: this.pausedFor };
   }
 
   /** Whether this replica may act on `bucket` now. */
-  acting(bucket: number): boolean {
-    return this.active.has(bucket) && this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs;
+acting(bucket: number): boolean {
+    return this.standing(bucket) === "act";
+  }
+
+  /**
+   * Where this replica stands on `bucket`: "act" (active, renewed within the renew deadline),
+   * "wait" (active, but the last renewal is older: work waits for the next one, or for the
+   * bucket to be let go), "none" (not this replica's now).
+   */
+  standing(bucket: number): "act" | "wait" | "none" {
+    if (!this.active.has(bucket)) return "none";
+    return this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs ? "act" : "wait";
   }
 
   /** One step of the protocol (see the module comment). A failed read or write rejects; the caller retries next period. */
@@ -109,7 +127,8 @@ export class ShardCoordinator {
     this.view = await this.members.view();
     const members = [...new Set([...this.view.members, this.o.identity])];
     const owners = this.owners(members);
-    const mine = (b: number) => owners[b] === this.o.identity;
+    const paused = this.pausedFor;
+    const mine = (b: number) => paused === undefined && owners[b] === this.o.identity;
     const claimedElsewhere = (b: number) => [...this.view.claims].some(([who, claims]) => who !== this.o.identity && claims.has(b));
     const leaving = [...this.claims].filter((b) => !mine(b));
     if (leaving.length) for (const b of await this.let(leaving)) this.claims.delete(b);
@@ -124,7 +143,8 @@ export class ShardCoordinator {
     }
     for (const b of claiming) this.claims.add(b);
     const writing = this.clock.now();
-    await this.members.renew(this.claims);
+    // Paused: said only once nothing is claimed (the claims above went first).
+    await this.members.renew(this.claims, paused !== undefined && this.claims.size === 0 ? paused : undefined);
     this.lastRenew = writing;
     if (claiming.length) await this.verify(claiming);
   }

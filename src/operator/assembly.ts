@@ -92,12 +92,14 @@ export async function runAssembled(d: Declared, settings: Settings, options: Run
 
 /** A sharded operator's part: the coordinator on the member Leases beside the leader Lease, its share and fence. */
 function shardedRun(d: Declared, settings: Settings, client: Client, logger: Logger, observer: ShardObserver, identity: string): ShardedRun {
+  const leases = leasesOf(settings, client.defaultNamespace);
   return new ShardedRun(client, {
     operator: d.name,
-    namespace: leasesOf(settings, client.defaultNamespace).namespace,
+    namespace: leases.namespace,
     identity,
     sharding: settings.sharding as Exclude<Settings["sharding"], false>,
     timings: settings.leaderElection || leaseTimings({}),
+    ...(settings.devOverride ? { devLease: { namespace: leases.namespace, name: leases.dev } } : {}),
     logger,
     observer,
   });
@@ -133,9 +135,10 @@ function assemble(d: Declared, settings: Settings, client: Client, logger: Logge
 async function serveAllProbes(d: Declared, settings: Settings, manager: Manager, metrics: Metrics, probeContext: ProbeContext, sharded: ShardedRun | undefined): Promise<ProbeServer[]> {
   const healthChecks = Object.fromEntries([...d.probes].map(([id, fn]) => [id, () => fn(probeContext)]));
   const readyDetails: Record<string, () => string> = sharded ? { sharding: () => sharded.describe() } : {};
+  const readyChecks: Record<string, () => string | undefined> = sharded ? { sharding: () => sharded.problem() } : {};
   const servers: ProbeServer[] = [];
   for (const each of settings.probes) {
-    const server = await serveProbes(manager, metrics, { ...each, healthChecks, readyDetails });
+    const server = await serveProbes(manager, metrics, { ...each, healthChecks, readyChecks, readyDetails });
     servers.push(server);
     probeContext.logger.info({ url: server.url }, `serving ${servedEndpoints(each)}`);
   }

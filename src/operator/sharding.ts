@@ -7,7 +7,9 @@ import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import type { Clock } from "../core/clock.js";
 import { systemClock } from "../core/clock.js";
+import { ForbiddenError } from "../core/errors.js";
 import type { KubeObject } from "../core/objects.js";
+import { PauseWatch } from "../controller/dev-pause.js";
 import { ShardFence } from "../controller/shard-fence.js";
 import { ShardCoordinator } from "../controller/sharding.js";
 import { formatClaims } from "../controller/shard-members.js";
@@ -23,6 +25,8 @@ export interface ShardedRunOptions {
   identity: string;
   sharding: Exclude<Settings["sharding"], false>;
   timings: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  /** The operator's dev Lease: while a dev run (or `kubeloop pause`) holds it, this replica lets its buckets go. None: never paused. */
+  devLease?: { namespace: string; name: string };
   logger: Logger;
   observer?: ShardObserver;
   clock?: Clock;
@@ -38,6 +42,7 @@ export class ShardedRun {
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly modes = new Set<"server" | "client">();
+  private readonly pause: PauseWatch | undefined;
 
   constructor(
     client: Client,
@@ -57,7 +62,15 @@ export class ShardedRun {
       release: (buckets) => this.release(buckets),
       acquire: (buckets, waitedMs) => this.acquire(buckets, waitedMs),
     });
-    this.fence = new ShardFence(this.share, (bucket) => this.coordinator.acting(bucket), this.clock);
+    this.fence = new ShardFence(this.share, (bucket) => this.coordinator.standing(bucket), o.timings.retryPeriodMs, this.clock);
+    if (o.devLease) {
+      this.pause = new PauseWatch(client, o.devLease, {
+        identity: o.identity,
+        periodMs: o.timings.retryPeriodMs,
+        clock: this.clock,
+        onError: (error) => o.logger.warn({ err: error }, "sharding: cannot read the dev override Lease: what it said last holds"),
+      });
+    }
   }
 
   /** Registers how the tasks (timers, daemons) of some objects are stopped, for releases. */
@@ -93,6 +106,12 @@ export class ShardedRun {
     this.o.observer?.owned(0);
   }
 
+  /** Why this replica is not ready, if it is paused for a dev run (for /readyz). */
+  problem(): string | undefined {
+    const paused = this.coordinator.pausedFor;
+    return paused === undefined ? undefined : `paused by the dev run ${paused}`;
+  }
+
   /** A line for /readyz: what this replica owns and how its watches filter. */
   describe(): string {
     const status = this.coordinator.status;
@@ -101,8 +120,9 @@ export class ShardedRun {
     return `buckets ${formatClaims(status.active) || "none"} of ${this.o.sharding.buckets} by ${this.o.sharding.key}, ${status.members.length} member(s), filtering: ${modes}${disagreeing}`;
   }
 
-  /** One tick; a failure is logged, and past the renew deadline every bucket is let go. */
+  /** One tick (after reading the dev Lease); a failure is logged, and past the renew deadline every bucket is let go. */
   private async step(): Promise<boolean> {
+    await this.readPause();
     try {
       await this.coordinator.tick();
       const status = this.coordinator.status;
@@ -114,6 +134,18 @@ export class ShardedRun {
       await this.coordinator.lapse().catch(() => {});
       return false;
     }
+  }
+
+  /** Follows the dev Lease: held → paused for its holder; free → not; a failed read changes nothing (a 403: never paused). */
+  private async readPause(): Promise<void> {
+    if (!this.pause) return;
+    const read = await this.pause.read();
+    const before = this.coordinator.pausedFor;
+    if (read.state === "held") this.coordinator.pausedFor = read.holder;
+    else if (read.state === "free" || read.error instanceof ForbiddenError) this.coordinator.pausedFor = undefined;
+    const now = this.coordinator.pausedFor;
+    if (now !== before && now !== undefined) this.o.logger.warn({ devRun: now }, "sharding: a dev run asks this operator to pause: letting every bucket go until it ends");
+    if (now !== before && now === undefined) this.o.logger.warn({ devRun: before }, "sharding: the dev run ended: claiming buckets again");
   }
 
   private async release(buckets: number[]): Promise<number[]> {
