@@ -1,13 +1,15 @@
 // `npm run bench`: runs the benchmarks on one local control plane (or KUBELOOP_KUBECONFIG's
 // cluster) and writes docs/benchmarks.md. Figures are from one run on this machine; compare
 // ratios, not absolute numbers.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { startControlPlane } from "../src/entries/testing.js";
 import { benchClient, type Measurement } from "./client.js";
 import { contenders, goBinary } from "./peers.js";
 import { kopfExecutable, renderSideBySide, sideBySide } from "./side-by-side.js";
+import { renderSharding, shardingBench, type ShardRun } from "./sharding.js";
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const root = join(import.meta.dirname, "..");
@@ -28,6 +30,9 @@ const quick = process.argv.includes("--quick");
 // --against DIR: another checkout, built (`npm run build` there): each kubeloop contender named in
 //   --only also runs from its build as `<id>@before`, alternating with this one (before/after).
 // --replay-only: no live runs, only the replay stage (with --replay).
+// The sharding figures alone (1, 2 and 4 replicas; also part of the full run): writes their
+// section of docs/benchmarks.md and docs/benchmarks/sharding.json:
+//   npm run bench -- --sharding [--objects 100000] [--changes 10000] [--replicas 1,2,4]
 const flag = (name: string) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -45,7 +50,16 @@ if (against) process.env.BENCH_AGAINST = resolve(against);
 const cp = await startControlPlane({ onProgress: log });
 try {
   log(`control plane at ${cp.server}`);
-  if (only) {
+  if (process.argv.includes("--sharding")) {
+    const runs = await sharding(Number(flag("--objects") ?? 100_000));
+    const docs = join(root, "docs", "benchmarks.md");
+    const section = renderSharding(runs);
+    const current = readFileSync(docs, "utf8");
+    const start = current.indexOf("## Sharding: 1, 2 and 4 replicas");
+    const end = start < 0 ? -1 : current.indexOf("\n## ", start + 1);
+    writeFileSync(docs, start < 0 ? `${current.trimEnd()}\n\n${section}` : `${current.slice(0, start)}${section}${end < 0 ? "" : current.slice(end + 1)}`);
+    process.stdout.write(section);
+  } else if (only) {
     const results = await sideBySide({
       kubeconfig: cp.kubeconfigPath,
       sizes: [[Number(flag("--objects") ?? 10_000), Number(flag("--bytes") ?? 200)]],
@@ -81,9 +95,33 @@ async function full(): Promise<void> {
   writeFileSync(join(out, "peers.json"), `${JSON.stringify(results, null, 1)}\n`);
   const { markdown, charts } = renderSideBySide(results, contenders(goBinary(log), kopfExecutable(log)));
   for (const [file, svg] of Object.entries(charts)) writeFileSync(join(out, file), svg);
-  const report = render(client) + markdown;
+  const report = render(client) + markdown + "\n" + renderSharding(await sharding(100_000));
   writeFileSync(join(root, "docs", "benchmarks.md"), report);
   process.stdout.write(report);
+}
+
+/** The sharding figures on this control plane (the gate on) and on one started with it off; written to docs/benchmarks/sharding.json. */
+async function sharding(objects: number): Promise<ShardRun[]> {
+  log("building the package (dist/) for the replicas");
+  execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
+  const off = await startControlPlane({ kubeconfig: false, controllers: [], featureGates: { ShardedListAndWatch: false }, onProgress: log });
+  try {
+    const runs = await shardingBench({
+      servers: [
+        { kubeconfig: cp.kubeconfigPath, filtering: "server" },
+        { kubeconfig: off.kubeconfigPath, filtering: "client" },
+      ],
+      objects,
+      changes: Number(flag("--changes") ?? 10_000),
+      replicas: (flag("--replicas") ?? "1,2,4").split(",").map(Number),
+      log,
+    });
+    mkdirSync(join(root, "docs", "benchmarks"), { recursive: true });
+    writeFileSync(join(root, "docs", "benchmarks", "sharding.json"), `${JSON.stringify(runs, null, 1)}\n`);
+    return runs;
+  } finally {
+    await off.stop();
+  }
 }
 
 function render(client: Measurement[]): string {

@@ -1,7 +1,7 @@
 // Node contenders of the side-by-side benchmark (bench/peers.ts), plain JavaScript importing the
 // built package (dist/, or BENCH_DIST's), so no TypeScript tooling runs in the measured process: as deployed.
 //
-//   node bench/workers/node.mjs <raw|kubeloop-watch|kubeloop-controller|kubeloop-handlers|kubeloop-client|kubeloop-watcher|kubeloop-informer|client-node> <kubeconfig> <namespace> <objects> <events>
+//   node bench/workers/node.mjs <raw|kubeloop-watch|kubeloop-controller|kubeloop-handlers|kubeloop-sharded|kubeloop-client|kubeloop-watcher|kubeloop-informer|client-node> <kubeconfig> <namespace> <objects> <events>
 //
 // Syncs the namespace's ConfigMaps, prints {"phase":"synced"}, counts <events> update events
 // (each patch carries data.sent, the sender's clock in ms), prints {"phase":"done",p50,p99,ms}
@@ -158,6 +158,41 @@ if (mode === "kubeloop-watch") {
       await report();
     });
   void op.run({ client, probes: false, handleSignals: false, onStarted: () => ((started = true), report()) });
+} else if (mode === "kubeloop-sharded") {
+  // One replica of a sharded operator (bench/sharding.ts): a controller with a no-op reconcile on
+  // the namespace's ConfigMaps, sharded over 32 buckets with the others of BENCH_OPERATOR. Prints
+  // {"phase":"status", owned, cached, seen} every 200 ms once started (buckets acted on, objects in
+  // its sharded cache, update events seen); the harness decides when the replicas have settled
+  // and reads memory and CPU from /proc.
+  const { Client, ConfigMap, Operator } = await import(`${dist}/index.js`);
+  const client = await Client.load({ path: kubeconfig, rateLimit: false });
+  const identity = process.env.BENCH_IDENTITY;
+  const op = new Operator({
+    name: process.env.BENCH_OPERATOR,
+    namespaces: [namespace],
+    logLevel: "error",
+    leaderElection: { namespace, identity },
+    sharding: { buckets: 32 },
+  });
+  let count = 0;
+  op.controller(ConfigMap)
+    .withEventFilter((e) => {
+      if (e.type === "apply" && e.old) count++;
+      return true;
+    })
+    .reconcile(async () => {});
+  void op.run({
+    client,
+    probes: false,
+    handleSignals: false,
+    onStarted: ({ manager, metrics }) => {
+      const sharded = manager.informers.all().filter((i) => i.scope.share);
+      setInterval(async () => {
+        const owned = Number(/kubeloop_shard_buckets_owned (\d+)/.exec(await metrics.text())?.[1] ?? 0);
+        say({ phase: "status", owned, cached: sharded.reduce((n, i) => n + i.store.size, 0), seen: count });
+      }, 200);
+    },
+  });
 } else if (mode === "kubeloop-handlers") {
   // kopf-style handlers: on.create and on.update (progress and the diff base kept in annotations,
   // one patch per handled change). Synced: every existing object handled as created.

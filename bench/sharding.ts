@@ -1,0 +1,232 @@
+// The sharding figures (issue 33): one sharded operator (bench/workers/node.mjs kubeloop-sharded:
+// a controller with a no-op reconcile on ConfigMaps, 32 buckets) run as 1, 2 and 4 replica
+// processes on N objects, on a server that filters (ShardedListAndWatch on) and on one that does
+// not (each replica filters what it receives). Per replica: start → settled (its share cached,
+// ownership balanced), RSS once settled, and its CPU over M changes spread over all objects, per
+// change made in the cluster. The API server's own counters of sharded watches are read before
+// and after, where it has them.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { request } from "node:https";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parse } from "yaml";
+import { Client } from "../src/entries/index.js";
+import { churn, median, populate, quiet } from "./peers.js";
+
+const root = join(import.meta.dirname, "..");
+const BUCKETS = 32;
+
+/** One replica's figures in one run. */
+export interface ShardReplica {
+  startToSettledMs: number;
+  rssMiB: number;
+  cached: number;
+  owned: number;
+  /** Its CPU over the changes, per change made in the cluster (all replicas'), µs. */
+  cpuMicrosPerChange: number;
+}
+
+/** One run: R replicas on N objects, with the server's filtering or the replicas'. */
+export interface ShardRun {
+  filtering: "server" | "client";
+  replicas: number;
+  objects: number;
+  changes: number;
+  each: ShardReplica[];
+  /** The API server's sharded-watch counters over the run (absent where it has none). */
+  server?: Record<string, number>;
+  /** An idle replica (no object) as the baseline of memory. */
+  baselineRssMiB?: number;
+}
+
+interface Status {
+  owned: number;
+  cached: number;
+  seen: number;
+}
+
+/** Process CPU (user + system) of `pid` in µs, from /proc. */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
+}
+
+function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+}
+
+/** The API server's /metrics lines about sharded watches (summed per name), through the kubeconfig's admin credentials. */
+async function serverCounters(kubeconfig: string): Promise<Record<string, number>> {
+  const doc = parse(readFileSync(kubeconfig, "utf8"));
+  const b64 = (s?: string) => (s ? Buffer.from(s, "base64") : undefined);
+  const cluster = doc.clusters[0].cluster;
+  const user = doc.users[0].user ?? {};
+  const text = await new Promise<string>((resolve, reject) => {
+    request(`${cluster.server}/metrics`, { ca: b64(cluster["certificate-authority-data"]), cert: b64(user["client-certificate-data"]), key: b64(user["client-key-data"]), headers: user.token ? { authorization: `Bearer ${user.token}` } : {} }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve(body));
+    })
+      .on("error", reject)
+      .end();
+  });
+  const out: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    const m = /^(apiserver_watch_[a-z_]*shard[a-z_]*|apiserver_watch_filtered_events_total)(\{[^}]*\})? ([0-9.e+]+)$/.exec(line);
+    if (m) out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[3]);
+  }
+  return out;
+}
+
+/** Spawns the replicas of one operator; resolves their statuses as they come, and how to stop them. */
+function replicas(kubeconfig: string, namespace: string, count: number, operator: string): { pids: number[]; spawnedAt: number; statuses: Map<number, Status[]>; stop: () => void } {
+  const statuses = new Map<number, Status[]>();
+  const pids: number[] = [];
+  const spawnedAt = performance.now();
+  for (let i = 0; i < count; i++) {
+    const child = spawn(process.execPath, [join(root, "bench", "workers", "node.mjs"), "kubeloop-sharded", kubeconfig, namespace, "0", "0"], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, BENCH_OPERATOR: operator, BENCH_IDENTITY: `${operator}-${i}` },
+      detached: true,
+    });
+    const pid = child.pid as number;
+    pids.push(pid);
+    statuses.set(pid, []);
+    let buffer = "";
+    child.stdout.on("data", (d: Buffer) => {
+      buffer += d.toString();
+      for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        try {
+          const s = JSON.parse(line) as Status & { phase: string };
+          if (s.phase === "status") statuses.get(pid)?.push({ ...s, at: performance.now() } as Status);
+        } catch {
+          // a log line
+        }
+      }
+    });
+  }
+  const stop = () => {
+    for (const pid of pids) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+  };
+  process.once("exit", stop);
+  return { pids, spawnedAt, statuses, stop };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`sharding bench: timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** R replicas on the objects of `namespace`: settle, measure, change M objects, measure. */
+async function runOnce(client: Client, kubeconfig: string, namespace: string, objects: number, r: number, changes: number, filtering: "server" | "client"): Promise<ShardRun> {
+  const operator = `bench-shard-${r}-${Date.now().toString(36)}`;
+  const before = await serverCounters(kubeconfig).catch(() => ({}));
+  const run = replicas(kubeconfig, namespace, r, operator);
+  try {
+    const last = (pid: number) => run.statuses.get(pid)?.at(-1);
+    const balanced = (s: Status | undefined) => s !== undefined && (s.owned === Math.floor(BUCKETS / r) || s.owned === Math.ceil(BUCKETS / r));
+    // Settled: balanced ownership, every object cached once, and no change for a second.
+    let settledSince = 0;
+    let previous = "";
+    await until(`${r} replicas to settle on ${objects} objects`, () => {
+      const now = run.pids.map(last);
+      const key = JSON.stringify(now.map((s) => [s?.owned, s?.cached]));
+      const ok = now.every(balanced) && now.reduce((n, s) => n + (s?.cached ?? 0), 0) === objects;
+      if (!ok || key !== previous) settledSince = ok ? performance.now() : 0;
+      previous = key;
+      return ok && performance.now() - settledSince > 1_000;
+    }, 10 * 60_000);
+    const each = run.pids.map((pid) => {
+      const history = run.statuses.get(pid) as (Status & { at: number })[];
+      const final = history.at(-1) as Status;
+      const reached = history.find((s) => s.cached === final.cached && s.owned === final.owned) as Status & { at: number };
+      return { pid, startToSettledMs: reached.at - run.spawnedAt, rssMiB: rssMiB(pid), cached: final.cached, owned: final.owned, seen: final.seen, cpu: 0 };
+    });
+    await quiet(15_000);
+    for (const e of each) e.cpu = cpuMicros(e.pid);
+    const seenBefore = each.reduce((n, e) => n + (last(e.pid)?.seen ?? 0), 0);
+    await churn(client, namespace, objects, changes, operator);
+    await until(`${r} replicas to see ${changes} changes`, () => run.pids.reduce((n, pid) => n + (last(pid)?.seen ?? 0), 0) - seenBefore >= changes, 5 * 60_000);
+    const after = await serverCounters(kubeconfig).catch(() => ({}) as Record<string, number>);
+    const server = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - ((before as Record<string, number>)[k] ?? 0)]));
+    return {
+      filtering,
+      replicas: r,
+      objects,
+      changes,
+      each: each.map((e) => ({ startToSettledMs: Math.round(e.startToSettledMs), rssMiB: Math.round(e.rssMiB), cached: e.cached, owned: e.owned, cpuMicrosPerChange: Math.round(((cpuMicros(e.pid) - e.cpu) / changes) * 10) / 10 })),
+      ...(Object.keys(server).length ? { server } : {}),
+    };
+  } finally {
+    run.stop();
+  }
+}
+
+/** The figures at each replica count, on each server given (its filtering named). */
+export async function shardingBench(o: { servers: { kubeconfig: string; filtering: "server" | "client" }[]; objects: number; changes: number; replicas: number[]; log: (line: string) => void }): Promise<ShardRun[]> {
+  const runs: ShardRun[] = [];
+  for (const server of o.servers) {
+    const client = await Client.load({ path: server.kubeconfig, rateLimit: false });
+    try {
+      // The baseline: one replica with nothing to cache (the process, the client, the operator).
+      const empty = await populate(client, 0, 200, o.log);
+      const idle = await runOnce(client, server.kubeconfig, empty, 0, 1, 0, server.filtering).catch(() => undefined);
+      const namespace = await populate(client, o.objects, 200, o.log);
+      for (const r of o.replicas) {
+        o.log(`sharding: ${r} replica(s), ${o.objects} objects, ${server.filtering} filtering`);
+        const run = await runOnce(client, server.kubeconfig, namespace, o.objects, r, o.changes, server.filtering);
+        if (idle) run.baselineRssMiB = median(idle.each.map((e) => e.rssMiB));
+        o.log(`sharding: ${JSON.stringify(run)}`);
+        runs.push(run);
+      }
+    } finally {
+      await client.close();
+    }
+  }
+  return runs;
+}
+
+/** The sharding section of docs/benchmarks.md. */
+export function renderSharding(runs: ShardRun[]): string {
+  const lines = [
+    "## Sharding: 1, 2 and 4 replicas",
+    "",
+    "One sharded operator (a controller with a no-op reconcile on ConfigMaps, 32 buckets; `bench/sharding.ts`)",
+    "run as 1, 2 and 4 replica processes on the same objects, on a server that filters each watch",
+    "(ShardedListAndWatch on) and on one that does not (each replica filters what it receives).",
+    "Per replica: start → settled (ownership balanced, its share cached), RSS once settled, and its",
+    "CPU over the changes per change made in the cluster. Medians over the replicas of a run",
+    "(min–max in brackets); the goal: with N replicas and the server filtering, each replica's",
+    "cache memory and CPU per change ≤ 1.2/N of one replica's.",
+    "",
+    "| filtering | replicas | objects cached each | start → settled (s) | RSS (MiB) | cache memory (MiB, RSS − idle) | CPU per change (µs) | vs 1 replica: memory, CPU | goal 1.2/N |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+  ];
+  for (const run of runs) {
+    const one = runs.find((r) => r.filtering === run.filtering && r.replicas === 1);
+    const m = (f: (e: ShardReplica) => number) => median(run.each.map(f));
+    const span = (f: (e: ShardReplica) => number) => (run.each.length > 1 ? ` (${Math.min(...run.each.map(f))}–${Math.max(...run.each.map(f))})` : "");
+    const cache = (r: ShardRun) => median(r.each.map((e) => e.rssMiB)) - (r.baselineRssMiB ?? 0);
+    const ratio = one && run !== one ? `×${(cache(run) / cache(one)).toFixed(2)}, ×${(m((e) => e.cpuMicrosPerChange) / median(one.each.map((e) => e.cpuMicrosPerChange))).toFixed(2)}` : "";
+    lines.push(
+      `| ${run.filtering} | ${run.replicas} | ${m((e) => e.cached)}${span((e) => e.cached)} | ${(m((e) => e.startToSettledMs) / 1000).toFixed(1)} | ${m((e) => e.rssMiB)}${span((e) => e.rssMiB)} | ${run.baselineRssMiB !== undefined ? Math.round(cache(run)) : "?"} | ${m((e) => e.cpuMicrosPerChange).toFixed(1)}${span((e) => e.cpuMicrosPerChange)} | ${ratio} | ${run.replicas > 1 ? `×${(1.2 / run.replicas).toFixed(2)}` : ""} |`,
+    );
+  }
+  const counters = runs.filter((r) => r.server).map((r) => `- ${r.filtering} filtering, ${r.replicas} replica(s): ${Object.entries(r.server ?? {}).map(([k, v]) => `${k} +${v}`).join(", ")}`);
+  if (counters.length) lines.push("", "The API server's sharded-watch counters over each run:", "", ...counters);
+  lines.push("", `Idle replica (no object): ${runs[0]?.baselineRssMiB ?? "?"} MiB RSS. ${runs[0]?.objects ?? 0} objects of 200 B, ${runs[0]?.changes ?? 0} changes per run.`, "");
+  return lines.join("\n");
+}
