@@ -185,12 +185,10 @@ if (mode === "kubeloop-watch") {
     client,
     probes: false,
     handleSignals: false,
-    onStarted: ({ manager, metrics }) => {
+    onStarted: ({ manager }) => {
       const sharded = manager.informers.all().filter((i) => i.scope.share);
-      setInterval(async () => {
-        const owned = Number(/kubeloop_shard_buckets_owned (\d+)/.exec(await metrics.text())?.[1] ?? 0);
-        say({ phase: "status", owned, cached: sharded.reduce((n, i) => n + i.store.size, 0), seen: count });
-      }, 200);
+      // The share is what the replica acts on (kept at its active buckets); cheap to read, unlike /metrics.
+      setInterval(() => say({ phase: "status", owned: sharded[0]?.scope.share.buckets.length ?? 0, cached: sharded.reduce((n, i) => n + i.store.size, 0), seen: count }), 200);
     },
   });
 } else if (mode === "kubeloop-handlers") {
