@@ -27,7 +27,7 @@ import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { ApiError, TerminalError } from "../core/errors.js";
 import { InformerFactory, type Informer, type InformerHandle, type InformerScope } from "../runtime/informer.js";
-import { WorkQueue, type WorkQueueOptions } from "../runtime/queue.js";
+import { LOW_PRIORITY, WorkQueue, type WorkQueueOptions } from "../runtime/queue.js";
 import type { StoreReader } from "../runtime/store.js";
 import { hasObject, type WatcherEvent } from "../runtime/watcher.js";
 import { pino, type Logger } from "pino";
@@ -257,7 +257,8 @@ export class Controller<T extends KubeObject> {
         if (e.type === "relisted" && this.options.requeueAfterRelist && run.started) this.requeueAll(queue);
         if (!hasObject(e)) return;
         if (!this.preds.every((p) => p(e as WatcherEvent<KubeObject>)) || !this.filters.every((p) => p(e as WatcherEvent<KubeObject>))) return;
-        queue.add(objectKey(e.object.metadata));
+        // A change seen on the watch goes ahead of the objects of a list (the first, or a relist's).
+        queue.add(objectKey(e.object.metadata), e.type === "initApply" ? LOW_PRIORITY : 0);
       }),
     );
     for (const { source, informer } of this.others) {
@@ -266,7 +267,7 @@ export class Controller<T extends KubeObject> {
           if (!hasObject(e) || !this.filters.every((p) => p(e))) return;
           const own: StoreReader<KubeObject> = this.own.store;
           const refs = [...source.map(e.object, own, ownNamespaced), ...(e.type === "apply" && e.old ? source.map(e.old, own, ownNamespaced) : [])];
-          for (const ref of refs) queue.add(objectKey(ref));
+          for (const ref of refs) queue.add(objectKey(ref), e.type === "initApply" ? LOW_PRIORITY : 0);
         }),
       );
     }
@@ -274,12 +275,12 @@ export class Controller<T extends KubeObject> {
     await Promise.all(this.watched.map((i) => i.waitUntilReady(signal)));
     // Caches may have synced before we subscribed (a Manager warms them while following): queue what they hold.
     this.requeueAll(queue);
-    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store, ownNamespaced)) queue.add(objectKey(ref));
+    for (const { source, informer } of this.others) for (const o of informer.store.list()) for (const ref of source.map(o, this.own.store, ownNamespaced)) queue.add(objectKey(ref), LOW_PRIORITY);
   }
 
-  /** Queues every object of the own kind. */
+  /** Queues every object of the own kind, behind the changes seen on the watch (a start, a resync, a relist). */
   private requeueAll(queue: WorkQueue): void {
-    for (const key of this.own.store.keys()) queue.add(key);
+    for (const key of this.own.store.keys()) queue.add(key, LOW_PRIORITY);
   }
 
   /** Every `periodMs` (+ up to 10 % jitter, so replicas and controllers spread out) until stopped: every object again. */

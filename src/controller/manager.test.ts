@@ -57,6 +57,36 @@ describe("Manager (server-less)", () => {
   });
 });
 
+describe("priorities", () => {
+  it("a change seen on the watch is reconciled ahead of the objects of the initial list still queued", { timeout: 10_000 }, async () => {
+    const scripted = new ScriptedEvents();
+    const client = offlineClient();
+    const manager = new Manager(client, { name: "m", leaderElection: false, logger: quiet, source: scripted.source });
+    const order: string[] = [];
+    let release!: () => void;
+    const first = new Promise<void>((r) => (release = r));
+    manager
+      .controller(ConfigMap)
+      .concurrency(1)
+      .reconcile(async (ref) => {
+        order.push(ref.name);
+        if (order.length === 1) await first;
+      });
+    const stop = new AbortController();
+    const run = manager.run(stop.signal);
+    scripted.list(ConfigMap, Array.from({ length: 50 }, (_, i) => cm(`listed-${i}`)));
+    await until("the first reconcile", () => order.length === 1);
+    scripted.apply(ConfigMap, { ...cm("listed-40"), metadata: { ...cm("listed-40").metadata, resourceVersion: "2" } });
+    scripted.apply(ConfigMap, cm("new"));
+    release();
+    await until("every object", () => order.length === 51);
+    assert.deepEqual(order.slice(1, 3), ["listed-40", "new"], `the two changes first, in their order: ${order.slice(0, 5).join(", ")}`);
+    stop.abort();
+    await run;
+    await client.close();
+  });
+});
+
 describe("Manager options", () => {
   for (const [options, message] of [
     [{ cacheSyncTimeoutMs: 0 }, /cacheSyncTimeoutMs must be a finite number > 0 \(got 0\)/],

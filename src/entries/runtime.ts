@@ -19,7 +19,7 @@ export {
   type CacheView,
   type InformerHandle,
 } from "../runtime/informer.js";
-export { WorkQueue, type WorkQueueOptions, type WorkQueueHooks, type QueueRateLimit } from "../runtime/queue.js";
+export { WorkQueue, LOW_PRIORITY, type WorkQueueOptions, type WorkQueueHooks, type QueueRateLimit } from "../runtime/queue.js";
 export { Backoff, type BackoffOptions } from "../core/retry.js";
 export { controller, ControllerBuilder } from "../controller/builder.js";
 export { Controller, defaultErrorPolicy } from "../controller/controller.js";

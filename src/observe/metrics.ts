@@ -9,7 +9,7 @@ import type * as PromClient from "prom-client";
 import { onFirstUse } from "../core/lazy.js";
 import type { ManagerObserver } from "../controller/manager.js";
 import type { ReconcileResult } from "../controller/reconcile.js";
-import type { WorkQueueHooks } from "../runtime/queue.js";
+import { LOW_PRIORITY, type WorkQueueHooks } from "../runtime/queue.js";
 import type { WebhookObserver } from "../webhook/server.js";
 import { BoundHistogram, BoundValue } from "./series.js";
 
@@ -52,6 +52,7 @@ export class Metrics {
   private readonly adds: BoundValue<"name" | "controller">;
   private readonly queueDuration: BoundHistogram<"name" | "controller">;
   private readonly workDuration: BoundHistogram<"name" | "controller">;
+  private readonly priorityWait: BoundHistogram<"controller" | "priority">;
   private readonly retries: BoundValue<"name" | "controller">;
   /** Each controller's bound series. */
   private readonly controllers = new Map<string, { reconciled: Record<ReconcileResult, (delta: number) => void>; time: (seconds: number) => void; active: (delta: number) => void }>();
@@ -105,6 +106,13 @@ export class Metrics {
       QUEUE_BUCKETS,
       this.registry,
     );
+    this.priorityWait = new BoundHistogram(
+      "kubeloop_workqueue_wait_seconds",
+      "How long a key waited in the workqueue, by priority: normal (a watch event, a retry), low (an initial list, a resync, a relist)",
+      ["controller", "priority"],
+      QUEUE_BUCKETS,
+      this.registry,
+    );
     this.workDuration = new BoundHistogram("workqueue_work_duration_seconds", "How long in seconds processing an item from workqueue takes", ["name", "controller"], QUEUE_BUCKETS, this.registry);
     this.retries = new BoundValue("counter", "workqueue_retries_total", "Total number of retries handled by workqueue", ["name", "controller"], this.registry);
     this.leader = new Gauge({ name: "leader_election_master_status", help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master", labelNames: ["name"], registers });
@@ -143,9 +151,19 @@ export class Metrics {
         this.depth.set(labels, 0);
         this.seriesOf(controller); // exported at 0 from the start, as controller-runtime does
         const [adds, waited, worked, retries] = [this.adds.bind(labels), this.queueDuration.bind(labels), this.workDuration.bind(labels), this.retries.bind(labels)];
+        const [normal, low] = [this.priorityWait.bind({ controller, priority: "normal" }), this.priorityWait.bind({ controller, priority: "low" })];
+        const byPriority = new Map<number, (seconds: number) => void>([[0, normal], [LOW_PRIORITY, low]]);
+        const waitedAt = (priority: number) => {
+          let bound = byPriority.get(priority);
+          if (!bound) byPriority.set(priority, (bound = this.priorityWait.bind({ controller, priority: String(priority) })));
+          return bound;
+        };
         return {
           added: () => adds(1),
-          started: (_key, waitedMs) => waited(waitedMs / 1000),
+          started: (_key, waitedMs, priority) => {
+            waited(waitedMs / 1000);
+            waitedAt(priority)(waitedMs / 1000);
+          },
           finished: (_key, workedMs) => worked(workedMs / 1000),
           retried: () => retries(1),
         };

@@ -72,7 +72,7 @@ describe("bound series", () => {
     const hooks = observer.queue?.("widgets", () => 3);
     hooks?.added?.("ns/a");
     hooks?.added?.("ns/b");
-    hooks?.started?.("ns/a", 2);
+    hooks?.started?.("ns/a", 2, 0);
     hooks?.finished?.("ns/a", 40);
     hooks?.retried?.("ns/a");
     observer.active?.("widgets", 1);

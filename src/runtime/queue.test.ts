@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ManualClock } from "../core/clock.js";
-import { WorkQueue } from "./queue.js";
+import { LOW_PRIORITY, WorkQueue } from "./queue.js";
 
 const noOverall = { overall: false as const };
 
@@ -296,3 +296,49 @@ describe("WorkQueue at its edges", () => {
     assert.equal(await q.get(), "a", "re-queued by done() as usual");
   });
 });
+
+describe("WorkQueue priorities (controller-runtime 0.23's priority queue)", () => {
+  it("hands out higher priorities first, first in first out within one; the wait is reported with the priority", async () => {
+    const waits: [string, number][] = [];
+    const q = new WorkQueue({ clock: new ManualClock(), hooks: { started: (key, _ms, priority) => waits.push([key, priority]) } });
+    for (const k of ["l1", "l2", "l3"]) q.add(k, LOW_PRIORITY);
+    q.add("fresh1");
+    q.add("urgent", 10);
+    q.add("fresh2");
+    assert.equal(q.length, 6);
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) order.push((await q.get()) as string);
+    assert.deepEqual(order, ["urgent", "fresh1", "fresh2", "l1", "l2", "l3"]);
+    assert.deepEqual(waits, [["urgent", 10], ["fresh1", 0], ["fresh2", 0], ["l1", LOW_PRIORITY], ["l2", LOW_PRIORITY], ["l3", LOW_PRIORITY]]);
+  });
+
+  it("moves a waiting key up when added again at a higher priority, keeps its place at a lower one, and requeues after processing at the highest asked", async () => {
+    const q = new WorkQueue({ clock: new ManualClock() });
+    q.add("a", LOW_PRIORITY);
+    q.add("b", LOW_PRIORITY);
+    q.add("c");
+    q.add("b"); // a watch event for b: ahead of a, behind c
+    q.add("c", LOW_PRIORITY); // a relist of c: it keeps its place
+    assert.equal(q.length, 3, "still three keys (no duplicates)");
+    assert.deepEqual([await q.get(), await q.get(), await q.get()], ["c", "b", "a"]);
+    assert.equal(q.length, 0);
+    // Added twice while processing, the higher priority wins when it is queued again.
+    q.add("c", LOW_PRIORITY);
+    q.add("c");
+    q.add("z", LOW_PRIORITY);
+    q.done("c");
+    assert.deepEqual([await q.get(), await q.get()], ["c", "z"]);
+  });
+
+  it("a held key leaves its lane and comes back when released", async () => {
+    const q = new WorkQueue({ clock: new ManualClock() });
+    q.add("a", LOW_PRIORITY);
+    q.add("b", LOW_PRIORITY);
+    assert.equal(q.hold("a"), true);
+    assert.equal(q.length, 1);
+    assert.equal(await q.get(), "b");
+    q.release("a");
+    assert.equal(await q.get(), "a");
+  });
+});
+

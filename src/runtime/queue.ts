@@ -12,6 +12,11 @@
 //   return, as client-go's does.
 // - Every delayed add (`addAfter`, hence also `addRateLimited`) counts as a retry for metrics,
 //   as client-go's AddAfter does; a key's queue wait is measured from its first add.
+// - Priorities (controller-runtime 0.23's priority queue): `add(key, priority)` (default 0;
+//   higher first, first in first out within one priority). Controllers add the keys of an initial
+//   list, a resync or a relist at `LOW_PRIORITY`, so that a start or a relist of many objects does
+//   not delay a change a user just made. A key added again at a higher priority while it waits
+//   moves up; at a lower one, it keeps its place.
 // Time is injectable (a Clock), so delays and backoff are tested without sleeping.
 import { systemClock, type Clock } from "../core/clock.js";
 import { backoffDelay } from "../core/retry.js";
@@ -35,11 +40,14 @@ export interface WorkQueueOptions {
   hooks?: WorkQueueHooks;
 }
 
+/** The priority of keys from an initial list, a resync or a relist (controller-runtime's LowPriority). */
+export const LOW_PRIORITY = -100;
+
 /** Callbacks for metrics: adds, waits and work durations, retries. */
 export interface WorkQueueHooks {
   added?(key: string): void;
-  /** A key left the queue for a worker after waiting `waitedMs`. */
-  started?(key: string, waitedMs: number): void;
+  /** A key left the queue for a worker after waiting `waitedMs`, at `priority`. */
+  started?(key: string, waitedMs: number, priority: number): void;
   /** A worker finished a key after `workedMs`. */
   finished?(key: string, workedMs: number): void;
   retried?(key: string): void;
@@ -47,8 +55,12 @@ export interface WorkQueueHooks {
 
 /** A deduplicating, delaying, rate-limited work queue of string keys. */
 export class WorkQueue {
-  private readonly queue: string[] = [];
-  private head = 0;
+  /** One FIFO lane per priority, highest first. An entry whose key no longer waits at that priority is skipped. */
+  private readonly lanes: { priority: number; keys: string[]; head: number }[] = [];
+  /** Keys waiting in a lane, and at which priority. */
+  private readonly waiting = new Map<string, number>();
+  /** The priority each dirty key was last added at (queued with it again after processing). */
+  private readonly priorities = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Map<string, number>(); // key → start time
   /** Keys processed elsewhere (see hold()): in `processing`, handed to no worker. */
@@ -76,7 +88,7 @@ export class WorkQueue {
 
   /** Keys waiting (not counting keys being processed or delayed). */
   get length(): number {
-    return this.queue.length - this.head;
+    return this.waiting.size;
   }
 
   /** Whether shutDown has been called. */
@@ -84,16 +96,26 @@ export class WorkQueue {
     return this.shuttingDown;
   }
 
-  /** Adds a key now. No-op if it is already waiting, or after shutdown. */
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  /**
+   * Adds a key now, at `priority` (default 0; higher is handed out first). No-op after shutdown,
+   * and for a key already waiting, except that a higher priority moves it up.
+   */
+  add(key: string, priority = 0): void {
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      const at = this.waiting.get(key);
+      if (at !== undefined && priority > at) this.enqueue(key, priority); // moves up; the old entry is skipped
+      else if (at === undefined && priority > (this.priorities.get(key) ?? priority)) this.priorities.set(key, priority); // being processed: queued again at the higher one
+      return;
+    }
     this.dirty.add(key);
+    this.priorities.set(key, priority);
     this.hooks.added?.(key);
     this.addedAt.set(key, this.clock.now());
     if (this.processing.has(key)) return; // re-queued by done()
     const waiter = this.waiters.shift();
     if (waiter) this.hand(key, waiter);
-    else this.queue.push(key);
+    else this.enqueue(key, priority);
   }
 
   /** Adds a key after `delayMs` (now if ≤ 0). An earlier pending add of the same key wins. */
@@ -147,15 +169,39 @@ export class WorkQueue {
    */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    if (this.length > 0) {
-      const key = this.queue[this.head++] as string;
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue.splice(0, this.head);
-        this.head = 0;
-      }
-      return Promise.resolve(this.start(key));
-    }
+    const key = this.next();
+    if (key !== undefined) return Promise.resolve(this.start(key));
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** The first key of the highest lane, taken out of it (entries of keys that moved or left skipped). */
+  private next(): string | undefined {
+    for (const lane of this.lanes) {
+      while (lane.head < lane.keys.length) {
+        const key = lane.keys[lane.head++] as string;
+        if (lane.head > 1024 && lane.head * 2 > lane.keys.length) {
+          lane.keys.splice(0, lane.head);
+          lane.head = 0;
+        }
+        if (this.waiting.get(key) !== lane.priority) continue;
+        this.waiting.delete(key);
+        return key;
+      }
+    }
+    return undefined;
+  }
+
+  /** Puts `key` at the end of the lane of `priority` (made on first use, kept in order). */
+  private enqueue(key: string, priority: number): void {
+    let lane = this.lanes.find((l) => l.priority === priority);
+    if (!lane) {
+      lane = { priority, keys: [], head: 0 };
+      this.lanes.push(lane);
+      this.lanes.sort((a, b) => b.priority - a.priority);
+    }
+    lane.keys.push(key);
+    this.waiting.set(key, priority);
+    this.priorities.set(key, priority);
   }
 
   /** Marks a key processed. If it was added while processing, it is queued again. */
@@ -174,11 +220,8 @@ export class WorkQueue {
    */
   hold(key: string): boolean {
     if (this.processing.has(key)) return false;
-    if (this.dirty.has(key)) {
-      // Waiting in the queue: out of it until released (dirty, so release() queues it again).
-      const at = this.queue.indexOf(key, this.head);
-      if (at >= 0) this.queue.splice(at, 1);
-    }
+    // Waiting in the queue: out of it until released (dirty, so release() queues it again).
+    this.waiting.delete(key);
     this.processing.set(key, this.clock.now());
     this.held.add(key);
     return true;
@@ -227,7 +270,7 @@ export class WorkQueue {
     if (this.dirty.has(key) && !this.shuttingDown) {
       const waiter = this.waiters.shift();
       if (waiter) this.hand(key, waiter);
-      else this.queue.push(key);
+      else this.enqueue(key, this.priorities.get(key) ?? 0);
     }
     if (this.processing.size === 0) this.releaseDrains();
   }
@@ -244,8 +287,9 @@ export class WorkQueue {
     this.dirty.delete(key);
     const now = this.clock.now();
     this.processing.set(key, now);
-    this.hooks.started?.(key, now - (this.addedAt.get(key) ?? now));
+    this.hooks.started?.(key, now - (this.addedAt.get(key) ?? now), this.priorities.get(key) ?? 0);
     this.addedAt.delete(key);
+    this.priorities.delete(key);
     return key;
   }
 }
