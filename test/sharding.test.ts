@@ -283,6 +283,8 @@ describe("bucket ownership across a change of the bucket count (a rolling update
     const timings = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
     const old = new ShardCoordinator(client, { operator: "rolling", namespace: ns, identity: "old", buckets: 16, ...timings });
     const next = new ShardCoordinator(client, { operator: "rolling", namespace: ns, identity: "new", buckets: 32, ...timings });
+    await old.tick(); // announces it
+    assert.deepEqual(old.status.active, [], "the first tick claims nothing");
     await old.tick();
     assert.equal(old.status.active.length, 16, "alone, the old replica owns every bucket");
     for (let i = 0; i < 4; i++) {

@@ -5,7 +5,9 @@
 //   1. read the member Leases (the live members and their claims);
 //   2. let go of claimed buckets another member should own: stop acting on them first (the
 //      caller's `release` returns once its work on them has stopped), then drop the claim;
-//   3. claim the buckets this replica should own that no live member claims;
+//   3. claim the buckets this replica should own that no live member claims (from the second
+//      tick on: the first announces the replica, so that replicas started together see each
+//      other before claiming);
 //   4. write the Lease (the renewal carries the claims);
 //   5. read again: a bucket just claimed becomes active only if no other live member claims it
 //      (claim, then verify: of two replicas that claim one bucket at once, the later reader sees
@@ -76,6 +78,8 @@ export class ShardCoordinator {
   private active = new Set<number>();
   private lastRenew = Number.NEGATIVE_INFINITY;
   private assigned: { key: string; owners: string[] } | undefined;
+  /** Whether this replica's member Lease was written once (it claims from its second tick on). */
+  private announced = false;
   /**
    * A dev run holds the operator's dev Lease: this replica lets every bucket go (as on a
    * hand-over) and claims none until it is cleared; its member Lease says so once nothing is
@@ -138,7 +142,10 @@ acting(bucket: number): boolean {
       else if (!this.wanted.has(b)) this.wanted.set(b, now);
     }
     const claiming: number[] = [];
-    if (this.view.disagreeing.size === 0) {
+    // The first tick only announces this replica: replicas started together (a rollout) see each
+    // other before anyone claims, so none claims (and lists) everything first, to let most of it
+    // go a period later.
+    if (this.view.disagreeing.size === 0 && this.announced) {
       for (let b = 0; b < this.count; b++) if (mine(b) && !this.claims.has(b) && !claimedElsewhere(b)) claiming.push(b);
     }
     for (const b of claiming) this.claims.add(b);
@@ -146,6 +153,7 @@ acting(bucket: number): boolean {
     // Paused: said only once nothing is claimed (the claims above went first).
     await this.members.renew(this.claims, paused !== undefined && this.claims.size === 0 ? paused : undefined);
     this.lastRenew = writing;
+    this.announced = true;
     if (claiming.length) await this.verify(claiming);
   }
 
