@@ -187,6 +187,12 @@ if (mode === "kubeloop-watch") {
     handleSignals: false,
     onStarted: ({ manager }) => {
       const sharded = manager.informers.all().filter((i) => i.scope.share);
+      // SIGUSR2 (the harness, once settled): a full GC, then the heap in use: the cache's memory
+      // without what RSS also holds (heap headroom, freed pages not returned, buffers).
+      process.on("SIGUSR2", () => {
+        globalThis.gc?.();
+        say({ phase: "heap", heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20 });
+      });
       // The share is what the replica acts on (kept at its active buckets); cheap to read, unlike /metrics.
       setInterval(() => say({ phase: "status", owned: sharded[0]?.scope.share.buckets.length ?? 0, cached: sharded.reduce((n, i) => n + i.store.size, 0), seen: count }), 200);
     },
@@ -196,7 +202,9 @@ if (mode === "kubeloop-watch") {
   // one patch per handled change). Synced: every existing object handled as created.
   const { Client, ConfigMap, Operator } = await import(`${dist}/index.js`);
   const client = await Client.load({ path: kubeconfig, rateLimit: false });
-  const op = new Operator({ name: "bench", leaderElection: false, namespaces: [namespace], logLevel: "error", eventLevel: "off" });
+  // BENCH_CONCURRENCY: the handlers' concurrency (a probe's experiment; default: the Operator's).
+  const concurrency = process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {};
+  const op = new Operator({ name: "bench", leaderElection: false, namespaces: [namespace], logLevel: "error", eventLevel: "off", ...concurrency });
   const created = new Set();
   let isSynced = false;
   // Handlers may fold several changes of an object into one call: done when every object was
