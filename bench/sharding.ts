@@ -42,6 +42,8 @@ export interface ShardRun {
   server?: Record<string, number>;
   /** An idle replica (no object) as the baseline of memory. */
   baselineRssMiB?: number;
+  /** Its heap after a full GC. */
+  baselineHeapMiB?: number;
 }
 
 interface Status {
@@ -208,7 +210,10 @@ export async function shardingBench(o: { servers: { kubeconfig: string; filterin
       for (const r of o.replicas) {
         o.log(`sharding: ${r} replica(s), ${o.objects} objects, ${server.filtering} filtering`);
         const run = await runOnce(client, server.kubeconfig, namespace, o.objects, r, o.changes, server.filtering);
-        if (idle) run.baselineRssMiB = median(idle.each.map((e) => e.rssMiB));
+        if (idle) {
+          run.baselineRssMiB = median(idle.each.map((e) => e.rssMiB));
+          run.baselineHeapMiB = median(idle.each.map((e) => e.heapMiB));
+        }
         o.log(`sharding: ${JSON.stringify(run)}`);
         runs.push(run);
       }
@@ -249,6 +254,6 @@ export function renderSharding(runs: ShardRun[]): string {
   }
   const counters = runs.filter((r) => r.server).map((r) => `- ${r.filtering} filtering, ${r.replicas} replica(s): ${Object.entries(r.server ?? {}).map(([k, v]) => `${k} +${v}`).join(", ")}`);
   if (counters.length) lines.push("", "The API server's sharded-watch counters over each run:", "", ...counters);
-  lines.push("", `Idle replica (no object): ${runs[0]?.baselineRssMiB ?? "?"} MiB RSS. ${runs[0]?.objects ?? 0} objects of 200 B, ${runs[0]?.changes ?? 0} changes per run.`, "");
+  lines.push("", `Idle replica (no object): ${runs[0]?.baselineRssMiB ?? "?"} MiB RSS, ${runs[0]?.baselineHeapMiB ?? "?"} MiB heap after GC. ${runs[0]?.objects ?? 0} objects of 200 B, ${runs[0]?.changes ?? 0} changes per run.`, "");
   return lines.join("\n");
 }
