@@ -46,7 +46,12 @@ export interface OperatorOptions {
   namespaces?: string[];
   /** Handler log lines at or above this level are also posted as Events on the object. Default "info". */
   eventLevel?: EventLevel;
-  /** Objects of one kind whose handlers run at once (different objects; one object is never handled twice at once). Default 16; an integer ≥ 1. */
+  /**
+   * Objects of one kind whose handlers run at once (different objects; one object is never
+   * handled twice at once). Default 64; an integer ≥ 1. Each handled change waits for its
+   * progress write: with 16, changes to 1,000 objects queued behind a few writes in flight
+   * (bench/findings.md).
+   */
   concurrency?: number;
   /**
    * Where handler progress is kept: "annotations" (default) or "status" (`status.kubeloop.progress`;
@@ -175,7 +180,7 @@ export function resolveSettings(options: OperatorOptions, run: Omit<RunOptions, 
     name: options.name,
     logLevel: options.logLevel ?? "info",
     eventLevel: options.eventLevel ?? "info",
-    concurrency: options.concurrency ?? 16,
+    concurrency: options.concurrency ?? 64,
     progressIn: options.progressIn ?? "annotations",
     annotationPrefix: options.annotationPrefix ?? `${options.name}.kubeloop.dev`,
     namespaces: namespaces ? Object.freeze([...namespaces]) : undefined,
