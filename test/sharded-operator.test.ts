@@ -117,6 +117,11 @@ async function metricsOf(url: string): Promise<string> {
   return (await fetch(`${url}/metrics`)).text();
 }
 
+/** Each replica's state, for a failure message: exited or not, its last lines and log. */
+function states(rs: Iterable<Replica>): string {
+  return [...rs].map((r) => `${r.identity}: ${r.process.exitCode ?? r.process.signalCode ?? "running"}; last lines: ${r.lines.slice(-3).join(" | ")}; stderr: ${r.stderr().slice(-800)}`).join("\n");
+}
+
 /** The scenario, on the cluster of `kubeconfig`; `serverFilters`: whether its API server applies shard selectors. */
 async function scenario(kubeconfig: string, serverFilters: boolean): Promise<void> {
   const client = await Client.load({ path: kubeconfig, rateLimit: false });
@@ -127,11 +132,13 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
   const entries: Entry[] = [];
   const progress = record(client, ns, entries, stop.signal);
   const replicas = new Map<string, Replica>();
+  const everyone: Replica[] = []; // those gone too, for failure messages
   const killed = new Set<string>();
   let next = 0;
   const add = () => {
     const r = replica(kubeconfig, ns, `r${next++}`);
     replicas.set(r.identity, r);
+    everyone.push(r);
     return r;
   };
   let churning = true;
@@ -148,7 +155,9 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     await eventually("three replicas with about a third of the buckets each", async () => {
       const texts = await Promise.all(urls.map(metricsOf));
       return texts.every((t) => THIRD.test(t));
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    }, { timeoutMs: 30_000, intervalMs: 200 }).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${states(everyone)}`);
+    });
     // Each share's objects come by a relist after its buckets were acquired.
     const total = (await cms.list()).items.length; // with the namespace's kube-root-ca.crt, where a controller made one
     const cachedNow = () => Promise.all(urls.map(async (u) => Number(/kubeloop_shard_cached_objects\{kind="ConfigMap",selector=""\} (\d+)/.exec(await metricsOf(u))?.[1])));
@@ -185,13 +194,17 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     await eventually("the survivors own every bucket", async () => {
       const texts = await Promise.all([urls[0], urls[2]].map((u) => metricsOf(u as string)));
       return texts.map((t) => Number(/kubeloop_shard_buckets_owned (\d+)/.exec(t)?.[1])).reduce((a, b) => a + b, 0) === BUCKETS;
-    }, { timeoutMs: 30_000, intervalMs: 100 });
+    }, { timeoutMs: 30_000, intervalMs: 100 }).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${states(everyone)}`);
+    });
     const takeover = Date.now() - killedAt;
 
     // One joins, one leaves gracefully.
     const joined = add();
     const joinedUrl = await joined.ready;
-    await eventually("the newcomer owns its third", async () => THIRD.test(await metricsOf(joinedUrl)), { timeoutMs: 30_000, intervalMs: 200 });
+    await eventually("the newcomer owns its third", async () => THIRD.test(await metricsOf(joinedUrl)), { timeoutMs: 30_000, intervalMs: 200 }).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${states(everyone)}`);
+    });
     const leaver = replicas.get("r0") as Replica;
     leaver.process.kill("SIGTERM");
     assert.equal(await leaver.exited, 0, `a SIGTERMed replica exits cleanly:\n${leaver.stderr()}`);
@@ -200,7 +213,9 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
     await eventually("the two left own every bucket", async () => {
       const texts = await Promise.all([urls[2] as string, joinedUrl].map(metricsOf));
       return texts.map((t) => Number(/kubeloop_shard_buckets_owned (\d+)/.exec(t)?.[1])).reduce((a, b) => a + b, 0) === BUCKETS;
-    }, { timeoutMs: 30_000, intervalMs: 100 });
+    }, { timeoutMs: 30_000, intervalMs: 100 }).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${states(everyone)}`);
+    });
     const handover = Date.now() - leftAt;
     await new Promise((r) => setTimeout(r, 2_000));
     churning = false;

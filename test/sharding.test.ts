@@ -229,6 +229,7 @@ describe("bucket ownership (claims on member Leases)", () => {
     await run([a, b, c], [a, b, c], () => covered([a, b, c]) && [a, b, c].every((x) => x.status.members.length === 3 && x.status.active.length >= 5), "three replicas");
     for (const x of [a, b, c]) assert.ok(x.status.active.length === 5 || x.status.active.length === 6, `each owns a third of 16: ${JSON.stringify(owners([a, b, c]))}`);
     const before = owners([a, b, c]);
+    const held = (cs: ShardCoordinator[]) => cs.map((x) => x.status.held);
     // `kubeloop shards` prints the same, read from the Leases (the replicas go on renewing meanwhile).
     let renewing = true;
     const renewals = (async () => {
@@ -242,7 +243,10 @@ describe("bucket ownership (claims on member Leases)", () => {
     renewing = false;
     await renewals;
     assert.equal(code, 0, cli.out());
-    assert.deepEqual(owners([a, b, c]), before, "nothing moved meanwhile");
+    // What they hold, not what they may act on this instant: on a busy machine a renewal of the
+    // loop above can be older than the renew deadline when this runs (the replica then rightly
+    // does not act).
+    assert.deepEqual(held([a, b, c]), before, "nothing moved meanwhile");
     for (const [i, id] of ["r-a", "r-b", "r-c"].entries()) {
       const row = cli.out().split("\n").find((l) => l.split(/\s+/)[1] === id);
       assert.ok(row, `a row for ${id}: ${cli.out()}`);
@@ -253,7 +257,7 @@ describe("bucket ownership (claims on member Leases)", () => {
 
     const d = coordinator(ns, "r-d");
     await run([a, b, c, d], [a, b, c, d], () => covered([a, b, c, d]) && [a, b, c, d].every((x) => x.status.members.length === 4 && x.status.active.length === 4), "a fourth joins");
-    const moved = [a, b, c].reduce((n, x, i) => n + (before[i] as number[]).filter((bk) => !x.status.active.includes(bk)).length, 0);
+    const moved = [a, b, c].reduce((n, x, i) => n + (before[i] as number[]).filter((bk) => !x.status.held.includes(bk)).length, 0);
     assert.equal(d.status.active.length, 4, "the newcomer owns its quarter of 16");
     assert.ok(moved >= 4 && moved <= 7, `about a quarter moved (bounded loads move a few more between the others): ${moved} of 16`);
 

@@ -57,6 +57,8 @@ export interface ShardCoordinatorOptions {
 export interface ShardStatus {
   /** The buckets this replica may act on now (empty once its renewal is older than the renew deadline). */
   active: number[];
+  /** The buckets it holds (verified claims), whether or not its last renewal is recent enough to act on them. */
+  held: number[];
   /** Live members of this sharding. */
   members: string[];
   /** Live members running another sharding (while any, no bucket is claimed anew). */
@@ -108,7 +110,8 @@ export class ShardCoordinator {
   /** Where things stand (as of the last tick; `active` also honours the renew deadline now). */
   get status(): ShardStatus {
     const fresh = this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs;
-    return { active: fresh ? [...this.active].sort((a, b) => a - b) : [], members: this.view.members, disagreeing: this.view.disagreeing, pausedFor: this.pausedFor };
+    const held = [...this.active].sort((a, b) => a - b);
+    return { active: fresh ? held : [], held, members: this.view.members, disagreeing: this.view.disagreeing, pausedFor: this.pausedFor };
   }
 
   /** Whether this replica may act on `bucket` now. */
