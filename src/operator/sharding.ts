@@ -85,7 +85,7 @@ export class ShardedRun {
   async start(signal: AbortSignal): Promise<void> {
     const first = AbortSignal.any([signal, this.stopping.signal]);
     while (!(await this.step())) await this.clock.sleep(this.o.timings.retryPeriodMs, first);
-    this.o.logger.info({ identity: this.o.identity, buckets: formatClaims(this.share.buckets), of: this.o.sharding.buckets, key: this.o.sharding.key }, "sharding: joined");
+    this.o.logger.info({ identity: this.o.identity, buckets: this.o.sharding.buckets, key: this.o.sharding.key }, "sharding: joined (buckets are claimed from the next tick on)");
     this.loop = (async () => {
       while (!this.stopping.signal.aborted) {
         await this.clock.sleep(this.coordinator.periodMs, this.stopping.signal).catch(() => {});
