@@ -166,7 +166,15 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
       throw new Error(`the shares add up to every object, none twice: ${cached.join(" + ")} against ${total}`);
     });
     for (const n of cached) assert.ok(Math.abs(n - total / 3) <= SPREAD(total) * (total / 3), `each replica caches a third ±${Math.round(SPREAD(total) * 100)} %: ${cached.join(", ")} of ${total}`);
-    const readyz = await (await fetch(`${urls[0]}/readyz`)).text();
+    // Ready once synced and leadership settled (a follower has seen who leads: on a busy machine, a moment after the caches).
+    let readyz = "";
+    await eventually("the first replica ready", async () => {
+      const res = await fetch(`${urls[0]}/readyz`);
+      readyz = await res.text();
+      return res.status === 200;
+    }, { timeoutMs: 30_000, intervalMs: 200 }).catch(() => {
+      throw new Error(`/readyz of r0 never 200: ${readyz}`);
+    });
     assert.match(readyz, new RegExp(`^ok\\nsharding: buckets [0-9,-]+ of ${BUCKETS} by uid, 3 member\\(s\\), filtering: ${serverFilters ? "server" : "client"}`), readyz);
 
     // Churn: items and parents change, children are deleted (the controller makes them again).
