@@ -25,7 +25,7 @@ import { spawnTs, type Spawned } from "./support.js";
 const BUCKETS = 32; // the default: 10 or 11 to each of 3 replicas (16 would give 5 or 6: ±12 % from the buckets alone)
 const ITEMS = Number(process.env.SHARDED_ITEMS ?? 240);
 const PARENTS = 24;
-const LEASE_MS = 3_000; // the fixture's timings: lease 3 s, renew deadline 2 s, retry 0.5 s
+const LEASE_MS = 6_000; // the fixture's timings: lease 6 s, renew deadline 4 s, retry 0.5 s
 const RETRY_MS = 500;
 /** A third of the buckets (floor or ceil), as the owned-buckets metric says it. */
 const THIRD = new RegExp(`kubeloop_shard_buckets_owned (${Math.floor(BUCKETS / 3)}|${Math.ceil(BUCKETS / 3)})\\b`);
@@ -190,10 +190,16 @@ async function scenario(kubeconfig: string, serverFilters: boolean): Promise<voi
         await new Promise((r) => setTimeout(r, 40));
       }
     })();
-    await new Promise((r) => setTimeout(r, 3_000));
+    const writesSoFar = () => entries.filter((e) => "write" in e).length;
+    const before = writesSoFar();
+    await eventually("the churn under way", async () => writesSoFar() >= before + 100, { timeoutMs: 60_000, intervalMs: 100 });
 
-    // SIGKILL one: its buckets are taken once its Lease has gone a lease duration unrenewed.
+    // SIGKILL one, while it holds its third: its buckets are taken once its Lease has gone a lease
+    // duration unrenewed.
     const victim = replicas.get("r1") as Replica;
+    await eventually("r1 holding its third", async () => THIRD.test(await metricsOf(urls[1] as string)), { timeoutMs: 30_000, intervalMs: 100 }).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${states(everyone)}`);
+    });
     victim.process.kill("SIGKILL");
     await victim.exited;
     killed.add("r1");
