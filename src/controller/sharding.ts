@@ -109,13 +109,12 @@ export class ShardCoordinator {
 
   /** Where things stand (as of the last tick; `active` also honours the renew deadline now). */
   get status(): ShardStatus {
-    const fresh = this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs;
     const held = [...this.active].sort((a, b) => a - b);
-    return { active: fresh ? held : [], held, members: this.view.members, disagreeing: this.view.disagreeing, pausedFor: this.pausedFor };
+    return { active: this.fresh ? held : [], held, members: this.view.members, disagreeing: this.view.disagreeing, pausedFor: this.pausedFor };
   }
 
   /** Whether this replica may act on `bucket` now. */
-acting(bucket: number): boolean {
+  acting(bucket: number): boolean {
     return this.standing(bucket) === "act";
   }
 
@@ -126,7 +125,12 @@ acting(bucket: number): boolean {
    */
   standing(bucket: number): "act" | "wait" | "none" {
     if (!this.active.has(bucket)) return "none";
-    return this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs ? "act" : "wait";
+    return this.fresh ? "act" : "wait";
+  }
+
+  /** Whether the last renewal is younger than the renew deadline (acting is allowed). */
+  private get fresh(): boolean {
+    return this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs;
   }
 
   /** One step of the protocol (see the module comment). A failed read or write rejects; the caller retries next period. */
@@ -186,7 +190,7 @@ acting(bucket: number): boolean {
    * claims and verifies anew. Does nothing while renewals are in time.
    */
   async lapse(): Promise<void> {
-    if (this.clock.now() - this.lastRenew < this.timings.renewDeadlineMs || this.claims.size === 0) return;
+    if (this.fresh || this.claims.size === 0) return;
     for (const b of await this.let([...this.claims])) this.claims.delete(b);
   }
 
