@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { Client, ConfigMap, CoreEvent, Event, Namespace, Operator, PermanentError, TemporaryError } from "../src/entries/index.js";
+import { Client, ConfigMap, CoreEvent, Event, Lease, Namespace, Operator, PermanentError, TemporaryError } from "../src/entries/index.js";
 import { HttpFaultProxy, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster } from "./helpers.js";
 
@@ -28,9 +28,9 @@ after(async () => {
 });
 
 const namespace = () => createNamespace(client, "kopf");
-async function start(op: Operator, options: { lines?: string[]; probes?: boolean } = {}): Promise<OperatorUnderTest> {
+async function start(op: Operator, options: { lines?: string[]; probes?: boolean; leaderElection?: boolean } = {}): Promise<OperatorUnderTest> {
   const logger = pino({ level: "info" }, { write: (line: string) => void options.lines?.push(line) });
-  const r = await runOperator(op, { client, logger, ...(options.probes ? { probes: true } : {}) });
+  const r = await runOperator(op, { client, logger, ...(options.probes ? { probes: true } : {}), ...(options.leaderElection ? { leaderElection: true } : {}) });
   running.push(r);
   return r;
 }
@@ -175,6 +175,43 @@ describe("startup and login", () => {
     );
     await assert.rejects(runOperator(limited, { client, logger: pino({ level: "silent" }) }), /still broken/);
     assert.equal(calls, 2);
+  });
+
+  it("a startup marked leaderOnly runs on the leader alone, before the leader's work, and on the next leader after a hand-over", { timeout: 90_000 }, async () => {
+    const ns = await namespace();
+    const log: string[] = [];
+    const leases = client.resource(Lease).namespace(ns);
+    const make = (id: string) => {
+      const op = new Operator({ name: "leader-startup", namespaces: [ns], leaderElection: { namespace: ns, identity: id, leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 300 } });
+      op.on.startup(() => void log.push(`${id}:everywhere`));
+      op.on.startup(
+        async ({ retries }) => {
+          // The fencing record: who held the leader Lease while this ran.
+          const holder = (await leases.get("leader-startup-leader")).spec?.holderIdentity;
+          log.push(`${id}:leader-only holder=${holder}`);
+          if (retries === 0) throw new TemporaryError("once more", { delayMs: 200 });
+          log.push(`${id}:leader-only done`);
+        },
+        { leaderOnly: true },
+      );
+      op.on.create(ConfigMap, ({ object }) => void log.push(`${id}:create ${object.metadata?.name}`), { labels: { ls: "yes" } });
+      return op;
+    };
+    const a = await start(make("a"), { leaderElection: true });
+    await eventually("a's leader-only startup done", async () => log.includes("a:leader-only done"));
+    const b = await start(make("b"), { leaderElection: true });
+    assert.ok(log.includes("b:everywhere"), "every replica runs a plain startup");
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "one", labels: { ls: "yes" } } });
+    await eventually("a handled the ConfigMap", async () => log.includes("a:create one"));
+    await a.stop(); // releases the Lease: b leads
+    await eventually("b's leader-only startup done", async () => log.includes("b:leader-only done"));
+    await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "two", labels: { ls: "yes" } } });
+    await eventually("b handled the second ConfigMap", async () => log.includes("b:create two"));
+    await b.stop();
+    const runs = log.filter((l) => l.includes("leader-only holder="));
+    assert.deepEqual(runs, ["a:leader-only holder=a", "a:leader-only holder=a", "b:leader-only holder=b", "b:leader-only holder=b"], `each ran only while holding the Lease: ${log.join(", ")}`);
+    assert.ok(log.indexOf("b:leader-only done") < log.indexOf("b:create two"), `the leader's handlers act after its leader-only startup: ${log.join(", ")}`);
+    assert.ok(!log.includes("b:create one") || log.indexOf("b:create one") > log.indexOf("b:leader-only done"), `b acted only once leading and after its startup: ${log.join(", ")}`);
   });
 
   it("runOperator runs the operator with the client op.on.login supplies", { timeout: 60_000 }, async () => {

@@ -453,6 +453,7 @@ export class Manager {
 
   private async startRunnables(signal: AbortSignal, leaderOnly: boolean): Promise<void> {
     for (const r of this.runnables) {
+      if (signal.aborted) return; // stopped while one was starting (a startup being retried): start nothing more
       if ((r.needsLeader ?? true) !== leaderOnly) continue;
       await r.start(signal);
       this.started.push(r);

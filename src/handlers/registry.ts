@@ -202,6 +202,17 @@ export interface StartupOptions {
   attempts?: number;
   /** Delay before retrying an ordinary error: `backoffMs × 2^retries`, capped at 60 s. Default 1 s. */
   backoffMs?: number;
+  /**
+   * Runs on the leader alone (work that must be done once in the cluster, such as seeding a shared
+   * object): on the replica that holds the leader Lease, after the caches synced, before the
+   * work that runs on the leader alone (controllers without sharding, all of them when the operator
+   * is not sharded) starts; once per process, so not again after a dev run's pause. A new
+   * leader runs it again, so it must be idempotent. Work on every replica (a sharded operator's
+   * shares) does not wait for it. Without leader election it runs as the others do, in order
+   * after them. Its final failure stops the operator as the others' does. Default false: every
+   * replica runs it before anything acts.
+   */
+  leaderOnly?: boolean;
 }
 
 export interface EventSpec {

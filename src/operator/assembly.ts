@@ -7,10 +7,10 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
-import { systemClock } from "../core/clock.js";
+import { systemClock, type Clock } from "../core/clock.js";
 import type { KubeObject } from "../core/objects.js";
 import { CacheReader } from "../controller/cache.js";
-import { Manager } from "../controller/manager.js";
+import { Manager, type Runnable } from "../controller/manager.js";
 import type { ControllerSpec } from "../controller/spec.js";
 import { runCleanups, runStartups, type Startup } from "../handlers/activities.js";
 import type { ActivityContext, ProbeContext, Registry } from "../handlers/registry.js";
@@ -66,14 +66,18 @@ export async function runAssembled(d: Declared, settings: Settings, options: Run
     const identity = (settings.leaderElection && settings.leaderElection.identity) || `${hostname()}_${randomBytes(4).toString("hex")}`;
     const made: { manager?: Manager } = {}; // the cached-objects metric reads the Manager's informers when scraped
     const sharded = (parts.sharded = settings.sharding ? shardedRun(d, settings, client, logger, metrics.shardObserver(() => shardedCaches(made.manager)), identity) : undefined);
-    const manager = (made.manager = assemble(d, settings, client, logger, metrics, identity, sharded));
+    // Startups marked leaderOnly run under the Lease (a runnable ahead of the leader's work); without leader election, with the others.
+    const clock = options.clock ?? systemClock;
+    const everywhere = settings.leaderElection ? d.startups.filter((s) => !s.options.leaderOnly) : d.startups;
+    const onLeader = settings.leaderElection ? leaderStartups(d.startups.filter((s) => s.options.leaderOnly), { client, logger }, clock) : undefined;
+    const manager = (made.manager = assemble(d, settings, client, logger, metrics, identity, sharded, onLeader));
     const handlers = (parts.handlers = wireHandlers(manager, d.registry, { ...settings, fence: sharded?.fence }, { client, logger, onTaskFailure: (kind, task) => metrics.taskFailed(kind, task) }));
     sharded?.onRelease((test) => handlers.tasks.stopWhere(test));
     onWired(handlers);
     parts.servers = await serveAllProbes(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes }, sharded);
     options.onListening?.(parts.servers[0] as ProbeServer);
     if (d.hooks.any) parts.webhooks = await serveHooks(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes });
-    if (!(await runStartups(d.startups, { client, logger }, signals.signal, options.clock ?? systemClock))) return; // stopped while a startup handler was being retried
+    if (!(await runStartups(everywhere, { client, logger }, signals.signal, clock))) return; // stopped while a startup handler was being retried
     // The share is known before the caches list (they list it alone).
     if (sharded && !(await sharded.start(signals.signal).then(() => true, () => false))) return;
     const webhookUrl = parts.webhooks?.server.url;
@@ -117,7 +121,7 @@ function shardedCaches(manager: Manager | undefined): { kind: string; selector: 
 }
 
 /** The Manager, with the operator's settings and every controller declared (narrowed to its namespaces; sharded when `sharded`). */
-function assemble(d: Declared, settings: Settings, client: Client, logger: Logger, metrics: Metrics, identity: string, sharded: ShardedRun | undefined): Manager {
+function assemble(d: Declared, settings: Settings, client: Client, logger: Logger, metrics: Metrics, identity: string, sharded: ShardedRun | undefined, onLeader: Runnable | undefined): Manager {
   const manager = new Manager(client, {
     name: d.name,
     logger,
@@ -127,8 +131,22 @@ function assemble(d: Declared, settings: Settings, client: Client, logger: Logge
     gracefulShutdownTimeoutMs: settings.gracefulShutdownTimeoutMs,
     ...(settings.devOverride ? {} : { devOverride: false as const }),
   });
+  if (onLeader) manager.add(onLeader); // first of the leader's runnables: they start in order, each once the one before started
   for (const spec of d.specs) manager.addController(scopedSpec(spec, settings.namespaces, settings.scope, sharded?.fence));
   return manager;
+}
+
+/** The startups marked `leaderOnly`, as the leader's first runnable: run once per process, when it first leads. */
+function leaderStartups(startups: readonly Startup[], ctx: Omit<ActivityContext, "retries">, clock: Clock): Runnable | undefined {
+  if (startups.length === 0) return undefined;
+  let ran = false;
+  return {
+    needsLeader: true,
+    start: async (signal) => {
+      if (!ran) ran = await runStartups(startups, ctx, signal, clock);
+    },
+    stop: async () => {},
+  };
 }
 
 /** The probe servers (/metrics, /healthz, /readyz), listening before caches sync. */
