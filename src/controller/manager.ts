@@ -64,6 +64,11 @@ export interface Runnable {
   needsLeader?: boolean;
 }
 
+/** A replica's identity when none is given (as client-go's: the host name, made unique per process): `host_8hex`. */
+export function defaultIdentity(): string {
+  return `${hostname()}_${randomBytes(4).toString("hex")}`;
+}
+
 /** Fails unless `name` can name a Lease, a field manager and an annotation prefix (a lower-case DNS name). */
 export function checkOperatorName(name: string): void {
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
@@ -196,7 +201,7 @@ export class Manager {
         this.logger.error({ err: error, kind: describeKind(informer.kind), namespace: informer.scope.namespace }, "an informer listener (mapper, predicate or event handler) threw: event skipped for it"),
     });
     const le = options.leaderElection === false ? undefined : (options.leaderElection ?? {});
-    this.identity = le?.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
+    this.identity = le?.identity ?? defaultIdentity();
     this.recorder = new EventRecorder(client, {
       controller: `kubeloop.dev/${options.name}`,
       instance: this.identity,

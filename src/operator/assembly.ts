@@ -2,15 +2,13 @@
 // start (the client, the Manager with the controllers, the handler level, the probe servers, the
 // webhooks, the startup activities, the Manager's run, the cleanup activities) and how each is
 // stopped. The Operator (operator.ts) is the registration facade in front of it.
-import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { Client } from "../client/client.js";
 import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import type { KubeObject } from "../core/objects.js";
 import { CacheReader } from "../controller/cache.js";
-import { Manager, type Runnable } from "../controller/manager.js";
+import { defaultIdentity, Manager, type Runnable } from "../controller/manager.js";
 import type { ControllerSpec } from "../controller/spec.js";
 import { runCleanups, runStartups, type Startup } from "../handlers/activities.js";
 import type { ActivityContext, ProbeContext, Registry } from "../handlers/registry.js";
@@ -63,7 +61,7 @@ export async function runAssembled(d: Declared, settings: Settings, options: Run
     const client = (parts.client = options.client ?? (d.login ? await d.login({ logger }) : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT })));
     for (const warning of client.config.warnings ?? []) logger.warn({ source: client.config.source }, warning);
     const metrics = new Metrics();
-    const identity = (settings.leaderElection && settings.leaderElection.identity) || `${hostname()}_${randomBytes(4).toString("hex")}`;
+    const identity = (settings.leaderElection && settings.leaderElection.identity) || defaultIdentity();
     const made: { manager?: Manager } = {}; // the cached-objects metric reads the Manager's informers when scraped
     const sharded = (parts.sharded = settings.sharding ? shardedRun(d, settings, client, logger, metrics.shardObserver(() => shardedCaches(made.manager)), identity) : undefined);
     // Startups marked leaderOnly run under the Lease (a runnable ahead of the leader's work); without leader election, with the others.
