@@ -4,12 +4,13 @@
 // so a replica filtering on the client where the server does not gets the same share.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Client, ConfigMap, Namespace, type KubeObject } from "../src/entries/index.js";
+import { pino } from "pino";
+import { Client, ConfigMap, Namespace, Operator, type KubeObject } from "../src/entries/index.js";
 import { Share, createStore, hasObject, reflect, watch } from "../src/entries/runtime.js";
-import { startControlPlane } from "../src/entries/testing.js";
+import { runOperator, startControlPlane, waitFor, type OperatorUnderTest } from "../src/entries/testing.js";
 import { ShardMembers, formatClaims } from "../src/controller/shard-members.js";
 import { ShardCoordinator } from "../src/controller/sharding.js";
-import { bucketOf, fnv1a64, shardSelector, shardValue, type ShardKey } from "../src/core/shards.js";
+import { bucketOf, bucketOwners, fnv1a64, shardSelector, shardValue, type ShardKey } from "../src/core/shards.js";
 import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnKubeloop } from "./support.js";
 
@@ -341,6 +342,47 @@ describe("a watch following a Share", () => {
     } finally {
       stop.abort();
       await running;
+    }
+  });
+});
+
+describe("an operator sharded by namespace", () => {
+  it("two replicas: each namespace's objects are handled once, by the replica owning the namespace's bucket; after one leaves, the other handles them all", { timeout: 120_000 }, async () => {
+    const leases = await namespaceWith(0);
+    const watched = await Promise.all(Array.from({ length: 6 }, () => namespaceWith(0)));
+    const BUCKETS = 8;
+    const handled: { by: string; ns: string; name: string }[] = [];
+    const operator = uniqueName("byns");
+    const replica = (id: string) => {
+      const op = new Operator({
+        name: operator,
+        namespaces: watched,
+        sharding: { buckets: BUCKETS, key: "namespace" },
+        leaderElection: { namespace: leases, identity: id, leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 300 },
+      });
+      op.on.create(ConfigMap, ({ object }) => void handled.push({ by: id, ns: object.metadata?.namespace ?? "", name: object.metadata?.name ?? "" }));
+      return runOperator(op, { client, leaderElection: true, probes: true, logger: pino({ level: "silent" }) });
+    };
+    const [a, b] = [await replica("a"), await replica("b")];
+    try {
+      const owned = async (r: OperatorUnderTest) => Number(/^kubeloop_shard_buckets_owned (\d+)$/m.exec(await (await fetch(`${r.probes?.url}/metrics`)).text())?.[1] ?? 0);
+      await waitFor("each replica owning half of the buckets", async () => (await owned(a)) === BUCKETS / 2 && (await owned(b)) === BUCKETS / 2, { timeoutMs: 30_000 });
+      const owners = bucketOwners(["a", "b"], BUCKETS);
+      const ownerOf = (ns: string) => owners[bucketOf(fnv1a64(ns), BUCKETS)];
+      for (const ns of watched) for (const name of ["x", "y", "z"]) await client.resource(ConfigMap).namespace(ns).create({ metadata: { name } });
+      await waitFor("18 objects handled", async () => handled.length >= 18, { timeoutMs: 30_000 });
+      for (const h of handled) assert.equal(h.by, ownerOf(h.ns), `${h.ns}/${h.name} handled by ${h.by}, its namespace's bucket ${bucketOf(fnv1a64(h.ns), BUCKETS)} is ${ownerOf(h.ns)}'s`);
+      // a leaves (a graceful stop): b owns every bucket and handles every namespace's new objects.
+      await a.stop();
+      await waitFor("b owning every bucket", async () => (await owned(b)) === BUCKETS, { timeoutMs: 30_000 });
+      for (const ns of watched) await client.resource(ConfigMap).namespace(ns).create({ metadata: { name: "after" } });
+      await waitFor("24 objects handled", async () => handled.length >= 24, { timeoutMs: 30_000 });
+      assert.deepEqual(handled.filter((h) => h.name === "after").map((h) => h.by), watched.map(() => "b"));
+      const keys = handled.map((h) => `${h.ns}/${h.name}`);
+      assert.equal(new Set(keys).size, keys.length, `no object handled twice: ${keys.join(", ")}`);
+    } finally {
+      await a.stop().catch(() => {});
+      await b.stop();
     }
   });
 });
