@@ -177,15 +177,20 @@ export async function populate(client: Client, objects: number, bytes: number, l
 /**
  * M merge patches at concurrency 50, object i % N for patch i, each carrying the send time and i
  * (`seq`: handlers may fold several changes into one call, so they are done when every object was
- * handled at its last patch, seq ≥ M − N); resolves when all were accepted.
+ * handled at its last patch, seq ≥ M − N); resolves when all were accepted. With `perSecond`,
+ * patch i is not sent before i / perSecond seconds from the start (a paced churn: runs compare at
+ * the same rate of change, whatever else the machine does).
  */
-export async function churn(client: Client, namespace: string, objects: number, events: number, tag: string): Promise<void> {
+export async function churn(client: Client, namespace: string, objects: number, events: number, tag: string, perSecond?: number): Promise<void> {
   const cms = client.resource(ConfigMap).namespace(namespace);
+  const start = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: 50 }, async () => {
       while (next < events) {
         const i = next++;
+        const wait = perSecond ? start + (i * 1000) / perSecond - performance.now() : 0;
+        if (wait > 0) await sleep(wait);
         await cms.patch(`cm-${i % objects}`, { data: { sent: String(Date.now()), seq: String(i), n: `${tag}-${i}` } }, { type: "merge" });
       }
     }),

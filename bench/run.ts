@@ -32,7 +32,8 @@ const quick = process.argv.includes("--quick");
 // --replay-only: no live runs, only the replay stage (with --replay).
 // The sharding figures alone (1, 2 and 4 replicas; also part of the full run): writes their
 // section of docs/benchmarks.md and docs/benchmarks/sharding.json:
-//   npm run bench -- --sharding [--objects 100000] [--changes 10000] [--replicas 1,2,4]
+//   npm run bench -- --sharding [--objects 100000] [--changes 10000] [--pace 400] [--replicas 1,2,4]
+// (--pace: the changes per second; also 1 replica at the pace each of N receives, for reference)
 const flag = (name: string) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -113,6 +114,7 @@ async function sharding(objects: number): Promise<ShardRun[]> {
       ],
       objects,
       changes: Number(flag("--changes") ?? 10_000),
+      perSecond: Number(flag("--pace") ?? 400),
       replicas: (flag("--replicas") ?? "1,2,4").split(",").map(Number),
       log,
     });

@@ -29,6 +29,10 @@ export interface ShardReplica {
   cpuMicrosPerChange: number;
   /** The same, less what it spends idle over as long (Lease renewals, timers): the cost of the changes themselves. */
   netCpuMicrosPerChange: number;
+  /** Update events it received over the changes (its share of them). */
+  eventsSeen: number;
+  /** Its CPU less idle per event it received, µs. */
+  netCpuMicrosPerEvent: number;
 }
 
 /** One run: R replicas on N objects, with the server's filtering or the replicas'. */
@@ -37,6 +41,10 @@ export interface ShardRun {
   replicas: number;
   objects: number;
   changes: number;
+  /** The pace of the changes (a paced churn), per second. */
+  changesPerSecond: number;
+  /** A reference run: one replica at the pace N replicas each receive (not one of the 1/2/4 runs). */
+  reference?: boolean;
   each: ShardReplica[];
   /** The API server's sharded-watch counters over the run (absent where it has none). */
   server?: Record<string, number>;
@@ -93,7 +101,9 @@ function replicas(kubeconfig: string, namespace: string, count: number, operator
   const pids: number[] = [];
   const spawnedAt = performance.now();
   for (let i = 0; i < count; i++) {
-    const child = spawn(process.execPath, ["--expose-gc", join(root, "bench", "workers", "node.mjs"), "kubeloop-sharded", kubeconfig, namespace, "0", "0"], {
+    // BENCH_NODE_ARGS: more Node flags for the replicas (a probe's --cpu-prof --cpu-prof-dir=DIR; the profile is written on SIGTERM).
+    const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...nodeArgs, "--expose-gc", join(root, "bench", "workers", "node.mjs"), "kubeloop-sharded", kubeconfig, namespace, "0", "0"], {
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, BENCH_OPERATOR: operator, BENCH_IDENTITY: `${operator}-${i}` },
       detached: true,
@@ -120,7 +130,7 @@ function replicas(kubeconfig: string, namespace: string, count: number, operator
   const stop = () => {
     for (const pid of pids) {
       try {
-        process.kill(-pid, "SIGKILL");
+        process.kill(-pid, process.env.BENCH_NODE_ARGS ? "SIGTERM" : "SIGKILL");
       } catch {
         // gone
       }
@@ -139,7 +149,7 @@ async function until(what: string, check: () => boolean, timeoutMs: number): Pro
 }
 
 /** R replicas on the objects of `namespace`: settle, measure, change M objects, measure. */
-async function runOnce(client: Client, kubeconfig: string, namespace: string, objects: number, r: number, changes: number, filtering: "server" | "client"): Promise<ShardRun> {
+async function runOnce(client: Client, kubeconfig: string, namespace: string, objects: number, r: number, changes: number, filtering: "server" | "client", perSecond: number): Promise<ShardRun> {
   const operator = `bench-shard-${r}-${Date.now().toString(36)}`;
   const before = await serverCounters(kubeconfig).catch(() => ({}));
   const run = replicas(kubeconfig, namespace, r, operator);
@@ -175,7 +185,8 @@ async function runOnce(client: Client, kubeconfig: string, namespace: string, ob
     for (const e of each) e.cpu = cpuMicros(e.pid);
     const seenBefore = each.reduce((n, e) => n + (last(e.pid)?.seen ?? 0), 0);
     const churnStart = performance.now();
-    await churn(client, namespace, objects, changes, operator);
+    const seenFrom = each.map((e) => last(e.pid)?.seen ?? 0);
+    await churn(client, namespace, objects, changes, operator, perSecond);
     await until(`${r} replicas to see ${changes} changes`, () => run.pids.reduce((n, pid) => n + (last(pid)?.seen ?? 0), 0) - seenBefore >= changes, 5 * 60_000);
     const churnMs = performance.now() - churnStart;
     const after = await serverCounters(kubeconfig).catch(() => ({}) as Record<string, number>);
@@ -185,10 +196,13 @@ async function runOnce(client: Client, kubeconfig: string, namespace: string, ob
       replicas: r,
       objects,
       changes,
+      changesPerSecond: perSecond,
       each: each.map((e, i) => {
         const spent = cpuMicros(e.pid) - e.cpu;
         const net = spent - (idleRate[i] as number) * churnMs;
-        return { startToSettledMs: Math.round(e.startToSettledMs), rssMiB: Math.round(e.rssMiB), heapMiB: Math.round(run.heaps.get(e.pid) ?? 0), cached: e.cached, owned: e.owned, cpuMicrosPerChange: Math.round((spent / changes) * 10) / 10, netCpuMicrosPerChange: Math.round((net / changes) * 10) / 10 };
+        const seen = (last(e.pid)?.seen ?? 0) - (seenFrom[i] as number);
+        const tenth = (n: number) => Math.round(n * 10) / 10;
+        return { startToSettledMs: Math.round(e.startToSettledMs), rssMiB: Math.round(e.rssMiB), heapMiB: Math.round(run.heaps.get(e.pid) ?? 0), cached: e.cached, owned: e.owned, cpuMicrosPerChange: tenth(spent / changes), netCpuMicrosPerChange: tenth(net / changes), eventsSeen: seen, netCpuMicrosPerEvent: tenth(net / Math.max(1, seen)) };
       }),
       ...(Object.keys(server).length ? { server } : {}),
     };
@@ -198,18 +212,23 @@ async function runOnce(client: Client, kubeconfig: string, namespace: string, ob
 }
 
 /** The figures at each replica count, on each server given (its filtering named). */
-export async function shardingBench(o: { servers: { kubeconfig: string; filtering: "server" | "client" }[]; objects: number; changes: number; replicas: number[]; log: (line: string) => void }): Promise<ShardRun[]> {
+export async function shardingBench(o: { servers: { kubeconfig: string; filtering: "server" | "client" }[]; objects: number; changes: number; replicas: number[]; perSecond: number; log: (line: string) => void }): Promise<ShardRun[]> {
   const runs: ShardRun[] = [];
   for (const server of o.servers) {
     const client = await Client.load({ path: server.kubeconfig, rateLimit: false });
     try {
       // The baseline: one replica with nothing to cache (the process, the client, the operator).
       const empty = await populate(client, 0, 200, o.log);
-      const idle = await runOnce(client, server.kubeconfig, empty, 0, 1, 0, server.filtering).catch(() => undefined);
+      const idle = await runOnce(client, server.kubeconfig, empty, 0, 1, 0, server.filtering, o.perSecond).catch(() => undefined);
       const namespace = await populate(client, o.objects, 200, o.log);
-      for (const r of o.replicas) {
-        o.log(`sharding: ${r} replica(s), ${o.objects} objects, ${server.filtering} filtering`);
-        const run = await runOnce(client, server.kubeconfig, namespace, o.objects, r, o.changes, server.filtering);
+      // With the server's filtering, also one replica at the pace each of N replicas receives: the
+      // cost of an event at that rate without sharding (an event costs more CPU the fewer come).
+      const references = server.filtering === "server" ? o.replicas.filter((r) => r > 1) : [];
+      for (const [r, reference] of [...o.replicas.map((r) => [r, false] as const), ...references.map((r) => [r, true] as const)]) {
+        const pace = reference ? o.perSecond / r : o.perSecond;
+        o.log(`sharding: ${reference ? 1 : r} replica(s), ${o.objects} objects, ${server.filtering} filtering, ${pace} changes/s`);
+        const run = await runOnce(client, server.kubeconfig, namespace, o.objects, reference ? 1 : r, reference ? Math.round(o.changes / r) : o.changes, server.filtering, pace);
+        if (reference) run.reference = true;
         if (idle) {
           run.baselineRssMiB = median(idle.each.map((e) => e.rssMiB));
           run.baselineHeapMiB = median(idle.each.map((e) => e.heapMiB));
@@ -225,35 +244,59 @@ export async function shardingBench(o: { servers: { kubeconfig: string; filterin
 }
 
 /** The sharding section of docs/benchmarks.md. */
-export function renderSharding(runs: ShardRun[]): string {
+export function renderSharding(all: ShardRun[]): string {
+  const runs = all.filter((r) => !r.reference);
+  const pace = runs[0]?.changesPerSecond ?? 0;
   const lines = [
     "## Sharding: 1, 2 and 4 replicas",
     "",
     "One sharded operator (a controller with a no-op reconcile on ConfigMaps, 32 buckets; `bench/sharding.ts`)",
     "run as 1, 2 and 4 replica processes on the same objects, on a server that filters each watch",
     "(ShardedListAndWatch on) and on one that does not (each replica filters what it receives).",
+    `The changes are paced (${pace} per second), so that runs compare at the same rate of change.`,
     "Per replica: start → settled (ownership balanced, its share cached), RSS once settled, V8's heap",
-    "in use after a full GC then (the cache without the heap's headroom and pages not returned), and its",
-    "CPU over the changes per change made in the cluster (also less what it spends idle over as",
-    "long, measured over 5 s before: Lease renewals, timers). Medians over the replicas of a run",
-    "(min–max in brackets); the goal: with N replicas and the server filtering, each replica's",
-    "cache memory (the heap after GC) and CPU per change (less idle CPU) ≤ 1.2/N of one replica's.",
+    "in use after a full GC then, and the cache's memory: that heap less an idle replica's (no object;",
+    "the process, the client and the operator). CPU over the changes per change made in the cluster",
+    "(also less what it spends idle over as long, measured over 5 s before: Lease renewals, timers).",
+    "Medians over the replicas of a run (min–max in brackets); the goal: with N replicas and the",
+    "server filtering, each replica's cache memory and CPU per change (less idle CPU) ≤ 1.2/N of one replica's.",
     "",
-    "| filtering | replicas | objects cached each | start → settled (s) | RSS (MiB) | cache memory (MiB, RSS − idle) | heap after GC (MiB) | CPU per change (µs) | less idle CPU (µs) | vs 1 replica: heap, CPU less idle | goal 1.2/N |",
+    "| filtering | replicas | objects cached each | start → settled (s) | RSS (MiB) | heap after GC (MiB) | cache memory (MiB, heap − idle) | CPU per change (µs) | less idle CPU (µs) | vs 1 replica: cache memory, CPU less idle | goal 1.2/N |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
   ];
+  const cache = (r: ShardRun) => median(r.each.map((e) => e.heapMiB)) - (r.baselineHeapMiB ?? 0);
   for (const run of runs) {
     const one = runs.find((r) => r.filtering === run.filtering && r.replicas === 1);
     const m = (f: (e: ShardReplica) => number) => median(run.each.map(f));
     const span = (f: (e: ShardReplica) => number) => (run.each.length > 1 ? ` (${Math.min(...run.each.map(f))}–${Math.max(...run.each.map(f))})` : "");
-    const cache = (r: ShardRun) => median(r.each.map((e) => e.rssMiB)) - (r.baselineRssMiB ?? 0);
-    const ratio = one && run !== one ? `×${(m((e) => e.heapMiB) / median(one.each.map((e) => e.heapMiB))).toFixed(2)}, ×${(m((e) => e.netCpuMicrosPerChange) / median(one.each.map((e) => e.netCpuMicrosPerChange))).toFixed(2)}` : "";
+    const ratio = one && run !== one ? `×${(cache(run) / cache(one)).toFixed(2)}, ×${(m((e) => e.netCpuMicrosPerChange) / median(one.each.map((e) => e.netCpuMicrosPerChange))).toFixed(2)}` : "";
     lines.push(
-      `| ${run.filtering} | ${run.replicas} | ${m((e) => e.cached)}${span((e) => e.cached)} | ${(m((e) => e.startToSettledMs) / 1000).toFixed(1)} | ${m((e) => e.rssMiB)}${span((e) => e.rssMiB)} | ${run.baselineRssMiB !== undefined ? Math.round(cache(run)) : "?"} | ${m((e) => e.heapMiB)}${span((e) => e.heapMiB)} | ${m((e) => e.cpuMicrosPerChange).toFixed(1)}${span((e) => e.cpuMicrosPerChange)} | ${m((e) => e.netCpuMicrosPerChange).toFixed(1)} | ${ratio} | ${run.replicas > 1 ? `×${(1.2 / run.replicas).toFixed(2)}` : ""} |`,
+      `| ${run.filtering} | ${run.replicas} | ${m((e) => e.cached)}${span((e) => e.cached)} | ${(m((e) => e.startToSettledMs) / 1000).toFixed(1)} | ${m((e) => e.rssMiB)}${span((e) => e.rssMiB)} | ${m((e) => e.heapMiB)}${span((e) => e.heapMiB)} | ${run.baselineHeapMiB !== undefined ? cache(run).toFixed(1) : "?"} | ${m((e) => e.cpuMicrosPerChange).toFixed(1)}${span((e) => e.cpuMicrosPerChange)} | ${m((e) => e.netCpuMicrosPerChange).toFixed(1)} | ${ratio} | ${run.replicas > 1 ? `×${(1.2 / run.replicas).toFixed(2)}` : ""} |`,
     );
+  }
+  const references = all.filter((r) => r.reference);
+  if (references.length) {
+    lines.push(
+      "",
+      "CPU per event a replica receives (less idle), against one replica alone receiving events at the same pace",
+      "(1/N of the changes at 1/N of the pace): what an event costs a sharded replica, apart from how",
+      "often events come (an event costs more CPU the fewer come: at a lower rate each finds the",
+      "process's caches and code colder, on a machine it shares with the API server and etcd).",
+      "",
+      "| replicas | events each receives per second | µs per event, each replica (less idle) | one replica alone at that pace | ratio |",
+      "| ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (const ref of references) {
+      const n = Math.round(pace / ref.changesPerSecond);
+      const run = runs.find((r) => r.filtering === "server" && r.replicas === n);
+      if (!run) continue;
+      const each = median(run.each.map((e) => e.netCpuMicrosPerEvent));
+      const alone = median(ref.each.map((e) => e.netCpuMicrosPerEvent));
+      lines.push(`| ${n} | ${ref.changesPerSecond} | ${each.toFixed(1)} | ${alone.toFixed(1)} | ×${(each / alone).toFixed(2)} |`);
+    }
   }
   const counters = runs.filter((r) => r.server).map((r) => `- ${r.filtering} filtering, ${r.replicas} replica(s): ${Object.entries(r.server ?? {}).map(([k, v]) => `${k} +${v}`).join(", ")}`);
   if (counters.length) lines.push("", "The API server's sharded-watch counters over each run:", "", ...counters);
-  lines.push("", `Idle replica (no object): ${runs[0]?.baselineRssMiB ?? "?"} MiB RSS, ${runs[0]?.baselineHeapMiB ?? "?"} MiB heap after GC. ${runs[0]?.objects ?? 0} objects of 200 B, ${runs[0]?.changes ?? 0} changes per run.`, "");
+  lines.push("", `Idle replica (no object): ${runs[0]?.baselineRssMiB ?? "?"} MiB RSS, ${runs[0]?.baselineHeapMiB ?? "?"} MiB heap after GC. ${runs[0]?.objects ?? 0} objects of 200 B, ${runs[0]?.changes ?? 0} changes per run at ${pace} per second.`, "");
   return lines.join("\n");
 }
