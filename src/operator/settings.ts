@@ -48,9 +48,10 @@ export interface OperatorOptions {
   eventLevel?: EventLevel;
   /**
    * Objects of one kind whose handlers run at once (different objects; one object is never
-   * handled twice at once). Default 64; an integer ≥ 1. Each handled change waits for its
-   * progress write: with 16, changes to 1,000 objects queued behind a few writes in flight
-   * (bench/findings.md).
+   * handled twice at once). Default 256; an integer ≥ 1. Each handled change waits for its
+   * progress write, so this bounds the writes in flight: with 16 or 64, changes to 1,000 objects
+   * queued behind them and answered later than kopf, which runs every object at once
+   * (bench/findings.md). `kubeloop run`'s client rate limit bounds the requests anyway.
    */
   concurrency?: number;
   /**
@@ -180,7 +181,7 @@ export function resolveSettings(options: OperatorOptions, run: Omit<RunOptions, 
     name: options.name,
     logLevel: options.logLevel ?? "info",
     eventLevel: options.eventLevel ?? "info",
-    concurrency: options.concurrency ?? 64,
+    concurrency: options.concurrency ?? 256,
     progressIn: options.progressIn ?? "annotations",
     annotationPrefix: options.annotationPrefix ?? `${options.name}.kubeloop.dev`,
     namespaces: namespaces ? Object.freeze([...namespaces]) : undefined,
