@@ -20,6 +20,10 @@ if (!/^v1\.\d+\.\d+$/.test(version ?? "")) {
   process.exit(2);
 }
 const stagingVersion = version.replace(/^v1\./, "v0.");
+// Simulated nodes (kube-controller-manager's workloads need a kubelet to answer): KWOK's controller,
+// built against the same staging modules (its own go.mod asks for an older minor; the replace block
+// below gives it this release's).
+const KWOK = "v0.8.0";
 
 const info = JSON.parse(
   execFileSync("go", ["mod", "download", "-json", `k8s.io/kubernetes@${version}`], { encoding: "utf8" }),
@@ -48,6 +52,7 @@ require (
 \tgo.etcd.io/etcd/server/v3 ${etcd}
 \tk8s.io/component-base ${stagingVersion}
 \tk8s.io/kubernetes ${version}
+\tsigs.k8s.io/kwok ${KWOK}
 )
 
 replace (

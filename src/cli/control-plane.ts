@@ -2,24 +2,40 @@
 import { parseArgs } from "node:util";
 import { startControlPlane } from "../testing/control-plane/control-plane.js";
 import { ensureControlPlaneBinary } from "../testing/control-plane/binaries.js";
+import { MAX_NODES } from "../testing/control-plane/nodes.js";
+
+const USAGE = "usage: kubeloop control-plane start [--data-dir DIR] [--nodes N] | build";
+const HELP = `  start       etcd, kube-apiserver and kube-controller-manager on loopback; prints KUBECONFIG=... and runs until Ctrl-C
+    --data-dir DIR   keep the data, certificates and ports there (a later start finds the same objects at the same address)
+    --nodes N        N simulated nodes (KWOK) with kube-scheduler and the workload controllers: Pods are scheduled and become Ready (0 to ${MAX_NODES}; default 0)
+  build       build (or find in the cache) the control plane binary; prints its path`;
 
 const progress = (message: string) => process.stderr.write(`kubeloop: ${message}\n`);
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { "data-dir": { type: "string" } },
+    options: { "data-dir": { type: "string" }, nodes: { type: "string" }, help: { type: "boolean", short: "h" } },
     allowPositionals: true,
     strict: true,
   });
   const [sub] = positionals;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n${HELP}\n`);
+    return 0;
+  }
   if (sub === "build") {
     const binary = await ensureControlPlaneBinary({ env, onProgress: progress });
     process.stdout.write(`${binary}\n`);
     return 0;
   }
   if (sub !== "start") {
-    process.stderr.write("usage: kubeloop control-plane start [--data-dir DIR] | build\n");
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const nodes = values.nodes === undefined ? 0 : Number(values.nodes);
+  if (values.nodes !== undefined && (!/^\d+$/.test(values.nodes) || nodes > MAX_NODES)) {
+    process.stderr.write(`kubeloop: --nodes must be an integer from 0 to ${MAX_NODES}, not "${values.nodes}"\n${USAGE}\n`);
     return 2;
   }
   const cp = await startControlPlane({
@@ -27,9 +43,10 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     env,
     onProgress: progress,
     ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
+    nodes,
   });
   process.stdout.write(`KUBECONFIG=${cp.kubeconfigPath}\n`);
-  progress(`try: kubectl --kubeconfig ${cp.kubeconfigPath} get namespaces`);
+  progress(nodes > 0 ? `try: kubectl --kubeconfig ${cp.kubeconfigPath} create deployment web --image=nginx --replicas=3 && kubectl --kubeconfig ${cp.kubeconfigPath} get pods -o wide` : `try: kubectl --kubeconfig ${cp.kubeconfigPath} get namespaces`);
   progress(`logs in ${cp.dataDir}/logs; press Ctrl-C to stop`);
 
   let signalled = false;

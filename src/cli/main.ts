@@ -17,7 +17,8 @@ commands:
   shards <name>                          which replica of a sharded operator claims which buckets
   init <dir>                             a new operator project (operator, test, package.json)
   generate <part> <operator.ts>          rbac, crds, deploy or all: manifests from the operator's code
-  control-plane start [--data-dir DIR]   start a local Kubernetes control plane; prints KUBECONFIG=...
+  control-plane start [--data-dir DIR] [--nodes N]
+                                         start a local Kubernetes control plane (N simulated nodes); prints KUBECONFIG=...
   control-plane build                    build (or find in the cache) the control plane binary
 `;
 

@@ -18,6 +18,9 @@ export interface Executables {
   kubeApiserver: Command;
   /** Absent when prebuilt assets carry no kube-controller-manager. */
   kubeControllerManager?: Command;
+  /** kube-scheduler and KWOK's controller (simulated nodes): kubeloop's own binary only. */
+  kubeScheduler?: Command;
+  kwok?: Command;
   /** Where they came from, for messages. */
   origin: string;
 }
@@ -78,6 +81,8 @@ export function multiCallExecutables(binary: string): Executables {
     etcd: { file: binary, args: ["etcd"] },
     kubeApiserver: { file: binary, args: ["kube-apiserver"] },
     kubeControllerManager: { file: binary, args: ["kube-controller-manager"] },
+    kubeScheduler: { file: binary, args: ["kube-scheduler"] },
+    kwok: { file: binary, args: ["kwok"] },
     origin: binary,
   };
 }

@@ -1,5 +1,6 @@
 // startControlPlane(): a real etcd + kube-apiserver (+ kube-controller-manager) on loopback,
-// the way envtest runs them, for tests, examples and `kubeloop dev`. Or, when pointed at an
+// the way envtest runs them, for tests, examples and `kubeloop dev`; with `nodes`, also the
+// scheduler, the workload controllers and KWOK's simulated nodes (nodes.ts). Or, when pointed at an
 // existing cluster's kubeconfig, that cluster instead.
 import { existsSync, promises as fs } from "node:fs";
 import { request } from "node:https";
@@ -11,6 +12,7 @@ import * as binaries from "./binaries.js";
 import { ControlPlaneError } from "./errors.js";
 import * as pki from "../../core/pki.js";
 import type { KeyPairPem } from "../../core/pki.js";
+import { checkNodeCount, createNodes, kwokFlags, readyNodes, schedulerFlags, WORKLOAD_CONTROLLERS } from "./nodes.js";
 import { releasePidLock, tryPidLock } from "./pid-lock.js";
 import { Component, Reaper } from "./supervisor.js";
 
@@ -38,8 +40,19 @@ export interface ControlPlaneOptions {
   assetsDir?: string;
   /** Cache root for the built binary. Default: `KUBELOOP_CACHE_DIR`, else `~/.cache/kubeloop`. */
   cacheDir?: string;
-  /** kube-controller-manager controllers; `[]` runs no controller manager. Default {@link DEFAULT_CONTROLLERS}. */
+  /**
+   * kube-controller-manager controllers; `[]` runs no controller manager. Default
+   * {@link DEFAULT_CONTROLLERS}, and with `nodes` also {@link WORKLOAD_CONTROLLERS}.
+   */
   controllers?: readonly string[];
+  /**
+   * Simulated nodes (0 to 1,000; default 0): this many Node objects kept Ready by KWOK's
+   * controller, with kube-scheduler and the workload controllers running, so Deployments get
+   * Pods that are scheduled, Running and Ready (no container runs; docs/control-plane.md says
+   * what is simulated). Resolves once every node is Ready. Needs kubeloop's own binary (prebuilt
+   * assets carry no KWOK).
+   */
+  nodes?: number;
   /** Extra kube-apiserver flags, appended after kubeloop's own (a later flag wins). */
   apiServerFlags?: readonly string[];
   /**
@@ -105,7 +118,7 @@ export interface ControlPlane {
    * control plane this process started; `pids` is updated. Fails with `BadOptions` for an unknown
    * component or an existing cluster.
    */
-  restart(component: "etcd" | "kube-apiserver" | "kube-controller-manager", options?: { signal?: NodeJS.Signals; downMs?: number }): Promise<void>;
+  restart(component: "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kwok", options?: { signal?: NodeJS.Signals; downMs?: number }): Promise<void>;
   /** Stops every component (SIGTERM, then SIGKILL) and removes a temporary data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -134,7 +147,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   if (existing) return existingCluster(existing);
 
   const progress = options.onProgress ?? (() => {});
+  const nodes = checkNodeCount(options.nodes ?? 0);
   const executables = await resolveExecutables(options, env, progress);
+  if (nodes > 0 && (!executables.kubeScheduler || !executables.kwok || !executables.kubeControllerManager)) {
+    throw new ControlPlaneError("BadOptions", `nodes need kube-scheduler, kube-controller-manager and KWOK, which ${executables.origin} does not have: leave KUBEBUILDER_ASSETS unset to use kubeloop's own binary`);
+  }
   const temporary = options.dataDir === undefined;
   const dataDir = temporary
     ? await fs.mkdtemp(join(tmpdir(), "kubeloop-cp-"))
@@ -178,7 +195,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     start("kube-apiserver", executables.kubeApiserver, [...apiServerFlags(dataDir, dirs.pki, etcdUrl, server, state.ports.apiServer), `--feature-gates=${gates.join(",")}`, ...(options.apiServerFlags ?? [])]);
     await waitUntilServing(server, certs, components, Date.now() + (options.startTimeoutMs ?? 120_000));
 
-    startControllers(start, executables, options.controllers ?? DEFAULT_CONTROLLERS, kubeconfigPath, progress);
+    const controllers = options.controllers ?? (nodes > 0 ? [...DEFAULT_CONTROLLERS, ...WORKLOAD_CONTROLLERS] : DEFAULT_CONTROLLERS);
+    startControllers(start, executables, controllers, kubeconfigPath, dirs.pki, progress);
+    if (nodes > 0) await startNodes(start, executables, nodes, { server, certs, kubeconfigPath, components, deadline: Date.now() + (options.startTimeoutMs ?? 120_000) }, progress);
     progress(`control plane ready at ${server}`);
 
     return running({ components, reaper, cleanup, kubeconfigPath, server, etcdUrl, dataDir, certs, usersDir: dirs.users });
@@ -192,13 +211,46 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 export const DEFAULT_FEATURE_GATES: Readonly<Record<string, boolean>> = Object.freeze({ ShardedListAndWatch: true });
 
 /** kube-controller-manager with `controllers` (none: not started), talking to the API server through `kubeconfigPath`. */
-function startControllers(start: (name: string, command: binaries.Command, flags: string[]) => unknown, executables: Awaited<ReturnType<typeof resolveExecutables>>, controllers: readonly string[], kubeconfigPath: string, progress: (message: string) => void): void {
+function startControllers(start: (name: string, command: binaries.Command, flags: string[]) => unknown, executables: Awaited<ReturnType<typeof resolveExecutables>>, controllers: readonly string[], kubeconfigPath: string, pkiDir: string, progress: (message: string) => void): void {
   if (controllers.length === 0) return;
   if (!executables.kubeControllerManager) {
     progress(`no kube-controller-manager in ${executables.origin}: garbage collection and namespace deletion will not run`);
     return;
   }
-  start("kube-controller-manager", executables.kubeControllerManager, [`--kubeconfig=${kubeconfigPath}`, `--controllers=${controllers.join(",")}`, "--leader-elect=false", "--secure-port=0"]);
+  start("kube-controller-manager", executables.kubeControllerManager, [
+    `--kubeconfig=${kubeconfigPath}`,
+    `--controllers=${controllers.join(",")}`,
+    "--leader-elect=false",
+    "--secure-port=0",
+    // The token controller signs ServiceAccount token Secrets with the API server's key, and puts the CA in them.
+    `--service-account-private-key-file=${join(pkiDir, "sa.key")}`,
+    `--root-ca-file=${join(pkiDir, "ca.crt")}`,
+  ]);
+}
+
+/** kube-scheduler and KWOK, then `count` Nodes; resolves once all are Ready (KWOK's heartbeat), fails at the deadline or when a component exits. */
+async function startNodes(
+  start: (name: string, command: binaries.Command, flags: string[]) => unknown,
+  executables: Awaited<ReturnType<typeof resolveExecutables>>,
+  count: number,
+  c: { server: string; certs: Awaited<ReturnType<typeof ensureCertificates>>; kubeconfigPath: string; components: Component[]; deadline: number },
+  progress: (message: string) => void,
+): Promise<void> {
+  progress(`starting kube-scheduler and ${count} simulated node(s) (KWOK)`);
+  start("kube-scheduler", executables.kubeScheduler as binaries.Command, schedulerFlags(c.kubeconfigPath));
+  start("kwok", executables.kwok as binaries.Command, kwokFlags(c.kubeconfigPath));
+  const tls = { ca: c.certs.ca.certificate, cert: c.certs.admin.certificate, key: c.certs.admin.key };
+  await createNodes(c.server, tls, count);
+  let ready: string[] = [];
+  while (Date.now() < c.deadline) {
+    const exited = c.components.find((component) => component.hasExited);
+    if (exited) await exited.failOnExit();
+    ready = await readyNodes(c.server, tls).catch(() => []);
+    if (ready.length >= count) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const kwok = c.components.find((component) => component.name === "kwok");
+  throw new ControlPlaneError("NotReady", `${ready.length} of ${count} simulated nodes Ready before the deadline`, { component: "kwok", logTail: kwok?.logTail() ?? [] });
 }
 
 /** The handle of a started control plane: stop (once), `ended` (a component died), users. */

@@ -1,0 +1,110 @@
+// A local control plane where workloads run (issue 34): with `nodes`, kube-scheduler, the workload
+// controllers and KWOK's simulated nodes turn Deployments, Jobs and Services into Pods scheduled
+// on Nodes, Running and Ready, and their EndpointSlices; the ServiceAccount token controller fills
+// a token Secret. Bad node counts are refused, naming the option.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Client, Deployment, Job, Namespace, Node, Pod, Secret, Service, ServiceAccount, kindOf } from "../src/entries/index.js";
+import { ControlPlaneError, startControlPlane, waitFor, type ControlPlane } from "../src/entries/testing.js";
+import { uniqueName } from "./helpers.js";
+import { spawnKubeloop } from "./support.js";
+
+const EndpointSlice = kindOf<{ metadata?: { name?: string; labels?: Record<string, string> }; endpoints?: { addresses: string[]; targetRef?: { name?: string } }[] }>("discovery.k8s.io/v1", "EndpointSlice", { plural: "endpointslices", namespaced: true });
+
+let cp: ControlPlane;
+let client: Client;
+before(async () => {
+  cp = await startControlPlane({ kubeconfig: false, nodes: 3 });
+  client = await Client.load({ path: cp.kubeconfigPath, rateLimit: false });
+});
+after(async () => {
+  await client?.close();
+  await cp?.stop();
+});
+
+async function namespace(): Promise<string> {
+  const ns = uniqueName("nodes");
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  return ns;
+}
+
+const ready = (pod: { status?: { phase?: string; conditions?: { type: string; status: string }[] } }) => pod.status?.phase === "Running" && pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+
+describe("a control plane with simulated nodes", () => {
+  it("has its nodes Ready, with the allocatable the scheduler fits Pods into", async () => {
+    const nodes = (await client.resource(Node).list()).items;
+    assert.deepEqual(nodes.map((n) => n.metadata?.name).sort(), ["kubeloop-node-0", "kubeloop-node-1", "kubeloop-node-2"]);
+    for (const node of nodes) {
+      assert.ok(node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"), `${node.metadata?.name} Ready`);
+      assert.equal(node.status?.allocatable?.cpu, "4");
+    }
+  });
+
+  it("runs a Deployment of 10 as 10 Ready Pods spread over the nodes; scaled to 2, the other 8 go", { timeout: 120_000 }, async () => {
+    const ns = await namespace();
+    const labels = { app: "web" };
+    const deployments = client.resource(Deployment).namespace(ns);
+    await deployments.create({ metadata: { name: "web" }, spec: { replicas: 10, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "web", image: "nginx", resources: { requests: { cpu: "100m" } } }] } } } });
+    const pods = client.resource(Pod).namespace(ns);
+    const running = await waitFor("10 Ready Pods", async () => {
+      const items = (await pods.list({ labelSelector: "app=web" })).items.filter(ready);
+      return items.length === 10 ? items : undefined;
+    }, { timeoutMs: 60_000 });
+    const spread = new Set(running.map((p) => p.spec?.nodeName));
+    assert.equal(spread.size, 3, `spread over every node: ${[...spread].join(", ")}`);
+    assert.ok(running.every((p) => p.status?.podIP), "each has a pod IP");
+    await waitFor("the Deployment reports 10 ready replicas", async () => (await deployments.get("web")).status?.readyReplicas === 10, { timeoutMs: 30_000 });
+    await deployments.patch("web", { spec: { replicas: 2 } }, { type: "merge" });
+    await waitFor("2 Pods left", async () => (await pods.list({ labelSelector: "app=web" })).items.length === 2, { timeoutMs: 60_000 });
+    await waitFor("the Deployment reports 2 ready replicas", async () => (await deployments.get("web")).status?.readyReplicas === 2, { timeoutMs: 30_000 });
+  });
+
+  it("completes a Job; a Service's EndpointSlice lists its Ready Pods", { timeout: 120_000 }, async () => {
+    const ns = await namespace();
+    const jobs = client.resource(Job).namespace(ns);
+    await jobs.create({ metadata: { name: "once" }, spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "once", image: "busybox" }] } } } });
+    await waitFor("the Job complete", async () => (await jobs.get("once")).status?.conditions?.some((c) => c.type === "Complete" && c.status === "True"), { timeoutMs: 60_000 });
+    const labels = { app: "api" };
+    await client.resource(Deployment).namespace(ns).create({ metadata: { name: "api" }, spec: { replicas: 3, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "api", image: "nginx" }] } } } });
+    await client.resource(Service).namespace(ns).create({ metadata: { name: "api" }, spec: { selector: labels, ports: [{ port: 80 }] } });
+    const slices = client.resource(EndpointSlice).namespace(ns);
+    const names = await waitFor("an EndpointSlice with 3 endpoints", async () => {
+      const endpoints = (await slices.list({ labelSelector: "kubernetes.io/service-name=api" })).items.flatMap((s) => s.endpoints ?? []);
+      return endpoints.length === 3 ? endpoints.map((e) => e.targetRef?.name ?? "").sort() : undefined;
+    }, { timeoutMs: 60_000 });
+    const pods = (await client.resource(Pod).namespace(ns).list({ labelSelector: "app=api" })).items.map((p) => p.metadata?.name ?? "").sort();
+    assert.deepEqual(names, pods);
+  });
+
+  it("fills a ServiceAccount token Secret on request", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    await client.resource(ServiceAccount).namespace(ns).create({ metadata: { name: "bot" } });
+    const secrets = client.resource(Secret).namespace(ns);
+    await secrets.create({ metadata: { name: "bot-token", annotations: { "kubernetes.io/service-account.name": "bot" } }, type: "kubernetes.io/service-account-token" });
+    const data = await waitFor("the token filled in", async () => {
+      const secret = await secrets.get("bot-token");
+      return secret.data?.token ? secret.data : undefined;
+    }, { timeoutMs: 30_000 });
+    assert.deepEqual(Object.keys(data).sort(), ["ca.crt", "namespace", "token"]);
+    assert.equal(Buffer.from(data.namespace as string, "base64").toString(), ns);
+  });
+
+  it("refuses a node count that is not an integer from 0 to 1000, naming it", async () => {
+    for (const nodes of [-1, 1.5, 1001]) {
+      await assert.rejects(startControlPlane({ kubeconfig: false, nodes }), (error: unknown) => {
+        assert.ok(error instanceof ControlPlaneError);
+        assert.equal(error.reason, "BadOptions");
+        assert.match(error.message, new RegExp(`nodes must be an integer from 0 to 1000, not ${nodes}`));
+        return true;
+      });
+    }
+  });
+
+  it("kubeloop control-plane start --nodes refuses the same, before starting anything", { timeout: 60_000 }, async () => {
+    for (const value of ["-1", "1001", "three"]) {
+      const run = spawnKubeloop(["control-plane", "start", `--nodes=${value}`]);
+      assert.equal(await run.exited, 2, run.out());
+      assert.match(run.out(), new RegExp(`--nodes must be an integer from 0 to 1000, not "${value}"`));
+    }
+  });
+});
