@@ -4,7 +4,7 @@
 // what the operator does. Exits 0 when every step was observed, 1 otherwise.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { Client, Deployment, Event, Namespace } from "kubeloop";
+import { Client, Deployment, Event, Namespace, Pod } from "kubeloop";
 import { PodAutoscaler, WorkQueue } from "../examples/01-pod-autoscaler/operator.js";
 
 const root = join(import.meta.dirname, "..");
@@ -74,16 +74,34 @@ try {
     await queues.patch("jobs", { spec: { items: Array.from({ length: n }, (_, i) => `job-${i}`) } }, { type: "merge" });
     say(`load: ${n} items in the queue`);
   };
+  // The Pods follow (kubeloop dev runs 3 simulated nodes): as many Ready as replicas, and no other left.
+  const pods = client.resource(Pod).namespace(ns);
+  const readyPods = async () => {
+    const items = (await pods.list({ labelSelector: "app=worker" })).items;
+    const ready = items.filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+    return { all: items.length, ready };
+  };
   const expect = async (n: number, why: string) => {
     const started = Date.now();
     await until(`${n} replicas`, async () => (await replicas()) === n);
     const s = (await autoscalers.get("worker")).status;
     const limited = s?.conditions?.find((c) => c.type === "ScalingLimited");
     say(`  → ${n} replicas after ${((Date.now() - started) / 1000).toFixed(1)} s (${why}); status: items=${s?.currentItems ?? "?"} desired=${s?.desiredReplicas ?? "?"}${limited?.status === "True" ? `, limited: ${limited.reason}` : ""}`);
+    await podsFollow(n, started);
+  };
+  const podsFollow = async (n: number, started: number) => {
+    await until(`${n} Ready Pods and no other`, async () => {
+      const now = await readyPods();
+      return now.ready.length === n && now.all === n;
+    });
+    const byNode = new Map<string, number>();
+    for (const p of (await readyPods()).ready) byNode.set(p.spec?.nodeName ?? "?", (byNode.get(p.spec?.nodeName ?? "?") ?? 0) + 1);
+    say(`    kubectl get pods: ${n} Ready after ${((Date.now() - started) / 1000).toFixed(1)} s, on ${[...byNode].sort().map(([node, count]) => `${node} (${count})`).join(", ")}`);
   };
 
   await until("the first status", async () => (await autoscalers.get("worker")).status?.currentReplicas === 1);
   say("  → status written: 1 replica (the minimum)");
+  await podsFollow(1, Date.now());
   await load(10);
   await expect(4, "ceil(10 / 3), at once");
   await load(30);

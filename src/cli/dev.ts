@@ -7,13 +7,19 @@ import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
 import { Client } from "../client/client.js";
+import { MAX_NODES } from "../testing/control-plane/nodes.js";
 import { packageRoot } from "../testing/package-root.js";
 import { holdDevOverride } from "./dev-override.js";
 import { loadOperator } from "./load.js";
 
-export const USAGE = `usage: kubeloop dev <operator.ts> [--kubeconfig FILE] [--dev-namespace NS] [--data-dir DIR] [-- run flags]
+/** Simulated nodes of `kubeloop dev`'s control plane unless --nodes says otherwise: a developer's cluster should behave like a cluster. */
+export const DEV_NODES = 3;
 
-Starts a local Kubernetes control plane (unless --kubeconfig is given), installs the operator's
+export const USAGE = `usage: kubeloop dev <operator.ts> [--kubeconfig FILE] [--dev-namespace NS] [--data-dir DIR] [--nodes N] [-- run flags]
+
+Starts a local Kubernetes control plane (unless --kubeconfig is given) with --nodes N simulated
+nodes (default ${DEV_NODES}; 0 for none), where Deployments get Pods that are scheduled and become
+Ready, installs the operator's
 CRDs, runs the operator and restarts it when its files change. Ctrl-C stops everything.
 With --kubeconfig, the operator of the same name running in that cluster is paused meanwhile
 (as kubeloop run --dev); its Leases are found where the generated manifests put them (the
@@ -21,6 +27,7 @@ namespace holding the Lease <operator>-leader), or in --dev-namespace NS.
 `;
 
 const say = (m: string) => process.stderr.write(`kubeloop dev: ${m}\n`);
+
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const dash = args.indexOf("--");
@@ -30,7 +37,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     args: own,
     allowPositionals: true,
     strict: true,
-    options: { kubeconfig: { type: "string" }, "dev-namespace": { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { kubeconfig: { type: "string" }, "dev-namespace": { type: "string" }, "data-dir": { type: "string" }, nodes: { type: "string" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -42,11 +49,20 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 2;
   }
   const path = resolve(file);
+  const nodes = values.nodes === undefined ? DEV_NODES : Number(values.nodes);
+  if (values.nodes !== undefined && (!/^\d+$/.test(values.nodes) || nodes > MAX_NODES)) {
+    process.stderr.write(`kubeloop dev: --nodes must be an integer from 0 to ${MAX_NODES}, not "${values.nodes}"\n${USAGE}`);
+    return 2;
+  }
+  if (values.nodes !== undefined && values.kubeconfig) {
+    process.stderr.write(`kubeloop dev: --nodes goes without --kubeconfig: the nodes are the local control plane's\n${USAGE}`);
+    return 2;
+  }
 
   let cp: ControlPlane | undefined;
   let kubeconfig = values.kubeconfig;
   if (!kubeconfig) {
-    cp = await startControlPlane({ kubeconfig: false, env, onProgress: (m) => say(m), ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}) });
+    cp = await startControlPlane({ kubeconfig: false, env, nodes, onProgress: (m) => say(m), ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}) });
     kubeconfig = cp.kubeconfigPath;
   }
   // On a real cluster, the operator of the same name running there pauses while this runs (held
