@@ -16,6 +16,7 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -83,7 +84,13 @@ func usage() {
 // defaultStages are the stages kwokctl gives a cluster (KWOK's own files, embedded by its
 // packages): nodes initialized and kept Ready with a Lease heartbeat; pods made Running and
 // Ready, Completed when a Job's, and removed once deleted.
-var defaultStages = []string{nodefast.DefaultNodeInit, nodeheartbeat.DefaultNodeHeartbeatWithLease, podfast.DefaultPodReady, podfast.DefaultPodComplete, podfast.DefaultPodDelete}
+var defaultStages = []string{nodefast.DefaultNodeInit, nodeheartbeat.DefaultNodeHeartbeatWithLease, podfast.DefaultPodReady, podfast.DefaultPodComplete, podfast.DefaultPodDelete, podRunningFailed}
+
+// podRunningFailed is KWOK's chaos stage that fails a Running Pod labelled
+// pod-container-running-failed.stage.kwok.x-k8s.io=true (kwok-stages/README.md).
+//
+//go:embed kwok-stages/pod-container-running-failed.yaml
+var podRunningFailed string
 
 // runKwok runs KWOK's controller as its own main does. Without a --config of its own, the
 // default stages are written to a file beside the kubeconfig and given as --config.

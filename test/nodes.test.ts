@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Client, Deployment, Job, Namespace, Node, Pod, Secret, Service, ServiceAccount, kindOf } from "../src/entries/index.js";
-import { ControlPlaneError, startControlPlane, waitFor, type ControlPlane } from "../src/entries/testing.js";
+import { ControlPlaneError, cordon, failPod, startControlPlane, waitFor, waitForRollout, type ControlPlane } from "../src/entries/testing.js";
 import { uniqueName } from "./helpers.js";
 import { spawnKubeloop } from "./support.js";
 
@@ -87,6 +87,45 @@ describe("a control plane with simulated nodes", () => {
     }, { timeoutMs: 30_000 });
     assert.deepEqual(Object.keys(data).sort(), ["ca.crt", "namespace", "token"]);
     assert.equal(Buffer.from(data.namespace as string, "base64").toString(), ns);
+  });
+
+  it("failPod fails a Running Pod as a crashed container (the ReplicaSet replaces it); waitForRollout waits for a changed image on every replica; a cordoned node gets no new Pod", { timeout: 120_000 }, async () => {
+    const ns = await namespace();
+    const labels = { app: "site" };
+    const deployments = client.resource(Deployment).namespace(ns);
+    await deployments.create({ metadata: { name: "site" }, spec: { replicas: 3, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "site", image: "nginx:1" }] } } } });
+    await waitForRollout(client, { namespace: ns, name: "site" });
+    const pods = client.resource(Pod).namespace(ns);
+    const victim = (await pods.list({ labelSelector: "app=site" })).items[0]?.metadata?.name as string;
+    const failed = await failPod(client, { namespace: ns, name: victim }, { exitCode: 137, reason: "OOMKilled" });
+    assert.equal(failed.status?.phase, "Failed");
+    assert.equal(failed.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 137);
+    assert.equal(failed.status?.containerStatuses?.[0]?.state?.terminated?.reason, "OOMKilled");
+    assert.ok(failed.status?.conditions?.some((c) => c.type === "Ready" && c.status === "False"), "not Ready");
+    await waitFor("a replacement: 3 Ready Pods besides the failed one", async () => (await pods.list({ labelSelector: "app=site" })).items.filter((p) => p.metadata?.name !== victim && ready(p)).length === 3, { timeoutMs: 30_000 });
+    // A rollout of a new image, waited for.
+    await deployments.patch("site", { spec: { template: { spec: { containers: [{ name: "site", image: "nginx:2" }] } } } }, { type: "strategic" });
+    await waitForRollout(client, { namespace: ns, name: "site" });
+    const after = (await pods.list({ labelSelector: "app=site" })).items.filter((p) => p.status?.phase !== "Failed" && !p.metadata?.deletionTimestamp);
+    assert.deepEqual(after.map((p) => p.spec?.containers[0]?.image), ["nginx:2", "nginx:2", "nginx:2"]);
+    // Cordoned: scaled up, no new Pod lands on kubeloop-node-0.
+    await cordon(client, "kubeloop-node-0");
+    try {
+      const before = new Set(after.map((p) => p.metadata?.name));
+      await deployments.patch("site", { spec: { replicas: 9 } }, { type: "merge" });
+      await waitForRollout(client, { namespace: ns, name: "site" });
+      const fresh = (await pods.list({ labelSelector: "app=site" })).items.filter((p) => !before.has(p.metadata?.name) && p.metadata?.name !== victim);
+      assert.equal(fresh.length, 6);
+      assert.ok(fresh.every((p) => p.spec?.nodeName !== "kubeloop-node-0"), `none on the cordoned node: ${fresh.map((p) => p.spec?.nodeName).join(", ")}`);
+    } finally {
+      await cordon(client, "kubeloop-node-0", false);
+    }
+  });
+
+  it("failPod on a Pod nothing plays (not Running on a simulated node) rejects, naming it", { timeout: 30_000 }, async () => {
+    const ns = await namespace();
+    await client.resource(Pod).namespace(ns).create({ metadata: { name: "nowhere" }, spec: { nodeName: "no-such-node", containers: [{ name: "c", image: "x" }] } });
+    await assert.rejects(failPod(client, { namespace: ns, name: "nowhere" }, { timeoutMs: 2_000 }), /Pod .*\/nowhere Failed/);
   });
 
   it("refuses a node count that is not an integer from 0 to 1000, naming it", async () => {

@@ -183,7 +183,10 @@ async function goToolchain(go: string, env: NodeJS.ProcessEnv): Promise<string> 
 async function sourceKey(sourceDir: string, buildIdentity: string): Promise<string> {
   let names: string[];
   try {
-    names = (await fs.readdir(sourceDir)).filter((n) => n === "go.mod" || n === "go.sum" || n.endsWith(".go")).sort();
+    // The Go sources and the files they embed (KWOK stages under kwok-stages/).
+    const top = (await fs.readdir(sourceDir)).filter((n) => n === "go.mod" || n === "go.sum" || n.endsWith(".go"));
+    const stages = existsSync(join(sourceDir, "kwok-stages")) ? (await fs.readdir(join(sourceDir, "kwok-stages"))).filter((n) => n.endsWith(".yaml")).map((n) => `kwok-stages/${n}`) : [];
+    names = [...top, ...stages].sort();
   } catch (error) {
     throw new ControlPlaneError("BuildFailed", `cannot read the control plane sources in ${sourceDir}`, { cause: error });
   }
