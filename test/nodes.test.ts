@@ -146,4 +146,24 @@ describe("a control plane with simulated nodes", () => {
       assert.match(run.out(), new RegExp(`--nodes must be an integer from 0 to 1000, not "${value}"`));
     }
   });
+
+  // Last: it ends this file's control plane.
+  it("a node simulator that dies ends the control plane with its error, never a cluster whose Pods stay Pending", { timeout: 60_000 }, async () => {
+    process.kill(cp.pids.kwok as number, "SIGKILL");
+    const error = await cp.ended;
+    assert.ok(error instanceof ControlPlaneError, `ended with ${String(error)}`);
+    assert.equal(error.reason, "ComponentExited");
+    assert.equal(error.component, "kwok");
+    for (const [name, pid] of Object.entries(cp.pids)) {
+      if (name === "reaper") continue;
+      await waitFor(`${name} (${pid}) gone`, () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, { timeoutMs: 30_000 });
+    }
+  });
 });

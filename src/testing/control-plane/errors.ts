@@ -17,7 +17,7 @@ export type ControlPlaneErrorReason =
 export class ControlPlaneError extends Error {
   override readonly name = "ControlPlaneError";
   readonly reason: ControlPlaneErrorReason;
-  /** The component concerned (`etcd`, `kube-apiserver`, `kube-controller-manager`), if any. */
+  /** The component concerned (`etcd`, `kube-apiserver`, `kube-controller-manager`, `kube-scheduler`, `kwok`), if any. */
   readonly component: string | undefined;
   /** The last lines the component (or the build) printed. */
   readonly logTail: readonly string[];
