@@ -1,7 +1,8 @@
 // The test command (`npm test` runs it after install, typecheck and lint).
 //
 // Starts ONE local control plane for the whole run and hands its kubeconfig to every test
-// file through KUBELOOP_KUBECONFIG, runs the files with Node's test runner, stops the control
+// file through KUBELOOP_KUBECONFIG (and a second, with simulated nodes, through
+// KUBELOOP_NODES_KUBECONFIG when a file calls sharedClusterWithNodes()), runs the files with Node's test runner, stops the control
 // plane, and then checks that no etcd / kube-apiserver / kube-controller-manager of ours is left.
 //
 //   node --import tsx scripts/test.ts            unit + integration + examples
@@ -14,6 +15,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { startControlPlane, type ControlPlane } from "../src/entries/testing.js";
+import { SHARED_NODES } from "../test/helpers.js";
 
 const root = join(import.meta.dirname, "..");
 const args = process.argv.slice(2);
@@ -64,6 +66,15 @@ if (needsCluster && !process.env.KUBELOOP_KUBECONFIG) {
   log(`shared control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${cp.kubeconfigPath}`);
   env.KUBELOOP_KUBECONFIG = cp.kubeconfigPath;
 }
+// A second shared cluster, with simulated nodes (test/helpers.ts sharedClusterWithNodes), only
+// when a file to run asks for it.
+let nodesCp: ControlPlane | undefined;
+if (needsCluster && !process.env.KUBELOOP_NODES_KUBECONFIG && files.some((f) => readFileSync(f, "utf8").includes("sharedClusterWithNodes("))) {
+  const started = Date.now();
+  nodesCp = await startControlPlane({ kubeconfig: false, env, onProgress: log, nodes: SHARED_NODES });
+  log(`shared control plane with ${SHARED_NODES} nodes ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${nodesCp.kubeconfigPath}`);
+  env.KUBELOOP_NODES_KUBECONFIG = nodesCp.kubeconfigPath;
+}
 
 // Files run 3 at a time: integration tests mostly wait on the API server (GC, leases), so this
 // halves the wall time on 2 cores without starving the control plane. Files named
@@ -91,10 +102,11 @@ const runFiles = (list: string[], concurrency: number) =>
 const code = (await runFiles(parallel, 3)) || (await runFiles(serial, 1));
 
 let leftover: string[] = [];
-if (cp) {
-  const pids = Object.values(cp.pids);
-  await cp.stop();
-  leftover = await survivors(pids);
+for (const plane of [cp, nodesCp]) {
+  if (!plane) continue;
+  const pids = Object.values(plane.pids);
+  await plane.stop();
+  leftover = leftover.concat(await survivors(pids));
 }
 // Test files may start control planes of their own; none of their processes may survive either.
 leftover = leftover.concat(ourProcesses());

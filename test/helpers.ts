@@ -29,6 +29,24 @@ export function sharedCluster(): Promise<ControlPlane> {
 /** Stops the cluster if this file started it (a no-op for the run's shared one). */
 export async function releaseSharedCluster(): Promise<void> {
   if (shared) await (await shared).stop();
+  if (sharedNodes) await (await sharedNodes).stop();
+}
+
+let sharedNodes: Promise<ControlPlane> | undefined;
+
+/** The simulated nodes of the run's second shared cluster. */
+export const SHARED_NODES = 3;
+
+/**
+ * The cluster with simulated nodes this test run shares (a Deployment gets Pods that become
+ * Ready): KUBELOOP_NODES_KUBECONFIG when the test command started one (it does when a test
+ * file calls this function), else a control plane with {@link SHARED_NODES} nodes started for
+ * this file alone. Kept apart from {@link sharedCluster}: its endpointslice controller would
+ * write slices for the Services that other tests back with EndpointSlices of their own.
+ */
+export function sharedClusterWithNodes(): Promise<ControlPlane> {
+  sharedNodes ??= startControlPlane({ kubeconfig: process.env.KUBELOOP_NODES_KUBECONFIG ?? false, nodes: SHARED_NODES });
+  return sharedNodes;
 }
 
 /** Reads server, CA and client certificate from a kubeconfig's current context. */
