@@ -3,6 +3,9 @@
 // on Nodes, Running and Ready, and their EndpointSlices; the ServiceAccount token controller fills
 // a token Secret. Bad node counts are refused, naming the option.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, Deployment, Job, Namespace, Node, Pod, Secret, Service, ServiceAccount, kindOf } from "../src/entries/index.js";
 import { ControlPlaneError, cordon, failPod, startControlPlane, waitFor, waitForRollout, type ControlPlane } from "../src/entries/testing.js";
@@ -136,6 +139,27 @@ describe("a control plane with simulated nodes", () => {
         assert.match(error.message, new RegExp(`nodes must be an integer from 0 to 1000, not ${nodes}`));
         return true;
       });
+    }
+  });
+
+  it("on a kept data dir, a start with fewer nodes (or none) leaves no Node that nothing keeps Ready", { timeout: 180_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "kubeloop-nodes-"));
+    try {
+      for (const [nodes, expected] of [[2, ["kubeloop-node-0", "kubeloop-node-1"]], [1, ["kubeloop-node-0"]], [0, []]] as const) {
+        const plane = await startControlPlane({ kubeconfig: false, dataDir, nodes });
+        try {
+          const c = await Client.load({ path: plane.kubeconfigPath, rateLimit: false });
+          try {
+            assert.deepEqual((await c.resource(Node).list()).items.map((n) => n.metadata?.name).sort(), [...expected], `started with ${nodes} node(s)`);
+          } finally {
+            await c.close();
+          }
+        } finally {
+          await plane.stop();
+        }
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 

@@ -10,8 +10,8 @@ export {
 } from "../testing/control-plane/control-plane.js";
 export { ensureControlPlaneBinary, type BuildOptions } from "../testing/control-plane/binaries.js";
 export { ControlPlaneError, type ControlPlaneErrorReason } from "../testing/control-plane/errors.js";
-export { MAX_NODES, WORKLOAD_CONTROLLERS } from "../testing/control-plane/nodes.js";
-export { cordon, failPod, waitForRollout, FAIL_POD_LABEL, type FailPodOptions } from "../testing/workloads.js";
+export { WORKLOAD_CONTROLLERS } from "../testing/control-plane/nodes.js";
+export { cordon, failPod, waitForRollout, type FailPodOptions } from "../testing/workloads.js";
 export type { KeyPairPem } from "../core/pki.js";
 export { FaultProxy } from "../testing/fault-proxy.js";
 export { HttpFaultProxy, type HttpFault, type HttpFaultProxyTarget, type ProxiedRequest } from "../testing/http-fault-proxy.js";

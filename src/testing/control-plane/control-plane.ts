@@ -12,7 +12,7 @@ import * as binaries from "./binaries.js";
 import { ControlPlaneError } from "./errors.js";
 import * as pki from "../../core/pki.js";
 import type { KeyPairPem } from "../../core/pki.js";
-import { checkNodeCount, createNodes, kwokFlags, readyNodes, schedulerFlags, WORKLOAD_CONTROLLERS } from "./nodes.js";
+import { checkNodeCount, kwokFlags, syncNodes, readyNodes, schedulerFlags, WORKLOAD_CONTROLLERS } from "./nodes.js";
 import { releasePidLock, tryPidLock } from "./pid-lock.js";
 import { Component, Reaper } from "./supervisor.js";
 
@@ -198,6 +198,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const controllers = options.controllers ?? (nodes > 0 ? [...DEFAULT_CONTROLLERS, ...WORKLOAD_CONTROLLERS] : DEFAULT_CONTROLLERS);
     startControllers(start, executables, controllers, kubeconfigPath, dirs.pki, progress);
     if (nodes > 0) await startNodes(start, executables, nodes, { server, certs, kubeconfigPath, components, deadline: Date.now() + (options.startTimeoutMs ?? 120_000) }, progress);
+    // A kept data dir started before with nodes: none is left that nothing keeps Ready.
+    else if (!temporary) await syncNodes(server, { ca: certs.ca.certificate, cert: certs.admin.certificate, key: certs.admin.key }, 0);
     progress(`control plane ready at ${server}`);
 
     return running({ components, reaper, cleanup, kubeconfigPath, server, etcdUrl, dataDir, certs, usersDir: dirs.users });
@@ -240,7 +242,7 @@ async function startNodes(
   start("kube-scheduler", executables.kubeScheduler as binaries.Command, schedulerFlags(c.kubeconfigPath));
   start("kwok", executables.kwok as binaries.Command, kwokFlags(c.kubeconfigPath));
   const tls = { ca: c.certs.ca.certificate, cert: c.certs.admin.certificate, key: c.certs.admin.key };
-  await createNodes(c.server, tls, count);
+  await syncNodes(c.server, tls, count);
   let ready: string[] = [];
   while (Date.now() < c.deadline) {
     const exited = c.components.find((component) => component.hasExited);

@@ -96,12 +96,28 @@ export function kwokFlags(kubeconfigPath: string): string[] {
 
 type Tls = { ca: string; cert: string; key: string };
 
-/** Creates the Node objects (an existing one, from a kept data dir, is left as it is). */
-export async function createNodes(server: string, tls: Tls, count: number): Promise<void> {
+/**
+ * Makes the simulated Nodes exactly `count`: creates those missing (one kept in a data dir is
+ * left as it is) and deletes those beyond (a data dir started before with more), so no Node
+ * that nothing keeps Ready is left for the scheduler.
+ */
+export async function syncNodes(server: string, tls: Tls, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
     const { status, body } = await call(server, tls, "POST", "/api/v1/nodes", nodeObject(i));
     if (status !== 201 && status !== 409) throw new ControlPlaneError("NotReady", `creating node ${nodeName(i)}: HTTP ${status} ${body.slice(0, 300)}`);
   }
+  const wanted = new Set(Array.from({ length: count }, (_, i) => nodeName(i)));
+  for (const name of await simulatedNodes(server, tls)) {
+    if (wanted.has(name)) continue;
+    const { status, body } = await call(server, tls, "DELETE", `/api/v1/nodes/${name}`);
+    if (status !== 200 && status !== 404) throw new ControlPlaneError("NotReady", `deleting node ${name}: HTTP ${status} ${body.slice(0, 300)}`);
+  }
+}
+
+async function simulatedNodes(server: string, tls: Tls): Promise<string[]> {
+  const { status, body } = await call(server, tls, "GET", `/api/v1/nodes?labelSelector=type%3Dkwok`);
+  if (status !== 200) throw new ControlPlaneError("NotReady", `listing the simulated nodes: HTTP ${status} ${body.slice(0, 300)}`);
+  return (JSON.parse(body) as { items: { metadata: { name: string } }[] }).items.map((n) => n.metadata.name);
 }
 
 /** The names of the simulated nodes whose Ready condition is True. */
