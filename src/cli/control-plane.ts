@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { startControlPlane } from "../testing/control-plane/control-plane.js";
 import { ensureControlPlaneBinary } from "../testing/control-plane/binaries.js";
-import { MAX_NODES } from "../testing/control-plane/nodes.js";
+import { MAX_NODES, nodesFlag } from "../testing/control-plane/nodes.js";
 
 const USAGE = "usage: kubeloop control-plane start [--data-dir DIR] [--nodes N] | build";
 const HELP = `  start       etcd, kube-apiserver and kube-controller-manager on loopback; prints KUBECONFIG=... and runs until Ctrl-C
@@ -33,9 +33,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const nodes = values.nodes === undefined ? 0 : Number(values.nodes);
-  if (values.nodes !== undefined && (!/^\d+$/.test(values.nodes) || nodes > MAX_NODES)) {
-    process.stderr.write(`kubeloop: --nodes must be an integer from 0 to ${MAX_NODES}, not "${values.nodes}"\n${USAGE}\n`);
+  const nodes = nodesFlag(values.nodes, 0);
+  if (typeof nodes === "string") {
+    process.stderr.write(`kubeloop: ${nodes}\n${USAGE}\n`);
     return 2;
   }
   const cp = await startControlPlane({

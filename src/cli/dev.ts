@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
 import { Client } from "../client/client.js";
-import { MAX_NODES } from "../testing/control-plane/nodes.js";
+import { nodesFlag } from "../testing/control-plane/nodes.js";
 import { packageRoot } from "../testing/package-root.js";
 import { holdDevOverride } from "./dev-override.js";
 import { loadOperator } from "./load.js";
@@ -27,7 +27,6 @@ namespace holding the Lease <operator>-leader), or in --dev-namespace NS.
 `;
 
 const say = (m: string) => process.stderr.write(`kubeloop dev: ${m}\n`);
-
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const dash = args.indexOf("--");
@@ -49,9 +48,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 2;
   }
   const path = resolve(file);
-  const nodes = values.nodes === undefined ? DEV_NODES : Number(values.nodes);
-  if (values.nodes !== undefined && (!/^\d+$/.test(values.nodes) || nodes > MAX_NODES)) {
-    process.stderr.write(`kubeloop dev: --nodes must be an integer from 0 to ${MAX_NODES}, not "${values.nodes}"\n${USAGE}`);
+  const nodes = nodesFlag(values.nodes, DEV_NODES);
+  if (typeof nodes === "string") {
+    process.stderr.write(`kubeloop dev: ${nodes}\n${USAGE}`);
     return 2;
   }
   if (values.nodes !== undefined && values.kubeconfig) {

@@ -31,7 +31,7 @@ export interface FailPodOptions {
  * cluster (a ReplicaSet makes a replacement, a Job counts a failure).
  */
 export async function failPod(client: Client, pod: { namespace: string; name: string }, options: FailPodOptions = {}): Promise<core.Pod> {
-  const prefix = FAIL_POD_LABEL;
+  const prefix = FAIL_POD_LABEL; // the annotations share the label's name as their prefix
   const annotations: Record<string, string> = {
     ...(options.reason ? { [`${prefix}/reason`]: options.reason } : {}),
     ...(options.message ? { [`${prefix}/message`]: options.message } : {}),

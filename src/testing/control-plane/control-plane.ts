@@ -197,9 +197,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     const controllers = options.controllers ?? (nodes > 0 ? [...DEFAULT_CONTROLLERS, ...WORKLOAD_CONTROLLERS] : DEFAULT_CONTROLLERS);
     startControllers(start, executables, controllers, kubeconfigPath, dirs.pki, progress);
-    if (nodes > 0) await startNodes(start, executables, nodes, { server, certs, kubeconfigPath, components, deadline: Date.now() + (options.startTimeoutMs ?? 120_000) }, progress);
+    const admin = { ca: certs.ca.certificate, cert: certs.admin.certificate, key: certs.admin.key };
+    if (nodes > 0) await startNodes(start, executables, nodes, { server, admin, kubeconfigPath, components, deadline: Date.now() + (options.startTimeoutMs ?? 120_000) }, progress);
     // A kept data dir started before with nodes: none is left that nothing keeps Ready.
-    else if (!temporary) await syncNodes(server, { ca: certs.ca.certificate, cert: certs.admin.certificate, key: certs.admin.key }, 0);
+    else if (!temporary) await syncNodes(server, admin, 0);
     progress(`control plane ready at ${server}`);
 
     return running({ components, reaper, cleanup, kubeconfigPath, server, etcdUrl, dataDir, certs, usersDir: dirs.users });
@@ -235,19 +236,18 @@ async function startNodes(
   start: (name: string, command: binaries.Command, flags: string[]) => unknown,
   executables: Awaited<ReturnType<typeof resolveExecutables>>,
   count: number,
-  c: { server: string; certs: Awaited<ReturnType<typeof ensureCertificates>>; kubeconfigPath: string; components: Component[]; deadline: number },
+  c: { server: string; admin: { ca: string; cert: string; key: string }; kubeconfigPath: string; components: Component[]; deadline: number },
   progress: (message: string) => void,
 ): Promise<void> {
   progress(`starting kube-scheduler and ${count} simulated node(s) (KWOK)`);
   start("kube-scheduler", executables.kubeScheduler as binaries.Command, schedulerFlags(c.kubeconfigPath));
   start("kwok", executables.kwok as binaries.Command, kwokFlags(c.kubeconfigPath));
-  const tls = { ca: c.certs.ca.certificate, cert: c.certs.admin.certificate, key: c.certs.admin.key };
-  await syncNodes(c.server, tls, count);
+  await syncNodes(c.server, c.admin, count);
   let ready: string[] = [];
   while (Date.now() < c.deadline) {
     const exited = c.components.find((component) => component.hasExited);
     if (exited) await exited.failOnExit();
-    ready = await readyNodes(c.server, tls).catch(() => []);
+    ready = await readyNodes(c.server, c.admin).catch(() => []);
     if (ready.length >= count) return;
     await new Promise((r) => setTimeout(r, 200));
   }

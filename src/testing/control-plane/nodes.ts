@@ -48,6 +48,13 @@ export function checkNodeCount(nodes: unknown): number {
   return nodes;
 }
 
+/** `--nodes VALUE` of the CLI (`fallback` when absent): the count, or the message refusing it. */
+export function nodesFlag(value: string | undefined, fallback: number): number | string {
+  if (value === undefined) return fallback;
+  const nodes = Number(value);
+  return /^\d+$/.test(value) && nodes <= MAX_NODES ? nodes : `--nodes must be an integer from 0 to ${MAX_NODES}, not "${value}"`;
+}
+
 /** Each simulated node's name: `kubeloop-node-0`, `-1`, … */
 export function nodeName(index: number): string {
   return `kubeloop-node-${index}`;
@@ -107,25 +114,23 @@ export async function syncNodes(server: string, tls: Tls, count: number): Promis
     if (status !== 201 && status !== 409) throw new ControlPlaneError("NotReady", `creating node ${nodeName(i)}: HTTP ${status} ${body.slice(0, 300)}`);
   }
   const wanted = new Set(Array.from({ length: count }, (_, i) => nodeName(i)));
-  for (const name of await simulatedNodes(server, tls)) {
+  for (const { metadata: { name } } of await simulatedNodes(server, tls)) {
     if (wanted.has(name)) continue;
     const { status, body } = await call(server, tls, "DELETE", `/api/v1/nodes/${name}`);
     if (status !== 200 && status !== 404) throw new ControlPlaneError("NotReady", `deleting node ${name}: HTTP ${status} ${body.slice(0, 300)}`);
   }
 }
 
-async function simulatedNodes(server: string, tls: Tls): Promise<string[]> {
+/** The Nodes labelled `type=kwok` (ours), as the API server has them. */
+async function simulatedNodes(server: string, tls: Tls): Promise<{ metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[]> {
   const { status, body } = await call(server, tls, "GET", `/api/v1/nodes?labelSelector=type%3Dkwok`);
   if (status !== 200) throw new ControlPlaneError("NotReady", `listing the simulated nodes: HTTP ${status} ${body.slice(0, 300)}`);
-  return (JSON.parse(body) as { items: { metadata: { name: string } }[] }).items.map((n) => n.metadata.name);
+  return (JSON.parse(body) as { items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] }).items;
 }
 
 /** The names of the simulated nodes whose Ready condition is True. */
 export async function readyNodes(server: string, tls: Tls): Promise<string[]> {
-  const { status, body } = await call(server, tls, "GET", `/api/v1/nodes?labelSelector=type%3Dkwok`);
-  if (status !== 200) return [];
-  const list = JSON.parse(body) as { items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] };
-  return list.items.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).map((n) => n.metadata.name);
+  return (await simulatedNodes(server, tls)).filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).map((n) => n.metadata.name);
 }
 
 function call(server: string, tls: Tls, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
