@@ -51,18 +51,22 @@ const log = (m: string) => process.stderr.write(`test: ${m}\n`);
 const runId = `${process.pid}-${Date.now()}`;
 const env: NodeJS.ProcessEnv = { ...process.env, KUBELOOP_TEST_RUN: runId };
 let cp: ControlPlane | undefined;
+// An audit log of what ServiceAccounts ask (metadata only), one per shared cluster: the RBAC
+// proofs read it to show that every generated verb is one an operator really uses
+// (test/rbac-examples.serial.test.ts). `variable` names it for the tests.
+const auditDir = mkdtempSync(join(tmpdir(), "kubeloop-audit-"));
+process.on("exit", () => rmSync(auditDir, { recursive: true, force: true }));
+writeFileSync(
+  join(auditDir, "policy.yaml"),
+  'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: ["RequestReceived"]\nrules:\n  - level: Metadata\n    userGroups: ["system:serviceaccounts"]\n  - level: None\n',
+);
+const audited = (variable: "KUBELOOP_AUDIT_LOG" | "KUBELOOP_NODES_AUDIT_LOG", file: string): string[] => {
+  env[variable] = join(auditDir, file);
+  return [`--audit-policy-file=${join(auditDir, "policy.yaml")}`, `--audit-log-path=${env[variable]}`];
+};
 if (needsCluster && !process.env.KUBELOOP_KUBECONFIG) {
   const started = Date.now();
-  // An audit log of what ServiceAccounts ask (metadata only): the RBAC proofs read it to show that
-  // every generated verb is one an operator really uses (test/rbac-examples.serial.test.ts).
-  const auditDir = mkdtempSync(join(tmpdir(), "kubeloop-audit-"));
-  writeFileSync(
-    join(auditDir, "policy.yaml"),
-    'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: ["RequestReceived"]\nrules:\n  - level: Metadata\n    userGroups: ["system:serviceaccounts"]\n  - level: None\n',
-  );
-  env.KUBELOOP_AUDIT_LOG = join(auditDir, "audit.log");
-  process.on("exit", () => rmSync(auditDir, { recursive: true, force: true }));
-  cp = await startControlPlane({ env, onProgress: log, apiServerFlags: [`--audit-policy-file=${join(auditDir, "policy.yaml")}`, `--audit-log-path=${env.KUBELOOP_AUDIT_LOG}`] });
+  cp = await startControlPlane({ env, onProgress: log, apiServerFlags: audited("KUBELOOP_AUDIT_LOG", "audit.log") });
   log(`shared control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${cp.kubeconfigPath}`);
   env.KUBELOOP_KUBECONFIG = cp.kubeconfigPath;
 }
@@ -71,7 +75,7 @@ if (needsCluster && !process.env.KUBELOOP_KUBECONFIG) {
 let nodesCp: ControlPlane | undefined;
 if (needsCluster && !process.env.KUBELOOP_NODES_KUBECONFIG && files.some((f) => readFileSync(f, "utf8").includes("sharedClusterWithNodes("))) {
   const started = Date.now();
-  nodesCp = await startControlPlane({ kubeconfig: false, env, onProgress: log, nodes: SHARED_NODES });
+  nodesCp = await startControlPlane({ kubeconfig: false, env, onProgress: log, nodes: SHARED_NODES, apiServerFlags: audited("KUBELOOP_NODES_AUDIT_LOG", "audit-nodes.log") });
   log(`shared control plane with ${SHARED_NODES} nodes ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${nodesCp.kubeconfigPath}`);
   env.KUBELOOP_NODES_KUBECONFIG = nodesCp.kubeconfigPath;
 }

@@ -1,17 +1,18 @@
 // e2e: scale up, the max bound, a scale-down held by the stabilization window, the min bound,
 // a lowered maximum applied at once,
-// status and Events, against the local control plane.
+// status and Events, against the local control plane with simulated nodes: the Deployment's
+// Ready Pods follow the scale.
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { Client, Deployment, Event, Namespace } from "kubeloop";
+import { Client, Deployment, Event, Namespace, Pod } from "kubeloop";
 import { installCrd, runOperator, waitFor, type OperatorUnderTest } from "kubeloop/testing";
-import { releaseSharedCluster, sharedCluster, uniqueName } from "../../test/helpers.js";
+import { releaseSharedCluster, sharedClusterWithNodes, uniqueName } from "../../test/helpers.js";
 import { PodAutoscaler, WorkQueue, crds, op } from "./operator.js";
 
 let client: Client;
 let running: OperatorUnderTest;
 before(async () => {
-  client = await Client.load({ path: (await sharedCluster()).kubeconfigPath, rateLimit: false });
+  client = await Client.load({ path: (await sharedClusterWithNodes()).kubeconfigPath, rateLimit: false });
   for (const crd of crds) await installCrd(client, crd);
   running = await runOperator(op, { client });
 });
@@ -39,6 +40,12 @@ it("01-pod-autoscaler: scales with the queue within bounds, waits out the window
     spec: { target: "worker", minReplicas: 1, maxReplicas: 5, metric: { workQueue: "jobs", targetItemsPerReplica: 2 }, stabilizationWindowSeconds: WINDOW_S },
   });
   const replicas = async () => (await deployments.get("worker")).spec?.replicas;
+  // The Pods follow: as many Ready as replicas, and no other left (the simulated nodes run them).
+  const podsFollow = (n: number) =>
+    waitFor(`${n} Ready Pods and no other`, async () => {
+      const items = (await client.resource(Pod).namespace(ns).list({ labelSelector: "app=worker" })).items;
+      return items.length === n && items.every((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+    }, { timeoutMs: 30_000 });
   const setItems = (n: number) => queues.patch("jobs", { spec: { items: Array.from({ length: n }, (_, i) => `job-${i}`) } }, { type: "merge" });
 
   // Empty queue: the minimum (1).
@@ -49,6 +56,7 @@ it("01-pod-autoscaler: scales with the queue within bounds, waits out the window
   // 6 items, 2 per replica → 3, at once.
   await setItems(6);
   await waitFor("scaled up to 3", async () => (await replicas()) === 3);
+  await podsFollow(3);
   // 40 items → 20 wanted, capped at 5.
   await setItems(40);
   await waitFor("capped at 5", async () => (await replicas()) === 5);
@@ -67,6 +75,7 @@ it("01-pod-autoscaler: scales with the queue within bounds, waits out the window
   await waitFor("recommendation seen", async () => (await autoscalers.get("worker")).status?.desiredReplicas === 1);
   assert.equal(await replicas(), 5, "still 5 inside the stabilization window");
   await waitFor("scaled down to 1", async () => (await replicas()) === 1, { timeoutMs: 30_000, intervalMs: 100 });
+  await podsFollow(1);
   const held = Date.now() - dropped;
   assert.ok(held >= WINDOW_S * 1000 - 200, `scaled down after ${held} ms (window ${WINDOW_S} s)`);
 

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { Client, ConfigMap, Deployment, Event, Namespace, Service } from "kubeloop";
+import { Client, ConfigMap, Deployment, Event, Namespace, Pod, Service } from "kubeloop";
 import { installCrd, runOperator, waitFor, type OperatorUnderTest } from "kubeloop/testing";
-import { releaseSharedCluster, sharedCluster, uniqueName } from "../../test/helpers.js";
+import { releaseSharedCluster, sharedClusterWithNodes, uniqueName } from "../../test/helpers.js";
 import { App, op } from "./operator.js";
 
 let client: Client;
 let running: OperatorUnderTest;
 before(async () => {
-  client = await Client.load({ path: (await sharedCluster()).kubeconfigPath, rateLimit: false });
+  // A cluster with simulated nodes: the Deployment's Pods are scheduled and become Ready.
+  client = await Client.load({ path: (await sharedClusterWithNodes()).kubeconfigPath, rateLimit: false });
   await installCrd(client, App.crd);
   running = await runOperator(op, { client });
 });
@@ -34,17 +35,20 @@ it("05-children-status: owns a Deployment, Service and ConfigMap and reports the
   });
   assert.equal(status.clusterIP, service.spec?.clusterIP);
   assert.deepEqual(status.configKeys, ["LEVEL", "MODE"]);
-  assert.equal(status.readyReplicas, 0);
-  assert.equal(status.conditions?.find((c) => c.type === "Ready")?.status, "False");
 
-  // No Deployment controller runs on the local control plane: play it, report 2 ready replicas.
-  await client.resource(Deployment).namespace(ns).patchStatus("shop", { status: { replicas: 2, readyReplicas: 2, availableReplicas: 2 } }, { type: "merge" });
+  // The Deployment's 2 Pods become Ready on the simulated nodes; the App says so.
   status = await waitFor("Ready", async () => {
     const s = (await apps.get("shop")).status;
     return s?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? s : undefined;
   });
   assert.equal(status.readyReplicas, 2);
   await waitFor("the Ready Event", async () => (await client.resource(Event).namespace(ns).list()).items.some((e) => e.regarding?.name === "shop" && e.reason === "Ready" && e.note === "2/2 replicas ready"));
+  const pods = (await client.resource(Pod).namespace(ns).list({ labelSelector: "app.kubernetes.io/name=shop" })).items;
+  assert.equal(pods.filter((p) => p.status?.phase === "Running").length, 2, "2 Pods Running");
+
+  // Scaled up: the third Pod's readiness reaches the App's status.
+  await apps.patch("shop", { spec: { replicas: 3 } }, { type: "merge" });
+  await waitFor("3/3 ready in the App's status", async () => (await apps.get("shop")).status?.readyReplicas === 3);
 
   // A child changed behind the operator's back is put back.
   await client.resource(ConfigMap).namespace(ns).patch("shop-config", { data: { MODE: "debug" } }, { type: "merge" });
