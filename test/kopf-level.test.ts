@@ -36,24 +36,30 @@ async function start(op: Operator, options: { lines?: string[]; probes?: boolean
 }
 
 describe("the handlers' context everywhere", () => {
-  it("raw event handlers get a logger naming the object (posting Events), the client and the indexes; their failures name the object", { timeout: 60_000 }, async () => {
+  it("raw event handlers get a logger naming the object (posting Events), event() (about the object or another), the client and the indexes; their failures name the object", { timeout: 60_000 }, async () => {
     const ns = await namespace();
     const lines: string[] = [];
     const seen: string[] = [];
     const op = new Operator({ name: "rawctx", namespaces: [ns], leaderElection: false });
     op.index(ConfigMap, "by-color", (o) => (o.data?.color ? { [o.data.color]: o.metadata?.name } : undefined));
-    op.on.event(ConfigMap, async ({ type, object, logger, client: c, indexes }) => {
+    op.on.event(ConfigMap, async ({ type, object, logger, event, client: c, indexes }) => {
       if (type === "delete") return;
       if (object.metadata?.name === "boom") throw new Error("event handler exploded");
       const again = await c.resource(ConfigMap).namespace(ns).get(object.metadata?.name ?? "");
       seen.push(`${again.metadata?.name}:${JSON.stringify(indexes.get("by-color")?.get("red") ?? [])}`);
       logger.info(`saw ${object.metadata?.name}`);
+      event({ type: "Warning", reason: "Seen", note: `seen ${object.metadata?.name}` });
+      event({ reason: "Sibling", note: `about ${object.metadata?.name}`, regarding: { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } } });
     });
     await start(op, { lines });
     const cms = client.resource(ConfigMap).namespace(ns);
     await cms.create({ metadata: { name: "r" }, data: { color: "red" } });
     await eventually("the handler ran with client and indexes", async () => seen.some((s) => s === 'r:["r"]'));
     await eventually("its log line posted as an Event on the object", async () => (await client.resource(Event).namespace(ns).list()).items.some((e) => e.regarding?.name === "r" && e.note === "saw r"));
+    await eventually("event() about the object, and about another (kopf.event on any object)", async () => {
+      const events = [...(await client.resource(Event).namespace(ns).list()).items, ...(await client.resource(Event).namespace("default").list()).items];
+      return events.some((e) => e.regarding?.name === "r" && e.type === "Warning" && e.reason === "Seen" && e.note === "seen r") && events.some((e) => e.regarding?.kind === "Namespace" && e.regarding.name === ns && e.note === "about r");
+    });
     await cms.create({ metadata: { name: "boom" } });
     await eventually("the failure logged with the object", async () => lines.some((l) => l.includes("event handler failed") && l.includes(`${ns}/boom`)));
   });

@@ -177,6 +177,8 @@ export interface RawEvent<T extends KubeObject> {
   old?: T;
   /** Log lines naming the object (and posted as Events at or above the operator's `eventLevel`), as other handlers'. */
   logger: HandlerLogger;
+  /** Posts an Event about the object, or about `regarding` (kopf's `kopf.event`), as `ctx.event()` of other handlers. */
+  event(input: HandlerEventInput): void;
   client: Client;
   indexes: Indexes;
 }

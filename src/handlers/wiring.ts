@@ -18,7 +18,7 @@ import { matches } from "./filters.js";
 import { IndexSet } from "./indexes.js";
 import { Processor } from "./processing.js";
 import { progressKeys } from "./progress.js";
-import type { EventLevel, Indexes, KindEntry, RawEvent, Registry } from "./registry.js";
+import type { EventLevel, HandlerEventInput, Indexes, KindEntry, RawEvent, Registry } from "./registry.js";
 import type { WatchScope } from "./scope.js";
 import { Tasks } from "./tasks.js";
 
@@ -83,7 +83,12 @@ export function wireHandlers(manager: Manager, registry: Registry, settings: Han
       processors.push(handlersController(manager, entry, informer, { ...settings, forKind }, { client, logger, tasks, indexes: indexSet.view }));
     }
     if (entry.events.length) {
-      const eventContext = { client, indexes: indexSet.view, logger: (object: KubeObject) => objectLogger(logger, object, "event", { recorder: manager.recorder, level: settings.eventLevel }) };
+      const eventContext = {
+        client,
+        indexes: indexSet.view,
+        logger: (object: KubeObject) => objectLogger(logger, object, "event", { recorder: manager.recorder, level: settings.eventLevel }),
+        event: (object: KubeObject) => ({ regarding, ...input }: HandlerEventInput) => manager.recorder.event(regarding ?? object, input),
+      };
       manager.add({ ...eventHandlers(entry, informer, inScope, logger, eventContext), needsLeader: !fence });
     }
   }
@@ -173,12 +178,12 @@ function eventHandlers(
   informer: CacheView<KubeObject>,
   inScope: (namespace: string | undefined) => boolean,
   logger: Logger,
-  context: { client: Client; indexes: Indexes; logger: (object: KubeObject) => RawEvent<KubeObject>["logger"] },
+  context: { client: Client; indexes: Indexes; logger: (object: KubeObject) => RawEvent<KubeObject>["logger"]; event: (object: KubeObject) => RawEvent<KubeObject>["event"] },
 ): Runnable {
   let unsubscribe = () => {};
   const inFlight = new Set<Promise<void>>();
-  const deliver = (bare: Omit<RawEvent<KubeObject>, "logger" | "client" | "indexes">) => {
-    const event: RawEvent<KubeObject> = { ...bare, client: context.client, indexes: context.indexes, logger: context.logger(bare.object) };
+  const deliver = (bare: Omit<RawEvent<KubeObject>, "logger" | "event" | "client" | "indexes">) => {
+    const event: RawEvent<KubeObject> = { ...bare, client: context.client, indexes: context.indexes, logger: context.logger(bare.object), event: context.event(bare.object) };
     if (!inScope(event.object.metadata?.namespace)) return;
     for (const h of entry.events) {
       if (!matches(event.object, h.options)) continue;
