@@ -105,6 +105,36 @@ describe("events of any type", () => {
   });
 });
 
+describe("handlers as kopf users know them", () => {
+  it("a handler's patch is written after a failed attempt too (kopf applies the patch of the whole cycle), and is no update", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const updates: string[] = [];
+    const op = new Operator({ name: "failpatch", namespaces: [ns], leaderElection: false });
+    op.on.create(ConfigMap, async ({ patch, retries }) => {
+      patch.metadata.labels[`attempt-${retries}`] = retries === 0 ? "waiting" : "done";
+      if (retries === 0) throw new TemporaryError("not yet", { delayMs: 300 });
+    }, { labels: { handle: "retry" } });
+    op.on.create(ConfigMap, async ({ patch }) => {
+      patch.metadata.labels["gave-up"] = "yes";
+      throw new PermanentError("no way");
+    }, { labels: { handle: "fail" } });
+    op.on.update(ConfigMap, async ({ object }) => void updates.push(object.metadata?.name ?? ""));
+    await start(op);
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "r", labels: { handle: "retry" } } });
+    await cms.create({ metadata: { name: "f", labels: { handle: "fail" } } });
+    await eventually("the failed attempt's patch and the retry's", async () => {
+      const labels = (await cms.get("r")).metadata?.labels ?? {};
+      return labels["attempt-0"] === "waiting" && labels["attempt-1"] === "done";
+    });
+    await eventually("the patch of the attempt that failed for good", async () => (await cms.get("f")).metadata?.labels?.["gave-up"] === "yes");
+    // A marker object created after both: once it is handled, any update they caused was too.
+    await cms.create({ metadata: { name: "z", labels: { handle: "retry" } } });
+    await eventually("the marker handled", async () => (await cms.get("z")).metadata?.labels?.["attempt-1"] === "done");
+    assert.deepEqual(updates, [], "the handlers' own labels are no update");
+  });
+});
+
 describe("daemons as kopf users know them", () => {
   it("a daemon's patch is written after every attempt, the failed one included; TemporaryError restarts it after its delay", { timeout: 60_000 }, async () => {
     const ns = await namespace();

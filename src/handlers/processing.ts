@@ -434,7 +434,9 @@ export class Processor {
     } catch (caught) {
       if (ctx.signal.aborted) throw caught; // the operator is stopping: record nothing, the next one retries
       const error = timedOut?.signal.aborted && !(caught instanceof HandlerTimeoutError) ? timeoutError() : caught;
-      return this.retryOrFail(object, handler, startedIso, retries, error, deadline);
+      // What the attempt put in its patch is written all the same, as kopf applies the patch of
+      // the whole cycle whatever the handlers' outcomes: "still waiting for X" in the status.
+      return { ...this.retryOrFail(object, handler, startedIso, retries, error, deadline), patch: patch as unknown as Record<string, unknown> };
     } finally {
       stopTimer?.abort();
     }
