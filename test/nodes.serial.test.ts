@@ -125,6 +125,32 @@ describe("a control plane with simulated nodes", () => {
     }
   });
 
+  it("failPod resolves with the Failed Pod also when something deletes it the moment it fails (an operator cleaning up)", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const pods = client.resource(Pod).namespace(ns);
+    await pods.create({ metadata: { name: "short-lived" }, spec: { containers: [{ name: "c", image: "x" }] } });
+    await waitFor("Running and Ready", async () => ready(await pods.get("short-lived")));
+    // The cleaner: deletes the Pod (as an operator would, with its grace period) as soon as a
+    // watch shows it Failed; KWOK then removes it at once.
+    const stop = new AbortController();
+    let watching = false;
+    const cleaner = (async () => {
+      for await (const e of pods.watch({ fieldSelector: "metadata.name=short-lived", signal: stop.signal })) {
+        watching = true; // the Pod as it is now, ADDED: the watch is open
+        if (e.object.status?.phase === "Failed") return void (await pods.delete("short-lived"));
+      }
+    })();
+    try {
+      await waitFor("the cleaner watching", () => watching);
+      const failed = await failPod(client, { namespace: ns, name: "short-lived" });
+      assert.equal(failed.status?.phase, "Failed");
+      await cleaner;
+      await waitFor("the Pod gone", async () => !(await pods.list()).items.length);
+    } finally {
+      stop.abort();
+    }
+  });
+
   it("failPod on a Pod nothing plays (not Running on a simulated node) rejects, naming it", { timeout: 30_000 }, async () => {
     const ns = await namespace();
     await client.resource(Pod).namespace(ns).create({ metadata: { name: "nowhere" }, spec: { nodeName: "no-such-node", containers: [{ name: "c", image: "x" }] } });

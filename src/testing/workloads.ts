@@ -25,7 +25,8 @@ export interface FailPodOptions {
 
 /**
  * Makes a Running Pod fail, as a crashed container would: its phase becomes Failed, Ready false,
- * the containers terminated with `exitCode`. Resolves with the Pod once it is Failed. Works on a
+ * the containers terminated with `exitCode`. Resolves with the Pod as it was when it failed (seen
+ * through a watch, so also when the operator under test deletes it at once). Works on a
  * local control plane with `nodes` (KWOK plays the failure); elsewhere nothing plays it, and it
  * rejects after `timeoutMs` naming the Pod. A controller that owns the Pod reacts as on a real
  * cluster (a ReplicaSet makes a replacement, a Job counts a failure).
@@ -41,11 +42,27 @@ export async function failPod(client: Client, pod: { namespace: string; name: st
     [`${prefix}/jitter-delay`]: "0",
   };
   const pods = client.resource(Pod).namespace(pod.namespace);
-  await pods.patch(pod.name, { metadata: { labels: { [prefix]: "true" }, annotations } }, { type: "merge" });
-  return waitFor(`Pod ${pod.namespace}/${pod.name} Failed (it must be Running on a simulated node)`, async () => {
-    const now = await pods.get(pod.name);
-    return now.status?.phase === "Failed" ? now : undefined;
-  }, { timeoutMs: options.timeoutMs ?? 30_000 });
+  const patched = await pods.patch(pod.name, { metadata: { labels: { [prefix]: "true" }, annotations } }, { type: "merge" });
+  // Watched from the patch on, not polled: an operator under test may delete the Pod the moment
+  // it fails (as a controller cleaning up failed Pods does), and a watch still sees it Failed first.
+  const what = `Pod ${pod.namespace}/${pod.name} Failed (it must be Running on a simulated node)`;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  let resourceVersion = patched.metadata?.resourceVersion;
+  let seen: core.Pod = patched;
+  while (seen.status?.phase !== "Failed") {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: it is ${seen.status?.phase ?? "without a phase"}`);
+    for await (const event of pods.watch({ fieldSelector: `metadata.name=${pod.name}`, resourceVersion, timeoutSeconds: Math.ceil(left / 1000), signal: AbortSignal.timeout(left) })) {
+      if (event.type === "ERROR") throw new Error(`watching for ${what}: ${(event.object as { message?: string }).message ?? "the watch failed"}`);
+      if (event.type === "BOOKMARK") continue;
+      seen = event.object;
+      resourceVersion = seen.metadata?.resourceVersion;
+      if (seen.status?.phase === "Failed") break;
+      if (event.type === "DELETED") throw new Error(`waiting for ${what}: it was deleted before it failed`);
+    }
+  }
+  return seen;
 }
 
 /**
