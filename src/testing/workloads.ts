@@ -3,7 +3,7 @@
 // does, make a Pod fail (KWOK's chaos stage), cordon a node.
 import type * as core from "kubernetes-types/core/v1.js";
 import type { Client } from "../client/client.js";
-import { waitFor } from "../core/async.js";
+import { deadline, waitFor } from "../core/async.js";
 import { Deployment, Node, Pod } from "../core/builtins.js";
 
 /** The label KWOK's stage `pod-container-running-failed` fails a Running Pod by (controlplane/kwok-stages). */
@@ -47,19 +47,24 @@ export async function failPod(client: Client, pod: { namespace: string; name: st
   // it fails (as a controller cleaning up failed Pods does), and a watch still sees it Failed first.
   const what = `Pod ${pod.namespace}/${pod.name} Failed (it must be Running on a simulated node)`;
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const deadline = Date.now() + timeoutMs;
+  const until = Date.now() + timeoutMs;
   let resourceVersion = patched.metadata?.resourceVersion;
   let seen: core.Pod = patched;
   while (seen.status?.phase !== "Failed") {
-    const left = deadline - Date.now();
+    const left = until - Date.now();
     if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: it is ${seen.status?.phase ?? "without a phase"}`);
-    for await (const event of pods.watch({ fieldSelector: `metadata.name=${pod.name}`, resourceVersion, timeoutSeconds: Math.ceil(left / 1000), signal: AbortSignal.timeout(left) })) {
-      if (event.type === "ERROR") throw new Error(`watching for ${what}: ${(event.object as { message?: string }).message ?? "the watch failed"}`);
-      if (event.type === "BOOKMARK") continue;
-      seen = event.object;
-      resourceVersion = seen.metadata?.resourceVersion;
-      if (seen.status?.phase === "Failed") break;
-      if (event.type === "DELETED") throw new Error(`waiting for ${what}: it was deleted before it failed`);
+    const timer = deadline(left);
+    try {
+      for await (const event of pods.watch({ fieldSelector: `metadata.name=${pod.name}`, resourceVersion, timeoutSeconds: Math.ceil(left / 1000), signal: timer.signal })) {
+        if (event.type === "ERROR") throw new Error(`watching for ${what}: ${(event.object as { message?: string }).message ?? "the watch failed"}`);
+        if (event.type === "BOOKMARK") continue;
+        seen = event.object;
+        resourceVersion = seen.metadata?.resourceVersion;
+        if (seen.status?.phase === "Failed") break;
+        if (event.type === "DELETED") throw new Error(`waiting for ${what}: it was deleted before it failed`);
+      }
+    } finally {
+      timer.clear();
     }
   }
   return seen;
