@@ -64,6 +64,33 @@ describe("the handlers' context everywhere", () => {
     await eventually("the failure logged with the object", async () => lines.some((l) => l.includes("event handler failed") && l.includes(`${ns}/boom`)));
   });
 
+  it("raw event handlers of one object run one at a time, in the order of its events (as kopf's per-object workers); other objects' meanwhile", { timeout: 60_000 }, async () => {
+    const ns = await namespace();
+    const trace: string[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const op = new Operator({ name: "rawserial", namespaces: [ns], leaderElection: false });
+    op.on.event(ConfigMap, async ({ type, object }) => {
+      if (type === "delete") return;
+      const label = `${object.metadata?.name}@${object.data?.v}`;
+      trace.push(`start ${label}`);
+      if (label === "a@1") await held; // a slow first call for a
+      trace.push(`end ${label}`);
+    }, { labels: { serial: "yes" } });
+    await start(op);
+    const cms = client.resource(ConfigMap).namespace(ns);
+    await cms.create({ metadata: { name: "a", labels: { serial: "yes" } }, data: { v: "1" } });
+    await eventually("a@1 running", async () => trace.includes("start a@1"));
+    await cms.patch("a", { data: { v: "2" } }, { type: "merge" });
+    await cms.create({ metadata: { name: "b", labels: { serial: "yes" } }, data: { v: "1" } });
+    await eventually("b handled while a@1 still runs", async () => trace.includes("end b@1"));
+    assert.ok(!trace.includes("start a@2"), `a's second event waits for its first call: ${trace.join(", ")}`);
+    release();
+    await eventually("a@2 handled", async () => trace.includes("end a@2"));
+    const forA = trace.filter((t) => t.includes(" a@"));
+    assert.deepEqual(forA, ["start a@1", "end a@1", "start a@2", "end a@2"]);
+  });
+
   it("probes get the client, a logger and the indexes; /healthz reports what they return", { timeout: 60_000 }, async () => {
     const ns = await namespace();
     const op = new Operator({ name: "probectx", namespaces: [ns], leaderElection: false });

@@ -171,7 +171,10 @@ function sharded<T extends KubeObject>(spec: ControllerSpec<T>, fence: ShardFenc
 /**
  * The runnable of a kind's `op.on.event` handlers: on start, `exists` for every cached object,
  * then every watched change; on stop, calls in flight finish within the deadline (they get no
- * signal: past it they are abandoned and counted).
+ * signal: past it they are abandoned and counted). One object's events are handled one at a
+ * time, in order, its handlers in registration order (as kopf's worker per object): a slow call
+ * delays that object's next event, never another object's, and two calls for one object never
+ * race (a status copied from an older event cannot land after a newer one).
  */
 function eventHandlers(
   entry: KindEntry,
@@ -182,17 +185,28 @@ function eventHandlers(
 ): Runnable {
   let unsubscribe = () => {};
   const inFlight = new Set<Promise<void>>();
+  /** Per object (namespace/name): the last call queued; dropped once it ends with nothing after it. */
+  const tails = new Map<string, Promise<void>>();
   const deliver = (bare: Omit<RawEvent<KubeObject>, "logger" | "event" | "client" | "indexes">) => {
+    if (!inScope(bare.object.metadata?.namespace)) return;
+    const handlers = entry.events.filter((h) => matches(bare.object, h.options));
+    if (!handlers.length) return;
     const event: RawEvent<KubeObject> = { ...bare, client: context.client, indexes: context.indexes, logger: context.logger(bare.object), event: context.event(bare.object) };
-    if (!inScope(event.object.metadata?.namespace)) return;
-    for (const h of entry.events) {
-      if (!matches(event.object, h.options)) continue;
-      const call: Promise<void> = Promise.resolve()
-        .then(() => h.fn(event))
-        .catch((error: unknown) => logger.error({ err: error, object: objectKey(event.object.metadata) }, "event handler failed (not retried)"))
-        .finally(() => inFlight.delete(call));
-      inFlight.add(call);
-    }
+    const key = objectKey(event.object.metadata);
+    const call: Promise<void> = (tails.get(key) ?? Promise.resolve())
+      .then(async () => {
+        for (const h of handlers) {
+          await Promise.resolve()
+            .then(() => h.fn(event))
+            .catch((error: unknown) => logger.error({ err: error, object: key }, "event handler failed (not retried)"));
+        }
+      })
+      .finally(() => {
+        inFlight.delete(call);
+        if (tails.get(key) === call) tails.delete(key);
+      });
+    tails.set(key, call);
+    inFlight.add(call);
   };
   return {
     start: async () => {
