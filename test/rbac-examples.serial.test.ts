@@ -23,7 +23,7 @@ import { findCacheReads } from "../src/cli/cache-reads.js";
 import { applyRbac, call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, sharedClusterWithNodes, type Identity } from "./helpers.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const EXAMPLES = ["01-pod-autoscaler", "04-state-in-crds", "05-children-status", "10-minimal", "11-children", "12-errors", "13-timers-daemons", "14-fields-and-diffs", "15-subhandlers", "16-admission"];
+const EXAMPLES = ["01-pod-autoscaler", "04-state-in-crds", "05-children-status", "10-minimal", "11-children", "12-errors", "13-timers-daemons", "14-fields-and-diffs", "15-subhandlers", "16-admission", "17-website"];
 let dir: string;
 const cleanup: (() => Promise<unknown>)[] = [];
 before(() => {
@@ -249,7 +249,7 @@ describe("every example as its generated ServiceAccount", () => {
       await settled();
       const full = await e2e(cluster, example, saDir, false);
       await tidy(cluster, ns, op);
-      assert.equal(full.code, 0, `the e2e test failed as ${op.name}'s ServiceAccount:\n${full.output.slice(-3000)}`);
+      assert.equal(full.code, 0, `the e2e test failed as ${op.name}'s ServiceAccount:\n${full.output.slice(-20000)}`);
       assert.deepEqual(full.refusals.map((l) => l.slice(0, 300)), [], "refused requests");
 
       // Each rule alone removed: the run is refused something, or its test fails.
