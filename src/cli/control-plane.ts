@@ -1,8 +1,9 @@
 // `kubeloop control-plane start|build`: the local control plane for kubectl and for tests.
-import { parseArgs } from "node:util";
 import { startControlPlane } from "../testing/control-plane/control-plane.js";
 import { ensureControlPlaneBinary } from "../testing/control-plane/binaries.js";
 import { MAX_NODES, nodesFlag } from "../testing/control-plane/nodes.js";
+import { parseArgs } from "node:util";
+import { parsed, UsageError } from "./args.js";
 
 const USAGE = "usage: kubeloop control-plane start [--data-dir DIR] [--nodes N] | build";
 const HELP = `  start       etcd, kube-apiserver and kube-controller-manager on loopback; prints KUBECONFIG=... and runs until Ctrl-C
@@ -13,31 +14,24 @@ const HELP = `  start       etcd, kube-apiserver and kube-controller-manager on 
 const progress = (message: string) => process.stderr.write(`kubeloop: ${message}\n`);
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { "data-dir": { type: "string" }, nodes: { type: "string" }, help: { type: "boolean", short: "h" } },
-    allowPositionals: true,
-    strict: true,
-  });
-  const [sub] = positionals;
+  const { values, positionals } = parsed(() =>
+    parseArgs({ args, options: { "data-dir": { type: "string" }, nodes: { type: "string" }, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true }),
+  );
+  const [sub, ...extra] = positionals;
   if (values.help) {
     process.stdout.write(`${USAGE}\n${HELP}\n`);
     return 0;
   }
+  if (sub !== "start" && sub !== "build") throw new UsageError(sub === undefined ? "start or build?" : `unknown subcommand '${sub}': start or build`);
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   if (sub === "build") {
+    if (values["data-dir"] !== undefined || values.nodes !== undefined) throw new UsageError("--data-dir and --nodes go with start");
     const binary = await ensureControlPlaneBinary({ env, onProgress: progress });
     process.stdout.write(`${binary}\n`);
     return 0;
   }
-  if (sub !== "start") {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
-  }
   const nodes = nodesFlag(values.nodes, 0);
-  if (typeof nodes === "string") {
-    process.stderr.write(`kubeloop: ${nodes}\n${USAGE}\n`);
-    return 2;
-  }
+  if (typeof nodes === "string") throw new UsageError(nodes);
   const cp = await startControlPlane({
     kubeconfig: false,
     env,

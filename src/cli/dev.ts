@@ -5,6 +5,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import chokidar from "chokidar";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import { parsed, UsageError } from "./args.js";
 import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
 import { Client } from "../client/client.js";
 import { nodesFlag } from "../testing/control-plane/nodes.js";
@@ -32,31 +34,28 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const dash = args.indexOf("--");
   const own = dash < 0 ? args : args.slice(0, dash);
   const passOn = dash < 0 ? [] : args.slice(dash + 1);
-  const { values, positionals } = parseArgs({
-    args: own,
-    allowPositionals: true,
-    strict: true,
-    options: { kubeconfig: { type: "string" }, "dev-namespace": { type: "string" }, "data-dir": { type: "string" }, nodes: { type: "string" }, help: { type: "boolean", short: "h" } },
-  });
+  const { values, positionals } = parsed(() =>
+    parseArgs({
+      args: own,
+      allowPositionals: true,
+      strict: true,
+      options: { kubeconfig: { type: "string" }, "dev-namespace": { type: "string" }, "data-dir": { type: "string" }, nodes: { type: "string" }, help: { type: "boolean", short: "h" } },
+    }),
+  );
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const [file] = positionals;
-  if (!file) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
+  const [file, ...extra] = positionals;
+  if (!file) throw new UsageError("which operator? kubeloop dev <operator.ts>");
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}' (flags for kubeloop run go after --)`);
   const path = resolve(file);
+  // Before any slow work (a first start builds the control plane for minutes): the file is there.
+  if (!existsSync(path)) throw new UsageError(`${file}: no such file`);
   const nodes = nodesFlag(values.nodes, DEV_NODES);
-  if (typeof nodes === "string") {
-    process.stderr.write(`kubeloop dev: ${nodes}\n${USAGE}`);
-    return 2;
-  }
-  if (values.nodes !== undefined && values.kubeconfig) {
-    process.stderr.write(`kubeloop dev: --nodes goes without --kubeconfig: the nodes are the local control plane's\n${USAGE}`);
-    return 2;
-  }
+  if (typeof nodes === "string") throw new UsageError(nodes);
+  if (values.nodes !== undefined && values.kubeconfig) throw new UsageError("--nodes goes without --kubeconfig: the nodes are the local control plane's");
+  if (values["dev-namespace"] && !values.kubeconfig) throw new UsageError("--dev-namespace goes with --kubeconfig: on the local control plane there is no deployed operator to pause");
 
   let cp: ControlPlane | undefined;
   let kubeconfig = values.kubeconfig;
@@ -66,7 +65,6 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   }
   // On a real cluster, the operator of the same name running there pauses while this runs (held
   // here, across the restarts of the child, so it never acts in between).
-  if (values["dev-namespace"] && !values.kubeconfig) throw new Error("--dev-namespace goes with --kubeconfig: on the local control plane there is no deployed operator to pause");
   const override = values.kubeconfig ? await pauseDeployed(path, values.kubeconfig, env, values["dev-namespace"]) : undefined;
   process.stdout.write(`KUBECONFIG=${kubeconfig}\n`);
   say(`play with it: kubectl --kubeconfig ${kubeconfig} get all,events -A`);

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { parsed, UsageError } from "./args.js";
 import * as YAML from "yaml";
 import { VERSION } from "../core/version.js";
 import { defaultReplicas, helmChart, kustomization } from "../manifests/deploy.js";
@@ -47,28 +48,31 @@ const PARTS = ["rbac", "crds", "deploy", "webhooks"] as const;
 type Part = (typeof PARTS)[number];
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: { output: { type: "string", short: "o" }, namespace: { type: "string" }, image: { type: "string" }, replicas: { type: "string" }, webhooks: { type: "string" }, kubeconfig: { type: "string" }, help: { type: "boolean", short: "h" } },
-  });
+  const { values, positionals } = parsed(() =>
+    parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: { output: { type: "string", short: "o" }, namespace: { type: "string" }, image: { type: "string" }, replicas: { type: "string" }, webhooks: { type: "string" }, kubeconfig: { type: "string" }, help: { type: "boolean", short: "h" } },
+    }),
+  );
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const [part, file] = positionals;
-  if (part === "types" && file) return types(file, values.output, values.kubeconfig);
-  if (!file || !(part === "all" || (PARTS as readonly string[]).includes(part ?? "")) || (part === "all" && !values.output)) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
+  const [part, file, ...extra] = positionals;
+  const known = [...PARTS, "all", "types"];
+  if (!part) throw new UsageError(`which part? one of ${known.join(", ")}`);
+  if (!known.includes(part)) throw new UsageError(`unknown part '${part}': one of ${known.join(", ")}`);
+  if (!file) throw new UsageError(part === "types" ? "from what? kubeloop generate types <crd.yaml | group/Kind>" : `from which operator? kubeloop generate ${part} <operator.ts>`);
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  if (part === "types") return types(file, values.output, values.kubeconfig);
+  if (part === "all" && !values.output) throw new UsageError("all writes several files: name their directory with -o DIR");
+  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
   const mode = values.webhooks ?? "managed";
-  if (mode !== "managed" && mode !== "cert-manager") throw new Error(`--webhooks ${mode}: expected managed or cert-manager`);
-  if (part === "webhooks" && mode !== "cert-manager") {
-    process.stderr.write("kubeloop generate webhooks: in managed mode (the default) the operator registers its webhooks itself; pass --webhooks cert-manager for manifests\n");
-    return 2;
-  }
+  if (mode !== "managed" && mode !== "cert-manager") throw new UsageError(`--webhooks ${mode}: expected managed or cert-manager`);
+  if (part === "webhooks" && mode !== "cert-manager") throw new UsageError("webhooks: in managed mode (the default) the operator registers its webhooks itself; pass --webhooks cert-manager for manifests");
+  if (values.replicas !== undefined && !/^\d+$/.test(values.replicas)) throw new UsageError(`--replicas ${values.replicas}: expected a whole number`);
   const loaded = await loadOperator(file);
   // Reads through ctx.cache start informers: their kinds need get, list and watch too.
   const reads = await findCacheReads(loaded.path);

@@ -5,16 +5,21 @@
 // (`file:` dependency), which must be an installed or built package (it has dist/).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { packageRoot } from "../testing/package-root.js";
+import { parsed, UsageError } from "./args.js";
 
 export const USAGE = "usage: kubeloop init <dir>   (creates dir with operator.ts, a test, package.json, tsconfig.json)\n";
 
 export async function run(args: string[]): Promise<number> {
-  const [dir, ...extra] = args;
-  if (!dir || extra.length || dir.startsWith("-")) {
-    process.stderr.write(USAGE);
-    return 2;
+  const { values, positionals } = parsed(() => parseArgs({ args, allowPositionals: true, strict: true, options: { help: { type: "boolean", short: "h" } } }));
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
+  const [dir, ...extra] = positionals;
+  if (!dir) throw new UsageError("where? kubeloop init <dir>");
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   const target = resolve(dir);
   if (existsSync(target) && readdirSync(target).length > 0) throw new Error(`${dir} exists and is not empty`);
   const root = packageRoot();

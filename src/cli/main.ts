@@ -6,24 +6,31 @@ import * as init from "./init.js";
 import * as pause from "./pause.js";
 import * as runCommand from "./run.js";
 import * as shards from "./shards.js";
+import { UsageError } from "./args.js";
+import { VERSION } from "../core/version.js";
 
-const USAGE = `usage: kubeloop <command>
+const USAGE = `usage: kubeloop <command> [flags]   (kubeloop <command> --help for its flags)
 
 commands:
-  run <operator.ts>                      run an operator against the current kubeconfig (run --help)
+  run <operator.ts>                      run an operator against the current kubeconfig
   dev <operator.ts>                      local control plane + CRDs + the operator, restarted on changes
   pause <name> [--for 1h]                the operator of that name in the cluster stops acting until resumed (or the time passed)
   resume <name>                          ends a pause made by kubeloop pause
   shards <name>                          which replica of a sharded operator claims which buckets
   init <dir>                             a new operator project (operator, test, package.json)
-  generate <part> <operator.ts>          rbac, crds, deploy or all: manifests from the operator's code
+  generate <part> <operator.ts>          rbac, crds, deploy, webhooks or all: manifests from the operator's code
+  generate types <crd.yaml | group/Kind> TypeScript types and a kind descriptor for CRDs defined elsewhere
   control-plane start [--data-dir DIR] [--nodes N]
                                          start a local Kubernetes control plane (N simulated nodes); prints KUBECONFIG=...
   control-plane build                    build (or find in the cache) the control plane binary
+  --version, -v                          print kubeloop's version
+  --help, -h                             this text
+
+exit codes: 0 done; 1 failed (the message says why); 2 a usage mistake (an unknown option, a missing argument)
 `;
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+/** Runs one command; its usage mistakes are thrown as UsageError. */
+function dispatch(command: string, rest: string[]): Promise<number> {
   switch (command) {
     case "control-plane":
       return controlPlane.run(rest, process.env);
@@ -40,18 +47,39 @@ async function main(argv: string[]): Promise<number> {
       return generate.run(rest);
     case "shards":
       return shards.run(rest, process.env);
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
     case undefined:
+      process.stderr.write(USAGE);
+      return 2;
     case "help":
     case "--help":
     case "-h":
       process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`kubeloop: unknown command '${command}'\n${USAGE}`);
-      return 2;
+      return 0;
+    case "version":
+    case "--version":
+    case "-v":
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+  }
+  try {
+    return await dispatch(command, rest);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    const known = COMMANDS.includes(command);
+    process.stderr.write(known ? `kubeloop ${command}: ${error.message} (kubeloop ${command} --help shows the usage)\n` : `kubeloop: ${error.message} (kubeloop --help lists the commands)\n`);
+    return 2;
   }
 }
 
+const COMMANDS = ["control-plane", "run", "dev", "init", "pause", "resume", "generate", "shards"];
 
 // `kubeloop run` exits as soon as the operator has failed (a lost Lease, above all: work that
 // ignored its aborted signal must not keep a replica that lost its Lease alive and acting).

@@ -5,6 +5,7 @@
 // when `kubeloop resume` frees the Lease or the duration has passed, so a forgotten pause ends.
 import { hostname, userInfo } from "node:os";
 import { parseArgs } from "node:util";
+import { parsed, UsageError } from "./args.js";
 import { Client } from "../client/client.js";
 import { DevOverride, PAUSE_PREFIX } from "../controller/dev-pause.js";
 import { findOperatorNamespace } from "./dev-override.js";
@@ -34,22 +35,31 @@ export function clientFromFlags(values: { kubeconfig?: string | undefined; conte
 }
 
 export async function run(command: "pause" | "resume", args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: { for: { type: "string" }, namespace: { type: "string", short: "n" }, kubeconfig: { type: "string" }, context: { type: "string" }, force: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
+  const { values, positionals } = parsed(() =>
+    parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: { for: { type: "string" }, namespace: { type: "string", short: "n" }, kubeconfig: { type: "string" }, context: { type: "string" }, force: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    }),
+  );
   if (values.help) {
     process.stdout.write(PAUSE_USAGE);
     return 0;
   }
-  const [name] = positionals;
-  if (!name || positionals.length > 1 || (command === "resume" && values.for) || (command === "pause" && values.force)) {
-    process.stderr.write(PAUSE_USAGE);
-    return 2;
+  const [name, ...extra] = positionals;
+  if (!name) throw new UsageError(`which operator? kubeloop ${command} <operator name>`);
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  if (command === "resume" && values.for) throw new UsageError("--for goes with pause");
+  if (command === "pause" && values.force) throw new UsageError("--force goes with resume");
+  let forMs = 0;
+  if (command === "pause") {
+    try {
+      forMs = parseDuration(values.for ?? "1h");
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
   }
-  const forMs = command === "pause" ? parseDuration(values.for ?? "1h") : 0;
   const client = await clientFromFlags(values, env);
   try {
     const namespace = values.namespace ?? (await findOperatorNamespace(client, name, `${name}-leader`, say));

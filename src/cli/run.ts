@@ -1,6 +1,7 @@
 // `kubeloop run <operator.ts>`: runs an operator against the current kubeconfig.
 import { OPERATOR_RATE_LIMIT } from "../client/rate-limit.js";
 import { parseArgs } from "node:util";
+import { parsed, UsageError } from "./args.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "../client/client.js";
@@ -71,7 +72,7 @@ export function probeServers(metrics: Bind | false | undefined, health: Bind | f
 
 /** `kubeloop run`'s flags. */
 function parseRunArgs(args: string[]) {
-  return parseArgs({
+  return parsed(() => parseArgs({
     args,
     allowPositionals: true,
     strict: true,
@@ -99,7 +100,7 @@ function parseRunArgs(args: string[]) {
       "log-format": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
-  });
+  }));
 }
 
 type RunFlags = ReturnType<typeof parseRunArgs>["values"];
@@ -128,15 +129,14 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
     process.stdout.write(USAGE);
     return 0;
   }
-  const [file] = positionals;
-  if (!file || positionals.length > 1) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  if (values.namespace && values["all-namespaces"]) throw new Error("give either -n/--namespace or -A/--all-namespaces, not both");
+  const [file, ...extra] = positionals;
+  if (!file) throw new UsageError("which operator? kubeloop run <operator.ts|.js>");
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  if (values.namespace && values["all-namespaces"]) throw new UsageError("give either -n/--namespace or -A/--all-namespaces, not both");
   checkNamespacePatterns(values.namespace); // before the kubeconfig: the flag's mistake first
   const format = values["log-format"] ?? (process.stdout.isTTY ? "plain" : "json");
-  if (format !== "plain" && format !== "json") throw new Error(`--log-format ${format}: expected plain or json`);
+  if (format !== "plain" && format !== "json") throw new UsageError(`--log-format ${format}: expected plain or json`);
   const { probes, extraProbes } = probeServers(
     values["metrics-bind"] ? parseBind(values["metrics-bind"], "--metrics-bind") : undefined,
     values["health-bind"] ? parseBind(values["health-bind"], "--health-bind") : undefined,

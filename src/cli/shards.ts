@@ -3,6 +3,7 @@
 // its Lease's renewTime plus its duration is still ahead by this machine's clock (a display; the
 // replicas themselves judge liveness by observed changes, not by remote clocks).
 import { parseArgs } from "node:util";
+import { parsed, UsageError } from "./args.js";
 import type { Client } from "../client/client.js";
 import { Lease } from "../core/builtins.js";
 import { clientFromFlags } from "./pause.js";
@@ -62,16 +63,14 @@ export function formatRows(rows: MemberRow[]): string {
 }
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { namespace: { type: "string", short: "n" }, kubeconfig: { type: "string" }, context: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  const { values, positionals } = parsed(() => parseArgs({ args, allowPositionals: true, strict: true, options: { namespace: { type: "string", short: "n" }, kubeconfig: { type: "string" }, context: { type: "string" }, help: { type: "boolean", short: "h" } } }));
   if (values.help) {
     process.stdout.write(SHARDS_USAGE);
     return 0;
   }
-  const [name] = positionals;
-  if (!name || positionals.length > 1) {
-    process.stderr.write(SHARDS_USAGE);
-    return 2;
-  }
+  const [name, ...extra] = positionals;
+  if (!name) throw new UsageError("which operator? kubeloop shards <operator name>");
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   const client = await clientFromFlags(values, env);
   try {
     const rows = await memberRows(client, name, values.namespace);
