@@ -42,7 +42,8 @@ export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
       --webhook-unmanaged  only serve: manifests register the webhooks (kubeloop generate
                            --webhooks cert-manager), so no registration rights are needed
   -v, --verbose          debug logging
-      --log-format F     plain (default on a terminal) or json
+      --log-format F     plain (default on a terminal: levels coloured unless NO_COLOR is set, errors
+                         with their stacks) or json
 `;
 
 type Bind = { host: string; port: number };
@@ -148,7 +149,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
   const settings = webhookSettings(values);
   const webhooks = development ? { ...settings, restoreOnStop: true } : settings;
   const { operator, crds } = await loadOperator(file);
-  const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format });
+  // Colour only on a terminal, and never with NO_COLOR set (to anything but the empty string: no-color.org).
+  const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format, colour: format === "plain" && process.stdout.isTTY === true && !env.NO_COLOR });
   const client = await operatorClient(operator, logger, values, env);
   stopWithParent(logger);
   // The graceful-shutdown budget counts from the stop signal (Kubernetes' grace period does too).
