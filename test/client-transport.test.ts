@@ -5,7 +5,11 @@
 import assert from "node:assert/strict";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect, createServer, type AddressInfo, type Server } from "node:net";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import * as YAML from "yaml";
 import {
   ApiError,
   Client,
@@ -220,6 +224,64 @@ describe("transport", () => {
     for await (const event of events) assert.ok(event.type);
     assert.deepEqual(tunnels, [new URL(base.config.server).host, new URL(base.config.server).host]);
     await Promise.all([client.close(), base.close(), watcher.close()]);
+  });
+
+  it("HTTPS_PROXY and NO_PROXY as kubectl reads them: the kubeconfig's proxy-url wins, loopback servers are never proxied", async () => {
+    /** A CONNECT proxy that reaches every host on 127.0.0.1 (the names need no DNS): records the tunnels it made. */
+    const proxyOnLoopback = async () => {
+      const tunnels: string[] = [];
+      const proxy = createHttpServer();
+      proxy.on("connect", (req, client, head) => {
+        tunnels.push(req.url ?? "");
+        const upstream = connect(Number((req.url ?? "").split(":").pop()), "127.0.0.1", () => {
+          client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+          upstream.write(head);
+          upstream.pipe(client);
+          client.pipe(upstream);
+        });
+        upstream.on("error", () => client.destroy());
+        client.on("error", () => upstream.destroy());
+      });
+      return { tunnels, url: `http://127.0.0.1:${await listen(proxy)}` };
+    };
+    const [a, b] = [await proxyOnLoopback(), await proxyOnLoopback()];
+    // The cluster under a name its certificate carries and no DNS resolves here.
+    const dir = mkdtempSync(join(tmpdir(), "kubeloop-proxyenv-"));
+    const port = new URL((await Client.load({ path: kubeconfigPath })).config.server).port;
+    const named = (proxyUrl?: string) => {
+      const config = YAML.parse(readFileSync(kubeconfigPath, "utf8"));
+      for (const c of config.clusters) Object.assign(c.cluster, { server: `https://kubernetes.default.svc:${port}` }, proxyUrl ? { "proxy-url": proxyUrl } : {});
+      const path = join(dir, proxyUrl ? "with-proxy-url" : "named");
+      writeFileSync(path, YAML.stringify(config));
+      return path;
+    };
+    const list = async (path: string, env: NodeJS.ProcessEnv) => {
+      const client = await Client.load({ path, env, rateLimit: false, retries: 0 });
+      try {
+        return (await client.resource(ConfigMap).namespace("default").list({ limit: 1 })).items;
+      } finally {
+        await client.close();
+      }
+    };
+    try {
+      const tunnel = `kubernetes.default.svc:${port}`;
+      // HTTPS_PROXY: through a.
+      assert.ok(Array.isArray(await list(named(), { HTTPS_PROXY: a.url })));
+      assert.deepEqual(a.tunnels, [tunnel]);
+      // NO_PROXY names the host (as a domain suffix): direct, and no DNS knows the name.
+      await assert.rejects(list(named(), { HTTPS_PROXY: a.url, NO_PROXY: "localhost,.svc" }), (e: unknown) => e instanceof NetworkError && /kubernetes\.default\.svc/.test(e.message));
+      assert.deepEqual(a.tunnels, [tunnel], "no tunnel for a NO_PROXY host");
+      // The kubeconfig's proxy-url wins over HTTPS_PROXY.
+      assert.ok(Array.isArray(await list(named(b.url), { HTTPS_PROXY: a.url })));
+      assert.deepEqual([a.tunnels.length, b.tunnels], [1, [tunnel]]);
+      // A loopback server is never proxied, as in kubectl.
+      assert.ok(Array.isArray(await list(kubeconfigPath, { HTTPS_PROXY: a.url })));
+      assert.equal(a.tunnels.length, 1);
+      // A proxy that is not http(s): the load fails, naming the variable.
+      await assert.rejects(Client.load({ path: named(), env: { HTTPS_PROXY: "socks5://127.0.0.1:1080" } }), /HTTPS_PROXY: HTTPS_PROXY=socks5:\/\/127\.0\.0\.1:1080: only http:\/\/ and https:\/\/ proxies are supported/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("watch batches: a read's events together, in order; a malformed line fails after the events before it", async () => {

@@ -11,6 +11,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type * as Yaml from "yaml";
 import { onFirstUse } from "../core/lazy.js";
+import { proxyFromEnvironment, ProxyVariableError } from "./proxy-env.js";
 
 /** The yaml library, loaded on first use (an operator in-cluster never reads YAML). */
 const yaml = onFirstUse<typeof Yaml>("yaml");
@@ -137,12 +138,14 @@ export function inClusterConfig(options: Pick<LoadConfigOptions, "env" | "servic
   const namespaceFile = join(dir, "namespace");
   const namespace = options.namespace ?? (existsSync(namespaceFile) ? readFileSync(namespaceFile, "utf8").trim() : "default");
   const hostPart = host.includes(":") ? `[${host}]` : host; // IPv6
+  const server = `https://${hostPart}:${port}`;
   return {
-    server: `https://${hostPart}:${port}`,
+    server,
     source: "in-cluster",
     namespace,
     tls: { ca, insecureSkipVerify: false },
     auth: { type: "tokenFile", path: tokenPath },
+    ...withProxy(server, undefined, env), // client-go's in-cluster transport honours them too
   };
 }
 
@@ -181,7 +184,7 @@ export function loadKubeconfig(options: LoadConfigOptions = {}): ClusterConfig {
     namespace,
     tls,
     auth,
-    ...(proxyUrl ? { proxyUrl } : {}),
+    ...withProxy(server, proxyUrl, options.env ?? process.env),
     ...(impersonate ? { impersonate } : {}),
     ...(tls.insecureSkipVerify
       ? { warnings: [`${cluster.file}: ${cField}.insecure-skip-tls-verify is set: the server's identity is not verified, anyone on the path can read and change the traffic (and the credentials)`] }
@@ -224,6 +227,21 @@ function resolveContext(files: string[], chosen: string | undefined) {
     throw new ConfigError("Invalid", `names user "${userName}", which is not defined in ${fileList}`, { file: context.file, field: `${ctxField}.user` });
   }
   return { context, contextName, cluster, clusterName, user, userName };
+}
+
+/**
+ * The proxy: the kubeconfig's proxy-url, else the environment's (HTTPS_PROXY / HTTP_PROXY /
+ * NO_PROXY, as kubectl reads them).
+ */
+function withProxy(server: string, proxyUrl: string | undefined, env: NodeJS.ProcessEnv): { proxyUrl?: string } {
+  if (proxyUrl) return { proxyUrl };
+  try {
+    const fromEnv = proxyFromEnvironment(server, env);
+    return fromEnv ? { proxyUrl: fromEnv } : {};
+  } catch (error) {
+    if (error instanceof ProxyVariableError) throw new ConfigError("Invalid", error.message, { field: error.variable });
+    throw error;
+  }
 }
 
 /** A cluster entry's server URL, TLS settings and proxy, each checked. */
