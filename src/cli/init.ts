@@ -61,7 +61,7 @@ function projectFiles(name: string, root: string, own: OwnManifest): Record<stri
         devDependencies: {
           tsx: own.dependencies.tsx ?? "^4",
           typescript: own.devDependencies?.typescript ?? "~6.0.3",
-          "@types/node": own.devDependencies?.["@types/node"] ?? "^20",
+          "@types/node": "^24", // the Node of its Dockerfile
         },
       },
       null,

@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import * as pki from "./pki.js";
+
+describe("importing kubeloop", () => {
+  it("changes no global: reflect-metadata (for @peculiar/x509's tsyringe) is loaded only when a certificate is made", () => {
+    const entries = ["index", "runtime", "testing"].map((e) => fileURLToPath(new URL(`../entries/${e}.ts`, import.meta.url)));
+    const script = `for (const e of ${JSON.stringify(entries)}) await import(e); console.log(typeof Reflect.getMetadata);`;
+    assert.equal(execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" }).trim(), "undefined");
+  });
+});
 
 describe("pki", () => {
   it("issues a serving certificate for loopback names, signed by the CA", async () => {
