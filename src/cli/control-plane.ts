@@ -4,6 +4,7 @@ import { ensureControlPlaneBinary } from "../testing/control-plane/binaries.js";
 import { MAX_NODES, nodesFlag } from "../testing/control-plane/nodes.js";
 import { parseArgs } from "node:util";
 import { parsed, UsageError } from "./args.js";
+import { progressLine } from "./progress.js";
 
 const USAGE = "usage: kubeloop control-plane start [--data-dir DIR] [--nodes N] | build";
 const HELP = `  start       etcd, kube-apiserver and kube-controller-manager on loopback; prints KUBECONFIG=... and runs until Ctrl-C
@@ -11,7 +12,13 @@ const HELP = `  start       etcd, kube-apiserver and kube-controller-manager on 
     --nodes N        N simulated nodes (KWOK) with kube-scheduler and the workload controllers: Pods are scheduled and become Ready (0 to ${MAX_NODES}; default 0)
   build       build (or find in the cache) the control plane binary; prints its path`;
 
-const progress = (message: string) => process.stderr.write(`kubeloop: ${message}\n`);
+// On a terminal, the first build's progress is one line redrawn in place; messages clear it first.
+const line = progressLine(process.stderr);
+const progress = (message: string) => {
+  line?.clear();
+  process.stderr.write(`kubeloop: ${message}\n`);
+};
+const building = line ? { onBuildProgress: line.update } : {};
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parsed(() =>
@@ -26,7 +33,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   if (sub === "build") {
     if (values["data-dir"] !== undefined || values.nodes !== undefined) throw new UsageError("--data-dir and --nodes go with start");
-    const binary = await ensureControlPlaneBinary({ env, onProgress: progress });
+    const binary = await ensureControlPlaneBinary({ env, onProgress: progress, ...building });
     process.stdout.write(`${binary}\n`);
     return 0;
   }
@@ -36,6 +43,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     kubeconfig: false,
     env,
     onProgress: progress,
+    ...building,
     ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
     nodes,
   });

@@ -7,6 +7,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { parsed, UsageError } from "./args.js";
+import { progressLine } from "./progress.js";
 import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
 import { Client } from "../client/client.js";
 import { nodesFlag } from "../testing/control-plane/nodes.js";
@@ -60,7 +61,18 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   let cp: ControlPlane | undefined;
   let kubeconfig = values.kubeconfig;
   if (!kubeconfig) {
-    cp = await startControlPlane({ kubeconfig: false, env, nodes, onProgress: (m) => say(m), ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}) });
+    const line = progressLine(process.stderr); // the first build's progress, on a terminal
+    cp = await startControlPlane({
+      kubeconfig: false,
+      env,
+      nodes,
+      onProgress: (m) => {
+        line?.clear();
+        say(m);
+      },
+      ...(line ? { onBuildProgress: line.update } : {}),
+      ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
+    });
     kubeconfig = cp.kubeconfigPath;
   }
   // On a real cluster, the operator of the same name running there pauses while this runs (held

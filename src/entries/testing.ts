@@ -8,7 +8,7 @@ export {
   type ControlPlaneOptions,
   type IssuedUser,
 } from "../testing/control-plane/control-plane.js";
-export { ensureControlPlaneBinary, type BuildOptions } from "../testing/control-plane/binaries.js";
+export { ensureControlPlaneBinary, type BuildOptions, type BuildProgress } from "../testing/control-plane/binaries.js";
 export { ControlPlaneError, type ControlPlaneErrorReason } from "../testing/control-plane/errors.js";
 export { WORKLOAD_CONTROLLERS } from "../testing/control-plane/nodes.js";
 export { cordon, failPod, waitForRollout, type FailPodOptions } from "../testing/workloads.js";

@@ -43,6 +43,27 @@ describe("ensureControlPlaneBinary", () => {
     assert.equal(execFileSync(third, { encoding: "utf8" }).trim(), "two");
   });
 
+  it("reports each package compiled, out of those the build needs, and the time left", { timeout: 120_000 }, async () => {
+    // Three packages of its own, with content no earlier run compiled (Go's cache has none of them).
+    const src = tinyModule("progress", "progress");
+    const salt = `${process.pid}-${Date.now()}`;
+    for (const name of ["alpha", "beta", "gamma"]) {
+      execFileSync("mkdir", ["-p", join(src, name)]);
+      writeFileSync(join(src, name, `${name}.go`), `package ${name}\n\n// Salt ${salt}\nconst Name = ${JSON.stringify(name)}\n`);
+    }
+    writeFileSync(join(src, "main.go"), 'package main\n\nimport (\n\t"fmt"\n\t"example.test/tiny/alpha"\n\t"example.test/tiny/beta"\n\t"example.test/tiny/gamma"\n)\n\nfunc main() { fmt.Println(alpha.Name, beta.Name, gamma.Name) }\n');
+    const seen: binaries.BuildProgress[] = [];
+    const binary = await binaries.ensureControlPlaneBinary({ sourceDir: src, cacheDir: join(scratch, "cache-progress"), onBuildProgress: (p) => seen.push(p) });
+    assert.equal(execFileSync(binary, { encoding: "utf8" }).trim(), "alpha beta gamma");
+    const names = seen.map((p) => p.current);
+    for (const name of ["example.test/tiny/alpha", "example.test/tiny/beta", "example.test/tiny/gamma", "example.test/tiny"]) assert.ok(names.includes(name), `${name} reported: ${names.join(", ")}`);
+    assert.deepEqual(seen.map((p) => p.compiled), seen.map((_, i) => i + 1), "one report per package, in order");
+    const last = seen.at(-1);
+    assert.equal(last?.compiled, last?.total, "the last report: all compiled");
+    assert.equal(last?.remainingMs, 0);
+    assert.ok(seen.every((p) => p.total >= 4 && p.elapsedMs >= 0));
+  });
+
   it("builds once when several callers ask at the same time", { timeout: 120_000 }, async () => {
     const src = tinyModule("b", "shared");
     const cacheDir = join(scratch, "cache-concurrent");

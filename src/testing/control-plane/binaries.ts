@@ -41,8 +41,27 @@ export interface BuildOptions {
   go?: string;
   /** Called with human-readable progress lines during a build. */
   onProgress?: (message: string) => void;
+  /**
+   * Called as each Go package of a build is compiled: how many of the packages the build needs
+   * (those not in Go's build cache) are done, the one being compiled, and a rough time left.
+   * For a live display (`kubeloop control-plane build` and `dev` draw one on a terminal).
+   */
+  onBuildProgress?: (progress: BuildProgress) => void;
   /** Environment for the go command. Default: process.env. */
   env?: NodeJS.ProcessEnv;
+}
+
+/** Where a control plane build stands (see {@link BuildOptions.onBuildProgress}). */
+export interface BuildProgress {
+  /** Packages compiled so far. */
+  compiled: number;
+  /** Packages the build compiles: those Go's build cache lacks (`go list -deps`, `.Stale`). */
+  total: number;
+  /** The package compiled last (`go build -v` names each as it goes). */
+  current: string;
+  elapsedMs: number;
+  /** Time left at the rate so far, once there is a rate to go by (a tenth done, or 10 s in). */
+  remainingMs: number | undefined;
 }
 
 /** The controlplane/ directory shipped with this package. */
@@ -135,10 +154,25 @@ export async function ensureControlPlaneBinary(options: BuildOptions = {}): Prom
     );
     const started = Date.now();
     const temporary = `${binary}.${process.pid}.tmp`;
-    await runGo(go, ["build", "-trimpath", "-ldflags", ldflags, "-o", temporary, "."], {
+    const goEnv = { ...env, CGO_ENABLED: "0" };
+    // What the build will compile: the packages whose cached build is stale (listing them takes
+    // seconds; the build, minutes). Asked only when someone draws the progress.
+    const onBuild = options.onBuildProgress;
+    const total = onBuild ? (await capture(go, ["list", "-trimpath", "-deps", "-f", "{{if .Stale}}{{.ImportPath}}{{end}}", "."], goEnv, sourceDir)).split("\n").filter(Boolean).length : 0;
+    let compiled = 0;
+    await runGo(go, ["build", "-trimpath", ...(onBuild ? ["-v"] : []), "-ldflags", ldflags, "-o", temporary, "."], {
       cwd: sourceDir,
-      env: { ...env, CGO_ENABLED: "0" },
-      onTick: (seconds) => progress(`still building the control plane (${seconds} s)`),
+      env: goEnv,
+      onTick: (seconds) => progress(`still building the control plane (${seconds} s${onBuild ? `, ${compiled} of ${total} packages` : ""})`),
+      onLine: (line) => {
+        // -v names each package as it is compiled; anything else (a compiler's error) is not one.
+        if (!onBuild || !/^[\w.\-~/]+$/.test(line)) return;
+        compiled += 1;
+        const elapsedMs = Date.now() - started;
+        const left = Math.max(0, total - compiled);
+        const rateKnown = compiled >= total / 10 || elapsedMs >= 10_000;
+        onBuild({ compiled, total: Math.max(total, compiled), current: line, elapsedMs, remainingMs: left === 0 ? 0 : rateKnown ? Math.round((elapsedMs / compiled) * left) : undefined });
+      },
     });
     await fs.rename(temporary, binary);
     const seconds = Math.round((Date.now() - started) / 1000);
@@ -204,9 +238,9 @@ async function waitForUnlock(lock: string): Promise<void> {
   }
 }
 
-function capture(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+function capture(file: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"], ...(cwd ? { cwd } : {}) });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.on("error", reject);
@@ -219,18 +253,29 @@ function capture(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<
 function runGo(
   go: string,
   args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv; onTick: (seconds: number) => void },
+  opts: { cwd: string; env: NodeJS.ProcessEnv; onTick: (seconds: number) => void; onLine?: (line: string) => void },
 ): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const started = Date.now();
     const child = spawn(go, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
     const tail: string[] = [];
-    const keep = (d: Buffer) => {
-      tail.push(...d.toString().split("\n").filter(Boolean));
+    const take = (lines: string[]) => {
+      for (const line of lines) opts.onLine?.(line);
+      tail.push(...lines);
       tail.splice(0, Math.max(0, tail.length - 40));
     };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
+    // Whole lines of each stream, the last partial one kept until its newline (or the end).
+    const keep = (stream: NodeJS.ReadableStream) => {
+      let partial = "";
+      stream.on("data", (d: Buffer) => {
+        const lines = (partial + d.toString()).split("\n");
+        partial = lines.pop() ?? "";
+        take(lines.filter(Boolean));
+      });
+      stream.on("end", () => partial && take([partial]));
+    };
+    keep(child.stdout);
+    keep(child.stderr);
     const ticker = setInterval(() => opts.onTick(Math.round((Date.now() - started) / 1000)), 30_000);
     const finish = (error?: Error) => {
       clearInterval(ticker);

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as YAML from "yaml";
 import * as binaries from "./binaries.js";
+import type { BuildProgress } from "./binaries.js";
 import { ControlPlaneError } from "./errors.js";
 import * as pki from "../../core/pki.js";
 import type { KeyPairPem } from "../../core/pki.js";
@@ -67,6 +68,8 @@ export interface ControlPlaneOptions {
   stopTimeoutMs?: number;
   /** Progress lines (building, starting, ready). Default: none. */
   onProgress?: (message: string) => void;
+  /** Each package a first build compiles, for a live display (see `ensureControlPlaneBinary`). */
+  onBuildProgress?: (progress: BuildProgress) => void;
   /** Where `KUBELOOP_KUBECONFIG`, `KUBEBUILDER_ASSETS` and `KUBELOOP_CACHE_DIR` are read. Default: process.env. */
   env?: NodeJS.ProcessEnv;
 }
@@ -388,6 +391,7 @@ async function resolveExecutables(
   const binary = await binaries.ensureControlPlaneBinary({
     env,
     onProgress: progress,
+    ...(options.onBuildProgress ? { onBuildProgress: options.onBuildProgress } : {}),
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
   });
   return binaries.multiCallExecutables(binary);
