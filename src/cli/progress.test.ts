@@ -7,10 +7,10 @@ const at = (compiled: number, remainingMs: number | undefined) => ({ compiled, t
 
 describe("the build's progress line", () => {
   it("says how many packages of how many, the share, the time left and the package", () => {
-    assert.equal(formatBuildProgress(at(750, 180_000), 200), "kubeloop: building the control plane: 750 of 3000 packages (25%), about 3 min left · k8s.io/apiserver/pkg/endpoints/handlers");
-    assert.equal(formatBuildProgress(at(12, undefined), 200), "kubeloop: building the control plane: 12 of 3000 packages (0%) · k8s.io/apiserver/pkg/endpoints/handlers");
-    assert.equal(formatBuildProgress(at(2990, 20_000), 200), "kubeloop: building the control plane: 2990 of 3000 packages (99%), about 20 s left · k8s.io/apiserver/pkg/endpoints/handlers");
-    assert.match(formatBuildProgress(at(3000, 0), 200), /3000 of 3000 packages \(100%\), linking/);
+    assert.equal(formatBuildProgress(at(750, 180_000), 200), "kubeloop: building 750/3000 packages (25%), about 3 min left · k8s.io/apiserver/pkg/endpoints/handlers");
+    assert.equal(formatBuildProgress(at(12, undefined), 200), "kubeloop: building 12/3000 packages (0%) · k8s.io/apiserver/pkg/endpoints/handlers");
+    assert.equal(formatBuildProgress(at(2990, 20_000), 200), "kubeloop: building 2990/3000 packages (99%), about 20 s left · k8s.io/apiserver/pkg/endpoints/handlers");
+    assert.match(formatBuildProgress(at(3000, 0), 200), /3000\/3000 packages \(100%\), linking/);
     const cut = formatBuildProgress(at(750, 180_000), 60);
     assert.equal(cut.length, 60);
     assert.ok(cut.endsWith("…"));
@@ -26,8 +26,8 @@ describe("the build's progress line", () => {
     line.update(at(3000, 0)); // the last one: always drawn
     line.clear();
     assert.equal(written.length, 3);
-    assert.ok(written[0]?.startsWith("\r\u001b[K") && written[0].includes("1 of 3000"));
-    assert.ok(written[1]?.includes("3000 of 3000"));
+    assert.ok(written[0]?.startsWith("\r\u001b[K") && written[0].includes("1/3000"));
+    assert.ok(written[1]?.includes("3000/3000"));
     assert.equal(written[2], "\r\u001b[K");
     assert.equal(progressLine({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream), undefined);
   });

@@ -3,11 +3,12 @@
 // drawn when stderr is not a terminal (CI logs keep the plain start, 30 s and end lines).
 import type { BuildProgress } from "../testing/control-plane/binaries.js";
 
-/** `building the control plane: 1234 of 3456 packages (36%), about 4 min left · k8s.io/…`, cut to `width`. */
+/** `kubeloop: building 1234/3456 packages (36%), about 4 min left · k8s.io/…`, cut to `width`. */
 export function formatBuildProgress(p: BuildProgress, width: number): string {
   const percent = p.total ? Math.floor((p.compiled / p.total) * 100) : 0;
   const left = p.remainingMs === undefined ? "" : p.remainingMs === 0 ? ", linking" : `, about ${duration(p.remainingMs)} left`;
-  const text = `kubeloop: building the control plane: ${p.compiled} of ${p.total} packages (${percent}%)${left} · ${p.current}`;
+  // Short enough that 80 columns keep the package's name in view (the line before says what is built).
+  const text = `kubeloop: building ${p.compiled}/${p.total} packages (${percent}%)${left} · ${p.current}`;
   return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
 }
 
