@@ -72,7 +72,10 @@ describe("kubeloop generate all", () => {
 
     // The chart, rendered as helm would with values (image, replicas) and a release namespace.
     const render = (text: string) => text.replaceAll("{{ .Values.image | quote }}", '"registry.example/budgets:9.9.9"').replaceAll("{{ .Values.replicas }}", "3").replaceAll("{{ .Release.Namespace }}", ns);
-    const templates = ["crds.yaml", "rbac.yaml", "deploy.yaml"].flatMap((f) => parseAll(render(readFileSync(join(out, "chart", "templates", f), "utf8"))));
+    // Its CRDs are in crds/, where Helm installs them before the templates, unrendered.
+    assert.ok(existsSync(join(out, "chart", "crds", "crds.yaml")) && !existsSync(join(out, "chart", "templates", "crds.yaml")), "the CRDs in chart/crds/");
+    assert.ok(!readFileSync(join(out, "chart", "crds", "crds.yaml"), "utf8").includes("{{"), "nothing to render in crds/");
+    const templates = [join("crds", "crds.yaml"), join("templates", "rbac.yaml"), join("templates", "deploy.yaml")].flatMap((f) => parseAll(render(readFileSync(join(out, "chart", f), "utf8"))));
     assert.ok(!templates.some((o) => JSON.stringify(o).includes("{{")), "every template expression is one of the values");
     for (const o of templates) {
       const r = await dryApply(o);

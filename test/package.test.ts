@@ -75,7 +75,8 @@ describe("the npm package", () => {
     await assert.rejects(run(process.execPath, ["private.mjs"], { cwd: project }), /ERR_PACKAGE_PATH_NOT_EXPORTED/);
 
     // `kubeloop init`: a new project that installs, type-checks and passes its own test.
-    const { stdout: created } = await run("npx", ["--no-install", "kubeloop", "init", "hello-op"], { cwd: project });
+    // It depends on the published kubeloop unless told otherwise: here, the tarball under test.
+    const { stdout: created } = await run("npx", ["--no-install", "kubeloop", "init", "hello-op", "--kubeloop", join(scratch, tarball)], { cwd: project });
     assert.match(created, /created hello-op/);
     const generated = join(project, "hello-op");
     await run("npm", ["install", "--no-audit", "--no-fund", "--silent"], { cwd: generated, maxBuffer: 1 << 24 });
@@ -105,7 +106,7 @@ describe("the npm package", () => {
     assert.match(runtime, /^ENTRYPOINT \["node", "\/app\/node_modules\/kubeloop\/bin\/kubeloop.mjs"\]/m);
     assert.match(runtime, /^CMD \["run", "\/app\/dist\/operator.js"\]/m);
     // The image's /app: the built operator and production dependencies. kubeloop comes from the
-    // packed tarball (until it is on the registry, a project vendors it so; docs/deploy.md).
+    // packed tarball (as a project made with --kubeloop <tarball> copies it in; docs/deploy.md).
     const image = join(scratch, "image");
     await run("mkdir", ["-p", image]);
     await run("cp", ["-r", join(generated, "dist"), image]);

@@ -1,18 +1,24 @@
 // `kubeloop init <dir>`: a new operator project that type-checks, tests against a local
-// control plane, and runs (`npm start` / `npm run dev`).
-//
-// Until kubeloop is published, the project depends on the kubeloop this command runs from
-// (`file:` dependency), which must be an installed or built package (it has dist/).
+// control plane, and runs (`npm start` / `npm run dev`). It depends on the published kubeloop (a
+// caret range of the version that made it); `--kubeloop SPEC` names another (a version, or a
+// tarball or directory for developing kubeloop itself).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { packageRoot } from "../testing/package-root.js";
 import { parsed, UsageError } from "./args.js";
 
-export const USAGE = "usage: kubeloop init <dir>   (creates dir with operator.ts, a test, package.json, tsconfig.json)\n";
+export const USAGE = `usage: kubeloop init <dir> [--kubeloop SPEC]
+
+Creates <dir> with operator.ts, its test (on a local control plane), package.json, tsconfig.json,
+a Dockerfile and a README.
+  --kubeloop SPEC   the kubeloop the project depends on: default ^<this version> from the npm
+                    registry; a version or range, or a local tarball or directory (for working on
+                    kubeloop itself: npm pack, then --kubeloop ./kubeloop-<version>.tgz)
+`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parsed(() => parseArgs({ args, allowPositionals: true, strict: true, options: { help: { type: "boolean", short: "h" } } }));
+  const { values, positionals } = parsed(() => parseArgs({ args, allowPositionals: true, strict: true, options: { kubeloop: { type: "string" }, help: { type: "boolean", short: "h" } } }));
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -22,16 +28,25 @@ export async function run(args: string[]): Promise<number> {
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   const target = resolve(dir);
   if (existsSync(target) && readdirSync(target).length > 0) throw new Error(`${dir} exists and is not empty`);
-  const root = packageRoot();
-  if (!existsSync(join(root, "dist", "index.js"))) {
-    throw new Error(`kubeloop at ${root} is a source checkout without dist/: run \`npm run build\` there first (a project needs the built package)`);
-  }
-  const own = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as OwnManifest;
+  const own = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as OwnManifest;
+  const dependency = kubeloopSpec(values.kubeloop, own.version);
   const name = basename(target).toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "") || "my-operator";
   mkdirSync(target, { recursive: true });
-  for (const [file, text] of Object.entries(projectFiles(name, root, own))) writeFileSync(join(target, file), text);
+  for (const [file, text] of Object.entries(projectFiles(name, dependency, own))) writeFileSync(join(target, file), text);
   process.stdout.write(`created ${dir}: cd ${dir} && npm install && npm test\n`);
   return 0;
+}
+
+/** The project's dependency on kubeloop: `^version`, a given version or range, or `file:` an existing local path. */
+function kubeloopSpec(given: string | undefined, version: string): string {
+  if (given === undefined) return `^${version}`;
+  if (!given) throw new UsageError("--kubeloop needs a version, a range, or a path");
+  const path = given.replace(/^file:/, "");
+  if (given.startsWith("file:") || given.startsWith(".") || given.startsWith("/") || existsSync(path)) {
+    if (!existsSync(path)) throw new UsageError(`--kubeloop ${given}: no such file or directory`);
+    return `file:${resolve(path)}`;
+  }
+  return given;
 }
 
 /** kubeloop's own package.json: the versions a new project pins. */
@@ -41,8 +56,9 @@ interface OwnManifest {
   devDependencies?: Record<string, string>;
 }
 
-/** The new project's files by name: `name` is the project's, `root` the kubeloop it depends on. */
-function projectFiles(name: string, root: string, own: OwnManifest): Record<string, string> {
+/** The new project's files by name: `name` is the project's, `dependency` its spec of kubeloop. */
+function projectFiles(name: string, dependency: string, own: OwnManifest): Record<string, string> {
+  const local = dependency.startsWith("file:");
   return {
     "package.json": JSON.stringify(
       {
@@ -57,7 +73,7 @@ function projectFiles(name: string, root: string, own: OwnManifest): Record<stri
           build: "tsc -p tsconfig.build.json",
           generate: "kubeloop generate all operator.ts -o manifests",
         },
-        dependencies: { kubeloop: `file:${root}` },
+        dependencies: { kubeloop: dependency },
         devDependencies: {
           tsx: own.dependencies.tsx ?? "^4",
           typescript: own.devDependencies?.typescript ?? "~6.0.3",
@@ -98,10 +114,10 @@ export default op;
     "tsconfig.build.json": JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { noEmit: false, outDir: "dist" }, include: ["operator.ts"] }, null, 2) + "\n",
     Dockerfile: `# The operator image: built JavaScript, production dependencies, no TypeScript tooling at run
 # time, a non-root user. kubeloop generate deploy runs it as: run /app/dist/operator.js ...
-# Until kubeloop is on the npm registry, vendor it: \`npm pack\` your kubeloop checkout into this
-# directory and depend on the tarball ("kubeloop": "file:./kubeloop-<version>.tgz"), so that
-# npm ci works inside the build.
-FROM node:24-bookworm-slim AS build
+${local ? `# This project depends on a local kubeloop (${dependency}), which the build cannot see:
+# copy that tarball into this directory and depend on it as "file:./<its name>" (npm ci then
+# finds it), or depend on a published version.
+` : ""}FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -151,7 +167,7 @@ it("replies to a Hello", async () => {
 `,
     "README.md": `# ${name}
 
-An operator made with [kubeloop](https://github.com/) ${own.version}.
+An operator made with kubeloop ${own.version} (TypeScript Kubernetes operators: \`npx kubeloop --help\`).
 
 \`\`\`sh
 npm install
@@ -163,8 +179,8 @@ npm run generate  # manifests/: CRDs, least-privilege RBAC, Deployment, Service,
 \`\`\`
 
 Deploying: build the image from \`Dockerfile\`, then \`kubectl apply -k manifests\` (after
-\`npm run generate\` with \`--image\`), or install \`manifests/chart\` with Helm. See kubeloop's
-docs/deploy.md.
+\`npm run generate\` with \`--image\`), or install \`manifests/chart\` with Helm. See
+node_modules/kubeloop/docs/deploy.md.
 `,
     ".gitignore": "node_modules/\ndist/\n",
   };

@@ -134,7 +134,8 @@ export function kustomization(files: readonly string[], namespace: string): stri
 
 /**
  * A Helm chart from the generated manifests: `image`, `replicas` and the namespace become
- * values (`.Values.image`, `.Values.replicas`, `.Release.Namespace`). Render the manifests with a
+ * values (`.Values.image`, `.Values.replicas`, `.Release.Namespace`); the CRDs go to `crds/`
+ * unless they name the namespace. Render the manifests with a
  * sentinel namespace that occurs nowhere else: every occurrence becomes the release's (fields,
  * Service DNS names, cert-manager's `inject-ca-from`). Returns file name → text.
  */
@@ -144,6 +145,14 @@ export function helmChart(name: string, version: string, manifests: Record<strin
     "values.yaml": yaml().stringify({ image: defaults.image, replicas: defaults.replicas }),
   };
   for (const [file, text] of Object.entries(manifests)) {
+    // Helm installs what is in crds/ before the templates, as it is (never rendered, never
+    // upgraded or deleted by a release), where users and tools expect CRDs. CRDs that name the
+    // release's namespace (a conversion webhook's Service, with --webhooks cert-manager) must be
+    // rendered, so those stay templates.
+    if (file === "crds.yaml" && !text.includes(defaults.namespace)) {
+      files["crds/crds.yaml"] = text;
+      continue;
+    }
     files[`templates/${file}`] = text
       .split(`image: ${defaults.image}`).join("image: {{ .Values.image | quote }}")
       .split(`replicas: ${defaults.replicas}`).join("replicas: {{ .Values.replicas }}")

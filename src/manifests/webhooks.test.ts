@@ -66,4 +66,16 @@ describe("cert-manager webhook manifests", () => {
     const chart = helmChart("op", "1.0.0", { "webhooks.yaml": text }, { image: "img", replicas: 2, namespace: "SENTINEL" });
     assert.equal(chart["templates/webhooks.yaml"], 'namespace: {{ .Release.Namespace }}\nannotations:\n  cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/op-webhook\ndnsNames: [op.{{ .Release.Namespace }}.svc]\nimage: {{ .Values.image | quote }}\nreplicas: {{ .Values.replicas }}\n');
   });
+
+  it("the chart's CRDs go to crds/ (Helm installs them first, unrendered), unless they name the namespace (a conversion webhook's Service)", () => {
+    const plain = "kind: CustomResourceDefinition\nmetadata:\n  name: budgets.example.com\n";
+    const converted = `${plain}spec:\n  conversion:\n    webhook:\n      clientConfig:\n        service: { namespace: SENTINEL, name: op-webhook }\n`;
+    const defaults = { image: "img", replicas: 2, namespace: "SENTINEL" };
+    const one = helmChart("op", "1.0.0", { "crds.yaml": plain }, defaults);
+    assert.equal(one["crds/crds.yaml"], plain);
+    assert.equal(one["templates/crds.yaml"], undefined);
+    const other = helmChart("op", "1.0.0", { "crds.yaml": converted }, defaults);
+    assert.equal(other["crds/crds.yaml"], undefined);
+    assert.match(other["templates/crds.yaml"] ?? "", /namespace: \{\{ \.Release\.Namespace \}\}/);
+  });
 });
