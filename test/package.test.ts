@@ -25,10 +25,14 @@ describe("the npm package", () => {
     const tarball = readdirSync(scratch).find((f) => f.endsWith(".tgz"));
     assert.ok(tarball, "npm pack produced a tarball");
     const { stdout: listing } = await run("tar", ["-tzf", join(scratch, tarball)]);
-    for (const file of ["controlplane/main.go", "controlplane/go.mod", "controlplane/go.sum", "dist/testing.js", "bin/kubeloop.mjs"]) {
+    for (const file of ["controlplane/main.go", "controlplane/go.mod", "controlplane/go.sum", "dist/testing.js", "bin/kubeloop.mjs", "LICENSE", "docs/deploy.md"]) {
       assert.ok(listing.includes(`package/${file}`), `${file} is in the package`);
     }
     assert.ok(!listing.includes(".test."), "no test files are shipped");
+    // What npm would publish, and nothing it would have to correct (a bin path it rewrites, say).
+    const { stderr: publishing } = await run("npm", ["publish", "--dry-run", "--ignore-scripts"], { cwd: root, maxBuffer: 1 << 24 });
+    const warnings = publishing.split("\n").filter((l) => /npm warn/i.test(l) && !/requires you to be logged in/.test(l));
+    assert.deepEqual(warnings, [], "npm publish --dry-run warns of nothing but the missing login");
 
     const project = join(scratch, "user-project");
     await run("mkdir", ["-p", project]);
