@@ -29,6 +29,10 @@ describe("the npm package", () => {
       assert.ok(listing.includes(`package/${file}`), `${file} is in the package`);
     }
     assert.ok(!listing.includes(".test."), "no test files are shipped");
+    // The README's relative links resolve inside the package (npm shows it on the registry page).
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    const unshipped = [...readme.matchAll(/\]\(([^)#]+)\)/g)].map((m) => m[1] as string).filter((l) => !/^[a-z]+:/.test(l) && !listing.includes(`package/${l}`));
+    assert.deepEqual(unshipped, [], "README links to files the package does not ship");
     // What npm would publish, and nothing it would have to correct (a bin path it rewrites, say).
     const { stderr: publishing } = await run("npm", ["publish", "--dry-run", "--ignore-scripts"], { cwd: root, maxBuffer: 1 << 24 });
     const warnings = publishing.split("\n").filter((l) => /npm warn/i.test(l) && !/requires you to be logged in/.test(l));
