@@ -12,7 +12,7 @@ import type { WrittenVersions } from "./read-your-writes.js";
 import type { Predicate } from "./predicates.js";
 import type { ControllerObserver, ErrorPolicy, ObjectRef, Reconciler } from "./reconcile.js";
 
-/** Options of a controller. Out-of-range numbers throw a RangeError naming the option (see {@link checkControllerOptions}). */
+/** Options of a controller. Out-of-range numbers throw a RangeError naming the option (`checkControllerOptions`). */
 export interface ControllerOptions {
   /** Name in logs and metrics. Default: the kind in lower case. */
   name?: string;

@@ -7,7 +7,7 @@
 export { watch, watchBatches, stripManagedFields, hasObject, transition, type Watch, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
 export { reflect, applyToStore } from "../runtime/reflector.js";
 export { Share, type ShareOptions } from "../runtime/share.js";
-export { Store, createStore, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type StoreWriter, type IndexFunction } from "../runtime/store.js";
+export { Store, NamespacedMap, createStore, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type StoreWriter, type IndexFunction } from "../runtime/store.js";
 export {
   Informer,
   InformerFactory,
@@ -23,17 +23,17 @@ export { WorkQueue, LOW_PRIORITY, type WorkQueueOptions, type WorkQueueHooks, ty
 export { Backoff, type BackoffOptions } from "../core/retry.js";
 export { controller, ControllerBuilder } from "../controller/builder.js";
 export { Controller, defaultErrorPolicy } from "../controller/controller.js";
-export type { ControllerOptions, StopResult } from "../controller/spec.js";
+export type { ControllerOptions, StopResult, Source } from "../controller/spec.js";
 export { Manager, CacheSyncTimeoutError, type ManagerOptions, type ManagerLeaderElection, type ManagerStatus, type Runnable } from "../controller/manager.js";
 export { LeaderElector, LeaderElectionLostError, type LeaderElectionOptions, type LeadershipEnd } from "../controller/leader-election.js";
 export { EventRecorder, type EventInput, type EventRecorderOptions } from "../controller/events.js";
 export { CacheReader, type CacheListOptions } from "../controller/cache.js";
-export { Metrics, type MetricsOptions } from "../observe/metrics.js";
+export { Metrics, type MetricsOptions, type ShardObserver } from "../observe/metrics.js";
 export { serveProbes, type ProbeServer, type ProbeServerOptions } from "../observe/server.js";
 export { createLogger, type LoggingOptions, type Logger } from "../observe/logging.js";
 export { TokenBucket, type RateLimit } from "../client/rate-limit.js";
 export { systemClock, MAX_TIMER_MS, type Clock } from "../core/clock.js";
-export type { ControllerObserver } from "../controller/reconcile.js";
+export type { ControllerObserver, ReconcileResult } from "../controller/reconcile.js";
 export type { ControllerSpec } from "../controller/spec.js";
 export type { ManagerObserver } from "../controller/manager.js";
 export type { WrittenVersions } from "../controller/read-your-writes.js";

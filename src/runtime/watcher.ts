@@ -49,7 +49,7 @@ export type WatcherEvent<T extends KubeObject> =
   | { type: "apply"; object: T; /** The stored state it replaced (set by reflect()). */ old?: T }
   /**
    * `finalStateUnknown`: it vanished while the watch was down (a relist found it gone);
-   * `unshared`: it left the watch's share (its {@link Share} changed), it is not known to be deleted.
+   * `unshared`: it left the watch's share (its `Share`, from kubeloop/runtime, changed), it is not known to be deleted.
    */
   | { type: "delete"; object: T; finalStateUnknown?: boolean; unshared?: boolean }
   | { type: "error"; error: Error; retryInMs: number };
