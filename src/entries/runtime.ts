@@ -7,7 +7,7 @@
 export { watch, watchBatches, stripManagedFields, hasObject, transition, type Watch, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
 export { reflect, applyToStore } from "../runtime/reflector.js";
 export { Share, type ShareOptions } from "../runtime/share.js";
-export { Store, NamespacedMap, createStore, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type StoreWriter, type IndexFunction } from "../runtime/store.js";
+export { Store, createStore, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type StoreWriter, type IndexFunction } from "../runtime/store.js";
 export {
   Informer,
   InformerFactory,
