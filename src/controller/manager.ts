@@ -77,7 +77,9 @@ export function checkOperatorName(name: string): void {
 }
 
 /** The Manager's timings when an option is left out. */
-export const MANAGER_DEFAULTS = { cacheSyncTimeoutMs: 60_000, gracefulShutdownTimeoutMs: 30_000 } as const;
+// The cache-sync timeout is controller-runtime's (CacheSyncTimeout, 2 min): a watch backing off
+// through a storm of errors (0.8 s doubling to 30 s) may need most of a minute for one more try.
+export const MANAGER_DEFAULTS = { cacheSyncTimeoutMs: 120_000, gracefulShutdownTimeoutMs: 30_000 } as const;
 
 /**
  * Where an operator's Leases live: the leader Lease (`<name>-leader` unless named) and the dev
@@ -104,7 +106,8 @@ export interface ManagerOptions {
   leaderElection?: ManagerLeaderElection | false;
   /**
    * How long to wait for caches to sync; past it `run()` rejects with a CacheSyncTimeoutError
-   * naming the resources not synced and their last error. Default 60 000 ms; a finite number > 0.
+   * naming the resources not synced and their last error. Default 120 000 ms (controller-runtime's);
+   * a finite number > 0.
    */
   cacheSyncTimeoutMs?: number;
   /**

@@ -34,7 +34,7 @@ export interface OperatorOptions {
   logLevel?: LevelWithSilent;
   /** A logger of your own (overrides logLevel). */
   logger?: Logger;
-  /** See the Manager's option: `run()` rejects with a CacheSyncTimeoutError past it. Default 60 000 ms; > 0. */
+  /** See the Manager's option: `run()` rejects with a CacheSyncTimeoutError past it. Default 120 000 ms (controller-runtime's); > 0. */
   cacheSyncTimeoutMs?: number;
   /** See the Manager's option: work still running past it is aborted, then abandoned. Default 30 000 ms; ≥ 0. */
   gracefulShutdownTimeoutMs?: number;
