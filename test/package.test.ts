@@ -79,6 +79,9 @@ describe("the npm package", () => {
     const notices = readFileSync(join(project, "node_modules/kubeloop/dist/THIRD-PARTY-NOTICES.md"), "utf8");
     for (const bundled of ["undici", "pino", "@sinclair/typebox", "@peculiar/x509"]) assert.match(notices, new RegExp(`^## ${bundled} `, "m"));
 
+    // CommonJS code can require() it too (Node 22.12 and later load an ES module without top-level await so).
+    writeFileSync(join(project, "cjs.cjs"), `const k = require("kubeloop"); const t = require("kubeloop/testing"); console.log(typeof k.Operator, typeof t.startControlPlane);`);
+    assert.equal((await run(process.execPath, ["cjs.cjs"], { cwd: project })).stdout.trim(), "function function");
     writeFileSync(join(project, "private.mjs"), `await import("kubeloop/dist/core/pki.js");`);
     await assert.rejects(run(process.execPath, ["private.mjs"], { cwd: project }), /ERR_PACKAGE_PATH_NOT_EXPORTED/);
 
