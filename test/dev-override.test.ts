@@ -412,7 +412,7 @@ op.on.create(ConfigMap, async ({ patch }) => void (patch.metadata.annotations["h
       await eventually("c3 handled after the resume", async () => !Number.isNaN(await handledAt("c3")), { timeoutMs: 20_000 });
       assert.ok((await handledAt("c3")) >= resumedAt, "not handled while paused");
       const bad = kubeloop(["pause", ns, "--for", "soon", "--kubeconfig", kubeconfig], "cli");
-      assert.equal(await bad.exited, 1);
+      assert.equal(await bad.exited, 2, "a usage mistake");
       assert.match(bad.out(), /--for soon: expected a duration/);
     } finally {
       cluster.kill("SIGTERM");
