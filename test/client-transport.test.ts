@@ -32,6 +32,27 @@ after(async () => {
   await releaseSharedCluster();
 });
 
+/**
+ * An HTTP CONNECT proxy on loopback that tunnels to the requested port on 127.0.0.1, whatever the
+ * host name (the test cluster listens there; names need no DNS). Records each tunnel's target.
+ */
+async function connectProxy(): Promise<{ tunnels: string[]; url: string }> {
+  const tunnels: string[] = [];
+  const proxy = createHttpServer();
+  proxy.on("connect", (req, client, head) => {
+    tunnels.push(req.url ?? "");
+    const upstream = connect(Number((req.url ?? "").split(":").pop()), "127.0.0.1", () => {
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+  });
+  return { tunnels, url: `http://127.0.0.1:${await listen(proxy)}` };
+}
+
 function listen<T extends Server>(server: T): Promise<number> {
   servers.push(server);
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
@@ -198,28 +219,14 @@ describe("transport", () => {
   });
 
   it("goes through an HTTP CONNECT proxy (proxy-url) to the real API server", async () => {
-    const tunnels: string[] = [];
-    const proxy = createHttpServer();
-    proxy.on("connect", (req, client, head) => {
-      tunnels.push(req.url ?? "");
-      const [host, port] = (req.url ?? "").split(":");
-      const upstream = connect(Number(port), host, () => {
-        client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-        upstream.write(head);
-        upstream.pipe(client);
-        client.pipe(upstream);
-      });
-      upstream.on("error", () => client.destroy());
-      client.on("error", () => upstream.destroy());
-    });
-    const port = await listen(proxy);
+    const { tunnels, url } = await connectProxy();
     const base = await Client.load({ path: kubeconfigPath });
-    const client = new Client({ ...base.config, proxyUrl: `http://127.0.0.1:${port}` }, { rateLimit: false });
+    const client = new Client({ ...base.config, proxyUrl: url }, { rateLimit: false });
     const listed = await client.resource(ConfigMap).namespace("default").list();
     assert.ok(Array.isArray(listed.items));
     assert.deepEqual(tunnels, [new URL(base.config.server).host]);
     // A watch goes through the proxy too, on a connection of its own (a new client: none to reuse).
-    const watcher = new Client({ ...base.config, proxyUrl: `http://127.0.0.1:${port}` }, { rateLimit: false });
+    const watcher = new Client({ ...base.config, proxyUrl: url }, { rateLimit: false });
     const events = watcher.resource(ConfigMap).namespace("default").watch({ resourceVersion: listed.metadata.resourceVersion, timeoutSeconds: 1 });
     for await (const event of events) assert.ok(event.type);
     assert.deepEqual(tunnels, [new URL(base.config.server).host, new URL(base.config.server).host]);
@@ -227,24 +234,7 @@ describe("transport", () => {
   });
 
   it("HTTPS_PROXY and NO_PROXY as kubectl reads them: the kubeconfig's proxy-url wins, loopback servers are never proxied", async () => {
-    /** A CONNECT proxy that reaches every host on 127.0.0.1 (the names need no DNS): records the tunnels it made. */
-    const proxyOnLoopback = async () => {
-      const tunnels: string[] = [];
-      const proxy = createHttpServer();
-      proxy.on("connect", (req, client, head) => {
-        tunnels.push(req.url ?? "");
-        const upstream = connect(Number((req.url ?? "").split(":").pop()), "127.0.0.1", () => {
-          client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-          upstream.write(head);
-          upstream.pipe(client);
-          client.pipe(upstream);
-        });
-        upstream.on("error", () => client.destroy());
-        client.on("error", () => upstream.destroy());
-      });
-      return { tunnels, url: `http://127.0.0.1:${await listen(proxy)}` };
-    };
-    const [a, b] = [await proxyOnLoopback(), await proxyOnLoopback()];
+    const [a, b] = [await connectProxy(), await connectProxy()];
     // The cluster under a name its certificate carries and no DNS resolves here.
     const dir = mkdtempSync(join(tmpdir(), "kubeloop-proxyenv-"));
     const port = new URL((await Client.load({ path: kubeconfigPath })).config.server).port;

@@ -4,7 +4,7 @@ import { ensureControlPlaneBinary } from "../testing/control-plane/binaries.js";
 import { MAX_NODES, nodesFlag } from "../testing/control-plane/nodes.js";
 import { parseArgs } from "node:util";
 import { parsed, UsageError } from "./args.js";
-import { progressLine } from "./progress.js";
+import { buildReporting } from "./progress.js";
 
 const USAGE = "usage: kubeloop control-plane start [--data-dir DIR] [--nodes N] | build";
 const HELP = `  start       etcd, kube-apiserver and kube-controller-manager on loopback; prints KUBECONFIG=... and runs until Ctrl-C
@@ -13,12 +13,8 @@ const HELP = `  start       etcd, kube-apiserver and kube-controller-manager on 
   build       build (or find in the cache) the control plane binary; prints its path`;
 
 // On a terminal, the first build's progress is one line redrawn in place; messages clear it first.
-const line = progressLine(process.stderr);
-const progress = (message: string) => {
-  line?.clear();
-  process.stderr.write(`kubeloop: ${message}\n`);
-};
-const building = line ? { onBuildProgress: line.update } : {};
+const reporting = buildReporting(process.stderr, (message) => process.stderr.write(`kubeloop: ${message}\n`));
+const progress = reporting.onProgress;
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parsed(() =>
@@ -33,7 +29,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   if (sub === "build") {
     if (values["data-dir"] !== undefined || values.nodes !== undefined) throw new UsageError("--data-dir and --nodes go with start");
-    const binary = await ensureControlPlaneBinary({ env, onProgress: progress, ...building });
+    const binary = await ensureControlPlaneBinary({ env, ...reporting });
     process.stdout.write(`${binary}\n`);
     return 0;
   }
@@ -42,8 +38,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const cp = await startControlPlane({
     kubeconfig: false,
     env,
-    onProgress: progress,
-    ...building,
+    ...reporting,
     ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
     nodes,
   });

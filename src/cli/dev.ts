@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { parsed, UsageError } from "./args.js";
-import { progressLine } from "./progress.js";
+import { buildReporting } from "./progress.js";
 import { startControlPlane, type ControlPlane } from "../testing/control-plane/control-plane.js";
 import { Client } from "../client/client.js";
 import { nodesFlag } from "../testing/control-plane/nodes.js";
@@ -61,16 +61,11 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   let cp: ControlPlane | undefined;
   let kubeconfig = values.kubeconfig;
   if (!kubeconfig) {
-    const line = progressLine(process.stderr); // the first build's progress, on a terminal
     cp = await startControlPlane({
       kubeconfig: false,
       env,
       nodes,
-      onProgress: (m) => {
-        line?.clear();
-        say(m);
-      },
-      ...(line ? { onBuildProgress: line.update } : {}),
+      ...buildReporting(process.stderr, say), // the first build's progress line, on a terminal
       ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
     });
     kubeconfig = cp.kubeconfigPath;

@@ -29,28 +29,17 @@ commands:
 exit codes: 0 done; 1 failed (the message says why); 2 a usage mistake (an unknown option, a missing argument)
 `;
 
-/** Runs one command; its usage mistakes are thrown as UsageError. */
-function dispatch(command: string, rest: string[]): Promise<number> {
-  switch (command) {
-    case "control-plane":
-      return controlPlane.run(rest, process.env);
-    case "run":
-      return runCommand.run(rest, process.env, shutdown);
-    case "dev":
-      return dev.run(rest, process.env);
-    case "init":
-      return init.run(rest);
-    case "pause":
-    case "resume":
-      return pause.run(command, rest, process.env);
-    case "generate":
-      return generate.run(rest);
-    case "shards":
-      return shards.run(rest, process.env);
-    default:
-      throw new UsageError(`unknown command '${command}'`);
-  }
-}
+/** Each command; its usage mistakes are thrown as UsageError. */
+const COMMANDS: Record<string, (rest: string[]) => Promise<number>> = {
+  "control-plane": (rest) => controlPlane.run(rest, process.env),
+  run: (rest) => runCommand.run(rest, process.env, shutdown),
+  dev: (rest) => dev.run(rest, process.env),
+  init: (rest) => init.run(rest),
+  pause: (rest) => pause.run("pause", rest, process.env),
+  resume: (rest) => pause.run("resume", rest, process.env),
+  generate: (rest) => generate.run(rest),
+  shards: (rest) => shards.run(rest, process.env),
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -69,17 +58,19 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
   }
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) {
+    process.stderr.write(`kubeloop: unknown command '${command}' (kubeloop --help lists the commands)\n`);
+    return 2;
+  }
   try {
-    return await dispatch(command, rest);
+    return await run(rest);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    const known = COMMANDS.includes(command);
-    process.stderr.write(known ? `kubeloop ${command}: ${error.message} (kubeloop ${command} --help shows the usage)\n` : `kubeloop: ${error.message} (kubeloop --help lists the commands)\n`);
+    process.stderr.write(`kubeloop ${command}: ${error.message} (kubeloop ${command} --help shows the usage)\n`);
     return 2;
   }
 }
-
-const COMMANDS = ["control-plane", "run", "dev", "init", "pause", "resume", "generate", "shards"];
 
 // `kubeloop run` exits as soon as the operator has failed (a lost Lease, above all: work that
 // ignored its aborted signal must not keep a replica that lost its Lease alive and acting).

@@ -43,3 +43,16 @@ export function progressLine(stream: NodeJS.WriteStream): ProgressLine | undefin
     },
   };
 }
+
+/**
+ * The options a command hands to a build or a start: `onProgress` writes `say`'s lines, clearing
+ * the progress line first; `onBuildProgress` draws it (on a terminal only).
+ */
+export function buildReporting(stream: NodeJS.WriteStream, say: (message: string) => void): { onProgress: (message: string) => void; onBuildProgress?: (p: BuildProgress) => void } {
+  const line = progressLine(stream);
+  const onProgress = (message: string) => {
+    line?.clear();
+    say(message);
+  };
+  return line ? { onProgress, onBuildProgress: line.update } : { onProgress };
+}
