@@ -26,6 +26,10 @@ describe("proxyFromEnvironment", () => {
     ["https://10.1.2.3:6443", { HTTPS_PROXY: proxy, NO_PROXY: "192.168.0.0/16" }, proxy],
     ["https://10.1.2.3:6443", { HTTPS_PROXY: proxy, NO_PROXY: "10.1.2.3" }, undefined],
     ["https://[fd00::1]:6443", { HTTPS_PROXY: proxy, NO_PROXY: "fd00::/8" }, undefined],
+    ["https://[fd00::1]:6443", { HTTPS_PROXY: proxy, NO_PROXY: "[fd00::1]" }, undefined],
+    ["https://[fd00::1]:6443", { HTTPS_PROXY: proxy, NO_PROXY: "[fd00::1]:6443" }, undefined],
+    ["https://[fd00::1]:6443", { HTTPS_PROXY: proxy, NO_PROXY: "[fd00::1]:443" }, proxy],
+    ["https://[fd00::1]:6443", { HTTPS_PROXY: proxy, NO_PROXY: "fd00::1" }, undefined],
   ];
   for (const [server, env, expected] of cases) {
     it(`${server} with ${JSON.stringify(env)}: ${expected ?? "direct"}`, () => assert.equal(proxyFromEnvironment(server, env), expected));

@@ -62,28 +62,32 @@ function isLoopback(host: string): boolean {
  */
 function excluded(host: string, port: string, noProxy: string): boolean {
   for (const raw of noProxy.split(",")) {
-    let entry = raw.trim().toLowerCase();
+    const entry = raw.trim().toLowerCase();
     if (!entry) continue;
     if (entry === "*") return true;
     if (entry.includes("/")) {
       if (cidrContains(entry, host)) return true;
       continue;
     }
-    const portMatch = /^(.*?)(?::(\d+))?$/.exec(entry.startsWith("[") ? entry.replace(/^\[([^\]]+)\](?::(\d+))?$/, (_, h: string, p?: string) => (p ? `${h}:${p}` : h)) : entry);
-    let entryPort: string | undefined;
-    if (portMatch && portMatch[2] && isIP(entry) !== 6) {
-      entry = portMatch[1] as string;
-      entryPort = portMatch[2];
-    }
+    const [name, entryPort] = hostAndPort(entry);
     if (entryPort && entryPort !== port) continue;
-    if (isIP(entry) || isIP(host)) {
-      if (entry === host) return true;
+    if (isIP(name) || isIP(host)) {
+      if (name === host) return true;
       continue;
     }
-    const domain = entry.replace(/^\*?\./, "");
+    const domain = name.replace(/^\*?\./, "");
     if (host === domain || host.endsWith(`.${domain}`)) return true;
   }
   return false;
+}
+
+/** An entry's host and port: `[v6]:port`, `[v6]`, a bare IPv6 address (no port), `host:port` or `host`. */
+function hostAndPort(entry: string): [string, string | undefined] {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (bracketed) return [bracketed[1] as string, bracketed[2]];
+  if (isIP(entry) === 6) return [entry, undefined];
+  const withPort = /^(.*):(\d+)$/.exec(entry);
+  return withPort ? [withPort[1] as string, withPort[2]] : [entry, undefined];
 }
 
 function cidrContains(cidr: string, host: string): boolean {
