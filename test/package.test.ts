@@ -76,8 +76,29 @@ describe("the npm package", () => {
     const chunks = JSON.parse((await run(process.execPath, ["chunks.mjs"], { cwd: project })).stdout.trim());
     assert.ok(chunks.chunks > 1, "shared code is split into chunks");
     assert.equal(chunks.ca, "-----BEGIN CERTIFICATE-----");
+    // Each package is declared or bundled, never both (scripts/build.ts): what runs is what npm
+    // ls shows. The declared ones are installed and are the copies kubeloop uses; the bundled ones
+    // are not installed, and their licences ship in the notices.
     const notices = readFileSync(join(project, "node_modules/kubeloop/dist/THIRD-PARTY-NOTICES.md"), "utf8");
-    for (const bundled of ["undici", "pino", "@sinclair/typebox", "@peculiar/x509"]) assert.match(notices, new RegExp(`^## ${bundled} `, "m"));
+    const { dependencies, peerDependencies } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { dependencies: Record<string, string>; peerDependencies: Record<string, string> };
+    for (const bundled of ["undici", "@peculiar/x509", "fast-json-patch", "chokidar", "reflect-metadata"]) {
+      assert.match(notices, new RegExp(`^## ${bundled} `, "m"));
+      assert.ok(!(bundled in dependencies), `${bundled} is bundled, so not declared`);
+      assert.ok(!existsSync(join(project, "node_modules", bundled)), `${bundled} is bundled, so not installed`);
+    }
+    for (const name of Object.keys(dependencies)) {
+      assert.doesNotMatch(notices, new RegExp(`^## ${name} `, "m"), `${name} is declared, so not bundled`);
+      assert.ok(existsSync(join(project, "node_modules", name)), `${name} is installed`);
+    }
+    assert.ok(!existsSync(join(project, "node_modules/tsx")), "tsx is an optional peer, not installed with kubeloop");
+    assert.deepEqual(Object.keys(peerDependencies), ["tsx"]);
+    writeFileSync(join(project, "same.mjs"), `import { Type } from "kubeloop"; import { Type as Own } from "@sinclair/typebox"; console.log(Type === Own);`);
+    assert.equal((await run(process.execPath, ["same.mjs"], { cwd: project })).stdout.trim(), "true", "kubeloop's TypeBox is the installed one");
+    // Without tsx, a TypeScript operator gets an error that says what to do (exit 1), not a stack.
+    writeFileSync(join(project, "op.ts"), `import { Operator } from "kubeloop";\nexport default new Operator({ name: "no-tsx" });\n`);
+    const noTsx = await run("npx", ["--no-install", "kubeloop", "run", "op.ts"], { cwd: project }).then(() => undefined, (error: { code?: number; stderr?: string }) => error);
+    assert.equal(noTsx?.code, 1);
+    assert.match(noTsx?.stderr ?? "", /op\.ts is TypeScript, which kubeloop runs through tsx, and tsx is not installed: `npm install --save-dev tsx`/);
 
     // CommonJS code can require() it too (Node 22.12 and later load an ES module without top-level await so).
     writeFileSync(join(project, "cjs.cjs"), `const k = require("kubeloop"); const t = require("kubeloop/testing"); console.log(typeof k.Operator, typeof t.startControlPlane);`);

@@ -52,7 +52,7 @@ function kubeloopSpec(given: string | undefined, version: string): string {
 /** kubeloop's own package.json: the versions a new project pins. */
 interface OwnManifest {
   version: string;
-  dependencies: Record<string, string>;
+  peerDependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
 }
 
@@ -75,7 +75,7 @@ function projectFiles(name: string, dependency: string, own: OwnManifest): Recor
         },
         dependencies: { kubeloop: dependency },
         devDependencies: {
-          tsx: own.dependencies.tsx ?? "^4",
+          tsx: own.peerDependencies?.tsx ?? "^4", // kubeloop's optional peer: `kubeloop run|dev operator.ts`
           typescript: own.devDependencies?.typescript ?? "~6.0.3",
           "@types/node": "^24", // the Node of its Dockerfile
         },

@@ -106,11 +106,11 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
 
 /**
  * {@link loadConfig}, with the YAML parser loaded asynchronously first when a kubeconfig will be
- * read (`Client.load` uses it; in the published bundle this halves the time to read one).
+ * read (`Client.load` uses it), so that loading it does not block the event loop.
  */
 export async function loadConfigAsync(options: LoadConfigOptions = {}): Promise<ClusterConfig> {
   if (!yaml.loaded && !runsInCluster(options, options.env ?? process.env)) {
-    // yaml is CommonJS: its exports are the default export (named ones too, in Node but not in the bundle).
+    // yaml is CommonJS: its exports are the default export (and named ones, as Node reads them).
     const loaded = (await import("yaml")) as typeof Yaml & { default?: typeof Yaml };
     yaml.provide(loaded.default ?? loaded);
   }

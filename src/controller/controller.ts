@@ -30,7 +30,8 @@ import { InformerFactory, type Informer, type InformerHandle, type InformerScope
 import { LOW_PRIORITY, WorkQueue, type WorkQueueOptions } from "../runtime/queue.js";
 import type { StoreReader } from "../runtime/store.js";
 import { hasObject, type WatcherEvent } from "../runtime/watcher.js";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
+import { pino } from "../core/lazy.js";
 import { CacheReader } from "./cache.js";
 import { reconcileContext, type ControllerParts, type ReconcileParts } from "./context.js";
 import { EventRecorder } from "./events.js";
@@ -169,7 +170,7 @@ export class Controller<T extends KubeObject> {
     this.ownsInformers = options.informers === undefined;
     this.own = this.informers.informer(kind, options.scope ?? {});
     this.others = sources.map((source) => ({ source, informer: this.informers.informer(source.kind, source.scope) }));
-    this.logger = (options.logger ?? pino()).child({ controller: this.name });
+    this.logger = (options.logger ?? pino({})).child({ controller: this.name });
     this.fieldManager = options.fieldManager ?? "kubeloop";
     this.recorder =
       options.recorder ??

@@ -20,7 +20,8 @@
 import { checkNumber } from "../core/check.js";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
+import { pino } from "../core/lazy.js";
 import type { Client } from "../client/client.js";
 import { deadline } from "../core/async.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";

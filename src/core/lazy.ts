@@ -1,7 +1,8 @@
-// Dependencies loaded on first use rather than when kubeloop is imported (yaml, prom-client):
-// a program that never reads YAML or serves metrics does not load them. Both ship CommonJS for
-// Node, so they load synchronously where they are needed.
+// Dependencies loaded on first use rather than when kubeloop is imported (yaml, prom-client,
+// pino): a program that never reads YAML or serves metrics does not load them. All three ship
+// CommonJS for Node, so they load synchronously where they are needed.
 import { createRequire } from "node:module";
+import type { DestinationStream, Logger, LoggerOptions, pino as PinoFactory } from "pino";
 
 const load = createRequire(import.meta.url);
 
@@ -11,8 +12,8 @@ export interface Lazy<M> {
   /** Whether the module is loaded (by a call, or supplied). */
   readonly loaded: boolean;
   /**
-   * Supplies the module, loaded some other way (an awaited `import()`: in the published bundle
-   * that is one chunk, faster than requiring the package's own files), so no call loads it.
+   * Supplies the module, loaded some other way (an awaited `import()`, which does not block the
+   * event loop while it reads the files), so no call loads it.
    */
   provide(module: M): void;
 }
@@ -25,4 +26,14 @@ export function onFirstUse<M>(name: string): Lazy<M> {
     loaded: { get: () => module !== undefined },
     provide: { value: (m: M) => void (module ??= m) },
   }) as Lazy<M>;
+}
+
+const pinoModule = onFirstUse<typeof PinoFactory>("pino");
+
+/**
+ * pino's logger factory, with pino loaded on the first call: a logger is made when a Manager, a
+ * controller or an operator starts, so importing kubeloop does not load pino (~15 ms).
+ */
+export function pino(options: LoggerOptions = {}, stream?: DestinationStream): Logger {
+  return pinoModule()(options, stream);
 }

@@ -1,6 +1,7 @@
 // Structured logging with pino: JSON lines on stdout (what log collectors expect in a
 // cluster), one child logger per controller and per reconcile carrying the object reference.
-import { pino, type Logger, type LevelWithSilent } from "pino";
+import type { Logger, LevelWithSilent } from "pino";
+import { pino } from "../core/lazy.js";
 
 /** Options of {@link createLogger}. */
 export interface LoggingOptions {

@@ -1,7 +1,8 @@
 // Running an operator inside a test: start it against a cluster, wait until its caches have
 // synced, stop it at the end; install CRDs and wait for conditions with deadlines (never
 // fixed sleeps).
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
+import { pino } from "../core/lazy.js";
 import { Client } from "../client/client.js";
 import { inClusterConfig } from "../client/config.js";
 import { checkServed, type Operator, type RunningOperator } from "../operator/operator.js";
