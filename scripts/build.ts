@@ -12,7 +12,7 @@
 //   `peerDependencies`) and left out of the bundle, or bundled and not declared; never both, so
 //   that what runs is what `npm ls` shows (docs/status.md, Decisions: "One story for
 //   dependencies"). Declared: the packages whose types are in kubeloop's public API (TypeBox,
-//   pino, prom-client, kubernetes-types), yaml (loaded on first use, core/lazy.ts), and tsx (an
+//   pino, prom-client), yaml (loaded on first use, core/lazy.ts), and tsx (an
 //   optional peer: `kubeloop run op.ts`). Bundled: everything else the code imports. The checks
 //   below fail the build when a package loaded by name is not declared, or when a published
 //   declaration file names one.
@@ -85,7 +85,8 @@ function checkDependencies(): void {
     }
   }
   const reached = new Set<string>();
-  const queue = readdirSync(join(dist, "entries")).filter((f) => f.endsWith(".d.ts")).map((f) => join(dist, "entries", f));
+  // The roots: the entry points, and the built-in kinds' types (`kubeloop/k8s/<group>/<version>`).
+  const queue = [...readdirSync(join(dist, "entries")).filter((f) => f.endsWith(".d.ts")).map((f) => join(dist, "entries", f)), ...declarations(join(dist, "core", "kube"))];
   while (queue.length) {
     const file = queue.pop() as string;
     if (reached.has(file)) continue;

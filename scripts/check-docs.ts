@@ -244,7 +244,7 @@ const options: ts.CompilerOptions = {
   noEmit: true,
   types: ["node"],
   baseUrl: root,
-  paths: { kubeloop: ["./src/entries/index.ts"], "kubeloop/runtime": ["./src/entries/runtime.ts"], "kubeloop/testing": ["./src/entries/testing.ts"] },
+  paths: { kubeloop: ["./src/entries/index.ts"], "kubeloop/runtime": ["./src/entries/runtime.ts"], "kubeloop/testing": ["./src/entries/testing.ts"], "kubeloop/k8s/*": ["./src/core/kube/*.ts"] },
 };
 writeFileSync(join(scratch, "package.json"), JSON.stringify({ type: "module" }));
 for (let round = 0; round < 4; round++) {

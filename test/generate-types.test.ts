@@ -14,7 +14,7 @@ import * as YAML from "yaml";
 import { IntOrString, Type, cel, defineResource, type TSchema } from "../src/entries/index.js";
 import { structural } from "../src/entries/runtime.js";
 import { typesFromCrd } from "../src/manifests/types.js";
-import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition } from "../src/core/kube/apiextensions/v1.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const out = join(root, "test", "fixtures", `types-${process.pid}`);

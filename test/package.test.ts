@@ -112,6 +112,18 @@ describe("the npm package", () => {
     assert.match(created, /created hello-op/);
     const generated = join(project, "hello-op");
     await run("npm", ["install", "--no-audit", "--no-fund", "--silent"], { cwd: generated, maxBuffer: 1 << 24 });
+    // The built-in kinds' types, generated from the v1.37 API server: fields new since 1.30 are
+    // typed, unknown ones refused (the project's test runs tsc over its *.ts files).
+    writeFileSync(
+      join(generated, "k8s.ts"),
+      `import type { PodSpec } from "kubeloop/k8s/core/v1";
+import type { ListMeta } from "kubeloop/k8s/meta/v1";
+export const spec: PodSpec = { containers: [{ name: "web", image: "nginx" }], hostnameOverride: "web-0" };
+export const list: ListMeta = { shardInfo: { selector: "shardRange(object.metadata.uid, '0x0', '0x8')" } };
+// @ts-expect-error no such field
+export const wrong: PodSpec = { containers: [], notAField: 1 };
+`,
+    );
     // NODE_TEST_CONTEXT would make the project's node --test report to us instead of printing.
     const env = { ...process.env };
     delete env.NODE_TEST_CONTEXT;
@@ -120,6 +132,8 @@ describe("the npm package", () => {
     assert.equal((await run("node", ["--version"], { cwd: generated })).stdout.trim(), process.version, "the project ran on this test's Node");
     assert.match(tested, /pass 1/);
     assert.match(tested, /fail 0/);
+    // And again on the same cluster, which keeps the first run's objects.
+    assert.match((await run("npm", ["test"], { cwd: generated, maxBuffer: 1 << 24, env })).stdout, /pass 1/);
     // Fast by default: the test's own client has no client-side rate limit (it shared the operator's 5 requests/s).
     assert.match(readFileSync(join(generated, "operator.test.ts"), "utf8"), /Client\.load\(\{[^}]*rateLimit: false/);
     await assert.rejects(run("npx", ["--no-install", "kubeloop", "init", "hello-op"], { cwd: project }), /exists and is not empty/);

@@ -16,7 +16,7 @@ import { operatorManifests } from "../operator/manifests.js";
 import { typesFromCrd } from "../manifests/types.js";
 import { Client } from "../client/client.js";
 import { CustomResourceDefinition as CustomResourceDefinitionKind } from "../core/builtins.js";
-import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition } from "../core/kube/apiextensions/v1.js";
 import { loadOperator } from "./load.js";
 import { findCacheReads } from "./cache-reads.js";
 

@@ -145,6 +145,9 @@ import { Hello, op } from "./operator.js";
 let cp: ControlPlane;
 let client: Client;
 let running: OperatorUnderTest;
+// A namespace of this run's own: the test runs again on a cluster that keeps its objects
+// (KUBELOOP_KUBECONFIG naming one that \`kubeloop control-plane start\` runs).
+const ns = \`test-\${Date.now().toString(36)}\`;
 before(async () => {
   cp = await startControlPlane();
   // No client-side rate limit in tests (the operator's default is 5 requests/s, as client-go's).
@@ -154,14 +157,15 @@ before(async () => {
 });
 after(async () => {
   await running?.stop();
+  await client?.resource(Namespace).delete(ns).catch(() => undefined);
   await client?.close();
   await cp?.stop();
 });
 
 it("replies to a Hello", async () => {
-  await client.resource(Namespace).create({ metadata: { name: "test" } });
-  await client.resource(Hello).namespace("test").create({ metadata: { name: "h" }, spec: { greeting: "hi" } });
-  const status = await waitFor("status.reply", async () => (await client.resource(Hello).namespace("test").get("h")).status as { reply?: { reply: string } } | undefined);
+  await client.resource(Namespace).create({ metadata: { name: ns } });
+  await client.resource(Hello).namespace(ns).create({ metadata: { name: "h" }, spec: { greeting: "hi" } });
+  const status = await waitFor("status.reply", async () => (await client.resource(Hello).namespace(ns).get("h")).status as { reply?: { reply: string } } | undefined);
   assert.deepEqual(status?.reply, { reply: "hi, back" });
 });
 `,

@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type * as TsxApi from "tsx/esm/api";
 import type { Operator } from "../operator/operator.js";
-import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition } from "../core/kube/apiextensions/v1.js";
 
 /** What a module offers: its operator and the CRDs it declares. */
 export interface LoadedOperator {

@@ -1,8 +1,8 @@
 // The resource handle: `client.resource(Kind)` → get / list / create / replace / patch / apply /
 // delete / deleteCollection / watch, and the status and scale subresources. Objects stay plain
 // JSON from the wire to the caller: no per-object class conversion on the hot path.
-import type { Scale } from "kubernetes-types/autoscaling/v1.js";
-import type { Status } from "kubernetes-types/meta/v1.js";
+import type { Scale } from "../core/kube/autoscaling/v1.js";
+import type { Status } from "../core/kube/meta/v1.js";
 import type { Readable } from "node:stream";
 import { pullEach } from "../core/async.js";
 import { ApiError } from "../core/errors.js";

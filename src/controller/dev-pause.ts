@@ -16,7 +16,7 @@ import { Lease } from "../core/builtins.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { AlreadyExistsError, ConflictError, ForbiddenError, NotFoundError } from "../core/errors.js";
 import { microTime } from "../core/objects.js";
-import type * as coordination from "kubernetes-types/coordination/v1.js";
+import type * as coordination from "../core/kube/coordination/v1.js";
 import { CLAIMS_ANNOTATION, MEMBER_LABEL, MEMBER_PAUSED_ANNOTATION } from "./shard-members.js";
 
 /** The annotation by which a paused operator acknowledges a dev run. */

@@ -10,8 +10,8 @@ import { CoreEvent, Event } from "../core/builtins.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { NotFoundError } from "../core/errors.js";
 import { microTime, type KubeObject } from "../core/objects.js";
-import type * as events from "kubernetes-types/events/v1.js";
-import type * as core from "kubernetes-types/core/v1.js";
+import type * as events from "../core/kube/events/v1.js";
+import type * as core from "../core/kube/core/v1.js";
 
 /** What happened. `type` is Normal unless said; `action` defaults to the reason. */
 export interface EventInput {

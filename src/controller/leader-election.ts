@@ -19,7 +19,7 @@ import { systemClock, type Clock } from "../core/clock.js";
 import { AlreadyExistsError, ConflictError, NotFoundError } from "../core/errors.js";
 import { Lease } from "../core/builtins.js";
 import { microTime } from "../core/objects.js";
-import type * as coordination from "kubernetes-types/coordination/v1.js";
+import type * as coordination from "../core/kube/coordination/v1.js";
 
 type LeaseObject = coordination.Lease;
 

@@ -1,6 +1,6 @@
 // Errors of Kubernetes API calls: one class per kind of failure a caller acts on differently,
 // each carrying the server's Status object. No I/O here; the client builds them from responses.
-import type { Status } from "kubernetes-types/meta/v1.js";
+import type { Status } from "./kube/meta/v1.js";
 
 /**
  * Why an API call failed. Server reasons follow metav1.StatusReason; `Network`, `Timeout` and

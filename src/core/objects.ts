@@ -1,6 +1,6 @@
 // Kubernetes objects as plain JSON, and the descriptors that name a kind of resource.
 // No I/O: the client resolves a descriptor to a REST path (statically or by discovery).
-import type { ObjectMeta, ListMeta, Status } from "kubernetes-types/meta/v1.js";
+import type { ObjectMeta, ListMeta, Status } from "./kube/meta/v1.js";
 
 export type { ObjectMeta, ListMeta, Status };
 
@@ -15,8 +15,8 @@ export interface KubeObject {
 export interface KubeList<T extends KubeObject = KubeObject> {
   apiVersion?: string;
   kind?: string;
-  /** `shardInfo`: set by a server that applied the request's `shardSelector` (KEP-5866; kubernetes-types 1.30 predates it). */
-  metadata: ListMeta & { shardInfo?: { selector: string } };
+  /** Its `shardInfo` is set by a server that applied the request's `shardSelector` (KEP-5866, new in Kubernetes 1.37). */
+  metadata: ListMeta;
   items: T[];
 }
 

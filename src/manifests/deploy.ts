@@ -2,9 +2,9 @@
 // probes on /healthz and /readyz, metrics, a locked-down security context), a Service for
 // metrics and webhooks, a PodDisruptionBudget when it runs more than one replica; and the same
 // as a kustomization and a Helm chart.
-import type * as apps from "kubernetes-types/apps/v1.js";
-import type * as core from "kubernetes-types/core/v1.js";
-import type * as policy from "kubernetes-types/policy/v1.js";
+import type * as apps from "../core/kube/apps/v1.js";
+import type * as core from "../core/kube/core/v1.js";
+import type * as policy from "../core/kube/policy/v1.js";
 import type * as Yaml from "yaml";
 import { onFirstUse } from "../core/lazy.js";
 import { WEBHOOK_CERT_DIR } from "./webhooks.js";

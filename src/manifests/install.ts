@@ -1,7 +1,7 @@
 // Installing a CustomResourceDefinition as the code declares it: created, or brought to the
 // declaration with server-side apply when it differs (`kubeloop run --install-crds`, the dev loop,
 // tests), then waited on until the API server serves it.
-import type { CustomResourceDefinition as Crd } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition as Crd } from "../core/kube/apiextensions/v1.js";
 import type { Client } from "../client/client.js";
 import { waitFor } from "../core/async.js";
 import { CustomResourceDefinition } from "../core/builtins.js";

@@ -4,8 +4,8 @@
 // bindings. Namespaced needs become one Role per namespace when the operator serves exact
 // namespaces; cluster-scoped kinds, and every kind of a cluster-wide operator, go into one
 // ClusterRole. Rules for the same resource are merged; nothing else is granted.
-import type * as rbac from "kubernetes-types/rbac/v1.js";
-import type * as core from "kubernetes-types/core/v1.js";
+import type * as rbac from "../core/kube/rbac/v1.js";
+import type * as core from "../core/kube/core/v1.js";
 
 /** One thing the operator does to one resource. */
 export interface AccessNeed {

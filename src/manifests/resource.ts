@@ -8,7 +8,7 @@
 // `x-kubernetes-preserve-unknown-fields`, and refuses what a structural schema cannot express
 // (unions of different shapes), naming the path.
 import { Type, type SchemaOptions, type Static, type TSchema } from "@sinclair/typebox";
-import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition } from "../core/kube/apiextensions/v1.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { kindOf } from "../core/objects.js";
 

@@ -2,7 +2,7 @@
 // descriptor for a CRD someone else defined (`kubeloop generate types`). Descriptions, formats,
 // bounds, enums, defaults, int-or-string, preserved unknown fields and CEL rules are kept, so the
 // schema converted back (`structural`) is the CRD's again.
-import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition } from "../core/kube/apiextensions/v1.js";
 
 type Schema = Record<string, unknown>;
 

@@ -5,7 +5,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- the test reads deep fields of generated plain objects */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition } from "../core/kube/apiextensions/v1.js";
 import { kindOf } from "../core/objects.js";
 import type { AdmissionHook } from "../webhook/registration.js";
 import { deployManifests, helmChart } from "./deploy.js";

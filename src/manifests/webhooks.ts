@@ -4,7 +4,7 @@
 // webhook configurations and of the CRD conversion stanzas this writes (annotation
 // `cert-manager.io/inject-ca-from`). The API server calls the operator's Service. The layout is
 // kubebuilder's (a self-signed Issuer and a Certificate for the Service's DNS names).
-import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition } from "../core/kube/apiextensions/v1.js";
 import type { ResourceKind } from "../core/objects.js";
 import { buildWebhookConfigurations, type AdmissionHook } from "../webhook/registration.js";
 

@@ -1,5 +1,5 @@
 // What a cluster needs to run an operator, as objects: the API behind `kubeloop generate`.
-import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition } from "../core/kube/apiextensions/v1.js";
 import { deployManifests } from "../manifests/deploy.js";
 import { rbacManifests } from "../manifests/rbac.js";
 import { certManagerWebhookManifests, webhookNames, withConversionWebhook } from "../manifests/webhooks.js";

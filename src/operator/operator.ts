@@ -7,7 +7,7 @@
 // operator declares can import the same module.
 import type { Logger } from "pino";
 import type { TSchema } from "@sinclair/typebox";
-import type { CustomResourceDefinition } from "kubernetes-types/apiextensions/v1.js";
+import type { CustomResourceDefinition } from "../core/kube/apiextensions/v1.js";
 import type { Client } from "../client/client.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { ControllerBuilder } from "../controller/builder.js";

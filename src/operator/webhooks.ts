@@ -14,7 +14,7 @@ import { CustomResourceDefinition, MutatingWebhookConfiguration, ValidatingWebho
 import { NotFoundError } from "../core/errors.js";
 import { systemClock } from "../core/clock.js";
 import type { Runnable } from "../controller/manager.js";
-import type * as admissionregistration from "kubernetes-types/admissionregistration/v1.js";
+import type * as admissionregistration from "../core/kube/admissionregistration/v1.js";
 import { WebhookServer, type ServingCertificate, type WebhookObserver } from "../webhook/server.js";
 import { readFileSync } from "node:fs";
 

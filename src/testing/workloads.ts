@@ -1,7 +1,7 @@
 // What tests of operators that manage workloads need on a control plane with simulated nodes
 // (`startControlPlane({ nodes })`): wait for a Deployment's rollout as `kubectl rollout status`
 // does, make a Pod fail (KWOK's chaos stage), cordon a node.
-import type * as core from "kubernetes-types/core/v1.js";
+import type * as core from "../core/kube/core/v1.js";
 import type { Client } from "../client/client.js";
 import { deadline, waitFor } from "../core/async.js";
 import { Deployment, Node, Pod } from "../core/builtins.js";

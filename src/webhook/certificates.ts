@@ -10,7 +10,7 @@
 import type { Client } from "../client/client.js";
 import { Secret } from "../core/builtins.js";
 import { AlreadyExistsError, ConflictError, NotFoundError } from "../core/errors.js";
-import type * as core from "kubernetes-types/core/v1.js";
+import type * as core from "../core/kube/core/v1.js";
 
 /** The annotation listing the names the serving certificate carries (sorted JSON). */
 export const NAMES_ANNOTATION = "kubeloop.dev/webhook-names";

@@ -2,7 +2,7 @@
 // MutatingWebhookConfiguration (named after the operator), pointing at the URL it serves, with
 // the CA bundle of its serving certificate. Each replica writes the same content, so the
 // writes are idempotent; `unregisterWebhooks` removes them (on cleanup, when asked).
-import type * as admissionregistration from "kubernetes-types/admissionregistration/v1.js";
+import type * as admissionregistration from "../core/kube/admissionregistration/v1.js";
 import type { Client } from "../client/client.js";
 import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from "../core/builtins.js";
 import { NotFoundError } from "../core/errors.js";
