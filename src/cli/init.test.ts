@@ -23,6 +23,14 @@ const quietly = async (args: string[]) => {
 const manifest = (dir: string) => JSON.parse(readFileSync(join(scratch, dir, "package.json"), "utf8")) as { dependencies: Record<string, string> };
 
 describe("kubeloop init", () => {
+  it("writes the operator.ts that docs/getting-started.md shows", async () => {
+    assert.equal(await quietly([join(scratch, "my-operator")]), 0);
+    const guide = readFileSync(join(import.meta.dirname, "..", "..", "docs", "getting-started.md"), "utf8");
+    const shown = /```ts\n([\s\S]*?)```/.exec(guide)?.[1];
+    const written = readFileSync(join(scratch, "my-operator", "operator.ts"), "utf8");
+    assert.equal(shown, written.slice(written.indexOf("import ")), "the guide's first TypeScript block is the scaffold's operator.ts (after its header comment)");
+  });
+
   it("depends on the published kubeloop, a caret range of this version; its Dockerfile and README need nothing local", async () => {
     assert.equal(await quietly([join(scratch, "a")]), 0);
     assert.equal(manifest("a").dependencies.kubeloop, `^${VERSION}`);

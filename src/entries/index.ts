@@ -2,6 +2,10 @@
 // and the budget of this surface. The parts for composing one's own loops (the watcher, stores,
 // the Manager, config loading, manifest parts) are in `kubeloop/runtime`; test helpers in
 // `kubeloop/testing`. api/kubeloop.api.md is this surface as reviewed (`npm run api`).
+/**
+ * What operator authors use: the `Operator` and its handlers, controllers, the client, kinds and resources, webhooks and errors. The parts for composing one's own loops are in `kubeloop/runtime`; test helpers in `kubeloop/testing`.
+ * @module kubeloop
+ */
 export { VERSION } from "../core/version.js";
 
 // core

@@ -4,6 +4,10 @@
 // metrics, probes and logging; loading a cluster's config, the client's transport and mapper;
 // the parts of the manifests `kubeloop generate` writes. Re-exports only; operator authors need
 // `kubeloop` alone. api/kubeloop-runtime.api.md is this surface as reviewed (`npm run api`).
+/**
+ * The parts for composing one's own loops: the watcher, the reflector and stores, shared informers, the work queue, standalone controllers, the Manager, leader election, Events, metrics, probes and logging; loading a cluster's config, the client's transport and mapper; the parts of the manifests `kubeloop generate` writes.
+ * @module kubeloop/runtime
+ */
 export { watch, watchBatches, stripManagedFields, hasObject, transition, type Watch, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
 export { reflect, applyToStore } from "../runtime/reflector.js";
 export { Share, type ShareOptions } from "../runtime/share.js";

@@ -1,5 +1,9 @@
 // kubeloop/testing: the local control plane harness, the fault proxy, the in-process operator
 // runner, and the fakes for tests without a server (ScriptedEvents, ManualClock).
+/**
+ * Test helpers: the local control plane (a real kube-apiserver, etcd and controllers, optionally simulated nodes), fault proxies, an in-process operator runner, and fakes for tests without a server (`ScriptedEvents`, `ManualClock`).
+ * @module kubeloop/testing
+ */
 export {
   startControlPlane,
   DEFAULT_CONTROLLERS,
