@@ -201,6 +201,14 @@ function splitTopLevel(text: string): string[] {
   return out;
 }
 
+// The CHANGELOG has a section for the version package.json carries (the one `npm publish` would publish).
+{
+  const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+  if (!new RegExp(`^## ${version.replaceAll(".", "\\.")} \\(`, "m").test(readFileSync(join(root, "CHANGELOG.md"), "utf8"))) {
+    find("CHANGELOG.md", 1, `no section "## ${version} (<date>)" for package.json's version`);
+  }
+}
+
 // Every source file of a folder in the architecture table's row for it.
 {
   const arch = readFileSync(join(root, "docs/architecture.md"), "utf8").split("\n");
