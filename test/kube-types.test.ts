@@ -32,8 +32,9 @@ function files(at: string): string[] {
 }
 
 describe("the built-in kinds' types", () => {
-  it("are what the API server's OpenAPI v3 gives (npm run kube-types)", { timeout: 120_000 }, async () => {
+  it("are what the API server's OpenAPI v3 gives (npm run kube-types)", { timeout: 120_000 }, async (t) => {
     const cluster = await sharedCluster();
+    if (!cluster.local) return t.skip("the types are those of the local control plane's Kubernetes, not of another cluster's");
     const client = await Client.load({ path: cluster.kubeconfigPath, rateLimit: false });
     try {
       const { gitVersion } = await client.request<{ gitVersion: string }>({ method: "GET", path: "/version" });

@@ -31,7 +31,8 @@ export async function importTsx(file: string, load: () => Promise<typeof TsxApi>
   try {
     return await load();
   } catch (error) {
-    if ((error as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw error;
+    // Only tsx itself missing ("Cannot find package 'tsx'"), not a file missing inside an installed tsx.
+    if ((error as { code?: string }).code !== "ERR_MODULE_NOT_FOUND" || !/'tsx'/.test((error as Error).message)) throw error;
     throw new Error(`${file} is TypeScript, which kubeloop runs through tsx, and tsx is not installed: \`npm install --save-dev tsx\`, or build it and run the JavaScript (\`kubeloop run dist/operator.js\`)`, { cause: error });
   }
 }

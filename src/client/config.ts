@@ -105,8 +105,8 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
 }
 
 /**
- * {@link loadConfig}, with the YAML parser loaded asynchronously first when a kubeconfig will be
- * read (`Client.load` uses it), so that loading it does not block the event loop.
+ * {@link loadConfig}, with the YAML parser loaded by an awaited `import()` first when a
+ * kubeconfig will be read (`Client.load` uses it).
  */
 export async function loadConfigAsync(options: LoadConfigOptions = {}): Promise<ClusterConfig> {
   if (!yaml.loaded && !runsInCluster(options, options.env ?? process.env)) {

@@ -12,8 +12,7 @@ export interface Lazy<M> {
   /** Whether the module is loaded (by a call, or supplied). */
   readonly loaded: boolean;
   /**
-   * Supplies the module, loaded some other way (an awaited `import()`, which does not block the
-   * event loop while it reads the files), so no call loads it.
+   * Supplies the module, loaded some other way (an awaited `import()`), so no call loads it.
    */
   provide(module: M): void;
 }
