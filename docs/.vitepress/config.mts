@@ -34,6 +34,7 @@ export default defineConfig({
           { text: "The local control plane", link: "/control-plane" },
           { text: "Scaling out", link: "/scaling" },
           { text: "Watches, caches and queues", link: "/runtime" },
+          { text: "Observability", link: "/observability" },
           { text: "Reliability", link: "/reliability" },
         ],
       },

@@ -19,7 +19,7 @@ describe("--metrics-bind and --health-bind", () => {
   });
 
   it("a server without metrics answers /readyz and 404s /metrics; one without health the reverse", async () => {
-    const manager = { status: { phase: "following", synced: true, leadershipSettled: true } } as unknown as Manager;
+    const manager = { status: { phase: "following", synced: true, leadershipSettled: true, failingWatches: [] } } as unknown as Manager;
     const metrics = { text: async () => "m 1\n", contentType: "text/plain" } as never;
     const health = await serveProbes(manager, metrics, { port: 0, host: "127.0.0.1", serve: { metrics: false, health: true } });
     const onlyMetrics = await serveProbes(manager, metrics, { port: 0, host: "127.0.0.1", serve: { metrics: true, health: false } });

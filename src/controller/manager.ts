@@ -26,7 +26,7 @@ import type { Client } from "../client/client.js";
 import { deadline } from "../core/async.js";
 import type { KubeObject, ResourceKind } from "../core/objects.js";
 import { describeKind } from "../core/objects.js";
-import { InformerFactory, type CacheView, type EventSource, type InformerHandle, type InformerScope } from "../runtime/informer.js";
+import { InformerFactory, type CacheView, type EventSource, type InformerHandle, type InformerHealth, type InformerScope } from "../runtime/informer.js";
 import { ControllerBuilder } from "./builder.js";
 import { Controller } from "./controller.js";
 import type { ControllerObserver } from "./reconcile.js";
@@ -80,7 +80,7 @@ export function checkOperatorName(name: string): void {
 /** The Manager's timings when an option is left out. */
 // The cache-sync timeout is controller-runtime's (CacheSyncTimeout, 2 min): a watch backing off
 // through a storm of errors (0.8 s doubling to 30 s) may need most of a minute for one more try.
-export const MANAGER_DEFAULTS = { cacheSyncTimeoutMs: 120_000, gracefulShutdownTimeoutMs: 30_000 } as const;
+export const MANAGER_DEFAULTS = { cacheSyncTimeoutMs: 120_000, gracefulShutdownTimeoutMs: 30_000, watchFailureToleranceMs: 60_000 } as const;
 
 /**
  * Where an operator's Leases live: the leader Lease (`<name>-leader` unless named) and the dev
@@ -93,8 +93,9 @@ export function leaseNames(name: string, leaderElection: { namespace?: string; n
 }
 
 /** Refuses timings that cannot work (a RangeError naming them). The Operator checks its own with it. */
-export function checkManagerTimings(options: Pick<ManagerOptions, "cacheSyncTimeoutMs" | "gracefulShutdownTimeoutMs" | "leaderElection">): void {
+export function checkManagerTimings(options: Pick<ManagerOptions, "cacheSyncTimeoutMs" | "gracefulShutdownTimeoutMs" | "leaderElection" | "watchFailureToleranceMs">): void {
   checkNumber("cacheSyncTimeoutMs", options.cacheSyncTimeoutMs, "> 0");
+  checkNumber("watchFailureToleranceMs", options.watchFailureToleranceMs, "> 0");
   checkNumber("gracefulShutdownTimeoutMs", options.gracefulShutdownTimeoutMs, "≥ 0");
   if (options.leaderElection) leaseTimings(options.leaderElection);
 }
@@ -111,6 +112,14 @@ export interface ManagerOptions {
    * a finite number > 0.
    */
   cacheSyncTimeoutMs?: number;
+  /**
+   * How long a synced cache's watch may keep failing (refused, unreachable, or silent past the
+   * watcher's inactivity timeout) before the Manager reports it in `status.failingWatches`, and
+   * /readyz turns 503 naming it and its error: a cache that no longer hears the server serves
+   * stale objects. Readiness returns once the server answers that watch again. Default 60 000
+   * ms; a finite number > 0.
+   */
+  watchFailureToleranceMs?: number;
   /**
    * How long reconciles in flight may take to finish on shutdown; then their signals abort, and
    * work that ignores its signal is abandoned (and the Lease is not released). Default 30 000 ms;
@@ -133,9 +142,20 @@ export interface ManagerOptions {
   devOverride?: false | { name?: string };
 }
 
-/** Observes a Manager (metrics): controllers' hooks plus leadership. */
+/** Observes a Manager (metrics): controllers' hooks plus leadership and the caches' watches. */
 export interface ManagerObserver extends ControllerObserver {
   leader?(name: string, isLeader: boolean): void;
+  /** Called once, when the Manager is made: `read` gives each cache's watch health when called (at a scrape). */
+  caches?(read: () => CacheHealth[]): void;
+}
+
+/** A cache's watch health, as metrics read it. */
+export interface CacheHealth {
+  /** `apiVersion Kind`. */
+  kind: string;
+  /** Its namespace ("" for all; several joined by commas). */
+  namespace: string;
+  health: InformerHealth;
 }
 
 /** The caches did not sync in time: names each resource and the last error seen for it. */
@@ -156,6 +176,17 @@ export interface ManagerStatus {
   leader?: string;
   /** Why it failed, when phase is "failed". */
   error?: string;
+  /** The watches failing for longer than `watchFailureToleranceMs` (none: every watch works). */
+  failingWatches: FailingWatch[];
+}
+
+/** A cache's watch that has been failing for longer than the Manager tolerates. */
+export interface FailingWatch {
+  /** `apiVersion Kind`, and the namespace when the cache is of some namespaces. */
+  cache: string;
+  failingForMs: number;
+  /** The last error, as the watcher reported it. */
+  error: string | undefined;
 }
 
 /**
@@ -184,7 +215,7 @@ export class Manager {
   private readonly required: InformerHandle[] = [];
   private readonly elector: LeaderElector | undefined;
   private readonly pause: PauseWatch | undefined;
-  private state: ManagerStatus = { phase: "created", synced: false, leadershipSettled: false };
+  private state: Omit<ManagerStatus, "failingWatches"> = { phase: "created", synced: false, leadershipSettled: false };
   private started: Runnable[] = [];
   private syncedResolve!: () => void;
   private readonly syncedPromise = new Promise<void>((resolve) => (this.syncedResolve = resolve));
@@ -204,6 +235,9 @@ export class Manager {
       onListenerError: (error, informer) =>
         this.logger.error({ err: error, kind: describeKind(informer.kind), namespace: informer.scope.namespace }, "an informer listener (mapper, predicate or event handler) threw: event skipped for it"),
     });
+    options.observer?.caches?.(() =>
+      this.informers.all().map((i) => ({ kind: describeKind(i.kind), namespace: i.scope.namespace ?? i.scope.namespaces?.join(",") ?? "", health: i.health() })),
+    );
     const le = options.leaderElection === false ? undefined : (options.leaderElection ?? {});
     this.identity = le?.identity ?? defaultIdentity();
     this.recorder = new EventRecorder(client, {
@@ -286,7 +320,20 @@ export class Manager {
 
   /** Where the manager is (health and readiness). */
   get status(): ManagerStatus {
-    return { ...this.state };
+    return { ...this.state, failingWatches: this.failingWatches() };
+  }
+
+  /** The started caches whose watch has failed for longer than the tolerance. */
+  private failingWatches(): FailingWatch[] {
+    const tolerance = this.options.watchFailureToleranceMs ?? MANAGER_DEFAULTS.watchFailureToleranceMs;
+    const failing: FailingWatch[] = [];
+    for (const informer of this.informers.all()) {
+      const health = informer.health();
+      if (health.failingForMs === undefined || health.failingForMs < tolerance) continue;
+      const where = informer.scope.namespace ?? informer.scope.namespaces?.join(",");
+      failing.push({ cache: `${describeKind(informer.kind)}${where ? ` in ${where}` : ""}`, failingForMs: Math.round(health.failingForMs), error: health.lastError?.message });
+    }
+    return failing;
   }
 
   /** Resolves once every cache has synced (never, if run() fails before). */
@@ -294,9 +341,9 @@ export class Manager {
     return this.syncedPromise;
   }
 
-  /** Ready: caches synced and leadership settled (leading, or following a known leader). */
+  /** Ready: caches synced, leadership settled (leading, or following a known leader), and no watch failing past the tolerance. */
   get ready(): boolean {
-    return this.state.synced && this.state.leadershipSettled && (this.state.phase === "leading" || this.state.phase === "following");
+    return this.state.synced && this.state.leadershipSettled && (this.state.phase === "leading" || this.state.phase === "following") && this.failingWatches().length === 0;
   }
 
   /**

@@ -71,7 +71,7 @@ export { TerminalError } from "../core/errors.js";
 export { predicates, and, or, not, type Predicate } from "../controller/predicates.js";
 export type { ControllerBuilder } from "../controller/builder.js";
 export type { ControllerOptions } from "../controller/spec.js";
-export { CacheSyncTimeoutError, type ManagerLeaderElection, type ManagerStatus } from "../controller/manager.js";
+export { CacheSyncTimeoutError, type ManagerLeaderElection, type ManagerStatus, type FailingWatch } from "../controller/manager.js";
 export { LeaderElectionLostError } from "../controller/leader-election.js";
 export type { EventInput } from "../controller/events.js";
 export { addFinalizer, removeFinalizer, hasFinalizer } from "../controller/finalizer.js";

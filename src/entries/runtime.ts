@@ -8,7 +8,7 @@
  * The parts for composing one's own loops: the watcher, the reflector and stores, shared informers, the work queue, standalone controllers, the Manager, leader election, Events, metrics, probes and logging; loading a cluster's config, the client's transport and mapper; the parts of the manifests `kubeloop generate` writes.
  * @module kubeloop/runtime
  */
-export { watch, watchBatches, stripManagedFields, hasObject, transition, type Watch, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
+export { watch, watchBatches, stripManagedFields, hasObject, transition, WatchHealth, type Watch, type WatcherEvent, type WatcherOptions, type WatchState, type AttemptOutcome, type Transition } from "../runtime/watcher.js";
 export { reflect, applyToStore } from "../runtime/reflector.js";
 export { Share, type ShareOptions } from "../runtime/share.js";
 export { Store, createStore, byLabel, BY_NAMESPACE, BY_OWNER, type StoreReader, type StoreWriter, type IndexFunction } from "../runtime/store.js";
@@ -28,7 +28,7 @@ export { Backoff, type BackoffOptions } from "../core/retry.js";
 export { controller, ControllerBuilder } from "../controller/builder.js";
 export { Controller, defaultErrorPolicy } from "../controller/controller.js";
 export type { ControllerOptions, StopResult, Source } from "../controller/spec.js";
-export { Manager, CacheSyncTimeoutError, type ManagerOptions, type ManagerLeaderElection, type ManagerStatus, type Runnable } from "../controller/manager.js";
+export { Manager, CacheSyncTimeoutError, type ManagerOptions, type ManagerLeaderElection, type ManagerStatus, type Runnable, type FailingWatch, type CacheHealth } from "../controller/manager.js";
 export { LeaderElector, LeaderElectionLostError, type LeaderElectionOptions, type LeadershipEnd } from "../controller/leader-election.js";
 export { EventRecorder, type EventInput, type EventRecorderOptions } from "../controller/events.js";
 export { CacheReader, type CacheListOptions } from "../controller/cache.js";
@@ -41,7 +41,7 @@ export type { ControllerObserver, ReconcileResult } from "../controller/reconcil
 export type { ControllerSpec } from "../controller/spec.js";
 export type { ManagerObserver } from "../controller/manager.js";
 export type { WrittenVersions } from "../controller/read-your-writes.js";
-export type { InformerListener } from "../runtime/informer.js";
+export type { InformerListener, InformerHealth } from "../runtime/informer.js";
 export type { WebhookObserver } from "../webhook/server.js";
 
 // the client's parts

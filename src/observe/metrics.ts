@@ -7,7 +7,8 @@
 // that only uses the client or watches does not load it.
 import type * as PromClient from "prom-client";
 import { onFirstUse } from "../core/lazy.js";
-import type { ManagerObserver } from "../controller/manager.js";
+import type { CacheHealth, ManagerObserver } from "../controller/manager.js";
+import type { InformerHealth } from "../runtime/informer.js";
 import type { ReconcileResult } from "../controller/reconcile.js";
 import { LOW_PRIORITY, type WorkQueueHooks } from "../runtime/queue.js";
 import type { WebhookObserver } from "../webhook/server.js";
@@ -178,7 +179,59 @@ export class Metrics {
       active: (controller, delta) => this.seriesOf(controller).active(delta),
       stuck: (controller, delta) => this.stuck.inc({ controller }, delta),
       leader: (name, isLeader) => this.leader.set({ name }, isLeader ? 1 : 0),
+      caches: (read) => this.watchSeries(read),
     };
+  }
+
+  /**
+   * The caches' watches, read when scraped: `kubeloop_watch_failing_seconds` (0 while it works),
+   * `kubeloop_watch_last_heard_seconds` (since the server last said something to it),
+   * `kubeloop_watch_failures_total`, `kubeloop_watch_relists_total`; labels kind, namespace.
+   */
+  private watchSeries(read: () => CacheHealth[]): void {
+    const { Counter, Gauge } = loadPromClient();
+    const registers = [this.registry];
+    const labelNames = ["kind", "namespace"] as const;
+    const rows = () => read().map((r) => ({ labels: { kind: r.kind, namespace: r.namespace }, health: r.health }));
+    new Gauge({
+      name: "kubeloop_watch_failing_seconds",
+      help: "How long a cache's watch has been failing (0 while it works): past the Manager's watchFailureToleranceMs, /readyz is 503",
+      labelNames,
+      registers,
+      collect() {
+        for (const { labels, health } of rows()) this.set(labels, (health.failingForMs ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: "kubeloop_watch_last_heard_seconds",
+      help: "Seconds since the API server last said something on a cache's watch (an event, a bookmark, a list page)",
+      labelNames,
+      registers,
+      collect() {
+        for (const { labels, health } of rows()) if (health.sinceHeardMs !== undefined) this.set(labels, health.sinceHeardMs / 1000);
+      },
+    });
+    // Counters read from running totals: each scrape adds what was counted since the last.
+    const counted = (name: string, help: string, value: (h: InformerHealth) => number) => {
+      const seen = new Map<string, number>();
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          for (const { labels, health } of rows()) {
+            const key = `${labels.kind}\u0000${labels.namespace}`;
+            const now = value(health);
+            const delta = now - (seen.get(key) ?? 0);
+            if (delta > 0 || !seen.has(key)) this.inc(labels, Math.max(delta, 0));
+            seen.set(key, now);
+          }
+        },
+      });
+    };
+    counted("kubeloop_watch_failures_total", "Failed attempts of a cache's watch (refused, broken, silent past its inactivity timeout)", (h) => h.failures);
+    counted("kubeloop_watch_relists_total", "Relists of a cache after its watch could not resume", (h) => h.relists);
   }
 
   /**

@@ -104,13 +104,14 @@ async function health(checks: Record<string, () => Promise<unknown> | unknown>):
   return { ok: results.every(([, r]) => r.ok), body: JSON.stringify(Object.fromEntries(results)) + "\n" };
 }
 
-/** What keeps the operator from being ready (none: ready): caches, the Lease, the Manager's phase, the extra checks. */
+/** What keeps the operator from being ready (none: ready): caches, the Lease, the Manager's phase, watches failing, the extra checks. */
 function readiness(status: ManagerStatus, checks: Record<string, () => string | undefined>): string[] {
   const problems: string[] = [];
   if (!status.synced) problems.push("caches: not synced");
   if (!status.leadershipSettled) problems.push("leader election: not settled");
   if (status.phase === "paused") problems.push(`manager: paused by the dev run ${status.pausedBy ?? "?"}`);
   else if (status.phase !== "leading" && status.phase !== "following") problems.push(`manager: ${status.phase}`);
+  for (const watch of status.failingWatches) problems.push(`watch of ${watch.cache}: failing for ${Math.round(watch.failingForMs / 1000)} s: ${watch.error ?? "no answer"}`);
   for (const [name, check] of Object.entries(checks)) {
     const problem = check();
     if (problem) problems.push(`${name}: ${problem}`);

@@ -127,6 +127,7 @@ function assemble(d: Declared, settings: Settings, client: Client, logger: Logge
     leaderElection: settings.leaderElection && { ...settings.leaderElection, identity },
     cacheSyncTimeoutMs: settings.cacheSyncTimeoutMs,
     gracefulShutdownTimeoutMs: settings.gracefulShutdownTimeoutMs,
+    watchFailureToleranceMs: settings.watchFailureToleranceMs,
     ...(settings.devOverride ? {} : { devOverride: false as const }),
   });
   if (onLeader) manager.add(onLeader); // first of the leader's runnables: they start in order, each once the one before started

@@ -38,6 +38,8 @@ export interface OperatorOptions {
   cacheSyncTimeoutMs?: number;
   /** See the Manager's option: work still running past it is aborted, then abandoned. Default 30 000 ms; ≥ 0. */
   gracefulShutdownTimeoutMs?: number;
+  /** See the Manager's option: a watch failing for longer makes /readyz 503, naming it. Default 60 000 ms; > 0. */
+  watchFailureToleranceMs?: number;
   /**
    * Namespaces the handlers serve: names, globs ("team-*"), negations ("!kube-*"). Default: all.
    * A pattern that can match no namespace (upper case, '_', empty) throws a TypeError naming it;
@@ -148,6 +150,7 @@ export interface Settings {
   readonly devOverride: boolean;
   readonly cacheSyncTimeoutMs: number;
   readonly gracefulShutdownTimeoutMs: number;
+  readonly watchFailureToleranceMs: number;
   /** The probe servers to start (none when probes are off): the main one first. */
   readonly probes: readonly ProbeOptions[];
   /** The webhook options, the operator's with `run()`'s fields over them. */
@@ -190,6 +193,7 @@ export function resolveSettings(options: OperatorOptions, run: Omit<RunOptions, 
     devOverride: options.devOverride !== false,
     cacheSyncTimeoutMs: options.cacheSyncTimeoutMs ?? MANAGER_DEFAULTS.cacheSyncTimeoutMs,
     gracefulShutdownTimeoutMs: options.gracefulShutdownTimeoutMs ?? MANAGER_DEFAULTS.gracefulShutdownTimeoutMs,
+    watchFailureToleranceMs: options.watchFailureToleranceMs ?? MANAGER_DEFAULTS.watchFailureToleranceMs,
     probes: probes === false ? [] : [probes ?? {}, ...(run.extraProbes ? [run.extraProbes] : [])],
     webhooks,
     manageWebhooks: webhooks.manage ?? true,

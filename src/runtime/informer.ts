@@ -6,7 +6,8 @@ import type { Client } from "../client/client.js";
 import { applyToStore } from "./reflector.js";
 import type { Share } from "./share.js";
 import { createStore, type StoreReader } from "./store.js";
-import { runWatch, watch, type WatcherEvent, type WatcherOptions } from "./watcher.js";
+import { systemClock } from "../core/clock.js";
+import { runWatch, watch, WatchHealth, type WatcherEvent, type WatcherOptions } from "./watcher.js";
 
 /** What an informer watches. */
 export interface InformerScope {
@@ -51,10 +52,26 @@ export interface CacheView<T extends KubeObject = KubeObject> {
   waitUntilReady(signal?: AbortSignal): Promise<void>;
 }
 
+/** How an informer's watch is doing, as its probes and metrics read it (see {@link WatchHealth}). */
+export interface InformerHealth {
+  /** How long its watch (the longest of its namespaces' watches) has been failing; undefined while it works. */
+  failingForMs: number | undefined;
+  /** Since the server last said something to it (of its namespaces' watches, the longest); undefined before it ever did. */
+  sinceHeardMs: number | undefined;
+  /** The last failure, if any (kept after recovery). */
+  lastError: Error | undefined;
+  /** Failures reported in all. */
+  failures: number;
+  /** Relists after the first list (recoveries from a watch that could not resume). */
+  relists: number;
+}
+
 /** What a Manager needs of an informer besides reading it: start it, and know why it is not ready. */
 export interface InformerHandle<T extends KubeObject = KubeObject> extends CacheView<T> {
   start(): void;
   readonly lastError: Error | undefined;
+  /** How its watch is doing (the API server's watches only: a scripted source reports nothing). */
+  health(): InformerHealth;
 }
 
 /** One running watch with its store and subscribers. Start it with `start()`; it runs until `stop()`. */
@@ -66,6 +83,9 @@ export class Informer<T extends KubeObject = KubeObject> implements InformerHand
   private running: Promise<void> | undefined;
   /** The last error the watcher recovered from, if any (for health reporting). */
   lastError: Error | undefined;
+  /** One per watch (one per namespace of a several-namespace informer). */
+  private readonly watches: WatchHealth[] = [];
+  private relists = 0;
 
   constructor(
     private readonly client: Client,
@@ -89,18 +109,25 @@ export class Informer<T extends KubeObject = KubeObject> implements InformerHand
   /** Starts watching (idempotent). */
   start(): void {
     if (this.running) return;
+    this.watches.length = 0; // a restarted informer's watches are new
     const controller = new AbortController();
     this.controller = controller;
     const { source, ...rest } = this.options;
     const { namespaces, share, ...scope } = this.scope;
     const watchOptions = share ? { ...rest, shard: share } : rest;
-    const one = (s: InformerScope) => (source ? source(this.kind, s, controller.signal) : watch(this.client.resource(this.kind), { ...watchOptions, ...s, signal: controller.signal }));
+    const tracked = () => {
+      const health = new WatchHealth();
+      this.watches.push(health);
+      return health;
+    };
+    const one = (s: InformerScope) => (source ? source(this.kind, s, controller.signal) : watch(this.client.resource(this.kind), { ...watchOptions, ...s, signal: controller.signal, health: tracked() }));
     // Each event is applied, then handed to every listener, before the next is applied: a
     // listener reads the store in the state its event describes.
     const handle = (batch: WatcherEvent<T>[]): void => {
       for (const raw of batch) {
         const event = applyToStore(raw, this.writer);
         if (event.type === "error") this.lastError = event.error;
+        else if (event.type === "relisted") this.relists++;
         for (const listener of this.listeners) {
           try {
             listener(event);
@@ -117,9 +144,23 @@ export class Informer<T extends KubeObject = KubeObject> implements InformerHand
     const events: AsyncIterable<WatcherEvent<T>> | undefined =
       !scope.namespace && namespaces && namespaces.length > 1 ? mergeInitialLists(namespaces.map((namespace) => one({ ...scope, namespace }))) : source ? one(single) : undefined;
     this.running = (async () => {
-      if (!events) return runWatch(this.client.resource(this.kind), { ...watchOptions, ...single, signal: controller.signal }, handle);
+      if (!events) return runWatch(this.client.resource(this.kind), { ...watchOptions, ...single, signal: controller.signal, health: tracked() }, handle);
       for await (const event of events) handle([event]);
     })();
+  }
+
+  /** How its watch is doing, now. */
+  health(): InformerHealth {
+    const now = (this.options.clock ?? systemClock).now();
+    const since = (at: number | undefined) => (at === undefined ? undefined : now - at);
+    const longest = (values: (number | undefined)[]) => values.reduce<number | undefined>((a, b) => (b === undefined ? a : a === undefined ? b : Math.max(a, b)), undefined);
+    return {
+      failingForMs: longest(this.watches.map((w) => since(w.failingSince))),
+      sinceHeardMs: longest(this.watches.map((w) => since(w.lastHeardAt))),
+      lastError: this.lastError,
+      failures: this.watches.reduce((n, w) => n + w.failures, 0),
+      relists: this.relists,
+    };
   }
 
   /** Resolves once the store holds the first complete list; rejects if `signal` aborts first. */

@@ -6,7 +6,7 @@ import { Client } from "../client/client.js";
 import { ConfigMap } from "../core/builtins.js";
 import { ApiError, GoneError } from "../core/errors.js";
 import type { KubeObject } from "../core/objects.js";
-import { transition, watch, type AttemptOutcome, type WatcherOptions, type WatchState } from "./watcher.js";
+import { WatchHealth, transition, watch, type AttemptOutcome, type WatcherOptions, type WatchState } from "./watcher.js";
 
 const list: WatchState = { phase: "list", consistent: false, full: false };
 const stream: WatchState = { phase: "stream", consistent: false };
@@ -91,4 +91,18 @@ describe("watcher options", () => {
       }
     });
   }
+});
+
+describe("watch health", () => {
+  it("a run of failures starts at the first and lasts until the server says something again", () => {
+    const health = new WatchHealth();
+    health.heard(100);
+    assert.deepEqual([health.lastHeardAt, health.failingSince, health.failures], [100, undefined, 0]);
+    const refused = new ApiError("Forbidden", "watch refused");
+    health.failed(refused, 200);
+    health.failed(new ApiError("Forbidden", "again"), 900);
+    assert.deepEqual([health.failingSince, health.failures, health.lastError?.message], [200, 2, "again"]);
+    health.heard(1_000);
+    assert.deepEqual([health.failingSince, health.lastHeardAt, health.lastError?.message], [undefined, 1_000, "again"], "over; the last error kept for the record");
+  });
 });

@@ -105,6 +105,40 @@ export interface WatcherOptions<T extends KubeObject> {
   /** Ends the iteration. */
   signal?: AbortSignal;
   clock?: Clock;
+  /** Where the watcher records when the server last answered and since when it fails (health probes read it). */
+  health?: WatchHealth;
+}
+
+/**
+ * What a watch's health probes read: when the server last said something (a list page, an
+ * event, a bookmark), and since when its attempts have been failing (every failure the watcher
+ * reports as an `error` event, including a stream silent past `inactivityTimeoutMs`). Hearing
+ * from the server again ends a run of failures; a watch the server accepts and then leaves
+ * silent does not (a proxy that eats streams looks like that), so such a watch keeps failing
+ * once per inactivity timeout. Times are the watcher's clock's (ms).
+ */
+export class WatchHealth {
+  /** When the server last said something; undefined before it ever did. */
+  lastHeardAt: number | undefined;
+  /** When the current run of failures began; undefined while the watch works. */
+  failingSince: number | undefined;
+  /** The last failure, kept after recovery for the record. */
+  lastError: Error | undefined;
+  /** Failures reported in all. */
+  failures = 0;
+
+  /** The server said something at `at`: a run of failures, if any, is over. */
+  heard(at: number): void {
+    this.lastHeardAt = at;
+    this.failingSince = undefined;
+  }
+
+  /** An attempt failed at `at`. */
+  failed(error: Error, at: number): void {
+    this.failures++;
+    this.lastError = error;
+    this.failingSince ??= at;
+  }
 }
 
 const INITIAL_EVENTS_END = "k8s.io/initial-events-end";
@@ -289,7 +323,10 @@ export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>
       if (next.progress) backoff.reset();
       const delay = next.backoff ? backoff.next() : 0;
       // Between attempts a sink's throw needs no wrapping: it leaves runWatch as it is.
-      if (next.report) await sink([{ type: "error", error: next.report, retryInMs: delay }]);
+      if (next.report) {
+        options.health?.failed(next.report, clock.now());
+        await sink([{ type: "error", error: next.report, retryInMs: delay }]);
+      }
       if (delay > 0) await clock.sleep(delay, signal).catch(() => {});
       state = next.state;
     }
@@ -416,6 +453,7 @@ async function listAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Extrac
   for await (const page of pages) {
     run.pagesRead++;
     c.activity.last = c.clock.now();
+    c.options.health?.heard(c.activity.last);
     c.shard?.learn(page.metadata);
     for (const item of page.items) {
       if (c.shard && !c.shard.keeps(item)) continue;
@@ -452,6 +490,7 @@ function watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<Wat
   return c.handle.watchInto(options, (raws) => {
     run.received += raws.length;
     c.activity.last = c.clock.now();
+    c.options.health?.heard(c.activity.last);
     let failure: unknown;
     try {
       for (const raw of raws) {

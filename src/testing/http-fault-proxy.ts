@@ -42,15 +42,17 @@ export interface ProxiedRequest {
   status?: number;
 }
 
-/** Where the proxy forwards to, and as whom. */
+/** Where the proxy forwards to, and as whom: a client certificate, or a bearer token (a ServiceAccount's). */
 export interface HttpFaultProxyTarget {
   /** The API server, e.g. `https://127.0.0.1:6443`. */
   server: string;
   /** PEM of the CA that signed the server's certificate. */
   ca: string;
   /** Client certificate and key (PEM) used for every forwarded request. */
-  certificate: string;
-  key: string;
+  certificate?: string;
+  key?: string;
+  /** A bearer token sent with every forwarded request instead (e.g. from the TokenRequest API). */
+  token?: string;
 }
 
 const KEEP_REQUESTS = 200_000;
@@ -69,6 +71,7 @@ export class HttpFaultProxy {
     readonly port: number,
     private readonly target: URL,
     private readonly agent: Agent,
+    private readonly token: string | undefined,
   ) {}
 
   /** Starts the proxy on a free loopback port. */
@@ -79,7 +82,7 @@ export class HttpFaultProxy {
       server.once("error", reject);
       server.listen(0, "127.0.0.1", resolve);
     });
-    const proxy = new HttpFaultProxy(server, (server.address() as AddressInfo).port, new URL(target.server), agent);
+    const proxy = new HttpFaultProxy(server, (server.address() as AddressInfo).port, new URL(target.server), agent, target.token);
     server.on("connection", (socket) => {
       proxy.sockets.add(socket);
       socket.on("close", () => proxy.sockets.delete(socket));
@@ -161,6 +164,7 @@ export class HttpFaultProxy {
     const { method, path } = entry;
     const headers = { ...req.headers, host: this.target.host };
     delete headers.authorization;
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
     const upstream = httpsRequest(
       { protocol: "https:", hostname: this.target.hostname, port: this.target.port || 443, method, path, headers, agent: this.agent },
       (answer) => {
