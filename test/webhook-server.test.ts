@@ -60,6 +60,27 @@ function malformed(i: number): string {
   }
 }
 
+describe("webhook server readiness", () => {
+  it("ready while it listens with a certificate valid now; names an expired one, one not valid yet, and a closed server", async () => {
+    const ca = await createCertificateAuthority("ready-ca");
+    const cert = await ca.sign({ commonName: "ready", usage: "server", ipAddresses: ["127.0.0.1"], validityDays: 30 });
+    const server = await WebhookServer.start({ port: 0, host: "127.0.0.1", tls: cert, logger: pino({ level: "silent" }) });
+    try {
+      assert.equal(server.problem(), undefined);
+      const days = server.certificateSecondsLeft / 86_400;
+      assert.ok(days > 29.9 && days <= 30, `about 30 days left (${days})`);
+      assert.match(server.problem(Date.now() + 31 * 86_400_000) ?? "", /^its certificate expired at \d{4}-/);
+      assert.match(server.problem(Date.now() - 3_600_000) ?? "", /^its certificate is valid only from /);
+      const renewed = await ca.sign({ commonName: "ready", usage: "server", ipAddresses: ["127.0.0.1"], validityDays: 90 });
+      server.setCertificate(renewed.certificate, renewed.key);
+      assert.equal(server.problem(Date.now() + 31 * 86_400_000), undefined, "the renewed certificate counts");
+    } finally {
+      await server.close();
+    }
+    assert.equal(server.problem(), "not listening");
+  });
+});
+
 describe("webhook server robustness", () => {
   it("5,000 malformed bodies: every one answered (200 or 400), none crashes or stalls the server", { timeout: 120_000 }, async (t) => {
     const ca = await createCertificateAuthority("fuzz-ca");

@@ -135,6 +135,10 @@ describe("admission webhooks, called by the API server", () => {
     assert.match(metrics, /controller_runtime_webhook_requests_total\{webhook="validate-gizmo",code="200"\} [1-9]/);
     assert.match(metrics, /kubeloop_webhook_denials_total\{webhook="validate-gizmo"\} [1-9]/);
     assert.match(metrics, /controller_runtime_webhook_latency_seconds_count\{webhook="slow-fail"\} [1-9]/);
+    // The webhook server's certificate (self-signed, shared): its time left, and ready with it.
+    const left = Number(/^kubeloop_webhook_certificate_expiry_seconds (\S+)$/m.exec(metrics)?.[1]);
+    assert.ok(left > 30 * 86_400, `the certificate has time left (${left} s)`);
+    assert.equal((await fetch(`${r.probes?.url}/readyz`)).status, 200);
   });
 
   it("handlers see the call's headers and the caller's client certificate, read-only (kopf's headers and sslpeer)", { timeout: 60_000 }, async () => {

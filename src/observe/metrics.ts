@@ -126,6 +126,23 @@ export class Metrics {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * `kubeloop_webhook_certificate_expiry_seconds`: seconds until the webhook server's certificate
+   * expires, read from `secondsLeft` when scraped (no sample before the server runs). Call once.
+   */
+  webhookCertificate(secondsLeft: () => number | undefined): void {
+    const { Gauge } = loadPromClient();
+    new Gauge({
+      name: "kubeloop_webhook_certificate_expiry_seconds",
+      help: "Seconds until the certificate the webhook server serves expires (alert well before 0: callers refuse an expired one)",
+      registers: [this.registry],
+      collect() {
+        const left = secondsLeft();
+        if (left !== undefined) this.set(left);
+      },
+    });
+  }
+
   /** Counts a failed run of a timer or daemon (`kind` as Kind.group, `task` its id). */
   taskFailed(kind: string, task: string): void {
     this.taskFailures.inc({ kind, task });

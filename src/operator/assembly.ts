@@ -72,7 +72,7 @@ export async function runAssembled(d: Declared, settings: Settings, options: Run
     const handlers = (parts.handlers = wireHandlers(manager, d.registry, { ...settings, fence: sharded?.fence }, { client, logger, onTaskFailure: (kind, task) => metrics.taskFailed(kind, task) }));
     sharded?.onRelease((test) => handlers.tasks.stopWhere(test));
     onWired(handlers);
-    parts.servers = await serveAllProbes(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes }, sharded);
+    parts.servers = await serveAllProbes(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes }, sharded, () => parts.webhooks);
     options.onListening?.(parts.servers[0] as ProbeServer);
     if (d.hooks.any) parts.webhooks = await serveHooks(d, settings, manager, metrics, { client, logger, indexes: handlers.indexes });
     if (!(await runStartups(everywhere, { client, logger }, signals.signal, clock))) return; // stopped while a startup handler was being retried
@@ -149,10 +149,15 @@ function leaderStartups(startups: readonly Startup[], ctx: Omit<ActivityContext,
 }
 
 /** The probe servers (/metrics, /healthz, /readyz), listening before caches sync. */
-async function serveAllProbes(d: Declared, settings: Settings, manager: Manager, metrics: Metrics, probeContext: ProbeContext, sharded: ShardedRun | undefined): Promise<ProbeServer[]> {
+async function serveAllProbes(d: Declared, settings: Settings, manager: Manager, metrics: Metrics, probeContext: ProbeContext, sharded: ShardedRun | undefined, webhooks: () => RunningWebhooks | undefined): Promise<ProbeServer[]> {
   const healthChecks = Object.fromEntries([...d.probes].map(([id, fn]) => [id, () => fn(probeContext)]));
   const readyDetails: Record<string, () => string> = sharded ? { sharding: () => sharded.describe() } : {};
   const readyChecks: Record<string, () => string | undefined> = sharded ? { sharding: () => sharded.problem() } : {};
+  // The webhook server (served once the probes listen): listening, with a certificate valid now.
+  if (d.hooks.any) {
+    readyChecks["webhook server"] = () => webhooks()?.server.problem() ?? (webhooks() ? undefined : "not started");
+    metrics.webhookCertificate(() => webhooks()?.server.certificateSecondsLeft);
+  }
   const servers: ProbeServer[] = [];
   for (const each of settings.probes) {
     const server = await serveProbes(manager, metrics, { ...each, healthChecks, readyChecks, readyDetails });

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { TLSSocket } from "node:tls";
+import { X509Certificate } from "node:crypto";
 import { parseReview, review, denied, type AdmissionRequest, type AdmissionResponse, type CallTransport } from "./admission.js";
 import { AdmissionError } from "./admission.js";
 import { conversionReview, parseConversionReview, type ConversionRequest, type ConversionResponse } from "./conversion.js";
@@ -56,10 +57,18 @@ export interface WebhookServerOptions {
 
 const DEFAULT_MAX_BODY = 3 * 1024 * 1024;
 
+/** A PEM certificate's validity period (its first certificate's, for a chain). */
+function validity(pem: string): { from: number; to: number } {
+  const cert = new X509Certificate(pem);
+  return { from: Date.parse(cert.validFrom), to: Date.parse(cert.validTo) };
+}
+
 /** A running webhook server; see the file comment. */
 export class WebhookServer {
   private readonly routes = new Map<string, WebhookRoute | (ConversionRoute & { conversion: true })>();
   private unwatch: () => void = () => {};
+  /** When the certificate served now stops being valid, and from when it is (ms since the epoch). */
+  private validity: { from: number; to: number } = { from: 0, to: Infinity };
 
   private constructor(
     private readonly tcp: NetServer,
@@ -85,6 +94,7 @@ export class WebhookServer {
     const server = new WebhookServer(tcp, https, (tcp.address() as AddressInfo).port, host, options);
     https.on("request", (req, res) => void server.handle(req, res));
     https.on("tlsClientError", (error) => options.logger?.debug({ err: error }, "webhook server: TLS handshake failed"));
+    server.validity = validity(pem.certificate);
     if ("certFile" in options.tls) server.watchFiles(options.tls);
     return server;
   }
@@ -107,6 +117,23 @@ export class WebhookServer {
   /** Replaces the serving certificate: new connections use it; requests in flight go on. */
   setCertificate(certificate: string, key: string): void {
     this.https.setSecureContext({ cert: certificate, key });
+    this.validity = validity(certificate);
+  }
+
+  /** Seconds until the certificate served now expires (negative once it has). */
+  get certificateSecondsLeft(): number {
+    return (this.validity.to - Date.now()) / 1000;
+  }
+
+  /**
+   * What keeps the server from serving (for /readyz), or undefined: it does not listen, or the
+   * certificate it serves is expired or not valid yet (callers would refuse the handshake).
+   */
+  problem(now = Date.now()): string | undefined {
+    if (!this.tcp.listening) return "not listening";
+    if (now >= this.validity.to) return `its certificate expired at ${new Date(this.validity.to).toISOString()}`;
+    if (now < this.validity.from) return `its certificate is valid only from ${new Date(this.validity.from).toISOString()}`;
+    return undefined;
   }
 
   async close(): Promise<void> {
