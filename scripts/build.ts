@@ -81,7 +81,7 @@ function checkDependencies(): void {
   // a package the bundle cannot see: one loaded on first use by name (core/lazy.ts).
   const problems: string[] = [];
   for (const file of sources(join(root, "src"))) {
-    for (const [, name] of readFileSync(file, "utf8").matchAll(/onFirstUse<[^>]*>\("([^"]+)"\)/g)) {
+    for (const [, name] of readFileSync(file, "utf8").matchAll(/(?:onFirstUse|optionalModule)<[^>]*>\("([^"]+)"\)/g)) {
       if (name && !declared.has(name)) problems.push(`${file.slice(root.length + 1)} loads ${name} on first use, which package.json does not declare`);
     }
   }

@@ -90,8 +90,9 @@ describe("the npm package", () => {
       assert.doesNotMatch(notices, new RegExp(`^## ${name} `, "m"), `${name} is declared, so not bundled`);
       assert.ok(existsSync(join(project, "node_modules", name)), `${name} is installed`);
     }
-    assert.ok(!existsSync(join(project, "node_modules/tsx")), "tsx is an optional peer, not installed with kubeloop");
-    assert.deepEqual(Object.keys(peerDependencies), ["tsx"]);
+    // The optional peers (tsx for .ts operators, OpenTelemetry's API and Node SDK for traces) come only when asked for.
+    assert.deepEqual(Object.keys(peerDependencies).sort(), ["@opentelemetry/api", "@opentelemetry/sdk-node", "tsx"]);
+    for (const peer of ["tsx", "@opentelemetry/sdk-node"]) assert.ok(!existsSync(join(project, "node_modules", peer)), `${peer} is an optional peer, not installed with kubeloop`);
     writeFileSync(join(project, "same.mjs"), `import { Type } from "kubeloop"; import { Type as Own } from "@sinclair/typebox"; console.log(Type === Own);`);
     assert.equal((await run(process.execPath, ["same.mjs"], { cwd: project })).stdout.trim(), "true", "kubeloop's TypeBox is the installed one");
     // Without tsx, a TypeScript operator gets an error that says what to do (exit 1), not a stack.

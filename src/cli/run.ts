@@ -9,6 +9,7 @@ import { ConfigError } from "../client/config.js";
 import { checkNamespacePatterns } from "../handlers/scope.js";
 import { createLogger } from "../observe/logging.js";
 import { installCrd } from "../manifests/install.js";
+import { startTracing } from "./otel.js";
 import { loadOperator, type LoadedOperator } from "./load.js";
 import { holdDevOverride } from "./dev-override.js";
 import { checkServed, type Operator, type ProbeOptions } from "../operator/operator.js";
@@ -44,6 +45,8 @@ export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
   -v, --verbose          debug logging
       --log-format F     plain (default on a terminal: levels coloured unless NO_COLOR is set, errors
                          with their stacks) or json
+      --otel             export traces with the OpenTelemetry Node SDK (@opentelemetry/sdk-node),
+                         configured by the OTEL_* environment variables (OTLP to localhost:4318 by default)
 `;
 
 type Bind = { host: string; port: number };
@@ -99,6 +102,7 @@ function parseRunArgs(args: string[]) {
       "install-crds": { type: "boolean" },
       verbose: { type: "boolean", short: "v" },
       "log-format": { type: "string" },
+      otel: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   }));
@@ -151,6 +155,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
   const { operator, crds } = await loadOperator(file);
   // Colour only on a terminal, and never with NO_COLOR set (to anything but the empty string: no-color.org).
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format, colour: format === "plain" && process.stdout.isTTY === true && !env.NO_COLOR });
+  const tracing = values.otel ? await startTracing(operator.name, env, logger) : undefined;
   const client = await operatorClient(operator, logger, values, env);
   stopWithParent(logger);
   // The graceful-shutdown budget counts from the stop signal (Kubernetes' grace period does too).
@@ -184,6 +189,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
     return 0;
   } finally {
     await client.close();
+    await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, "tracing: the last spans could not be exported"));
   }
 }
 

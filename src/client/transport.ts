@@ -25,6 +25,7 @@ import { Agent, ProxyAgent, type Dispatcher } from "./undici.js";
 import { backoffDelay } from "../core/retry.js";
 import { deadline, type Deadline } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
+import { inSpan, injectTraceContext, type Traced } from "../core/tracing.js";
 import { VERSION } from "../core/version.js";
 import {
   ApiError,
@@ -114,6 +115,8 @@ export class Transport {
   private dispatcherIdentity: string | undefined;
   /** node:http(s) agents of streams, per client-certificate identity (the last made is current). */
   private streamAgents = new Map<string, HttpAgent>();
+  /** The server's host and port, as spans name them. */
+  private readonly peer: { address: string; port: number };
   private readonly staticHeaders: Record<string, string | string[]>;
 
   constructor(
@@ -123,6 +126,7 @@ export class Transport {
     const url = new URL(config.server);
     this.server = config.server;
     this.origin = url.origin;
+    this.peer = { address: url.hostname, port: Number(url.port || (url.protocol === "http:" ? 80 : 443)) };
     this.basePath = url.pathname.replace(/\/+$/, "");
     this.clock = options.clock ?? systemClock;
     this.credentials = credentialsFor(config, () => Date.now());
@@ -173,10 +177,34 @@ export class Transport {
     await d?.close();
   }
 
-  private async exchange(
-    req: HttpRequest,
-    mode: { streaming?: boolean; node?: boolean } = {},
-  ): Promise<{ response: Answer; info: RequestInfo; timer: Deadline | undefined }> {
+  /**
+   * One call with its retries, in a client span (OpenTelemetry, when an SDK is registered):
+   * named `<METHOD> <resource>`, with HTTP semantic conventions' attributes, the Kubernetes verb,
+   * the retries and the time the rate limiter held it; for a stream it ends when the answer's
+   * headers came.
+   */
+  private exchange(req: HttpRequest, mode: { streaming?: boolean; node?: boolean } = {}): Promise<{ response: Answer; info: RequestInfo; timer: Deadline | undefined }> {
+    return inSpan(
+      `${req.method} ${resourceOf(req.path)}`,
+      {
+        kind: "client",
+        attributes: {
+          "http.request.method": req.method,
+          "server.address": this.peer.address,
+          "server.port": this.peer.port,
+          "url.path": this.basePath + req.path,
+          "kubeloop.k8s.verb": verbOf(req),
+        },
+      },
+      async (span) => {
+        const exchanged = await this.attempts(req, mode, span);
+        span.set({ "http.response.status_code": exchanged.response.statusCode });
+        return exchanged;
+      },
+    );
+  }
+
+  private async attempts(req: HttpRequest, mode: { streaming?: boolean; node?: boolean }, span: Traced): Promise<{ response: Answer; info: RequestInfo; timer: Deadline | undefined }> {
     const info: RequestInfo = { method: req.method, path: req.path };
     const idempotent = req.idempotent ?? req.method === "GET";
     const path = this.basePath + req.path + queryString(req.query);
@@ -184,12 +212,15 @@ export class Transport {
     let attempt = 0;
     let reauthenticated = false;
     for (;;) {
+      if (attempt > 0) span.set({ "http.request.resend_count": attempt });
       if (this.limiter) {
+        const queued = span.recording ? performance.now() : 0;
         try {
           await this.limiter.acquire(req.signal);
         } catch (error) {
           throw this.failure(error, info, req);
         }
+        if (span.recording) span.set({ "kubeloop.rate_limit.wait_ms": Math.round(performance.now() - queued) });
       }
       const timeoutMs = req.timeoutMs ?? this.options.timeoutMs;
       // Credential failures (an exec plugin that fails) are not network errors: they propagate as they are.
@@ -203,6 +234,7 @@ export class Transport {
         ...(credential.authorization ? { authorization: credential.authorization } : {}),
         ...(body !== undefined ? { "content-type": req.contentType ?? "application/json" } : {}),
       };
+      if (span.recording) injectTraceContext(headers); // W3C traceparent: the API server continues the trace where it traces
       let response: Answer;
       try {
         response = await this.send(credential, { method: req.method, path, headers, body, signal, timeoutMs }, mode);
@@ -221,6 +253,7 @@ export class Transport {
       const { parsed, retryAfterMs } = await refusal(response);
       timer?.clear();
       const code = response.statusCode;
+      span.set({ "http.response.status_code": code });
       if (code === 401 && !reauthenticated && this.credentials.invalidate()) {
         reauthenticated = true;
         continue;
@@ -432,4 +465,25 @@ async function refusal(response: Answer): Promise<{ parsed: unknown; retryAfterM
     // not JSON: keep the text for the message
   }
   return { parsed, retryAfterMs: retryAfter(response.headers["retry-after"]) };
+}
+
+/** The resource a path names, for a span's name: `/api/v1/namespaces/a/pods/b/status` → `pods/status`. */
+function resourceOf(path: string): string {
+  const parts = path.split("?")[0]?.split("/").filter(Boolean) ?? [];
+  let i = parts[0] === "api" ? 2 : parts[0] === "apis" ? 3 : parts.length;
+  if (parts[i] === "namespaces" && parts.length > i + 2) i += 2;
+  const resource = parts[i] ?? parts.join("/");
+  return parts.length > i + 2 ? `${resource}/${parts[i + 2]}` : resource || "/";
+}
+
+/** The Kubernetes verb of a call (get, list, watch, create, update, patch, delete). */
+function verbOf(req: HttpRequest): string {
+  if (req.method === "GET") {
+    if (req.query?.watch) return "watch";
+    const parts = req.path.split("/").filter(Boolean);
+    const i = parts[0] === "api" ? 2 : parts[0] === "apis" ? 3 : parts.length;
+    const rest = parts.slice(parts[i] === "namespaces" && parts.length > i + 2 ? i + 2 : i);
+    return rest.length >= 2 ? "get" : "list";
+  }
+  return { POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete", HEAD: "get", OPTIONS: "options" }[req.method] ?? req.method.toLowerCase();
 }

@@ -26,8 +26,9 @@ import { describeKind, objectKey } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { ApiError, TerminalError } from "../core/errors.js";
+import { inSpan } from "../core/tracing.js";
 import { InformerFactory, type Informer, type InformerHandle, type InformerScope } from "../runtime/informer.js";
-import { LOW_PRIORITY, WorkQueue, type WorkQueueOptions } from "../runtime/queue.js";
+import { LOW_PRIORITY, WorkQueue, type WorkQueueHooks, type WorkQueueOptions } from "../runtime/queue.js";
 import type { StoreReader } from "../runtime/store.js";
 import { hasObject, type WatcherEvent } from "../runtime/watcher.js";
 import type { Logger } from "pino";
@@ -131,6 +132,8 @@ export class Controller<T extends KubeObject> {
   /** The current run (the next one, before start()). */
   private run: Run;
   private readonly queueOptions: WorkQueueOptions;
+  /** How long each key taken from the queue waited (read by its reconcile's span). */
+  private readonly waited = new Map<string, number>();
   /** What every reconcile's context shares. */
   private readonly parts: ControllerParts<T>;
   private readonly clock: Clock;
@@ -163,8 +166,16 @@ export class Controller<T extends KubeObject> {
     this.options = options;
     this.name = options.name ?? kind.kind.toLowerCase();
     const depth = () => this.run.queue.length;
-    const hooks = options.observer?.queue?.(this.name, depth);
-    this.queueOptions = { ...options.queue, ...(hooks ? { hooks } : {}) };
+    const observed = options.observer?.queue?.(this.name, depth);
+    // The wait of each key taken, for its reconcile's span (then the metrics' hooks).
+    const hooks: WorkQueueHooks = {
+      ...observed,
+      started: (key, waitedMs, priority) => {
+        this.waited.set(key, waitedMs);
+        observed?.started?.(key, waitedMs, priority);
+      },
+    };
+    this.queueOptions = { ...options.queue, hooks };
     this.run = new Run(new WorkQueue(this.queueOptions));
     this.informers = options.informers ?? new InformerFactory(client);
     this.ownsInformers = options.informers === undefined;
@@ -393,7 +404,7 @@ export class Controller<T extends KubeObject> {
         }
       }
       // A timeout or shutdown aborts ctx.signal; only the function's return ends the reconcile.
-      if (action === undefined) action = await this.fn(ref, reconcileContext(this.parts, flight, this.own.store.get(key), run.queue.numRequeues(key)));
+      if (action === undefined) action = await this.traced(run, ref, key, flight);
     } catch (thrown) {
       failed = true;
       error = thrown;
@@ -408,6 +419,30 @@ export class Controller<T extends KubeObject> {
       this.options.observer?.active?.(this.name, -1);
     }
     run.finished(key);
+  }
+
+  /**
+   * The reconcile function's call, in a span (OpenTelemetry, when an SDK is registered) whose
+   * children are the API calls it makes: the controller, the object, how long its key waited in
+   * the queue, the retries so far, and what it returned.
+   */
+  private traced(run: Run, ref: ObjectRef, key: string, flight: InFlight): Promise<Action | void> {
+    const waitedMs = this.waited.get(key);
+    this.waited.delete(key);
+    const retries = run.queue.numRequeues(key);
+    const attributes = {
+      "kubeloop.controller": this.name,
+      "kubeloop.object.kind": `${this.kind.apiVersion} ${this.kind.kind}`,
+      "k8s.namespace.name": ref.namespace,
+      "kubeloop.object.name": ref.name,
+      "kubeloop.queue.wait_ms": waitedMs === undefined ? undefined : Math.round(waitedMs),
+      "kubeloop.reconcile.retries": retries,
+    };
+    return inSpan(`reconcile ${this.name}`, { attributes }, async (span) => {
+      const action = await this.fn(ref, reconcileContext(this.parts, flight, this.own.store.get(key), retries));
+      span.set({ "kubeloop.reconcile.result": action?.requeueAfterMs !== undefined ? "requeue_after" : "success", "kubeloop.reconcile.requeue_after_ms": action?.requeueAfterMs });
+      return action;
+    });
   }
 
   /**

@@ -36,3 +36,22 @@ const pinoModule = onFirstUse<typeof PinoFactory>("pino");
 export function pino(options: LoggerOptions = {}, stream?: DestinationStream): Logger {
   return pinoModule()(options, stream);
 }
+
+/**
+ * A getter for the CommonJS module `name` that may not be installed (an optional peer
+ * dependency): loaded on its first call, undefined ever after when it is missing.
+ */
+export function optionalModule<M>(name: string): () => M | undefined {
+  let module: M | null | undefined;
+  return () => {
+    if (module === undefined) {
+      try {
+        module = load(name) as M;
+      } catch (error) {
+        if ((error as { code?: string }).code !== "MODULE_NOT_FOUND") throw error;
+        module = null;
+      }
+    }
+    return module ?? undefined;
+  };
+}

@@ -11,6 +11,7 @@
 // `patch` (and its return value under status.<id>), so a killed operator resumes with the next
 // handler. When every handler of the change is done, the diff base becomes the current essence
 // and the progress is cleared.
+import { inSpan } from "../core/tracing.js";
 import type { Logger } from "pino";
 import type { Client } from "../client/client.js";
 import { systemClock, type Clock } from "../core/clock.js";
@@ -424,7 +425,9 @@ export class Processor {
       declared.push({ id, fn, options });
     };
     try {
-      const result = await Promise.resolve().then(() => handler.fn(hctx));
+      // A span per attempt (OpenTelemetry, when an SDK is registered): a failed one carries the error.
+      const attributes = { "kubeloop.handler": handler.id, "kubeloop.handler.cause": cause, "kubeloop.handler.attempt": retries + 1, "k8s.namespace.name": object.metadata?.namespace, "kubeloop.object.name": object.metadata?.name };
+      const result = await inSpan(`handler ${handler.id}`, { attributes }, () => Promise.resolve().then(() => handler.fn(hctx)));
       if (timedOut?.signal.aborted) throw timeoutError(); // it gave up (or finished) only after its deadline
       // The typed patch is written as plain JSON.
       const own: Outcome = { next: { started: startedIso, retries, success: true }, result, patch: patch as unknown as Record<string, unknown>, done: true };

@@ -2,6 +2,7 @@
 // cluster), one child logger per controller and per reconcile carrying the object reference.
 import type { Logger, LevelWithSilent } from "pino";
 import { pino } from "../core/lazy.js";
+import { traceIds } from "../core/tracing.js";
 
 /** Options of {@link createLogger}. */
 export interface LoggingOptions {
@@ -20,7 +21,8 @@ export interface LoggingOptions {
 
 /** The operator's root logger: `{"level":"info","time":…,"operator":"name","msg":…}` per line. */
 export function createLogger(operator: string, options: LoggingOptions = {}): Logger {
-  const base = { level: options.level ?? "info", base: { operator }, formatters: { level: (label: string) => ({ level: label }) } };
+  // A line logged inside a span that records carries its ids (trace_id, span_id), to find the trace.
+  const base = { level: options.level ?? "info", base: { operator }, formatters: { level: (label: string) => ({ level: label }) }, mixin: () => traceIds() ?? {} };
   const out = options.destination ?? process.stdout;
   return pino(base, options.format === "plain" ? plain(out, options.colour ?? false) : out);
 }

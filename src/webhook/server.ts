@@ -12,6 +12,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import type { Logger } from "pino";
 import { TLSSocket } from "node:tls";
 import { X509Certificate } from "node:crypto";
+import { inSpan, withIncomingContext } from "../core/tracing.js";
 import { parseReview, review, denied, type AdmissionRequest, type AdmissionResponse, type CallTransport } from "./admission.js";
 import { AdmissionError } from "./admission.js";
 import { conversionReview, parseConversionReview, type ConversionRequest, type ConversionResponse } from "./conversion.js";
@@ -187,14 +188,28 @@ export class WebhookServer {
       if ("conversion" in route) {
         const request = parseConversionReview(parsed);
         if (typeof request === "string") return bad(400, request);
-        const response = await route.run(request);
+        const attributes = { "kubeloop.webhook": route.name, "kubeloop.conversion.desired_api_version": request.desiredAPIVersion, "kubeloop.conversion.objects": request.objects.length };
+        const response = await withIncomingContext(req.headers, () =>
+          inSpan(`conversion ${route.name}`, { kind: "server", attributes }, async (span) => {
+            const converted = await route.run(request);
+            span.set({ "kubeloop.conversion.status": converted.result.status });
+            return converted;
+          }),
+        );
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(conversionReview(response)));
         this.options.observer?.request(route.name, 200, (performance.now() - started) / 1000, response.result.status === "Success");
         return;
       }
       const request = parseReview(parsed);
       if (typeof request === "string") return bad(400, request);
-      const response = await answerInTime(route, request, transportOf(req), this.options.logger);
+      const attributes = { "kubeloop.webhook": route.name, "kubeloop.admission.operation": request.operation, "k8s.namespace.name": request.namespace, "kubeloop.object.name": request.name, "kubeloop.admission.dry_run": request.dryRun };
+      const response = await withIncomingContext(req.headers, () =>
+        inSpan(`admission ${route.name}`, { kind: "server", attributes }, async (span) => {
+          const answered = await answerInTime(route, request, transportOf(req), this.options.logger);
+          span.set({ "kubeloop.admission.allowed": answered.allowed, "http.response.status_code": 200 });
+          return answered;
+        }),
+      );
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(review(response)));
       this.options.observer?.request(route.name, 200, (performance.now() - started) / 1000, response.allowed);
     } catch (error) {
