@@ -29,9 +29,10 @@ export async function collectorBinary(): Promise<string> {
   return binary;
 }
 
-/** A running collector: its OTLP/HTTP endpoint, the spans it wrote so far, and stop(). */
+/** A running collector: its OTLP/HTTP endpoint (and gRPC's host:port), the spans it wrote so far, and stop(). */
 export interface Collector {
   endpoint: string;
+  grpc: string;
   spans(): ExportedSpan[];
   stop(): Promise<void>;
 }
@@ -68,6 +69,7 @@ function attributes(list: { key: string; value: OtlpValue }[] | undefined): Reco
 export async function startCollector(dir: string): Promise<Collector> {
   const binary = await collectorBinary();
   const port = await freePort();
+  const grpcPort = await freePort();
   const file = join(dir, "traces.jsonl");
   const config = join(dir, "otelcol.yaml");
   writeFileSync(
@@ -78,6 +80,8 @@ export async function startCollector(dir: string): Promise<Collector> {
       "    protocols:",
       "      http:",
       `        endpoint: 127.0.0.1:${port}`,
+      "      grpc:",
+      `        endpoint: 127.0.0.1:${grpcPort}`,
       "exporters:",
       "  file:",
       `    path: ${file}`,
@@ -118,6 +122,7 @@ export async function startCollector(dir: string): Promise<Collector> {
   }
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    grpc: `127.0.0.1:${grpcPort}`,
     stop,
     spans: () => {
       if (!existsSync(file)) return [];

@@ -5,15 +5,18 @@
 // - one spec change → a reconcile span, its queue wait, and the API calls it made as children;
 // - a handler that throws a TemporaryError once → one span per attempt, the first failed;
 // - an admission request → its server span, with the decision;
-// - the handler's log line carries its span's trace id.
+// - the handler's log line carries its span's trace id;
+// - with a kube-apiserver that traces too (its own control plane), the server's span of a call is
+//   a child of kubeloop's client span: the traceparent went through.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, ValidatingWebhookConfiguration } from "../src/entries/index.js";
 import { Gadget, Widget } from "./fixtures/traced/operator.js";
+import { DEFAULT_CONTROLLERS, startControlPlane } from "../src/entries/testing.js";
 import { startCollector, type Collector, type ExportedSpan } from "./otel-collector.js";
 import { call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster } from "./helpers.js";
 
@@ -35,23 +38,35 @@ after(async () => {
 const SERVER = 2; // OTLP SpanKind
 const ERROR = 2; // OTLP StatusCode
 
+/** Runs the traced operator with `kubeloop run --otel` against `kubeconfig` in `ns`; its output, and stop(). */
+function runTraced(kubeconfig: string, ns: string): { output: () => string; stop: () => Promise<unknown> } {
+  let output = "";
+  const operator = spawn(
+    process.execPath,
+    [join(root, "bin/kubeloop.mjs"), "run", join(root, "test/fixtures/traced/operator.ts"), "--otel", "--standalone", "--install-crds", "-n", ns, "--kubeconfig", kubeconfig, "--metrics-bind", "0", "--health-bind", "0", "--webhook-bind", "127.0.0.1:0", "--log-format", "json"],
+    { cwd: root, detached: true, env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf", OTEL_BSP_SCHEDULE_DELAY: "200", OTEL_SERVICE_NAME: "" } },
+  );
+  operator.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+  operator.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise((resolve) => operator.once("exit", resolve));
+  return {
+    output: () => output,
+    stop: () => {
+      if (operator.pid && operator.exitCode === null) process.kill(-operator.pid, "SIGTERM");
+      return exited;
+    },
+  };
+}
+
 describe("traces", () => {
   it("kubeloop run --otel: reconciles with their API calls and queue wait, handler attempts, admissions, at a real collector", { timeout: 300_000 }, async () => {
     const cluster = await sharedCluster();
     const ns = await createNamespace(admin, "traced");
-    let output = "";
-    const operator = spawn(
-      process.execPath,
-      [join(root, "bin/kubeloop.mjs"), "run", join(root, "test/fixtures/traced/operator.ts"), "--otel", "--standalone", "--install-crds", "-n", ns, "--kubeconfig", cluster.kubeconfigPath, "--metrics-bind", "0", "--health-bind", "0", "--webhook-bind", "127.0.0.1:0", "--log-format", "json"],
-      { cwd: root, detached: true, env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf", OTEL_BSP_SCHEDULE_DELAY: "200", OTEL_SERVICE_NAME: "" } },
-    );
-    operator.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-    operator.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-    const exited = new Promise((resolve) => operator.once("exit", resolve));
+    const operator = runTraced(cluster.kubeconfigPath, ns);
     const spans = (test: (s: ExportedSpan) => boolean) => collector.spans().filter(test);
     try {
       await eventually("the operator's webhook registered", async () => (await admin.resource(ValidatingWebhookConfiguration).list()).items.some((c) => c.metadata?.name?.includes("traced")), { timeoutMs: 120_000, intervalMs: 500 }).catch((error: unknown) => {
-        throw new Error(`${String(error)}\n${output.slice(-3000)}`);
+        throw new Error(`${String(error)}\n${operator.output().slice(-3000)}`);
       });
 
       // One spec change → its reconcile, with the API calls it made as children.
@@ -87,7 +102,7 @@ describe("traces", () => {
       assert.notEqual(attempts[1]?.status.code, ERROR);
       assert.equal(attempts[0]?.attributes["kubeloop.handler.cause"], "create");
       // The handler's log line carries its span's trace id.
-      const logged = output.split("\n").filter((l) => l.includes("settling, attempt 2")).map((l) => JSON.parse(l) as { trace_id?: string; span_id?: string });
+      const logged = operator.output().split("\n").filter((l) => l.includes("settling, attempt 2")).map((l) => JSON.parse(l) as { trace_id?: string; span_id?: string });
       assert.equal(logged[0]?.trace_id, attempts[1]?.traceId, "the log line names the trace");
       assert.equal(logged[0]?.span_id, attempts[1]?.spanId);
 
@@ -101,9 +116,40 @@ describe("traces", () => {
       assert.equal(admission.attributes["kubeloop.admission.operation"], "CREATE");
       console.log(`tracing: ${collector.spans().length} spans at the collector; reconcile ${reconcile.name} with ${calls.length} API call(s), queue wait ${reconcile.attributes["kubeloop.queue.wait_ms"]} ms; ${attempts.length} handler attempts; admission ${admission.name}`);
     } finally {
-      if (operator.pid && operator.exitCode === null) process.kill(-operator.pid, "SIGTERM");
-      await exited;
+      await operator.stop();
       for (const c of (await admin.resource(ValidatingWebhookConfiguration).list()).items) if (c.metadata?.name?.includes("traced")) await admin.resource(ValidatingWebhookConfiguration).delete(c.metadata.name).catch(() => undefined);
+    }
+  });
+
+  it("the API server continues the trace: its spans of a call are children of kubeloop's client span (traceparent)", { timeout: 300_000 }, async () => {
+    // A control plane of its own, whose kube-apiserver exports its spans (OTLP gRPC) to the collector.
+    const config = join(scratch, "apiserver-tracing.yaml");
+    writeFileSync(config, `apiVersion: apiserver.config.k8s.io/v1\nkind: TracingConfiguration\nendpoint: ${collector.grpc}\nsamplingRatePerMillion: 1000000\n`);
+    const cp = await startControlPlane({ kubeconfig: false, controllers: DEFAULT_CONTROLLERS, apiServerFlags: [`--tracing-config-file=${config}`] });
+    const client = await Client.load({ path: cp.kubeconfigPath, rateLimit: false });
+    const operator = runTraced(cp.kubeconfigPath, "default");
+    try {
+      await eventually("the Widget CRD installed", async () => client.resource(Widget).namespace("default").list().then(() => true, () => false), { timeoutMs: 120_000, intervalMs: 500 });
+      await client.resource(Widget).namespace("default").create({ metadata: { name: "traced-through" }, spec: { colour: "green" } });
+      const [call, server] = await eventually("kube-apiserver's span under kubeloop's apply", async () => {
+        const spans = collector.spans();
+        const applies = spans.filter((s) => s.service === "traced" && s.name.startsWith("PATCH configmaps") && String(s.attributes["url.path"]).endsWith("/configmaps/traced-through"));
+        for (const apply of applies) {
+          const child = spans.find((s) => s.parentSpanId === apply.spanId && s.service !== "traced");
+          if (child) return [apply, child] as const;
+        }
+        return undefined;
+      }, { timeoutMs: 90_000, intervalMs: 500 }).catch((error: unknown) => {
+        const services = [...new Set(collector.spans().map((s) => s.service))];
+        throw new Error(`${String(error)} (services seen: ${services.join(", ")})\n${operator.output().slice(-2000)}`);
+      });
+      assert.equal(server.traceId, call.traceId, "one trace");
+      assert.equal(server.kind, SERVER);
+      console.log(`tracing: kube-apiserver's span "${server.name}" (service ${server.service}) is a child of kubeloop's "${call.name}"`);
+    } finally {
+      await operator.stop();
+      await client.close();
+      await cp.stop();
     }
   });
 });
