@@ -80,6 +80,8 @@ describe("traces", () => {
       assert.equal(reconcile.service, "traced", "the service is the operator's name");
       assert.equal(typeof reconcile.attributes["kubeloop.queue.wait_ms"], "number", "the queue wait");
       assert.equal(reconcile.attributes["kubeloop.reconcile.result"], "success");
+      const widget = await admin.resource(Widget).namespace(ns).get("w");
+      assert.equal(reconcile.attributes["kubeloop.object.resource_version"], widget.metadata?.resourceVersion, "the version it reconciled: the change's");
       const calls = spans((c) => c.parentSpanId === reconcile.spanId);
       const apply = calls.find((c) => c.name.startsWith("PATCH configmaps"));
       assert.ok(apply, `the apply is a child of the reconcile: ${calls.map((c) => c.name).join(", ")}`);

@@ -430,6 +430,7 @@ export class Controller<T extends KubeObject> {
     const waitedMs = this.waited.get(key);
     this.waited.delete(key);
     const retries = run.queue.numRequeues(key);
+    const object = this.own.store.get(key);
     const attributes = {
       "kubeloop.controller": this.name,
       "kubeloop.object.kind": `${this.kind.apiVersion} ${this.kind.kind}`,
@@ -437,9 +438,12 @@ export class Controller<T extends KubeObject> {
       "kubeloop.object.name": ref.name,
       "kubeloop.queue.wait_ms": waitedMs === undefined ? undefined : Math.round(waitedMs),
       "kubeloop.reconcile.retries": retries,
+      // The version of the object it starts from: the watch event that brought it (none: it is gone).
+      "kubeloop.object.resource_version": object?.metadata?.resourceVersion,
+      "kubeloop.object.generation": object?.metadata?.generation,
     };
     return inSpan(`reconcile ${this.name}`, { attributes }, async (span) => {
-      const action = await this.fn(ref, reconcileContext(this.parts, flight, this.own.store.get(key), retries));
+      const action = await this.fn(ref, reconcileContext(this.parts, flight, object, retries));
       span.set({ "kubeloop.reconcile.result": action?.requeueAfterMs !== undefined ? "requeue_after" : "success", "kubeloop.reconcile.requeue_after_ms": action?.requeueAfterMs });
       return action;
     });
