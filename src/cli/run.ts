@@ -9,7 +9,6 @@ import { ConfigError } from "../client/config.js";
 import { checkNamespacePatterns } from "../handlers/scope.js";
 import { createLogger } from "../observe/logging.js";
 import { installCrd } from "../manifests/install.js";
-import { startTracing } from "./otel.js";
 import { loadOperator, type LoadedOperator } from "./load.js";
 import { holdDevOverride } from "./dev-override.js";
 import { checkServed, type Operator, type ProbeOptions } from "../operator/operator.js";
@@ -155,7 +154,6 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
   const { operator, crds } = await loadOperator(file);
   // Colour only on a terminal, and never with NO_COLOR set (to anything but the empty string: no-color.org).
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format, colour: format === "plain" && process.stdout.isTTY === true && !env.NO_COLOR });
-  const tracing = values.otel ? await startTracing(operator.name, env, logger) : undefined;
   const client = await operatorClient(operator, logger, values, env);
   stopWithParent(logger);
   // The graceful-shutdown budget counts from the stop signal (Kubernetes' grace period does too).
@@ -182,6 +180,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
         ...(probes !== undefined ? { probes } : {}),
         ...(extraProbes ? { extraProbes } : {}),
         ...(webhooks ? { webhooks } : {}),
+        ...(values.otel ? { otel: true } : {}),
       });
     } finally {
       await override?.release();
@@ -189,7 +188,6 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
     return 0;
   } finally {
     await client.close();
-    await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, "tracing: the last spans could not be exported"));
   }
 }
 

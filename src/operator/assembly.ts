@@ -22,6 +22,7 @@ import { ShardedRun } from "./sharding.js";
 import { trapSignals } from "./signals.js";
 import type { WebhookRegistry } from "./webhook-registry.js";
 import { serveWebhooks, type RunningWebhooks } from "./webhooks.js";
+import { startTracing } from "../observe/otel.js";
 
 /** What an operator declared (read only while it runs). */
 export interface Declared {
@@ -56,6 +57,8 @@ interface Parts {
 export async function runAssembled(d: Declared, settings: Settings, options: RunOptions, onWired: (wired: WiredHandlers) => void): Promise<void> {
   const logger = options.logger ?? d.logger ?? createLogger(d.name, { level: settings.logLevel });
   const parts: Parts = { servers: [] };
+  // First, so that every span of the run is exported; last to stop, so that the last ones are.
+  const tracing = settings.otel ? await startTracing(d.name, logger) : undefined;
   const signals = trapSignals(settings.handleSignals, options.signal, logger);
   try {
     const client = (parts.client = options.client ?? (d.login ? await d.login({ logger }) : await Client.load({ rateLimit: OPERATOR_RATE_LIMIT })));
@@ -89,6 +92,7 @@ export async function runAssembled(d: Declared, settings: Settings, options: Run
     signals.release();
     for (const server of parts.servers) await server.close();
     if (!options.client) await parts.client?.close();
+    await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, "tracing: the last spans could not be exported"));
   }
 }
 

@@ -41,6 +41,14 @@ export interface OperatorOptions {
   /** See the Manager's option: a watch failing for longer makes /readyz 503, naming it. Default 60 000 ms; > 0. */
   watchFailureToleranceMs?: number;
   /**
+   * Export traces: `run()` starts the OpenTelemetry Node SDK (`@opentelemetry/sdk-node`, an
+   * optional peer dependency) with its OTLP exporter, configured by the OTEL_* environment
+   * variables, the operator's name as the service name unless OTEL_SERVICE_NAME says another,
+   * and shuts it down (flushing) when it ends. Without it kubeloop's spans go to whatever tracer
+   * provider the application registered, if any (docs/observability.md). Default false.
+   */
+  otel?: boolean;
+  /**
    * Namespaces the handlers serve: names, globs ("team-*"), negations ("!kube-*"). Default: all.
    * A pattern that can match no namespace (upper case, '_', empty) throws a TypeError naming it;
    * a namespace that does not exist yet is watched all the same (its objects come when it does).
@@ -112,6 +120,8 @@ export interface RunOptions {
   sharding?: Sharding | boolean;
   /** Overrides fields of the operator's `webhooks` option (tests use `{ port: 0 }`). */
   webhooks?: WebhookOptions;
+  /** Overrides the operator's `otel` option (`kubeloop run --otel`). */
+  otel?: boolean;
   /** The clock startup retries wait on (tests pass a `ManualClock`). Default: the system clock. */
   clock?: Clock;
   /** Called once the probe server listens (before caches sync). */
@@ -151,6 +161,7 @@ export interface Settings {
   readonly cacheSyncTimeoutMs: number;
   readonly gracefulShutdownTimeoutMs: number;
   readonly watchFailureToleranceMs: number;
+  readonly otel: boolean;
   /** The probe servers to start (none when probes are off): the main one first. */
   readonly probes: readonly ProbeOptions[];
   /** The webhook options, the operator's with `run()`'s fields over them. */
@@ -194,6 +205,7 @@ export function resolveSettings(options: OperatorOptions, run: Omit<RunOptions, 
     cacheSyncTimeoutMs: options.cacheSyncTimeoutMs ?? MANAGER_DEFAULTS.cacheSyncTimeoutMs,
     gracefulShutdownTimeoutMs: options.gracefulShutdownTimeoutMs ?? MANAGER_DEFAULTS.gracefulShutdownTimeoutMs,
     watchFailureToleranceMs: options.watchFailureToleranceMs ?? MANAGER_DEFAULTS.watchFailureToleranceMs,
+    otel: run.otel ?? options.otel ?? false,
     probes: probes === false ? [] : [probes ?? {}, ...(run.extraProbes ? [run.extraProbes] : [])],
     webhooks,
     manageWebhooks: webhooks.manage ?? true,
