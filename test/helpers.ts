@@ -1,5 +1,6 @@
 // Helpers for integration tests: the shared cluster, plain HTTPS calls with a client
 // certificate, and waiting on a condition with a deadline (never a fixed sleep).
+import { createServer as createNetServer } from "node:net";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import { request } from "node:https";
@@ -163,4 +164,13 @@ export async function applyRbac(client: Client, objects: readonly KubeObject[]):
       await resource.create(o as never);
     }
   }
+}
+
+/** A TCP port free on `host` now (the OS picks it; a process started next listens on it). */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

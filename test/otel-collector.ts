@@ -5,11 +5,11 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { waitFor } from "../src/entries/testing.js";
+import { freePort } from "./helpers.js";
 
 const source = join(import.meta.dirname, "otelcol");
 
@@ -48,14 +48,6 @@ export interface ExportedSpan {
   attributes: Record<string, string | number | boolean>;
   status: { code?: number; message?: string };
   events: { name: string; attributes: Record<string, string | number | boolean> }[];
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 type OtlpValue = { stringValue?: string; intValue?: string; boolValue?: boolean; doubleValue?: number };

@@ -11,7 +11,6 @@
 // Serial: the configurations are cluster-wide and named after the operator, as in 16's own test.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
@@ -20,7 +19,7 @@ import { gunzipSync } from "node:zlib";
 import * as YAML from "yaml";
 import { Client } from "../src/entries/index.js";
 import { createCertificateAuthority, type CertificateAuthority } from "../src/core/pki.js";
-import { call, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, type Identity } from "./helpers.js";
+import { call, createNamespace, eventually, freePort, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, type Identity } from "./helpers.js";
 import { spawnKubeloop, type CliRun } from "./support.js";
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string>; managedFields?: { manager?: string }[] }; spec?: Record<string, unknown>; webhooks?: { clientConfig: { caBundle?: string; service?: { name: string; namespace: string; port: number } } }[] };
@@ -126,14 +125,6 @@ function hostAddress(): string | undefined {
   return Object.values(networkInterfaces()).flat().find((a) => a && a.family === "IPv4" && !a.internal)?.address;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "0.0.0.0", r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 /** The serial number of the certificate served at port. */
 function servedSerial(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -180,7 +171,7 @@ describe("unmanaged webhooks with cert-manager", () => {
     // the Deployment mounts them, its ServiceAccount in-cluster.
     const container = (deploy.find((o) => o.kind === "Deployment")?.spec as { template: { spec: { containers: { args: string[] }[]; volumes: { name: string; secret?: { secretName: string } }[] } } }).template.spec;
     assert.equal(container.volumes.find((v) => v.secret)?.secret?.secretName, (certificate.spec as { secretName: string }).secretName, "the Deployment mounts the Certificate's Secret");
-    const port = await freePort();
+    const port = await freePort("0.0.0.0");
     const certDir = join(dir, "webhook-certificate");
     mkdirSync(certDir);
     for (const [f, text] of Object.entries(files)) writeFileSync(join(certDir, f), text);

@@ -198,7 +198,7 @@ export class Transport {
       },
       async (span) => {
         const exchanged = await this.attempts(req, mode, span);
-        span.set({ "http.response.status_code": exchanged.response.statusCode });
+        if (span.recording) span.set({ "http.response.status_code": exchanged.response.statusCode });
         return exchanged;
       },
     );
@@ -212,7 +212,7 @@ export class Transport {
     let attempt = 0;
     let reauthenticated = false;
     for (;;) {
-      if (attempt > 0) span.set({ "http.request.resend_count": attempt });
+      if (attempt > 0 && span.recording) span.set({ "http.request.resend_count": attempt });
       if (this.limiter) {
         const queued = span.recording ? performance.now() : 0;
         try {
@@ -253,7 +253,7 @@ export class Transport {
       const { parsed, retryAfterMs } = await refusal(response);
       timer?.clear();
       const code = response.statusCode;
-      span.set({ "http.response.status_code": code });
+      if (span.recording) span.set({ "http.response.status_code": code });
       if (code === 401 && !reauthenticated && this.credentials.invalidate()) {
         reauthenticated = true;
         continue;

@@ -142,6 +142,11 @@ export interface ManagerOptions {
   devOverride?: false | { name?: string };
 }
 
+/** A cache's namespace, or its namespaces joined by commas; "" for all. */
+function namespacesOf(scope: InformerScope): string {
+  return scope.namespace ?? scope.namespaces?.join(",") ?? "";
+}
+
 /** Observes a Manager (metrics): controllers' hooks plus leadership and the caches' watches. */
 export interface ManagerObserver extends ControllerObserver {
   leader?(name: string, isLeader: boolean): void;
@@ -236,7 +241,7 @@ export class Manager {
         this.logger.error({ err: error, kind: describeKind(informer.kind), namespace: informer.scope.namespace }, "an informer listener (mapper, predicate or event handler) threw: event skipped for it"),
     });
     options.observer?.caches?.(() =>
-      this.informers.all().map((i) => ({ kind: describeKind(i.kind), namespace: i.scope.namespace ?? i.scope.namespaces?.join(",") ?? "", health: i.health() })),
+      this.informers.all().map((i) => ({ kind: describeKind(i.kind), namespace: namespacesOf(i.scope), health: i.health() })),
     );
     const le = options.leaderElection === false ? undefined : (options.leaderElection ?? {});
     this.identity = le?.identity ?? defaultIdentity();
@@ -330,7 +335,7 @@ export class Manager {
     for (const informer of this.informers.all()) {
       const health = informer.health();
       if (health.failingForMs === undefined || health.failingForMs < tolerance) continue;
-      const where = informer.scope.namespace ?? informer.scope.namespaces?.join(",");
+      const where = namespacesOf(informer.scope);
       failing.push({ cache: `${describeKind(informer.kind)}${where ? ` in ${where}` : ""}`, failingForMs: Math.round(health.failingForMs), error: health.lastError?.message });
     }
     return failing;
