@@ -8,7 +8,7 @@ import { checkHost, checkPort, isDnsSubdomain } from "../core/check.js";
 import { matches, type Filters } from "../handlers/filters.js";
 import { mutate, validate, type AdmissionExtras, type MutateFn, type Operation, type ValidateFn } from "../webhook/admission.js";
 import { convert, type Converter } from "../webhook/conversion.js";
-import { registerWebhooks, unregisterWebhooks, webhookConfigurations, type AdmissionHook, type WebhookConfigurations } from "../webhook/registration.js";
+import { markerName, markerPath, registerWebhooks, unregisterWebhooks, WEBHOOK_MARKER, webhookConfigurations, type AdmissionHook, type WebhookConfigurations } from "../webhook/registration.js";
 import { sharedCertificate } from "../webhook/certificates.js";
 import { CustomResourceDefinition, MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from "../core/builtins.js";
 import { NotFoundError } from "../core/errors.js";
@@ -169,7 +169,7 @@ export async function serveWebhooks(client: Client, serving: WebhookServing): Pr
   let following: Promise<void> = Promise.resolve();
   let saved: WebhookConfigurations | undefined;
   const baseUrl = options.url ?? server.url;
-  const wanted = async () => (admission.length ? webhookConfigurations(client, operator, baseUrl, caBundle, admission.map((s) => s.hook), serving.namespaces) : {});
+  const wanted = async () => wantedConfigurations(client, serving, server, baseUrl, caBundle);
   const register = async () => {
     if (admission.length) await registerWebhooks(client, await wanted());
     for (const conversion of conversions) await setConversion(client, conversion.crd, { url: `${baseUrl}/convert/${conversion.crd}`, caBundle });
@@ -234,6 +234,27 @@ function route(server: WebhookServer, serving: WebhookServing): void {
   }
   for (const conversion of serving.conversions) {
     server.conversionRoute(`/convert/${conversion.crd}`, { name: `convert-${conversion.crd}`, run: (request) => convert(request, conversion.converters, conversion.storage) });
+  }
+}
+
+/** The configurations this operator wants (managed mode), with marker webhooks when its options ask (their routes added to `server`). */
+async function wantedConfigurations(client: Client, serving: WebhookServing, server: WebhookServer, baseUrl: string, caBundle: string): Promise<WebhookConfigurations> {
+  const { admission, operator } = serving;
+  const marked = (serving.options as { [WEBHOOK_MARKER]?: boolean })[WEBHOOK_MARKER] === true;
+  if (marked) routeMarkers(server, operator, baseUrl, caBundle);
+  return admission.length ? webhookConfigurations(client, operator, baseUrl, caBundle, admission.map((s) => s.hook), serving.namespaces, marked) : {};
+}
+
+/** The marker webhooks' routes for the configuration served with `caBundle` ({@link WEBHOOK_MARKER}): each denies, naming its path. */
+function routeMarkers(server: WebhookServer, operator: string, baseUrl: string, caBundle: string): void {
+  for (const type of ["validating", "mutating"] as const) {
+    const path = markerPath(type, baseUrl, caBundle);
+    server.route(path, {
+      name: `marker-${type}`,
+      budgetMs: 4_000,
+      failurePolicy: "Fail",
+      run: async (request) => ({ uid: request.uid, allowed: false, status: { code: 400, message: `${markerName(operator)} at ${path}: in effect`, reason: "BadRequest" } }),
+    });
   }
 }
 

@@ -7,6 +7,7 @@ import { Client } from "../client/client.js";
 import { inClusterConfig } from "../client/config.js";
 import { checkServed, type Operator, type RunningOperator } from "../operator/operator.js";
 import type { WebhookOptions } from "../operator/webhooks.js";
+import { WEBHOOK_MARKER, webhooksInEffect } from "../webhook/registration.js";
 
 /** Options of {@link runOperator}. */
 export interface RunOperatorOptions {
@@ -40,6 +41,11 @@ export interface OperatorUnderTest extends RunningOperator {
  * election on unless `leaderElection: false`; the value `in-cluster` loads in-cluster config from
  * KUBERNETES_SERVICE_HOST/PORT and the service account directory, `KUBELOOP_SERVICE_ACCOUNT_DIR`),
  * else the test's own client.
+ *
+ * With admission webhooks (managed mode) it resolves only once the API server calls them: the
+ * configurations carry a marker webhook, and the test's client dry-run creates ConfigMaps in
+ * `default` until the marker refuses one (a client that may not gets a warning, not the wait).
+ * Rejects when the API server does not take them into effect within startTimeoutMs.
  */
 export async function runOperator(op: Operator, options: RunOperatorOptions = {}): Promise<OperatorUnderTest> {
   const ownClient = !options.client;
@@ -69,7 +75,8 @@ export async function runOperator(op: Operator, options: RunOperatorOptions = {}
     // As another identity (an RBAC proof) it runs as deployed: with leader election, its Lease in
     // that kubeconfig's namespace, so the proof covers the Lease rule too.
     ...((options.leaderElection ?? asIdentity !== undefined) ? {} : { leaderElection: false }),
-    webhooks: { port: 0, host: "127.0.0.1", ...options.webhooks },
+    // Marker webhooks (managed mode): resolved only once the API server calls the configurations.
+    webhooks: { port: 0, host: "127.0.0.1", ...options.webhooks, [WEBHOOK_MARKER]: true } as WebhookOptions,
     onStarted: started,
   });
   const stop = async () => {
@@ -82,6 +89,7 @@ export async function runOperator(op: Operator, options: RunOperatorOptions = {}
     }
   };
   const timeoutMs = options.startTimeoutMs ?? 60_000;
+  const startedAt = Date.now();
   let timer: NodeJS.Timeout | undefined;
   try {
     const running = await Promise.race([
@@ -89,6 +97,10 @@ export async function runOperator(op: Operator, options: RunOperatorOptions = {}
       done.then(() => Promise.reject(new Error(`operator ${op.name} stopped before it started`))),
       new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`operator ${op.name} did not start within ${timeoutMs} ms`)), timeoutMs))),
     ]);
+    if (running.webhookUrl) {
+      const proven = await webhooksInEffect(client, op.name, { timeoutMs: Math.max(1_000, timeoutMs - (Date.now() - startedAt)) });
+      if (!proven) logger.warn(`runOperator: this client may not create ConfigMaps in "default", so it cannot see when the API server starts calling ${op.name}'s webhooks: the first requests may be admitted unchecked`);
+    }
     return { ...running, client, stop };
   } catch (error) {
     await stop().catch(() => {});
