@@ -3,15 +3,18 @@
 // the objects whose hash core/shards.ts puts in those buckets (the same FNV-1a as the server's),
 // so a replica filtering on the client where the server does not gets the same share.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { Client, ConfigMap, Namespace, Operator, type KubeObject } from "../src/entries/index.js";
 import { Share, createStore, hasObject, reflect, watch } from "../src/entries/runtime.js";
-import { runOperator, startControlPlane, waitFor, type OperatorUnderTest } from "../src/entries/testing.js";
+import { HttpFaultProxy, runOperator, startControlPlane, waitFor, type OperatorUnderTest } from "../src/entries/testing.js";
 import { ShardMembers, formatClaims } from "../src/controller/shard-members.js";
 import { ShardCoordinator } from "../src/controller/sharding.js";
 import { bucketOf, bucketOwners, fnv1a64, shardSelector, shardValue, type ShardKey } from "../src/core/shards.js";
-import { releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
+import { identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 import { spawnKubeloop } from "./support.js";
 
 let client: Client;
@@ -342,6 +345,47 @@ describe("a watch following a Share", () => {
     } finally {
       stop.abort();
       await running;
+    }
+  });
+});
+
+describe("a watch following a Share, while it backs off", () => {
+  it("a share changed while the watch waits out a failure is taken by the next attempt: a relist with the new buckets, not a watch on the old ones", { timeout: 90_000 }, async () => {
+    // Fresh CI (2026-12-07): a replica whose watch was backing off when buckets moved kept
+    // filtering with its old share until that watch ended (5–10 minutes): 15 parents unhandled.
+    const ns = await namespaceWith(30);
+    const share0 = await shareOf(client, ns, [0], 2);
+    const share1 = await shareOf(client, ns, [1], 2);
+    const kubeconfig = (await sharedCluster()).kubeconfigPath;
+    const id = identityFromKubeconfig(kubeconfig);
+    const proxy = await HttpFaultProxy.start({ server: id.server, ca: id.ca, certificate: id.cert, key: id.key });
+    const dir = mkdtempSync(join(tmpdir(), "kubeloop-share-"));
+    const viaProxy = await Client.load({ path: proxy.writeKubeconfig(join(dir, "kubeconfig"), ns), rateLimit: false });
+    const share = new Share({ key: "uid", buckets: [0], count: 2 });
+    const { store, writer } = createStore<KubeObject>();
+    const stop = new AbortController();
+    // A long first backoff, so that the share surely changes while the watch waits.
+    let errors = 0;
+    const running = (async () => {
+      for await (const e of reflect(watch(viaProxy.resource(ConfigMap), { namespace: ns, signal: stop.signal, shard: share, backoff: { initialMs: 4_000, jitter: 0 } }), writer)) if (e.type === "error") errors++;
+    })().catch(() => {});
+    try {
+      await waitFor("the first share", () => store.isReady && names(store.list()).join() === share0.join(), { timeoutMs: 30_000, intervalMs: 50 });
+      const since = Date.now();
+      proxy.inject({ status: 500, match: (r) => r.watch });
+      proxy.cutAll(); // the watch in flight ends; its next one is refused: the watcher backs off
+      await waitFor("a refused watch, reported", () => proxy.requestsSince(since).some((r) => r.watch && r.injected === 500) && errors > 0, { timeoutMs: 30_000, intervalMs: 20 });
+      share.set([1]);
+      proxy.heal();
+      await waitFor("the second share", () => names(store.list()).join() === share1.join(), { timeoutMs: 30_000, intervalMs: 50 }).catch((error: unknown) => {
+        throw new Error(`${error instanceof Error ? error.message : String(error)}; cached: ${names(store.list()).join()}`);
+      });
+    } finally {
+      stop.abort();
+      await running;
+      await viaProxy.close();
+      await proxy.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -308,13 +308,17 @@ export async function runWatch<T extends KubeObject>(resource: ResourceClient<T>
   let state: WatchState = streaming !== false ? { phase: "stream", consistent: false } : { phase: "list", consistent: false, full: false };
   const deliver = sinkCaller(sink);
   const reshared = shard?.follow(base);
+  // A new share: relist with its selector (the Lister marks what vanishes as unshared).
+  const relistForShare = (): WatchState => (streaming !== false ? { phase: "stream", consistent: false } : { phase: "list", consistent: false, full: false });
   try {
     while (!signal?.aborted) {
+      // A share changed between attempts (while one backed off) is taken now: the attempt's
+      // interrupt only hears changes made while it runs.
+      if (reshared?.changed()) state = relistForShare();
       const outcome = await attemptOnce(base, state, { clock, signal, inactivityMs, deliver, interrupt: reshared?.signal() });
       if (signal?.aborted) break;
       if (reshared?.changed()) {
-        // A new share: relist with its selector (the Lister marks what vanishes as unshared).
-        state = streaming !== false ? { phase: "stream", consistent: false } : { phase: "list", consistent: false, full: false };
+        state = relistForShare();
         continue;
       }
       if (!outcome) break;
