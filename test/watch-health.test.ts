@@ -3,7 +3,8 @@
 // cache has what changed meanwhile. On the real API server, with the operator's own RBAC:
 // - its `watch` permission on its kind revoked while it runs (its open watch cut, as a restarted
 //   API server or a proxy would), then restored;
-// - the CRD of its kind deleted while it runs, then re-created.
+// - the CRD of its kind deleted while it runs, then re-created;
+// - a proxy that keeps its watch open and passes nothing on, then heals.
 // Requests go through an HTTP proxy that counts them, for the rate while refused.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -103,6 +104,67 @@ describe("readiness sees the watches", () => {
       console.log(`watch-health (RBAC): 503 ${after.toFixed(1)} s after the revocation (tolerance ${TOLERANCE_MS / 1000} s), ${refusedRate.toFixed(2)} requests/s while refused, ready ${back.toFixed(1)} s after the restore`);
       assert.ok(refusedRate < 2, `requests while refused are bounded by the backoff (${refusedRate.toFixed(2)}/s)`);
     } finally {
+      stop.abort();
+      await done.catch(() => undefined);
+      await client.close();
+      await proxy.close();
+    }
+  });
+
+  it("a proxy that keeps the watch open and passes nothing: dropped after the inactivity timeout, /readyz 503 naming the silence; healed: ready, and the cache has what changed meanwhile", { timeout: 180_000 }, async () => {
+    const ns = await createNamespace(admin, "wh-silent");
+    const { proxy, client } = await asServiceAccount(ns, [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] }]);
+    const seen = new Set<string>();
+    const INACTIVITY_MS = 5_000;
+    const op = new Operator({ name: "wh-silent", leaderElection: false, namespaces: [ns], probes: { port: 0, host: "127.0.0.1" }, watchFailureToleranceMs: TOLERANCE_MS, watchInactivityTimeoutMs: INACTIVITY_MS, logLevel: "silent" });
+    op.controller(ConfigMap).reconcile(async (ref) => void seen.add(ref.name));
+    // A watch that hears something every 300 ms while the path is healthy (the API server's own
+    // bookmarks come about once a minute: a quiet watch would pass for a silenced one).
+    let ticking = true;
+    const ticker = (async () => {
+      for (let i = 0; ticking; i++) {
+        await admin.resource(ConfigMap).namespace(ns).apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "tick" }, data: { i: String(i) } }, { fieldManager: "test", force: true }).catch(() => {});
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    const stop = new AbortController();
+    const { url, done } = await start(op, client, stop);
+    try {
+      await eventually("ready", async () => (await readyz(url)).status === 200, { timeoutMs: 60_000 });
+      proxy.inject({ silent: true, match: (r) => r.watch });
+      const silenced = Date.now();
+      proxy.cutAll(); // the open watch ends; its successors are answered 200 and then nothing
+      // 503 from the cut on (tolerance 2 s; its error first), then naming the silence.
+      const silence = new RegExp(`watch of v1 ConfigMap in ${ns}: failing for \\d+ s: .*no event or bookmark for ${INACTIVITY_MS} ms`);
+      let last = "";
+      await eventually("/readyz 503 naming the silence", async () => {
+        const r = await readyz(url);
+        last = `${r.status} ${r.body}`;
+        return r.status === 503 && silence.test(r.body);
+      }, { timeoutMs: 60_000, intervalMs: 250 }).catch(() => {
+        throw new Error(`/readyz never 503 naming the silence; last: ${last}`);
+      });
+      const after = (Date.now() - silenced) / 1000;
+      const during = uniqueName("during");
+      await admin.resource(ConfigMap).namespace(ns).create({ metadata: { name: during }, data: {} });
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metrics, new RegExp(`kubeloop_watch_failures_total\\{kind="v1 ConfigMap",namespace="${ns}"\\} [1-9]`));
+      const lastHeard = Number(new RegExp(`kubeloop_watch_last_heard_seconds\\{kind="v1 ConfigMap",namespace="${ns}"\\} (\\S+)`).exec(metrics)?.[1]);
+      assert.ok(lastHeard >= INACTIVITY_MS / 1000, `the last word heard is as old as the silence (${lastHeard} s)`);
+      const watches = proxy.requestsSince(silenced).filter((r) => r.watch);
+      assert.ok(watches.length >= 2 && watches.every((r) => r.silenced), `each silent watch dropped and tried again (${watches.length} watches)`);
+      const perSecond = proxy.requestsSince(silenced).length / ((Date.now() - silenced) / 1000);
+
+      proxy.heal();
+      const healed = Date.now();
+      await eventually("ready again", async () => (await readyz(url)).status === 200, { timeoutMs: 60_000, intervalMs: 250 });
+      const back = (Date.now() - healed) / 1000;
+      await eventually("the object made while silenced is reconciled", async () => seen.has(during), { timeoutMs: 30_000 });
+      console.log(`watch-health (silent stream): 503 ${after.toFixed(1)} s after the silence began (inactivity ${INACTIVITY_MS / 1000} s + tolerance ${TOLERANCE_MS / 1000} s), ${watches.length} watches, ${perSecond.toFixed(2)} requests/s while silenced; ready ${back.toFixed(1)} s after healing`);
+      assert.ok(perSecond < 2, `requests while silenced are bounded (${perSecond.toFixed(2)}/s)`);
+    } finally {
+      ticking = false;
+      await ticker;
       stop.abort();
       await done.catch(() => undefined);
       await client.close();

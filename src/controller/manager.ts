@@ -80,7 +80,7 @@ export function checkOperatorName(name: string): void {
 /** The Manager's timings when an option is left out. */
 // The cache-sync timeout is controller-runtime's (CacheSyncTimeout, 2 min): a watch backing off
 // through a storm of errors (0.8 s doubling to 30 s) may need most of a minute for one more try.
-export const MANAGER_DEFAULTS = { cacheSyncTimeoutMs: 120_000, gracefulShutdownTimeoutMs: 30_000, watchFailureToleranceMs: 60_000 } as const;
+export const MANAGER_DEFAULTS = { cacheSyncTimeoutMs: 120_000, gracefulShutdownTimeoutMs: 30_000, watchFailureToleranceMs: 60_000, watchInactivityTimeoutMs: 180_000 } as const;
 
 /**
  * Where an operator's Leases live: the leader Lease (`<name>-leader` unless named) and the dev
@@ -93,9 +93,10 @@ export function leaseNames(name: string, leaderElection: { namespace?: string; n
 }
 
 /** Refuses timings that cannot work (a RangeError naming them). The Operator checks its own with it. */
-export function checkManagerTimings(options: Pick<ManagerOptions, "cacheSyncTimeoutMs" | "gracefulShutdownTimeoutMs" | "leaderElection" | "watchFailureToleranceMs">): void {
+export function checkManagerTimings(options: Pick<ManagerOptions, "cacheSyncTimeoutMs" | "gracefulShutdownTimeoutMs" | "leaderElection" | "watchFailureToleranceMs" | "watchInactivityTimeoutMs">): void {
   checkNumber("cacheSyncTimeoutMs", options.cacheSyncTimeoutMs, "> 0");
   checkNumber("watchFailureToleranceMs", options.watchFailureToleranceMs, "> 0");
+  checkNumber("watchInactivityTimeoutMs", options.watchInactivityTimeoutMs, "> 0");
   checkNumber("gracefulShutdownTimeoutMs", options.gracefulShutdownTimeoutMs, "≥ 0");
   if (options.leaderElection) leaseTimings(options.leaderElection);
 }
@@ -120,6 +121,13 @@ export interface ManagerOptions {
    * ms; a finite number > 0.
    */
   watchFailureToleranceMs?: number;
+  /**
+   * How long a cache's watch may stay silent (no event, no bookmark) before it is dropped,
+   * reported as a failure, and resumed: what finds a stream that a proxy or load balancer keeps
+   * open but no longer passes on. The API server sends a bookmark about once a minute on a quiet
+   * watch, so keep it well above that. Default 180 000 ms; a finite number > 0.
+   */
+  watchInactivityTimeoutMs?: number;
   /**
    * How long reconciles in flight may take to finish on shutdown; then their signals abort, and
    * work that ignores its signal is abandoned (and the Lease is not released). Default 30 000 ms;
@@ -237,6 +245,7 @@ export class Manager {
     // A throwing listener (a watches() mapper, a predicate) must not stop the informer, nor go unseen.
     this.informers = new InformerFactory(client, {
       ...(options.source ? { source: options.source } : {}),
+      inactivityTimeoutMs: options.watchInactivityTimeoutMs ?? MANAGER_DEFAULTS.watchInactivityTimeoutMs,
       onListenerError: (error, informer) =>
         this.logger.error({ err: error, kind: describeKind(informer.kind), namespace: informer.scope.namespace }, "an informer listener (mapper, predicate or event handler) threw: event skipped for it"),
     });

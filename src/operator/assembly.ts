@@ -132,6 +132,7 @@ function assemble(d: Declared, settings: Settings, client: Client, logger: Logge
     cacheSyncTimeoutMs: settings.cacheSyncTimeoutMs,
     gracefulShutdownTimeoutMs: settings.gracefulShutdownTimeoutMs,
     watchFailureToleranceMs: settings.watchFailureToleranceMs,
+    watchInactivityTimeoutMs: settings.watchInactivityTimeoutMs,
     ...(settings.devOverride ? {} : { devOverride: false as const }),
   });
   if (onLeader) manager.add(onLeader); // first of the leader's runnables: they start in order, each once the one before started

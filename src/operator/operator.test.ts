@@ -21,6 +21,7 @@ describe("operator options", () => {
     [{ concurrency: 1.5 }, /concurrency must be an integer ≥ 1 \(got 1.5\)/],
     [{ cacheSyncTimeoutMs: -1 }, /cacheSyncTimeoutMs must be a finite number > 0 \(got -1\)/],
     [{ watchFailureToleranceMs: 0 }, /watchFailureToleranceMs must be a finite number > 0 \(got 0\)/],
+    [{ watchInactivityTimeoutMs: -5 }, /watchInactivityTimeoutMs must be a finite number > 0 \(got -5\)/],
     [{ leaderElection: { retryPeriodMs: 0 } }, /retryPeriodMs must be a finite number > 0 \(got 0\)/],
     [{ namespaces: ["Bad_NS"] }, /namespace pattern "Bad_NS" .*lower-case letters, digits, '-', and the globs '\*' '\?', after an optional '!'/],
     [{ namespaces: [""] }, /namespace pattern ""/],

@@ -40,6 +40,8 @@ export interface OperatorOptions {
   gracefulShutdownTimeoutMs?: number;
   /** See the Manager's option: a watch failing for longer makes /readyz 503, naming it. Default 60 000 ms; > 0. */
   watchFailureToleranceMs?: number;
+  /** See the Manager's option: a watch silent for longer (no event, no bookmark) is dropped, reported, resumed. Default 180 000 ms; > 0. */
+  watchInactivityTimeoutMs?: number;
   /**
    * Export traces: `run()` starts the OpenTelemetry Node SDK (`@opentelemetry/sdk-node`, an
    * optional peer dependency) with its OTLP exporter, configured by the OTEL_* environment
@@ -161,6 +163,7 @@ export interface Settings {
   readonly cacheSyncTimeoutMs: number;
   readonly gracefulShutdownTimeoutMs: number;
   readonly watchFailureToleranceMs: number;
+  readonly watchInactivityTimeoutMs: number;
   readonly otel: boolean;
   /** The probe servers to start (none when probes are off): the main one first. */
   readonly probes: readonly ProbeOptions[];
@@ -205,6 +208,7 @@ export function resolveSettings(options: OperatorOptions, run: Omit<RunOptions, 
     cacheSyncTimeoutMs: options.cacheSyncTimeoutMs ?? MANAGER_DEFAULTS.cacheSyncTimeoutMs,
     gracefulShutdownTimeoutMs: options.gracefulShutdownTimeoutMs ?? MANAGER_DEFAULTS.gracefulShutdownTimeoutMs,
     watchFailureToleranceMs: options.watchFailureToleranceMs ?? MANAGER_DEFAULTS.watchFailureToleranceMs,
+    watchInactivityTimeoutMs: options.watchInactivityTimeoutMs ?? MANAGER_DEFAULTS.watchInactivityTimeoutMs,
     otel: run.otel ?? options.otel ?? false,
     probes: probes === false ? [] : [probes ?? {}, ...(run.extraProbes ? [run.extraProbes] : [])],
     webhooks,

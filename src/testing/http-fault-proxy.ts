@@ -20,6 +20,12 @@ export interface HttpFault {
   status?: 404 | 429 | 500 | 502 | 503 | 504;
   /** The `Retry-After` header sent with `status`, in seconds. None when absent. */
   retryAfterSeconds?: number;
+  /**
+   * Forward the request and pass the server's status and headers back, but none of its body: the
+   * answer stays open and silent (a proxy that keeps a watch stream and passes nothing on). Such
+   * answers end only when the client goes away, or at `cutAll()` / `close()`.
+   */
+  silent?: boolean;
   /** Wait this long before answering or forwarding: a slow server. */
   delayMs?: number;
   /** Share of matching requests affected, 0–1. Default 1 (all). */
@@ -40,6 +46,8 @@ export interface ProxiedRequest {
   injected: number | undefined;
   /** The status the API server answered (forwarded requests, once it answered). */
   status?: number;
+  /** Forwarded, its answer's body not passed on (`HttpFault.silent`). */
+  silenced?: boolean;
 }
 
 /** Where the proxy forwards to, and as whom: a client certificate, or a bearer token (a ServiceAccount's). */
@@ -146,7 +154,7 @@ export class HttpFaultProxy {
     const hit = fault !== undefined && this.left > 0 && (fault.match?.({ method, path, watch }) ?? true) && Math.random() < (fault.fraction ?? 1);
     if (hit && --this.left === 0) this.fault = undefined;
     const injected = hit ? fault.status : undefined;
-    const entry: ProxiedRequest = { at: Date.now(), method, path, watch, injected };
+    const entry: ProxiedRequest = { at: Date.now(), method, path, watch, injected, ...(hit && fault.silent && injected === undefined ? { silenced: true } : {}) };
     this.record(entry);
     if (hit && fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     if (injected !== undefined) {
@@ -170,7 +178,10 @@ export class HttpFaultProxy {
       (answer) => {
         entry.status = answer.statusCode;
         res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        if (entry.silenced) {
+          res.flushHeaders();
+          answer.resume(); // read and dropped; the client's answer stays open, with nothing in it
+        } else answer.pipe(res);
         answer.on("error", () => res.destroy());
       },
     );
