@@ -48,6 +48,7 @@ export interface ExportedSpan {
   attributes: Record<string, string | number | boolean>;
   status: { code?: number; message?: string };
   events: { name: string; attributes: Record<string, string | number | boolean> }[];
+  links: { traceId: string; spanId: string; attributes: Record<string, string | number | boolean> }[];
 }
 
 type OtlpValue = { stringValue?: string; intValue?: string; boolValue?: boolean; doubleValue?: number };
@@ -121,12 +122,12 @@ export async function startCollector(dir: string): Promise<Collector> {
       const spans: ExportedSpan[] = [];
       for (const line of readFileSync(file, "utf8").split("\n")) {
         if (!line.trim()) continue;
-        const doc = JSON.parse(line) as { resourceSpans?: { resource?: { attributes?: { key: string; value: OtlpValue }[] }; scopeSpans?: { spans?: (Omit<ExportedSpan, "attributes" | "events" | "service"> & { attributes?: { key: string; value: OtlpValue }[]; events?: { name: string; attributes?: { key: string; value: OtlpValue }[] }[] })[] }[] }[] };
+        const doc = JSON.parse(line) as { resourceSpans?: { resource?: { attributes?: { key: string; value: OtlpValue }[] }; scopeSpans?: { spans?: (Omit<ExportedSpan, "attributes" | "events" | "service" | "links"> & { attributes?: { key: string; value: OtlpValue }[]; events?: { name: string; attributes?: { key: string; value: OtlpValue }[] }[]; links?: { traceId: string; spanId: string; attributes?: { key: string; value: OtlpValue }[] }[] })[] }[] }[] };
         for (const rs of doc.resourceSpans ?? []) {
           const service = String(attributes(rs.resource?.attributes)["service.name"] ?? "");
           for (const ss of rs.scopeSpans ?? []) {
             for (const s of ss.spans ?? []) {
-              spans.push({ ...s, service, parentSpanId: s.parentSpanId ?? "", status: s.status ?? {}, attributes: attributes(s.attributes), events: (s.events ?? []).map((e) => ({ name: e.name, attributes: attributes(e.attributes) })) });
+              spans.push({ ...s, service, parentSpanId: s.parentSpanId ?? "", status: s.status ?? {}, attributes: attributes(s.attributes), events: (s.events ?? []).map((e) => ({ name: e.name, attributes: attributes(e.attributes) })), links: (s.links ?? []).map((l) => ({ traceId: l.traceId, spanId: l.spanId, attributes: attributes(l.attributes) })) });
             }
           }
         }

@@ -82,6 +82,16 @@ describe("traces", () => {
       assert.equal(reconcile.attributes["kubeloop.reconcile.result"], "success");
       const widget = await admin.resource(Widget).namespace(ns).get("w");
       assert.equal(reconcile.attributes["kubeloop.object.resource_version"], widget.metadata?.resourceVersion, "the version it reconciled: the change's");
+      // Linked to the watch event that queued it: the span of the watch request that delivered it.
+      assert.equal(reconcile.links.length, 1, "one link: the event that queued it");
+      const link = reconcile.links[0]!;
+      const watchSpan = spans((s) => s.spanId === link.spanId)[0];
+      assert.ok(watchSpan, "the linked span was exported");
+      assert.equal(watchSpan.attributes["kubeloop.k8s.verb"], "watch", `a watch request: ${watchSpan.name}`);
+      assert.equal(watchSpan.kind, 3, "a client span");
+      assert.equal(link.attributes["kubeloop.event.type"], "apply");
+      if (link.attributes["kubeloop.event.kind"] === "Widget") assert.equal(link.attributes["kubeloop.object.resource_version"], widget.metadata?.resourceVersion, "the change's version");
+      else assert.equal(link.attributes["kubeloop.event.kind"], "ConfigMap", "or its child's, which queued it last");
       const calls = spans((c) => c.parentSpanId === reconcile.spanId);
       const apply = calls.find((c) => c.name.startsWith("PATCH configmaps"));
       assert.ok(apply, `the apply is a child of the reconcile: ${calls.map((c) => c.name).join(", ")}`);

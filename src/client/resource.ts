@@ -2,6 +2,7 @@
 // delete / deleteCollection / watch, and the status and scale subresources. Objects stay plain
 // JSON from the wire to the caller: no per-object class conversion on the hot path.
 import type { Scale } from "../core/kube/autoscaling/v1.js";
+import { fromOrigin, originOf } from "../core/tracing.js";
 import type { Status } from "../core/kube/meta/v1.js";
 import type { Readable } from "node:stream";
 import { pullEach } from "../core/async.js";
@@ -524,7 +525,9 @@ class WatchStream<T extends KubeObject> {
       this.batch = [];
       let pending: void | Promise<void>;
       try {
-        pending = this.onBatch(out);
+        // The watch request's span, when one recorded: the origin of these events (core/tracing.ts).
+        const from = originOf(this.body);
+        pending = from ? fromOrigin(from, () => this.onBatch(out)) : this.onBatch(out);
       } catch (error) {
         return this.finish(error, true);
       }

@@ -25,7 +25,7 @@ import { Agent, ProxyAgent, type Dispatcher } from "./undici.js";
 import { backoffDelay } from "../core/retry.js";
 import { deadline, type Deadline } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
-import { inSpan, injectTraceContext, type Traced } from "../core/tracing.js";
+import { inSpan, injectTraceContext, tagOrigin, type Traced } from "../core/tracing.js";
 import { VERSION } from "../core/version.js";
 import {
   ApiError,
@@ -199,6 +199,8 @@ export class Transport {
       async (span) => {
         const exchanged = await this.attempts(req, mode, span);
         if (span.recording) span.set({ "http.response.status_code": exchanged.response.statusCode });
+        // A stream's events come from this span: a reconcile they cause links to it.
+        if (mode.streaming) tagOrigin(exchanged.response.body, span.context);
         return exchanged;
       },
     );

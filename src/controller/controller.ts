@@ -26,7 +26,7 @@ import { describeKind, objectKey } from "../core/objects.js";
 import { within } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { ApiError, TerminalError } from "../core/errors.js";
-import { inSpan } from "../core/tracing.js";
+import { currentOrigin, inSpan, type TraceLink } from "../core/tracing.js";
 import { InformerFactory, type Informer, type InformerHandle, type InformerScope } from "../runtime/informer.js";
 import { LOW_PRIORITY, WorkQueue, type WorkQueueHooks, type WorkQueueOptions } from "../runtime/queue.js";
 import type { StoreReader } from "../runtime/store.js";
@@ -87,6 +87,8 @@ class Run {
   /** The reconcile each worker runs now, by worker (a slot per worker: no Set to add to and delete from per reconcile). */
   readonly inFlight: (InFlight | undefined)[] = [];
   readonly unsubscribe: (() => void)[] = [];
+  /** The watch event that last queued each key, as a link for its reconcile's span (only while a tracer records). */
+  readonly origins = new Map<string, TraceLink>();
   workers: Promise<void>[] = [];
   starting = false;
   started = false;
@@ -270,7 +272,9 @@ export class Controller<T extends KubeObject> {
         if (!hasObject(e)) return;
         if (!this.preds.every((p) => p(e as WatcherEvent<KubeObject>)) || !this.filters.every((p) => p(e as WatcherEvent<KubeObject>))) return;
         // A change seen on the watch goes ahead of the objects of a list (the first, or a relist's).
-        queue.add(objectKey(e.object.metadata), e.type === "initApply" ? LOW_PRIORITY : 0);
+        const key = objectKey(e.object.metadata);
+        noteOrigin(run, key, e);
+        queue.add(key, e.type === "initApply" ? LOW_PRIORITY : 0);
       }),
     );
     for (const { source, informer } of this.others) {
@@ -279,7 +283,11 @@ export class Controller<T extends KubeObject> {
           if (!hasObject(e) || !this.filters.every((p) => p(e))) return;
           const own: StoreReader<KubeObject> = this.own.store;
           const refs = [...source.map(e.object, own, ownNamespaced), ...(e.type === "apply" && e.old ? source.map(e.old, own, ownNamespaced) : [])];
-          for (const ref of refs) queue.add(objectKey(ref), e.type === "initApply" ? LOW_PRIORITY : 0);
+          for (const ref of refs) {
+            const key = objectKey(ref);
+            noteOrigin(run, key, e);
+            queue.add(key, e.type === "initApply" ? LOW_PRIORITY : 0);
+          }
         }),
       );
     }
@@ -429,6 +437,8 @@ export class Controller<T extends KubeObject> {
   private traced(run: Run, ref: ObjectRef, key: string, flight: InFlight): Promise<Action | void> {
     const waitedMs = this.waited.get(key);
     this.waited.delete(key);
+    const origin = run.origins.get(key);
+    if (origin) run.origins.delete(key);
     const retries = run.queue.numRequeues(key);
     const object = this.own.store.get(key);
     const attributes = {
@@ -442,7 +452,7 @@ export class Controller<T extends KubeObject> {
       "kubeloop.object.resource_version": object?.metadata?.resourceVersion,
       "kubeloop.object.generation": object?.metadata?.generation,
     };
-    return inSpan(`reconcile ${this.name}`, { attributes }, async (span) => {
+    return inSpan(`reconcile ${this.name}`, { attributes, ...(origin ? { links: [origin] } : {}) }, async (span) => {
       const action = await this.fn(ref, reconcileContext(this.parts, flight, object, retries));
       span.set({ "kubeloop.reconcile.result": action?.requeueAfterMs !== undefined ? "requeue_after" : "success", "kubeloop.reconcile.requeue_after_ms": action?.requeueAfterMs });
       return action;
@@ -512,4 +522,14 @@ export class Controller<T extends KubeObject> {
       queue.forget(key);
     }
   }
+}
+
+/**
+ * Keeps, for `key`'s next reconcile span, a link to the watch request that delivered `event`
+ * (while a tracer records: otherwise there is no origin, and nothing is kept).
+ */
+function noteOrigin(run: Run, key: string, event: { type: string; object: KubeObject }): void {
+  const context = currentOrigin();
+  if (!context) return;
+  run.origins.set(key, { context, attributes: { "kubeloop.event.type": event.type, "kubeloop.event.kind": event.object.kind, "kubeloop.object.resource_version": event.object.metadata?.resourceVersion ?? "" } });
 }

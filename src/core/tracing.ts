@@ -29,6 +29,8 @@ export type SpanAttributes = Record<string, string | number | boolean | undefine
 export interface Traced {
   /** Whether the span records (attributes that cost something to compute are skipped otherwise). */
   readonly recording: boolean;
+  /** Its context, to link other spans to it (a span that records only). */
+  readonly context?: Otel.SpanContext;
   set(attributes: SpanAttributes): void;
   event(name: string, attributes?: SpanAttributes): void;
   /** Ends it: an error marks it failed, with the exception as an event. */
@@ -62,8 +64,10 @@ export async function inSpan<T>(name: string, options: { kind?: "client" | "serv
 
 function wrap(api: typeof Otel, span: Otel.Span): Traced {
   let ended = false;
+  const recording = span.isRecording();
   return {
-    recording: span.isRecording(),
+    recording,
+    ...(recording ? { context: span.spanContext() } : {}),
     set: (attributes) => void span.setAttributes(clean(attributes)),
     event: (name, attributes) => void span.addEvent(name, clean(attributes)),
     end: (error) => {
@@ -100,6 +104,44 @@ export function traceIds(): { trace_id: string; span_id: string } | undefined {
   if (!span?.isRecording()) return undefined;
   const { traceId, spanId } = span.spanContext();
   return { trace_id: traceId, span_id: spanId };
+}
+
+/** A link from a span to another (OpenTelemetry's `Link`): the span it points at, and what it means. */
+export type TraceLink = Otel.Link;
+
+// Where a watch event came from, for the span of the work it causes (a reconcile links to it).
+// Events carry no trace context of their own; the watch request that delivered them has a span
+// (a client span, the API server's span its child). The stream's body carries that span's
+// context; while its events are handed over (synchronously) it is the "origin", and the watcher
+// tags each event with it, so that it survives merged or queued delivery.
+const STREAM_ORIGIN = Symbol("kubeloop.traceOrigin");
+let origin: Otel.SpanContext | undefined;
+
+/** Marks `target` (a watch's body, or an event) as coming from the span of `context`; nothing when undefined. */
+export function tagOrigin(target: object, context: Otel.SpanContext | undefined): void {
+  if (context) (target as { [STREAM_ORIGIN]?: Otel.SpanContext })[STREAM_ORIGIN] = context;
+}
+
+/** The span context `target` was tagged with, if any. */
+export function originOf(target: object): Otel.SpanContext | undefined {
+  return (target as { [STREAM_ORIGIN]?: Otel.SpanContext })[STREAM_ORIGIN];
+}
+
+/** Runs `fn` with `context` as the origin of the events it hands over (synchronously); `fn` alone when undefined. */
+export function fromOrigin<T>(context: Otel.SpanContext | undefined, fn: () => T): T {
+  if (!context) return fn();
+  const before = origin;
+  origin = context;
+  try {
+    return fn();
+  } finally {
+    origin = before;
+  }
+}
+
+/** The origin of the events being handed over now (see {@link fromOrigin}), or undefined. */
+export function currentOrigin(): Otel.SpanContext | undefined {
+  return origin;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Share } from "./share.js";
 import { createStore, type StoreReader } from "./store.js";
 import { systemClock } from "../core/clock.js";
 import { runWatch, watch, WatchHealth, type WatcherEvent, type WatcherOptions } from "./watcher.js";
+import { fromOrigin, originOf } from "../core/tracing.js";
 
 /** What an informer watches. */
 export interface InformerScope {
@@ -106,6 +107,17 @@ export class Informer<T extends KubeObject = KubeObject> implements InformerHand
     return () => this.listeners.delete(listener);
   }
 
+  /** Hands `event` to every listener; one that throws goes to onListenerError, the others still get it. */
+  private dispatch(event: WatcherEvent<T>): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
+  }
+
   /** Starts watching (idempotent). */
   start(): void {
     if (this.running) return;
@@ -128,13 +140,10 @@ export class Informer<T extends KubeObject = KubeObject> implements InformerHand
         const event = applyToStore(raw, this.writer);
         if (event.type === "error") this.lastError = event.error;
         else if (event.type === "relisted") this.relists++;
-        for (const listener of this.listeners) {
-          try {
-            listener(event);
-          } catch (error) {
-            this.onListenerError(error);
-          }
-        }
+        // The span of the watch request that brought it (when one recorded), for the work it causes.
+        const from = originOf(raw);
+        if (from) fromOrigin(from, () => this.dispatch(event));
+        else this.dispatch(event);
       }
     };
     // One namespace (or all): the watcher pushes each read's events, handled in the turn they

@@ -36,6 +36,7 @@ import { ApiError, GoneError, errorFromResponse } from "../core/errors.js";
 import type { KubeObject, Status } from "../core/objects.js";
 import type { ResourceClient } from "../client/resource.js";
 import { Backoff, type BackoffOptions } from "../core/retry.js";
+import { currentOrigin, tagOrigin } from "../core/tracing.js";
 import { Share, ShardFilter, type ShareOptions } from "./share.js";
 import { NamespacedMap } from "./store.js";
 
@@ -492,6 +493,7 @@ function watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<Wat
       : { resourceVersion: s.rv ?? "" }),
   };
   return c.handle.watchInto(options, (raws) => {
+    const origin = currentOrigin(); // the watch request's span, when one recorded: each event is tagged with it
     run.received += raws.length;
     c.activity.last = c.clock.now();
     c.options.health?.heard(c.activity.last);
@@ -522,10 +524,10 @@ function watchAttempt<T extends KubeObject>(c: AttemptContext<T>, s: Exclude<Wat
         run.rv = object.metadata?.resourceVersion ?? run.rv;
         lists.lastRv = run.rv;
         c.backoff.reset();
-        if (stream && !run.listed && raw.type === "ADDED") {
-          const event = lists.item(object);
-          if (event) out.push(event);
-        } else out.push(lists.change(raw.type === "DELETED" ? "delete" : "apply", object));
+        const event = stream && !run.listed && raw.type === "ADDED" ? lists.item(object) : lists.change(raw.type === "DELETED" ? "delete" : "apply", object);
+        if (!event) continue;
+        if (origin) tagOrigin(event, origin);
+        out.push(event);
       }
     } catch (error) {
       failure = error;
