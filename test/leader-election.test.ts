@@ -120,6 +120,40 @@ describe("leader election", () => {
     // attempt's deadline stops the leader in time.
     await partition({ cut: (proxy) => proxy.hang(), timeoutMs: 30_000, whileCut: collectGarbage });
   });
+
+  it("a leader whose rate limit is taken by its own work keeps its Lease: renewals do not queue behind the writes they guard", { timeout: 90_000 }, async () => {
+    // Lease renewals shared the client's token bucket (FIFO) with the reconciles' writes: a
+    // backlog longer than the renew deadline (256 workers at 20 qps: 12.8 s against 10 s) lost
+    // the Lease, and the process exited. controller-runtime gives leader election a client of its own.
+    const ns = uniqueName("limited");
+    await client.resource(Namespace).create({ metadata: { name: ns } });
+    const N = 40;
+    for (let i = 0; i < N; i += 20) await Promise.all(Array.from({ length: Math.min(20, N - i) }, (_, j) => client.resource(ConfigMap).namespace(ns).create({ metadata: { name: `cm-${i + j}` } })));
+    // 4 requests a second: 40 reconciles writing twice each are a 20 s backlog; the renew deadline is 2 s.
+    const limited = await Client.load({ path: kubeconfig, rateLimit: { qps: 4, burst: 1 } });
+    const lost: unknown[] = [];
+    const m = new Manager(limited, { name: "limited", leaderElection: { namespace: ns, name: "limited", identity: "a", leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 }, logger: pino({ level: "silent" }) });
+    const done = new Set<string>();
+    m.controller(ConfigMap).withOptions({ scope: { namespace: ns }, concurrency: 40 }).reconcile(async (ref, ctx) => {
+      for (const n of [1, 2]) await limited.resource(ConfigMap).namespace(ns).patch(ref.name, { data: { n: String(n) } }, { type: "merge", signal: ctx.signal });
+      done.add(ref.name);
+    });
+    const stop = new AbortController();
+    const run = m.run(stop.signal).catch((error: unknown) => void lost.push(error));
+    try {
+      await eventually("every object written twice, by a leader that kept its Lease", async () => {
+        if (lost.length) throw new Error(`the leader stopped: ${String(lost[0])}`);
+        return done.size === N;
+      }, { timeoutMs: 60_000, intervalMs: 200 });
+      assert.equal(m.status.phase, "leading");
+    } finally {
+      stop.abort();
+      await run;
+      await limited.close();
+      await client.resource(Namespace).delete(ns).catch(() => {});
+    }
+    assert.deepEqual(lost, [], "no leadership lost");
+  });
 });
 
 /** Two managers on one Lease; `cut` partitions the leader's proxy; the leader must stop before the other leads. */

@@ -72,3 +72,13 @@ export class Client {
     return this.transport.close();
   }
 }
+
+/**
+ * Lease calls of `client` (leader election, shard membership, dev pauses) outside its rate limit:
+ * a renewal must not wait behind a backlog of the writes it guards (controller-runtime gives
+ * leader election a client of its own for the same reason). Same connections and identity; the
+ * Lease code's own periods bound how often it calls.
+ */
+export function leaseResource<T extends KubeObject>(client: Client, kind: ResourceKind<T>): ResourceClient<T> {
+  return new ResourceClient<T>({ transport: client.transport, mapper: client.mapper, unlimited: true }, kind);
+}

@@ -115,6 +115,8 @@ export interface ResourceContext {
   mapper: RestMapper;
   /** Told about every object a write returned (for read-your-own-writes). */
   writes?: Set<WriteListener>;
+  /** Its calls are not held by the client's rate limit (see `HttpRequest.unlimited`). */
+  unlimited?: boolean;
 }
 
 /** Called with the kind and the object a successful write (create/replace/patch/apply/delete) returned. */
@@ -366,6 +368,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       ...(spec.options.signal ? { signal: spec.options.signal } : {}),
       ...(spec.options.timeoutMs !== undefined ? { timeoutMs: spec.options.timeoutMs } : {}),
       ...(spec.idempotent !== undefined ? { idempotent: spec.idempotent } : {}),
+      ...(this.ctx.unlimited ? { unlimited: true } : {}),
     };
   }
 

@@ -96,6 +96,11 @@ export interface HttpRequest {
   timeoutMs?: number;
   /** Whether repeating the call after a network error or a plain 502/503/504 is harmless. Default: true for GET only. */
   idempotent?: boolean;
+  /**
+   * Not held by the client's rate limit: Lease traffic, which must not wait behind the work it
+   * guards (a backlog longer than a renew deadline would lose the Lease). @internal
+   */
+  unlimited?: boolean;
   /** `json` (default) parses the body; `text` returns it as a string (e.g. /metrics). */
   responseType?: "json" | "text";
 }
@@ -215,7 +220,7 @@ export class Transport {
     let reauthenticated = false;
     for (;;) {
       if (attempt > 0 && span.recording) span.set({ "http.request.resend_count": attempt });
-      if (this.limiter) {
+      if (this.limiter && !req.unlimited) {
         const queued = span.recording ? performance.now() : 0;
         try {
           await this.limiter.acquire(req.signal);

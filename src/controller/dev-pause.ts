@@ -11,7 +11,7 @@
 // shows the Lease released, expired or deleted.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import type { Client } from "../client/client.js";
+import { leaseResource, type Client } from "../client/client.js";
 import { Lease } from "../core/builtins.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { AlreadyExistsError, ConflictError, ForbiddenError, NotFoundError } from "../core/errors.js";
@@ -136,7 +136,7 @@ export class PauseWatch {
   }
 
   private leases() {
-    return this.client.resource(Lease).namespace(this.ref.namespace);
+    return leaseResource(this.client, Lease).namespace(this.ref.namespace);
   }
 }
 
@@ -259,7 +259,7 @@ export class DevOverride {
    * or undefined when nobody (or nobody it may free) held it. Rejects with the API error.
    */
   static async free(client: Client, ref: DevLeaseRef, holds?: (holder: string) => boolean): Promise<string | undefined> {
-    const leases = client.resource(Lease).namespace(ref.namespace);
+    const leases = leaseResource(client, Lease).namespace(ref.namespace);
     const lease = await leases.get(ref.name).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
     const current = lease?.spec?.holderIdentity ?? "";
     if (!lease || current === "" || (holds && !holds(current))) return undefined;
@@ -313,7 +313,7 @@ export class DevOverride {
   /** The holder of the leader Lease if it was renewed within its duration (by the server's renewTime). */
   private async liveLeader(ref: { namespace: string; name: string }): Promise<string | undefined> {
     try {
-      const lease = (await this.client.resource(Lease).namespace(ref.namespace).get(ref.name));
+      const lease = (await leaseResource(this.client, Lease).namespace(ref.namespace).get(ref.name));
       return renewedHolder(lease);
     } catch (error) {
       if (error instanceof NotFoundError) return undefined;
@@ -322,7 +322,7 @@ export class DevOverride {
   }
 
   private leases() {
-    return this.client.resource(Lease).namespace(this.ref.namespace);
+    return leaseResource(this.client, Lease).namespace(this.ref.namespace);
   }
 }
 

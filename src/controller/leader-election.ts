@@ -13,7 +13,7 @@
 // - On a graceful stop the leader releases the Lease (empty holder), so a successor takes over
 //   at its next retry instead of waiting out the lease duration.
 import { checkNumber } from "../core/check.js";
-import type { Client } from "../client/client.js";
+import { leaseResource, type Client } from "../client/client.js";
 import { deadline } from "../core/async.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { AlreadyExistsError, ConflictError, NotFoundError } from "../core/errors.js";
@@ -205,7 +205,7 @@ export class LeaderElector {
   }
 
   private leases() {
-    return this.client.resource(Lease).namespace(this.options.namespace);
+    return leaseResource(this.client, Lease).namespace(this.options.namespace);
   }
 
   /** One attempt; true if this candidate holds the Lease afterwards. Never throws. */

@@ -11,7 +11,7 @@
 // Members that run another sharding (a rolling update that changes the bucket count or key)
 // are reported as disagreeing: ownership computed over different bucket counts could overlap,
 // so the caller must not take buckets while a disagreement lasts.
-import type { Client } from "../client/client.js";
+import { leaseResource, type Client } from "../client/client.js";
 import { Lease } from "../core/builtins.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { AlreadyExistsError, ConflictError, NotFoundError } from "../core/errors.js";
@@ -75,7 +75,7 @@ export class ShardMembers {
 
   /** Writes (creates or renews) this replica's member Lease, claiming `claims`; `pausedFor`: the dev run it has paused for. */
   async renew(claims: Iterable<number> = [], pausedFor?: string): Promise<void> {
-    const leases = this.client.resource(Lease).namespace(this.o.namespace);
+    const leases = leaseResource(this.client, Lease).namespace(this.o.namespace);
     const spec = { holderIdentity: this.o.identity, leaseDurationSeconds: Math.ceil(this.durationMs / 1000), renewTime: microTime(new Date()) }; // wall-clock time, for readers (the clock is monotonic)
     const annotations = { [SHARDING_ANNOTATION]: this.sharding, [CLAIMS_ANNOTATION]: formatClaims(claims), ...(pausedFor ? { [MEMBER_PAUSED_ANNOTATION]: pausedFor } : {}) };
     const metadata = { name: this.leaseName, labels: { [MEMBER_LABEL]: this.o.operator }, annotations };
@@ -93,12 +93,12 @@ export class ShardMembers {
 
   /** Deletes this replica's member Lease (a graceful stop: the others see it gone at once). */
   async leave(): Promise<void> {
-    await this.client.resource(Lease).namespace(this.o.namespace).delete(this.leaseName).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
+    await leaseResource(this.client, Lease).namespace(this.o.namespace).delete(this.leaseName).catch((error: unknown) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
   }
 
   /** Reads the member Leases: the live ones, split by whether they run this replica's sharding. */
   async view(): Promise<MemberView> {
-    const list = await this.client.resource(Lease).namespace(this.o.namespace).list({ labelSelector: `${MEMBER_LABEL}=${this.o.operator}` });
+    const list = await leaseResource(this.client, Lease).namespace(this.o.namespace).list({ labelSelector: `${MEMBER_LABEL}=${this.o.operator}` });
     const now = this.clock.now();
     const view: MemberView = { members: [], disagreeing: new Map(), claims: new Map() };
     const names = new Set<string>();
