@@ -25,7 +25,7 @@ import { spawnTs, type Spawned } from "./support.js";
 const BUCKETS = 32; // the default: 10 or 11 to each of 3 replicas (16 would give 5 or 6: ±12 % from the buckets alone)
 const ITEMS = Number(process.env.SHARDED_ITEMS ?? 240);
 const PARENTS = 24;
-const LEASE_MS = 6_000; // the fixture's timings: lease 6 s, renew deadline 4 s, retry 0.5 s
+const LEASE_MS = 8_000; // the fixture's timings: lease 8 s, renew deadline 6 s, retry 0.5 s
 const RETRY_MS = 500;
 /** A third of the buckets (floor or ceil), as the owned-buckets metric says it. */
 const THIRD = new RegExp(`kubeloop_shard_buckets_owned (${Math.floor(BUCKETS / 3)}|${Math.ceil(BUCKETS / 3)})\\b`);
