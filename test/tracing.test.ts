@@ -43,7 +43,7 @@ function runTraced(kubeconfig: string, ns: string): { output: () => string; stop
   let output = "";
   const operator = spawn(
     process.execPath,
-    [join(root, "bin/kubeloop.mjs"), "run", join(root, "test/fixtures/traced/operator.ts"), "--otel", "--standalone", "--install-crds", "-n", ns, "--kubeconfig", kubeconfig, "--metrics-bind", "0", "--health-bind", "0", "--webhook-bind", "127.0.0.1:0", "--log-format", "json"],
+    [join(root, "bin/kubeloop.mjs"), "run", join(root, "test/fixtures/traced/operator.ts"), "--otel", "--standalone", "--install-crds", "-n", ns, "--kubeconfig", kubeconfig, "--metrics-bind", "127.0.0.1:0", "--health-bind", "0", "--webhook-bind", "127.0.0.1:0", "--log-format", "json"],
     { cwd: root, detached: true, env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf", OTEL_BSP_SCHEDULE_DELAY: "200", OTEL_SERVICE_NAME: "" } },
   );
   operator.stdout?.on("data", (d: Buffer) => (output += d.toString()));
@@ -100,6 +100,15 @@ describe("traces", () => {
       assert.equal(apply.attributes["http.response.status_code"], 200);
       assert.equal(apply.attributes["kubeloop.k8s.verb"], "patch");
       assert.match(String(apply.attributes["url.path"]), new RegExp(`/api/v1/namespaces/${ns}/configmaps/w$`));
+
+      // The reconcile latency's exemplars (OpenMetrics, as Prometheus asks for it) name reconciles' traces.
+      const metricsUrl = operator.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { url?: string; msg?: string }).find((l) => l.msg?.startsWith("serving") && l.msg.includes("/metrics"))?.url;
+      assert.ok(metricsUrl, `the metrics server's URL is logged: ${operator.output().split("\n").filter((l) => l.includes("serving")).join("\n")}`);
+      const scraped = await fetch(`${metricsUrl}/metrics`, { headers: { accept: "application/openmetrics-text; version=1.0.0" } });
+      assert.match(scraped.headers.get("content-type") ?? "", /^application\/openmetrics-text/);
+      const exemplars = [...(await scraped.text()).matchAll(/^controller_runtime_reconcile_time_seconds_bucket\{[^}]*controller="widget"[^}]*\} \d+ # \{trace_id="([0-9a-f]{32})",span_id="([0-9a-f]{16})"\}/gm)];
+      assert.ok(exemplars.length > 0, "the reconcile latency buckets carry exemplars");
+      for (const [, traceId, spanId] of exemplars) assert.ok(spans((r) => r.name === "reconcile widget" && r.traceId === traceId && r.spanId === spanId).length === 1, `the exemplar ${traceId}/${spanId} is an exported reconcile span`);
 
       // A TemporaryError, then success: one span per attempt.
       await admin.resource(Gadget).namespace(ns).create({ metadata: { name: "g" }, spec: { size: 1 } });

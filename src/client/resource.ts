@@ -115,7 +115,10 @@ export interface ResourceContext {
   mapper: RestMapper;
   /** Told about every object a write returned (for read-your-own-writes). */
   writes?: Set<WriteListener>;
-  /** Its calls are not held by the client's rate limit (see `HttpRequest.unlimited`). */
+  /**
+   * Its calls are not held by the client's rate limit (Lease traffic: see `leaseResource`).
+   * @internal
+   */
   unlimited?: boolean;
 }
 

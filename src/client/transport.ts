@@ -98,7 +98,8 @@ export interface HttpRequest {
   idempotent?: boolean;
   /**
    * Not held by the client's rate limit: Lease traffic, which must not wait behind the work it
-   * guards (a backlog longer than a renew deadline would lose the Lease). @internal
+   * guards (a backlog longer than a renew deadline would lose the Lease).
+   * @internal
    */
   unlimited?: boolean;
   /** `json` (default) parses the body; `text` returns it as a string (e.g. /metrics). */

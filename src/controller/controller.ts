@@ -37,7 +37,7 @@ import { CacheReader } from "./cache.js";
 import { reconcileContext, type ControllerParts, type ReconcileParts } from "./context.js";
 import { EventRecorder } from "./events.js";
 import type { Predicate } from "./predicates.js";
-import { Action, ReconcileTimeoutError, type ErrorPolicy, type ObjectRef, type Reconciler } from "./reconcile.js";
+import { Action, ReconcileTimeoutError, type ErrorPolicy, type ObjectRef, type Reconciler, type TraceRef } from "./reconcile.js";
 import { checkControllerOptions, type ControllerOptions, type ControllerSpec, type Source, type StopResult } from "./spec.js";
 
 /** Why a reconcile's timers stop (one reason for all: `abort()` without one makes a DOMException each time). */
@@ -52,6 +52,8 @@ class InFlight implements ReconcileParts {
   readonly own = new AbortController();
   aborted = false;
   stuck = false;
+  /** Its reconcile span's ids, when a tracer recorded it (the latency histogram's exemplar). */
+  trace: TraceRef | undefined;
   private timerController: AbortController | undefined;
   private objectLogger: Logger | undefined;
 
@@ -421,7 +423,7 @@ export class Controller<T extends KubeObject> {
     flight.end();
     if (flight.stuck) this.options.observer?.stuck?.(this.name, -1);
     try {
-      if (failed) this.failed(run, key, ref, error, started, flight.logger);
+      if (failed) this.failed(run, key, ref, error, started, flight);
       else this.succeeded(run.queue, key, action, started, flight);
     } finally {
       this.options.observer?.active?.(this.name, -1);
@@ -453,6 +455,7 @@ export class Controller<T extends KubeObject> {
       "kubeloop.object.generation": object?.metadata?.generation,
     };
     return inSpan(`reconcile ${this.name}`, { attributes, ...(origin ? { links: [origin] } : {}) }, async (span) => {
+      if (span.context) flight.trace = { traceId: span.context.traceId, spanId: span.context.spanId };
       const action = await this.fn(ref, reconcileContext(this.parts, flight, object, retries));
       span.set({ "kubeloop.reconcile.result": action?.requeueAfterMs !== undefined ? "requeue_after" : "success", "kubeloop.reconcile.requeue_after_ms": action?.requeueAfterMs });
       return action;
@@ -483,15 +486,16 @@ export class Controller<T extends KubeObject> {
     queue.forget(key);
     const after = action?.requeueAfterMs;
     if (after !== undefined) queue.addAfter(key, after);
-    this.options.observer?.reconciled?.(this.name, after !== undefined ? "requeue_after" : "success", (this.clock.now() - started) / 1000, false);
+    this.options.observer?.reconciled?.(this.name, after !== undefined ? "requeue_after" : "success", (this.clock.now() - started) / 1000, false, flight.trace);
     if (this.logger.isLevelEnabled("debug")) flight.logger.debug({ ms: Math.round(this.clock.now() - started), ...(after !== undefined ? { requeueAfterMs: after } : {}) }, "reconciled");
   }
 
   /** A reconcile threw: the error policy decides when the key comes back. */
-  private failed(run: Run, key: string, ref: ObjectRef, error: unknown, started: number, logger: Logger): void {
+  private failed(run: Run, key: string, ref: ObjectRef, error: unknown, started: number, flight: InFlight): void {
+    const logger = flight.logger;
     const queue = run.queue;
     const terminal = error instanceof TerminalError;
-    this.options.observer?.reconciled?.(this.name, "error", (this.clock.now() - started) / 1000, terminal);
+    this.options.observer?.reconciled?.(this.name, "error", (this.clock.now() - started) / 1000, terminal, flight.trace);
     if (run.stopping.signal.aborted) {
       logger.warn({ err: error }, "reconcile aborted by shutdown");
       return;

@@ -78,6 +78,12 @@ export interface ReconcileContext<T extends KubeObject> {
   finalizer(name: string, cleanup: (object: T) => Promise<void>): Promise<boolean>;
 }
 
+/** A recorded span's ids, as exemplars and log lines carry them. */
+export interface TraceRef {
+  traceId: string;
+  spanId: string;
+}
+
 /** How a reconcile ended, for metrics (controller-runtime's `result` label values). */
 export type ReconcileResult = "success" | "requeue_after" | "error";
 
@@ -85,8 +91,11 @@ export type ReconcileResult = "success" | "requeue_after" | "error";
 export interface ControllerObserver {
   /** Hooks for a controller's work queue; `depth` reads its current length. */
   queue?(controller: string, depth: () => number): WorkQueueHooks;
-  /** A reconcile ended after `seconds`; `terminal` for a TerminalError. */
-  reconciled?(controller: string, result: ReconcileResult, seconds: number, terminal: boolean): void;
+  /**
+   * A reconcile ended after `seconds`; `terminal` for a TerminalError; `trace`: its span's ids,
+   * when a tracer recorded it (an exemplar for the latency histogram).
+   */
+  reconciled?(controller: string, result: ReconcileResult, seconds: number, terminal: boolean, trace?: TraceRef): void;
   /** Workers busy reconciling changed by `delta`. */
   active?(controller: string, delta: number): void;
   /** Reconciles still running long after their signal aborted (they ignore it) changed by `delta`. */

@@ -37,7 +37,7 @@ export { serveProbes, type ProbeServer, type ProbeServerOptions } from "../obser
 export { createLogger, type LoggingOptions, type Logger } from "../observe/logging.js";
 export { TokenBucket, type RateLimit } from "../client/rate-limit.js";
 export { systemClock, MAX_TIMER_MS, type Clock } from "../core/clock.js";
-export type { ControllerObserver, ReconcileResult } from "../controller/reconcile.js";
+export type { ControllerObserver, ReconcileResult, TraceRef } from "../controller/reconcile.js";
 export type { ControllerSpec } from "../controller/spec.js";
 export type { ManagerObserver } from "../controller/manager.js";
 export type { WrittenVersions } from "../controller/read-your-writes.js";

@@ -9,7 +9,7 @@ import type * as PromClient from "prom-client";
 import { onFirstUse } from "../core/lazy.js";
 import type { CacheHealth, ManagerObserver } from "../controller/manager.js";
 import type { InformerHealth } from "../runtime/informer.js";
-import type { ReconcileResult } from "../controller/reconcile.js";
+import type { ReconcileResult, TraceRef } from "../controller/reconcile.js";
 import { LOW_PRIORITY, type WorkQueueHooks } from "../runtime/queue.js";
 import type { WebhookObserver } from "../webhook/server.js";
 import { BoundHistogram, BoundValue } from "./series.js";
@@ -56,7 +56,7 @@ export class Metrics {
   private readonly priorityWait: BoundHistogram<"controller" | "priority">;
   private readonly retries: BoundValue<"name" | "controller">;
   /** Each controller's bound series. */
-  private readonly controllers = new Map<string, { reconciled: Record<ReconcileResult, (delta: number) => void>; time: (seconds: number) => void; active: (delta: number) => void }>();
+  private readonly controllers = new Map<string, { reconciled: Record<ReconcileResult, (delta: number) => void>; time: (seconds: number, trace?: TraceRef) => void; active: (delta: number) => void }>();
   private readonly reconcileErrors: Counter<"controller">;
   private readonly terminalErrors: Counter<"controller">;
   private readonly stuck: Gauge<"controller">;
@@ -186,10 +186,10 @@ export class Metrics {
           retried: () => retries(1),
         };
       },
-      reconciled: (controller: string, result: ReconcileResult, seconds: number, terminal: boolean) => {
+      reconciled: (controller: string, result: ReconcileResult, seconds: number, terminal: boolean, trace?: TraceRef) => {
         const series = this.seriesOf(controller);
         series.reconciled[result](1);
-        series.time(seconds);
+        series.time(seconds, trace);
         if (result === "error") this.reconcileErrors.inc({ controller });
         if (terminal) this.terminalErrors.inc({ controller });
       },
@@ -305,12 +305,40 @@ export class Metrics {
     return series;
   }
 
-  /** The text exposition format, as served on /metrics. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The exposition served on /metrics: Prometheus' text format, or OpenMetrics (`openMetrics`:
+   * what a scraper asks for with `Accept: application/openmetrics-text`), which adds exemplars:
+   * the reconcile latency buckets name the trace of their last traced reconcile.
+   */
+  text(openMetrics = false): Promise<string> {
+    if (!openMetrics) return this.registry.metrics();
+    // The same metrics through an OpenMetrics registry. It renames counters in place (drops the
+    // "_total" it adds back on each sample): each goes in as a view of its own, so that the
+    // Prometheus exposition keeps its names.
+    const { Registry } = loadPromClient();
+    const open = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>();
+    open.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    for (const metric of this.registry.getMetricsAsArray()) {
+      const m = metric as unknown as { name: string; type: string; get(): Promise<{ name: string }>; getForPromString?(): Promise<{ name: string }> };
+      const view = {
+        name: m.name,
+        type: m.type,
+        get: async () => ({ ...(await m.get()), name: view.name }),
+        getForPromString: async () => ({ ...(await (m.getForPromString ? m.getForPromString() : m.get())), name: view.name }),
+        reset: () => {},
+      };
+      open.registerMetric(view as unknown as PromClient.Metric);
+    }
+    return open.metrics();
   }
 
+  /** The content type of {@link Metrics.text}'s Prometheus text. */
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  /** The content type of {@link Metrics.text}'s OpenMetrics exposition. */
+  get openMetricsContentType(): string {
+    return loadPromClient().Registry.OPENMETRICS_CONTENT_TYPE;
   }
 }

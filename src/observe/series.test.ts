@@ -99,4 +99,48 @@ describe("bound series", () => {
       assert.ok(text.includes(`${line}\n`), `missing: ${line}`);
     }
   });
+
+  it("exemplars: a traced observation is its bucket's exemplar in OpenMetrics, as prom-client's own exemplars are written; the Prometheus text has none", async () => {
+    // prom-client's types give the Registry's content type no constructor argument; its code takes one.
+    const openRegistry = () => {
+      const r = new prom.Registry();
+      r.setContentType(prom.Registry.OPENMETRICS_CONTENT_TYPE as unknown as typeof prom.Registry.PROMETHEUS_CONTENT_TYPE);
+      return r;
+    };
+    const ours = openRegistry();
+    const theirs = openRegistry();
+    const histogram = new BoundHistogram("work_seconds", "Work time", ["controller"], BUCKETS, ours);
+    const reference = new prom.Histogram({ name: "work_seconds", help: "Work time", labelNames: ["controller"], buckets: BUCKETS, registers: [theirs], enableExemplars: true });
+    const observe = histogram.bind({ controller: "c" });
+    const trace = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331" };
+    for (const [value, traced] of [[0.005, true], [0.5, false], [20, true]] as const) {
+      observe(value, traced ? trace : undefined);
+      // (prom-client types exemplarLabels with the metric's own label names; any names work.)
+      reference.observe({ labels: { controller: "c" }, value, ...(traced ? { exemplarLabels: { trace_id: trace.traceId, span_id: trace.spanId } as never } : {}) });
+    }
+    const withoutTime = (text: string) => text.replace(/ (\d+(\.\d+)?)$/gm, (m, t: string) => (Number(t) > 1e9 ? " <time>" : m));
+    const text = await ours.metrics();
+    assert.equal(withoutTime(text), withoutTime(await theirs.metrics()));
+    assert.match(text, /work_seconds_bucket\{le="0.01",controller="c"\} 1 # \{trace_id="0af7651916cd43dd8448eb211c80319c",span_id="b7ad6b7169203331"\} 0.005 \d+/);
+    assert.match(text, /work_seconds_bucket\{le="\+Inf",controller="c"\} 3 # \{trace_id="[0-9a-f]+",span_id="[0-9a-f]+"\} 20 /);
+    const plain = new prom.Registry();
+    const again = new BoundHistogram("work_seconds", "Work time", ["controller"], BUCKETS, plain);
+    again.bind({ controller: "c" })(0.005, trace);
+    assert.doesNotMatch(await plain.metrics(), /#.*trace_id/, "the Prometheus text format has no exemplars");
+  });
+
+  it("Metrics: OpenMetrics on request, with the reconcile latency's exemplars; the Prometheus text keeps its counter names after it", async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.observer.reconciled?.("widgets", "success", 0.004, false, { traceId: "1".repeat(32), spanId: "2".repeat(16) });
+    const open = await metrics.text(true);
+    assert.match(open, /controller_runtime_reconcile_time_seconds_bucket\{le="0.005",controller="widgets"\} 1 # \{trace_id="1{32}",span_id="2{16}"\} 0.004 /);
+    assert.match(open, /^controller_runtime_reconcile_total\{controller="widgets",result="success"\} 1$/m);
+    assert.match(open, /# EOF\n$/);
+    assert.match(metrics.openMetricsContentType, /^application\/openmetrics-text; version=1.0.0/);
+    const text = await metrics.text();
+    assert.match(text, /^controller_runtime_reconcile_total\{controller="widgets",result="success"\} 1$/m, "the counter's name in the Prometheus text, after an OpenMetrics scrape");
+    assert.match(text, /^# TYPE controller_runtime_reconcile_total counter$/m);
+    assert.doesNotMatch(text, /trace_id/);
+    assert.match(metrics.contentType, /^text\/plain; version=0.0.4/);
+  });
 });

@@ -17,8 +17,17 @@ interface HistogramSeries<L extends string> {
   labels: Labels<L>;
   /** Observations per bucket (not cumulative), in the order of the upper bounds. */
   buckets: number[];
+  /** The last observation with a trace, per bucket (+Inf last): OpenMetrics exemplars. */
+  exemplars: (Exemplar | undefined)[];
   sum: number;
   count: number;
+}
+
+/** An exemplar as prom-client's OpenMetrics exposition writes it: the trace's ids, the value, when (seconds). */
+interface Exemplar {
+  labelSet: { trace_id: string; span_id: string };
+  value: number;
+  timestamp: number;
 }
 
 /** One exported sample, as prom-client's metrics return them. */
@@ -27,6 +36,7 @@ interface Sample {
   labels: Record<string, string | number>;
   metricName?: string;
   sharedLabels?: Record<string, string>;
+  exemplar?: Exemplar;
 }
 
 /** Common part: registration and the label key of a series. */
@@ -115,18 +125,24 @@ export class BoundHistogram<L extends string> extends SeriesMetric<L> {
     super(name, help, labelNames, registry);
   }
 
-  /** The series of `labels` (made empty, so it is exported before its first observation). */
-  bind(labels: Labels<L>): (value: number) => void {
-    const bound = this.seriesFor(this.series, labels, (copy) => ({ labels: copy, buckets: this.upperBounds.map(() => 0), sum: 0, count: 0 }));
+  /**
+   * The series of `labels` (made empty, so it is exported before its first observation). An
+   * observation with `trace` (a recorded span's ids) becomes its bucket's exemplar, shown in the
+   * OpenMetrics exposition.
+   */
+  bind(labels: Labels<L>): (value: number, trace?: { traceId: string; spanId: string }) => void {
+    const bound = this.seriesFor(this.series, labels, (copy) => ({ labels: copy, buckets: this.upperBounds.map(() => 0), exemplars: [], sum: 0, count: 0 }));
     const upper = this.upperBounds;
-    return (value) => {
+    return (value, trace) => {
       if (!Number.isFinite(value)) return; // prom-client throws; a metric never fails a reconcile
-      for (let i = 0; i < upper.length; i++) {
+      let i = 0;
+      for (; i < upper.length; i++) {
         if (value <= (upper[i] as number)) {
           (bound.buckets[i] as number)++;
           break;
         }
       }
+      if (trace) bound.exemplars[i] = { labelSet: { trace_id: trace.traceId, span_id: trace.spanId }, value, timestamp: Date.now() / 1000 };
       bound.sum += value;
       bound.count++;
     };
@@ -135,13 +151,14 @@ export class BoundHistogram<L extends string> extends SeriesMetric<L> {
   protected samples(): Sample[] {
     const bucket = `${this.name}_bucket`;
     const out: Sample[] = [];
-    for (const { labels, buckets, sum, count } of this.series.values()) {
+    for (const { labels, buckets, exemplars, sum, count } of this.series.values()) {
       let cumulative = 0;
+      const exemplarOf = (i: number) => (exemplars[i] ? { exemplar: exemplars[i] } : {});
       this.upperBounds.forEach((le, i) => {
         cumulative += buckets[i] as number;
-        out.push({ value: cumulative, labels: { le }, metricName: bucket, sharedLabels: labels });
+        out.push({ value: cumulative, labels: { le }, metricName: bucket, sharedLabels: labels, ...exemplarOf(i) });
       });
-      out.push({ value: count, labels: { le: "+Inf" }, metricName: bucket, sharedLabels: labels });
+      out.push({ value: count, labels: { le: "+Inf" }, metricName: bucket, sharedLabels: labels, ...exemplarOf(this.upperBounds.length) });
       out.push({ value: sum, labels: {}, metricName: `${this.name}_sum`, sharedLabels: labels });
       out.push({ value: count, labels: {}, metricName: `${this.name}_count`, sharedLabels: labels });
     }
@@ -151,6 +168,7 @@ export class BoundHistogram<L extends string> extends SeriesMetric<L> {
   reset(): void {
     for (const series of this.series.values()) {
       series.buckets.fill(0);
+      series.exemplars = [];
       series.sum = 0;
       series.count = 0;
     }

@@ -49,8 +49,10 @@ export function serveProbes(manager: Manager, metrics: Metrics | undefined, opti
     const serveMetrics = options.serve?.metrics !== false;
     const serveHealth = options.serve?.health !== false;
     if (path === "/metrics" && metrics && serveMetrics) {
-      metrics.text().then(
-        (text) => reply(200, text, metrics.contentType),
+      // OpenMetrics (with exemplars) for a scraper that asks for it, as Prometheus does when exemplar storage is on.
+      const openMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? "");
+      metrics.text(openMetrics).then(
+        (text) => reply(200, text, openMetrics ? metrics.openMetricsContentType : metrics.contentType),
         (error: unknown) => reply(500, `metrics failed: ${String(error)}\n`),
       );
       return;
