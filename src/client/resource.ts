@@ -2,10 +2,10 @@
 // delete / deleteCollection / watch, and the status and scale subresources. Objects stay plain
 // JSON from the wire to the caller: no per-object class conversion on the hot path.
 import type { Scale } from "../core/kube/autoscaling/v1.js";
-import { fromOrigin, originOf } from "../core/tracing.js";
 import type { Status } from "../core/kube/meta/v1.js";
 import type { Readable } from "node:stream";
 import { pullEach } from "../core/async.js";
+import { fromOrigin, originOf } from "../core/tracing.js";
 import { ApiError } from "../core/errors.js";
 import { describeKind, type KubeList, type KubeObject, type ResourceKind } from "../core/objects.js";
 import type { RestMapper, ResourceMapping } from "./discovery.js";

@@ -2,6 +2,7 @@
 // MutatingWebhookConfiguration (named after the operator), pointing at the URL it serves, with
 // the CA bundle of its serving certificate. Each replica writes the same content, so the
 // writes are idempotent; `unregisterWebhooks` removes them (on cleanup, when asked).
+import { createHash } from "node:crypto";
 import type * as admissionregistration from "../core/kube/admissionregistration/v1.js";
 import type { Client } from "../client/client.js";
 import { ConfigMap, MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from "../core/builtins.js";
@@ -9,7 +10,6 @@ import { waitFor } from "../core/async.js";
 import { ForbiddenError, NotFoundError } from "../core/errors.js";
 import type { ResourceKind } from "../core/objects.js";
 import type { Operation } from "./admission.js";
-import { createHash } from "node:crypto";
 
 /** One admission webhook as the API server should call it. */
 export interface AdmissionHook {
@@ -200,7 +200,8 @@ export async function unregisterWebhooks(client: Client, operator: string): Prom
  * Waits until the API server calls `operator`'s webhook configurations as written with markers
  * ({@link WEBHOOK_MARKER}): per configuration, dry-run creates of a ConfigMap labelled for its
  * marker in `namespace` until one is refused naming the marker (denied by it, or failing to
- * reach it: the configuration is in effect either way; reachability is the caller's business). Configurations without a marker are not waited for.
+ * reach it: the configuration is in effect either way; reachability is the caller's business).
+ * Configurations without a marker are not waited for.
  * @returns false when `client` may not create ConfigMaps in `namespace` (nothing proven), else true.
  * @throws Error naming the configuration when it is not in effect within `timeoutMs`.
  */
