@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, ConfigMap, CustomResourceDefinition, Operator, Type, defineResource, type RunningOperator } from "../src/entries/index.js";
 import { HttpFaultProxy, installCrd } from "../src/entries/testing.js";
+import { watch } from "../src/entries/runtime.js";
 import { applyRbac, createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, serviceAccountToken, sharedCluster, uniqueName, type Identity } from "./helpers.js";
 
 const TOLERANCE_MS = 2_000;
@@ -217,6 +218,39 @@ describe("readiness sees the watches", () => {
       await client.close();
       await proxy.close();
       await admin.resource(CustomResourceDefinition).delete(Gadget.crd.metadata!.name!).catch(() => undefined);
+    }
+  });
+});
+
+describe("a silent list", () => {
+  it("a list the proxy answers and then keeps silent: reported naming the silence, and listed again", { timeout: 60_000 }, async () => {
+    const ns = await createNamespace(admin, "wh-silent-list");
+    for (const name of ["a", "b", "c"]) await admin.resource(ConfigMap).namespace(ns).create({ metadata: { name } });
+    const proxy = await HttpFaultProxy.start({ server: adminId.server, ca: adminId.ca, certificate: adminId.cert, key: adminId.key });
+    const client = await Client.load({ path: proxy.writeKubeconfig(join(scratch, `${ns}.kubeconfig`), ns), rateLimit: false });
+    // The first list of the namespace's ConfigMaps is answered 200 and then nothing.
+    proxy.inject({ silent: true, times: 1, match: (r) => !r.watch && r.method === "GET" && r.path.includes(`/namespaces/${ns}/configmaps`) });
+    const stop = new AbortController();
+    const errors: string[] = [];
+    const listed: string[] = [];
+    let synced = false;
+    const running = (async () => {
+      for await (const e of watch(client.resource(ConfigMap), { namespace: ns, initialList: "list", inactivityTimeoutMs: 2_000, signal: stop.signal })) {
+        if (e.type === "error") errors.push(e.error.message);
+        if (e.type === "initApply") listed.push(e.object.metadata?.name ?? "");
+        if (e.type === "initDone") synced = true;
+      }
+    })();
+    try {
+      await eventually("listed after the silent list", async () => synced, { timeoutMs: 30_000 });
+      assert.deepEqual(listed.filter((n) => n !== "kube-root-ca.crt").sort(), ["a", "b", "c"]);
+      assert.ok(proxy.requestsSince(0).some((r) => r.silenced), "the first list was silenced");
+      assert.ok(errors.some((m) => /the list said nothing for 2000 ms/.test(m)), `the silence is named: ${JSON.stringify(errors)}`);
+    } finally {
+      stop.abort();
+      await running;
+      await client.close();
+      await proxy.close();
     }
   });
 });

@@ -394,7 +394,10 @@ async function attemptOnce<T extends KubeObject>(
   } catch (error) {
     if (error instanceof SinkFailure) throw error.error;
     if (signal?.aborted || o.interrupt?.aborted) return undefined;
-    return { kind: "failed", error: error instanceof Error ? error : new Error(String(error)), pagesRead: run.pagesRead, listed: run.listed, rv: run.rv };
+    // A list dropped by the watchdog: said so (its request only says it was aborted). A silent
+    // watch ends without an error, as "closed" with `inactive`.
+    const failure = activity.inactive && state.phase === "list" ? new ApiError("Timeout", `${base.describe}: the list said nothing for ${o.inactivityMs} ms: listing again`, { cause: error }) : error;
+    return { kind: "failed", error: failure instanceof Error ? failure : new Error(String(failure)), pagesRead: run.pagesRead, listed: run.listed, rv: run.rv };
   } finally {
     attempt.abort(new Error("attempt over"));
     signal?.removeEventListener("abort", onAbort);
