@@ -455,7 +455,7 @@ export class Controller<T extends KubeObject> {
       "kubeloop.object.generation": object?.metadata?.generation,
     };
     return inSpan(`reconcile ${this.name}`, { attributes, ...(origin ? { links: [origin] } : {}) }, async (span) => {
-      if (span.context) flight.trace = { traceId: span.context.traceId, spanId: span.context.spanId };
+      flight.trace = span.context; // a SpanContext is a TraceRef (its ids), when the span records
       const action = await this.fn(ref, reconcileContext(this.parts, flight, object, retries));
       span.set({ "kubeloop.reconcile.result": action?.requeueAfterMs !== undefined ? "requeue_after" : "success", "kubeloop.reconcile.requeue_after_ms": action?.requeueAfterMs });
       return action;

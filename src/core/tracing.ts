@@ -127,9 +127,8 @@ export function originOf(target: object): Otel.SpanContext | undefined {
   return (target as { [STREAM_ORIGIN]?: Otel.SpanContext })[STREAM_ORIGIN];
 }
 
-/** Runs `fn` with `context` as the origin of the events it hands over (synchronously); `fn` alone when undefined. */
-export function fromOrigin<T>(context: Otel.SpanContext | undefined, fn: () => T): T {
-  if (!context) return fn();
+/** Runs `fn` with `context` as the origin of the events it hands over (synchronously). */
+export function fromOrigin<T>(context: Otel.SpanContext, fn: () => T): T {
   const before = origin;
   origin = context;
   try {

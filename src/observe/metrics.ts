@@ -320,13 +320,8 @@ export class Metrics {
     open.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
     for (const metric of this.registry.getMetricsAsArray()) {
       const m = metric as unknown as { name: string; type: string; get(): Promise<{ name: string }>; getForPromString?(): Promise<{ name: string }> };
-      const view = {
-        name: m.name,
-        type: m.type,
-        get: async () => ({ ...(await m.get()), name: view.name }),
-        getForPromString: async () => ({ ...(await (m.getForPromString ? m.getForPromString() : m.get())), name: view.name }),
-        reset: () => {},
-      };
+      // The exposition reads getForPromString() (our bound series) or get() (prom-client's own).
+      const view = { name: m.name, type: m.type, getForPromString: async () => ({ ...(await (m.getForPromString?.() ?? m.get())), name: view.name }), reset: () => {} };
       open.registerMetric(view as unknown as PromClient.Metric);
     }
     return open.metrics();
