@@ -1,26 +1,29 @@
 // HTTP-level faults in front of the real API server (HttpFaultProxy): a failed record of a
 // handler's success, and 429/503 storms with Retry-After (how hard the operator pushes while
-// refused, and that it converges after).
+// refused, and that it converges after). And the TCP FaultProxy's own contract: healing leaves
+// the bytes of open connections as they are.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { Agent, request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { Client, ConfigMap, Operator } from "../src/entries/index.js";
-import { HttpFaultProxy, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
+import { FaultProxy, HttpFaultProxy, runOperator, type OperatorUnderTest } from "../src/entries/testing.js";
 import { createNamespace, eventually, identityFromKubeconfig, releaseSharedCluster, sharedCluster, uniqueName } from "./helpers.js";
 
 const quiet = pino({ level: "silent" });
 let admin: Client;
 let proxy: HttpFaultProxy;
 let dir: string;
+let id: ReturnType<typeof identityFromKubeconfig>;
 const running: OperatorUnderTest[] = [];
 
 before(async () => {
   const kubeconfig = (await sharedCluster()).kubeconfigPath;
   admin = await Client.load({ path: kubeconfig, rateLimit: false });
-  const id = identityFromKubeconfig(kubeconfig);
+  id = identityFromKubeconfig(kubeconfig);
   proxy = await HttpFaultProxy.start({ server: id.server, ca: id.ca, certificate: id.cert, key: id.key });
   dir = mkdtempSync(join(tmpdir(), "kubeloop-faults-"));
 });
@@ -109,4 +112,38 @@ describe("HTTP faults", () => {
       await running.stop();
     });
   }
+});
+
+describe("the TCP FaultProxy", () => {
+  it("heal() leaves open connections passing each byte once, with or without a hang before it", { timeout: 60_000 }, async () => {
+    const tcp = await FaultProxy.start(id.server);
+    // One kept-alive TLS connection through the proxy, reused by every request below.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: id.ca, cert: id.cert, key: id.key });
+    const version = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(`${tcp.url}/version`, { agent }, (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+          res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
+          res.on("error", reject);
+        });
+        req.on("error", reject).end();
+      });
+    try {
+      assert.match(await version(), /gitVersion/);
+      tcp.heal(); // nothing to heal: the open connection must be left as it is
+      assert.match(await version(), /gitVersion/, "a request on the connection open before heal()");
+      tcp.heal();
+      assert.match(await version(), /gitVersion/, "and after a second heal()");
+      tcp.hang();
+      const hung = version();
+      tcp.heal();
+      assert.match(await hung, /gitVersion/, "the request made during the hang, answered once healed");
+      assert.match(await version(), /gitVersion/, "and the connection still sound after that");
+      assert.equal(tcp.accepted, 1, "every request went over the one connection (none was broken and replaced)");
+    } finally {
+      agent.destroy();
+      await tcp.close();
+    }
+  });
 });

@@ -64,7 +64,7 @@ export class FaultProxy {
     this.refusing = true;
   }
 
-  /** Ends `hang()` and `refuse()`. */
+  /** Ends `hang()` and `refuse()`: hung connections pass bytes again; the others are left as they are. */
   heal(): void {
     this.silent = false;
     this.refusing = false;
@@ -106,13 +106,20 @@ export class FaultProxy {
   }
 }
 
-// Unpiping (rather than pause()) is what keeps bytes from moving: a pipe resumes a paused source on 'drain'.
+// Unpiping (rather than pause()) is what keeps bytes from moving: a pipe resumes a paused source
+// on 'drain'. Each pair pipes at most once: piping a flowing pair again would write every byte
+// twice (a heal() with nothing hung corrupted each open TLS connection so).
+const flowing = new WeakSet<Socket>();
+
 function startFlow([client, upstream]: [Socket, Socket]): void {
+  if (flowing.has(client)) return;
+  flowing.add(client);
   client.pipe(upstream);
   upstream.pipe(client);
 }
 
 function stopFlow([client, upstream]: [Socket, Socket]): void {
+  flowing.delete(client);
   client.unpipe(upstream);
   upstream.unpipe(client);
   client.pause();
