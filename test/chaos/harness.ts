@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client, CustomResourceDefinition, Namespace, NotFoundError, Type, defineResource, type KubeObject } from "../../src/entries/index.js";
+import { watch } from "../../src/entries/runtime.js";
 import { FaultProxy, HttpFaultProxy, installCrd, type ControlPlane } from "../../src/entries/testing.js";
 import { spawnTs, type Spawned } from "../support.js";
 
@@ -61,8 +62,21 @@ export interface ChaosReport {
   notKept: string[];
   /** Live objects whose last handled change is not their final spec. */
   lastChangeMissed: string[];
-  /** Deleted objects (that a create handler saw) without a delete handler run. */
+  /** Deleted objects (that a create handler saw) without a delete handler run, that nothing explains (must be none). */
   deleteHandlerMissed: string[];
+  /**
+   * Objects the API server removed while they carried the operator's finalizer and no
+   * deletionTimestamp (a DELETE that raced the PATCH adding it, kubernetes/kubernetes#77988), as
+   * the harness's own watch saw their last state. Their delete handlers can only run in the
+   * process that saw them go (nothing of them is left in the cluster).
+   */
+  vanished: number;
+  /**
+   * Of those, the ones whose delete handlers never ran because that process (the one that ran
+   * their create handler and added the finalizer) was SIGKILLed within {@link VANISH_KILL_MS} of
+   * the removal: explained, as a repeat after a SIGKILL is. Longer than that is a finding.
+   */
+  vanishedLostToKill: string[];
   /** Deleted objects still present (a stale finalizer). */
   notGone: string[];
   /** How long the churn lasted. */
@@ -80,6 +94,9 @@ export interface ChaosReport {
   /** Operator exits nobody asked for (must be none), with their stderr. */
   crashes: string[];
 }
+
+/** How soon after a vanish a SIGKILL explains its lost delete handlers (they run within milliseconds on an idle machine; generous for two loaded cores). */
+export const VANISH_KILL_MS = 5_000;
 
 const fixture = fileURLToPath(new URL("../fixtures/chaos-operator.ts", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -113,6 +130,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
   const crashes: string[] = [];
   let starts = 0;
   let ending = false;
+  let stopWatching = async () => new Map<string, number>();
   // An operator that exits on its own is a finding: recorded, and restarted (as a Deployment would).
   const startOperator = () => {
     starts++;
@@ -131,6 +149,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
     if (!current || current.process.exitCode !== null || current.process.signalCode !== null) return;
     stopping.add(current);
     if (current.process.pid) (signal === "SIGKILL" ? killed : terminated).add(current.process.pid);
+    if (signal === "SIGKILL") timeline({ killed: current.process.pid });
     current.process.kill(signal);
     await current.exited;
   };
@@ -154,6 +173,22 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
       }
     };
     await Promise.all(Array.from({ length: plan.objects }, create));
+    // The harness's own watch, straight to the API server (not through the proxies): the last
+    // state of each deleted Item, to tell the API server's race (#77988) from a lost deletion.
+    const watching = new AbortController();
+    const vanishes = new Map<string, number>(); // uid → when the harness saw it go with a finalizer and no deletionTimestamp
+    const watched = (async () => {
+      for await (const e of watch(items, { signal: watching.signal })) {
+        if (e.type !== "delete" || e.finalStateUnknown || e.unshared) continue;
+        const meta = e.object.metadata;
+        if ((meta?.finalizers?.length ?? 0) > 0 && !meta?.deletionTimestamp) vanishes.set(meta?.uid ?? "", Date.now());
+      }
+    })().catch(() => {});
+    stopWatching = async () => {
+      watching.abort();
+      await watched;
+      return vanishes;
+    };
     startOperator();
 
     // The churn, in the background, until durationMs passed and every fault was injected once.
@@ -228,7 +263,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
     ending = true;
     await stopOperator("SIGTERM");
 
-    const report = analyse(readJournal(journal), list, deleted, { killed, terminated }, started, events);
+    const report = analyse(readJournal(journal), list, deleted, { killed, terminated }, started, events, await stopWatching());
     const itemRequests = http.requestsSince(started).filter((r) => r.path.includes(`/apis/${group}/`));
     const stormRequests = storms.flatMap((s) => http.requestsSince(s.from).filter((r) => r.at <= s.to));
     return {
@@ -246,6 +281,7 @@ export async function runChaos(plan: ChaosPlan): Promise<ChaosReport> {
     };
   } finally {
     ending = true;
+    await stopWatching();
     await stopOperator("SIGKILL").catch(() => {});
     await http.close();
     await tcp.close();
@@ -347,7 +383,7 @@ function readJournal(path: string): Journal {
   return j;
 }
 
-function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: { killed: Set<number>; terminated: Set<number> }, started: number, events: { time: number; [key: string]: unknown }[]) {
+function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: { killed: Set<number>; terminated: Set<number> }, started: number, events: { time: number; [key: string]: unknown }[], vanishes: Map<string, number>) {
   const unexplainedRepeats: string[] = [];
   let repeatsAfterKill = 0;
   let createRuns = 0;
@@ -373,14 +409,26 @@ function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: 
   // With what a reader of a failure needs: the create runs (pid/seq@resourceVersion, at +s,
   // whether that pid was SIGKILLed), when the driver deleted it, and the faults and operator starts within 2 s of that.
   const at = (time: number) => `+${((time - started) / 1000).toFixed(2)}s`;
-  const deleteHandlerMissed = [...deleted]
-    .filter((uid) => j.creates.has(uid) && !j.deletes.has(uid))
-    .map((uid) => {
-      const runs = (j.creates.get(uid) ?? []).map((r) => `${r.pid}${stopped.killed.has(r.pid) ? " (killed later)" : ""}/${r.seq}@${r.rv} at ${at(r.at)}`);
-      const deletedAt = events.find((e) => e.driver === "delete" && e.uid === uid)?.time;
-      const near = deletedAt === undefined ? [] : events.filter((e) => (e.fault !== undefined || e.start !== undefined) && Math.abs(e.time - deletedAt) < 2_000).map((e) => `${e.fault !== undefined ? String(e.fault) : `operator ${String(e.start)} started`} at ${at(e.time)}`);
-      return `${uid}: create runs ${runs.join(", ")}; deleted ${deletedAt === undefined ? "at ?" : at(deletedAt)}; faults and starts within 2 s: ${near.join(", ") || "none"}`;
-    });
+  const missed = [...deleted].filter((uid) => j.creates.has(uid) && !j.deletes.has(uid));
+  const describe = (uid: string) => {
+    const runs = (j.creates.get(uid) ?? []).map((r) => `${r.pid}${stopped.killed.has(r.pid) ? " (killed later)" : ""}/${r.seq}@${r.rv} at ${at(r.at)}`);
+    const deletedAt = events.find((e) => e.driver === "delete" && e.uid === uid)?.time;
+    const near = deletedAt === undefined ? [] : events.filter((e) => (e.fault !== undefined || e.start !== undefined) && Math.abs(e.time - deletedAt) < 2_000).map((e) => `${e.fault !== undefined ? String(e.fault) : `operator ${String(e.start)} started`} at ${at(e.time)}`);
+    const vanishedAt = vanishes.get(uid);
+    const gone = vanishedAt === undefined ? "" : `; removed with the finalizer and no deletionTimestamp (kubernetes/kubernetes#77988) at ${at(vanishedAt)}`;
+    return `${uid}: create runs ${runs.join(", ")}; deleted ${deletedAt === undefined ? "at ?" : at(deletedAt)}${gone}; faults and starts within 2 s: ${near.join(", ") || "none"}`;
+  };
+  // Lost to a SIGKILL: the API server removed it with our finalizer (so only the process that
+  // saw it go could run its delete handlers, from memory), and that process, the one that ran
+  // its create handler, was SIGKILLed soon after.
+  const lostToKill = (uid: string) => {
+    const vanishedAt = vanishes.get(uid);
+    const last = j.creates.get(uid)?.at(-1);
+    const killedAt = events.find((e) => last && e.killed === last.pid)?.time;
+    return vanishedAt !== undefined && last !== undefined && killedAt !== undefined && killedAt >= last.at && killedAt - vanishedAt < VANISH_KILL_MS;
+  };
+  const deleteHandlerMissed = missed.filter((uid) => !lostToKill(uid)).map(describe);
+  const vanishedLostToKill = missed.filter(lostToKill).map(describe);
   return {
     createRuns,
     repeatsAfterKill,
@@ -388,6 +436,8 @@ function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: 
     notKept,
     lastChangeMissed,
     deleteHandlerMissed,
+    vanished: vanishes.size,
+    vanishedLostToKill,
     notGone,
     samples: j.samples.map((s) => ({ t: (s.at - started) / 1000, rss: s.rss, tracked: s.tracked, pid: s.pid })),
   };
