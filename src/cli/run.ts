@@ -13,6 +13,7 @@ import { loadOperator, type LoadedOperator } from "./load.js";
 import { holdDevOverride } from "./dev-override.js";
 import { checkServed, type Operator, type ProbeOptions } from "../operator/operator.js";
 import type { Logger } from "../observe/logging.js";
+import { WEBHOOK_MARKER, webhooksInEffect } from "../webhook/registration.js";
 
 export const USAGE = `usage: kubeloop run <operator.ts|.js> [flags]
 
@@ -146,11 +147,10 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
     values["health-bind"] ? parseBind(values["health-bind"], "--health-bind") : undefined,
   );
 
-  // A development run (--dev, or the operator child of `kubeloop dev`) registers its loopback
-  // URL, which dies with it: it puts back what it replaced when it stops.
+  // A development run: --dev, or the operator child of `kubeloop dev`.
   const development = values.dev === true || process.channel !== undefined;
-  const settings = webhookSettings(values);
-  const webhooks = development ? { ...settings, restoreOnStop: true } : settings;
+  const webhooks = development ? developmentWebhooks(webhookSettings(values)) : webhookSettings(values);
+  const stopped = new AbortController();
   const { operator, crds } = await loadOperator(file);
   // Colour only on a terminal, and never with NO_COLOR set (to anything but the empty string: no-color.org).
   const logger = createLogger(operator.name, { level: values.verbose ? "debug" : "info", format, colour: format === "plain" && process.stdout.isTTY === true && !env.NO_COLOR });
@@ -181,13 +181,37 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, shutdown: Shut
         ...(extraProbes ? { extraProbes } : {}),
         ...(webhooks ? { webhooks } : {}),
         ...(values.otel ? { otel: true } : {}),
+        ...(development ? { onStarted: ({ webhookUrl }) => void (webhookUrl && reportWebhooksInEffect(client, operator.name, logger, stopped.signal)) } : {}),
       });
     } finally {
+      stopped.abort();
       await override?.release();
     }
     return 0;
   } finally {
     await client.close();
+  }
+}
+
+/**
+ * A development run registers its loopback URL, which dies with it: it puts back what it
+ * replaced when it stops. It also writes marker webhooks (managed mode), so that it can log once
+ * the API server calls its configurations ({@link reportWebhooksInEffect}): the API server takes
+ * a configuration into effect when its own informer delivers it, and admits unchecked until then.
+ */
+function developmentWebhooks(settings: ReturnType<typeof webhookSettings>) {
+  return { ...settings, restoreOnStop: true, ...(settings?.manage === false ? {} : { [WEBHOOK_MARKER]: true }) };
+}
+
+/** Logs once the API server calls the development run's webhook configurations (their markers), or why that cannot be told. */
+async function reportWebhooksInEffect(client: Client, operator: string, logger: Logger, signal: AbortSignal): Promise<void> {
+  try {
+    const proven = await webhooksInEffect(client, operator, { timeoutMs: 60_000, signal });
+    if (signal.aborted) return;
+    if (proven) logger.info("webhooks in effect: the API server calls them, so every request from now on is checked");
+    else logger.warn(`cannot tell when the API server starts calling the webhooks (this identity may not create ConfigMaps in "default"): requests made in the first seconds may be admitted unchecked`);
+  } catch (error) {
+    if (!signal.aborted) logger.warn({ err: error }, "the API server does not call the webhooks yet: requests are admitted unchecked until it does");
   }
 }
 

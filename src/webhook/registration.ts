@@ -202,10 +202,11 @@ export async function unregisterWebhooks(client: Client, operator: string): Prom
  * marker in `namespace` until one is refused naming the marker (denied by it, or failing to
  * reach it: the configuration is in effect either way; reachability is the caller's business).
  * Configurations without a marker are not waited for.
- * @returns false when `client` may not create ConfigMaps in `namespace` (nothing proven), else true.
+ * @returns false when `client` may not create ConfigMaps in `namespace` (nothing proven) or
+ * `signal` aborted the wait, else true.
  * @throws Error naming the configuration when it is not in effect within `timeoutMs`.
  */
-export async function webhooksInEffect(client: Client, operator: string, options: { namespace?: string; timeoutMs: number }): Promise<boolean> {
+export async function webhooksInEffect(client: Client, operator: string, options: { namespace?: string; timeoutMs: number; signal?: AbortSignal }): Promise<boolean> {
   const namespace = options.namespace ?? "default";
   for (const [type, kind] of [["mutating", MutatingWebhookConfiguration], ["validating", ValidatingWebhookConfiguration]] as const) {
     const resource = client.resource(kind as typeof ValidatingWebhookConfiguration);
@@ -221,6 +222,7 @@ export async function webhooksInEffect(client: Client, operator: string, options
     await waitFor(
       `the API server to call the ${type} webhook configuration ${operator}`,
       async () => {
+        if (options.signal?.aborted) return true;
         const url = await markerUrl();
         if (!url) throw new Error(`its marker webhook is gone from the ${type} configuration`);
         try {
@@ -235,7 +237,7 @@ export async function webhooksInEffect(client: Client, operator: string, options
       },
       { timeoutMs: options.timeoutMs, intervalMs: 50 },
     );
-    if (forbidden) return false;
+    if (forbidden || options.signal?.aborted) return false;
   }
   return true;
 }
