@@ -211,7 +211,7 @@ async function reportWebhooksInEffect(client: Client, operator: string, logger: 
     if (proven) logger.info("webhooks in effect: the API server calls them, so every request from now on is checked");
     else logger.warn(`cannot tell when the API server starts calling the webhooks (this identity may not create ConfigMaps in "default"): requests made in the first seconds may be admitted unchecked`);
   } catch (error) {
-    if (!signal.aborted) logger.warn({ err: error }, "the API server does not call the webhooks yet: requests are admitted unchecked until it does");
+    if (!signal.aborted) logger.warn({ err: error }, "cannot tell when the API server starts calling the webhooks (see the error): requests made meanwhile may be admitted unchecked");
   }
 }
 
