@@ -81,6 +81,38 @@ describe("webhook server readiness", () => {
   });
 });
 
+describe("webhook server close", () => {
+  it("ends every connection at once, one with a request still being sent included: close() does not wait for the caller", { timeout: 60_000 }, async () => {
+    const ca = await createCertificateAuthority("close-ca");
+    const cert = await ca.sign({ commonName: "close", usage: "server", ipAddresses: ["127.0.0.1"], validityDays: 30 });
+    const server = await WebhookServer.start({ port: 0, host: "127.0.0.1", tls: cert, logger: pino({ level: "silent" }) });
+    // A slow caller: its request's body comes a byte every 250 ms (25 s for all of it), so no
+    // timeout of the server's ends the connection meanwhile; only close() can.
+    const caller = tlsConnect({ host: "127.0.0.1", port: server.port, ca: ca.certificate });
+    let closing: Promise<unknown> | undefined;
+    let trickle: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => caller.once("secureConnect", resolve).once("error", reject));
+      caller.write("POST /convert/x HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n");
+      trickle = setInterval(() => caller.writable && caller.write(" "), 250);
+      const hungUp = new Promise<void>((resolve) => caller.once("close", () => resolve()));
+      caller.on("error", () => {}).resume(); // reading, so that the end is seen
+      let closed = false;
+      closing = server.close().then(() => (closed = true));
+      // A deadline far above what closing takes; the defect made close() wait until the caller hung up (25 s here; 90 s for the API server's idle connection).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closing, new Promise((resolve) => (timer = setTimeout(resolve, 15_000)))]);
+      clearTimeout(timer);
+      assert.ok(closed, "close() resolved while the caller still held its connection");
+      await hungUp;
+    } finally {
+      clearInterval(trickle);
+      caller.destroy();
+      await (closing ?? server.close());
+    }
+  });
+});
+
 describe("webhook server robustness", () => {
   it("5,000 malformed bodies: every one answered (200 or 400), none crashes or stalls the server", { timeout: 120_000 }, async (t) => {
     const ca = await createCertificateAuthority("fuzz-ca");

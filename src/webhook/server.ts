@@ -74,6 +74,7 @@ export class WebhookServer {
   private constructor(
     private readonly tcp: NetServer,
     private readonly https: HttpsServer,
+    private readonly sockets: Set<Socket>,
     readonly port: number,
     private readonly host: string,
     private readonly options: WebhookServerOptions,
@@ -86,13 +87,21 @@ export class WebhookServer {
     // none is required, and none is verified here.
     const https = createHttpsServer({ cert: pem.certificate, key: pem.key, requestCert: true, rejectUnauthorized: false });
     // Plain HTTP on this port gets a readable 400 instead of a TLS alert; TLS goes to the HTTPS server.
-    const tcp = createNetServer({ pauseOnConnect: true }, (socket) => sniff(socket, https));
+    // Every connection is kept here, to end at close(): the HTTPS server never listens itself, so
+    // its own connection tracking (closeAllConnections) is never set up, and close() waited for
+    // callers to hang up (the API server keeps an idle connection 90 s).
+    const sockets = new Set<Socket>();
+    const tcp = createNetServer({ pauseOnConnect: true }, (socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+      sniff(socket, https);
+    });
     await new Promise<void>((resolve, reject) => {
       tcp.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`webhook server: cannot listen on port ${options.port ?? 0}: ${error.code ?? error.message}`, { cause: error })));
       tcp.listen(options.port ?? 0, options.host ?? "0.0.0.0", resolve);
     });
     const host = options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1";
-    const server = new WebhookServer(tcp, https, (tcp.address() as AddressInfo).port, host, options);
+    const server = new WebhookServer(tcp, https, sockets, (tcp.address() as AddressInfo).port, host, options);
     https.on("request", (req, res) => void server.handle(req, res));
     https.on("tlsClientError", (error) => options.logger?.debug({ err: error }, "webhook server: TLS handshake failed"));
     server.validity = validity(pem.certificate);
@@ -137,10 +146,11 @@ export class WebhookServer {
     return undefined;
   }
 
+  /** Stops listening and ends every connection at once (a request in flight is cut); resolves when the port is free. */
   async close(): Promise<void> {
     this.unwatch();
     const closed = new Promise((resolve) => this.tcp.close(resolve));
-    this.https.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
     await closed;
   }
 
