@@ -107,19 +107,15 @@ export class FaultProxy {
 }
 
 // Unpiping (rather than pause()) is what keeps bytes from moving: a pipe resumes a paused source
-// on 'drain'. Each pair pipes at most once: piping a flowing pair again would write every byte
+// on 'drain'. A pair that flows already is left alone: piping it again would write every byte
 // twice (a heal() with nothing hung corrupted each open TLS connection so).
-const flowing = new WeakSet<Socket>();
-
 function startFlow([client, upstream]: [Socket, Socket]): void {
-  if (flowing.has(client)) return;
-  flowing.add(client);
+  if (client.readableFlowing) return;
   client.pipe(upstream);
   upstream.pipe(client);
 }
 
 function stopFlow([client, upstream]: [Socket, Socket]): void {
-  flowing.delete(client);
   client.unpipe(upstream);
   upstream.unpipe(client);
   client.pause();

@@ -424,8 +424,9 @@ function analyse(j: Journal, list: KubeObject[], deleted: Set<string>, stopped: 
   const lostToKill = (uid: string) => {
     const vanishedAt = vanishes.get(uid);
     const last = j.creates.get(uid)?.at(-1);
-    const killedAt = events.find((e) => last && e.killed === last.pid)?.time;
-    return vanishedAt !== undefined && last !== undefined && killedAt !== undefined && killedAt >= last.at && killedAt - vanishedAt < VANISH_KILL_MS;
+    if (vanishedAt === undefined || last === undefined) return false;
+    const killedAt = events.find((e) => e.killed === last.pid)?.time;
+    return killedAt !== undefined && killedAt >= last.at && killedAt - vanishedAt < VANISH_KILL_MS;
   };
   const deleteHandlerMissed = missed.filter((uid) => !lostToKill(uid)).map(describe);
   const vanishedLostToKill = missed.filter(lostToKill).map(describe);
