@@ -61,6 +61,15 @@ function check(ok: boolean, what: string): void {
   if (!ok) problems.push(what);
 }
 
+/**
+ * Whether the page shows `text` in `selector` within 10 s. After a click in the single-page app
+ * the URL changes before the new page renders, so reading the heading at once could find the
+ * old one (fresh CI once failed so on the sidebar check).
+ */
+function shows(page: Page, selector: string, text: RegExp): Promise<boolean> {
+  return page.locator(selector, { hasText: text }).first().waitFor({ timeout: 10_000 }).then(() => true, () => false);
+}
+
 /** Opens `url` and fails on a script error or a failed request while it loads. */
 async function open(page: Page, url: string): Promise<void> {
   const errors: string[] = [];
@@ -98,10 +107,10 @@ try {
   await open(page, `${base}/`);
   await page.getByRole("link", { name: "Get started" }).first().click();
   await page.waitForURL(`${base}/getting-started`);
-  check((await page.locator(".vp-doc h1").textContent())?.startsWith("Getting started") === true, "Get started did not open the getting-started page");
+  check(await shows(page, ".vp-doc h1", /^Getting started/), "Get started did not open the getting-started page");
   await page.locator(".VPSidebar").getByRole("link", { name: "Handlers (the kopf level)" }).click();
   await page.waitForURL(`${base}/handlers`);
-  check((await page.locator(".vp-doc h1").textContent())?.startsWith("Handlers") === true, "the sidebar did not open the handlers page");
+  check(await shows(page, ".vp-doc h1", /^Handlers/), "the sidebar did not open the handlers page");
   // Search: a word of one guide finds it, Enter opens it.
   await page.locator(".DocSearch-Button").click();
   await page.locator("#localsearch-input").fill("rendezvous");
@@ -122,7 +131,7 @@ try {
   await page.waitForURL(`${base}/api/index.html`);
   await page.locator('.col-content a[href$="modules/kubeloop.html"]').first().click();
   await page.getByRole("link", { name: "Operator", exact: true }).first().click();
-  check((await page.locator("h1").first().textContent())?.includes("Operator") === true, `the API reference's Operator page did not open (${page.url()})`);
+  check(await shows(page, "h1", /Operator/), `the API reference's Operator page did not open (${page.url()})`);
   await page.screenshot({ path: join(shots, "api-operator.png") });
   console.log(`docs-site: ${pages.length} pages rendered in Chromium, navigation, search, the embedded example and the API reference checked (${base}, screenshots in dist-docs/screenshots)`);
 } finally {
